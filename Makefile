@@ -1,0 +1,26 @@
+# Mirrors .ci/run. `make test` is the test command; `make dev` runs the whole system.
+NEXTEST_PROFILE ?= default
+SERVICES = eval "$$(scripts/ensure-services.sh 3>&1 >&2)"
+
+.PHONY: test fmt lint dev up bench-bus clean-test-dbs
+
+test:
+	@$(SERVICES) && cargo nextest run --workspace --locked --profile $(NEXTEST_PROFILE)
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+up:
+	@scripts/ensure-services.sh
+
+bench-bus:
+	@$(SERVICES) && cargo run --release -p switchboard-bus --example publish_throughput -- 20000 256
+
+# Drops databases left behind by test runs that were killed.
+clean-test-dbs:
+	@$(SERVICES) && psql "$$DATABASE_URL" -qtAc "select datname from pg_database where datname like 'sb_test_%'" | \
+	  while read -r db; do psql "$$DATABASE_URL" -qc "drop database if exists $$db with (force)"; done

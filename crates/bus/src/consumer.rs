@@ -1,0 +1,552 @@
+//! The consumer loop: prefetch, manual ack after the handler succeeds, bounded retries, then
+//! dead-letter; reconnects after the broker goes away and stops cleanly on shutdown.
+//!
+//! Two modes:
+//! - sequential (`concurrency == 1`): deliveries are handled in order, in batches of what is
+//!   already buffered (up to `batch_max`), and a failing message is retried *in place* so
+//!   nothing behind it overtakes it. Used for the per-customer shards.
+//! - concurrent (`concurrency > 1`): up to `concurrency` deliveries at once; a failing message is
+//!   parked in a TTL delay queue and comes back later, so it blocks nobody.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, StreamExt};
+use lapin::Acker;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::FieldTable;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::broker::Broker;
+use crate::carrier::{ATTEMPT_HEADER, headers_to_map};
+use crate::publisher::{Outgoing, Publisher};
+use crate::topology::{DELAY_HEADER, QueueSpec};
+
+/// How a failing message is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// Wait and retry while holding the queue (keeps order; for single-active-consumer queues).
+    InPlace,
+    /// Park the message in a TTL delay queue and take the next one.
+    DelayQueue,
+}
+
+/// What a consumer reads and how.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// The queue (declared with its bindings when the consumer connects).
+    pub queue: QueueSpec,
+    /// Deliveries handled at once; 1 keeps order.
+    pub concurrency: usize,
+    /// Most deliveries handed to the handler in one call (sequential mode only).
+    pub batch_max: usize,
+    /// Retry behaviour.
+    pub retry: RetryPolicy,
+}
+
+impl ConsumerOptions {
+    /// An ordered consumer: one at a time, batches of up to `batch_max`, in-place retries.
+    pub fn ordered(queue: QueueSpec, batch_max: usize) -> Self {
+        Self {
+            queue,
+            concurrency: 1,
+            batch_max: batch_max.max(1),
+            retry: RetryPolicy::InPlace,
+        }
+    }
+
+    /// A concurrent consumer with delay-queue retries.
+    pub fn concurrent(queue: QueueSpec, concurrency: usize) -> Self {
+        Self {
+            queue,
+            concurrency: concurrency.max(1),
+            batch_max: 1,
+            retry: RetryPolicy::DelayQueue,
+        }
+    }
+}
+
+/// One delivery, decoded from AMQP.
+#[derive(Debug)]
+pub struct Incoming {
+    /// Routing key it was published with.
+    pub routing_key: String,
+    /// Body.
+    pub payload: Vec<u8>,
+    /// String headers (trace context and ours).
+    pub headers: BTreeMap<String, String>,
+    /// 1 on the first attempt.
+    pub attempt: u32,
+    /// Publisher's message id.
+    pub message_id: Option<String>,
+    /// The broker delivered it before (a consumer died holding it).
+    pub redelivered: bool,
+    /// Publish time, Unix seconds.
+    pub published_at: Option<u64>,
+    acker: Acker,
+}
+
+impl Incoming {
+    fn from_delivery(delivery: Delivery) -> Self {
+        let headers = headers_to_map(delivery.properties.headers().as_ref());
+        let ours = headers
+            .get(ATTEMPT_HEADER)
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(1);
+        // Quorum queues count redeliveries (crashed consumers): a message that keeps killing its
+        // consumer is dead-lettered like one that keeps failing.
+        let broker = headers
+            .get("x-delivery-count")
+            .and_then(|v| v.parse::<u32>().ok())
+            .map_or(1, |n| n + 1);
+        Self {
+            routing_key: delivery.routing_key.as_str().to_owned(),
+            payload: delivery.data,
+            attempt: ours.max(broker),
+            message_id: delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|s| s.as_str().to_owned()),
+            redelivered: delivery.redelivered,
+            published_at: *delivery.properties.timestamp(),
+            headers,
+            acker: delivery.acker,
+        }
+    }
+
+    /// Decodes the JSON body; a body that does not parse is a permanent failure.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HandleError> {
+        serde_json::from_slice(&self.payload).map_err(|e| {
+            HandleError::Reject(anyhow::anyhow!("undecodable {}: {e}", self.routing_key))
+        })
+    }
+}
+
+/// A handler failure.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Transient: try again later (database down, deadlock, dependency unavailable).
+    #[error("transient failure: {0:#}")]
+    Retry(anyhow::Error),
+    /// Permanent: this message can never succeed; dead-letter it now.
+    #[error("permanent failure: {0:#}")]
+    Reject(anyhow::Error),
+}
+
+/// Handles deliveries. Must be idempotent: a message can arrive more than once.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles `batch` all-or-nothing; on error each message is retried on its own.
+    fn handle(&self, batch: &[Incoming]) -> impl Future<Output = Result<(), HandleError>> + Send;
+}
+
+/// A consumer of one queue. Run it with [`Consumer::run`].
+pub struct Consumer<H> {
+    inner: Arc<Inner<H>>,
+}
+
+struct Inner<H> {
+    broker: Broker,
+    publisher: Publisher,
+    options: ConsumerOptions,
+    queue: String,
+    handler: Arc<H>,
+    metrics: Metrics,
+}
+
+struct Metrics {
+    consumed: Counter<u64>,
+    duration: Histogram<f64>,
+    lag: Histogram<f64>,
+    dead_lettered: Counter<u64>,
+    attrs: [KeyValue; 2],
+}
+
+impl Metrics {
+    fn new(queue: &str) -> Self {
+        use switchboard_telemetry::semconv as sc;
+        let meter = switchboard_telemetry::metrics::meter();
+        Self {
+            consumed: meter
+                .u64_counter(sc::MESSAGING_CLIENT_CONSUMED_MESSAGES)
+                .build(),
+            duration: meter
+                .f64_histogram(sc::MESSAGING_PROCESS_DURATION)
+                .with_unit("s")
+                .build(),
+            lag: meter
+                .f64_histogram(sc::SWITCHBOARD_CONSUMER_LAG)
+                .with_unit("s")
+                .build(),
+            dead_lettered: meter.u64_counter(sc::SWITCHBOARD_DEAD_LETTERED).build(),
+            attrs: [
+                KeyValue::new("messaging.system", sc::MESSAGING_SYSTEM_RABBITMQ),
+                KeyValue::new("messaging.destination.name", queue.to_owned()),
+            ],
+        }
+    }
+}
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+impl<H: Handler> Consumer<H> {
+    /// Creates a consumer of `options.queue`; `publisher` parks retries and dead letters.
+    pub fn new(
+        broker: Broker,
+        publisher: Publisher,
+        options: ConsumerOptions,
+        handler: Arc<H>,
+    ) -> Self {
+        let queue = broker.topology().queue(&options.queue.name);
+        let metrics = Metrics::new(&queue);
+        Self {
+            inner: Arc::new(Inner {
+                broker,
+                publisher,
+                options,
+                queue,
+                handler,
+                metrics,
+            }),
+        }
+    }
+
+    /// Consumes until `shutdown` is cancelled, reconnecting whenever the channel is lost.
+    /// Returns after in-flight deliveries are finished.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = INITIAL_BACKOFF;
+        let max = Duration::from_millis(self.inner.broker.config().reconnect_max_backoff_ms);
+        while !shutdown.is_cancelled() {
+            match self.inner.clone().session(&shutdown, &mut backoff).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(queue = %self.inner.queue, error = %format!("{error:#}"), retry_in_ms = backoff.as_millis(), "consumer lost the broker, reconnecting");
+                    tokio::select! {
+                        () = tokio::time::sleep(jitter(backoff)) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(max);
+                }
+            }
+        }
+        tracing::info!(queue = %self.inner.queue, "consumer stopped");
+    }
+}
+
+fn jitter(delay: Duration) -> Duration {
+    delay.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+impl<H: Handler> Inner<H> {
+    async fn session(
+        self: Arc<Self>,
+        shutdown: &CancellationToken,
+        backoff: &mut Duration,
+    ) -> anyhow::Result<()> {
+        let channel = self.broker.channel().await?;
+        let topology = self.broker.topology();
+        topology.declare_base(&channel).await?;
+        topology
+            .declare_queue(&channel, &self.options.queue)
+            .await?;
+        let prefetch = self
+            .broker
+            .config()
+            .prefetch
+            .max(u16::try_from(self.options.concurrency).unwrap_or(u16::MAX));
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("{}.{}", self.queue, uuid::Uuid::new_v4().simple());
+        let consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        *backoff = INITIAL_BACKOFF;
+        tracing::info!(queue = %self.queue, "consuming");
+        let result = if self.options.concurrency <= 1 {
+            self.sequential(consumer, shutdown).await
+        } else {
+            self.concurrent(&channel, consumer, &tag, shutdown).await
+        };
+        if result.is_ok() {
+            let _ = channel.close(200, "consumer stopped".into()).await;
+        }
+        result
+    }
+
+    async fn sequential(
+        self: Arc<Self>,
+        mut consumer: lapin::Consumer,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    // No basic.cancel here: it would promote a standby consumer of a
+                    // single-active queue while our prefetched, unprocessed deliveries are still
+                    // held, letting it overtake them. Closing the channel returns them first.
+                    return Ok(());
+                }
+                next = consumer.next() => next,
+            };
+            let first = match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => return Err(error.into()),
+                None => anyhow::bail!("the broker ended the consumer"),
+            };
+            let mut batch = vec![Incoming::from_delivery(first)];
+            while batch.len() < self.options.batch_max {
+                match consumer.next().now_or_never() {
+                    Some(Some(Ok(delivery))) => batch.push(Incoming::from_delivery(delivery)),
+                    Some(Some(Err(error))) => return Err(error.into()),
+                    _ => break,
+                }
+            }
+            self.process_batch(batch, shutdown).await?;
+        }
+    }
+
+    async fn concurrent(
+        self: Arc<Self>,
+        channel: &Channel,
+        mut consumer: lapin::Consumer,
+        tag: &str,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        let permits = Arc::new(Semaphore::new(self.options.concurrency));
+        let outcome = loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    let _ = channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
+                    break Ok(());
+                }
+                next = consumer.next() => next,
+            };
+            let delivery = match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => break Err(error.into()),
+                None => break Err(anyhow::anyhow!("the broker ended the consumer")),
+            };
+            let permit = permits.clone().acquire_owned().await?;
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                let _permit = permit;
+                if let Err(error) = this.process_one(Incoming::from_delivery(delivery), &shutdown).await {
+                    tracing::warn!(queue = %this.queue, error = %format!("{error:#}"), "delivery left unacknowledged; the broker will redeliver it");
+                }
+            });
+        };
+        tracker.close();
+        tracker.wait().await;
+        outcome
+    }
+
+    fn span_for(&self, message: &Incoming, batch: usize) -> tracing::Span {
+        let span = tracing::info_span!(
+            "bus.consume",
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.destination.name = %self.queue,
+            messaging.batch.message_count = batch,
+            messaging.message.id = message.message_id.as_deref().unwrap_or(""),
+            attempt = message.attempt,
+        );
+        switchboard_telemetry::propagation::set_parent(
+            &span,
+            switchboard_telemetry::propagation::extract_map(&message.headers),
+        );
+        span
+    }
+
+    async fn process_batch(
+        &self,
+        batch: Vec<Incoming>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        if batch.len() > 1 {
+            let started = Instant::now();
+            let span = self.span_for(&batch[0], batch.len());
+            match self.handler.handle(&batch).instrument(span).await {
+                Ok(()) => {
+                    self.record(&batch, started, "ok");
+                    if let Some(last) = batch.last() {
+                        last.acker.ack(BasicAckOptions { multiple: true }).await?;
+                    }
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::debug!(queue = %self.queue, error = %error, "batch failed, handling its messages one by one")
+                }
+            }
+        }
+        for message in batch {
+            self.process_one(message, shutdown).await?;
+        }
+        Ok(())
+    }
+
+    async fn process_one(
+        &self,
+        mut message: Incoming,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let max_attempts = self.broker.config().max_attempts;
+        loop {
+            let started = Instant::now();
+            let span = self.span_for(&message, 1);
+            let result = self
+                .handler
+                .handle(std::slice::from_ref(&message))
+                .instrument(span)
+                .await;
+            let error = match result {
+                Ok(()) => {
+                    self.record(std::slice::from_ref(&message), started, "ok");
+                    message.acker.ack(BasicAckOptions::default()).await?;
+                    return Ok(());
+                }
+                Err(HandleError::Reject(error)) => {
+                    tracing::error!(queue = %self.queue, error = %format!("{error:#}"), "message rejected, dead-lettering");
+                    self.record(std::slice::from_ref(&message), started, "rejected");
+                    return self.dead_letter(&message, &error.to_string()).await;
+                }
+                Err(HandleError::Retry(error)) => error,
+            };
+            self.record(std::slice::from_ref(&message), started, "retry");
+            if message.attempt >= max_attempts {
+                tracing::error!(queue = %self.queue, attempt = message.attempt, error = %format!("{error:#}"), "message failed on every attempt, dead-lettering");
+                return self.dead_letter(&message, &error.to_string()).await;
+            }
+            let delay = Duration::from_millis(
+                self.broker
+                    .topology()
+                    .delay_for_attempt(message.attempt + 1),
+            );
+            tracing::warn!(queue = %self.queue, attempt = message.attempt, retry_in_ms = delay.as_millis(), error = %format!("{error:#}"), "message failed, will retry");
+            match self.options.retry {
+                RetryPolicy::InPlace => {
+                    tokio::select! {
+                        () = tokio::time::sleep(jitter(delay)) => {}
+                        () = shutdown.cancelled() => {
+                            message.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                            return Ok(());
+                        }
+                    }
+                    message.attempt += 1;
+                }
+                RetryPolicy::DelayQueue => return self.park(&message, delay).await,
+            }
+        }
+    }
+
+    /// Parks `message` in the delay tier for `delay`, then acks the original.
+    async fn park(&self, message: &Incoming, delay: Duration) -> anyhow::Result<()> {
+        let mut headers = message.headers.clone();
+        headers.insert(ATTEMPT_HEADER.into(), (message.attempt + 1).to_string());
+        headers.insert(DELAY_HEADER.into(), delay.as_millis().to_string());
+        headers.remove("x-delivery-count");
+        headers.remove("x-death");
+        let exchange = format!("{}.delay", self.broker.topology().namespace());
+        let parked = self
+            .publisher
+            .publish(Outgoing {
+                exchange: Some(&exchange),
+                routing_key: &self.queue,
+                payload: &message.payload,
+                message_id: message.message_id.as_deref().unwrap_or(""),
+                headers,
+                mandatory: true,
+            })
+            .await;
+        match parked {
+            Ok(()) => {
+                message.acker.ack(BasicAckOptions::default()).await?;
+            }
+            Err(error) => {
+                tracing::warn!(queue = %self.queue, error = %error, "cannot park message for retry, requeueing");
+                message
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `message` to the queue's dead-letter queue with the reason, then acks it.
+    async fn dead_letter(&self, message: &Incoming, reason: &str) -> anyhow::Result<()> {
+        self.metrics.dead_lettered.add(1, &self.metrics.attrs);
+        let mut headers = message.headers.clone();
+        headers.insert("x-sb-error".into(), reason.chars().take(1_000).collect());
+        headers.insert(
+            "x-sb-failed-at".into(),
+            time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+        );
+        let dlx = self.broker.topology().dead_letter_exchange();
+        let sent = self
+            .publisher
+            .publish(Outgoing {
+                exchange: Some(&dlx),
+                routing_key: &self.queue,
+                payload: &message.payload,
+                message_id: message.message_id.as_deref().unwrap_or(""),
+                headers,
+                mandatory: true,
+            })
+            .await;
+        match sent {
+            Ok(()) => {
+                message.acker.ack(BasicAckOptions::default()).await?;
+            }
+            // The queue's own dead-letter exchange catches it (without the reason header).
+            Err(_) => {
+                message
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self, batch: &[Incoming], started: Instant, outcome: &'static str) {
+        let m = &self.metrics;
+        let attrs = [
+            m.attrs[0].clone(),
+            m.attrs[1].clone(),
+            KeyValue::new("outcome", outcome),
+        ];
+        m.consumed.add(batch.len() as u64, &attrs);
+        m.duration.record(started.elapsed().as_secs_f64(), &attrs);
+        let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+        if let Some(published) = batch.first().and_then(|m| m.published_at) {
+            m.lag.record(now.saturating_sub(published) as f64, &m.attrs);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Building blocks every Switchboard service shares: configuration loading (figment), the
+//! shutdown signal turned into one `CancellationToken`, the `/healthz` and `/readyz` router,
+//! and the single [`ErrorCode`] that maps to both gRPC and HTTP.
+
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod shutdown;
+
+pub use config::{ConfigError, Validate, load_config};
+pub use error::ErrorCode;
+pub use health::Health;
+pub use shutdown::{shutdown_signal, spawn_shutdown_on_signal};

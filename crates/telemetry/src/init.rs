@@ -1,0 +1,155 @@
+//! Subscriber and OpenTelemetry provider setup, and their orderly shutdown.
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The filter used when `RUST_LOG` is not set.
+const DEFAULT_FILTER: &str =
+    "info,opentelemetry_sdk=warn,opentelemetry-otlp=warn,h2=warn,lapin=warn,sqlx=warn";
+
+/// Keeps the OpenTelemetry providers alive; call [`TelemetryGuard::shutdown`] to flush them.
+#[must_use = "dropping the guard without shutdown() may lose the last spans and metrics"]
+pub struct TelemetryGuard {
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+}
+
+impl TelemetryGuard {
+    /// Flushes and shuts down the exporters (blocking work runs off the async runtime).
+    pub async fn shutdown(self) {
+        let Self {
+            tracer_provider,
+            meter_provider,
+        } = self;
+        let flushed = tokio::task::spawn_blocking(move || {
+            if let Some(provider) = tracer_provider
+                && let Err(error) = provider.shutdown()
+            {
+                eprintln!("telemetry: tracer provider shutdown failed: {error}");
+            }
+            if let Some(provider) = meter_provider
+                && let Err(error) = provider.shutdown()
+            {
+                eprintln!("telemetry: meter provider shutdown failed: {error}");
+            }
+        })
+        .await;
+        if flushed.is_err() {
+            eprintln!("telemetry: flush task panicked");
+        }
+    }
+}
+
+/// Returns whether OTLP export is configured by the standard environment variables.
+pub fn otlp_enabled() -> bool {
+    let disabled =
+        std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let endpoint = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+    endpoint && !disabled
+}
+
+fn resource(service_name: &str) -> Resource {
+    // The SDK's builder reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME itself; ours is the fallback.
+    let mut builder = Resource::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        builder = builder.with_service_name(service_name.to_owned());
+    }
+    builder
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+fn env_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Installs the global subscriber for `service_name` and, when configured, the OTLP pipelines.
+///
+/// Logs are JSON on stdout; set `SWITCHBOARD_LOG_FORMAT=pretty` for human-readable lines.
+pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
+    let pretty = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v == "pretty");
+    let fmt_json = (!pretty).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+    });
+    let fmt_pretty = pretty.then(|| tracing_subscriber::fmt::layer().compact());
+
+    if !otlp_enabled() {
+        tracing_subscriber::registry()
+            .with(env_filter())
+            .with(fmt_json)
+            .with(fmt_pretty)
+            .try_init()?;
+        return Ok(TelemetryGuard {
+            tracer_provider: None,
+            meter_provider: None,
+        });
+    }
+
+    let resource = resource(service_name);
+    let span_exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()?;
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_batch_exporter(span_exporter)
+        .with_resource(resource.clone())
+        .build();
+    let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .build()?;
+    let meter_provider = SdkMeterProvider::builder()
+        .with_periodic_exporter(metric_exporter)
+        .with_resource(resource)
+        .build();
+    opentelemetry::global::set_meter_provider(meter_provider.clone());
+    opentelemetry::global::set_tracer_provider(tracer_provider.clone());
+
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer(service_name.to_owned()));
+    tracing_subscriber::registry()
+        .with(env_filter())
+        .with(fmt_json)
+        .with(fmt_pretty)
+        .with(otel_layer)
+        .try_init()?;
+    Ok(TelemetryGuard {
+        tracer_provider: Some(tracer_provider),
+        meter_provider: Some(meter_provider),
+    })
+}
+
+/// Installs a global subscriber that sends spans to `exporter` synchronously (tests use an
+/// in-memory exporter to assert on traces). Returns the provider so the test can flush it.
+pub fn init_with_span_exporter<E>(
+    service_name: &str,
+    exporter: E,
+) -> anyhow::Result<SdkTracerProvider>
+where
+    E: SpanExporter + 'static,
+{
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(resource(service_name))
+        .build();
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
+    tracing_subscriber::registry()
+        .with(EnvFilter::new("info"))
+        .with(tracing_subscriber::fmt::layer().with_test_writer())
+        .with(otel_layer)
+        .try_init()?;
+    Ok(provider)
+}

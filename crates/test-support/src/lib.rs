@@ -1,0 +1,54 @@
+//! Fixtures for tests that run against the real local Postgres and RabbitMQ, in parallel:
+//! each test gets its own database ([`TestDb`]) and its own bus namespace ([`TestBus`]) and
+//! removes them when dropped. [`TcpProxy`] cuts or blocks connections to simulate outages
+//! without touching the shared servers. [`wait_until`] awaits a condition with a deadline.
+
+mod db;
+mod logs;
+mod proxy;
+mod rabbit;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use db::TestDb;
+pub use logs::LogCapture;
+pub use proxy::TcpProxy;
+pub use rabbit::TestBus;
+
+/// Returns the Postgres URL of the server tests run against (`DATABASE_URL`, default local).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Returns the AMQP URL of the broker tests run against (`AMQP_URL`, default local).
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Polls `condition` every 20 ms until it returns true; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Binds a listener on 127.0.0.1 with an OS-chosen port.
+pub async fn bind_local() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
+}
