@@ -1,0 +1,18 @@
+//! The rules of Switchboard, with no I/O: WhatsApp addresses, the 24-hour customer-service
+//! window, templates, what may be sent and received, the conversation lifecycle, delivery
+//! status, automated messages. Services call these; nothing here knows about Postgres,
+//! RabbitMQ, gRPC or HTTP.
+
+pub mod address;
+pub mod attachment;
+pub mod automated;
+pub mod clock;
+pub mod conversation;
+pub mod delivery;
+pub mod policy;
+pub mod template;
+pub mod window;
+
+pub use address::{AddressError, Bsuid, CustomerAddress, PhoneNumber, WhatsAppAddress};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use window::ServiceWindow;

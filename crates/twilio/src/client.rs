@@ -1,0 +1,276 @@
+//! A small Twilio REST client: send a message, fetch one, list content templates, fetch media.
+//! Base URLs are configurable so the emulator can stand in for Twilio. Credentials are sent as
+//! HTTP Basic and only to the configured Twilio hosts; they never appear in errors or logs.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::content::ContentPage;
+use crate::errors::{self, Retry};
+use crate::messages::{CreateMessage, ErrorBody, MessageResource};
+
+/// An account's credentials: Account SID (or API key SID) and auth token (or key secret).
+#[derive(Clone)]
+pub struct Credentials {
+    /// Basic-auth user: the Account SID (or an `SK…` API key).
+    pub username: String,
+    /// Basic-auth password.
+    pub password: SecretString,
+    /// The account the resources belong to.
+    pub account_sid: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// Account SID + auth token.
+    pub fn account(account_sid: &str, auth_token: SecretString) -> Self {
+        Self {
+            username: account_sid.to_owned(),
+            password: auth_token,
+            account_sid: account_sid.to_owned(),
+        }
+    }
+}
+
+/// A failed call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered with an error.
+    #[error("Twilio answered {status} (code {code:?}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Twilio error code.
+        code: Option<u32>,
+        /// Twilio's message or the catalogue's explanation.
+        message: String,
+        /// `Retry-After`, when sent.
+        retry_after: Option<Duration>,
+    },
+    /// No answer (connect, TLS, timeout).
+    #[error("could not reach Twilio: {0}")]
+    Network(String),
+    /// An answer that does not parse.
+    #[error("unexpected answer from Twilio: {0}")]
+    Decode(String),
+    /// The URL is not on a Twilio host we may send credentials to.
+    #[error("refusing to send credentials to {0}")]
+    ForeignHost(String),
+}
+
+impl TwilioError {
+    /// Returns whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api { status, code, .. } => errors::classify(*status, *code) == Retry::Retryable,
+            Self::Network(_) => true,
+            Self::Decode(_) | Self::ForeignHost(_) => false,
+        }
+    }
+
+    /// Returns the Twilio error code, if any.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            Self::Api { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// Returns `Retry-After`, if Twilio sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A Twilio REST client.
+#[derive(Debug, Clone)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    api_base: String,
+    content_base: String,
+}
+
+impl TwilioClient {
+    /// A client for `api_base` (e.g. `https://api.twilio.com`) and `content_base`
+    /// (`https://content.twilio.com`). Needs a rustls crypto provider installed.
+    pub fn new(api_base: &str, content_base: &str, timeout: Duration) -> Result<Self, TwilioError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TwilioError::Network(e.to_string()))?;
+        Ok(Self {
+            http,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            content_base: content_base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Returns the Messages API base URL.
+    pub fn api_base(&self) -> &str {
+        &self.api_base
+    }
+
+    /// Creates (sends) a message.
+    pub async fn create_message(
+        &self,
+        creds: &Credentials,
+        message: &CreateMessage,
+    ) -> Result<MessageResource, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.api_base, creds.account_sid
+        );
+        let request = self
+            .http
+            .post(url)
+            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
+            .form(&message.form());
+        let response = request
+            .send()
+            .await
+            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        json_or_error(response).await
+    }
+
+    /// Fetches a message by SID.
+    pub async fn fetch_message(
+        &self,
+        creds: &Credentials,
+        sid: &str,
+    ) -> Result<MessageResource, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{sid}.json",
+            self.api_base, creds.account_sid
+        );
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        json_or_error(response).await
+    }
+
+    /// Fetches one page of templates with approvals; `next` is a `next_page_url` from a
+    /// previous page (it must be on the content host).
+    pub async fn content_and_approvals(
+        &self,
+        creds: &Credentials,
+        next: Option<&str>,
+    ) -> Result<ContentPage, TwilioError> {
+        let url = match next {
+            Some(next) if next.starts_with(&self.content_base) => next.to_owned(),
+            Some(next) => return Err(TwilioError::ForeignHost(host_of(next))),
+            None => format!("{}/v1/ContentAndApprovals?PageSize=100", self.content_base),
+        };
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        json_or_error(response).await
+    }
+
+    /// Starts downloading an inbound media URL with the account's credentials. Only URLs on
+    /// the configured API host get credentials; redirects to other hosts (Twilio's CDN) are
+    /// followed by reqwest without the `Authorization` header.
+    pub async fn fetch_media(
+        &self,
+        creds: &Credentials,
+        url: &str,
+    ) -> Result<reqwest::Response, TwilioError> {
+        if !url.starts_with(&format!("{}/", self.api_base)) {
+            return Err(TwilioError::ForeignHost(host_of(url)));
+        }
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(api_error(response).await)
+        }
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "an invalid URL".into())
+}
+
+fn redact(error: &reqwest::Error) -> String {
+    // reqwest errors name the URL; ours never carry credentials in URLs, but strip them anyway.
+    error
+        .to_string()
+        .split(" for url")
+        .next()
+        .unwrap_or("request failed")
+        .to_owned()
+}
+
+async fn json_or_error<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, TwilioError> {
+    if !response.status().is_success() {
+        return Err(api_error(response).await);
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| TwilioError::Network(redact(&e)))?;
+    serde_json::from_slice(&bytes).map_err(|e| TwilioError::Decode(e.to_string()))
+}
+
+async fn api_error(response: reqwest::Response) -> TwilioError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(err) => {
+            let message = err.code.map_or_else(
+                || err.message.clone(),
+                |c| errors::explain(c, Some(&err.message)),
+            );
+            TwilioError::Api {
+                status,
+                code: err.code,
+                message,
+                retry_after,
+            }
+        }
+        Err(_) => TwilioError::Api {
+            status,
+            code: None,
+            message: format!("HTTP {status}"),
+            retry_after,
+        },
+    }
+}
