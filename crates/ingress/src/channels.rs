@@ -1,0 +1,136 @@
+//! Channel resolution: the channel id in the webhook URL → its account SID, auth token and
+//! active flag, asked of the session service over gRPC and cached briefly. A changed or deleted
+//! channel takes effect once the short cache entry expires; while session cannot be reached,
+//! the last known answer keeps serving (for up to `channel_stale_ttl_ms`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use secrecy::SecretString;
+use switchboard_proto::session::v1::ResolveChannelRequest;
+use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::IngressSettings;
+
+/// What ingress knows about a channel.
+#[derive(Debug)]
+pub struct ResolvedChannel {
+    /// The channel id.
+    pub channel_id: String,
+    /// The Twilio Account SID webhooks must carry.
+    pub account_sid: String,
+    /// The auth token signatures are checked with.
+    pub auth_token: SecretString,
+    /// Inactive channels refuse traffic.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Lookup {
+    Found(Arc<ResolvedChannel>),
+    NotFound,
+}
+
+/// Why a channel could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// No such channel.
+    NotFound,
+    /// Session unreachable and nothing cached.
+    Unavailable(String),
+}
+
+type Client = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+
+/// Resolves channel ids through a two-level cache in front of the session service.
+#[derive(Clone)]
+pub struct ChannelResolver {
+    client: Client,
+    fresh: Cache<String, Lookup>,
+    stale: Cache<String, Arc<ResolvedChannel>>,
+    timeout: Duration,
+}
+
+impl ChannelResolver {
+    /// Builds a resolver for the session service at `settings.session_url` (connects lazily).
+    pub fn connect(settings: &IngressSettings) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(settings.grpc_timeout_ms);
+        let channel = Endpoint::from_shared(settings.session_url.clone())?
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .connect_lazy();
+        let client = SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor);
+        Ok(Self {
+            client,
+            fresh: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_millis(settings.channel_cache_ttl_ms))
+                .build(),
+            stale: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_millis(settings.channel_stale_ttl_ms))
+                .build(),
+            timeout,
+        })
+    }
+
+    /// Returns the channel, from cache or from session.
+    pub async fn resolve(&self, channel_id: &str) -> Result<Arc<ResolvedChannel>, ResolveError> {
+        // One gRPC call per channel per expiry, however many requests arrive at once.
+        let loaded = self
+            .fresh
+            .try_get_with(channel_id.to_owned(), self.load(channel_id))
+            .await;
+        match loaded {
+            Ok(Lookup::Found(channel)) => Ok(channel),
+            Ok(Lookup::NotFound) => Err(ResolveError::NotFound),
+            Err(error) => match self.stale.get(channel_id).await {
+                Some(channel) => {
+                    tracing::warn!(channel_id, error = %error, "session unreachable, using the last known channel");
+                    Ok(channel)
+                }
+                None => Err(ResolveError::Unavailable(error.to_string())),
+            },
+        }
+    }
+
+    async fn load(&self, channel_id: &str) -> Result<Lookup, String> {
+        let mut request = tonic::Request::new(ResolveChannelRequest {
+            channel_id: channel_id.to_owned(),
+        });
+        request.set_timeout(self.timeout);
+        match self.client.clone().resolve_channel(request).await {
+            Ok(response) => {
+                let r = response.into_inner();
+                let channel = Arc::new(ResolvedChannel {
+                    channel_id: r.channel_id,
+                    account_sid: r.account_sid,
+                    auth_token: SecretString::from(r.auth_token),
+                    active: r.active,
+                });
+                self.stale
+                    .insert(channel_id.to_owned(), channel.clone())
+                    .await;
+                Ok(Lookup::Found(channel))
+            }
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                self.stale.invalidate(channel_id).await;
+                Ok(Lookup::NotFound)
+            }
+            Err(status) => Err(format!(
+                "session answered {:?}: {}",
+                status.code(),
+                status.message()
+            )),
+        }
+    }
+}

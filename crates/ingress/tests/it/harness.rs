@@ -1,0 +1,253 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::options::QueueDeclareOptions;
+use secrecy::SecretString;
+use switchboard_bus::Envelope;
+use switchboard_ingress::Config;
+use switchboard_ingress::config::IngressSettings;
+use switchboard_proto::session::v1::session_service_server::{
+    SessionService, SessionServiceServer,
+};
+use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
+use switchboard_test_support::{TcpProxy, TestBus, bind_local, wait_until};
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+pub const ACCOUNT: &str = "AC11111111111111111111111111111111";
+pub const CHANNEL: &str = "0b1e5c6e-3c1a-4bde-9a55-7d0f8c1c2a10";
+pub const PUBLIC: &str = "https://hooks.example.com";
+
+#[derive(Clone)]
+pub struct FakeChannel {
+    pub account_sid: String,
+    pub token: String,
+    pub active: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeSession {
+    pub channels: Arc<Mutex<HashMap<String, FakeChannel>>>,
+    pub down: Arc<AtomicBool>,
+    pub calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[tonic::async_trait]
+impl SessionService for FakeSession {
+    async fn resolve_channel(
+        &self,
+        request: tonic::Request<ResolveChannelRequest>,
+    ) -> Result<tonic::Response<ResolveChannelResponse>, tonic::Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("session is down"));
+        }
+        let id = request.into_inner().channel_id;
+        let channels = self.channels.lock().unwrap();
+        let c = channels
+            .get(&id)
+            .ok_or_else(|| tonic::Status::not_found("no such channel"))?;
+        Ok(tonic::Response::new(ResolveChannelResponse {
+            channel_id: id.clone(),
+            account_sid: c.account_sid.clone(),
+            auth_token: c.token.clone(),
+            active: c.active,
+        }))
+    }
+}
+
+pub struct Harness {
+    pub url: String,
+    pub bus: TestBus,
+    pub session: FakeSession,
+    pub proxy: TcpProxy,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Harness {
+    pub async fn start(cache_ttl_ms: u64) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let bus = TestBus::new();
+        bus.declare().await;
+        let session = FakeSession::default();
+        session.channels.lock().unwrap().insert(
+            CHANNEL.into(),
+            FakeChannel {
+                account_sid: ACCOUNT.into(),
+                token: TOKEN.into(),
+                active: true,
+            },
+        );
+        let grpc = bind_local().await;
+        let grpc_addr = grpc.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(SessionServiceServer::new(session.clone()))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
+        );
+        let proxy = TcpProxy::start("127.0.0.1:5672").await;
+        let amqp = proxy.rewrite_url(&switchboard_test_support::amqp_url(), "127.0.0.1:5672");
+        let listener = bind_local().await;
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = Config {
+            public_base_url: PUBLIC.into(),
+            amqp_url: SecretString::from(amqp),
+            bus: bus.config.clone(),
+            ingress: IngressSettings {
+                listen: listener.local_addr().unwrap(),
+                session_url: format!("http://{grpc_addr}"),
+                body_limit_bytes: 65_536,
+                request_timeout_ms: 10_000,
+                channel_cache_ttl_ms: cache_ttl_ms,
+                channel_stale_ttl_ms: 600_000,
+                grpc_timeout_ms: 1_000,
+                drain_timeout_ms: 5_000,
+            },
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(switchboard_ingress::run(config, listener, shutdown.clone()));
+        let http = reqwest::Client::new();
+        wait_until(Duration::from_secs(10), "ingress up", || async {
+            http.get(format!("{url}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Self {
+            url,
+            bus,
+            session,
+            proxy,
+            http,
+            shutdown,
+            task,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// Posts `params` to `path` (with optional query), signed for the public URL with `token`.
+    pub async fn post(
+        &self,
+        path_and_query: &str,
+        params: &[(&str, &str)],
+        token: &str,
+    ) -> reqwest::Response {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let signature = sign(&format!("{PUBLIC}{path_and_query}"), &body, token);
+        self.http
+            .post(format!("{}{path_and_query}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .header(
+                "i-twilio-idempotency-token",
+                "803c29b1-163f-4e1a-a6c6-d74f62efab06",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn ready(&self, queue: &str) -> u32 {
+        let channel = self.bus.broker("probe").channel().await.unwrap();
+        let q = channel
+            .queue_declare(
+                self.bus.topology().queue(queue).as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        q.message_count()
+    }
+
+    pub async fn total_published(&self) -> u32 {
+        let mut total = self.ready("session.delivery").await;
+        for shard in 0..self.bus.config.shards {
+            total += self.ready(&format!("session.inbound.{shard}")).await;
+        }
+        total
+    }
+
+    /// Drains every message ready in `queue` (a consumer: basic.get is refused on
+    /// single-active-consumer queues).
+    pub async fn drain<T: serde::de::DeserializeOwned + switchboard_bus::Event>(
+        &self,
+        queue: &str,
+    ) -> Vec<Envelope<T>> {
+        use futures_util::StreamExt;
+        let count = self.ready(queue).await;
+        let channel = self.bus.broker("probe").channel().await.unwrap();
+        let mut consumer = channel
+            .basic_consume(
+                self.bus.topology().queue(queue).as_str().into(),
+                "drain".into(),
+                lapin::options::BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while out.len() < count as usize {
+            let delivery = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            out.push(Envelope::from_bytes(&delivery.data).unwrap());
+        }
+        let _ = channel.close(200, "drained".into()).await;
+        out
+    }
+}
+
+pub fn sign(url: &str, body: &str, token: &str) -> String {
+    switchboard_twilio::signature::compute(
+        token,
+        url,
+        &switchboard_twilio::signature::form_params(body.as_bytes()),
+    )
+}
+
+pub fn inbound_path() -> String {
+    format!("/v1/twilio/{CHANNEL}/inbound")
+}
+
+pub fn status_path() -> String {
+    format!("/v1/twilio/{CHANNEL}/status")
+}
+
+pub fn text_message(sid: &str, from: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MessageSid", sid.to_owned()),
+        ("SmsMessageSid", sid.to_owned()),
+        ("AccountSid", ACCOUNT.to_owned()),
+        ("From", from.to_owned()),
+        ("To", "whatsapp:+14155238886".to_owned()),
+        ("Body", "Olá 😊".to_owned()),
+        ("NumMedia", "0".to_owned()),
+        ("ProfileName", "Ana María".to_owned()),
+        ("ApiVersion", "2010-04-01".to_owned()),
+    ]
+}
+
+pub fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
