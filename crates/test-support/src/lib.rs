@@ -4,6 +4,7 @@
 //! without touching the shared servers. [`wait_until`] awaits a condition with a deadline.
 
 mod db;
+pub mod http_load;
 mod logs;
 mod proxy;
 mod rabbit;
