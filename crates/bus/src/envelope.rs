@@ -12,7 +12,8 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync {
 }
 
 /// The JSON envelope: a unique id (consumers dedupe on it), when it happened, the schema
-/// version, and the payload (flattened, with its `type` tag).
+/// version, and the event under `event` (with its `type` tag). The event is nested, not
+/// flattened, so its own fields can never collide with the envelope's.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Envelope<T> {
     /// Unique per event; a republished event keeps it.
@@ -23,7 +24,7 @@ pub struct Envelope<T> {
     /// Envelope schema version.
     pub schema_version: u16,
     /// The event itself.
-    #[serde(flatten)]
+    #[serde(rename = "event")]
     pub payload: T,
 }
 

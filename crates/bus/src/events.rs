@@ -59,6 +59,238 @@ impl Event for StatusReceivedV1 {
     }
 }
 
+/// Implements [`Event`] with a fixed routing key.
+macro_rules! fixed_key {
+    ($ty:ty, $key:literal) => {
+        impl Event for $ty {
+            fn routing_key(&self) -> String {
+                $key.into()
+            }
+        }
+    };
+}
+
+/// A conversation entered Open: new, or reopened from Waiting by a customer message
+/// (session → routing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.opened.v1")]
+pub struct ConversationOpenedV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// Twilio account channel.
+    pub channel_id: String,
+    /// WhatsApp number.
+    pub number_id: String,
+    /// The number's workstream, if set.
+    pub workstream_id: Option<String>,
+    /// Customer record.
+    pub customer_id: String,
+    /// Customer phone (E.164), when shared.
+    pub customer_phone: Option<String>,
+    /// WhatsApp profile name.
+    pub profile_name: Option<String>,
+    /// The number's default language.
+    pub language: String,
+    /// The message that opened (or reopened) it.
+    pub first_message: String,
+    /// Context variables and classification attributes so far.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Reopened from Waiting (the previous agent may get it back by affinity).
+    pub reopened: bool,
+    /// The agent it had, when reopened.
+    pub previous_agent_id: Option<String>,
+    /// When the customer last wrote (FIFO age for async channels).
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_customer_message_at: OffsetDateTime,
+}
+fixed_key!(ConversationOpenedV1, "conversation.opened.v1");
+
+/// A conversation's status changed (session → routing, api).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.status_changed.v1")]
+pub struct ConversationStatusChangedV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// WhatsApp number.
+    pub number_id: String,
+    /// Workstream.
+    pub workstream_id: Option<String>,
+    /// Status before.
+    pub from: String,
+    /// Status after.
+    pub to: String,
+    /// What happened (accept, end, close_session, auto_close, …).
+    pub transition: String,
+    /// The status-change reason.
+    pub reason: String,
+    /// The agent (current, or last when closed).
+    pub agent_id: Option<String>,
+    /// The queue.
+    pub queue_id: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+fixed_key!(
+    ConversationStatusChangedV1,
+    "conversation.status_changed.v1"
+);
+
+/// A message was added to a conversation (session → api live view, bots).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.message.v1")]
+pub struct ConversationMessageV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// Message.
+    pub message_id: String,
+    /// Global order.
+    pub seq: i64,
+    /// inbound, outbound, note.
+    pub direction: String,
+    /// customer, agent, bot, automated, system.
+    pub author_kind: String,
+    /// Text.
+    pub body: String,
+    /// Delivery status.
+    pub status: String,
+    /// The conversation's agent, for routing the event to them.
+    pub agent_id: Option<String>,
+    /// The conversation's bot, when a bot has it.
+    pub bot_id: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+fixed_key!(ConversationMessageV1, "conversation.message.v1");
+
+/// An outbound message's delivery status moved forward (session → api live view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "message.status.v1")]
+pub struct MessageStatusV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// Message.
+    pub message_id: String,
+    /// New status.
+    pub status: String,
+    /// Twilio error code (failures).
+    pub error_code: Option<u32>,
+    /// Human explanation (failures).
+    pub error_message: Option<String>,
+    /// The conversation's agent.
+    pub agent_id: Option<String>,
+}
+fixed_key!(MessageStatusV1, "message.status.v1");
+
+/// What the sender puts in the Twilio request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundContent {
+    /// `Body`.
+    Text {
+        /// Text.
+        body: String,
+    },
+    /// `MediaUrl` (+ `Body` caption).
+    Media {
+        /// URL Twilio fetches.
+        url: String,
+        /// MIME type.
+        content_type: String,
+        /// Caption.
+        caption: Option<String>,
+    },
+    /// `ContentSid` + `ContentVariables`.
+    Template {
+        /// HX… SID.
+        content_sid: String,
+        /// JSON string.
+        variables_json: String,
+    },
+}
+
+/// Send one message through Twilio (session → sender).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "outbound.send.v1")]
+pub struct OutboundSendV1 {
+    /// Our message id (the sender's idempotency key).
+    pub message_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Twilio account channel (credentials).
+    pub channel_id: String,
+    /// Sending number.
+    pub number_id: String,
+    /// `From` (`whatsapp:+…`).
+    pub from: String,
+    /// `To` (`whatsapp:…`).
+    pub to: String,
+    /// What to send.
+    pub content: OutboundContent,
+    /// `StatusCallback`.
+    pub status_callback: String,
+    /// Sends per second allowed from this number (0: default).
+    pub rate_per_second: f64,
+}
+fixed_key!(OutboundSendV1, "outbound.send.v1");
+
+/// Do not send a message still waiting to be sent (its number was deleted) (session → sender).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "outbound.cancelled.v1")]
+pub struct OutboundCancelledV1 {
+    /// Our message id.
+    pub message_id: String,
+}
+fixed_key!(OutboundCancelledV1, "outbound.cancelled.v1");
+
+/// Twilio accepted a message (sender → session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "outbound.accepted.v1")]
+pub struct OutboundAcceptedV1 {
+    /// Our message id.
+    pub message_id: String,
+    /// Twilio account channel.
+    pub channel_id: String,
+    /// Twilio's SID.
+    pub twilio_sid: String,
+    /// Twilio's initial status (queued, accepted).
+    pub status: String,
+}
+fixed_key!(OutboundAcceptedV1, "outbound.accepted.v1");
+
+/// Twilio refused a message for good (sender → session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "outbound.failed.v1")]
+pub struct OutboundFailedV1 {
+    /// Our message id.
+    pub message_id: String,
+    /// Twilio account channel.
+    pub channel_id: String,
+    /// Twilio error code.
+    pub error_code: Option<u32>,
+    /// Human explanation.
+    pub error_message: String,
+}
+fixed_key!(OutboundFailedV1, "outbound.failed.v1");
+
+/// A workstream's settings that session needs (routing → session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "workstream.updated.v1")]
+pub struct WorkstreamUpdatedV1 {
+    /// Workstream.
+    pub workstream_id: String,
+    /// "Auto-close after inactivity" for Waiting conversations, seconds.
+    pub waiting_auto_close_secs: i64,
+    /// The bot in front of its agents, if any.
+    pub bot_id: Option<String>,
+    /// Idle time after which a bot-only conversation closes, seconds.
+    pub bot_inactivity_secs: i64,
+    /// The workstream was deleted.
+    pub deleted: bool,
+}
+fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +310,7 @@ mod tests {
         let envelope = Envelope::new(event.clone());
         let json: serde_json::Value =
             serde_json::from_slice(&envelope.to_bytes()).unwrap_or_default();
-        assert_eq!(json["type"], "inbound.received.v1");
+        assert_eq!(json["event"]["type"], "inbound.received.v1");
         assert_eq!(json["schema_version"], 1);
         assert_eq!(envelope.payload.routing_key(), "inbound.received.v1.3");
         let back = Envelope::<InboundReceivedV1>::from_bytes(&envelope.to_bytes())

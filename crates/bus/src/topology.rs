@@ -160,23 +160,20 @@ impl Topology {
         ));
         queues.push(QueueSpec::shared(
             "session.commands",
-            &["session.command.*.v1"],
+            &["workstream.updated.v1", "session.command.*.v1"],
         ));
         queues.push(QueueSpec::shared(
             "routing.work",
             &[
                 "conversation.opened.v1",
-                "conversation.reopened.v1",
-                "conversation.released.v1",
-                "conversation.closed.v1",
-                "conversation.transferred.v1",
-                "conversation.waiting.v1",
-                "conversation.wrapup.v1",
-                "conversation.escalated.v1",
+                "conversation.status_changed.v1",
                 "routing.tick.v1",
             ],
         ));
-        queues.push(QueueSpec::shared("sender.outbound", &["outbound.send.v1"]));
+        queues.push(QueueSpec::shared(
+            "sender.outbound",
+            &["outbound.send.v1", "outbound.cancelled.v1"],
+        ));
         queues.push(QueueSpec::shared("bots.work", &["bot.turn.v1"]));
         queues
     }

@@ -13,8 +13,8 @@ use axum::routing::post;
 use secrecy::SecretString;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
-use switchboard_proto::session::v1::session_service_server::{
-    SessionService, SessionServiceServer,
+use switchboard_proto::session::v1::channel_directory_server::{
+    ChannelDirectory, ChannelDirectoryServer,
 };
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
 use switchboard_test_support::TestBus;
@@ -28,7 +28,7 @@ const PUBLIC: &str = "https://bench.example.com";
 struct Session;
 
 #[tonic::async_trait]
-impl SessionService for Session {
+impl ChannelDirectory for Session {
     async fn resolve_channel(
         &self,
         r: tonic::Request<ResolveChannelRequest>,
@@ -38,6 +38,7 @@ impl SessionService for Session {
             account_sid: ACCOUNT.into(),
             auth_token: TOKEN.into(),
             active: true,
+            sandbox: false,
         }))
     }
 }
@@ -72,7 +73,7 @@ async fn serve_ingress(addr: &str) {
     let grpc_addr = grpc.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(SessionServiceServer::new(Session))
+            .add_service(ChannelDirectoryServer::new(Session))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
     );
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();

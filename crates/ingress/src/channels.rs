@@ -9,7 +9,7 @@ use std::time::Duration;
 use moka::future::Cache;
 use secrecy::SecretString;
 use switchboard_proto::session::v1::ResolveChannelRequest;
-use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -44,7 +44,7 @@ pub enum ResolveError {
     Unavailable(String),
 }
 
-type Client = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+type Client = ChannelDirectoryClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
 
 /// Resolves channel ids through a two-level cache in front of the session service.
 #[derive(Clone)]
@@ -63,7 +63,7 @@ impl ChannelResolver {
             .connect_timeout(timeout)
             .timeout(timeout)
             .connect_lazy();
-        let client = SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor);
+        let client = ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor);
         Ok(Self {
             client,
             fresh: Cache::builder()

@@ -47,6 +47,25 @@ where
     }
 }
 
+/// Polls `probe` every 20 ms until it returns `Some`; panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Binds a listener on 127.0.0.1 with an OS-chosen port.
 pub async fn bind_local() -> tokio::net::TcpListener {
     tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -12,9 +12,9 @@ use switchboard_bus::{
     Consumer, ConsumerOptions, Envelope, Event, HandleError, Handler, Incoming, Publisher,
     QueueSpec,
 };
-use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
-use switchboard_proto::session::v1::session_service_server::{
-    SessionService, SessionServiceServer,
+use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
+use switchboard_proto::session::v1::channel_directory_server::{
+    ChannelDirectory, ChannelDirectoryServer,
 };
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
 use switchboard_telemetry::propagation::{
@@ -44,7 +44,7 @@ struct Grpc {
 }
 
 #[tonic::async_trait]
-impl SessionService for Grpc {
+impl ChannelDirectory for Grpc {
     async fn resolve_channel(
         &self,
         request: tonic::Request<ResolveChannelRequest>,
@@ -75,7 +75,7 @@ impl Handler for Sink {
     }
 }
 
-type Client = SessionServiceClient<
+type Client = ChannelDirectoryClient<
     tonic::service::interceptor::InterceptedService<
         tonic::transport::Channel,
         GrpcTraceInterceptor,
@@ -132,13 +132,13 @@ async fn one_trace_follows_http_then_grpc_then_amqp_then_the_consumer() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .trace_fn(grpc_server_span)
-            .add_service(SessionServiceServer::new(Grpc { publisher }))
+            .add_service(ChannelDirectoryServer::new(Grpc { publisher }))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener)),
     );
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}"))
         .unwrap()
         .connect_lazy();
-    let client = SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor);
+    let client = ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor);
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(Arc::new(tokio::sync::Mutex::new(client)))

@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use switchboard_bus::Envelope;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
-use switchboard_proto::session::v1::session_service_server::{
-    SessionService, SessionServiceServer,
+use switchboard_proto::session::v1::channel_directory_server::{
+    ChannelDirectory, ChannelDirectoryServer,
 };
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
 use switchboard_test_support::{TcpProxy, TestBus, bind_local, wait_until};
@@ -35,7 +35,7 @@ pub struct FakeSession {
 }
 
 #[tonic::async_trait]
-impl SessionService for FakeSession {
+impl ChannelDirectory for FakeSession {
     async fn resolve_channel(
         &self,
         request: tonic::Request<ResolveChannelRequest>,
@@ -54,6 +54,7 @@ impl SessionService for FakeSession {
             account_sid: c.account_sid.clone(),
             auth_token: c.token.clone(),
             active: c.active,
+            sandbox: false,
         }))
     }
 }
@@ -86,7 +87,7 @@ impl Harness {
         let grpc_addr = grpc.local_addr().unwrap();
         tokio::spawn(
             tonic::transport::Server::builder()
-                .add_service(SessionServiceServer::new(session.clone()))
+                .add_service(ChannelDirectoryServer::new(session.clone()))
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
         );
         let proxy = TcpProxy::start("127.0.0.1:5672").await;

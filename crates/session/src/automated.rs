@@ -1,0 +1,179 @@
+//! Automated messages: built-in defaults, channel-wide settings and per-number overrides
+//! (a number's setting replaces the channel's), each activatable, localizable by language.
+
+use sqlx::PgConnection;
+use switchboard_domain::automated::Trigger;
+use uuid::Uuid;
+
+use crate::app::Session;
+use crate::error::SessionError;
+
+/// The effective automated message for one trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub trigger: Trigger,
+    pub language: String,
+    pub text: String,
+    pub active: bool,
+    /// builtin, channel or number.
+    pub source: &'static str,
+}
+
+/// An automated-message setting.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub channel_id: Uuid,
+    pub number_id: Option<Uuid>,
+    pub trigger: Trigger,
+    pub language: String,
+    pub text: String,
+    pub active: bool,
+}
+
+/// Parses a trigger name.
+pub fn parse_trigger(raw: &str) -> Result<Trigger, SessionError> {
+    Trigger::parse(raw).ok_or_else(|| {
+        let all: Vec<_> = Trigger::ALL.iter().map(|t| t.as_str()).collect();
+        SessionError::invalid(format!(
+            "unknown trigger {raw:?}; one of {}",
+            all.join(", ")
+        ))
+    })
+}
+
+impl Session {
+    /// Returns the effective message for `trigger` on a number, in `language` or any language.
+    pub async fn effective_automated(
+        &self,
+        conn: &mut PgConnection,
+        channel_id: Uuid,
+        number_id: Uuid,
+        trigger: Trigger,
+        language: &str,
+    ) -> Result<Effective, SessionError> {
+        let row: Option<(Option<Uuid>, String, String, bool)> = sqlx::query_as(
+            "SELECT number_id, language, text, active FROM session.automated_messages \
+             WHERE channel_id = $1 AND (number_id = $2 OR number_id IS NULL) AND trigger = $3 AND language IN ($4, '') \
+             ORDER BY number_id NULLS LAST, language DESC LIMIT 1",
+        )
+        .bind(channel_id)
+        .bind(number_id)
+        .bind(trigger.as_str())
+        .bind(language)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(match row {
+            Some((number, language, text, active)) => Effective {
+                trigger,
+                language,
+                text,
+                active,
+                source: if number.is_some() {
+                    "number"
+                } else {
+                    "channel"
+                },
+            },
+            None => Effective {
+                trigger,
+                language: String::new(),
+                text: trigger.default_text().into(),
+                active: true,
+                source: "builtin",
+            },
+        })
+    }
+
+    /// Lists the effective messages of every trigger for a channel or one of its numbers.
+    pub async fn list_automated(
+        &self,
+        channel_id: Uuid,
+        number_id: Option<Uuid>,
+    ) -> Result<Vec<(Setting, &'static str)>, SessionError> {
+        self.channel(channel_id).await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::new();
+        for trigger in Trigger::ALL {
+            let effective = match number_id {
+                Some(n) => {
+                    self.effective_automated(&mut conn, channel_id, n, trigger, "")
+                        .await?
+                }
+                None => {
+                    self.effective_automated(&mut conn, channel_id, Uuid::nil(), trigger, "")
+                        .await?
+                }
+            };
+            out.push((
+                Setting {
+                    channel_id,
+                    number_id,
+                    trigger,
+                    language: effective.language,
+                    text: effective.text,
+                    active: effective.active,
+                },
+                effective.source,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Creates or replaces a setting.
+    pub async fn set_automated(&self, setting: &Setting) -> Result<(), SessionError> {
+        self.channel(setting.channel_id).await?;
+        if let Some(number) = setting.number_id {
+            let n = self.number(number).await?;
+            if n.channel_id != setting.channel_id {
+                return Err(SessionError::invalid(
+                    "number_id belongs to another channel",
+                ));
+            }
+        }
+        if setting.text.trim().is_empty() || setting.text.chars().count() > 1_600 {
+            return Err(SessionError::invalid(
+                "text must have 1 to 1,600 characters",
+            ));
+        }
+        if !setting.language.is_empty() {
+            switchboard_domain::template::Language::parse(&setting.language)
+                .map_err(|e| SessionError::invalid(e.to_string()))?;
+        }
+        sqlx::query(
+            "INSERT INTO session.automated_messages (channel_id, number_id, trigger, language, text, active) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (channel_id, number_id, trigger, language) DO UPDATE SET text = EXCLUDED.text, active = EXCLUDED.active",
+        )
+        .bind(setting.channel_id)
+        .bind(setting.number_id)
+        .bind(setting.trigger.as_str())
+        .bind(&setting.language)
+        .bind(&setting.text)
+        .bind(setting.active)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a setting (the channel's or the built-in one applies again).
+    pub async fn delete_automated(
+        &self,
+        channel_id: Uuid,
+        number_id: Option<Uuid>,
+        trigger: Trigger,
+        language: &str,
+    ) -> Result<(), SessionError> {
+        let deleted = sqlx::query(
+            "DELETE FROM session.automated_messages WHERE channel_id = $1 AND number_id IS NOT DISTINCT FROM $2 AND trigger = $3 AND language = $4",
+        )
+        .bind(channel_id)
+        .bind(number_id)
+        .bind(trigger.as_str())
+        .bind(language)
+        .execute(&self.pool)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(SessionError::NotFound("automated message"));
+        }
+        Ok(())
+    }
+}

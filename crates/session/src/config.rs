@@ -1,0 +1,95 @@
+//! Session configuration.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use switchboard_bus::BusConfig;
+use switchboard_service_kit::{ConfigError, Validate};
+
+/// Embedded defaults (documented in `config.default.toml`).
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+/// Session settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Public base URL Twilio calls.
+    pub public_base_url: String,
+    /// Postgres.
+    pub database_url: SecretString,
+    /// RabbitMQ.
+    pub amqp_url: SecretString,
+    /// Bus layout.
+    #[serde(default)]
+    pub bus: BusConfig,
+    /// Session's own settings.
+    pub session: SessionSettings,
+}
+
+/// The `[session]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(missing_docs)] // documented in config.default.toml
+pub struct SessionSettings {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub db_max_connections: u32,
+    pub inbound_batch_max: usize,
+    pub delivery_concurrency: usize,
+    pub outbox_batch: i64,
+    pub outbox_poll_ms: u64,
+    pub auto_close_interval_secs: u64,
+    pub default_waiting_auto_close_secs: i64,
+    pub twilio_api_base: String,
+    pub twilio_content_base: String,
+    pub media_max_bytes: u64,
+    pub token_active_key: String,
+    #[serde(default)]
+    pub token_keys: BTreeMap<String, SecretString>,
+    pub drain_timeout_ms: u64,
+}
+
+impl Config {
+    /// Loads defaults → optional file → environment, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        switchboard_service_kit::load_config(DEFAULTS, file)
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let base = &self.public_base_url;
+        if !(base.starts_with("https://") || base.starts_with("http://")) || base.ends_with('/') {
+            return Err(ConfigError::invalid(
+                "public_base_url",
+                "must be an http(s):// URL without a trailing slash",
+            ));
+        }
+        self.bus
+            .check()
+            .map_err(|e| ConfigError::invalid("bus", e))?;
+        let s = &self.session;
+        if s.token_keys.is_empty() {
+            return Err(ConfigError::invalid(
+                "session.token_keys",
+                "no auth-token encryption key: set SWITCHBOARD_SESSION__TOKEN_KEYS__K1 to 32 random bytes in base64 and SWITCHBOARD_SESSION__TOKEN_ACTIVE_KEY=k1",
+            ));
+        }
+        crate::crypto::TokenCipher::from_config(s)
+            .map_err(|e| ConfigError::invalid("session.token_keys", e))?;
+        if s.inbound_batch_max == 0 || s.delivery_concurrency == 0 || s.db_max_connections < 2 {
+            return Err(ConfigError::invalid(
+                "session",
+                "batch, concurrency and connection counts must be positive (at least 2 connections)",
+            ));
+        }
+        if s.default_waiting_auto_close_secs <= 0 {
+            return Err(ConfigError::invalid(
+                "session.default_waiting_auto_close_secs",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+}

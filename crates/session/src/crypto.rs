@@ -1,0 +1,156 @@
+//! Auth tokens at rest: AES-256-GCM with a random nonce, tagged with the id of the key that
+//! sealed them, so keys can be rotated (add a key, make it active, re-encrypt).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::SessionSettings;
+
+/// Seals and opens auth tokens.
+pub struct TokenCipher {
+    keys: BTreeMap<String, LessSafeKey>,
+    active: String,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for TokenCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCipher")
+            .field("active", &self.active)
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TokenCipher {
+    /// Builds the cipher from `token_keys` and `token_active_key`.
+    pub fn from_config(settings: &SessionSettings) -> Result<Self, String> {
+        let mut keys = BTreeMap::new();
+        for (id, encoded) in &settings.token_keys {
+            let bytes = STANDARD
+                .decode(encoded.expose_secret().trim())
+                .map_err(|_| format!("key {id} is not base64"))?;
+            let unbound = UnboundKey::new(&AES_256_GCM, &bytes)
+                .map_err(|_| format!("key {id} must be exactly 32 bytes"))?;
+            keys.insert(id.clone(), LessSafeKey::new(unbound));
+        }
+        let active = if settings.token_active_key.is_empty() && keys.len() == 1 {
+            keys.keys().next().cloned().unwrap_or_default()
+        } else {
+            settings.token_active_key.clone()
+        };
+        if !keys.contains_key(&active) {
+            return Err(format!(
+                "token_active_key {active:?} is not one of token_keys"
+            ));
+        }
+        Ok(Self {
+            keys,
+            active,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Returns the id of the key new tokens are sealed with.
+    pub fn active_key(&self) -> &str {
+        &self.active
+    }
+
+    /// Seals `token`; returns (key id, nonce ‖ ciphertext ‖ tag).
+    pub fn seal(&self, token: &str) -> Result<(String, Vec<u8>), String> {
+        let key = self.keys.get(&self.active).ok_or("no active key")?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| "no randomness")?;
+        let mut sealed = token.as_bytes().to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::empty(),
+            &mut sealed,
+        )
+        .map_err(|_| "seal failed")?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok((self.active.clone(), out))
+    }
+
+    /// Opens a token sealed with key `key_id`.
+    pub fn open(&self, key_id: &str, sealed: &[u8]) -> Result<SecretString, String> {
+        let key = self
+            .keys
+            .get(key_id)
+            .ok_or_else(|| format!("token sealed with unknown key {key_id}"))?;
+        if sealed.len() < NONCE_LEN {
+            return Err("sealed token too short".into());
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "bad nonce")?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = key
+            .open_in_place(nonce, Aad::empty(), &mut buffer)
+            .map_err(|_| "token does not decrypt (wrong key or tampered)")?;
+        let token = String::from_utf8(plain.to_vec()).map_err(|_| "token is not UTF-8")?;
+        Ok(SecretString::from(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(keys: &[(&str, [u8; 32])], active: &str) -> SessionSettings {
+        let mut s: SessionSettings = serde_json::from_value(serde_json::json!({
+            "grpc_listen": "127.0.0.1:0", "http_listen": "127.0.0.1:0", "db_max_connections": 4, "inbound_batch_max": 1,
+            "delivery_concurrency": 1, "outbox_batch": 1, "outbox_poll_ms": 1, "auto_close_interval_secs": 1,
+            "default_waiting_auto_close_secs": 1, "twilio_api_base": "x", "twilio_content_base": "x", "media_max_bytes": 1,
+            "token_active_key": active, "drain_timeout_ms": 1
+        }))
+        .unwrap();
+        for (id, key) in keys {
+            s.token_keys
+                .insert((*id).into(), SecretString::from(STANDARD.encode(key)));
+        }
+        s
+    }
+
+    #[test]
+    fn seals_opens_and_rotates() {
+        let old = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let (id, sealed) = old.seal("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(id, "k1");
+        assert!(
+            !sealed.windows(8).any(|w| w == b"01234567"),
+            "ciphertext does not contain the token"
+        );
+        let rotated =
+            TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
+        assert_eq!(
+            rotated.open(&id, &sealed).unwrap().expose_secret(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        let (id2, resealed) = rotated.seal("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(id2, "k2");
+        assert_ne!(resealed, sealed, "fresh nonce");
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert!(rotated.open("k1", &tampered).is_err());
+        assert!(rotated.open("k9", &sealed).is_err());
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        let mut s = settings(&[], "k1");
+        s.token_keys
+            .insert("k1".into(), SecretString::from("c2hvcnQ=".to_owned()));
+        assert!(
+            TokenCipher::from_config(&s)
+                .unwrap_err()
+                .contains("32 bytes")
+        );
+        assert!(TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k2")).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Session errors, mapped once to gRPC statuses. Internal failures are logged with their cause
+//! and answered with a generic message; nothing secret ever reaches a status.
+
+use prost::Message as _;
+use switchboard_domain::policy::PolicyDenial;
+use switchboard_service_kit::ErrorCode;
+use switchboard_storage::StorageError;
+use time::OffsetDateTime;
+
+/// A session failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not found.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Already exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A rule refused it.
+    #[error("{0}")]
+    Precondition(String),
+    /// The outbound policy refused the message.
+    #[error("{denial}")]
+    Policy {
+        /// The rule that refused it.
+        denial: PolicyDenial,
+        /// When the window closes (or closed).
+        window_expires_at: Option<OffsetDateTime>,
+    },
+    /// A dependency is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (logged, not returned).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl SessionError {
+    /// Returns the error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::InvalidArgument,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Self::Precondition(_) | Self::Policy { .. } => ErrorCode::FailedPrecondition,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Builds an invalid-argument error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}
+
+impl From<StorageError> for SessionError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound => Self::NotFound("record"),
+            StorageError::AlreadyExists { constraint } => {
+                Self::AlreadyExists(match constraint.as_str() {
+                    "channels_account_sid_live" => {
+                        "a channel for this Twilio account already exists".into()
+                    }
+                    "numbers_phone_live" => "this WhatsApp number is already configured".into(),
+                    "templates_number_id_name_key" => {
+                        "a template with this name already exists on this number".into()
+                    }
+                    other => format!("already exists ({other})"),
+                })
+            }
+            StorageError::Check { constraint } => {
+                Self::Invalid(format!("a value breaks rule {constraint}"))
+            }
+            StorageError::ForeignKey { .. } => {
+                Self::Precondition("a referenced record is missing or still in use".into())
+            }
+            StorageError::Conflict | StorageError::Unavailable(_) => {
+                Self::Unavailable(error.to_string())
+            }
+            StorageError::Database(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for SessionError {
+    fn from(error: sqlx::Error) -> Self {
+        StorageError::from(error).into()
+    }
+}
+
+impl From<SessionError> for tonic::Status {
+    fn from(error: SessionError) -> Self {
+        let code = error.code();
+        match error {
+            SessionError::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "internal error");
+                code.to_status("internal error")
+            }
+            SessionError::Policy {
+                denial,
+                window_expires_at,
+            } => {
+                let details = switchboard_proto::session::v1::PolicyViolation {
+                    rule: denial.rule().into(),
+                    message: denial.to_string(),
+                    window_expires_at: window_expires_at.map(crate::grpc::convert::timestamp),
+                };
+                tonic::Status::with_details(
+                    code.grpc_code(),
+                    denial.to_string(),
+                    details.encode_to_vec().into(),
+                )
+            }
+            other => code.to_status(other.to_string()),
+        }
+    }
+}
+
+/// Parses a UUID argument.
+pub fn parse_id(raw: &str, what: &'static str) -> Result<uuid::Uuid, SessionError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| SessionError::Invalid(format!("{what} must be a UUID")))
+}

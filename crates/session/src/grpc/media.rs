@@ -1,0 +1,92 @@
+//! The media proxy: streams an inbound message's media from Twilio with the account's
+//! credentials (sent only to the configured Twilio API host; Twilio's CDN redirect is followed
+//! without them), checking type and size, so agent UIs never see Twilio credentials.
+
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use switchboard_proto::session::v1::MediaChunk;
+use switchboard_twilio::Credentials;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::app::Session;
+use crate::error::SessionError;
+
+type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<MediaChunk, Status>> + Send>>;
+
+/// Opens the media stream of message `message_id`, item `index`.
+pub async fn stream(
+    session: Arc<Session>,
+    message_id: Uuid,
+    index: u32,
+) -> Result<ChunkStream, SessionError> {
+    let message = session.message(message_id).await?;
+    let item = message
+        .media
+        .as_array()
+        .and_then(|items| items.get(usize::try_from(index).unwrap_or(usize::MAX)))
+        .ok_or(SessionError::NotFound("media"))?;
+    let url = item
+        .get("twilio_url")
+        .and_then(|v| v.as_str())
+        .ok_or(SessionError::NotFound("media"))?
+        .to_owned();
+    let resolved = session.resolve_channel(message.channel_id).await?;
+    let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
+    let response = session
+        .twilio
+        .fetch_media(&credentials, &url)
+        .await
+        .map_err(|e| match e {
+            switchboard_twilio::TwilioError::ForeignHost(host) => SessionError::Precondition(
+                format!("media is not on the configured Twilio host ({host})"),
+            ),
+            other if other.is_retryable() => {
+                SessionError::Unavailable(format!("Twilio media unavailable: {other}"))
+            }
+            other => SessionError::Precondition(format!("Twilio refused the media: {other}")),
+        })?;
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    if !switchboard_domain::attachment::is_allowed_type(&content_type) {
+        return Err(SessionError::Precondition(format!(
+            "media of type {content_type} is not carried on this channel"
+        )));
+    }
+    let limit = session.settings.media_max_bytes;
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(SessionError::Precondition(format!(
+            "media is larger than {limit} bytes"
+        )));
+    }
+    let state = (response, 0u64, Some(content_type));
+    let chunks = futures_util::stream::unfold(Some(state), move |state| async move {
+        let (mut response, sent, content_type) = state?;
+        match response.chunk().await {
+            Ok(Some(bytes)) => {
+                let sent = sent + bytes.len() as u64;
+                if sent > limit {
+                    return Some((
+                        Err(Status::failed_precondition(format!(
+                            "media is larger than {limit} bytes"
+                        ))),
+                        None,
+                    ));
+                }
+                let chunk = MediaChunk {
+                    content_type: content_type.clone().unwrap_or_default(),
+                    data: bytes.to_vec(),
+                };
+                Some((Ok(chunk), Some((response, sent, None))))
+            }
+            Ok(None) => None,
+            Err(_) => Some((Err(Status::unavailable("media download interrupted")), None)),
+        }
+    });
+    Ok(chunks.boxed())
+}

@@ -1,0 +1,196 @@
+//! The session service: owns WhatsApp channel configuration (Twilio accounts, numbers, templates,
+//! automated messages, survey), customers, conversations and messages, and enforces WhatsApp's
+//! rules on the server: the 24-hour window, approved templates, attachment policy, forward-only
+//! delivery status. It consumes inbound webhooks from the per-customer shards, serves gRPC to
+//! ingress, routing, sender and the API, and publishes through its transactional outbox.
+
+pub mod app;
+pub mod automated;
+pub mod channels;
+pub mod config;
+pub mod conversations;
+pub mod crypto;
+pub mod delivery;
+pub mod error;
+pub mod grpc;
+pub mod inbound;
+pub mod messages;
+pub mod numbers;
+pub mod templates;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
+use switchboard_domain::Clock;
+use switchboard_proto::session::v1::channel_directory_server::ChannelDirectoryServer;
+use switchboard_proto::session::v1::session_service_server::SessionServiceServer;
+use switchboard_service_kit::Health;
+use switchboard_storage::outbox::{Outbox, OutboxRelay};
+use switchboard_twilio::TwilioClient;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use app::Session;
+pub use config::Config;
+
+/// Runs the session service until `shutdown`, then drains.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let settings = config.session.clone();
+    let pool = switchboard_storage::connect(
+        config.database_url.expose_secret(),
+        settings.db_max_connections,
+    )
+    .await
+    .context("cannot connect to Postgres")?;
+    let broker = Broker::new(config.amqp_url.clone(), "session", config.bus.clone());
+    let publisher = Publisher::new(broker.clone());
+    let cipher = crypto::TokenCipher::from_config(&settings).map_err(|e| anyhow::anyhow!(e))?;
+    let twilio = TwilioClient::new(
+        &settings.twilio_api_base,
+        &settings.twilio_content_base,
+        Duration::from_secs(30),
+    )?;
+    let session = Arc::new(Session {
+        pool: pool.clone(),
+        cipher,
+        clock,
+        outbox: Outbox::new("session"),
+        public_base_url: config.public_base_url.clone(),
+        twilio,
+        settings: settings.clone(),
+    });
+
+    let tasks = TaskTracker::new();
+    let topology = broker.topology().clone();
+    let queue = |name: &str| {
+        topology
+            .system_queues()
+            .into_iter()
+            .find(|q| q.name == name)
+            .unwrap_or_else(|| QueueSpec::shared(name, &[]))
+    };
+    for shard in 0..topology.shards() {
+        let options = ConsumerOptions::ordered(
+            queue(&format!("session.inbound.{shard}")),
+            settings.inbound_batch_max,
+        );
+        let consumer = Consumer::new(
+            broker.clone(),
+            publisher.clone(),
+            options,
+            Arc::new(inbound::InboundHandler::new(session.clone())),
+        );
+        tasks.spawn(consumer.run(shutdown.clone()));
+    }
+    let delivery =
+        ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency);
+    tasks.spawn(
+        Consumer::new(
+            broker.clone(),
+            publisher.clone(),
+            delivery,
+            Arc::new(delivery::DeliveryHandler::new(session.clone())),
+        )
+        .run(shutdown.clone()),
+    );
+    let commands = ConsumerOptions::concurrent(queue("session.commands"), 4);
+    tasks.spawn(
+        Consumer::new(
+            broker.clone(),
+            publisher.clone(),
+            commands,
+            Arc::new(delivery::CommandHandler::new(session.clone())),
+        )
+        .run(shutdown.clone()),
+    );
+    let relay = OutboxRelay::new(
+        pool.clone(),
+        session.outbox.clone(),
+        publisher.clone(),
+        settings.outbox_batch,
+        Duration::from_millis(settings.outbox_poll_ms),
+    );
+    tasks.spawn(relay.run(shutdown.clone()));
+    tasks.spawn(auto_close_loop(
+        session.clone(),
+        Duration::from_secs(settings.auto_close_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<SessionServiceServer<grpc::SessionGrpc>>()
+        .await;
+    let grpc_server = tonic::transport::Server::builder()
+        .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
+        .add_service(health_service)
+        .add_service(ChannelDirectoryServer::new(grpc::SessionGrpc::new(
+            session.clone(),
+        )))
+        .add_service(
+            SessionServiceServer::new(grpc::SessionGrpc::new(session.clone()))
+                .max_decoding_message_size(8 * 1024 * 1024),
+        )
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc),
+            shutdown.clone().cancelled_owned(),
+        );
+    let grpc_task = tokio::spawn(grpc_server);
+
+    let health = Health::new(shutdown.clone());
+    health.set_ready(true);
+    let http_server = axum::serve(http, health.router::<()>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http_task = tokio::spawn(async move { http_server.await });
+    tracing::info!("session service running");
+
+    shutdown.cancelled().await;
+    health_reporter
+        .set_not_serving::<SessionServiceServer<grpc::SessionGrpc>>()
+        .await;
+    tasks.close();
+    let drain = Duration::from_millis(settings.drain_timeout_ms);
+    if tokio::time::timeout(drain, async {
+        tasks.wait().await;
+        let _ = grpc_task.await;
+        let _ = http_task.await;
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(?drain, "session did not drain in time");
+    }
+    broker.close().await;
+    pool.close().await;
+    tracing::info!("session service stopped");
+    Ok(())
+}
+
+async fn auto_close_loop(session: Arc<Session>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        loop {
+            match session.auto_close_due(200).await {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(closed = n, "auto-closed idle conversations"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "auto-close run failed");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! Messages: sending (after `domain::policy` allows it), automated messages, the post-
+//! conversation survey, system notes, and listing. A message to send is stored `pending` and an
+//! `outbound.send.v1` event goes through the outbox in the same transaction.
+
+use std::collections::BTreeMap;
+
+use sqlx::{FromRow, PgConnection};
+use switchboard_bus::events::{
+    ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1,
+};
+use switchboard_domain::automated::{self, RenderContext, Trigger};
+use switchboard_domain::policy::{self, Approved, OutboundContent};
+use switchboard_domain::window::ServiceWindow;
+use switchboard_domain::{Bsuid, CustomerAddress, PhoneNumber};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::{Events, Session};
+use crate::conversations::ConversationRow;
+use crate::error::SessionError;
+
+/// The sandbox's documented pace: one message every three seconds.
+pub const SANDBOX_RATE: f64 = 1.0 / 3.0;
+
+/// A stored message.
+#[derive(Debug, Clone, FromRow)]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub seq: i64,
+    pub conversation_id: Uuid,
+    pub channel_id: Uuid,
+    pub direction: String,
+    pub author_kind: String,
+    pub author_id: Option<Uuid>,
+    pub twilio_sid: Option<String>,
+    pub body: String,
+    pub media: serde_json::Value,
+    pub details: serde_json::Value,
+    pub status: String,
+    pub error_code: Option<i32>,
+    pub error_message: Option<String>,
+    pub client_message_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Everything needed to decide on and address an outbound message.
+#[derive(Debug, Clone, FromRow)]
+pub struct SendContext {
+    pub conversation_id: Uuid,
+    pub channel_id: Uuid,
+    pub number_id: Uuid,
+    pub status: String,
+    pub agent_id: Option<Uuid>,
+    pub bot_id: Option<Uuid>,
+    pub number_phone: String,
+    pub default_language: String,
+    pub customer_attachments: bool,
+    pub agent_attachments: bool,
+    pub max_attachment_bytes: i64,
+    pub send_rate_per_second: f64,
+    pub survey_enabled: bool,
+    pub survey_url: String,
+    pub survey_message: String,
+    pub survey_template_id: Option<Uuid>,
+    pub number_deleted: bool,
+    pub sandbox: bool,
+    pub customer_phone: Option<String>,
+    pub customer_bsuid: Option<String>,
+    pub last_inbound_at: Option<OffsetDateTime>,
+}
+
+impl SendContext {
+    fn window(&self) -> ServiceWindow {
+        ServiceWindow {
+            last_inbound_at: self.last_inbound_at,
+        }
+    }
+
+    fn attachments(&self) -> switchboard_domain::attachment::AttachmentSettings {
+        switchboard_domain::attachment::AttachmentSettings {
+            customer_attachments: self.customer_attachments,
+            agent_attachments: self.agent_attachments,
+            max_bytes: u64::try_from(self.max_attachment_bytes).unwrap_or(0),
+        }
+    }
+
+    fn reply_to(&self) -> Result<String, SessionError> {
+        let phone = self
+            .customer_phone
+            .as_deref()
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let bsuid = self
+            .customer_bsuid
+            .as_deref()
+            .map(Bsuid::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(CustomerAddress::new(phone, bsuid)
+            .map_err(|e| anyhow::anyhow!(e))?
+            .reply_to()
+            .to_string())
+    }
+
+    fn rate(&self) -> f64 {
+        if self.send_rate_per_second > 0.0 {
+            self.send_rate_per_second
+        } else if self.sandbox {
+            SANDBOX_RATE
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What to send, before the policy decides.
+#[derive(Debug, Clone)]
+pub enum SendContent {
+    Text(String),
+    Media {
+        url: String,
+        content_type: String,
+        size_bytes: Option<u64>,
+        caption: Option<String>,
+    },
+    Template {
+        template_id: Option<Uuid>,
+        name: Option<String>,
+        language: Option<String>,
+        variables: BTreeMap<String, String>,
+    },
+}
+
+/// A send request.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub conversation_id: Uuid,
+    pub author_kind: String,
+    pub author_id: Option<Uuid>,
+    pub content: SendContent,
+    pub client_message_id: Option<String>,
+}
+
+/// What happened to an automated message.
+#[derive(Debug, Clone)]
+pub enum AutomatedOutcome {
+    Sent(Box<MessageRow>),
+    NotSent(String),
+}
+
+const CONTEXT: &str = "SELECT c.id AS conversation_id, c.channel_id, c.number_id, c.status, c.agent_id, c.bot_id, n.phone AS number_phone, \
+     n.default_language, n.customer_attachments, n.agent_attachments, n.max_attachment_bytes, n.send_rate_per_second, n.survey_enabled, \
+     n.survey_url, n.survey_message, n.survey_template_id, n.deleted_at IS NOT NULL AS number_deleted, ch.sandbox, \
+     cu.phone AS customer_phone, cu.bsuid AS customer_bsuid, w.last_inbound_at \
+     FROM session.conversations c JOIN session.numbers n ON n.id = c.number_id JOIN session.channels ch ON ch.id = c.channel_id \
+     JOIN session.customers cu ON cu.id = c.customer_id \
+     LEFT JOIN session.windows w ON w.number_id = c.number_id AND w.customer_id = c.customer_id WHERE c.id = $1";
+
+fn wire_content(approved: &Approved) -> WireContent {
+    match approved {
+        Approved::Text { body } => WireContent::Text { body: body.clone() },
+        Approved::Media {
+            url,
+            content_type,
+            caption,
+        } => WireContent::Media {
+            url: url.clone(),
+            content_type: content_type.clone(),
+            caption: caption.clone(),
+        },
+        Approved::Template {
+            content_sid,
+            variables_json,
+            ..
+        } => WireContent::Template {
+            content_sid: content_sid.as_str().into(),
+            variables_json: variables_json.clone(),
+        },
+    }
+}
+
+impl Session {
+    pub(crate) async fn send_context(
+        &self,
+        conn: &mut PgConnection,
+        conversation_id: Uuid,
+    ) -> Result<SendContext, SessionError> {
+        sqlx::query_as::<_, SendContext>(CONTEXT)
+            .bind(conversation_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(SessionError::NotFound("conversation"))
+    }
+
+    /// Sends a message, or refuses it naming the rule.
+    pub async fn send_message(&self, request: SendRequest) -> Result<MessageRow, SessionError> {
+        if !matches!(request.author_kind.as_str(), "agent" | "bot" | "automated") {
+            return Err(SessionError::invalid(
+                "author_kind must be agent, bot or automated",
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM session.conversations WHERE id = $1 FOR UPDATE")
+            .bind(request.conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        let ctx = self.send_context(&mut tx, request.conversation_id).await?;
+        if let Some(client_id) = &request.client_message_id {
+            let existing = sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND client_message_id = $2")
+                .bind(request.conversation_id)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(existing) = existing {
+                return Ok(existing);
+            }
+        }
+        if ctx.status == "closed" {
+            return Err(SessionError::Precondition(
+                "the conversation is closed".into(),
+            ));
+        }
+        if ctx.number_deleted {
+            return Err(SessionError::Precondition(
+                "the conversation's WhatsApp number was deleted".into(),
+            ));
+        }
+        let content = match request.content {
+            SendContent::Text(body) => OutboundContent::Text { body },
+            SendContent::Media {
+                url,
+                content_type,
+                size_bytes,
+                caption,
+            } => OutboundContent::Media {
+                url,
+                content_type,
+                size_bytes,
+                caption,
+            },
+            SendContent::Template {
+                template_id,
+                name,
+                language,
+                variables,
+            } => {
+                let id = match (template_id, name) {
+                    (Some(id), _) => id,
+                    (None, Some(name)) => {
+                        self.template_id_by_name(&mut tx, ctx.number_id, &name)
+                            .await?
+                    }
+                    (None, None) => {
+                        return Err(SessionError::invalid(
+                            "a template needs template_id or name",
+                        ));
+                    }
+                };
+                let stored = self.template(&mut tx, id).await?;
+                if stored.number_id != ctx.number_id {
+                    return Err(SessionError::NotFound("template"));
+                }
+                let language = language
+                    .filter(|l| !l.is_empty())
+                    .map(|l| switchboard_domain::template::Language::parse(&l))
+                    .transpose()
+                    .map_err(|e| SessionError::invalid(e.to_string()))?;
+                OutboundContent::Template {
+                    template: stored.template,
+                    language,
+                    variables,
+                }
+            }
+        };
+        let now = self.now();
+        let window = ctx.window();
+        let approved = policy::evaluate(now, &window, &ctx.attachments(), &content).map_err(|denial| {
+            tracing::info!(conversation_id = %ctx.conversation_id, rule = denial.rule(), "send refused by policy");
+            SessionError::Policy { denial, window_expires_at: window.expires_at() }
+        })?;
+        let mut events = Events::default();
+        let message = self
+            .enqueue_outbound(
+                &mut tx,
+                &ctx,
+                &approved,
+                &request.author_kind,
+                request.author_id,
+                request.client_message_id.as_deref(),
+                &mut events,
+            )
+            .await?;
+        sqlx::query("UPDATE session.conversations SET last_activity_at = $2 WHERE id = $1")
+            .bind(ctx.conversation_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Stores an approved outbound message and queues its send.
+    #[allow(clippy::too_many_arguments)] // one transaction's worth of context, all needed
+    pub(crate) async fn enqueue_outbound(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &SendContext,
+        approved: &Approved,
+        author_kind: &str,
+        author_id: Option<Uuid>,
+        client_message_id: Option<&str>,
+        events: &mut Events,
+    ) -> Result<MessageRow, SessionError> {
+        let now = self.now();
+        let (media, details) = match approved {
+            Approved::Media {
+                url, content_type, ..
+            } => (
+                serde_json::json!([{ "url": url, "content_type": content_type }]),
+                serde_json::json!({}),
+            ),
+            Approved::Template {
+                name,
+                content_sid,
+                language,
+                variables_json,
+                ..
+            } => (
+                serde_json::json!([]),
+                serde_json::json!({ "template": { "name": name, "content_sid": content_sid.as_str(), "language": language.as_str(), "variables": serde_json::from_str::<serde_json::Value>(variables_json).unwrap_or_default() } }),
+            ),
+            Approved::Text { .. } => (serde_json::json!([]), serde_json::json!({})),
+        };
+        let message = sqlx::query_as::<_, MessageRow>(
+            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, author_id, body, media, details, status, client_message_id, created_at) \
+             VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING *",
+        )
+        .bind(Uuid::now_v7())
+        .bind(ctx.conversation_id)
+        .bind(ctx.channel_id)
+        .bind(author_kind)
+        .bind(author_id)
+        .bind(approved.transcript_text())
+        .bind(media)
+        .bind(details)
+        .bind(client_message_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        events.push(
+            OutboundSendV1 {
+                message_id: message.id.to_string(),
+                conversation_id: ctx.conversation_id.to_string(),
+                channel_id: ctx.channel_id.to_string(),
+                number_id: ctx.number_id.to_string(),
+                from: format!("whatsapp:{}", ctx.number_phone),
+                to: ctx.reply_to()?,
+                content: wire_content(approved),
+                status_callback: self.status_url(ctx.channel_id),
+                rate_per_second: ctx.rate(),
+            },
+            now,
+        );
+        events.push(self.message_event(&message, ctx.agent_id, ctx.bot_id), now);
+        Ok(message)
+    }
+
+    pub(crate) fn message_event(
+        &self,
+        m: &MessageRow,
+        agent_id: Option<Uuid>,
+        bot_id: Option<Uuid>,
+    ) -> ConversationMessageV1 {
+        ConversationMessageV1 {
+            conversation_id: m.conversation_id.to_string(),
+            message_id: m.id.to_string(),
+            seq: m.seq,
+            direction: m.direction.clone(),
+            author_kind: m.author_kind.clone(),
+            body: m.body.clone(),
+            status: m.status.clone(),
+            agent_id: agent_id.map(|a| a.to_string()),
+            bot_id: bot_id.map(|b| b.to_string()),
+            at: m.created_at,
+        }
+    }
+
+    /// Sends the automated message for `trigger` if it is active and the window allows it;
+    /// otherwise records why in a system note.
+    pub(crate) async fn send_automated_locked(
+        &self,
+        tx: &mut PgConnection,
+        c: &ConversationRow,
+        trigger: Trigger,
+        render: &RenderContext,
+        events: &mut Events,
+    ) -> Result<AutomatedOutcome, SessionError> {
+        let ctx = self.send_context(tx, c.id).await?;
+        if ctx.number_deleted {
+            return Ok(AutomatedOutcome::NotSent("the number was deleted".into()));
+        }
+        let effective = self
+            .effective_automated(
+                tx,
+                ctx.channel_id,
+                ctx.number_id,
+                trigger,
+                &ctx.default_language,
+            )
+            .await?;
+        if !effective.active {
+            return Ok(AutomatedOutcome::NotSent("inactive".into()));
+        }
+        let text = automated::render(&effective.text, render);
+        match policy::evaluate(
+            self.now(),
+            &ctx.window(),
+            &ctx.attachments(),
+            &OutboundContent::Text { body: text },
+        ) {
+            Ok(approved) => Ok(AutomatedOutcome::Sent(Box::new(
+                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events)
+                    .await?,
+            ))),
+            Err(denial) => {
+                let reason = format!(
+                    "Automated message \"{}\" not sent: {denial}",
+                    trigger.as_str()
+                );
+                self.insert_note(tx, c, &reason, events).await?;
+                Ok(AutomatedOutcome::NotSent(denial.rule().into()))
+            }
+        }
+    }
+
+    /// Sends an automated message to a conversation on request (routing, bots).
+    pub async fn send_automated(
+        &self,
+        conversation_id: Uuid,
+        trigger: Trigger,
+        render: RenderContext,
+    ) -> Result<AutomatedOutcome, SessionError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<_, ConversationRow>(
+            "SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(SessionError::NotFound("conversation"))?;
+        let render = RenderContext {
+            variables: if render.variables.is_empty() {
+                row.attributes()
+            } else {
+                render.variables
+            },
+            ..render
+        };
+        let mut events = Events::default();
+        let outcome = self
+            .send_automated_locked(&mut tx, &row, trigger, &render, &mut events)
+            .await?;
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Sends the post-conversation survey once: as text inside the window, through the
+    /// configured template outside it, or not at all with a note saying why.
+    pub(crate) async fn send_survey_locked(
+        &self,
+        tx: &mut PgConnection,
+        c: &ConversationRow,
+        events: &mut Events,
+    ) -> Result<(), SessionError> {
+        let ctx = self.send_context(tx, c.id).await?;
+        if c.survey_sent || !ctx.survey_enabled || ctx.number_deleted {
+            return Ok(());
+        }
+        let separator = if ctx.survey_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let link = format!("{}{separator}conversation_id={}", ctx.survey_url, c.id);
+        let now = self.now();
+        let window = ctx.window();
+        let outcome = if window.is_open(now) {
+            let body = format!("{} {link}", ctx.survey_message).trim().to_owned();
+            policy::evaluate(
+                now,
+                &window,
+                &ctx.attachments(),
+                &OutboundContent::Text { body },
+            )
+            .map_err(|d| d.to_string())
+        } else if let Some(template_id) = ctx.survey_template_id {
+            let stored = self.template(tx, template_id).await?;
+            let first = stored
+                .template
+                .localization(None)
+                .ok()
+                .and_then(|(_, l)| switchboard_domain::template::placeholders(&l.text).ok())
+                .and_then(|p| p.into_iter().next());
+            let variables: BTreeMap<String, String> =
+                first.map(|name| (name, link.clone())).into_iter().collect();
+            let content = OutboundContent::Template {
+                template: stored.template,
+                language: None,
+                variables,
+            };
+            policy::evaluate(now, &window, &ctx.attachments(), &content).map_err(|d| d.to_string())
+        } else {
+            Err("the customer's 24-hour window is closed and no approved survey template is configured".to_owned())
+        };
+        match outcome {
+            Ok(approved) => {
+                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events)
+                    .await?;
+            }
+            Err(reason) => {
+                self.insert_note(
+                    tx,
+                    c,
+                    &format!("Post-conversation survey not sent: {reason}."),
+                    events,
+                )
+                .await?
+            }
+        }
+        sqlx::query("UPDATE session.conversations SET survey_sent = true WHERE id = $1")
+            .bind(c.id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a system note to a conversation's transcript.
+    pub(crate) async fn insert_note(
+        &self,
+        tx: &mut PgConnection,
+        c: &ConversationRow,
+        text: &str,
+        events: &mut Events,
+    ) -> Result<(), SessionError> {
+        let now = self.now();
+        let note = sqlx::query_as::<_, MessageRow>(
+            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, body, status, created_at) \
+             VALUES ($1, $2, $3, 'note', 'system', $4, 'note', $5) RETURNING *",
+        )
+        .bind(Uuid::now_v7())
+        .bind(c.id)
+        .bind(c.channel_id)
+        .bind(text)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        events.push(self.message_event(&note, c.agent_id, c.bot_id), now);
+        Ok(())
+    }
+
+    /// Lists a conversation's messages after `after_seq`, oldest first.
+    pub async fn list_messages(
+        &self,
+        conversation_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, SessionError> {
+        Ok(sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(conversation_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Returns one message.
+    pub async fn message(&self, id: Uuid) -> Result<MessageRow, SessionError> {
+        sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(SessionError::NotFound("message"))
+    }
+}
