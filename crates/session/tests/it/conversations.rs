@@ -168,7 +168,7 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
     })
     .await;
     let c = h.conversations().await.remove(0);
-    let expires = c.window_expires_at.clone().unwrap();
+    let expires = c.window_expires_at.unwrap();
 
     h.clock
         .advance(time::Duration::hours(23) + time::Duration::minutes(59));
