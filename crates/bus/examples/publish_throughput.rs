@@ -17,10 +17,7 @@ use switchboard_test_support::TestBus;
 
 async fn raw_lapin(bus: &TestBus, n: usize, window: usize, payload: &[u8]) -> f64 {
     let channel = bus.broker("raw").channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
     let exchange = bus.topology().events_exchange();
     let started = Instant::now();
     let mut pending = VecDeque::with_capacity(window);
@@ -53,12 +50,7 @@ async fn raw_lapin(bus: &TestBus, n: usize, window: usize, payload: &[u8]) -> f6
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn bus_publisher(
-    publisher: &Publisher,
-    n: usize,
-    concurrency: usize,
-    payload: &'static [u8],
-) -> f64 {
+async fn bus_publisher(publisher: &Publisher, n: usize, concurrency: usize, payload: &'static [u8]) -> f64 {
     publisher.connect().await.unwrap();
     let started = Instant::now();
     let per_task = n / concurrency;
@@ -91,10 +83,7 @@ async fn bus_publisher(
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n = args.first().copied().unwrap_or(20_000);
     let concurrency = args.get(1).copied().unwrap_or(256);
     let payload: &'static [u8] = Box::leak(vec![b'x'; 1024].into_boxed_slice());

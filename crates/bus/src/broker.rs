@@ -92,12 +92,9 @@ impl Broker {
         {
             return Ok(connection.clone());
         }
-        let props =
-            ConnectionProperties::default().with_connection_name(self.inner.name.as_str().into());
+        let props = ConnectionProperties::default().with_connection_name(self.inner.name.as_str().into());
         let connect = Connection::connect(self.inner.url.expose_secret(), props);
-        let connection = match tokio::time::timeout(self.inner.config.connect_timeout(), connect)
-            .await
-        {
+        let connection = match tokio::time::timeout(self.inner.config.connect_timeout(), connect).await {
             Ok(Ok(connection)) => Arc::new(connection),
             // lapin's error text never includes the URL's password.
             Ok(Err(error)) => return Err(anyhow::anyhow!("cannot connect to the broker: {error}")),

@@ -44,12 +44,7 @@ impl Default for BusConfig {
 impl BusConfig {
     /// Returns the first rule the settings break.
     pub fn check(&self) -> Result<(), String> {
-        if self.namespace.is_empty()
-            || !self
-                .namespace
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if self.namespace.is_empty() || !self.namespace.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err("bus.namespace must be non-empty ASCII letters, digits, '-' or '_'".into());
         }
         if self.shards == 0 || self.shards > 1024 {

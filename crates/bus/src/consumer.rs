@@ -16,9 +16,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::Acker;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
@@ -100,10 +98,7 @@ pub struct Incoming {
 impl Incoming {
     fn from_delivery(delivery: Delivery) -> Self {
         let headers = headers_to_map(delivery.properties.headers().as_ref());
-        let ours = headers
-            .get(ATTEMPT_HEADER)
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(1);
+        let ours = headers.get(ATTEMPT_HEADER).and_then(|v| v.parse::<u32>().ok()).unwrap_or(1);
         // Quorum queues count redeliveries (crashed consumers): a message that keeps killing its
         // consumer is dead-lettered like one that keeps failing.
         let broker = headers
@@ -114,11 +109,7 @@ impl Incoming {
             routing_key: delivery.routing_key.as_str().to_owned(),
             payload: delivery.data,
             attempt: ours.max(broker),
-            message_id: delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.as_str().to_owned()),
+            message_id: delivery.properties.message_id().as_ref().map(|s| s.as_str().to_owned()),
             redelivered: delivery.redelivered,
             published_at: *delivery.properties.timestamp(),
             headers,
@@ -128,9 +119,7 @@ impl Incoming {
 
     /// Decodes the JSON body; a body that does not parse is a permanent failure.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, HandleError> {
-        serde_json::from_slice(&self.payload).map_err(|e| {
-            HandleError::Reject(anyhow::anyhow!("undecodable {}: {e}", self.routing_key))
-        })
+        serde_json::from_slice(&self.payload).map_err(|e| HandleError::Reject(anyhow::anyhow!("undecodable {}: {e}", self.routing_key)))
     }
 }
 
@@ -178,17 +167,9 @@ impl Metrics {
         use switchboard_telemetry::semconv as sc;
         let meter = switchboard_telemetry::metrics::meter();
         Self {
-            consumed: meter
-                .u64_counter(sc::MESSAGING_CLIENT_CONSUMED_MESSAGES)
-                .build(),
-            duration: meter
-                .f64_histogram(sc::MESSAGING_PROCESS_DURATION)
-                .with_unit("s")
-                .build(),
-            lag: meter
-                .f64_histogram(sc::SWITCHBOARD_CONSUMER_LAG)
-                .with_unit("s")
-                .build(),
+            consumed: meter.u64_counter(sc::MESSAGING_CLIENT_CONSUMED_MESSAGES).build(),
+            duration: meter.f64_histogram(sc::MESSAGING_PROCESS_DURATION).with_unit("s").build(),
+            lag: meter.f64_histogram(sc::SWITCHBOARD_CONSUMER_LAG).with_unit("s").build(),
             dead_lettered: meter.u64_counter(sc::SWITCHBOARD_DEAD_LETTERED).build(),
             attrs: [
                 KeyValue::new("messaging.system", sc::MESSAGING_SYSTEM_RABBITMQ),
@@ -202,12 +183,7 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 
 impl<H: Handler> Consumer<H> {
     /// Creates a consumer of `options.queue`; `publisher` parks retries and dead letters.
-    pub fn new(
-        broker: Broker,
-        publisher: Publisher,
-        options: ConsumerOptions,
-        handler: Arc<H>,
-    ) -> Self {
+    pub fn new(broker: Broker, publisher: Publisher, options: ConsumerOptions, handler: Arc<H>) -> Self {
         let queue = broker.topology().queue(&options.queue.name);
         let metrics = Metrics::new(&queue);
         Self {
@@ -249,25 +225,17 @@ fn jitter(delay: Duration) -> Duration {
 }
 
 impl<H: Handler> Inner<H> {
-    async fn session(
-        self: Arc<Self>,
-        shutdown: &CancellationToken,
-        backoff: &mut Duration,
-    ) -> anyhow::Result<()> {
+    async fn session(self: Arc<Self>, shutdown: &CancellationToken, backoff: &mut Duration) -> anyhow::Result<()> {
         let channel = self.broker.channel().await?;
         let topology = self.broker.topology();
         topology.declare_base(&channel).await?;
-        topology
-            .declare_queue(&channel, &self.options.queue)
-            .await?;
+        topology.declare_queue(&channel, &self.options.queue).await?;
         let prefetch = self
             .broker
             .config()
             .prefetch
             .max(u16::try_from(self.options.concurrency).unwrap_or(u16::MAX));
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let tag = format!("{}.{}", self.queue, uuid::Uuid::new_v4().simple());
         let consumer = channel
             .basic_consume(
@@ -290,11 +258,7 @@ impl<H: Handler> Inner<H> {
         result
     }
 
-    async fn sequential(
-        self: Arc<Self>,
-        mut consumer: lapin::Consumer,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    async fn sequential(self: Arc<Self>, mut consumer: lapin::Consumer, shutdown: &CancellationToken) -> anyhow::Result<()> {
         loop {
             let next = tokio::select! {
                 biased;
@@ -371,18 +335,11 @@ impl<H: Handler> Inner<H> {
             messaging.message.id = message.message_id.as_deref().unwrap_or(""),
             attempt = message.attempt,
         );
-        switchboard_telemetry::propagation::set_parent(
-            &span,
-            switchboard_telemetry::propagation::extract_map(&message.headers),
-        );
+        switchboard_telemetry::propagation::set_parent(&span, switchboard_telemetry::propagation::extract_map(&message.headers));
         span
     }
 
-    async fn process_batch(
-        &self,
-        batch: Vec<Incoming>,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    async fn process_batch(&self, batch: Vec<Incoming>, shutdown: &CancellationToken) -> anyhow::Result<()> {
         if batch.len() > 1 {
             let started = Instant::now();
             let span = self.span_for(&batch[0], batch.len());
@@ -405,20 +362,12 @@ impl<H: Handler> Inner<H> {
         Ok(())
     }
 
-    async fn process_one(
-        &self,
-        mut message: Incoming,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    async fn process_one(&self, mut message: Incoming, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let max_attempts = self.broker.config().max_attempts;
         loop {
             let started = Instant::now();
             let span = self.span_for(&message, 1);
-            let result = self
-                .handler
-                .handle(std::slice::from_ref(&message))
-                .instrument(span)
-                .await;
+            let result = self.handler.handle(std::slice::from_ref(&message)).instrument(span).await;
             let error = match result {
                 Ok(()) => {
                     self.record(std::slice::from_ref(&message), started, "ok");
@@ -437,11 +386,7 @@ impl<H: Handler> Inner<H> {
                 tracing::error!(queue = %self.queue, attempt = message.attempt, error = %format!("{error:#}"), "message failed on every attempt, dead-lettering");
                 return self.dead_letter(&message, &error.to_string()).await;
             }
-            let delay = Duration::from_millis(
-                self.broker
-                    .topology()
-                    .delay_for_attempt(message.attempt + 1),
-            );
+            let delay = Duration::from_millis(self.broker.topology().delay_for_attempt(message.attempt + 1));
             tracing::warn!(queue = %self.queue, attempt = message.attempt, retry_in_ms = delay.as_millis(), error = %format!("{error:#}"), "message failed, will retry");
             match self.options.retry {
                 RetryPolicy::InPlace => {
@@ -537,11 +482,7 @@ impl<H: Handler> Inner<H> {
 
     fn record(&self, batch: &[Incoming], started: Instant, outcome: &'static str) {
         let m = &self.metrics;
-        let attrs = [
-            m.attrs[0].clone(),
-            m.attrs[1].clone(),
-            KeyValue::new("outcome", outcome),
-        ];
+        let attrs = [m.attrs[0].clone(), m.attrs[1].clone(), KeyValue::new("outcome", outcome)];
         m.consumed.add(batch.len() as u64, &attrs);
         m.duration.record(started.elapsed().as_secs_f64(), &attrs);
         let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);

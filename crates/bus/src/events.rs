@@ -131,10 +131,7 @@ pub struct ConversationStatusChangedV1 {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
-fixed_key!(
-    ConversationStatusChangedV1,
-    "conversation.status_changed.v1"
-);
+fixed_key!(ConversationStatusChangedV1, "conversation.status_changed.v1");
 
 /// A message was added to a conversation (session → api live view, bots).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,13 +305,11 @@ mod tests {
             params: vec![("Body".into(), "hi".into())],
         };
         let envelope = Envelope::new(event.clone());
-        let json: serde_json::Value =
-            serde_json::from_slice(&envelope.to_bytes()).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_slice(&envelope.to_bytes()).unwrap_or_default();
         assert_eq!(json["event"]["type"], "inbound.received.v1");
         assert_eq!(json["schema_version"], 1);
         assert_eq!(envelope.payload.routing_key(), "inbound.received.v1.3");
-        let back = Envelope::<InboundReceivedV1>::from_bytes(&envelope.to_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let back = Envelope::<InboundReceivedV1>::from_bytes(&envelope.to_bytes()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.payload, event);
     }
 }

@@ -103,12 +103,7 @@ impl Publisher {
 
     /// Returns whether a live confirm channel is open now.
     pub async fn is_connected(&self) -> bool {
-        self.inner
-            .channel
-            .read()
-            .await
-            .as_ref()
-            .is_some_and(|c| c.status().connected())
+        self.inner.channel.read().await.as_ref().is_some_and(|c| c.status().connected())
     }
 
     /// Opens the confirm channel now (at start-up, so readiness reflects the broker).
@@ -117,11 +112,7 @@ impl Publisher {
     }
 
     /// Publishes an event envelope to the events exchange with the current trace context.
-    pub async fn publish_event<T: Event>(
-        &self,
-        envelope: &Envelope<T>,
-        mandatory: bool,
-    ) -> Result<(), PublishError> {
+    pub async fn publish_event<T: Event>(&self, envelope: &Envelope<T>, mandatory: bool) -> Result<(), PublishError> {
         let payload = envelope.to_bytes();
         let routing_key = envelope.payload.routing_key();
         let message_id = envelope.message_id.to_string();
@@ -146,8 +137,7 @@ impl Publisher {
     pub async fn publish_batch(&self, messages: &[Outgoing<'_>]) -> Result<(), PublishError> {
         let channel = self.channel().await?;
         let events = self.inner.broker.topology().events_exchange();
-        let timestamp =
-            u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+        let timestamp = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
         let started = Instant::now();
         let mut confirms = Vec::with_capacity(messages.len());
         for message in messages {
@@ -163,13 +153,7 @@ impl Publisher {
                 ..Default::default()
             };
             match channel
-                .basic_publish(
-                    exchange.into(),
-                    message.routing_key.into(),
-                    options,
-                    message.payload,
-                    properties,
-                )
+                .basic_publish(exchange.into(), message.routing_key.into(), options, message.payload, properties)
                 .await
             {
                 Ok(confirm) => confirms.push((confirm, message.routing_key)),
@@ -193,23 +177,18 @@ impl Publisher {
             };
             let this = match confirmation {
                 Confirmation::Ack(None) => Ok(()),
-                Confirmation::Ack(Some(_returned)) => {
-                    Err(PublishError::Unroutable(routing_key.to_owned()))
-                }
+                Confirmation::Ack(Some(_returned)) => Err(PublishError::Unroutable(routing_key.to_owned())),
                 Confirmation::Nack(_) => Err(PublishError::Nacked),
-                Confirmation::NotRequested => Err(PublishError::Unavailable(
-                    "channel is not in confirm mode".into(),
-                )),
+                Confirmation::NotRequested => Err(PublishError::Unavailable("channel is not in confirm mode".into())),
             };
             if outcome.is_ok() {
                 outcome = this;
             }
         }
         let result = if outcome.is_ok() { "ack" } else { "refused" };
-        self.inner.confirm_latency.record(
-            started.elapsed().as_secs_f64(),
-            &[KeyValue::new("outcome", result)],
-        );
+        self.inner
+            .confirm_latency
+            .record(started.elapsed().as_secs_f64(), &[KeyValue::new("outcome", result)]);
         outcome
     }
 
@@ -221,9 +200,7 @@ impl Publisher {
         }
         // One caller reconnects; the others fail fast instead of queueing behind it.
         let Ok(mut backoff) = self.inner.reconnect.try_lock() else {
-            return Err(PublishError::Unavailable(
-                "reconnecting to the broker".into(),
-            ));
+            return Err(PublishError::Unavailable("reconnecting to the broker".into()));
         };
         if let Some(channel) = self.inner.channel.read().await.as_ref()
             && channel.status().connected()
@@ -231,9 +208,7 @@ impl Publisher {
             return Ok(channel.clone());
         }
         if Instant::now() < backoff.next_attempt {
-            return Err(PublishError::Unavailable(
-                "broker unreachable, waiting to retry".into(),
-            ));
+            return Err(PublishError::Unavailable("broker unreachable, waiting to retry".into()));
         }
         match self.open_confirm_channel().await {
             Ok(channel) => {
@@ -242,8 +217,7 @@ impl Publisher {
                 Ok(channel)
             }
             Err(error) => {
-                let max =
-                    Duration::from_millis(self.inner.broker.config().reconnect_max_backoff_ms);
+                let max = Duration::from_millis(self.inner.broker.config().reconnect_max_backoff_ms);
                 backoff.next_attempt = Instant::now() + backoff.delay;
                 backoff.delay = (backoff.delay * 2).min(max);
                 tracing::warn!(error = %error, "publisher cannot reach the broker");
@@ -254,9 +228,7 @@ impl Publisher {
 
     async fn open_confirm_channel(&self) -> anyhow::Result<Channel> {
         let channel = self.inner.broker.channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
         Ok(channel)
     }
 

@@ -5,10 +5,7 @@
 //! - `{ns}.delay` (headers) → `{ns}.delay.{ms}` classic queues whose TTL expires into
 //!   `{ns}.retry` (direct), which routes back to the original queue by name. No broker plugin.
 
-use lapin::options::{
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
@@ -128,11 +125,7 @@ impl Topology {
     /// the configured delays in order, the last one repeating.
     pub fn delay_for_attempt(&self, next_attempt: u32) -> u64 {
         let index = usize::try_from(next_attempt.saturating_sub(2)).unwrap_or(usize::MAX);
-        self.delays_ms
-            .get(index)
-            .or(self.delays_ms.last())
-            .copied()
-            .unwrap_or(1_000)
+        self.delays_ms.get(index).or(self.delays_ms.last()).copied().unwrap_or(1_000)
     }
 
     /// Returns the routing key of an inbound message for ordering key `key`.
@@ -143,20 +136,11 @@ impl Topology {
     /// Returns the queues of every Switchboard service.
     pub fn system_queues(&self) -> Vec<QueueSpec> {
         let mut queues: Vec<QueueSpec> = (0..self.shards)
-            .map(|i| {
-                QueueSpec::ordered(
-                    format!("session.inbound.{i}"),
-                    &[&format!("inbound.received.v1.{i}")],
-                )
-            })
+            .map(|i| QueueSpec::ordered(format!("session.inbound.{i}"), &[&format!("inbound.received.v1.{i}")]))
             .collect();
         queues.push(QueueSpec::shared(
             "session.delivery",
-            &[
-                "status.received.v1",
-                "outbound.accepted.v1",
-                "outbound.failed.v1",
-            ],
+            &["status.received.v1", "outbound.accepted.v1", "outbound.failed.v1"],
         ));
         queues.push(QueueSpec::shared(
             "session.commands",
@@ -164,16 +148,9 @@ impl Topology {
         ));
         queues.push(QueueSpec::shared(
             "routing.work",
-            &[
-                "conversation.opened.v1",
-                "conversation.status_changed.v1",
-                "routing.tick.v1",
-            ],
+            &["conversation.opened.v1", "conversation.status_changed.v1", "routing.tick.v1"],
         ));
-        queues.push(QueueSpec::shared(
-            "sender.outbound",
-            &["outbound.send.v1", "outbound.cancelled.v1"],
-        ));
+        queues.push(QueueSpec::shared("sender.outbound", &["outbound.send.v1", "outbound.cancelled.v1"]));
         queues.push(QueueSpec::shared("bots.work", &["bot.turn.v1"]));
         queues
     }
@@ -217,10 +194,7 @@ impl Topology {
                 .await?;
             let mut bind = FieldTable::default();
             bind.insert("x-match".into(), AMQPValue::LongString("all".into()));
-            bind.insert(
-                DELAY_HEADER.into(),
-                AMQPValue::LongString(ms.to_string().as_str().into()),
-            );
+            bind.insert(DELAY_HEADER.into(), AMQPValue::LongString(ms.to_string().as_str().into()));
             channel
                 .queue_bind(
                     queue.as_str().into(),
@@ -244,13 +218,8 @@ impl Topology {
         let dlq = self.dead_letter_queue(&spec.name);
 
         let mut dlq_args = FieldTable::default();
-        dlq_args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-        channel
-            .queue_declare(dlq.as_str().into(), durable, dlq_args)
-            .await?;
+        dlq_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        channel.queue_declare(dlq.as_str().into(), durable, dlq_args).await?;
         channel
             .queue_bind(
                 dlq.as_str().into(),
@@ -262,32 +231,18 @@ impl Topology {
             .await?;
 
         let mut args = FieldTable::default();
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(self.dead_letter_exchange().as_str().into()),
         );
-        args.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(name.as_str().into()),
-        );
-        args.insert(
-            "x-dead-letter-strategy".into(),
-            AMQPValue::LongString("at-least-once".into()),
-        );
-        args.insert(
-            "x-overflow".into(),
-            AMQPValue::LongString("reject-publish".into()),
-        );
+        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(name.as_str().into()));
+        args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+        args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
         if spec.single_active {
             args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         }
-        channel
-            .queue_declare(name.as_str().into(), durable, args)
-            .await?;
+        channel.queue_declare(name.as_str().into(), durable, args).await?;
         for key in &spec.bindings {
             channel
                 .queue_bind(
@@ -326,17 +281,12 @@ impl Topology {
         specs.extend_from_slice(extra);
         for spec in &specs {
             for queue in [self.queue(&spec.name), self.dead_letter_queue(&spec.name)] {
-                channel
-                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                    .await?;
+                channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
             }
         }
         for ms in &self.delays_ms {
             channel
-                .queue_delete(
-                    self.delay_queue(*ms).as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
+                .queue_delete(self.delay_queue(*ms).as_str().into(), QueueDeleteOptions::default())
                 .await?;
         }
         for exchange in [
@@ -366,10 +316,7 @@ mod tests {
         assert!(a < 8);
         assert_eq!(shard_for("anything", 1), 0);
         // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c.
-        assert_eq!(
-            u64::from(shard_for("a", 1000)),
-            0xaf63_dc4c_8601_ec8c % 1000
-        );
+        assert_eq!(u64::from(shard_for("a", 1000)), 0xaf63_dc4c_8601_ec8c % 1000);
     }
 
     #[test]
@@ -401,14 +348,8 @@ mod tests {
         });
         assert_eq!(t.events_exchange(), "t1.events");
         assert_eq!(t.queue("sender.outbound"), "t1.sender.outbound");
-        assert_eq!(
-            t.dead_letter_queue("sender.outbound"),
-            "t1.sender.outbound.dlq"
-        );
+        assert_eq!(t.dead_letter_queue("sender.outbound"), "t1.sender.outbound.dlq");
         let names: Vec<_> = t.system_queues().into_iter().map(|q| q.name).collect();
-        assert!(
-            names.contains(&"session.inbound.1".to_owned())
-                && !names.contains(&"session.inbound.2".to_owned())
-        );
+        assert!(names.contains(&"session.inbound.1".to_owned()) && !names.contains(&"session.inbound.2".to_owned()));
     }
 }

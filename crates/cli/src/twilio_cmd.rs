@@ -63,26 +63,15 @@ pub(crate) fn run(command: TwilioCommand) -> anyhow::Result<ExitCode> {
         TwilioCommand::Sign(args) => {
             let params = signature::form_params(&read_body()?);
             if args.explain {
-                println!(
-                    "signed string: {}",
-                    signature::signing_string(&args.url, &params)
-                );
+                println!("signed string: {}", signature::signing_string(&args.url, &params));
             }
-            println!(
-                "{}",
-                signature::compute(&args.auth_token, &args.url, &params)
-            );
+            println!("{}", signature::compute(&args.auth_token, &args.url, &params));
             Ok(ExitCode::SUCCESS)
         }
         TwilioCommand::Verify(args) => {
             let body = read_body()?;
             if args.json {
-                let ok = signature::validate_json_body(
-                    &args.auth_token,
-                    &args.url,
-                    &body,
-                    &args.signature,
-                );
+                let ok = signature::validate_json_body(&args.auth_token, &args.url, &body, &args.signature);
                 println!(
                     "{}",
                     if ok {
@@ -91,11 +80,7 @@ pub(crate) fn run(command: TwilioCommand) -> anyhow::Result<ExitCode> {
                         "invalid: the URL signature or its bodySHA256 does not match"
                     }
                 );
-                return Ok(if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                });
+                return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
             }
             let params = signature::form_params(&body);
             for url in signature::url_variants(&args.url) {
@@ -106,10 +91,7 @@ pub(crate) fn run(command: TwilioCommand) -> anyhow::Result<ExitCode> {
             }
             println!("invalid: no form of the URL matches. Tried:");
             for url in signature::url_variants(&args.url) {
-                println!(
-                    "  {url} -> {}",
-                    signature::compute(&args.auth_token, &url, &params)
-                );
+                println!("  {url} -> {}", signature::compute(&args.auth_token, &url, &params));
             }
             println!(
                 "Check the URL is exactly the one in the Twilio console (scheme, host, port, path, trailing slash, query), that the token is the account's primary one, and that nothing re-encoded the body."

@@ -16,17 +16,9 @@ fn run(args: &[&str], stdin: &str) -> (i32, String) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-    )
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
 }
 
 #[test]
@@ -39,36 +31,16 @@ fn sign_prints_twilios_signature() {
 #[test]
 fn verify_accepts_the_port_variant_and_rejects_a_changed_body() {
     let (code, out) = run(
-        &[
-            "twilio",
-            "verify",
-            "--url",
-            URL,
-            "--signature",
-            "s8IRCi7Liw69XLHlO+xYpKUUGAQ=",
-        ],
+        &["twilio", "verify", "--url", URL, "--signature", "s8IRCi7Liw69XLHlO+xYpKUUGAQ="],
         WA1,
     );
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("https://cc.example.com:443/twilio/whatsapp/inbound"),
-        "{out}"
-    );
+    assert!(out.contains("https://cc.example.com:443/twilio/whatsapp/inbound"), "{out}");
     let (code, out) = run(
-        &[
-            "twilio",
-            "verify",
-            "--url",
-            URL,
-            "--signature",
-            "WYmUcgS+FOCH6tSvW0FsvF47ue8=",
-        ],
+        &["twilio", "verify", "--url", URL, "--signature", "WYmUcgS+FOCH6tSvW0FsvF47ue8="],
         &WA1.replace("pedido", "pedidO"),
     );
     assert_eq!(code, 1);
     assert!(out.contains("invalid"), "{out}");
-    assert!(
-        !out.contains("0123456789abcdef0123456789abcdef"),
-        "the token is never printed"
-    );
+    assert!(!out.contains("0123456789abcdef0123456789abcdef"), "the token is never printed");
 }

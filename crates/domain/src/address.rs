@@ -32,12 +32,8 @@ impl PhoneNumber {
     /// Parses `+<8..15 digits>`, first digit not 0 (the `whatsapp:` prefix is accepted).
     pub fn parse(raw: &str) -> Result<Self, AddressError> {
         let s = raw.strip_prefix(WHATSAPP_PREFIX).unwrap_or(raw);
-        let digits = s
-            .strip_prefix('+')
-            .ok_or_else(|| AddressError::NotE164(raw.to_owned()))?;
-        let valid = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let digits = s.strip_prefix('+').ok_or_else(|| AddressError::NotE164(raw.to_owned()))?;
+        let valid = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         if valid {
             Ok(Self(s.to_owned()))
         } else {
@@ -249,18 +245,9 @@ mod tests {
     fn e164_rules() {
         assert!(PhoneNumber::parse("+5511987654321").is_ok());
         assert!(PhoneNumber::parse("whatsapp:+14155238886").is_ok());
-        assert_eq!(
-            PhoneNumber::parse("+14155238886").unwrap().digits(),
-            "14155238886"
-        );
-        assert!(
-            PhoneNumber::parse("+12345678").is_ok(),
-            "8 digits is the minimum"
-        );
-        assert!(
-            PhoneNumber::parse("+123456789012345").is_ok(),
-            "15 digits is the maximum"
-        );
+        assert_eq!(PhoneNumber::parse("+14155238886").unwrap().digits(), "14155238886");
+        assert!(PhoneNumber::parse("+12345678").is_ok(), "8 digits is the minimum");
+        assert!(PhoneNumber::parse("+123456789012345").is_ok(), "15 digits is the maximum");
         for bad in [
             "14155238886",
             "+1234567",
@@ -278,20 +265,11 @@ mod tests {
     #[test]
     fn bsuid_rules() {
         assert_eq!(
-            Bsuid::parse("whatsapp:ID.4566546130240823")
-                .unwrap()
-                .as_str(),
+            Bsuid::parse("whatsapp:ID.4566546130240823").unwrap().as_str(),
             "ID.4566546130240823"
         );
         assert!(Bsuid::parse("BR.ENT.1A2B3C").is_ok());
-        for bad in [
-            "id.123",
-            "BRA.123",
-            "BR.",
-            "BR.12-3",
-            "BR",
-            &format!("BR.{}", "a".repeat(129)),
-        ] {
+        for bad in ["id.123", "BRA.123", "BR.", "BR.12-3", "BR", &format!("BR.{}", "a".repeat(129))] {
             assert!(Bsuid::parse(bad).is_err(), "{bad}");
         }
     }
@@ -302,43 +280,27 @@ mod tests {
             WhatsAppAddress::parse("whatsapp:+14155238886"),
             Ok(WhatsAppAddress::Phone(_))
         ));
-        assert!(matches!(
-            WhatsAppAddress::parse("whatsapp:BR.1A2B"),
-            Ok(WhatsAppAddress::Bsuid(_))
-        ));
+        assert!(matches!(WhatsAppAddress::parse("whatsapp:BR.1A2B"), Ok(WhatsAppAddress::Bsuid(_))));
         assert!(WhatsAppAddress::parse("+14155238886").is_err());
         assert!(WhatsAppAddress::parse("sms:+14155238886").is_err());
         assert_eq!(
-            WhatsAppAddress::parse("whatsapp:+14155238886")
-                .unwrap()
-                .to_string(),
+            WhatsAppAddress::parse("whatsapp:+14155238886").unwrap().to_string(),
             "whatsapp:+14155238886"
         );
     }
 
     #[test]
     fn customer_keeps_phone_and_bsuid_and_keys_on_the_bsuid() {
-        let c = CustomerAddress::from_webhook(
-            "whatsapp:+6285176810035",
-            Some("whatsapp:ID.4566546130240823"),
-        )
-        .unwrap();
+        let c = CustomerAddress::from_webhook("whatsapp:+6285176810035", Some("whatsapp:ID.4566546130240823")).unwrap();
         assert_eq!(c.phone().unwrap().as_str(), "+6285176810035");
         assert_eq!(c.bsuid().unwrap().as_str(), "ID.4566546130240823");
         assert_eq!(c.key(), "ID.4566546130240823");
         assert_eq!(c.reply_to().to_string(), "whatsapp:+6285176810035");
 
         // The same user later hides their number: same key.
-        let hidden = CustomerAddress::from_webhook(
-            "whatsapp:ID.4566546130240823",
-            Some("whatsapp:ID.4566546130240823"),
-        )
-        .unwrap();
+        let hidden = CustomerAddress::from_webhook("whatsapp:ID.4566546130240823", Some("whatsapp:ID.4566546130240823")).unwrap();
         assert_eq!(hidden.key(), c.key());
-        assert_eq!(
-            hidden.reply_to().to_string(),
-            "whatsapp:ID.4566546130240823"
-        );
+        assert_eq!(hidden.reply_to().to_string(), "whatsapp:ID.4566546130240823");
 
         // No ExternalUserId (older payloads, sandbox): the phone number is the key.
         let plain = CustomerAddress::from_webhook("whatsapp:+5511987654321", None).unwrap();
@@ -354,9 +316,7 @@ mod tests {
     #[test]
     fn bad_customer_addresses_are_refused() {
         assert!(CustomerAddress::from_webhook("+5511987654321", None).is_err());
-        assert!(
-            CustomerAddress::from_webhook("whatsapp:+5511987654321", Some("not-a-bsuid")).is_err()
-        );
+        assert!(CustomerAddress::from_webhook("whatsapp:+5511987654321", Some("not-a-bsuid")).is_err());
         assert!(CustomerAddress::new(None, None).is_err());
     }
 

@@ -69,12 +69,7 @@ impl AttachmentSettings {
 
 /// Returns the MIME type without parameters, lowercased (`audio/ogg; codecs=opus` → `audio/ogg`).
 pub fn base_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 /// Returns whether `content_type` is one the channel carries.
@@ -85,11 +80,7 @@ pub fn is_allowed_type(content_type: &str) -> bool {
 
 /// Returns the allowed extensions as a readable list.
 pub fn allowed_list() -> String {
-    ALLOWED
-        .iter()
-        .map(|(ext, _)| format!(".{ext}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    ALLOWED.iter().map(|(ext, _)| format!(".{ext}")).collect::<Vec<_>>().join(" ")
 }
 
 /// A file a customer sent (Twilio gives its type; its name only sometimes, its size never).
@@ -154,10 +145,7 @@ mod tests {
 
     #[test]
     fn off_by_default_and_the_agent_gets_a_note() {
-        let d = decide_inbound(
-            &AttachmentSettings::default(),
-            &file("image/jpeg", Some("receipt.jpg"), None),
-        );
+        let d = decide_inbound(&AttachmentSettings::default(), &file("image/jpeg", Some("receipt.jpg"), None));
         assert!(
             matches!(d, InboundDecision::Note(ref n) if n.contains("receipt.jpg") && n.contains("turned off")),
             "{d:?}"
@@ -179,11 +167,7 @@ mod tests {
             "video/mp4",
             "application/pdf",
         ] {
-            assert_eq!(
-                decide_inbound(&on, &file(ct, None, Some(1000))),
-                InboundDecision::Accept,
-                "{ct}"
-            );
+            assert_eq!(decide_inbound(&on, &file(ct, None, Some(1000))), InboundDecision::Accept, "{ct}");
         }
         let docx = decide_inbound(
             &on,
@@ -214,17 +198,11 @@ mod tests {
         assert_eq!(on.cap_for("image/png"), WHATSAPP_MAX_IMAGE_BYTES);
         assert_eq!(on.cap_for("video/mp4"), WHATSAPP_MAX_MEDIA_BYTES);
         assert!(matches!(
-            decide_inbound(
-                &on,
-                &file("image/png", None, Some(WHATSAPP_MAX_IMAGE_BYTES + 1))
-            ),
+            decide_inbound(&on, &file("image/png", None, Some(WHATSAPP_MAX_IMAGE_BYTES + 1))),
             InboundDecision::Note(_)
         ));
         assert_eq!(
-            decide_inbound(
-                &on,
-                &file("video/mp4", None, Some(WHATSAPP_MAX_IMAGE_BYTES + 1))
-            ),
+            decide_inbound(&on, &file("video/mp4", None, Some(WHATSAPP_MAX_IMAGE_BYTES + 1))),
             InboundDecision::Accept
         );
         assert!(
@@ -235,11 +213,7 @@ mod tests {
             .validate()
             .is_err()
         );
-        assert!(
-            AttachmentSettings { max_bytes: 0, ..on }
-                .validate()
-                .is_err()
-        );
+        assert!(AttachmentSettings { max_bytes: 0, ..on }.validate().is_err());
         assert!(AttachmentSettings::default().validate().is_ok());
     }
 }

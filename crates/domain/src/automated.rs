@@ -78,17 +78,11 @@ impl Trigger {
             Self::Greeting => "Thanks for contacting us. An agent will be with you shortly.",
             Self::AgentAssigned => "{AgentName} will be helping you today.",
             Self::AgentJoined => "{AgentName} has joined the conversation.",
-            Self::AgentUnavailable => {
-                "Sorry, we couldn't connect you to an agent. Please try again later."
-            }
-            Self::AgentDisconnected => {
-                "{AgentName} was disconnected. We'll reconnect you as soon as possible."
-            }
+            Self::AgentUnavailable => "Sorry, we couldn't connect you to an agent. Please try again later.",
+            Self::AgentDisconnected => "{AgentName} was disconnected. We'll reconnect you as soon as possible.",
             Self::AgentEnded => "{AgentName} has ended the conversation.",
             Self::SessionEnded => "This conversation has ended. Thank you for contacting us.",
-            Self::OutOfOperatingHours => {
-                "We're currently closed. We'll get back to you during our business hours."
-            }
+            Self::OutOfOperatingHours => "We're currently closed. We'll get back to you during our business hours.",
             Self::Holiday => "We're closed for a holiday. We'll get back to you when we reopen.",
             Self::OverflowEnd => "All our agents are busy right now. Please try again later.",
             Self::TransferAccepted => "{AgentName} has joined the conversation.",
@@ -118,12 +112,7 @@ pub fn render(text: &str, ctx: &RenderContext) -> String {
             && let Some(end) = after.find("$}")
             && is_variable_name(&after[..end])
         {
-            out.push_str(
-                ctx.variables
-                    .get(&after[..end])
-                    .map(String::as_str)
-                    .unwrap_or(""),
-            );
+            out.push_str(ctx.variables.get(&after[..end]).map(String::as_str).unwrap_or(""));
             rest = &after[end + 2..];
             continue;
         }
@@ -145,9 +134,7 @@ pub fn render(text: &str, ctx: &RenderContext) -> String {
 
 /// Returns whether `name` is a valid context-variable name.
 pub fn is_variable_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.len() <= 100 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -162,10 +149,7 @@ mod tests {
             variables: [("OrderId".to_owned(), "123".to_owned())].into(),
         };
         assert_eq!(
-            render(
-                "{AgentName} from {QueueName} is on order {$OrderId$}.",
-                &ctx
-            ),
+            render("{AgentName} from {QueueName} is on order {$OrderId$}.", &ctx),
             "Ana from Billing is on order 123."
         );
         assert_eq!(
@@ -173,14 +157,8 @@ mod tests {
             "Unknown  and !",
             "case-sensitive, unknown → empty"
         );
-        assert_eq!(
-            render("{AgentName} joined", &RenderContext::default()),
-            " joined"
-        );
-        assert_eq!(
-            render("braces {stay} and {$bad name$}", &ctx),
-            "braces {stay} and {$bad name$}"
-        );
+        assert_eq!(render("{AgentName} joined", &RenderContext::default()), " joined");
+        assert_eq!(render("braces {stay} and {$bad name$}", &ctx), "braces {stay} and {$bad name$}");
     }
 
     #[test]

@@ -195,10 +195,7 @@ pub struct InvalidTransition {
 /// Returns the status and reason after `transition`, or why it is not allowed.
 /// `CustomerMessage` on Open, Active or Wrap-up returns the same status (the message is simply
 /// added); callers check `new == old` to know nothing changed.
-pub fn apply(
-    from: ConversationStatus,
-    transition: Transition,
-) -> Result<(ConversationStatus, StatusReason), InvalidTransition> {
+pub fn apply(from: ConversationStatus, transition: Transition) -> Result<(ConversationStatus, StatusReason), InvalidTransition> {
     use ConversationStatus as S;
     use StatusReason as R;
     use Transition as T;
@@ -216,15 +213,9 @@ pub fn apply(
         (S::Waiting, T::AutoClose) => (S::Closed, R::AutoClosedFromWaitingState),
         (S::WrapUp, T::CloseSession) => (S::Closed, R::ConversationEndedByAgent),
         (S::Open | S::Active | S::WrapUp, T::AutoClose) => (S::Closed, R::AutoClosedBySystem),
-        (S::Open | S::Active | S::Waiting | S::WrapUp, T::ForceClose) => {
-            (S::Closed, R::ForceClosedBySupervisor)
-        }
-        (S::Open | S::Active | S::Waiting | S::WrapUp, T::ChannelDeleted) => {
-            (S::Closed, R::ChannelDeleted)
-        }
-        (S::Open | S::Active | S::Waiting | S::WrapUp, T::Failure) => {
-            (S::Closed, R::ClosedDueToFailure)
-        }
+        (S::Open | S::Active | S::Waiting | S::WrapUp, T::ForceClose) => (S::Closed, R::ForceClosedBySupervisor),
+        (S::Open | S::Active | S::Waiting | S::WrapUp, T::ChannelDeleted) => (S::Closed, R::ChannelDeleted),
+        (S::Open | S::Active | S::Waiting | S::WrapUp, T::Failure) => (S::Closed, R::ClosedDueToFailure),
         (S::Open, T::CustomerMessage) => (S::Open, R::AwaitingAgentAssignment),
         (S::Active, T::CustomerMessage) => (S::Active, R::InConversation),
         (S::WrapUp, T::CustomerMessage) => (S::WrapUp, R::AgentMovedToWrapUp),
@@ -244,10 +235,7 @@ pub const AUTO_CLOSE_BOT: Duration = Duration::minutes(30);
 
 /// Returns how long a conversation may stay idle in `status` before it is auto-closed;
 /// Waiting follows the workstream's "auto-close after inactivity" setting.
-pub fn auto_close_after(
-    status: ConversationStatus,
-    waiting_inactivity: Duration,
-) -> Option<Duration> {
+pub fn auto_close_after(status: ConversationStatus, waiting_inactivity: Duration) -> Option<Duration> {
     match status {
         ConversationStatus::Open => Some(AUTO_CLOSE_OPEN),
         ConversationStatus::Active => Some(AUTO_CLOSE_ACTIVE),
@@ -284,15 +272,9 @@ mod tests {
 
     #[test]
     fn the_documented_whatsapp_transitions() {
-        assert_eq!(
-            apply(S::Open, T::Accept).unwrap(),
-            (S::Active, StatusReason::InConversation)
-        );
+        assert_eq!(apply(S::Open, T::Accept).unwrap(), (S::Active, StatusReason::InConversation));
         assert_eq!(apply(S::Open, T::Pick).unwrap().0, S::Active);
-        assert_eq!(
-            apply(S::Active, T::End).unwrap(),
-            (S::WrapUp, StatusReason::AgentMovedToWrapUp)
-        );
+        assert_eq!(apply(S::Active, T::End).unwrap(), (S::WrapUp, StatusReason::AgentMovedToWrapUp));
         assert_eq!(
             apply(S::Active, T::CloseSession).unwrap(),
             (S::Waiting, StatusReason::AwaitingCustomerResponse),
@@ -339,10 +321,7 @@ mod tests {
 
     #[test]
     fn invalid_transitions_are_typed_errors() {
-        assert!(
-            apply(S::Open, T::End).is_err(),
-            "nothing to end before an agent joins"
-        );
+        assert!(apply(S::Open, T::End).is_err(), "nothing to end before an agent joins");
         assert!(apply(S::WrapUp, T::Accept).is_err());
         assert!(apply(S::Active, T::Accept).is_err());
         assert!(apply(S::Waiting, T::End).is_err());
@@ -359,13 +338,7 @@ mod tests {
                     assert_eq!(StatusReason::from_code(reason.code()), Some(reason));
                     if matches!(
                         t,
-                        T::ForceClose
-                            | T::ChannelDeleted
-                            | T::Failure
-                            | T::AutoClose
-                            | T::OverflowEnd
-                            | T::NoAgents
-                            | T::BotEnd
+                        T::ForceClose | T::ChannelDeleted | T::Failure | T::AutoClose | T::OverflowEnd | T::NoAgents | T::BotEnd
                     ) {
                         assert_eq!(next, S::Closed, "{s:?} {t:?}");
                     }
@@ -378,14 +351,8 @@ mod tests {
     fn auto_close_deadlines() {
         let waiting = Duration::hours(8);
         assert_eq!(auto_close_after(S::Open, waiting), Some(Duration::days(30)));
-        assert_eq!(
-            auto_close_after(S::Active, waiting),
-            Some(Duration::days(30))
-        );
-        assert_eq!(
-            auto_close_after(S::WrapUp, waiting),
-            Some(Duration::days(1))
-        );
+        assert_eq!(auto_close_after(S::Active, waiting), Some(Duration::days(30)));
+        assert_eq!(auto_close_after(S::WrapUp, waiting), Some(Duration::days(1)));
         assert_eq!(auto_close_after(S::Waiting, waiting), Some(waiting));
         assert_eq!(auto_close_after(S::Closed, waiting), None);
         assert_eq!(S::Waiting.code(), 3);

@@ -105,22 +105,14 @@ impl Delivery {
     pub fn apply(&mut self, status: DeliveryStatus, error_code: Option<u32>) -> bool {
         if status.rank() <= self.status.rank() {
             // Same rank: the only change allowed is a failure gaining its error code.
-            if status == self.status
-                && status.is_failure()
-                && self.error_code.is_none()
-                && error_code.is_some()
-            {
+            if status == self.status && status.is_failure() && self.error_code.is_none() && error_code.is_some() {
                 self.error_code = error_code;
                 return true;
             }
             return false;
         }
         self.status = status;
-        self.error_code = if status.is_failure() {
-            error_code
-        } else {
-            None
-        };
+        self.error_code = if status.is_failure() { error_code } else { None };
         true
     }
 }
@@ -145,10 +137,7 @@ mod tests {
 
     #[test]
     fn read_then_sent_then_delivered_stays_read() {
-        assert_eq!(
-            fold(&[(D::Read, None), (D::Sent, None), (D::Delivered, None)]).status,
-            D::Read
-        );
+        assert_eq!(fold(&[(D::Read, None), (D::Sent, None), (D::Delivered, None)]).status, D::Read);
     }
 
     #[test]
@@ -169,10 +158,7 @@ mod tests {
                 error_code: None
             }
         );
-        assert_eq!(
-            fold(&[(D::Failed, None), (D::Failed, Some(63016))]).error_code,
-            Some(63016)
-        );
+        assert_eq!(fold(&[(D::Failed, None), (D::Failed, Some(63016))]).error_code, Some(63016));
     }
 
     #[test]

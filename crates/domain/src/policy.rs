@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::attachment::{AttachmentSettings, base_type, is_allowed_type};
-use crate::template::{
-    self, ApprovalStatus, ContentSid, Language, MAX_RENDERED_CHARS, MAX_VARIABLE_VALUE, Template,
-};
+use crate::template::{self, ApprovalStatus, ContentSid, Language, MAX_RENDERED_CHARS, MAX_VARIABLE_VALUE, Template};
 use crate::window::ServiceWindow;
 
 /// Longest free-form body Twilio accepts (error 21617).
@@ -143,9 +141,7 @@ pub enum PolicyDenial {
         limit: u64,
     },
     /// WhatsApp ignores captions on non-image media; we refuse instead of losing the text.
-    #[error(
-        "WhatsApp shows a caption only with images; send the text of this {content_type} as its own message"
-    )]
+    #[error("WhatsApp shows a caption only with images; send the text of this {content_type} as its own message")]
     CaptionNotSupported {
         /// The media type.
         content_type: String,
@@ -172,9 +168,7 @@ pub enum PolicyDenial {
         status: &'static str,
     },
     /// Approved text without a Content SID cannot be sent (Body matching was removed by Twilio).
-    #[error(
-        "template {template:?} in {language} has no Twilio Content SID; sync templates or add the HX… SID"
-    )]
+    #[error("template {template:?} in {language} has no Twilio Content SID; sync templates or add the HX… SID")]
     TemplateWithoutContentSid {
         /// Template.
         template: String,
@@ -202,9 +196,7 @@ pub enum PolicyDenial {
         reason: &'static str,
     },
     /// The rendered template is too long for WhatsApp.
-    #[error(
-        "the filled-in template has {chars} characters; WhatsApp takes at most {MAX_RENDERED_CHARS}"
-    )]
+    #[error("the filled-in template has {chars} characters; WhatsApp takes at most {MAX_RENDERED_CHARS}")]
     TemplateTooLong {
         /// Its length.
         chars: usize,
@@ -258,9 +250,7 @@ pub fn evaluate(
             }
             check_window(now, window)?;
             check_body(body)?;
-            Ok(Approved::Text {
-                body: body.to_owned(),
-            })
+            Ok(Approved::Text { body: body.to_owned() })
         }
         OutboundContent::Media {
             url,
@@ -287,11 +277,7 @@ pub fn evaluate(
             {
                 return Err(PolicyDenial::MediaTooLarge { size, limit });
             }
-            let caption = caption
-                .as_deref()
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned);
+            let caption = caption.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
             if let Some(c) = &caption {
                 if !base_type(content_type).starts_with("image/") {
                     return Err(PolicyDenial::CaptionNotSupported {
@@ -335,13 +321,10 @@ fn approve_template(
     language: Option<&Language>,
     variables: &BTreeMap<String, String>,
 ) -> Result<Approved, PolicyDenial> {
-    let (language, localization) =
-        template
-            .localization(language)
-            .map_err(|_| PolicyDenial::TemplateLanguageMissing {
-                template: template.name.clone(),
-                language: language.unwrap_or(&template.default_language).to_string(),
-            })?;
+    let (language, localization) = template.localization(language).map_err(|_| PolicyDenial::TemplateLanguageMissing {
+        template: template.name.clone(),
+        language: language.unwrap_or(&template.default_language).to_string(),
+    })?;
     if localization.status != ApprovalStatus::Approved {
         return Err(PolicyDenial::TemplateNotApproved {
             template: template.name.clone(),
@@ -349,18 +332,16 @@ fn approve_template(
             status: localization.status.as_str(),
         });
     }
-    let content_sid = localization.content_sid.clone().ok_or_else(|| {
-        PolicyDenial::TemplateWithoutContentSid {
+    let content_sid = localization
+        .content_sid
+        .clone()
+        .ok_or_else(|| PolicyDenial::TemplateWithoutContentSid {
             template: template.name.clone(),
             language: language.to_string(),
-        }
-    })?;
-    let check = template::compare_variables(&localization.text, variables)
-        .map_err(|e| PolicyDenial::TemplateMalformed(e.to_string()))?;
+        })?;
+    let check = template::compare_variables(&localization.text, variables).map_err(|e| PolicyDenial::TemplateMalformed(e.to_string()))?;
     if !check.missing.is_empty() {
-        return Err(PolicyDenial::TemplateVariablesMissing {
-            missing: check.missing,
-        });
+        return Err(PolicyDenial::TemplateVariablesMissing { missing: check.missing });
     }
     if !check.unexpected.is_empty() {
         return Err(PolicyDenial::TemplateVariablesUnexpected {
@@ -419,8 +400,7 @@ mod tests {
                 en,
                 Localization {
                     text: "Your appointment is coming up on {{1}} at {{2}}".into(),
-                    content_sid: sid
-                        .then(|| ContentSid::parse("HX0123456789abcdef0123456789abcdef").unwrap()),
+                    content_sid: sid.then(|| ContentSid::parse("HX0123456789abcdef0123456789abcdef").unwrap()),
                     status,
                 },
             )]
@@ -429,10 +409,7 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn text(s: &str) -> OutboundContent {
@@ -450,13 +427,7 @@ mod tests {
 
     #[test]
     fn free_text_inside_the_window_refused_at_24h_with_the_rule_named() {
-        assert!(
-            eval(
-                t0() + Duration::hours(23) + Duration::minutes(59),
-                &text("hello")
-            )
-            .is_ok()
-        );
+        assert!(eval(t0() + Duration::hours(23) + Duration::minutes(59), &text("hello")).is_ok());
         let denied = eval(t0() + Duration::hours(24), &text("hello")).unwrap_err();
         assert_eq!(denied.rule(), "outside_24h_window");
         assert_eq!(
@@ -466,13 +437,7 @@ mod tests {
             }
         );
         assert!(denied.to_string().contains("approved template"));
-        let never = evaluate(
-            t0(),
-            &ServiceWindow::default(),
-            &AttachmentSettings::default(),
-            &text("hi"),
-        )
-        .unwrap_err();
+        let never = evaluate(t0(), &ServiceWindow::default(), &AttachmentSettings::default(), &text("hi")).unwrap_err();
         assert_eq!(never, PolicyDenial::OutsideWindow { expired_at: None });
     }
 
@@ -528,19 +493,11 @@ mod tests {
             "template_without_content_sid"
         );
         assert_eq!(
-            send(
-                template(ApprovalStatus::Approved, true),
-                &ok_vars,
-                Some("pt_BR")
-            ),
+            send(template(ApprovalStatus::Approved, true), &ok_vars, Some("pt_BR")),
             "template_language_missing"
         );
         assert_eq!(
-            send(
-                template(ApprovalStatus::Approved, true),
-                &[("1", "a")],
-                None
-            ),
+            send(template(ApprovalStatus::Approved, true), &[("1", "a")], None),
             "template_variables_missing"
         );
         assert_eq!(
@@ -552,19 +509,11 @@ mod tests {
             "template_variables_unexpected"
         );
         assert_eq!(
-            send(
-                template(ApprovalStatus::Approved, true),
-                &[("1", "a"), ("2", " ")],
-                None
-            ),
+            send(template(ApprovalStatus::Approved, true), &[("1", "a"), ("2", " ")], None),
             "template_variable_invalid"
         );
         assert_eq!(
-            send(
-                template(ApprovalStatus::Approved, true),
-                &[("1", "a"), ("2", "b\nc")],
-                None
-            ),
+            send(template(ApprovalStatus::Approved, true), &[("1", "a"), ("2", "b\nc")], None),
             "template_variable_invalid"
         );
         assert_eq!(
@@ -581,14 +530,8 @@ mod tests {
     fn text_limits() {
         let now = t0() + Duration::hours(1);
         assert_eq!(eval(now, &text("   ")).unwrap_err().rule(), "empty_message");
-        assert!(
-            eval(now, &text(&"é".repeat(1_600))).is_ok(),
-            "1,600 characters, not bytes"
-        );
-        assert_eq!(
-            eval(now, &text(&"a".repeat(1_601))).unwrap_err().rule(),
-            "body_too_long"
-        );
+        assert!(eval(now, &text(&"é".repeat(1_600))).is_ok(), "1,600 characters, not bytes");
+        assert_eq!(eval(now, &text(&"a".repeat(1_601))).unwrap_err().rule(), "body_too_long");
     }
 
     #[test]
@@ -603,27 +546,19 @@ mod tests {
         assert!(eval(now, &media("image/jpeg", Some(1_000), Some("your receipt"))).is_ok());
         assert!(eval(now, &media("application/pdf", Some(1_000), None)).is_ok());
         assert_eq!(
-            eval(now, &media("application/pdf", None, Some("see attached")))
-                .unwrap_err()
-                .rule(),
+            eval(now, &media("application/pdf", None, Some("see attached"))).unwrap_err().rule(),
             "caption_not_supported"
         );
         assert_eq!(
-            eval(now, &media("application/zip", None, None))
-                .unwrap_err()
-                .rule(),
+            eval(now, &media("application/zip", None, None)).unwrap_err().rule(),
             "media_type_not_allowed"
         );
         assert_eq!(
-            eval(now, &media("image/png", Some(6 * 1024 * 1024), None))
-                .unwrap_err()
-                .rule(),
+            eval(now, &media("image/png", Some(6 * 1024 * 1024), None)).unwrap_err().rule(),
             "media_too_large"
         );
         assert_eq!(
-            eval(t0() + Duration::days(2), &media("image/png", None, None))
-                .unwrap_err()
-                .rule(),
+            eval(t0() + Duration::days(2), &media("image/png", None, None)).unwrap_err().rule(),
             "outside_24h_window"
         );
         let off = evaluate(

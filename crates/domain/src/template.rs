@@ -26,9 +26,7 @@ pub enum TemplateError {
     #[error("{0:?} is not a language code (like en, pt_BR or en-US)")]
     BadLanguage(String),
     /// A `{{…}}` that is not a valid placeholder.
-    #[error(
-        "malformed placeholder near {0:?}: use {{{{1}}}} or {{{{name}}}} (letters, digits, _; at most 16)"
-    )]
+    #[error("malformed placeholder near {0:?}: use {{{{1}}}} or {{{{name}}}} (letters, digits, _; at most 16)")]
     BadPlaceholder(String),
     /// More placeholders than Twilio allows.
     #[error("a template may have at most {MAX_VARIABLES} variables")]
@@ -54,9 +52,7 @@ pub struct ContentSid(String);
 impl ContentSid {
     /// Parses a Content SID.
     pub fn parse(raw: &str) -> Result<Self, TemplateError> {
-        let ok = raw.len() == 34
-            && raw.starts_with("HX")
-            && raw[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = raw.len() == 34 && raw.starts_with("HX") && raw[2..].bytes().all(|b| b.is_ascii_hexdigit());
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -96,9 +92,7 @@ impl Language {
             None => (raw, None),
         };
         let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
-        let region_ok = region.is_none_or(|r| {
-            (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
+        let region_ok = region.is_none_or(|r| (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
         if lang_ok && region_ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -199,10 +193,7 @@ pub struct Template {
 
 impl Template {
     /// Returns the localization for `language` (or the default language).
-    pub fn localization(
-        &self,
-        language: Option<&Language>,
-    ) -> Result<(&Language, &Localization), TemplateError> {
+    pub fn localization(&self, language: Option<&Language>) -> Result<(&Language, &Localization), TemplateError> {
         let wanted = language.unwrap_or(&self.default_language);
         self.localizations
             .get_key_value(wanted)
@@ -237,9 +228,7 @@ pub fn placeholders(text: &str) -> Result<Vec<String>, TemplateError> {
             .find("}}")
             .ok_or_else(|| TemplateError::BadPlaceholder(snippet(&rest[start..])))?;
         let name = after[..end].trim();
-        let valid = !name.is_empty()
-            && name.len() <= MAX_VARIABLE_NAME
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid = !name.is_empty() && name.len() <= MAX_VARIABLE_NAME && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid {
             return Err(TemplateError::BadPlaceholder(snippet(&rest[start..])));
         }
@@ -299,23 +288,12 @@ pub struct VariableCheck {
 }
 
 /// Compares `variables` with the placeholders of `text`.
-pub fn compare_variables(
-    text: &str,
-    variables: &BTreeMap<String, String>,
-) -> Result<VariableCheck, TemplateError> {
+pub fn compare_variables(text: &str, variables: &BTreeMap<String, String>) -> Result<VariableCheck, TemplateError> {
     let wanted: BTreeSet<String> = placeholders(text)?.into_iter().collect();
     let given: BTreeSet<&String> = variables.keys().collect();
     Ok(VariableCheck {
-        missing: wanted
-            .iter()
-            .filter(|w| !given.contains(w))
-            .cloned()
-            .collect(),
-        unexpected: given
-            .iter()
-            .filter(|g| !wanted.contains(**g))
-            .map(|g| (*g).clone())
-            .collect(),
+        missing: wanted.iter().filter(|w| !given.contains(w)).cloned().collect(),
+        unexpected: given.iter().filter(|g| !wanted.contains(**g)).map(|g| (*g).clone()).collect(),
     })
 }
 
@@ -324,20 +302,14 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
     fn finds_placeholders_in_order_without_repeats() {
         let t = "Your {{1}} order of {{2}} has shipped and should be delivered on {{3}}. Details: {{4}} ({{1}})";
         assert_eq!(placeholders(t).unwrap(), vec!["1", "2", "3", "4"]);
-        assert_eq!(
-            placeholders("Hi {{ name }}, code {{otp_code}}").unwrap(),
-            vec!["name", "otp_code"]
-        );
+        assert_eq!(placeholders("Hi {{ name }}, code {{otp_code}}").unwrap(), vec!["name", "otp_code"]);
         assert!(placeholders("no variables").unwrap().is_empty());
     }
 
@@ -358,10 +330,7 @@ mod tests {
         let check = compare_variables(text, &vars(&[("1", "x"), ("3", "y")])).unwrap();
         assert_eq!(check.missing, vec!["2"]);
         assert_eq!(check.unexpected, vec!["3"]);
-        assert_eq!(
-            render("{{1}} and {{9}}", &vars(&[("1", "a")])),
-            "a and {{9}}"
-        );
+        assert_eq!(render("{{1}} and {{9}}", &vars(&[("1", "a")])), "a and {{9}}");
     }
 
     #[test]
@@ -383,18 +352,9 @@ mod tests {
         for bad in ["", "EN", "english", "en_", "en US"] {
             assert!(Language::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            ApprovalStatus::from_twilio("APPROVED"),
-            ApprovalStatus::Approved
-        );
-        assert_eq!(
-            ApprovalStatus::from_twilio("received"),
-            ApprovalStatus::Pending
-        );
-        assert_eq!(
-            ApprovalStatus::from_twilio("something-new"),
-            ApprovalStatus::Unsubmitted
-        );
+        assert_eq!(ApprovalStatus::from_twilio("APPROVED"), ApprovalStatus::Approved);
+        assert_eq!(ApprovalStatus::from_twilio("received"), ApprovalStatus::Pending);
+        assert_eq!(ApprovalStatus::from_twilio("something-new"), ApprovalStatus::Unsubmitted);
     }
 
     #[test]

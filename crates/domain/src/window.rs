@@ -19,9 +19,7 @@ pub struct ServiceWindow {
 impl ServiceWindow {
     /// A window last opened by a customer message at `at`.
     pub fn opened_at(at: OffsetDateTime) -> Self {
-        Self {
-            last_inbound_at: Some(at),
-        }
+        Self { last_inbound_at: Some(at) }
     }
 
     /// Records a customer message received at `at`. Out-of-order arrivals never move it back.

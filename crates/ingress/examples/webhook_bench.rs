@@ -13,9 +13,7 @@ use axum::routing::post;
 use secrecy::SecretString;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
-use switchboard_proto::session::v1::channel_directory_server::{
-    ChannelDirectory, ChannelDirectoryServer,
-};
+use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
 use switchboard_test_support::TestBus;
 use switchboard_test_support::http_load::{LoadPlan, form_post, run};
@@ -46,12 +44,7 @@ impl ChannelDirectory for Session {
 async fn serve_bare(addr: &str) {
     let app = axum::Router::new().route(
         "/v1/twilio/{channel_id}/inbound",
-        post(|| async {
-            (
-                [(http::header::CONTENT_TYPE, "text/xml")],
-                switchboard_ingress_twiml(),
-            )
-        }),
+        post(|| async { ([(http::header::CONTENT_TYPE, "text/xml")], switchboard_ingress_twiml()) }),
     );
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     axum::serve(listener, app)
@@ -94,9 +87,7 @@ async fn serve_ingress(addr: &str) {
     };
     let shutdown = CancellationToken::new();
     switchboard_service_kit::spawn_shutdown_on_signal(shutdown.clone());
-    switchboard_ingress::run(config, listener, shutdown)
-        .await
-        .unwrap();
+    switchboard_ingress::run(config, listener, shutdown).await.unwrap();
     drop(bus);
 }
 
@@ -113,10 +104,7 @@ fn requests(channel: &str) -> Vec<Vec<u8>> {
                 ("MessageType", "text"),
                 ("SmsSid", sid.as_str()),
                 ("SmsStatus", "received"),
-                (
-                    "Body",
-                    "Hello, I need help with my order #123, it has not arrived yet.",
-                ),
+                ("Body", "Hello, I need help with my order #123, it has not arrived yet."),
                 ("To", "whatsapp:+14155238886"),
                 ("NumSegments", "1"),
                 ("ReferralNumMedia", "0"),
@@ -125,9 +113,7 @@ fn requests(channel: &str) -> Vec<Vec<u8>> {
                 ("From", from.as_str()),
                 ("ApiVersion", "2010-04-01"),
             ];
-            let body: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(params)
-                .finish();
+            let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
             let signature = switchboard_twilio::signature::compute(
                 TOKEN,
                 &format!("{PUBLIC}{path}"),
@@ -155,8 +141,6 @@ async fn main() {
             let report = run(plan).await.unwrap();
             println!("{}", report.to_json());
         }
-        _ => eprintln!(
-            "usage: webhook_bench serve-bare ADDR | serve-ingress ADDR | load ADDR CONNECTIONS SECONDS [RATE]"
-        ),
+        _ => eprintln!("usage: webhook_bench serve-bare ADDR | serve-ingress ADDR | load ADDR CONNECTIONS SECONDS [RATE]"),
     }
 }

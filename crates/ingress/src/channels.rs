@@ -81,10 +81,7 @@ impl ChannelResolver {
     /// Returns the channel, from cache or from session.
     pub async fn resolve(&self, channel_id: &str) -> Result<Arc<ResolvedChannel>, ResolveError> {
         // One gRPC call per channel per expiry, however many requests arrive at once.
-        let loaded = self
-            .fresh
-            .try_get_with(channel_id.to_owned(), self.load(channel_id))
-            .await;
+        let loaded = self.fresh.try_get_with(channel_id.to_owned(), self.load(channel_id)).await;
         match loaded {
             Ok(Lookup::Found(channel)) => Ok(channel),
             Ok(Lookup::NotFound) => Err(ResolveError::NotFound),
@@ -112,25 +109,14 @@ impl ChannelResolver {
                     auth_token: SecretString::from(r.auth_token),
                     active: r.active,
                 });
-                self.stale
-                    .insert(channel_id.to_owned(), channel.clone())
-                    .await;
+                self.stale.insert(channel_id.to_owned(), channel.clone()).await;
                 Ok(Lookup::Found(channel))
             }
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::NotFound | tonic::Code::InvalidArgument
-                ) =>
-            {
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
                 self.stale.invalidate(channel_id).await;
                 Ok(Lookup::NotFound)
             }
-            Err(status) => Err(format!(
-                "session answered {:?}: {}",
-                status.code(),
-                status.message()
-            )),
+            Err(status) => Err(format!("session answered {:?}: {}", status.code(), status.message())),
         }
     }
 }

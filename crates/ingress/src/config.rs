@@ -56,20 +56,12 @@ impl Validate for Config {
             ));
         }
         if base.contains('?') || base.contains('#') {
-            return Err(ConfigError::invalid(
-                "public_base_url",
-                "must not carry a query or fragment",
-            ));
+            return Err(ConfigError::invalid("public_base_url", "must not carry a query or fragment"));
         }
-        self.bus
-            .check()
-            .map_err(|e| ConfigError::invalid("bus", e))?;
+        self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
         let s = &self.ingress;
         if s.body_limit_bytes < 1024 {
-            return Err(ConfigError::invalid(
-                "ingress.body_limit_bytes",
-                "must be at least 1024",
-            ));
+            return Err(ConfigError::invalid("ingress.body_limit_bytes", "must be at least 1024"));
         }
         if s.request_timeout_ms == 0 || s.request_timeout_ms >= 15_000 {
             return Err(ConfigError::invalid(

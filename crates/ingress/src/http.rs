@@ -52,30 +52,15 @@ fn webhook_span<B>(request: &http::Request<B>) -> tracing::Span {
         message_sid = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    switchboard_telemetry::propagation::set_parent(
-        &span,
-        switchboard_telemetry::propagation::extract_http(request.headers()),
-    );
+    switchboard_telemetry::propagation::set_parent(&span, switchboard_telemetry::propagation::extract_http(request.headers()));
     span
 }
 
-async fn inbound(
-    state: State<AppState>,
-    path: Path<String>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn inbound(state: State<AppState>, path: Path<String>, uri: OriginalUri, headers: HeaderMap, body: Body) -> Response {
     handle(Kind::Inbound, state, path, uri, headers, body).await
 }
 
-async fn status(
-    state: State<AppState>,
-    path: Path<String>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn status(state: State<AppState>, path: Path<String>, uri: OriginalUri, headers: HeaderMap, body: Body) -> Response {
     handle(Kind::Status, state, path, uri, headers, body).await
 }
 

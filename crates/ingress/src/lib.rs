@@ -23,11 +23,7 @@ pub use http::router;
 pub use webhooks::Webhooks;
 
 /// Runs ingress on `listener` until `shutdown`, then drains in-flight requests.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let broker = Broker::new(config.amqp_url.clone(), "ingress", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
     spawn_topology_declaration(broker.clone(), publisher.clone(), shutdown.clone());
@@ -39,8 +35,7 @@ pub async fn run(
 
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, public_base_url = %config.public_base_url, "ingress listening");
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         result = &mut server => return result.context("ingress server task failed")?.context("ingress server failed"),
@@ -48,9 +43,7 @@ pub async fn run(
     }
     let drain = Duration::from_millis(config.ingress.drain_timeout_ms);
     match tokio::time::timeout(drain, server).await {
-        Ok(result) => result
-            .context("ingress server task failed")?
-            .context("ingress server failed")?,
+        Ok(result) => result.context("ingress server task failed")?.context("ingress server failed")?,
         Err(_) => tracing::warn!(?drain, "in-flight webhooks did not finish in time"),
     }
     broker.close().await;

@@ -124,16 +124,10 @@ impl Webhooks {
     pub async fn handle(&self, received: Received<'_>) -> Result<(), Refusal> {
         let started = Instant::now();
         let result = self.process(&received).await;
-        let outcome = result
-            .as_ref()
-            .map_or_else(Refusal::outcome, |()| "accepted");
-        let attrs = [
-            KeyValue::new("kind", received.kind.as_str()),
-            KeyValue::new("outcome", outcome),
-        ];
+        let outcome = result.as_ref().map_or_else(Refusal::outcome, |()| "accepted");
+        let attrs = [KeyValue::new("kind", received.kind.as_str()), KeyValue::new("outcome", outcome)];
         self.requests.add(1, &attrs);
-        self.duration
-            .record(started.elapsed().as_secs_f64(), &attrs);
+        self.duration.record(started.elapsed().as_secs_f64(), &attrs);
         tracing::Span::current().record("outcome", outcome);
         match &result {
             Ok(()) => tracing::debug!(kind = received.kind.as_str(), "webhook accepted"),
@@ -145,10 +139,7 @@ impl Webhooks {
     }
 
     async fn process(&self, r: &Received<'_>) -> Result<(), Refusal> {
-        let form = r
-            .content_type
-            .and_then(|ct| ct.split(';').next())
-            .map(str::trim);
+        let form = r.content_type.and_then(|ct| ct.split(';').next()).map(str::trim);
         if !form.is_some_and(|ct| ct.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
             return Err(Refusal::UnsupportedMediaType);
         }
@@ -172,9 +163,7 @@ impl Webhooks {
         let idempotency_token = r.idempotency_token.map(str::to_owned);
         match r.kind {
             Kind::Inbound => {
-                let message = verified
-                    .inbound()
-                    .map_err(|e| Refusal::Malformed(e.to_string()))?;
+                let message = verified.inbound().map_err(|e| Refusal::Malformed(e.to_string()))?;
                 tracing::Span::current().record("message_sid", message.message_sid.as_str());
                 if message.account_sid != channel.account_sid {
                     return Err(Refusal::AccountMismatch);
@@ -193,9 +182,7 @@ impl Webhooks {
                 self.publish(&Envelope::at(event, received_at)).await
             }
             Kind::Status => {
-                let status = verified
-                    .status()
-                    .map_err(|e| Refusal::Malformed(e.to_string()))?;
+                let status = verified.status().map_err(|e| Refusal::Malformed(e.to_string()))?;
                 tracing::Span::current().record("message_sid", status.message_sid.as_str());
                 if status.account_sid != channel.account_sid {
                     return Err(Refusal::AccountMismatch);

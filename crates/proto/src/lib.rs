@@ -20,5 +20,4 @@ pub mod session {
 }
 
 /// The encoded `FileDescriptorSet` of every proto, for reflection and tooling.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

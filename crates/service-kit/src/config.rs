@@ -99,10 +99,7 @@ mod tests {
     impl Validate for Sample {
         fn validate(&self) -> Result<(), ConfigError> {
             if self.ingress.body_limit == 0 {
-                return Err(ConfigError::invalid(
-                    "ingress.body_limit",
-                    "must be above 0",
-                ));
+                return Err(ConfigError::invalid("ingress.body_limit", "must be above 0"));
             }
             Ok(())
         }
@@ -118,10 +115,7 @@ mod tests {
     #[test]
     fn layers_defaults_file_and_env_in_order() {
         Jail::expect_with(|jail| {
-            jail.create_file(
-                "sb.toml",
-                "[ingress]\nlisten = \"127.0.0.1:1\"\nbody_limit = 10\n",
-            )?;
+            jail.create_file("sb.toml", "[ingress]\nlisten = \"127.0.0.1:1\"\nbody_limit = 10\n")?;
             jail.set_env("SWITCHBOARD_INGRESS__BODY_LIMIT", "20");
             jail.set_env("DATABASE_URL", "postgres://from-env");
             let cfg: Sample = load_config(DEFAULTS, Some(Path::new("sb.toml"))).expect("loads");
@@ -146,10 +140,7 @@ mod tests {
     fn wrong_types_are_load_errors() {
         Jail::expect_with(|jail| {
             jail.set_env("SWITCHBOARD_INGRESS__BODY_LIMIT", "lots");
-            assert!(matches!(
-                load_config::<Sample>(DEFAULTS, None),
-                Err(ConfigError::Load(_))
-            ));
+            assert!(matches!(load_config::<Sample>(DEFAULTS, None), Err(ConfigError::Load(_))));
             Ok(())
         });
     }

@@ -103,9 +103,7 @@ impl ErrorCode {
             Code::ResourceExhausted => Self::ResourceExhausted,
             Code::Unavailable => Self::Unavailable,
             Code::DeadlineExceeded | Code::Cancelled => Self::DeadlineExceeded,
-            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
-                Self::Internal
-            }
+            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => Self::Internal,
         }
     }
 
@@ -156,22 +154,10 @@ mod tests {
 
     #[test]
     fn business_refusals_are_client_errors_and_failures_are_server_errors() {
-        assert_eq!(
-            ErrorCode::FailedPrecondition.http_status(),
-            StatusCode::UNPROCESSABLE_ENTITY
-        );
-        assert_eq!(
-            ErrorCode::FailedPrecondition.grpc_code(),
-            Code::FailedPrecondition
-        );
-        assert_eq!(
-            ErrorCode::Unavailable.http_status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            ErrorCode::Internal.http_status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
+        assert_eq!(ErrorCode::FailedPrecondition.http_status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(ErrorCode::FailedPrecondition.grpc_code(), Code::FailedPrecondition);
+        assert_eq!(ErrorCode::Unavailable.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ErrorCode::Internal.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(ErrorCode::NotFound.grpc_code(), Code::NotFound);
     }
 

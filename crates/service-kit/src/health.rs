@@ -67,12 +67,7 @@ mod tests {
 
     async fn status(router: &Router, path: &str) -> StatusCode {
         let req = Request::get(path).body(Body::empty()).expect("request");
-        router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("response")
-            .status()
+        router.clone().oneshot(req).await.expect("response").status()
     }
 
     #[tokio::test]
@@ -81,17 +76,11 @@ mod tests {
         let health = Health::new(token.clone());
         let router: Router = health.router();
         assert_eq!(status(&router, "/healthz").await, StatusCode::OK);
-        assert_eq!(
-            status(&router, "/readyz").await,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(status(&router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
         health.set_ready(true);
         assert_eq!(status(&router, "/readyz").await, StatusCode::OK);
         token.cancel();
-        assert_eq!(
-            status(&router, "/readyz").await,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(status(&router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status(&router, "/healthz").await, StatusCode::OK);
     }
 }

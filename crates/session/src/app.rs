@@ -63,8 +63,7 @@ pub struct Events {
 impl Events {
     /// Adds an event that happened at `at`.
     pub fn push<T: Event>(&mut self, event: T, at: OffsetDateTime) {
-        self.records
-            .push(OutboxRecord::from_envelope(&Envelope::at(event, at)));
+        self.records.push(OutboxRecord::from_envelope(&Envelope::at(event, at)));
     }
 
     /// Returns whether nothing was collected.

@@ -34,10 +34,7 @@ pub struct Setting {
 pub fn parse_trigger(raw: &str) -> Result<Trigger, SessionError> {
     Trigger::parse(raw).ok_or_else(|| {
         let all: Vec<_> = Trigger::ALL.iter().map(|t| t.as_str()).collect();
-        SessionError::invalid(format!(
-            "unknown trigger {raw:?}; one of {}",
-            all.join(", ")
-        ))
+        SessionError::invalid(format!("unknown trigger {raw:?}; one of {}", all.join(", ")))
     })
 }
 
@@ -68,11 +65,7 @@ impl Session {
                 language,
                 text,
                 active,
-                source: if number.is_some() {
-                    "number"
-                } else {
-                    "channel"
-                },
+                source: if number.is_some() { "number" } else { "channel" },
             },
             None => Effective {
                 trigger,
@@ -85,24 +78,14 @@ impl Session {
     }
 
     /// Lists the effective messages of every trigger for a channel or one of its numbers.
-    pub async fn list_automated(
-        &self,
-        channel_id: Uuid,
-        number_id: Option<Uuid>,
-    ) -> Result<Vec<(Setting, &'static str)>, SessionError> {
+    pub async fn list_automated(&self, channel_id: Uuid, number_id: Option<Uuid>) -> Result<Vec<(Setting, &'static str)>, SessionError> {
         self.channel(channel_id).await?;
         let mut conn = self.pool.acquire().await?;
         let mut out = Vec::new();
         for trigger in Trigger::ALL {
             let effective = match number_id {
-                Some(n) => {
-                    self.effective_automated(&mut conn, channel_id, n, trigger, "")
-                        .await?
-                }
-                None => {
-                    self.effective_automated(&mut conn, channel_id, Uuid::nil(), trigger, "")
-                        .await?
-                }
+                Some(n) => self.effective_automated(&mut conn, channel_id, n, trigger, "").await?,
+                None => self.effective_automated(&mut conn, channel_id, Uuid::nil(), trigger, "").await?,
             };
             out.push((
                 Setting {
@@ -125,19 +108,14 @@ impl Session {
         if let Some(number) = setting.number_id {
             let n = self.number(number).await?;
             if n.channel_id != setting.channel_id {
-                return Err(SessionError::invalid(
-                    "number_id belongs to another channel",
-                ));
+                return Err(SessionError::invalid("number_id belongs to another channel"));
             }
         }
         if setting.text.trim().is_empty() || setting.text.chars().count() > 1_600 {
-            return Err(SessionError::invalid(
-                "text must have 1 to 1,600 characters",
-            ));
+            return Err(SessionError::invalid("text must have 1 to 1,600 characters"));
         }
         if !setting.language.is_empty() {
-            switchboard_domain::template::Language::parse(&setting.language)
-                .map_err(|e| SessionError::invalid(e.to_string()))?;
+            switchboard_domain::template::Language::parse(&setting.language).map_err(|e| SessionError::invalid(e.to_string()))?;
         }
         sqlx::query(
             "INSERT INTO session.automated_messages (channel_id, number_id, trigger, language, text, active) VALUES ($1, $2, $3, $4, $5, $6) \

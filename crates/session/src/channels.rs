@@ -87,15 +87,10 @@ impl Session {
     pub async fn create_channel(&self, input: NewChannel) -> Result<Channel, SessionError> {
         check_name(&input.name)?;
         if !switchboard_twilio::is_account_sid(&input.account_sid) {
-            return Err(SessionError::invalid(
-                "account_sid must be AC followed by 32 hex digits",
-            ));
+            return Err(SessionError::invalid("account_sid must be AC followed by 32 hex digits"));
         }
         check_token(input.auth_token.expose_secret())?;
-        let (key_id, sealed) = self
-            .cipher
-            .seal(input.auth_token.expose_secret())
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let (key_id, sealed) = self.cipher.seal(input.auth_token.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
         let channel = sqlx::query_as::<_, Channel>(
             "INSERT INTO session.channels (id, name, account_sid, auth_token_key_id, auth_token_ciphertext, sandbox, sandbox_join_code) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at",
@@ -125,11 +120,7 @@ impl Session {
     }
 
     /// Lists live channels after `after`, at most `limit`.
-    pub async fn list_channels(
-        &self,
-        after: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Vec<Channel>, SessionError> {
+    pub async fn list_channels(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<Channel>, SessionError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM session.channels WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
         );
@@ -142,10 +133,11 @@ impl Session {
 
     /// Returns a channel with its decrypted token.
     pub async fn resolve_channel(&self, id: Uuid) -> Result<Resolved, SessionError> {
-        let row: Option<(String, Vec<u8>)> = sqlx::query_as("SELECT auth_token_key_id, auth_token_ciphertext FROM session.channels WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT auth_token_key_id, auth_token_ciphertext FROM session.channels WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         let (key_id, sealed) = row.ok_or(SessionError::NotFound("channel"))?;
         let auth_token = self
             .cipher
@@ -158,22 +150,14 @@ impl Session {
     }
 
     /// Applies `update` to a channel.
-    pub async fn update_channel(
-        &self,
-        id: Uuid,
-        update: ChannelUpdate,
-    ) -> Result<Channel, SessionError> {
+    pub async fn update_channel(&self, id: Uuid, update: ChannelUpdate) -> Result<Channel, SessionError> {
         if let Some(name) = &update.name {
             check_name(name)?;
         }
         let sealed = match &update.auth_token {
             Some(token) => {
                 check_token(token.expose_secret())?;
-                Some(
-                    self.cipher
-                        .seal(token.expose_secret())
-                        .map_err(|e| anyhow::anyhow!(e))?,
-                )
+                Some(self.cipher.seal(token.expose_secret()).map_err(|e| anyhow::anyhow!(e))?)
             }
             None => None,
         };
@@ -201,12 +185,10 @@ impl Session {
     /// Deletes a channel that has no numbers left.
     pub async fn delete_channel(&self, id: Uuid) -> Result<(), SessionError> {
         let mut tx = self.pool.begin().await?;
-        let numbers: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM session.numbers WHERE channel_id = $1 AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let numbers: i64 = sqlx::query_scalar("SELECT count(*) FROM session.numbers WHERE channel_id = $1 AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         if numbers > 0 {
             return Err(SessionError::Precondition(format!(
                 "the channel still has {numbers} WhatsApp number(s): delete them first"
@@ -231,19 +213,15 @@ impl Session {
     /// Re-encrypts every token not sealed with the active key; returns how many.
     pub async fn rotate_token_encryption(&self) -> Result<u32, SessionError> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as("SELECT id, auth_token_key_id, auth_token_ciphertext FROM session.channels WHERE auth_token_key_id <> $1 FOR UPDATE")
-            .bind(self.cipher.active_key())
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, auth_token_key_id, auth_token_ciphertext FROM session.channels WHERE auth_token_key_id <> $1 FOR UPDATE",
+        )
+        .bind(self.cipher.active_key())
+        .fetch_all(&mut *tx)
+        .await?;
         for (id, key_id, sealed) in &rows {
-            let token = self
-                .cipher
-                .open(key_id, sealed)
-                .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
-            let (new_key, new_sealed) = self
-                .cipher
-                .seal(token.expose_secret())
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let token = self.cipher.open(key_id, sealed).map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
+            let (new_key, new_sealed) = self.cipher.seal(token.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
             sqlx::query("UPDATE session.channels SET auth_token_key_id = $2, auth_token_ciphertext = $3 WHERE id = $1")
                 .bind(id)
                 .bind(new_key)

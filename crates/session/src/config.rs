@@ -66,9 +66,7 @@ impl Validate for Config {
                 "must be an http(s):// URL without a trailing slash",
             ));
         }
-        self.bus
-            .check()
-            .map_err(|e| ConfigError::invalid("bus", e))?;
+        self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
         let s = &self.session;
         if s.token_keys.is_empty() {
             return Err(ConfigError::invalid(
@@ -76,8 +74,7 @@ impl Validate for Config {
                 "no auth-token encryption key: set SWITCHBOARD_SESSION__TOKEN_KEYS__K1 to 32 random bytes in base64 and SWITCHBOARD_SESSION__TOKEN_ACTIVE_KEY=k1",
             ));
         }
-        crate::crypto::TokenCipher::from_config(s)
-            .map_err(|e| ConfigError::invalid("session.token_keys", e))?;
+        crate::crypto::TokenCipher::from_config(s).map_err(|e| ConfigError::invalid("session.token_keys", e))?;
         if s.inbound_batch_max == 0 || s.delivery_concurrency == 0 || s.db_max_connections < 2 {
             return Err(ConfigError::invalid(
                 "session",
@@ -85,10 +82,7 @@ impl Validate for Config {
             ));
         }
         if s.default_waiting_auto_close_secs <= 0 {
-            return Err(ConfigError::invalid(
-                "session.default_waiting_auto_close_secs",
-                "must be positive",
-            ));
+            return Err(ConfigError::invalid("session.default_waiting_auto_close_secs", "must be positive"));
         }
         Ok(())
     }

@@ -50,12 +50,7 @@ impl ConversationRow {
             .as_object()
             .map(|o| {
                 o.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                        )
-                    })
+                    .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
                     .collect()
             })
             .unwrap_or_default()
@@ -143,9 +138,7 @@ pub fn parse_transition(raw: &str) -> Result<Transition, SessionError> {
         "bot_end" => Transition::BotEnd,
         "failure" => Transition::Failure,
         other => {
-            return Err(SessionError::invalid(format!(
-                "unknown transition {other:?}"
-            )));
+            return Err(SessionError::invalid(format!("unknown transition {other:?}")));
         }
     })
 }
@@ -182,25 +175,18 @@ pub fn reason_name(code: i32) -> String {
 impl Session {
     /// Returns a conversation view.
     pub async fn conversation(&self, id: Uuid) -> Result<ConversationView, SessionError> {
-        sqlx::query_as::<_, ConversationView>(sqlx::AssertSqlSafe(format!(
-            "{VIEW} WHERE c.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(SessionError::NotFound("conversation"))
+        sqlx::query_as::<_, ConversationView>(sqlx::AssertSqlSafe(format!("{VIEW} WHERE c.id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(SessionError::NotFound("conversation"))
     }
 
     /// Lists conversations, newest first.
-    pub async fn list_conversations(
-        &self,
-        filter: &ConversationFilter,
-    ) -> Result<Vec<ConversationView>, SessionError> {
+    pub async fn list_conversations(&self, filter: &ConversationFilter) -> Result<Vec<ConversationView>, SessionError> {
         let mut q = QueryBuilder::new(format!("{VIEW} WHERE true"));
         if !filter.statuses.is_empty() {
-            q.push(" AND c.status = ANY(")
-                .push_bind(filter.statuses.clone())
-                .push(")");
+            q.push(" AND c.status = ANY(").push_bind(filter.statuses.clone()).push(")");
         }
         if let Some(v) = filter.number_id {
             q.push(" AND c.number_id = ").push_bind(v);
@@ -218,17 +204,11 @@ impl Session {
             q.push(" AND c.id < ").push_bind(v);
         }
         q.push(" ORDER BY c.id DESC LIMIT ").push_bind(filter.limit);
-        Ok(q.build_query_as::<ConversationView>()
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(q.build_query_as::<ConversationView>().fetch_all(&self.pool).await?)
     }
 
     /// Applies a lifecycle transition.
-    pub async fn transition(
-        &self,
-        id: Uuid,
-        input: TransitionInput,
-    ) -> Result<ConversationView, SessionError> {
+    pub async fn transition(&self, id: Uuid, input: TransitionInput) -> Result<ConversationView, SessionError> {
         if matches!(
             input.transition,
             Transition::CustomerMessage | Transition::AutoClose | Transition::ChannelDeleted
@@ -236,16 +216,13 @@ impl Session {
             return Err(SessionError::invalid("that transition is the system's own"));
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query_as::<_, ConversationRow>(
-            "SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(SessionError::NotFound("conversation"))?;
+        let row = sqlx::query_as::<_, ConversationRow>("SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(SessionError::NotFound("conversation"))?;
         let mut events = Events::default();
-        self.transition_locked(&mut tx, &row, &input, &mut events)
-            .await?;
+        self.transition_locked(&mut tx, &row, &input, &mut events).await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         self.conversation(id).await
@@ -260,21 +237,16 @@ impl Session {
         events: &mut Events,
     ) -> Result<ConversationRow, SessionError> {
         let from = c.status();
-        let (to, reason) = conversation::apply(from, input.transition)
-            .map_err(|e| SessionError::Precondition(e.to_string()))?;
+        let (to, reason) = conversation::apply(from, input.transition).map_err(|e| SessionError::Precondition(e.to_string()))?;
         let now = self.now();
         let (agent_id, bot_id) = match input.transition {
-            Transition::Accept | Transition::Pick | Transition::SupervisorAssign => {
-                match (input.agent_id, input.bot_id) {
-                    (Some(agent), _) => (Some(agent), None),
-                    (None, Some(bot)) => (None, Some(bot)),
-                    (None, None) => {
-                        return Err(SessionError::invalid(
-                            "agent_id (or bot_id) is required to accept, pick or assign",
-                        ));
-                    }
+            Transition::Accept | Transition::Pick | Transition::SupervisorAssign => match (input.agent_id, input.bot_id) {
+                (Some(agent), _) => (Some(agent), None),
+                (None, Some(bot)) => (None, Some(bot)),
+                (None, None) => {
+                    return Err(SessionError::invalid("agent_id (or bot_id) is required to accept, pick or assign"));
                 }
-            }
+            },
             Transition::Revive => (input.agent_id.or(c.agent_id), None),
             Transition::ReleaseToQueue => (None, None),
             _ => (c.agent_id, c.bot_id),
@@ -313,10 +285,9 @@ impl Session {
             now,
         );
         let trigger = match (input.transition, to) {
-            (
-                Transition::Accept | Transition::Pick | Transition::SupervisorAssign,
-                ConversationStatus::Active,
-            ) if agent_id.is_some() => Some(Trigger::AgentJoined),
+            (Transition::Accept | Transition::Pick | Transition::SupervisorAssign, ConversationStatus::Active) if agent_id.is_some() => {
+                Some(Trigger::AgentJoined)
+            }
             (Transition::End, ConversationStatus::WrapUp) => Some(Trigger::AgentEnded),
             (Transition::CloseSession, ConversationStatus::Closed) => Some(Trigger::SessionEnded),
             (Transition::OverflowEnd, ConversationStatus::Closed) => Some(Trigger::OverflowEnd),
@@ -328,26 +299,16 @@ impl Session {
                 queue_name: input.queue_name.clone(),
                 variables: updated.attributes(),
             };
-            self.send_automated_locked(tx, &updated, trigger, &ctx, events)
-                .await?;
+            self.send_automated_locked(tx, &updated, trigger, &ctx, events).await?;
         }
-        if to == ConversationStatus::Closed
-            && !matches!(
-                input.transition,
-                Transition::ChannelDeleted | Transition::Failure
-            )
-        {
+        if to == ConversationStatus::Closed && !matches!(input.transition, Transition::ChannelDeleted | Transition::Failure) {
             self.send_survey_locked(tx, &updated, events).await?;
         }
         Ok(updated)
     }
 
     /// Merges attributes into a conversation (context variables: name ≤ 100, value ≤ 4,000).
-    pub async fn set_attributes(
-        &self,
-        id: Uuid,
-        attributes: &BTreeMap<String, String>,
-    ) -> Result<ConversationView, SessionError> {
+    pub async fn set_attributes(&self, id: Uuid, attributes: &BTreeMap<String, String>) -> Result<ConversationView, SessionError> {
         for (k, v) in attributes {
             if !switchboard_domain::automated::is_variable_name(k) || v.chars().count() > 4_000 {
                 return Err(SessionError::invalid(format!(
@@ -355,13 +316,11 @@ impl Session {
                 )));
             }
         }
-        let updated = sqlx::query(
-            "UPDATE session.conversations SET attributes = attributes || $2::jsonb WHERE id = $1",
-        )
-        .bind(id)
-        .bind(serde_json::json!(attributes))
-        .execute(&self.pool)
-        .await?;
+        let updated = sqlx::query("UPDATE session.conversations SET attributes = attributes || $2::jsonb WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::json!(attributes))
+            .execute(&self.pool)
+            .await?;
         if updated.rows_affected() == 0 {
             return Err(SessionError::NotFound("conversation"));
         }
@@ -393,13 +352,8 @@ impl Session {
         .await?;
         let mut events = Events::default();
         for row in &due {
-            self.transition_locked(
-                &mut tx,
-                row,
-                &TransitionInput::new(Transition::AutoClose),
-                &mut events,
-            )
-            .await?;
+            self.transition_locked(&mut tx, row, &TransitionInput::new(Transition::AutoClose), &mut events)
+                .await?;
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;

@@ -35,8 +35,7 @@ impl TokenCipher {
             let bytes = STANDARD
                 .decode(encoded.expose_secret().trim())
                 .map_err(|_| format!("key {id} is not base64"))?;
-            let unbound = UnboundKey::new(&AES_256_GCM, &bytes)
-                .map_err(|_| format!("key {id} must be exactly 32 bytes"))?;
+            let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| format!("key {id} must be exactly 32 bytes"))?;
             keys.insert(id.clone(), LessSafeKey::new(unbound));
         }
         let active = if settings.token_active_key.is_empty() && keys.len() == 1 {
@@ -45,9 +44,7 @@ impl TokenCipher {
             settings.token_active_key.clone()
         };
         if !keys.contains_key(&active) {
-            return Err(format!(
-                "token_active_key {active:?} is not one of token_keys"
-            ));
+            return Err(format!("token_active_key {active:?} is not one of token_keys"));
         }
         Ok(Self {
             keys,
@@ -67,12 +64,8 @@ impl TokenCipher {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| "no randomness")?;
         let mut sealed = token.as_bytes().to_vec();
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::empty(),
-            &mut sealed,
-        )
-        .map_err(|_| "seal failed")?;
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed)
+            .map_err(|_| "seal failed")?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok((self.active.clone(), out))
@@ -111,8 +104,7 @@ mod tests {
         }))
         .unwrap();
         for (id, key) in keys {
-            s.token_keys
-                .insert((*id).into(), SecretString::from(STANDARD.encode(key)));
+            s.token_keys.insert((*id).into(), SecretString::from(STANDARD.encode(key)));
         }
         s
     }
@@ -126,8 +118,7 @@ mod tests {
             !sealed.windows(8).any(|w| w == b"01234567"),
             "ciphertext does not contain the token"
         );
-        let rotated =
-            TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
+        let rotated = TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
         assert_eq!(
             rotated.open(&id, &sealed).unwrap().expose_secret(),
             "0123456789abcdef0123456789abcdef"
@@ -144,13 +135,8 @@ mod tests {
     #[test]
     fn bad_keys_are_refused() {
         let mut s = settings(&[], "k1");
-        s.token_keys
-            .insert("k1".into(), SecretString::from("c2hvcnQ=".to_owned()));
-        assert!(
-            TokenCipher::from_config(&s)
-                .unwrap_err()
-                .contains("32 bytes")
-        );
+        s.token_keys.insert("k1".into(), SecretString::from("c2hvcnQ=".to_owned()));
+        assert!(TokenCipher::from_config(&s).unwrap_err().contains("32 bytes"));
         assert!(TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k2")).is_err());
     }
 }

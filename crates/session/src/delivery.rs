@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use sqlx::{FromRow, PgConnection};
-use switchboard_bus::events::{
-    MessageStatusV1, OutboundAcceptedV1, OutboundFailedV1, StatusReceivedV1, WorkstreamUpdatedV1,
-};
+use switchboard_bus::events::{MessageStatusV1, OutboundAcceptedV1, OutboundFailedV1, StatusReceivedV1, WorkstreamUpdatedV1};
 use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
 use switchboard_domain::delivery::{Delivery, DeliveryStatus};
 use time::OffsetDateTime;
@@ -47,9 +45,7 @@ impl Handler for DeliveryHandler {
                     self.session.apply_failed(&e.payload).await
                 }
                 other => {
-                    return Err(HandleError::Reject(anyhow::anyhow!(
-                        "unexpected routing key {other}"
-                    )));
+                    return Err(HandleError::Reject(anyhow::anyhow!("unexpected routing key {other}")));
                 }
             };
             result.map_err(classify)?;
@@ -76,10 +72,7 @@ impl Handler for CommandHandler {
             match incoming.routing_key.as_str() {
                 "workstream.updated.v1" => {
                     let e: Envelope<WorkstreamUpdatedV1> = incoming.json()?;
-                    self.session
-                        .apply_workstream(&e.payload)
-                        .await
-                        .map_err(classify)?;
+                    self.session.apply_workstream(&e.payload).await.map_err(classify)?;
                 }
                 other => tracing::warn!(routing_key = other, "ignoring unknown session command"),
             }
@@ -100,11 +93,7 @@ struct Tracked {
 const TRACKED: &str = "SELECT m.id, m.conversation_id, m.status, m.error_code, c.agent_id FROM session.messages m \
      JOIN session.conversations c ON c.id = m.conversation_id";
 
-async fn lock_sid(
-    conn: &mut PgConnection,
-    channel_id: Uuid,
-    sid: &str,
-) -> Result<(), SessionError> {
+async fn lock_sid(conn: &mut PgConnection, channel_id: Uuid, sid: &str) -> Result<(), SessionError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(format!("{channel_id}|{sid}"))
         .execute(&mut *conn)
@@ -124,10 +113,7 @@ impl Session {
         events: &mut Events,
     ) -> Result<bool, SessionError> {
         let Some(incoming) = DeliveryStatus::from_twilio(status) else {
-            tracing::debug!(
-                status,
-                "ignoring a status that is not an outbound delivery state"
-            );
+            tracing::debug!(status, "ignoring a status that is not an outbound delivery state");
             return Ok(false);
         };
         let current = DeliveryStatus::parse(&message.status).unwrap_or(DeliveryStatus::Pending);
@@ -138,13 +124,10 @@ impl Session {
         if !delivery.apply(incoming, code) {
             return Ok(false);
         }
-        let error_message = delivery
-            .status
-            .is_failure()
-            .then(|| match delivery.error_code {
-                Some(c) => switchboard_twilio::errors::explain(c, text),
-                None => text.unwrap_or("failed").to_owned(),
-            });
+        let error_message = delivery.status.is_failure().then(|| match delivery.error_code {
+            Some(c) => switchboard_twilio::errors::explain(c, text),
+            None => text.unwrap_or("failed").to_owned(),
+        });
         sqlx::query("UPDATE session.messages SET status = $2, error_code = $3, error_message = $4 WHERE id = $1")
             .bind(message.id)
             .bind(delivery.status.as_str())
@@ -167,10 +150,7 @@ impl Session {
     }
 
     /// Applies a Twilio status callback.
-    pub async fn apply_status_callback(
-        &self,
-        event: &StatusReceivedV1,
-    ) -> Result<(), SessionError> {
+    pub async fn apply_status_callback(&self, event: &StatusReceivedV1) -> Result<(), SessionError> {
         let channel_id = parse_id(&event.channel_id, "channel_id")?;
         let mut tx = self.pool.begin().await?;
         lock_sid(&mut tx, channel_id, &event.message_sid).await?;
@@ -229,22 +209,20 @@ impl Session {
             tracing::warn!(%message_id, "accepted report for an unknown message or a different SID, ignored");
             return Ok(());
         }
-        let message = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!(
-            "{TRACKED} WHERE m.id = $1 FOR UPDATE OF m"
-        )))
-        .bind(message_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let message = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!("{TRACKED} WHERE m.id = $1 FOR UPDATE OF m")))
+            .bind(message_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let mut events = Events::default();
         let mut current = message;
-        let mut updates: Vec<(String, Option<i32>, Option<String>)> =
-            vec![(event.status.clone(), None, None)];
-        let waiting: Vec<(String, Option<i32>, Option<String>)> =
-            sqlx::query_as("DELETE FROM session.pending_statuses WHERE channel_id = $1 AND twilio_sid = $2 RETURNING status, error_code, error_message")
-                .bind(channel_id)
-                .bind(&event.twilio_sid)
-                .fetch_all(&mut *tx)
-                .await?;
+        let mut updates: Vec<(String, Option<i32>, Option<String>)> = vec![(event.status.clone(), None, None)];
+        let waiting: Vec<(String, Option<i32>, Option<String>)> = sqlx::query_as(
+            "DELETE FROM session.pending_statuses WHERE channel_id = $1 AND twilio_sid = $2 RETURNING status, error_code, error_message",
+        )
+        .bind(channel_id)
+        .bind(&event.twilio_sid)
+        .fetch_all(&mut *tx)
+        .await?;
         updates.extend(waiting);
         for (status, code, text) in updates {
             if self
@@ -258,12 +236,10 @@ impl Session {
                 )
                 .await?
             {
-                current = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!(
-                    "{TRACKED} WHERE m.id = $1"
-                )))
-                .bind(message_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                current = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!("{TRACKED} WHERE m.id = $1")))
+                    .bind(message_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             }
         }
         self.emit(&mut tx, &events).await?;
@@ -275,12 +251,10 @@ impl Session {
     pub async fn apply_failed(&self, event: &OutboundFailedV1) -> Result<(), SessionError> {
         let message_id = parse_id(&event.message_id, "message_id")?;
         let mut tx = self.pool.begin().await?;
-        let Some(message) = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!(
-            "{TRACKED} WHERE m.id = $1 FOR UPDATE OF m"
-        )))
-        .bind(message_id)
-        .fetch_optional(&mut *tx)
-        .await?
+        let Some(message) = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!("{TRACKED} WHERE m.id = $1 FOR UPDATE OF m")))
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             tracing::warn!(%message_id, "failure report for an unknown message, ignored");
             return Ok(());
@@ -310,11 +284,7 @@ impl Session {
                 .await?;
             return Ok(());
         }
-        let bot = event
-            .bot_id
-            .as_deref()
-            .map(|b| parse_id(b, "bot_id"))
-            .transpose()?;
+        let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
         sqlx::query(
             "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET waiting_auto_close_secs = EXCLUDED.waiting_auto_close_secs, bot_id = EXCLUDED.bot_id, \

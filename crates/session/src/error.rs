@@ -61,27 +61,15 @@ impl From<StorageError> for SessionError {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::NotFound => Self::NotFound("record"),
-            StorageError::AlreadyExists { constraint } => {
-                Self::AlreadyExists(match constraint.as_str() {
-                    "channels_account_sid_live" => {
-                        "a channel for this Twilio account already exists".into()
-                    }
-                    "numbers_phone_live" => "this WhatsApp number is already configured".into(),
-                    "templates_number_id_name_key" => {
-                        "a template with this name already exists on this number".into()
-                    }
-                    other => format!("already exists ({other})"),
-                })
-            }
-            StorageError::Check { constraint } => {
-                Self::Invalid(format!("a value breaks rule {constraint}"))
-            }
-            StorageError::ForeignKey { .. } => {
-                Self::Precondition("a referenced record is missing or still in use".into())
-            }
-            StorageError::Conflict | StorageError::Unavailable(_) => {
-                Self::Unavailable(error.to_string())
-            }
+            StorageError::AlreadyExists { constraint } => Self::AlreadyExists(match constraint.as_str() {
+                "channels_account_sid_live" => "a channel for this Twilio account already exists".into(),
+                "numbers_phone_live" => "this WhatsApp number is already configured".into(),
+                "templates_number_id_name_key" => "a template with this name already exists on this number".into(),
+                other => format!("already exists ({other})"),
+            }),
+            StorageError::Check { constraint } => Self::Invalid(format!("a value breaks rule {constraint}")),
+            StorageError::ForeignKey { .. } => Self::Precondition("a referenced record is missing or still in use".into()),
+            StorageError::Conflict | StorageError::Unavailable(_) => Self::Unavailable(error.to_string()),
             StorageError::Database(e) => Self::Internal(e.into()),
         }
     }
@@ -101,20 +89,13 @@ impl From<SessionError> for tonic::Status {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
                 code.to_status("internal error")
             }
-            SessionError::Policy {
-                denial,
-                window_expires_at,
-            } => {
+            SessionError::Policy { denial, window_expires_at } => {
                 let details = switchboard_proto::session::v1::PolicyViolation {
                     rule: denial.rule().into(),
                     message: denial.to_string(),
                     window_expires_at: window_expires_at.map(crate::grpc::convert::timestamp),
                 };
-                tonic::Status::with_details(
-                    code.grpc_code(),
-                    denial.to_string(),
-                    details.encode_to_vec().into(),
-                )
+                tonic::Status::with_details(code.grpc_code(), denial.to_string(), details.encode_to_vec().into())
             }
             other => code.to_status(other.to_string()),
         }

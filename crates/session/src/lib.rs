@@ -46,20 +46,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = config.session.clone();
-    let pool = switchboard_storage::connect(
-        config.database_url.expose_secret(),
-        settings.db_max_connections,
-    )
-    .await
-    .context("cannot connect to Postgres")?;
+    let pool = switchboard_storage::connect(config.database_url.expose_secret(), settings.db_max_connections)
+        .await
+        .context("cannot connect to Postgres")?;
     let broker = Broker::new(config.amqp_url.clone(), "session", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
     let cipher = crypto::TokenCipher::from_config(&settings).map_err(|e| anyhow::anyhow!(e))?;
-    let twilio = TwilioClient::new(
-        &settings.twilio_api_base,
-        &settings.twilio_content_base,
-        Duration::from_secs(30),
-    )?;
+    let twilio = TwilioClient::new(&settings.twilio_api_base, &settings.twilio_content_base, Duration::from_secs(30))?;
     let session = Arc::new(Session {
         pool: pool.clone(),
         cipher,
@@ -80,10 +73,7 @@ pub async fn run(
             .unwrap_or_else(|| QueueSpec::shared(name, &[]))
     };
     for shard in 0..topology.shards() {
-        let options = ConsumerOptions::ordered(
-            queue(&format!("session.inbound.{shard}")),
-            settings.inbound_batch_max,
-        );
+        let options = ConsumerOptions::ordered(queue(&format!("session.inbound.{shard}")), settings.inbound_batch_max);
         let consumer = Consumer::new(
             broker.clone(),
             publisher.clone(),
@@ -92,8 +82,7 @@ pub async fn run(
         );
         tasks.spawn(consumer.run(shutdown.clone()));
     }
-    let delivery =
-        ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency);
+    let delivery = ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency);
     tasks.spawn(
         Consumer::new(
             broker.clone(),
@@ -128,19 +117,12 @@ pub async fn run(
     ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<SessionServiceServer<grpc::SessionGrpc>>()
-        .await;
+    health_reporter.set_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
     let grpc_server = tonic::transport::Server::builder()
         .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
         .add_service(health_service)
-        .add_service(ChannelDirectoryServer::new(grpc::SessionGrpc::new(
-            session.clone(),
-        )))
-        .add_service(
-            SessionServiceServer::new(grpc::SessionGrpc::new(session.clone()))
-                .max_decoding_message_size(8 * 1024 * 1024),
-        )
+        .add_service(ChannelDirectoryServer::new(grpc::SessionGrpc::new(session.clone())))
+        .add_service(SessionServiceServer::new(grpc::SessionGrpc::new(session.clone())).max_decoding_message_size(8 * 1024 * 1024))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc),
             shutdown.clone().cancelled_owned(),
@@ -149,15 +131,12 @@ pub async fn run(
 
     let health = Health::new(shutdown.clone());
     health.set_ready(true);
-    let http_server = axum::serve(http, health.router::<()>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http_server = axum::serve(http, health.router::<()>()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let http_task = tokio::spawn(async move { http_server.await });
     tracing::info!("session service running");
 
     shutdown.cancelled().await;
-    health_reporter
-        .set_not_serving::<SessionServiceServer<grpc::SessionGrpc>>()
-        .await;
+    health_reporter.set_not_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
     tasks.close();
     let drain = Duration::from_millis(settings.drain_timeout_ms);
     if tokio::time::timeout(drain, async {

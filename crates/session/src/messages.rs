@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgConnection};
-use switchboard_bus::events::{
-    ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1,
-};
+use switchboard_bus::events::{ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1};
 use switchboard_domain::automated::{self, RenderContext, Trigger};
 use switchboard_domain::policy::{self, Approved, OutboundContent};
 use switchboard_domain::window::ServiceWindow;
@@ -181,11 +179,7 @@ fn wire_content(approved: &Approved) -> WireContent {
 }
 
 impl Session {
-    pub(crate) async fn send_context(
-        &self,
-        conn: &mut PgConnection,
-        conversation_id: Uuid,
-    ) -> Result<SendContext, SessionError> {
+    pub(crate) async fn send_context(&self, conn: &mut PgConnection, conversation_id: Uuid) -> Result<SendContext, SessionError> {
         sqlx::query_as::<_, SendContext>(CONTEXT)
             .bind(conversation_id)
             .fetch_optional(&mut *conn)
@@ -196,9 +190,7 @@ impl Session {
     /// Sends a message, or refuses it naming the rule.
     pub async fn send_message(&self, request: SendRequest) -> Result<MessageRow, SessionError> {
         if !matches!(request.author_kind.as_str(), "agent" | "bot" | "automated") {
-            return Err(SessionError::invalid(
-                "author_kind must be agent, bot or automated",
-            ));
+            return Err(SessionError::invalid("author_kind must be agent, bot or automated"));
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT 1 FROM session.conversations WHERE id = $1 FOR UPDATE")
@@ -207,24 +199,21 @@ impl Session {
             .await?;
         let ctx = self.send_context(&mut tx, request.conversation_id).await?;
         if let Some(client_id) = &request.client_message_id {
-            let existing = sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND client_message_id = $2")
-                .bind(request.conversation_id)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing =
+                sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND client_message_id = $2")
+                    .bind(request.conversation_id)
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(existing) = existing {
                 return Ok(existing);
             }
         }
         if ctx.status == "closed" {
-            return Err(SessionError::Precondition(
-                "the conversation is closed".into(),
-            ));
+            return Err(SessionError::Precondition("the conversation is closed".into()));
         }
         if ctx.number_deleted {
-            return Err(SessionError::Precondition(
-                "the conversation's WhatsApp number was deleted".into(),
-            ));
+            return Err(SessionError::Precondition("the conversation's WhatsApp number was deleted".into()));
         }
         let content = match request.content {
             SendContent::Text(body) => OutboundContent::Text { body },
@@ -247,14 +236,9 @@ impl Session {
             } => {
                 let id = match (template_id, name) {
                     (Some(id), _) => id,
-                    (None, Some(name)) => {
-                        self.template_id_by_name(&mut tx, ctx.number_id, &name)
-                            .await?
-                    }
+                    (None, Some(name)) => self.template_id_by_name(&mut tx, ctx.number_id, &name).await?,
                     (None, None) => {
-                        return Err(SessionError::invalid(
-                            "a template needs template_id or name",
-                        ));
+                        return Err(SessionError::invalid("a template needs template_id or name"));
                     }
                 };
                 let stored = self.template(&mut tx, id).await?;
@@ -277,7 +261,10 @@ impl Session {
         let window = ctx.window();
         let approved = policy::evaluate(now, &window, &ctx.attachments(), &content).map_err(|denial| {
             tracing::info!(conversation_id = %ctx.conversation_id, rule = denial.rule(), "send refused by policy");
-            SessionError::Policy { denial, window_expires_at: window.expires_at() }
+            SessionError::Policy {
+                denial,
+                window_expires_at: window.expires_at(),
+            }
         })?;
         let mut events = Events::default();
         let message = self
@@ -315,9 +302,7 @@ impl Session {
     ) -> Result<MessageRow, SessionError> {
         let now = self.now();
         let (media, details) = match approved {
-            Approved::Media {
-                url, content_type, ..
-            } => (
+            Approved::Media { url, content_type, .. } => (
                 serde_json::json!([{ "url": url, "content_type": content_type }]),
                 serde_json::json!({}),
             ),
@@ -367,12 +352,7 @@ impl Session {
         Ok(message)
     }
 
-    pub(crate) fn message_event(
-        &self,
-        m: &MessageRow,
-        agent_id: Option<Uuid>,
-        bot_id: Option<Uuid>,
-    ) -> ConversationMessageV1 {
+    pub(crate) fn message_event(&self, m: &MessageRow, agent_id: Option<Uuid>, bot_id: Option<Uuid>) -> ConversationMessageV1 {
         ConversationMessageV1 {
             conversation_id: m.conversation_id.to_string(),
             message_id: m.id.to_string(),
@@ -402,33 +382,18 @@ impl Session {
             return Ok(AutomatedOutcome::NotSent("the number was deleted".into()));
         }
         let effective = self
-            .effective_automated(
-                tx,
-                ctx.channel_id,
-                ctx.number_id,
-                trigger,
-                &ctx.default_language,
-            )
+            .effective_automated(tx, ctx.channel_id, ctx.number_id, trigger, &ctx.default_language)
             .await?;
         if !effective.active {
             return Ok(AutomatedOutcome::NotSent("inactive".into()));
         }
         let text = automated::render(&effective.text, render);
-        match policy::evaluate(
-            self.now(),
-            &ctx.window(),
-            &ctx.attachments(),
-            &OutboundContent::Text { body: text },
-        ) {
+        match policy::evaluate(self.now(), &ctx.window(), &ctx.attachments(), &OutboundContent::Text { body: text }) {
             Ok(approved) => Ok(AutomatedOutcome::Sent(Box::new(
-                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events)
-                    .await?,
+                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?,
             ))),
             Err(denial) => {
-                let reason = format!(
-                    "Automated message \"{}\" not sent: {denial}",
-                    trigger.as_str()
-                );
+                let reason = format!("Automated message \"{}\" not sent: {denial}", trigger.as_str());
                 self.insert_note(tx, c, &reason, events).await?;
                 Ok(AutomatedOutcome::NotSent(denial.rule().into()))
             }
@@ -443,13 +408,11 @@ impl Session {
         render: RenderContext,
     ) -> Result<AutomatedOutcome, SessionError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query_as::<_, ConversationRow>(
-            "SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(SessionError::NotFound("conversation"))?;
+        let row = sqlx::query_as::<_, ConversationRow>("SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE")
+            .bind(conversation_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(SessionError::NotFound("conversation"))?;
         let render = RenderContext {
             variables: if render.variables.is_empty() {
                 row.attributes()
@@ -459,9 +422,7 @@ impl Session {
             ..render
         };
         let mut events = Events::default();
-        let outcome = self
-            .send_automated_locked(&mut tx, &row, trigger, &render, &mut events)
-            .await?;
+        let outcome = self.send_automated_locked(&mut tx, &row, trigger, &render, &mut events).await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(outcome)
@@ -479,23 +440,13 @@ impl Session {
         if c.survey_sent || !ctx.survey_enabled || ctx.number_deleted {
             return Ok(());
         }
-        let separator = if ctx.survey_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
+        let separator = if ctx.survey_url.contains('?') { '&' } else { '?' };
         let link = format!("{}{separator}conversation_id={}", ctx.survey_url, c.id);
         let now = self.now();
         let window = ctx.window();
         let outcome = if window.is_open(now) {
             let body = format!("{} {link}", ctx.survey_message).trim().to_owned();
-            policy::evaluate(
-                now,
-                &window,
-                &ctx.attachments(),
-                &OutboundContent::Text { body },
-            )
-            .map_err(|d| d.to_string())
+            policy::evaluate(now, &window, &ctx.attachments(), &OutboundContent::Text { body }).map_err(|d| d.to_string())
         } else if let Some(template_id) = ctx.survey_template_id {
             let stored = self.template(tx, template_id).await?;
             let first = stored
@@ -504,8 +455,7 @@ impl Session {
                 .ok()
                 .and_then(|(_, l)| switchboard_domain::template::placeholders(&l.text).ok())
                 .and_then(|p| p.into_iter().next());
-            let variables: BTreeMap<String, String> =
-                first.map(|name| (name, link.clone())).into_iter().collect();
+            let variables: BTreeMap<String, String> = first.map(|name| (name, link.clone())).into_iter().collect();
             let content = OutboundContent::Template {
                 template: stored.template,
                 language: None,
@@ -517,17 +467,11 @@ impl Session {
         };
         match outcome {
             Ok(approved) => {
-                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events)
-                    .await?;
+                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?;
             }
             Err(reason) => {
-                self.insert_note(
-                    tx,
-                    c,
-                    &format!("Post-conversation survey not sent: {reason}."),
-                    events,
-                )
-                .await?
+                self.insert_note(tx, c, &format!("Post-conversation survey not sent: {reason}."), events)
+                    .await?
             }
         }
         sqlx::query("UPDATE session.conversations SET survey_sent = true WHERE id = $1")
@@ -562,18 +506,15 @@ impl Session {
     }
 
     /// Lists a conversation's messages after `after_seq`, oldest first.
-    pub async fn list_messages(
-        &self,
-        conversation_id: Uuid,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<MessageRow>, SessionError> {
-        Ok(sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-            .bind(conversation_id)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+    pub async fn list_messages(&self, conversation_id: Uuid, after_seq: i64, limit: i64) -> Result<Vec<MessageRow>, SessionError> {
+        Ok(
+            sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+                .bind(conversation_id)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Returns one message.

@@ -37,8 +37,7 @@ impl Default for NumberSettings {
             default_language: "en".into(),
             customer_attachments: false,
             agent_attachments: false,
-            max_attachment_bytes: i64::try_from(switchboard_domain::attachment::DEFAULT_MAX_BYTES)
-                .unwrap_or(5_242_880),
+            max_attachment_bytes: i64::try_from(switchboard_domain::attachment::DEFAULT_MAX_BYTES).unwrap_or(5_242_880),
             workstream_id: None,
             send_rate_per_second: 0.0,
             survey_enabled: false,
@@ -52,24 +51,16 @@ impl Default for NumberSettings {
 impl NumberSettings {
     /// Returns the first rule the settings break.
     pub fn validate(&self) -> Result<(), SessionError> {
-        Language::parse(&self.default_language)
-            .map_err(|e| SessionError::invalid(e.to_string()))?;
+        Language::parse(&self.default_language).map_err(|e| SessionError::invalid(e.to_string()))?;
         let attachments = self.attachments();
         attachments.validate().map_err(SessionError::Invalid)?;
-        if !(0.0..=400.0).contains(&self.send_rate_per_second) || self.send_rate_per_second.is_nan()
-        {
-            return Err(SessionError::invalid(
-                "send_rate_per_second must be between 0 (default) and 400",
-            ));
+        if !(0.0..=400.0).contains(&self.send_rate_per_second) || self.send_rate_per_second.is_nan() {
+            return Err(SessionError::invalid("send_rate_per_second must be between 0 (default) and 400"));
         }
         if self.survey_message.chars().count() > 200 {
-            return Err(SessionError::invalid(
-                "survey_message has at most 200 characters",
-            ));
+            return Err(SessionError::invalid("survey_message has at most 200 characters"));
         }
-        if self.survey_enabled
-            && !(self.survey_url.starts_with("https://") || self.survey_url.starts_with("http://"))
-        {
+        if self.survey_enabled && !(self.survey_url.starts_with("https://") || self.survey_url.starts_with("http://")) {
             return Err(SessionError::invalid(
                 "survey_url must be an http(s):// link when the survey is enabled",
             ));
@@ -113,9 +104,7 @@ const COLUMNS: &str = "id, channel_id, phone, display_name, active, default_lang
 
 fn check_display_name(name: &str) -> Result<(), SessionError> {
     if name.trim().is_empty() || name.chars().count() > 100 {
-        return Err(SessionError::invalid(
-            "display_name must have 1 to 100 characters",
-        ));
+        return Err(SessionError::invalid("display_name must have 1 to 100 characters"));
     }
     Ok(())
 }
@@ -160,8 +149,7 @@ impl Session {
 
     /// Returns a live number.
     pub async fn number(&self, id: Uuid) -> Result<Number, SessionError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM session.numbers WHERE id = $1 AND deleted_at IS NULL");
+        let sql = format!("SELECT {COLUMNS} FROM session.numbers WHERE id = $1 AND deleted_at IS NULL");
         sqlx::query_as::<_, Number>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -170,12 +158,7 @@ impl Session {
     }
 
     /// Lists the live numbers of a channel (all channels when `None`).
-    pub async fn list_numbers(
-        &self,
-        channel_id: Option<Uuid>,
-        after: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Vec<Number>, SessionError> {
+    pub async fn list_numbers(&self, channel_id: Option<Uuid>, after: Option<Uuid>, limit: i64) -> Result<Vec<Number>, SessionError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM session.numbers WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR channel_id = $1) \
              AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
@@ -204,15 +187,14 @@ impl Session {
             Some(s) => {
                 s.validate()?;
                 if let Some(template) = s.survey_template_id {
-                    let owned: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM session.templates WHERE id = $1 AND number_id = $2)")
-                        .bind(template)
-                        .bind(id)
-                        .fetch_one(&self.pool)
-                        .await?;
+                    let owned: bool =
+                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM session.templates WHERE id = $1 AND number_id = $2)")
+                            .bind(template)
+                            .bind(id)
+                            .fetch_one(&self.pool)
+                            .await?;
                     if !owned {
-                        return Err(SessionError::invalid(
-                            "survey_template_id must be a template of this number",
-                        ));
+                        return Err(SessionError::invalid("survey_template_id must be a template of this number"));
                     }
                 }
                 s
@@ -247,26 +229,29 @@ impl Session {
     /// Deletes a number with the documented cascade.
     pub async fn delete_number(&self, id: Uuid) -> Result<DeletionReport, SessionError> {
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query("UPDATE session.numbers SET deleted_at = now(), active = false, survey_template_id = NULL WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query(
+            "UPDATE session.numbers SET deleted_at = now(), active = false, survey_template_id = NULL WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         if deleted.rows_affected() == 0 {
             return Err(SessionError::NotFound("number"));
         }
         let now = self.now();
         let mut events = Events::default();
-        let live = sqlx::query_as::<_, ConversationRow>("SELECT * FROM session.conversations WHERE number_id = $1 AND status <> 'closed' FOR UPDATE")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let live = sqlx::query_as::<_, ConversationRow>(
+            "SELECT * FROM session.conversations WHERE number_id = $1 AND status <> 'closed' FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         let input = TransitionInput {
             note: Some("The WhatsApp number of this conversation was deleted; the conversation was closed.".into()),
             ..TransitionInput::new(Transition::ChannelDeleted)
         };
         for conversation in &live {
-            self.transition_locked(&mut tx, conversation, &input, &mut events)
-                .await?;
+            self.transition_locked(&mut tx, conversation, &input, &mut events).await?;
         }
         let failed: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE session.messages m SET status = 'failed', error_message = 'not sent: the WhatsApp number was deleted' \

@@ -30,12 +30,8 @@ pub struct SyncedTemplate {
 
 fn parse_status(raw: &str) -> Result<ApprovalStatus, SessionError> {
     match raw {
-        "unsubmitted" | "pending" | "approved" | "rejected" | "paused" | "disabled" => {
-            Ok(ApprovalStatus::from_twilio(raw))
-        }
-        other => Err(SessionError::invalid(format!(
-            "unknown approval status {other:?}"
-        ))),
+        "unsubmitted" | "pending" | "approved" | "rejected" | "paused" | "disabled" => Ok(ApprovalStatus::from_twilio(raw)),
+        other => Err(SessionError::invalid(format!("unknown approval status {other:?}"))),
     }
 }
 
@@ -45,12 +41,10 @@ pub fn build_template(
     default_language: &str,
     localizations: &[(String, String, String, String)],
 ) -> Result<Template, SessionError> {
-    let default_language =
-        Language::parse(default_language).map_err(|e| SessionError::invalid(e.to_string()))?;
+    let default_language = Language::parse(default_language).map_err(|e| SessionError::invalid(e.to_string()))?;
     let mut map = BTreeMap::new();
     for (language, text, content_sid, status) in localizations {
-        let language =
-            Language::parse(language).map_err(|e| SessionError::invalid(e.to_string()))?;
+        let language = Language::parse(language).map_err(|e| SessionError::invalid(e.to_string()))?;
         let content_sid = if content_sid.is_empty() {
             None
         } else {
@@ -72,9 +66,7 @@ pub fn build_template(
             )
             .is_some()
         {
-            return Err(SessionError::invalid(format!(
-                "language {language} is listed twice"
-            )));
+            return Err(SessionError::invalid(format!("language {language} is listed twice")));
         }
     }
     if !map.contains_key(&default_language) {
@@ -87,30 +79,26 @@ pub fn build_template(
         default_language,
         localizations: map,
     };
-    template
-        .validate()
-        .map_err(|e| SessionError::invalid(e.to_string()))?;
+    template.validate().map_err(|e| SessionError::invalid(e.to_string()))?;
     Ok(template)
 }
 
-async fn write_localizations(
-    conn: &mut PgConnection,
-    id: Uuid,
-    template: &Template,
-) -> Result<(), SessionError> {
+async fn write_localizations(conn: &mut PgConnection, id: Uuid, template: &Template) -> Result<(), SessionError> {
     sqlx::query("DELETE FROM session.template_localizations WHERE template_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
     for (language, l) in &template.localizations {
-        sqlx::query("INSERT INTO session.template_localizations (template_id, language, text, content_sid, status) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(language.as_str())
-            .bind(&l.text)
-            .bind(l.content_sid.as_ref().map(ContentSid::as_str))
-            .bind(l.status.as_str())
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO session.template_localizations (template_id, language, text, content_sid, status) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(language.as_str())
+        .bind(&l.text)
+        .bind(l.content_sid.as_ref().map(ContentSid::as_str))
+        .bind(l.status.as_str())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -119,11 +107,7 @@ type LocalizationRow = (Uuid, String, String, Option<String>, String);
 
 impl Session {
     /// Creates a template on a number.
-    pub async fn create_template(
-        &self,
-        number_id: Uuid,
-        template: Template,
-    ) -> Result<StoredTemplate, SessionError> {
+    pub async fn create_template(&self, number_id: Uuid, template: Template) -> Result<StoredTemplate, SessionError> {
         self.number(number_id).await?;
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
@@ -136,34 +120,24 @@ impl Session {
             .await?;
         write_localizations(&mut tx, id, &template).await?;
         tx.commit().await?;
-        Ok(StoredTemplate {
-            id,
-            number_id,
-            template,
-        })
+        Ok(StoredTemplate { id, number_id, template })
     }
 
     /// Replaces a template's name, default language and texts.
-    pub async fn update_template(
-        &self,
-        id: Uuid,
-        template: Template,
-    ) -> Result<StoredTemplate, SessionError> {
+    pub async fn update_template(&self, id: Uuid, template: Template) -> Result<StoredTemplate, SessionError> {
         let mut tx = self.pool.begin().await?;
-        let number_id: Uuid = sqlx::query_scalar("UPDATE session.templates SET name = $2, default_language = $3, updated_at = now() WHERE id = $1 RETURNING number_id")
-            .bind(id)
-            .bind(&template.name)
-            .bind(template.default_language.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(SessionError::NotFound("template"))?;
+        let number_id: Uuid = sqlx::query_scalar(
+            "UPDATE session.templates SET name = $2, default_language = $3, updated_at = now() WHERE id = $1 RETURNING number_id",
+        )
+        .bind(id)
+        .bind(&template.name)
+        .bind(template.default_language.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(SessionError::NotFound("template"))?;
         write_localizations(&mut tx, id, &template).await?;
         tx.commit().await?;
-        Ok(StoredTemplate {
-            id,
-            number_id,
-            template,
-        })
+        Ok(StoredTemplate { id, number_id, template })
     }
 
     /// Deletes a template.
@@ -179,22 +153,19 @@ impl Session {
     }
 
     /// Returns a template.
-    pub async fn template(
-        &self,
-        conn: &mut PgConnection,
-        id: Uuid,
-    ) -> Result<StoredTemplate, SessionError> {
-        let head: Option<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT number_id, name, default_language FROM session.templates WHERE id = $1",
+    pub async fn template(&self, conn: &mut PgConnection, id: Uuid) -> Result<StoredTemplate, SessionError> {
+        let head: Option<(Uuid, String, String)> =
+            sqlx::query_as("SELECT number_id, name, default_language FROM session.templates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let (number_id, name, default_language) = head.ok_or(SessionError::NotFound("template"))?;
+        let rows: Vec<LocalizationRow> = sqlx::query_as(
+            "SELECT template_id, language, text, content_sid, status FROM session.template_localizations WHERE template_id = $1",
         )
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        let (number_id, name, default_language) = head.ok_or(SessionError::NotFound("template"))?;
-        let rows: Vec<LocalizationRow> = sqlx::query_as("SELECT template_id, language, text, content_sid, status FROM session.template_localizations WHERE template_id = $1")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
         Ok(StoredTemplate {
             id,
             number_id,
@@ -203,12 +174,7 @@ impl Session {
     }
 
     /// Returns the id of the template named `name` on a number.
-    pub async fn template_id_by_name(
-        &self,
-        conn: &mut PgConnection,
-        number_id: Uuid,
-        name: &str,
-    ) -> Result<Uuid, SessionError> {
+    pub async fn template_id_by_name(&self, conn: &mut PgConnection, number_id: Uuid, name: &str) -> Result<Uuid, SessionError> {
         sqlx::query_scalar("SELECT id FROM session.templates WHERE number_id = $1 AND name = $2")
             .bind(number_id)
             .bind(name)
@@ -218,14 +184,12 @@ impl Session {
     }
 
     /// Lists a number's templates.
-    pub async fn list_templates(
-        &self,
-        number_id: Uuid,
-    ) -> Result<Vec<StoredTemplate>, SessionError> {
-        let heads: Vec<(Uuid, String, String)> = sqlx::query_as("SELECT id, name, default_language FROM session.templates WHERE number_id = $1 ORDER BY name")
-            .bind(number_id)
-            .fetch_all(&self.pool)
-            .await?;
+    pub async fn list_templates(&self, number_id: Uuid) -> Result<Vec<StoredTemplate>, SessionError> {
+        let heads: Vec<(Uuid, String, String)> =
+            sqlx::query_as("SELECT id, name, default_language FROM session.templates WHERE number_id = $1 ORDER BY name")
+                .bind(number_id)
+                .fetch_all(&self.pool)
+                .await?;
         let rows: Vec<LocalizationRow> = sqlx::query_as(
             "SELECT l.template_id, l.language, l.text, l.content_sid, l.status FROM session.template_localizations l \
              JOIN session.templates t ON t.id = l.template_id WHERE t.number_id = $1",
@@ -245,17 +209,14 @@ impl Session {
 
     /// Applies templates fetched from Twilio to every live number of a channel: a known Content
     /// SID or (name, language) is updated, anything else is created. Returns (created, updated).
-    pub async fn sync_templates(
-        &self,
-        channel_id: Uuid,
-        synced: &[SyncedTemplate],
-    ) -> Result<(u32, u32), SessionError> {
+    pub async fn sync_templates(&self, channel_id: Uuid, synced: &[SyncedTemplate]) -> Result<(u32, u32), SessionError> {
         self.channel(channel_id).await?;
         let mut tx = self.pool.begin().await?;
-        let numbers: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM session.numbers WHERE channel_id = $1 AND deleted_at IS NULL FOR UPDATE")
-            .bind(channel_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let numbers: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM session.numbers WHERE channel_id = $1 AND deleted_at IS NULL FOR UPDATE")
+                .bind(channel_id)
+                .fetch_all(&mut *tx)
+                .await?;
         let (mut created, mut updated) = (0u32, 0u32);
         for item in synced {
             let Ok(language) = Language::parse(&item.language) else {
@@ -316,11 +277,7 @@ impl Session {
     }
 }
 
-fn assemble<'a>(
-    name: String,
-    default_language: &str,
-    rows: impl Iterator<Item = &'a LocalizationRow>,
-) -> Template {
+fn assemble<'a>(name: String, default_language: &str, rows: impl Iterator<Item = &'a LocalizationRow>) -> Template {
     let localizations = rows
         .filter_map(|(_, lang, text, sid, status)| {
             Some((
@@ -335,8 +292,7 @@ fn assemble<'a>(
         .collect();
     Template {
         name,
-        default_language: Language::parse(default_language)
-            .unwrap_or_else(|_| Language::parse("en").unwrap_or_else(|_| unreachable!())),
+        default_language: Language::parse(default_language).unwrap_or_else(|_| Language::parse("en").unwrap_or_else(|_| unreachable!())),
         localizations,
     }
 }

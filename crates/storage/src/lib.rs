@@ -16,9 +16,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Opens a pool of at most `max_connections` to `url`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StorageError> {
-    let options: PgConnectOptions = url
-        .parse::<PgConnectOptions>()?
-        .log_statements(tracing::log::LevelFilter::Trace);
+    let options: PgConnectOptions = url.parse::<PgConnectOptions>()?.log_statements(tracing::log::LevelFilter::Trace);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -73,10 +71,9 @@ impl From<sqlx::Error> for StorageError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(error.to_string()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                Self::Unavailable(error.to_string())
+            }
             sqlx::Error::Database(db) => {
                 let constraint = db.constraint().unwrap_or_default().to_owned();
                 match db.code().as_deref() {
@@ -85,9 +82,7 @@ impl From<sqlx::Error> for StorageError {
                     Some("23514") => Self::Check { constraint },
                     Some("40001" | "40P01") => Self::Conflict,
                     // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
-                    Some("57P01" | "57P02" | "57P03" | "53300") => {
-                        Self::Unavailable(error.to_string())
-                    }
+                    Some("57P01" | "57P02" | "57P03" | "53300") => Self::Unavailable(error.to_string()),
                     _ => Self::Database(error),
                 }
             }

@@ -80,21 +80,14 @@ impl Outbox {
     }
 
     /// Writes `records` inside the caller's transaction and notifies the relay on commit.
-    pub async fn enqueue(
-        &self,
-        conn: &mut PgConnection,
-        records: &[OutboxRecord],
-    ) -> Result<(), StorageError> {
+    pub async fn enqueue(&self, conn: &mut PgConnection, records: &[OutboxRecord]) -> Result<(), StorageError> {
         if records.is_empty() {
             return Ok(());
         }
         let ids: Vec<Uuid> = records.iter().map(|r| r.message_id).collect();
         let keys: Vec<&str> = records.iter().map(|r| r.routing_key.as_str()).collect();
         let payloads: Vec<&[u8]> = records.iter().map(|r| r.payload.as_slice()).collect();
-        let headers: Vec<serde_json::Value> = records
-            .iter()
-            .map(|r| serde_json::json!(r.headers))
-            .collect();
+        let headers: Vec<serde_json::Value> = records.iter().map(|r| serde_json::json!(r.headers)).collect();
         sqlx::query(AssertSqlSafe(self.insert.clone()))
             .bind(ids)
             .bind(keys)
@@ -112,9 +105,7 @@ impl Outbox {
     /// Returns how many rows wait to be published.
     pub async fn pending(&self, pool: &PgPool) -> Result<i64, StorageError> {
         let sql = format!("SELECT count(*) FROM {}.outbox", self.schema);
-        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_one(pool)
-            .await?)
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await?)
     }
 }
 
@@ -129,13 +120,7 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     /// A relay publishing up to `batch` rows per transaction, polling every `poll` at least.
-    pub fn new(
-        pool: PgPool,
-        outbox: Outbox,
-        publisher: Publisher,
-        batch: i64,
-        poll: Duration,
-    ) -> Self {
+    pub fn new(pool: PgPool, outbox: Outbox, publisher: Publisher, batch: i64, poll: Duration) -> Self {
         Self {
             pool,
             outbox,
@@ -226,8 +211,7 @@ impl OutboxRelay {
         for row in &rows {
             ids.push(row.try_get::<i64, _>("id")?);
             let headers: serde_json::Value = row.try_get("headers")?;
-            let headers: BTreeMap<String, String> =
-                serde_json::from_value(headers).unwrap_or_default();
+            let headers: BTreeMap<String, String> = serde_json::from_value(headers).unwrap_or_default();
             owned.push((
                 row.try_get::<Uuid, _>("message_id")?.to_string(),
                 row.try_get::<String, _>("routing_key")?,

@@ -10,8 +10,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The filter used when `RUST_LOG` is not set.
-const DEFAULT_FILTER: &str =
-    "info,opentelemetry_sdk=warn,opentelemetry-otlp=warn,h2=warn,lapin=warn,sqlx=warn";
+const DEFAULT_FILTER: &str = "info,opentelemetry_sdk=warn,opentelemetry-otlp=warn,h2=warn,lapin=warn,sqlx=warn";
 
 /// Keeps the OpenTelemetry providers alive; call [`TelemetryGuard::shutdown`] to flush them.
 #[must_use = "dropping the guard without shutdown() may lose the last spans and metrics"]
@@ -48,14 +47,10 @@ impl TelemetryGuard {
 
 /// Returns whether OTLP export is configured by the standard environment variables.
 pub fn otlp_enabled() -> bool {
-    let disabled =
-        std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let endpoint = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
     endpoint && !disabled
 }
 
@@ -100,16 +95,12 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     }
 
     let resource = resource(service_name);
-    let span_exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .build()?;
+    let span_exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
     let tracer_provider = SdkTracerProvider::builder()
         .with_batch_exporter(span_exporter)
         .with_resource(resource.clone())
         .build();
-    let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
-        .with_tonic()
-        .build()?;
+    let metric_exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic().build()?;
     let meter_provider = SdkMeterProvider::builder()
         .with_periodic_exporter(metric_exporter)
         .with_resource(resource)
@@ -117,8 +108,7 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_meter_provider(meter_provider.clone());
     opentelemetry::global::set_tracer_provider(tracer_provider.clone());
 
-    let otel_layer =
-        tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer(service_name.to_owned()));
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer(service_name.to_owned()));
     tracing_subscriber::registry()
         .with(env_filter())
         .with(fmt_json)
@@ -133,10 +123,7 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
 
 /// Installs a global subscriber that sends spans to `exporter` synchronously (tests use an
 /// in-memory exporter to assert on traces). Returns the provider so the test can flush it.
-pub fn init_with_span_exporter<E>(
-    service_name: &str,
-    exporter: E,
-) -> anyhow::Result<SdkTracerProvider>
+pub fn init_with_span_exporter<E>(service_name: &str, exporter: E) -> anyhow::Result<SdkTracerProvider>
 where
     E: SpanExporter + 'static,
 {
@@ -144,8 +131,7 @@ where
         .with_simple_exporter(exporter)
         .with_resource(resource(service_name))
         .build();
-    let otel_layer =
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
     tracing_subscriber::registry()
         .with(EnvFilter::new("info"))
         .with(tracing_subscriber::fmt::layer().with_test_writer())

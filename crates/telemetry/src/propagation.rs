@@ -20,10 +20,7 @@ struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
             self.0.insert(name, value);
         }
     }
@@ -127,10 +124,7 @@ pub fn grpc_server_span(request: &http::Request<()>) -> Span {
 pub struct GrpcTraceInterceptor;
 
 impl tonic::service::Interceptor for GrpcTraceInterceptor {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let mut headers = HeaderMap::new();
         inject_current_http(&mut headers);
         for (name, value) in &headers {
@@ -191,11 +185,6 @@ mod tests {
 
     #[test]
     fn missing_headers_give_an_invalid_context() {
-        assert!(
-            !extract_http(&HeaderMap::new())
-                .span()
-                .span_context()
-                .is_valid()
-        );
+        assert!(!extract_http(&HeaderMap::new()).span().span_context().is_valid());
     }
 }

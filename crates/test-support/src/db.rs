@@ -18,11 +18,7 @@ fn template_name() -> String {
     // Any change to any migration gives a new template.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for migration in MIGRATOR.iter() {
-        for byte in migration
-            .checksum
-            .iter()
-            .chain(migration.version.to_le_bytes().iter())
-        {
+        for byte in migration.checksum.iter().chain(migration.version.to_le_bytes().iter()) {
             hash ^= u64::from(*byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
@@ -49,20 +45,17 @@ impl TestDb {
             .execute(&mut admin)
             .await
             .expect("lock");
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(&template)
-                .fetch_one(&mut admin)
-                .await
-                .expect("query pg_database");
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&template)
+            .fetch_one(&mut admin)
+            .await
+            .expect("query pg_database");
         if !exists {
             let building = format!("{template}_building");
-            sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {building} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await
-            .expect("drop stale");
+            sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .expect("drop stale");
             sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {building}")))
                 .execute(&mut admin)
                 .await
@@ -72,29 +65,23 @@ impl TestDb {
                 .expect("connect template");
             MIGRATOR.run(&mut conn).await.expect("migrations apply");
             conn.close().await.expect("close template");
-            sqlx::query(AssertSqlSafe(format!(
-                "ALTER DATABASE {building} RENAME TO {template}"
-            )))
-            .execute(&mut admin)
-            .await
-            .expect("publish template");
+            sqlx::query(AssertSqlSafe(format!("ALTER DATABASE {building} RENAME TO {template}")))
+                .execute(&mut admin)
+                .await
+                .expect("publish template");
         }
         let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(AssertSqlSafe(format!(
-            "CREATE DATABASE {name} TEMPLATE {template}"
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {template}")))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
         sqlx::query("SELECT pg_advisory_unlock(727272)")
             .execute(&mut admin)
             .await
             .expect("unlock");
         let _ = admin.close().await;
         let url = with_database(&admin_url, &name);
-        let pool = switchboard_storage::connect(&url, 10)
-            .await
-            .expect("connect test database");
+        let pool = switchboard_storage::connect(&url, 10).await.expect("connect test database");
         Self {
             url,
             pool,
@@ -111,19 +98,14 @@ impl Drop for TestDb {
         // The pool's connections belong to the test's runtime, which is blocked here: FORCE
         // terminates them server-side instead of closing them from this thread.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut admin)
-                    .await;
+                    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(&mut admin)
+                        .await;
                     let _ = admin.close().await;
                 }
             });

@@ -57,20 +57,12 @@ impl LoadReport {
 
     /// Requests answered with a 2xx status.
     pub fn ok(&self) -> u64 {
-        self.statuses
-            .iter()
-            .filter(|(s, _)| (200..300).contains(*s))
-            .map(|(_, n)| n)
-            .sum()
+        self.statuses.iter().filter(|(s, _)| (200..300).contains(*s)).map(|(_, n)| n).sum()
     }
 
     /// One line of JSON.
     pub fn to_json(&self) -> String {
-        let statuses: Vec<String> = self
-            .statuses
-            .iter()
-            .map(|(s, n)| format!("\"{s}\":{n}"))
-            .collect();
+        let statuses: Vec<String> = self.statuses.iter().map(|(s, n)| format!("\"{s}\":{n}")).collect();
         format!(
             "{{\"rate\":{:.0},\"ok\":{},\"answered\":{},\"failed\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"statuses\":{{{}}}}}",
             self.rate(),
@@ -87,19 +79,11 @@ impl LoadReport {
 
 /// Runs `plan` and reports.
 pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
-    anyhow::ensure!(
-        plan.addr.ip().is_loopback(),
-        "load is only ever sent to loopback addresses"
-    );
-    anyhow::ensure!(
-        !plan.requests.is_empty() && plan.connections > 0,
-        "nothing to send"
-    );
+    anyhow::ensure!(plan.addr.ip().is_loopback(), "load is only ever sent to loopback addresses");
+    anyhow::ensure!(!plan.requests.is_empty() && plan.connections > 0, "nothing to send");
     let start = Instant::now() + Duration::from_millis(50);
     let deadline = start + plan.duration;
-    let interval = plan
-        .rate
-        .map(|r| Duration::from_secs_f64(plan.connections as f64 / r));
+    let interval = plan.rate.map(|r| Duration::from_secs_f64(plan.connections as f64 / r));
     let tasks: Vec<_> = (0..plan.connections)
         .map(|index| {
             let plan = plan.clone();
@@ -132,9 +116,7 @@ async fn connection(
     let mut report = LoadReport::default();
     let mut stream: Option<TcpStream> = None;
     let mut buf = Vec::with_capacity(8192);
-    let stagger = interval.map_or(Duration::ZERO, |i| {
-        i.mul_f64(index as f64 / plan.connections as f64)
-    });
+    let stagger = interval.map_or(Duration::ZERO, |i| i.mul_f64(index as f64 / plan.connections as f64));
     let mut k: u64 = 0;
     loop {
         let scheduled = match interval {
@@ -163,14 +145,9 @@ async fn connection(
         match exchange(s, request, &mut buf).await {
             Ok(status) => {
                 *report.statuses.entry(status).or_default() += 1;
-                report.latencies_us.push(
-                    u64::try_from(
-                        Instant::now()
-                            .saturating_duration_since(scheduled)
-                            .as_micros(),
-                    )
-                    .unwrap_or(u64::MAX),
-                );
+                report
+                    .latencies_us
+                    .push(u64::try_from(Instant::now().saturating_duration_since(scheduled).as_micros()).unwrap_or(u64::MAX));
             }
             Err(_) => {
                 report.failed += 1;
@@ -182,11 +159,7 @@ async fn connection(
 }
 
 /// Writes one request and reads one response; returns its status.
-async fn exchange(
-    stream: &mut TcpStream,
-    request: &[u8],
-    buf: &mut Vec<u8>,
-) -> anyhow::Result<u16> {
+async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> anyhow::Result<u16> {
     stream.write_all(request).await?;
     buf.clear();
     let mut chunk = [0u8; 4096];

@@ -19,8 +19,7 @@ pub use rabbit::TestBus;
 
 /// Returns the Postgres URL of the server tests run against (`DATABASE_URL`, default local).
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Returns the AMQP URL of the broker tests run against (`AMQP_URL`, default local).
@@ -68,7 +67,5 @@ where
 
 /// Binds a listener on 127.0.0.1 with an OS-chosen port.
 pub async fn bind_local() -> tokio::net::TcpListener {
-    tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0")
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
 }

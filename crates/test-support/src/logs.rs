@@ -26,8 +26,7 @@ impl LogCapture {
 
     /// Returns everything captured so far.
     pub fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().map(|b| b.clone()).unwrap_or_default())
-            .into_owned()
+        String::from_utf8_lossy(&self.buffer.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
     }
 }
 

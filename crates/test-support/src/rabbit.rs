@@ -45,11 +45,7 @@ impl TestBus {
 
     /// Returns a broker handle on this namespace, reaching the broker at `url`.
     pub fn broker_at(&self, url: &str, name: &str) -> Broker {
-        Broker::new(
-            SecretString::from(url.to_owned()),
-            name,
-            self.config.clone(),
-        )
+        Broker::new(SecretString::from(url.to_owned()), name, self.config.clone())
     }
 
     /// Returns a broker handle on this namespace.
@@ -90,17 +86,10 @@ impl Default for TestBus {
 
 impl Drop for TestBus {
     fn drop(&mut self) {
-        let broker = Broker::new(
-            SecretString::from(crate::amqp_url()),
-            "test-cleanup",
-            self.config.clone(),
-        );
+        let broker = Broker::new(SecretString::from(crate::amqp_url()), "test-cleanup", self.config.clone());
         let extra = self.extra.lock().map(|v| v.clone()).unwrap_or_default();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {

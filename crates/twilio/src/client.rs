@@ -125,37 +125,20 @@ impl TwilioClient {
     }
 
     /// Creates (sends) a message.
-    pub async fn create_message(
-        &self,
-        creds: &Credentials,
-        message: &CreateMessage,
-    ) -> Result<MessageResource, TwilioError> {
-        let url = format!(
-            "{}/2010-04-01/Accounts/{}/Messages.json",
-            self.api_base, creds.account_sid
-        );
+    pub async fn create_message(&self, creds: &Credentials, message: &CreateMessage) -> Result<MessageResource, TwilioError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.api_base, creds.account_sid);
         let request = self
             .http
             .post(url)
             .basic_auth(&creds.username, Some(creds.password.expose_secret()))
             .form(&message.form());
-        let response = request
-            .send()
-            .await
-            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        let response = request.send().await.map_err(|e| TwilioError::Network(redact(&e)))?;
         json_or_error(response).await
     }
 
     /// Fetches a message by SID.
-    pub async fn fetch_message(
-        &self,
-        creds: &Credentials,
-        sid: &str,
-    ) -> Result<MessageResource, TwilioError> {
-        let url = format!(
-            "{}/2010-04-01/Accounts/{}/Messages/{sid}.json",
-            self.api_base, creds.account_sid
-        );
+    pub async fn fetch_message(&self, creds: &Credentials, sid: &str) -> Result<MessageResource, TwilioError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages/{sid}.json", self.api_base, creds.account_sid);
         let response = self
             .http
             .get(url)
@@ -168,11 +151,7 @@ impl TwilioClient {
 
     /// Fetches one page of templates with approvals; `next` is a `next_page_url` from a
     /// previous page (it must be on the content host).
-    pub async fn content_and_approvals(
-        &self,
-        creds: &Credentials,
-        next: Option<&str>,
-    ) -> Result<ContentPage, TwilioError> {
+    pub async fn content_and_approvals(&self, creds: &Credentials, next: Option<&str>) -> Result<ContentPage, TwilioError> {
         let url = match next {
             Some(next) if next.starts_with(&self.content_base) => next.to_owned(),
             Some(next) => return Err(TwilioError::ForeignHost(host_of(next))),
@@ -191,11 +170,7 @@ impl TwilioClient {
     /// Starts downloading an inbound media URL with the account's credentials. Only URLs on
     /// the configured API host get credentials; redirects to other hosts (Twilio's CDN) are
     /// followed by reqwest without the `Authorization` header.
-    pub async fn fetch_media(
-        &self,
-        creds: &Credentials,
-        url: &str,
-    ) -> Result<reqwest::Response, TwilioError> {
+    pub async fn fetch_media(&self, creds: &Credentials, url: &str) -> Result<reqwest::Response, TwilioError> {
         if !url.starts_with(&format!("{}/", self.api_base)) {
             return Err(TwilioError::ForeignHost(host_of(url)));
         }
@@ -223,24 +198,14 @@ fn host_of(url: &str) -> String {
 
 fn redact(error: &reqwest::Error) -> String {
     // reqwest errors name the URL; ours never carry credentials in URLs, but strip them anyway.
-    error
-        .to_string()
-        .split(" for url")
-        .next()
-        .unwrap_or("request failed")
-        .to_owned()
+    error.to_string().split(" for url").next().unwrap_or("request failed").to_owned()
 }
 
-async fn json_or_error<T: serde::de::DeserializeOwned>(
-    response: reqwest::Response,
-) -> Result<T, TwilioError> {
+async fn json_or_error<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, TwilioError> {
     if !response.status().is_success() {
         return Err(api_error(response).await);
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| TwilioError::Network(redact(&e)))?;
+    let bytes = response.bytes().await.map_err(|e| TwilioError::Network(redact(&e)))?;
     serde_json::from_slice(&bytes).map_err(|e| TwilioError::Decode(e.to_string()))
 }
 
@@ -255,10 +220,9 @@ async fn api_error(response: reqwest::Response) -> TwilioError {
     let body = response.bytes().await.unwrap_or_default();
     match serde_json::from_slice::<ErrorBody>(&body) {
         Ok(err) => {
-            let message = err.code.map_or_else(
-                || err.message.clone(),
-                |c| errors::explain(c, Some(&err.message)),
-            );
+            let message = err
+                .code
+                .map_or_else(|| err.message.clone(), |c| errors::explain(c, Some(&err.message)));
             TwilioError::Api {
                 status,
                 code: err.code,

@@ -47,12 +47,8 @@ impl ContentItem {
     /// Returns the template's text: the `body` of its `twilio/text` type, else of any type.
     pub fn text(&self) -> Option<String> {
         let types = self.types.as_ref()?.as_object()?;
-        let body =
-            |v: &serde_json::Value| v.get("body").and_then(|b| b.as_str()).map(str::to_owned);
-        types
-            .get("twilio/text")
-            .and_then(body)
-            .or_else(|| types.values().find_map(body))
+        let body = |v: &serde_json::Value| v.get("body").and_then(|b| b.as_str()).map(str::to_owned);
+        types.get("twilio/text").and_then(body).or_else(|| types.values().find_map(body))
     }
 
     /// Returns the WhatsApp approval status (`approval_requests.status`, or
@@ -73,10 +69,7 @@ impl ContentItem {
     pub fn name(&self) -> String {
         let requests = self.approval_requests.as_ref();
         let name = requests
-            .and_then(|r| {
-                r.get("name")
-                    .or_else(|| r.get("whatsapp").and_then(|w| w.get("name")))
-            })
+            .and_then(|r| r.get("name").or_else(|| r.get("whatsapp").and_then(|w| w.get("name"))))
             .and_then(|n| n.as_str());
         name.filter(|n| !n.is_empty())
             .or(self.friendly_name.as_deref())
@@ -103,18 +96,12 @@ mod tests {
             ],"meta":{"page":0,"page_size":50,"next_page_url":"https://content.twilio.com/v1/ContentAndApprovals?PageSize=50&Page=1&PageToken=PT1"}}"#,
         )
         .unwrap();
-        assert_eq!(
-            page.contents[0].text().as_deref(),
-            Some("Hi {{1}}, your order shipped")
-        );
+        assert_eq!(page.contents[0].text().as_deref(), Some("Hi {{1}}, your order shipped"));
         assert_eq!(page.contents[0].whatsapp_status(), ApprovalStatus::Approved);
         assert_eq!(page.contents[1].whatsapp_status(), ApprovalStatus::Rejected);
         assert_eq!(page.contents[1].name(), "promo_br");
         assert_eq!(page.contents[1].text().as_deref(), Some("Oferta {{1}}"));
-        assert_eq!(
-            page.contents[2].whatsapp_status(),
-            ApprovalStatus::Unsubmitted
-        );
+        assert_eq!(page.contents[2].whatsapp_status(), ApprovalStatus::Unsubmitted);
         assert!(page.contents[2].text().is_none());
         assert!(page.meta.next_page_url.unwrap().contains("Page=1"));
     }

@@ -22,9 +22,7 @@ pub fn classify(http_status: u16, code: Option<u32>) -> Retry {
 /// Returns a human explanation of a Twilio error code.
 pub fn describe(code: u32) -> Option<&'static str> {
     Some(match code {
-        11200 => {
-            "Twilio could not fetch a URL (timeout, a 4xx/5xx answer or a missing Content-Type)"
-        }
+        11200 => "Twilio could not fetch a URL (timeout, a 4xx/5xx answer or a missing Content-Type)",
         11205 => "Twilio could not connect to a URL",
         11751 => "the media is too large or of an unsupported type for WhatsApp",
         12300 => "a webhook answered with an invalid Content-Type",
@@ -46,17 +44,13 @@ pub fn describe(code: u32) -> Option<&'static str> {
         63007 => "the sending WhatsApp number is not set up on this Twilio account",
         63013 => "the message breaks a WhatsApp policy",
         63015 => "the sandbox can only message numbers that joined it (send 'join <code>')",
-        63016 => {
-            "outside the 24-hour customer-service window: only an approved template can be sent"
-        }
+        63016 => "outside the 24-hour customer-service window: only an approved template can be sent",
         63017 => "the Twilio account's message rate limit was exceeded",
         63018 => "the WhatsApp sender's rate or messaging limit was exceeded",
         63019 => "WhatsApp could not download the media",
         63020 => "the Meta Business Manager invitation from Twilio was not accepted",
         63021 => "WhatsApp refused the content (unsupported media type, or template text too long)",
-        63024 => {
-            "the recipient cannot receive WhatsApp messages (not a user, terms not accepted, outdated app)"
-        }
+        63024 => "the recipient cannot receive WhatsApp messages (not a user, terms not accepted, outdated app)",
         63027 => "the template does not exist in that language",
         63028 => "the number of template parameters does not match the template",
         63030 => "a parameter is not supported for this kind of WhatsApp message",
@@ -74,10 +68,7 @@ pub fn describe(code: u32) -> Option<&'static str> {
 
 /// Returns `message` when Twilio sent one, else the catalogue's text, else a generic one.
 pub fn explain(code: u32, message: Option<&str>) -> String {
-    match (
-        message.map(str::trim).filter(|m| !m.is_empty()),
-        describe(code),
-    ) {
+    match (message.map(str::trim).filter(|m| !m.is_empty()), describe(code)) {
         (Some(m), _) => m.to_owned(),
         (None, Some(d)) => d.to_owned(),
         (None, None) => {
@@ -104,10 +95,7 @@ mod tests {
     #[test]
     fn codes_without_a_message_get_human_text() {
         assert!(explain(63016, Some("")).contains("24-hour"));
-        assert_eq!(
-            explain(21211, Some("Invalid 'To' Phone Number")),
-            "Invalid 'To' Phone Number"
-        );
+        assert_eq!(explain(21211, Some("Invalid 'To' Phone Number")), "Invalid 'To' Phone Number");
         assert!(explain(99999, None).contains("99999"));
         for code in [63019, 63024, 11751] {
             assert!(describe(code).is_some());

@@ -48,9 +48,7 @@ impl CreateMessage {
 
     /// Returns the form body, URL-encoded.
     pub fn encode(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(self.form())
-            .finish()
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(self.form()).finish()
     }
 }
 
@@ -140,7 +138,10 @@ mod tests {
         let m: MessageResource = serde_json::from_str(json).unwrap();
         assert_eq!(m.sid.as_deref(), Some("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
         assert_eq!(m.status.as_deref(), Some("queued"));
-        let e: ErrorBody = serde_json::from_str(r#"{"code":20001,"message":"Bad request","more_info":"https://www.twilio.com/docs/errors/20001","status":400}"#).unwrap();
+        let e: ErrorBody = serde_json::from_str(
+            r#"{"code":20001,"message":"Bad request","more_info":"https://www.twilio.com/docs/errors/20001","status":400}"#,
+        )
+        .unwrap();
         assert_eq!(e, ErrorBody::new(20001, 400, "Bad request"));
     }
 }

@@ -26,9 +26,7 @@ pub fn signing_string(url: &str, params: &[(String, String)]) -> String {
     for (k, v) in params {
         grouped.entry(k.as_str()).or_default().push(v.as_str());
     }
-    let mut data = String::with_capacity(
-        url.len() + params.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(),
-    );
+    let mut data = String::with_capacity(url.len() + params.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>());
     data.push_str(url);
     for (k, mut values) in grouped {
         values.sort_unstable();
@@ -48,8 +46,7 @@ pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> Stri
 
 fn sign(auth_token: &str, data: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(auth_token.as_bytes())
-        .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(auth_token.as_bytes()).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
     mac.update(data.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -68,11 +65,7 @@ pub fn url_variants(url: &str) -> Vec<String> {
     if let Some(without) = remove_port(url) {
         out.push(without);
     }
-    let encoded: Vec<String> = out
-        .iter()
-        .filter(|u| u.contains('\''))
-        .map(|u| u.replace('\'', "%27"))
-        .collect();
+    let encoded: Vec<String> = out.iter().filter(|u| u.contains('\'')).map(|u| u.replace('\'', "%27")).collect();
     out.extend(encoded);
     out
 }
@@ -80,9 +73,9 @@ pub fn url_variants(url: &str) -> Vec<String> {
 /// Returns whether `signature` is Twilio's for `params` posted to `url` (any port form).
 pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
     // Evaluate every variant (no short-circuit) so timing does not reveal which one matched.
-    url_variants(url).iter().fold(false, |ok, u| {
-        constant_time_eq(&compute(auth_token, u, params), signature) | ok
-    })
+    url_variants(url)
+        .iter()
+        .fold(false, |ok, u| constant_time_eq(&compute(auth_token, u, params), signature) | ok)
 }
 
 /// Returns whether a JSON-body webhook is genuine: the `bodySHA256` query parameter must be the
@@ -109,9 +102,7 @@ fn split_port(url: &str) -> Option<(&str, Option<&str>, &str, &str)> {
     let scheme_end = url.find("://")?;
     let scheme = &url[..scheme_end];
     let authority_start = scheme_end + 3;
-    let authority_len = url[authority_start..]
-        .find(['/', '?', '#'])
-        .unwrap_or(url.len() - authority_start);
+    let authority_len = url[authority_start..].find(['/', '?', '#']).unwrap_or(url.len() - authority_start);
     let authority_end = authority_start + authority_len;
     let authority = &url[authority_start..authority_end];
     let host_start = authority.rfind('@').map_or(0, |i| i + 1);
@@ -163,10 +154,7 @@ mod tests {
     const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn shared() -> Vec<(String, String)> {
@@ -194,34 +182,17 @@ mod tests {
     // reference/twilio.md §3.4, vectors 1–19.
     #[test]
     fn vector_01_basic() {
-        assert_eq!(
-            compute(TOKEN, URL, &shared()),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        );
-        assert!(validate(
-            TOKEN,
-            URL,
-            &shared(),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert_eq!(compute(TOKEN, URL, &shared()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        assert!(validate(TOKEN, URL, &shared(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
     #[test]
     fn vector_02_signed_with_443_validated_without() {
         assert_eq!(
-            compute(
-                TOKEN,
-                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
-                &shared()
-            ),
+            compute(TOKEN, "https://mycompany.com:443/myapp.php?foo=1&bar=2", &shared()),
             "kvajT1Ptam85bY51eRf/AJRuM3w="
         );
-        assert!(validate(
-            TOKEN,
-            URL,
-            &shared(),
-            "kvajT1Ptam85bY51eRf/AJRuM3w="
-        ));
+        assert!(validate(TOKEN, URL, &shared(), "kvajT1Ptam85bY51eRf/AJRuM3w="));
     }
 
     #[test]
@@ -263,12 +234,7 @@ mod tests {
             ("Digits", "1234"),
             ("Digits", "1234"),
         ]);
-        assert!(validate(
-            TOKEN,
-            URL,
-            &params,
-            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
-        ));
+        assert!(validate(TOKEN, URL, &params, "IK+Dwps556ElfBT0I3Rgjkr1wJU="));
     }
 
     #[test]
@@ -310,22 +276,14 @@ mod tests {
     #[test]
     fn vector_11_apostrophe_percent_encoded() {
         let raw = "https://mycompany.com/myapp.php?foo=1&bar=2&Body=It's+amazing";
-        assert!(validate(
-            TOKEN,
-            raw,
-            &shared(),
-            "TfZzewPq8wqrGlMfyAud8+/IvJ0="
-        ));
+        assert!(validate(TOKEN, raw, &shared(), "TfZzewPq8wqrGlMfyAud8+/IvJ0="));
         assert!(validate(
             TOKEN,
             "https://mycompany.com/myapp.php?foo=1&bar=2&Body=It%27s+amazing",
             &shared(),
             "TfZzewPq8wqrGlMfyAud8+/IvJ0="
         ));
-        assert_eq!(
-            compute(TOKEN, raw, &shared()),
-            "dsq4Ehbj6cs+KdTkpF5sSSplOWw="
-        );
+        assert_eq!(compute(TOKEN, raw, &shared()), "dsq4Ehbj6cs+KdTkpF5sSSplOWw=");
     }
 
     #[test]
@@ -363,12 +321,7 @@ mod tests {
 
     #[test]
     fn vectors_15_to_18_go_sdk() {
-        assert!(validate(
-            TOKEN,
-            URL,
-            &go_params(),
-            "vOEb5UThFn24KEfnOFLQY2AE5FY="
-        ));
+        assert!(validate(TOKEN, URL, &go_params(), "vOEb5UThFn24KEfnOFLQY2AE5FY="));
         assert!(validate(
             TOKEN,
             "http://mycompany.com/myapp.php?foo=1&bar=2",
@@ -403,12 +356,7 @@ mod tests {
             signing_string(url, &params),
             "https://example.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675310Digits1234From+14158675310To+18005551212"
         );
-        assert!(validate(
-            TOKEN,
-            url,
-            &params,
-            "L/OH5YylLD5NRKLltdqwSvS0BnU="
-        ));
+        assert!(validate(TOKEN, url, &params, "L/OH5YylLD5NRKLltdqwSvS0BnU="));
     }
 
     const WA_TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -419,20 +367,9 @@ mod tests {
     fn whatsapp_example_wa1_utf8_and_emoji() {
         let params = form_params(WA1_BODY.as_bytes());
         let url = "https://cc.example.com/twilio/whatsapp/inbound";
-        assert!(
-            signing_string(url, &params)
-                .contains("BodyOlá, preciso de ajuda com meu pedido #123 😊From")
-        );
-        assert!(validate(
-            WA_TOKEN,
-            url,
-            &params,
-            "WYmUcgS+FOCH6tSvW0FsvF47ue8="
-        ));
-        assert!(
-            validate(WA_TOKEN, url, &params, "s8IRCi7Liw69XLHlO+xYpKUUGAQ="),
-            "signed with :443"
-        );
+        assert!(signing_string(url, &params).contains("BodyOlá, preciso de ajuda com meu pedido #123 😊From"));
+        assert!(validate(WA_TOKEN, url, &params, "WYmUcgS+FOCH6tSvW0FsvF47ue8="));
+        assert!(validate(WA_TOKEN, url, &params, "s8IRCi7Liw69XLHlO+xYpKUUGAQ="), "signed with :443");
     }
 
     #[test]
@@ -469,12 +406,7 @@ mod tests {
             "trailing slash"
         );
         assert!(
-            !validate(
-                "0123456789abcdef0123456789abcdeF",
-                url,
-                &form_params(bytes),
-                sig
-            ),
+            !validate("0123456789abcdef0123456789abcdeF", url, &form_params(bytes), sig),
             "token is case-sensitive"
         );
         assert!(!validate(WA_TOKEN, url, &form_params(bytes), ""));
@@ -482,28 +414,12 @@ mod tests {
 
     #[test]
     fn ports_are_added_and_removed_only_where_it_makes_sense() {
-        assert_eq!(
-            add_port("https://a.b/x?q=1").as_deref(),
-            Some("https://a.b:443/x?q=1")
-        );
+        assert_eq!(add_port("https://a.b/x?q=1").as_deref(), Some("https://a.b:443/x?q=1"));
         assert_eq!(add_port("http://a.b").as_deref(), Some("http://a.b:80"));
         assert_eq!(add_port("https://a.b:8443/x"), None);
-        assert_eq!(
-            remove_port("https://u:p@a.b:8443/x").as_deref(),
-            Some("https://u:p@a.b/x")
-        );
-        assert_eq!(
-            remove_port("https://u:p@a.b/x"),
-            None,
-            "the password's colon is not a port"
-        );
-        assert_eq!(
-            remove_port("http://[::1]:8080/x").as_deref(),
-            Some("http://[::1]/x")
-        );
-        assert_eq!(
-            add_port("http://[::1]/x").as_deref(),
-            Some("http://[::1]:80/x")
-        );
+        assert_eq!(remove_port("https://u:p@a.b:8443/x").as_deref(), Some("https://u:p@a.b/x"));
+        assert_eq!(remove_port("https://u:p@a.b/x"), None, "the password's colon is not a port");
+        assert_eq!(remove_port("http://[::1]:8080/x").as_deref(), Some("http://[::1]/x"));
+        assert_eq!(add_port("http://[::1]/x").as_deref(), Some("http://[::1]:80/x"));
     }
 }

@@ -67,15 +67,8 @@ impl Webhook<Unverified> {
     }
 
     /// Checks `X-Twilio-Signature` against `url` (the public URL Twilio called, query included).
-    pub fn verify(
-        self,
-        auth_token: &str,
-        url: &str,
-        header: Option<&str>,
-    ) -> Result<Webhook<Verified>, SignatureError> {
-        let header = header
-            .filter(|h| !h.is_empty())
-            .ok_or(SignatureError::Missing)?;
+    pub fn verify(self, auth_token: &str, url: &str, header: Option<&str>) -> Result<Webhook<Verified>, SignatureError> {
+        let header = header.filter(|h| !h.is_empty()).ok_or(SignatureError::Missing)?;
         if signature::validate(auth_token, url, &self.params, header) {
             Ok(Webhook {
                 params: self.params,
@@ -122,20 +115,14 @@ impl Webhook<Verified> {
 }
 
 fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn non_empty<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     get(params, name).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn required<'a>(
-    params: &'a [(String, String)],
-    name: &'static str,
-) -> Result<&'a str, WebhookError> {
+fn required<'a>(params: &'a [(String, String)], name: &'static str) -> Result<&'a str, WebhookError> {
     non_empty(params, name).ok_or(WebhookError::Missing(name))
 }
 
@@ -257,21 +244,14 @@ impl InboundMessage {
     pub fn from_params(params: &[(String, String)]) -> Result<Self, WebhookError> {
         let message_sid = required(params, "MessageSid")?;
         if !crate::is_message_sid(message_sid) {
-            return Err(invalid(
-                "MessageSid",
-                "expected SM or MM followed by 32 hex digits",
-            ));
+            return Err(invalid("MessageSid", "expected SM or MM followed by 32 hex digits"));
         }
         let account_sid = required(params, "AccountSid")?;
         if !crate::is_account_sid(account_sid) {
-            return Err(invalid(
-                "AccountSid",
-                "expected AC followed by 32 hex digits",
-            ));
+            return Err(invalid("AccountSid", "expected AC followed by 32 hex digits"));
         }
         let from = required(params, "From")?;
-        let customer = CustomerAddress::from_webhook(from, non_empty(params, "ExternalUserId"))
-            .map_err(|e| address_err("From", e))?;
+        let customer = CustomerAddress::from_webhook(from, non_empty(params, "ExternalUserId")).map_err(|e| address_err("From", e))?;
         let to_raw = required(params, "To")?;
         if !to_raw.starts_with(switchboard_domain::address::WHATSAPP_PREFIX) {
             return Err(invalid("To", "expected a whatsapp: address"));
@@ -287,31 +267,22 @@ impl InboundMessage {
         }
         let mut media = Vec::with_capacity(num_media);
         for i in 0..num_media {
-            let url = non_empty(params, &format!("MediaUrl{i}"))
-                .ok_or_else(|| invalid(format!("MediaUrl{i}"), "missing for NumMedia"))?;
+            let url = non_empty(params, &format!("MediaUrl{i}")).ok_or_else(|| invalid(format!("MediaUrl{i}"), "missing for NumMedia"))?;
             if !url.starts_with("https://") {
                 return Err(invalid(format!("MediaUrl{i}"), "expected an https:// URL"));
             }
-            let content_type = non_empty(params, &format!("MediaContentType{i}"))
-                .unwrap_or("application/octet-stream");
+            let content_type = non_empty(params, &format!("MediaContentType{i}")).unwrap_or("application/octet-stream");
             media.push(Media {
                 url: url.to_owned(),
                 content_type: content_type.to_owned(),
             });
         }
 
-        let location = match (
-            non_empty(params, "Latitude"),
-            non_empty(params, "Longitude"),
-        ) {
+        let location = match (non_empty(params, "Latitude"), non_empty(params, "Longitude")) {
             (None, None) => None,
             (Some(lat), Some(lon)) => {
-                let latitude: f64 = lat
-                    .parse()
-                    .map_err(|_| invalid("Latitude", "not a number"))?;
-                let longitude: f64 = lon
-                    .parse()
-                    .map_err(|_| invalid("Longitude", "not a number"))?;
+                let latitude: f64 = lat.parse().map_err(|_| invalid("Latitude", "not a number"))?;
+                let longitude: f64 = lon.parse().map_err(|_| invalid("Longitude", "not a number"))?;
                 if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
                     return Err(invalid("Latitude", "coordinates out of range"));
                 }
@@ -330,11 +301,7 @@ impl InboundMessage {
             owned(params, "ButtonType"),
         ) {
             (None, None, _) => None,
-            (text, payload, kind) => Some(Button {
-                text,
-                payload,
-                kind,
-            }),
+            (text, payload, kind) => Some(Button { text, payload, kind }),
         };
         let replied_to = owned(params, "OriginalRepliedMessageSid").map(|sid| RepliedTo {
             message_sid: sid,
@@ -404,17 +371,11 @@ impl StatusCallback {
     pub fn from_params(params: &[(String, String)]) -> Result<Self, WebhookError> {
         let message_sid = required(params, "MessageSid")?;
         if !crate::is_message_sid(message_sid) {
-            return Err(invalid(
-                "MessageSid",
-                "expected SM or MM followed by 32 hex digits",
-            ));
+            return Err(invalid("MessageSid", "expected SM or MM followed by 32 hex digits"));
         }
         let account_sid = required(params, "AccountSid")?;
         if !crate::is_account_sid(account_sid) {
-            return Err(invalid(
-                "AccountSid",
-                "expected AC followed by 32 hex digits",
-            ));
+            return Err(invalid("AccountSid", "expected AC followed by 32 hex digits"));
         }
         let status = required(params, "MessageStatus")?;
         if !status.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
@@ -422,10 +383,7 @@ impl StatusCallback {
         }
         let error_code = match non_empty(params, "ErrorCode") {
             None => None,
-            Some(code) => Some(
-                code.parse::<u32>()
-                    .map_err(|_| invalid("ErrorCode", "not a number"))?,
-            ),
+            Some(code) => Some(code.parse::<u32>().map_err(|_| invalid("ErrorCode", "not a number"))?),
         };
         Ok(Self {
             message_sid: message_sid.to_owned(),
@@ -451,9 +409,7 @@ mod tests {
     const AC: &str = "AC11111111111111111111111111111111";
 
     fn signed(pairs: &[(&str, &str)]) -> (Vec<u8>, String) {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
         let sig = signature::compute(TOKEN, URL, &signature::form_params(body.as_bytes()));
         (body.into_bytes(), sig)
     }
@@ -481,28 +437,18 @@ mod tests {
     fn nothing_is_parsed_without_a_valid_signature() {
         let (body, sig) = signed(&base(&[("Body", "hi")]));
         assert_eq!(
-            Webhook::from_form(&body)
-                .verify(TOKEN, URL, None)
-                .unwrap_err(),
+            Webhook::from_form(&body).verify(TOKEN, URL, None).unwrap_err(),
             SignatureError::Missing
         );
         assert_eq!(
-            Webhook::from_form(&body)
-                .verify(TOKEN, URL, Some("bogus="))
-                .unwrap_err(),
+            Webhook::from_form(&body).verify(TOKEN, URL, Some("bogus=")).unwrap_err(),
             SignatureError::Mismatch
         );
         assert_eq!(
-            Webhook::from_form(&body)
-                .verify("other-token", URL, Some(&sig))
-                .unwrap_err(),
+            Webhook::from_form(&body).verify("other-token", URL, Some(&sig)).unwrap_err(),
             SignatureError::Mismatch
         );
-        assert!(
-            Webhook::from_form(&body)
-                .verify(TOKEN, URL, Some(&sig))
-                .is_ok()
-        );
+        assert!(Webhook::from_form(&body).verify(TOKEN, URL, Some(&sig)).is_ok());
     }
 
     #[test]
@@ -544,13 +490,7 @@ mod tests {
             parse(&base(&[("NumMedia", "2"), ("MediaUrl0", url)])).unwrap_err(),
             invalid("MediaUrl1", "missing for NumMedia")
         );
-        assert!(
-            parse(&base(&[
-                ("NumMedia", "1"),
-                ("MediaUrl0", "http://evil.example/x")
-            ]))
-            .is_err()
-        );
+        assert!(parse(&base(&[("NumMedia", "1"), ("MediaUrl0", "http://evil.example/x")])).is_err());
         assert!(parse(&base(&[("NumMedia", "11")])).is_err());
     }
 
@@ -579,10 +519,7 @@ mod tests {
             ("ButtonText", "Konfirmasi"),
             ("ButtonPayload", "{verifyEmail:asd@asd.com}"),
             ("MessageType", "interactive"),
-            (
-                "OriginalRepliedMessageSid",
-                "MM5cc4aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            ),
+            ("OriginalRepliedMessageSid", "MM5cc4aaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
             ("OriginalRepliedMessageSender", "whatsapp:+14155238886"),
             ("ExternalUserId", "whatsapp:ID.4566546130240823"),
             ("MessagingServiceSid", "MGaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
@@ -591,22 +528,12 @@ mod tests {
         .unwrap();
         let button = m.button.unwrap();
         assert_eq!(button.payload.as_deref(), Some("{verifyEmail:asd@asd.com}"));
-        assert_eq!(
-            m.replied_to.unwrap().message_sid,
-            "MM5cc4aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-        );
+        assert_eq!(m.replied_to.unwrap().message_sid, "MM5cc4aaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_eq!(m.customer.key(), "ID.4566546130240823");
         assert_eq!(m.customer.phone().unwrap().as_str(), "+5511987654321");
-        assert!(
-            m.referral.is_none(),
-            "ReferralNumMedia=0 alone is no referral"
-        );
+        assert!(m.referral.is_none(), "ReferralNumMedia=0 alone is no referral");
         // The Messaging Service changes nothing about who the customer is.
-        let without = parse(&base(&[
-            ("Body", "Konfirmasi"),
-            ("ExternalUserId", "whatsapp:ID.4566546130240823"),
-        ]))
-        .unwrap();
+        let without = parse(&base(&[("Body", "Konfirmasi"), ("ExternalUserId", "whatsapp:ID.4566546130240823")])).unwrap();
         assert_eq!(without.customer, m.customer);
     }
 
@@ -636,24 +563,14 @@ mod tests {
             parse(
                 &base(&[])
                     .into_iter()
-                    .map(|(k, v)| if k == "MessageSid" {
-                        (k, "SM123")
-                    } else {
-                        (k, v)
-                    })
+                    .map(|(k, v)| if k == "MessageSid" { (k, "SM123") } else { (k, v) })
                     .collect::<Vec<_>>()
             ),
             Err(WebhookError::Invalid { .. })
         ));
         let sms = base(&[])
             .into_iter()
-            .map(|(k, v)| {
-                if k == "From" {
-                    (k, "+5511987654321")
-                } else {
-                    (k, v)
-                }
-            })
+            .map(|(k, v)| if k == "From" { (k, "+5511987654321") } else { (k, v) })
             .collect::<Vec<_>>();
         assert!(matches!(parse(&sms), Err(WebhookError::Invalid { name, .. }) if name == "From"));
         assert!(parse(&base(&[("NumMedia", "x")])).is_err());
@@ -668,11 +585,7 @@ mod tests {
             ("ErrorCode", "63016"),
             ("ErrorMessage", ""),
         ]);
-        let s = Webhook::from_form(&body)
-            .verify(TOKEN, URL, Some(&sig))
-            .unwrap()
-            .status()
-            .unwrap();
+        let s = Webhook::from_form(&body).verify(TOKEN, URL, Some(&sig)).unwrap().status().unwrap();
         assert_eq!(s.status, "undelivered");
         assert_eq!(s.error_code, Some(63016));
         assert_eq!(s.error_message, None, "empty ErrorMessage is absent");
@@ -691,12 +604,6 @@ mod tests {
             ("MessageStatus", "read"),
             ("ErrorCode", "abc"),
         ]);
-        assert!(
-            Webhook::from_form(&body)
-                .verify(TOKEN, URL, Some(&sig))
-                .unwrap()
-                .status()
-                .is_err()
-        );
+        assert!(Webhook::from_form(&body).verify(TOKEN, URL, Some(&sig)).unwrap().status().is_err());
     }
 }

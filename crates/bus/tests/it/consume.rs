@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use switchboard_bus::{
-    Consumer, ConsumerOptions, HandleError, Handler, Incoming, Outgoing, PublishError, QueueSpec,
-};
+use switchboard_bus::{Consumer, ConsumerOptions, HandleError, Handler, Incoming, Outgoing, PublishError, QueueSpec};
 use switchboard_test_support::{TcpProxy, TestBus, TestDb, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -42,11 +40,7 @@ impl Handler for DbHandler {
         if self.hang.load(Ordering::Acquire) {
             std::future::pending::<()>().await;
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| HandleError::Retry(e.into()))?;
+        let mut tx = self.pool.begin().await.map_err(|e| HandleError::Retry(e.into()))?;
         for message in batch {
             sqlx::query("INSERT INTO handled (body) VALUES ($1)")
                 .bind(String::from_utf8_lossy(&message.payload).into_owned())
@@ -85,10 +79,7 @@ async fn a_confirmed_message_is_handled_once_and_acked_only_after_the_handler_co
         )
         .run(stop_first.clone()),
     );
-    wait_until(WAIT, "queue declared", || async {
-        bus.broker("p").channel().await.is_ok()
-    })
-    .await;
+    wait_until(WAIT, "queue declared", || async { bus.broker("p").channel().await.is_ok() }).await;
     // Wait for the consumer to declare the queue before publishing.
     let queue = bus.topology().queue("it.once");
     wait_until(WAIT, "queue exists", || async {
@@ -159,8 +150,7 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered_with_its_r
     let bus = TestBus::new();
     let spec = bus.track(QueueSpec::shared("it.retry", &["it.retry.v1"]));
     let publisher = bus.publisher();
-    let recorder =
-        Recorder::failing(|_| Some(HandleError::Retry(anyhow::anyhow!("database is down"))));
+    let recorder = Recorder::failing(|_| Some(HandleError::Retry(anyhow::anyhow!("database is down"))));
     let stop = CancellationToken::new();
     let consumer = tokio::spawn(
         Consumer::new(
@@ -209,12 +199,7 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered_with_its_r
     .await;
     let dead = dead.lock().unwrap().take().unwrap();
     let headers = switchboard_bus::headers_to_map(dead.delivery.properties.headers().as_ref());
-    assert!(
-        headers
-            .get("x-sb-error")
-            .unwrap()
-            .contains("database is down")
-    );
+    assert!(headers.get("x-sb-error").unwrap().contains("database is down"));
     assert_eq!(String::from_utf8_lossy(&dead.delivery.data), "poison");
 
     let seen = recorder.seen.lock().unwrap().clone();
@@ -224,14 +209,8 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered_with_its_r
         "three attempts, counted"
     );
     // Backoff: the 50 ms tier, then the 100 ms tier (TTL queues are exact, no jitter).
-    assert!(
-        seen[1].2 - seen[0].2 >= Duration::from_millis(50),
-        "first retry waited"
-    );
-    assert!(
-        seen[2].2 - seen[1].2 >= Duration::from_millis(100),
-        "second retry waited longer"
-    );
+    assert!(seen[1].2 - seen[0].2 >= Duration::from_millis(50), "first retry waited");
+    assert!(seen[2].2 - seen[1].2 >= Duration::from_millis(100), "second retry waited longer");
     stop.cancel();
     consumer.await.unwrap();
 }
@@ -242,14 +221,11 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_in_place_retries_keep_
     let publisher = bus.publisher();
     // Ordered queue: "flaky" fails twice then succeeds in place; "bad" is rejected.
     let spec = bus.track(QueueSpec::ordered("it.inplace", &["it.inplace.v1"]));
-    let recorder =
-        Recorder::failing(
-            |m| match (String::from_utf8_lossy(&m.payload).as_ref(), m.attempt) {
-                ("flaky", 1 | 2) => Some(HandleError::Retry(anyhow::anyhow!("blip"))),
-                ("bad", _) => Some(HandleError::Reject(anyhow::anyhow!("malformed"))),
-                _ => None,
-            },
-        );
+    let recorder = Recorder::failing(|m| match (String::from_utf8_lossy(&m.payload).as_ref(), m.attempt) {
+        ("flaky", 1 | 2) => Some(HandleError::Retry(anyhow::anyhow!("blip"))),
+        ("bad", _) => Some(HandleError::Reject(anyhow::anyhow!("malformed"))),
+        _ => None,
+    });
     let stop = CancellationToken::new();
     let consumer = tokio::spawn(
         Consumer::new(
@@ -280,13 +256,7 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_in_place_retries_keep_
         publish(&publisher, "it.inplace.v1", body).await;
     }
     wait_until(WAIT, "b handled", || async {
-        recorder
-            .singles
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(b, _)| b == "b")
-            || recorder.bodies().last().map(String::as_str) == Some("b")
+        recorder.singles.lock().unwrap().iter().any(|(b, _)| b == "b") || recorder.bodies().last().map(String::as_str) == Some("b")
     })
     .await;
     let mut first_seen: Vec<String> = Vec::new();
@@ -295,32 +265,13 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_in_place_retries_keep_
             first_seen.push(body);
         }
     }
-    assert_eq!(
-        first_seen,
-        vec!["a", "flaky", "bad", "b"],
-        "order kept across in-place retries"
-    );
+    assert_eq!(first_seen, vec!["a", "flaky", "bad", "b"], "order kept across in-place retries");
     let singles = recorder.singles.lock().unwrap().clone();
-    let flaky: Vec<u32> = singles
-        .iter()
-        .filter(|(b, _)| b == "flaky")
-        .map(|(_, a)| *a)
-        .collect();
-    assert_eq!(
-        flaky,
-        vec![1, 2, 3],
-        "retried in place with counted attempts"
-    );
-    assert_eq!(
-        singles.iter().filter(|(b, _)| b == "bad").count(),
-        1,
-        "a rejection is not retried"
-    );
+    let flaky: Vec<u32> = singles.iter().filter(|(b, _)| b == "flaky").map(|(_, a)| *a).collect();
+    assert_eq!(flaky, vec![1, 2, 3], "retried in place with counted attempts");
+    assert_eq!(singles.iter().filter(|(b, _)| b == "bad").count(), 1, "a rejection is not retried");
     let dlq = bus.topology().dead_letter_queue("it.inplace");
-    wait_until(WAIT, "bad dead-lettered", || async {
-        ready_count(&bus, &dlq).await == 1
-    })
-    .await;
+    wait_until(WAIT, "bad dead-lettered", || async { ready_count(&bus, &dlq).await == 1 }).await;
     stop.cancel();
     consumer.await.unwrap();
 }
@@ -335,10 +286,7 @@ impl Handler for Tagged {
     async fn handle(&self, batch: &[Incoming]) -> Result<(), HandleError> {
         let mut log = self.log.lock().unwrap();
         for message in batch {
-            log.push((
-                String::from_utf8_lossy(&message.payload).into_owned(),
-                self.name,
-            ));
+            log.push((String::from_utf8_lossy(&message.payload).into_owned(), self.name));
         }
         Ok(())
     }
@@ -408,18 +356,12 @@ async fn one_shard_is_handled_in_publish_order_with_two_consumers_and_a_handover
         })
         .collect();
     publisher.publish_batch(&messages[..200]).await.unwrap();
-    wait_until(WAIT, "some handled by a", || async {
-        log.lock().unwrap().len() >= 50
-    })
-    .await;
+    wait_until(WAIT, "some handled by a", || async { log.lock().unwrap().len() >= 50 }).await;
     // The active consumer stops mid-stream (its unprocessed prefetch goes back); B takes over.
     stop_a.cancel();
     a.await.unwrap();
     publisher.publish_batch(&messages[200..]).await.unwrap();
-    wait_until(WAIT, "all handled", || async {
-        log.lock().unwrap().len() >= 400
-    })
-    .await;
+    wait_until(WAIT, "all handled", || async { log.lock().unwrap().len() >= 400 }).await;
     let log = log.lock().unwrap().clone();
     assert_eq!(
         log.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(),
@@ -431,10 +373,7 @@ async fn one_shard_is_handled_in_publish_order_with_two_consumers_and_a_handover
         "both consumers took part"
     );
     let first_b = log.iter().position(|(_, c)| *c == "b").unwrap();
-    assert!(
-        log[first_b..].iter().all(|(_, c)| *c == "b"),
-        "a clean handover, no interleaving"
-    );
+    assert!(log[first_b..].iter().all(|(_, c)| *c == "b"), "a clean handover, no interleaving");
     stop_b.cancel();
     b.await.unwrap();
 }
@@ -488,10 +427,7 @@ async fn a_consumer_survives_its_connection_being_cut_and_the_publisher_recovers
             mandatory: true,
         })
         .await;
-    assert!(
-        matches!(refused, Err(PublishError::Unavailable(_))),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Err(PublishError::Unavailable(_))), "{refused:?}");
     proxy.unblock();
 
     wait_until(WAIT, "publisher back", || async {
@@ -508,11 +444,9 @@ async fn a_consumer_survives_its_connection_being_cut_and_the_publisher_recovers
             .is_ok()
     })
     .await;
-    wait_until(
-        WAIT,
-        "after handled by the reconnected consumer",
-        || async { recorder.bodies().contains(&"after".to_owned()) },
-    )
+    wait_until(WAIT, "after handled by the reconnected consumer", || async {
+        recorder.bodies().contains(&"after".to_owned())
+    })
     .await;
     assert!(!recorder.bodies().contains(&"lost".to_owned()));
     stop.cancel();
@@ -534,10 +468,7 @@ async fn an_unroutable_mandatory_message_is_an_error() {
             mandatory: true,
         })
         .await;
-    assert!(
-        matches!(result, Err(PublishError::Unroutable(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PublishError::Unroutable(_))), "{result:?}");
     // Not mandatory: the broker accepts and drops it.
     publisher
         .publish(Outgoing {

@@ -17,9 +17,7 @@ impl Recorder {
         Self::failing(|_| None)
     }
 
-    pub fn failing(
-        fail: impl Fn(&Incoming) -> Option<HandleError> + Send + Sync + 'static,
-    ) -> Arc<Self> {
+    pub fn failing(fail: impl Fn(&Incoming) -> Option<HandleError> + Send + Sync + 'static) -> Arc<Self> {
         Arc::new(Self {
             seen: Mutex::new(Vec::new()),
             singles: Mutex::new(Vec::new()),
@@ -28,12 +26,7 @@ impl Recorder {
     }
 
     pub fn bodies(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(b, _, _)| b.clone())
-            .collect()
+        self.seen.lock().unwrap().iter().map(|(b, _, _)| b.clone()).collect()
     }
 
     pub fn count(&self) -> usize {
@@ -44,10 +37,10 @@ impl Recorder {
 impl Handler for Recorder {
     async fn handle(&self, batch: &[Incoming]) -> Result<(), HandleError> {
         if let [only] = batch {
-            self.singles.lock().unwrap().push((
-                String::from_utf8_lossy(&only.payload).into_owned(),
-                only.attempt,
-            ));
+            self.singles
+                .lock()
+                .unwrap()
+                .push((String::from_utf8_lossy(&only.payload).into_owned(), only.attempt));
         }
         for message in batch {
             self.seen.lock().unwrap().push((

@@ -8,18 +8,11 @@ use axum::extract::State;
 use axum::routing::post;
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 use serde::{Deserialize, Serialize};
-use switchboard_bus::{
-    Consumer, ConsumerOptions, Envelope, Event, HandleError, Handler, Incoming, Publisher,
-    QueueSpec,
-};
+use switchboard_bus::{Consumer, ConsumerOptions, Envelope, Event, HandleError, Handler, Incoming, Publisher, QueueSpec};
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
-use switchboard_proto::session::v1::channel_directory_server::{
-    ChannelDirectory, ChannelDirectoryServer,
-};
+use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
-use switchboard_telemetry::propagation::{
-    GrpcTraceInterceptor, grpc_server_span, http_server_span,
-};
+use switchboard_telemetry::propagation::{GrpcTraceInterceptor, grpc_server_span, http_server_span};
 use switchboard_test_support::{TestBus, bind_local, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -75,19 +68,12 @@ impl Handler for Sink {
     }
 }
 
-type Client = ChannelDirectoryClient<
-    tonic::service::interceptor::InterceptedService<
-        tonic::transport::Channel,
-        GrpcTraceInterceptor,
-    >,
->;
+type Client = ChannelDirectoryClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, GrpcTraceInterceptor>>;
 
 async fn hook(State(client): State<Arc<tokio::sync::Mutex<Client>>>) -> &'static str {
     let mut client = client.lock().await.clone();
     client
-        .resolve_channel(ResolveChannelRequest {
-            channel_id: "ch-1".into(),
-        })
+        .resolve_channel(ResolveChannelRequest { channel_id: "ch-1".into() })
         .await
         .expect("grpc call");
     "ok"
@@ -96,8 +82,7 @@ async fn hook(State(client): State<Arc<tokio::sync::Mutex<Client>>>) -> &'static
 #[tokio::test]
 async fn one_trace_follows_http_then_grpc_then_amqp_then_the_consumer() {
     let exporter = InMemorySpanExporter::default();
-    let _provider = switchboard_telemetry::init_with_span_exporter("trace-test", exporter.clone())
-        .expect("subscriber");
+    let _provider = switchboard_telemetry::init_with_span_exporter("trace-test", exporter.clone()).expect("subscriber");
     let bus = TestBus::new();
     let publisher = bus.publisher();
     let spec = bus.track(QueueSpec::shared("it.trace", &["it.trace.v1"]));
@@ -156,26 +141,16 @@ async fn one_trace_follows_http_then_grpc_then_amqp_then_the_consumer() {
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
-    wait_until(
-        Duration::from_secs(20),
-        "consumer span exported",
-        || async {
-            exporter
-                .get_finished_spans()
-                .unwrap()
-                .iter()
-                .any(|s| s.name == "bus.consume")
-        },
-    )
+    wait_until(Duration::from_secs(20), "consumer span exported", || async {
+        exporter.get_finished_spans().unwrap().iter().any(|s| s.name == "bus.consume")
+    })
     .await;
     let spans = exporter.get_finished_spans().unwrap();
     for name in ["http.request", "grpc.request", "bus.consume"] {
-        let span = spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
-            panic!(
-                "no {name} span in {:?}",
-                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-            )
-        });
+        let span = spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} span in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
         assert_eq!(
             span.span_context.trace_id().to_string(),
             TRACE_ID,

@@ -8,9 +8,7 @@ use secrecy::SecretString;
 use switchboard_bus::Envelope;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
-use switchboard_proto::session::v1::channel_directory_server::{
-    ChannelDirectory, ChannelDirectoryServer,
-};
+use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
 use switchboard_test_support::{TcpProxy, TestBus, bind_local, wait_until};
 use tokio_util::sync::CancellationToken;
@@ -46,9 +44,7 @@ impl ChannelDirectory for FakeSession {
         }
         let id = request.into_inner().channel_id;
         let channels = self.channels.lock().unwrap();
-        let c = channels
-            .get(&id)
-            .ok_or_else(|| tonic::Status::not_found("no such channel"))?;
+        let c = channels.get(&id).ok_or_else(|| tonic::Status::not_found("no such channel"))?;
         Ok(tonic::Response::new(ResolveChannelResponse {
             channel_id: id.clone(),
             account_sid: c.account_sid.clone(),
@@ -136,24 +132,14 @@ impl Harness {
     }
 
     /// Posts `params` to `path` (with optional query), signed for the public URL with `token`.
-    pub async fn post(
-        &self,
-        path_and_query: &str,
-        params: &[(&str, &str)],
-        token: &str,
-    ) -> reqwest::Response {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish();
+    pub async fn post(&self, path_and_query: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
         let signature = sign(&format!("{PUBLIC}{path_and_query}"), &body, token);
         self.http
             .post(format!("{}{path_and_query}", self.url))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-twilio-signature", signature)
-            .header(
-                "i-twilio-idempotency-token",
-                "803c29b1-163f-4e1a-a6c6-d74f62efab06",
-            )
+            .header("i-twilio-idempotency-token", "803c29b1-163f-4e1a-a6c6-d74f62efab06")
             .body(body)
             .send()
             .await
@@ -186,10 +172,7 @@ impl Harness {
 
     /// Drains every message ready in `queue` (a consumer: basic.get is refused on
     /// single-active-consumer queues).
-    pub async fn drain<T: serde::de::DeserializeOwned + switchboard_bus::Event>(
-        &self,
-        queue: &str,
-    ) -> Vec<Envelope<T>> {
+    pub async fn drain<T: serde::de::DeserializeOwned + switchboard_bus::Event>(&self, queue: &str) -> Vec<Envelope<T>> {
         use futures_util::StreamExt;
         let count = self.ready(queue).await;
         let channel = self.bus.broker("probe").channel().await.unwrap();
@@ -220,11 +203,7 @@ impl Harness {
 }
 
 pub fn sign(url: &str, body: &str, token: &str) -> String {
-    switchboard_twilio::signature::compute(
-        token,
-        url,
-        &switchboard_twilio::signature::form_params(body.as_bytes()),
-    )
+    switchboard_twilio::signature::compute(token, url, &switchboard_twilio::signature::form_params(body.as_bytes()))
 }
 
 pub fn inbound_path() -> String {

@@ -13,8 +13,7 @@ fn sid(n: u32) -> String {
 #[tokio::test]
 async fn valid_webhooks_of_every_kind_are_published_once_to_the_customers_shard() {
     let h = Harness::start(5_000).await;
-    let media_url =
-        format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/MM1/Media/ME1");
+    let media_url = format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/MM1/Media/ME1");
     let mut image = text_message(&sid(2), "whatsapp:+5511900000002");
     image.extend([
         ("NumMedia", "1".to_owned()),
@@ -38,10 +37,7 @@ async fn valid_webhooks_of_every_kind_are_published_once_to_the_customers_shard(
         ("MessagingServiceSid", format!("MG{:032x}", 9)),
     ]);
     let cases: Vec<(String, Vec<(&'static str, String)>)> = vec![
-        (
-            inbound_path(),
-            text_message(&sid(1), "whatsapp:+5511900000001"),
-        ),
+        (inbound_path(), text_message(&sid(1), "whatsapp:+5511900000001")),
         (inbound_path(), image),
         (inbound_path(), location),
         (inbound_path(), button),
@@ -60,11 +56,7 @@ async fn valid_webhooks_of_every_kind_are_published_once_to_the_customers_shard(
             r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
         );
     }
-    assert_eq!(
-        h.total_published().await,
-        cases.len() as u32,
-        "each published exactly once"
-    );
+    assert_eq!(h.total_published().await, cases.len() as u32, "each published exactly once");
     let mut published = Vec::new();
     for shard in 0..h.bus.config.shards {
         published.extend(
@@ -77,33 +69,20 @@ async fn valid_webhooks_of_every_kind_are_published_once_to_the_customers_shard(
     for (_, params) in &cases {
         let message_sid = &params.iter().find(|(k, _)| *k == "MessageSid").unwrap().1;
         let from = &params.iter().find(|(k, _)| *k == "From").unwrap().1;
-        let customer_key = params
-            .iter()
-            .find(|(k, _)| *k == "ExternalUserId")
-            .map_or_else(
-                || from.trim_start_matches("whatsapp:").to_owned(),
-                |(_, v)| v.trim_start_matches("whatsapp:").to_owned(),
-            );
+        let customer_key = params.iter().find(|(k, _)| *k == "ExternalUserId").map_or_else(
+            || from.trim_start_matches("whatsapp:").to_owned(),
+            |(_, v)| v.trim_start_matches("whatsapp:").to_owned(),
+        );
         let key = format!("{CHANNEL}|{customer_key}");
         let shard = switchboard_bus::shard_for(&key, h.bus.config.shards);
-        let matching: Vec<_> = published
-            .iter()
-            .filter(|(_, e)| &e.message_sid == message_sid)
-            .collect();
+        let matching: Vec<_> = published.iter().filter(|(_, e)| &e.message_sid == message_sid).collect();
         assert_eq!(matching.len(), 1, "{message_sid} published once");
         let (got_shard, event) = matching[0];
         assert_eq!(*got_shard, shard, "{message_sid} on the customer's shard");
         assert_eq!(event.ordering_key, key);
         assert_eq!(event.channel_id, CHANNEL);
-        assert_eq!(
-            event.idempotency_token.as_deref(),
-            Some("803c29b1-163f-4e1a-a6c6-d74f62efab06")
-        );
-        assert_eq!(
-            event.params.len(),
-            params.len(),
-            "the verified form travels whole"
-        );
+        assert_eq!(event.idempotency_token.as_deref(), Some("803c29b1-163f-4e1a-a6c6-d74f62efab06"));
+        assert_eq!(event.params.len(), params.len(), "the verified form travels whole");
     }
     h.stop().await;
 }
@@ -120,17 +99,10 @@ async fn a_status_callback_is_published_and_answered_204() {
     ];
     let response = h.post(&status_path(), &refs(&params), TOKEN).await;
     assert_eq!(response.status(), 204);
-    let event = h
-        .drain::<StatusReceivedV1>("session.delivery")
-        .await
-        .pop()
-        .expect("published");
+    let event = h.drain::<StatusReceivedV1>("session.delivery").await.pop().expect("published");
     assert_eq!(event.payload.status, "undelivered");
     assert_eq!(event.payload.error_code, Some(63016));
-    assert_eq!(
-        event.payload.error_message.as_deref(),
-        Some("outside window")
-    );
+    assert_eq!(event.payload.error_message.as_deref(), Some("outside window"));
     h.stop().await;
 }
 
@@ -148,28 +120,11 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
     let good = text_message(&sid(10), "whatsapp:+5511900000010");
 
     // Unknown and inactive channels.
-    assert_eq!(
-        h.post("/v1/twilio/does-not-exist/inbound", &refs(&good), TOKEN)
-            .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        h.post("/v1/twilio/inactive/inbound", &refs(&good), TOKEN)
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(h.post("/v1/twilio/does-not-exist/inbound", &refs(&good), TOKEN).await.status(), 404);
+    assert_eq!(h.post("/v1/twilio/inactive/inbound", &refs(&good), TOKEN).await.status(), 404);
     // Signed with another token, or not signed at all.
-    assert_eq!(
-        h.post(&inbound_path(), &refs(&good), "another-token")
-            .await
-            .status(),
-        403
-    );
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(refs(&good))
-        .finish();
+    assert_eq!(h.post(&inbound_path(), &refs(&good), "another-token").await.status(), 403);
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(refs(&good)).finish();
     let unsigned = h
         .http
         .post(format!("{}{}", h.url, inbound_path()))
@@ -193,9 +148,7 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
     assert_eq!(tampered.status(), 403);
     // Signed for a different URL (a proxy that changed the path).
     assert_eq!(
-        h.post(&format!("{}/", inbound_path()), &refs(&good), TOKEN)
-            .await
-            .status(),
+        h.post(&format!("{}/", inbound_path()), &refs(&good), TOKEN).await.status(),
         404,
         "no such route"
     );
@@ -203,12 +156,7 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
     let mut other_account = good.clone();
     other_account.retain(|(k, _)| *k != "AccountSid");
     other_account.push(("AccountSid", "AC22222222222222222222222222222222".into()));
-    assert_eq!(
-        h.post(&inbound_path(), &refs(&other_account), TOKEN)
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(h.post(&inbound_path(), &refs(&other_account), TOKEN).await.status(), 403);
     // Signed but missing a required field, or malformed.
     let mut missing = good.clone();
     missing.retain(|(k, _)| *k != "MessageSid");
@@ -218,27 +166,17 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
     let mut sms = good.clone();
     sms.retain(|(k, _)| *k != "From");
     sms.push(("From", "+5511900000010".into()));
+    assert_eq!(h.post(&inbound_path(), &refs(&sms), TOKEN).await.status(), 400);
     assert_eq!(
-        h.post(&inbound_path(), &refs(&sms), TOKEN).await.status(),
-        400
-    );
-    assert_eq!(
-        h.post(
-            &status_path(),
-            &[("MessageSid", &sid(11)), ("AccountSid", ACCOUNT)],
-            TOKEN
-        )
-        .await
-        .status(),
+        h.post(&status_path(), &[("MessageSid", &sid(11)), ("AccountSid", ACCOUNT)], TOKEN)
+            .await
+            .status(),
         400
     );
     // Too large, and the wrong content type.
     let mut huge = good.clone();
     huge.push(("Padding", "x".repeat(70_000)));
-    assert_eq!(
-        h.post(&inbound_path(), &refs(&huge), TOKEN).await.status(),
-        413
-    );
+    assert_eq!(h.post(&inbound_path(), &refs(&huge), TOKEN).await.status(), 413);
     let json = h
         .http
         .post(format!("{}{}", h.url, inbound_path()))
@@ -250,16 +188,9 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
         .unwrap();
     assert_eq!(json.status(), 415);
 
-    assert_eq!(
-        h.total_published().await,
-        0,
-        "nothing published for any refusal"
-    );
+    assert_eq!(h.total_published().await, 0, "nothing published for any refusal");
     // And a good one still goes through.
-    assert_eq!(
-        h.post(&inbound_path(), &refs(&good), TOKEN).await.status(),
-        200
-    );
+    assert_eq!(h.post(&inbound_path(), &refs(&good), TOKEN).await.status(), 200);
     assert_eq!(h.total_published().await, 1);
     h.stop().await;
 }
@@ -268,39 +199,23 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
 async fn broker_outage_answers_503_and_traffic_recovers() {
     let h = Harness::start(5_000).await;
     assert_eq!(
-        h.post(
-            &inbound_path(),
-            &refs(&text_message(&sid(20), "whatsapp:+5511900000020")),
-            TOKEN
-        )
-        .await
-        .status(),
+        h.post(&inbound_path(), &refs(&text_message(&sid(20), "whatsapp:+5511900000020")), TOKEN)
+            .await
+            .status(),
         200
     );
     h.proxy.block();
     let during = h
-        .post(
-            &inbound_path(),
-            &refs(&text_message(&sid(21), "whatsapp:+5511900000021")),
-            TOKEN,
-        )
+        .post(&inbound_path(), &refs(&text_message(&sid(21), "whatsapp:+5511900000021")), TOKEN)
         .await;
     assert_eq!(during.status(), 503, "Twilio then tries the fallback URL");
     h.proxy.unblock();
-    wait_until(
-        Duration::from_secs(20),
-        "ingress publishing again",
-        || async {
-            h.post(
-                &inbound_path(),
-                &refs(&text_message(&sid(22), "whatsapp:+5511900000022")),
-                TOKEN,
-            )
+    wait_until(Duration::from_secs(20), "ingress publishing again", || async {
+        h.post(&inbound_path(), &refs(&text_message(&sid(22), "whatsapp:+5511900000022")), TOKEN)
             .await
             .status()
-                == 200
-        },
-    )
+            == 200
+    })
     .await;
     // The refused message was not published; the accepted ones were, once each.
     let published = h.total_published().await;
@@ -323,30 +238,19 @@ async fn broker_outage_answers_503_and_traffic_recovers() {
 async fn session_outage_keeps_known_channels_working_and_changes_apply_within_the_ttl() {
     let h = Harness::start(200).await;
     assert_eq!(
-        h.post(
-            &inbound_path(),
-            &refs(&text_message(&sid(30), "whatsapp:+5511900000030")),
-            TOKEN
-        )
-        .await
-        .status(),
+        h.post(&inbound_path(), &refs(&text_message(&sid(30), "whatsapp:+5511900000030")), TOKEN)
+            .await
+            .status(),
         200
     );
     h.session.down.store(true, Ordering::SeqCst);
     wait_until(Duration::from_secs(5), "fresh entry expired", || async {
         let before = h.session.calls.load(Ordering::SeqCst);
         let status = h
-            .post(
-                &inbound_path(),
-                &refs(&text_message(&sid(31), "whatsapp:+5511900000031")),
-                TOKEN,
-            )
+            .post(&inbound_path(), &refs(&text_message(&sid(31), "whatsapp:+5511900000031")), TOKEN)
             .await
             .status();
-        assert_eq!(
-            status, 200,
-            "a cached channel keeps working while session is down"
-        );
+        assert_eq!(status, 200, "a cached channel keeps working while session is down");
         h.session.calls.load(Ordering::SeqCst) > before
     })
     .await;
@@ -371,21 +275,11 @@ async fn session_outage_keeps_known_channels_working_and_changes_apply_within_th
     );
     // Session back; the channel is deactivated: refused once the short TTL passes.
     h.session.down.store(false, Ordering::SeqCst);
-    h.session
-        .channels
-        .lock()
-        .unwrap()
-        .get_mut(CHANNEL)
-        .unwrap()
-        .active = false;
+    h.session.channels.lock().unwrap().get_mut(CHANNEL).unwrap().active = false;
     wait_until(Duration::from_secs(5), "deactivation applied", || async {
-        h.post(
-            &inbound_path(),
-            &refs(&text_message(&sid(33), "whatsapp:+5511900000033")),
-            TOKEN,
-        )
-        .await
-        .status()
+        h.post(&inbound_path(), &refs(&text_message(&sid(33), "whatsapp:+5511900000033")), TOKEN)
+            .await
+            .status()
             == 404
     })
     .await;

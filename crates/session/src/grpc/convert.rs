@@ -80,10 +80,7 @@ pub fn settings(s: &NumberSettings) -> pb::NumberSettings {
         survey_enabled: s.survey_enabled,
         survey_url: s.survey_url.clone(),
         survey_message: s.survey_message.clone(),
-        survey_template_id: s
-            .survey_template_id
-            .map(|t| t.to_string())
-            .unwrap_or_default(),
+        survey_template_id: s.survey_template_id.map(|t| t.to_string()).unwrap_or_default(),
     }
 }
 
@@ -102,8 +99,7 @@ pub fn settings_from(p: Option<pb::NumberSettings>) -> Result<NumberSettings, Se
         max_attachment_bytes: if p.max_attachment_bytes == 0 {
             NumberSettings::default().max_attachment_bytes
         } else {
-            i64::try_from(p.max_attachment_bytes)
-                .map_err(|_| SessionError::invalid("max_attachment_bytes is too large"))?
+            i64::try_from(p.max_attachment_bytes).map_err(|_| SessionError::invalid("max_attachment_bytes is too large"))?
         },
         workstream_id: optional_id(&p.workstream_id, "workstream_id")?,
         send_rate_per_second: p.send_rate_per_second,
@@ -139,11 +135,7 @@ pub fn template(t: &StoredTemplate) -> pb::Template {
             .map(|(lang, l)| pb::TemplateLocalization {
                 language: lang.to_string(),
                 text: l.text.clone(),
-                content_sid: l
-                    .content_sid
-                    .as_ref()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
+                content_sid: l.content_sid.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
                 status: l.status.as_str().into(),
             })
             .collect(),
@@ -154,14 +146,7 @@ pub fn template_from(input: &pb::TemplateInput) -> Result<Template, SessionError
     let rows: Vec<(String, String, String, String)> = input
         .localizations
         .iter()
-        .map(|l| {
-            (
-                l.language.clone(),
-                l.text.clone(),
-                l.content_sid.clone(),
-                l.status.clone(),
-            )
-        })
+        .map(|l| (l.language.clone(), l.text.clone(), l.content_sid.clone(), l.status.clone()))
         .collect();
     build_template(&input.name, &input.default_language, &rows)
 }
@@ -213,19 +198,11 @@ pub fn message(m: &MessageRow) -> pb::Message {
                 .iter()
                 .enumerate()
                 .map(|(i, item)| {
-                    let content_type = item
-                        .get("content_type")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_owned();
+                    let content_type = item.get("content_type").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
                     // Inbound media is served by our proxy; outbound media URLs are ours already.
                     let url = match item.get("twilio_url") {
                         Some(_) => format!("/api/v1/messages/{}/media/{i}", m.id),
-                        None => item
-                            .get("url")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
+                        None => item.get("url").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
                     };
                     pb::Media { url, content_type }
                 })
@@ -242,10 +219,7 @@ pub fn message(m: &MessageRow) -> pb::Message {
         body: m.body.clone(),
         media,
         status: m.status.clone(),
-        error_code: m
-            .error_code
-            .and_then(|c| u32::try_from(c).ok())
-            .unwrap_or(0),
+        error_code: m.error_code.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
         error_message: m.error_message.clone().unwrap_or_default(),
         twilio_sid: m.twilio_sid.clone().unwrap_or_default(),
         created_at: Some(timestamp(m.created_at)),

@@ -16,11 +16,7 @@ use crate::error::SessionError;
 type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<MediaChunk, Status>> + Send>>;
 
 /// Opens the media stream of message `message_id`, item `index`.
-pub async fn stream(
-    session: Arc<Session>,
-    message_id: Uuid,
-    index: u32,
-) -> Result<ChunkStream, SessionError> {
+pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32) -> Result<ChunkStream, SessionError> {
     let message = session.message(message_id).await?;
     let item = message
         .media
@@ -34,19 +30,13 @@ pub async fn stream(
         .to_owned();
     let resolved = session.resolve_channel(message.channel_id).await?;
     let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
-    let response = session
-        .twilio
-        .fetch_media(&credentials, &url)
-        .await
-        .map_err(|e| match e {
-            switchboard_twilio::TwilioError::ForeignHost(host) => SessionError::Precondition(
-                format!("media is not on the configured Twilio host ({host})"),
-            ),
-            other if other.is_retryable() => {
-                SessionError::Unavailable(format!("Twilio media unavailable: {other}"))
-            }
-            other => SessionError::Precondition(format!("Twilio refused the media: {other}")),
-        })?;
+    let response = session.twilio.fetch_media(&credentials, &url).await.map_err(|e| match e {
+        switchboard_twilio::TwilioError::ForeignHost(host) => {
+            SessionError::Precondition(format!("media is not on the configured Twilio host ({host})"))
+        }
+        other if other.is_retryable() => SessionError::Unavailable(format!("Twilio media unavailable: {other}")),
+        other => SessionError::Precondition(format!("Twilio refused the media: {other}")),
+    })?;
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -60,9 +50,7 @@ pub async fn stream(
     }
     let limit = session.settings.media_max_bytes;
     if response.content_length().is_some_and(|n| n > limit) {
-        return Err(SessionError::Precondition(format!(
-            "media is larger than {limit} bytes"
-        )));
+        return Err(SessionError::Precondition(format!("media is larger than {limit} bytes")));
     }
     let state = (response, 0u64, Some(content_type));
     let chunks = futures_util::stream::unfold(Some(state), move |state| async move {
@@ -72,9 +60,7 @@ pub async fn stream(
                 let sent = sent + bytes.len() as u64;
                 if sent > limit {
                     return Some((
-                        Err(Status::failed_precondition(format!(
-                            "media is larger than {limit} bytes"
-                        ))),
+                        Err(Status::failed_precondition(format!("media is larger than {limit} bytes"))),
                         None,
                     ));
                 }

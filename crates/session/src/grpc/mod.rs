@@ -38,11 +38,7 @@ impl SessionGrpc {
     }
 
     fn channel_pb(&self, c: &crate::channels::Channel) -> pb::Channel {
-        convert::channel(
-            c,
-            self.session.inbound_url(c.id),
-            self.session.status_url(c.id),
-        )
+        convert::channel(c, self.session.inbound_url(c.id), self.session.status_url(c.id))
     }
 }
 
@@ -54,10 +50,7 @@ fn ok<T>(value: T) -> Reply<T> {
 
 #[tonic::async_trait]
 impl ChannelDirectory for SessionGrpc {
-    async fn resolve_channel(
-        &self,
-        request: Request<pb::ResolveChannelRequest>,
-    ) -> Reply<pb::ResolveChannelResponse> {
+    async fn resolve_channel(&self, request: Request<pb::ResolveChannelRequest>) -> Reply<pb::ResolveChannelResponse> {
         let id = parse_id(&request.get_ref().channel_id, "channel_id")?;
         let resolved = self.session.resolve_channel(id).await?;
         ok(pb::ResolveChannelResponse {
@@ -72,10 +65,7 @@ impl ChannelDirectory for SessionGrpc {
 
 #[tonic::async_trait]
 impl SessionService for SessionGrpc {
-    async fn create_channel(
-        &self,
-        request: Request<pb::CreateChannelRequest>,
-    ) -> Reply<pb::Channel> {
+    async fn create_channel(&self, request: Request<pb::CreateChannelRequest>) -> Reply<pb::Channel> {
         let r = request.into_inner();
         let channel = self
             .session
@@ -91,32 +81,20 @@ impl SessionService for SessionGrpc {
     }
 
     async fn get_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Channel> {
-        let channel = self
-            .session
-            .channel(parse_id(&request.get_ref().id, "id")?)
-            .await?;
+        let channel = self.session.channel(parse_id(&request.get_ref().id, "id")?).await?;
         ok(self.channel_pb(&channel))
     }
 
-    async fn list_channels(
-        &self,
-        request: Request<pb::ListChannelsRequest>,
-    ) -> Reply<pb::ListChannelsResponse> {
+    async fn list_channels(&self, request: Request<pb::ListChannelsRequest>) -> Reply<pb::ListChannelsResponse> {
         let (limit, token) = convert::page(request.get_ref().page.as_ref());
-        let channels = self
-            .session
-            .list_channels(optional_id(&token, "page_token")?, limit)
-            .await?;
+        let channels = self.session.list_channels(optional_id(&token, "page_token")?, limit).await?;
         ok(pb::ListChannelsResponse {
             page: convert::page_info(channels.len(), limit, channels.last().map(|c| c.id)),
             channels: channels.iter().map(|c| self.channel_pb(c)).collect(),
         })
     }
 
-    async fn update_channel(
-        &self,
-        request: Request<pb::UpdateChannelRequest>,
-    ) -> Reply<pb::Channel> {
+    async fn update_channel(&self, request: Request<pb::UpdateChannelRequest>) -> Reply<pb::Channel> {
         let r = request.into_inner();
         let update = ChannelUpdate {
             name: r.name,
@@ -125,24 +103,16 @@ impl SessionService for SessionGrpc {
             sandbox_join_code: r.sandbox_join_code,
             active: r.active,
         };
-        let channel = self
-            .session
-            .update_channel(parse_id(&r.id, "id")?, update)
-            .await?;
+        let channel = self.session.update_channel(parse_id(&r.id, "id")?, update).await?;
         ok(self.channel_pb(&channel))
     }
 
     async fn delete_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<Empty> {
-        self.session
-            .delete_channel(parse_id(&request.get_ref().id, "id")?)
-            .await?;
+        self.session.delete_channel(parse_id(&request.get_ref().id, "id")?).await?;
         ok(Empty {})
     }
 
-    async fn rotate_token_encryption(
-        &self,
-        _request: Request<Empty>,
-    ) -> Reply<pb::RotateTokenEncryptionResponse> {
+    async fn rotate_token_encryption(&self, _request: Request<Empty>) -> Reply<pb::RotateTokenEncryptionResponse> {
         ok(pb::RotateTokenEncryptionResponse {
             reencrypted: self.session.rotate_token_encryption().await?,
         })
@@ -163,27 +133,15 @@ impl SessionService for SessionGrpc {
     }
 
     async fn get_number(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Number> {
-        ok(convert::number(
-            &self
-                .session
-                .number(parse_id(&request.get_ref().id, "id")?)
-                .await?,
-        ))
+        ok(convert::number(&self.session.number(parse_id(&request.get_ref().id, "id")?).await?))
     }
 
-    async fn list_numbers(
-        &self,
-        request: Request<pb::ListNumbersRequest>,
-    ) -> Reply<pb::ListNumbersResponse> {
+    async fn list_numbers(&self, request: Request<pb::ListNumbersRequest>) -> Reply<pb::ListNumbersResponse> {
         let r = request.get_ref();
         let (limit, token) = convert::page(r.page.as_ref());
         let numbers = self
             .session
-            .list_numbers(
-                optional_id(&r.channel_id, "channel_id")?,
-                optional_id(&token, "page_token")?,
-                limit,
-            )
+            .list_numbers(optional_id(&r.channel_id, "channel_id")?, optional_id(&token, "page_token")?, limit)
             .await?;
         ok(pb::ListNumbersResponse {
             page: convert::page_info(numbers.len(), limit, numbers.last().map(|n| n.id)),
@@ -193,30 +151,16 @@ impl SessionService for SessionGrpc {
 
     async fn update_number(&self, request: Request<pb::UpdateNumberRequest>) -> Reply<pb::Number> {
         let r = request.into_inner();
-        let settings = r
-            .settings
-            .map(|s| convert::settings_from(Some(s)))
-            .transpose()?;
+        let settings = r.settings.map(|s| convert::settings_from(Some(s))).transpose()?;
         let number = self
             .session
-            .update_number(
-                parse_id(&r.id, "id")?,
-                r.display_name.as_deref(),
-                r.active,
-                settings,
-            )
+            .update_number(parse_id(&r.id, "id")?, r.display_name.as_deref(), r.active, settings)
             .await?;
         ok(convert::number(&number))
     }
 
-    async fn delete_number(
-        &self,
-        request: Request<pb::GetByIdRequest>,
-    ) -> Reply<pb::DeleteNumberResponse> {
-        let report = self
-            .session
-            .delete_number(parse_id(&request.get_ref().id, "id")?)
-            .await?;
+    async fn delete_number(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::DeleteNumberResponse> {
+        let report = self.session.delete_number(parse_id(&request.get_ref().id, "id")?).await?;
         ok(pb::DeleteNumberResponse {
             conversations_closed: report.conversations_closed,
             messages_failed: report.messages_failed,
@@ -228,33 +172,19 @@ impl SessionService for SessionGrpc {
         let r = request.into_inner();
         let stored = self
             .session
-            .create_template(
-                parse_id(&r.number_id, "number_id")?,
-                convert::template_from(&r)?,
-            )
+            .create_template(parse_id(&r.number_id, "number_id")?, convert::template_from(&r)?)
             .await?;
         ok(convert::template(&stored))
     }
 
     async fn get_template(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Template> {
-        let mut conn = self
-            .session
-            .pool
-            .acquire()
-            .await
-            .map_err(SessionError::from)?;
+        let mut conn = self.session.pool.acquire().await.map_err(SessionError::from)?;
         ok(convert::template(
-            &self
-                .session
-                .template(&mut conn, parse_id(&request.get_ref().id, "id")?)
-                .await?,
+            &self.session.template(&mut conn, parse_id(&request.get_ref().id, "id")?).await?,
         ))
     }
 
-    async fn list_templates(
-        &self,
-        request: Request<pb::ListTemplatesRequest>,
-    ) -> Reply<pb::ListTemplatesResponse> {
+    async fn list_templates(&self, request: Request<pb::ListTemplatesRequest>) -> Reply<pb::ListTemplatesResponse> {
         let templates = self
             .session
             .list_templates(parse_id(&request.get_ref().number_id, "number_id")?)
@@ -264,14 +194,9 @@ impl SessionService for SessionGrpc {
         })
     }
 
-    async fn update_template(
-        &self,
-        request: Request<pb::UpdateTemplateRequest>,
-    ) -> Reply<pb::Template> {
+    async fn update_template(&self, request: Request<pb::UpdateTemplateRequest>) -> Reply<pb::Template> {
         let r = request.into_inner();
-        let input = r
-            .template
-            .ok_or_else(|| SessionError::invalid("template is required"))?;
+        let input = r.template.ok_or_else(|| SessionError::invalid("template is required"))?;
         ok(convert::template(
             &self
                 .session
@@ -281,16 +206,11 @@ impl SessionService for SessionGrpc {
     }
 
     async fn delete_template(&self, request: Request<pb::GetByIdRequest>) -> Reply<Empty> {
-        self.session
-            .delete_template(parse_id(&request.get_ref().id, "id")?)
-            .await?;
+        self.session.delete_template(parse_id(&request.get_ref().id, "id")?).await?;
         ok(Empty {})
     }
 
-    async fn sync_templates(
-        &self,
-        request: Request<pb::SyncTemplatesRequest>,
-    ) -> Reply<pb::SyncTemplatesResponse> {
+    async fn sync_templates(&self, request: Request<pb::SyncTemplatesRequest>) -> Reply<pb::SyncTemplatesResponse> {
         let r = request.into_inner();
         let items: Vec<SyncedTemplate> = r
             .templates
@@ -303,10 +223,7 @@ impl SessionService for SessionGrpc {
                 status: t.status,
             })
             .collect();
-        let (created, updated) = self
-            .session
-            .sync_templates(parse_id(&r.channel_id, "channel_id")?, &items)
-            .await?;
+        let (created, updated) = self.session.sync_templates(parse_id(&r.channel_id, "channel_id")?, &items).await?;
         ok(pb::SyncTemplatesResponse { created, updated })
     }
 
@@ -317,10 +234,7 @@ impl SessionService for SessionGrpc {
         let r = request.get_ref();
         let list = self
             .session
-            .list_automated(
-                parse_id(&r.channel_id, "channel_id")?,
-                optional_id(&r.number_id, "number_id")?,
-            )
+            .list_automated(parse_id(&r.channel_id, "channel_id")?, optional_id(&r.number_id, "number_id")?)
             .await?;
         ok(pb::ListAutomatedMessagesResponse {
             messages: list
@@ -338,10 +252,7 @@ impl SessionService for SessionGrpc {
         })
     }
 
-    async fn set_automated_message(
-        &self,
-        request: Request<pb::AutomatedMessage>,
-    ) -> Reply<pb::AutomatedMessage> {
+    async fn set_automated_message(&self, request: Request<pb::AutomatedMessage>) -> Reply<pb::AutomatedMessage> {
         let r = request.into_inner();
         let setting = Setting {
             channel_id: parse_id(&r.channel_id, "channel_id")?,
@@ -353,20 +264,12 @@ impl SessionService for SessionGrpc {
         };
         self.session.set_automated(&setting).await?;
         ok(pb::AutomatedMessage {
-            source: if setting.number_id.is_some() {
-                "number"
-            } else {
-                "channel"
-            }
-            .into(),
+            source: if setting.number_id.is_some() { "number" } else { "channel" }.into(),
             ..r
         })
     }
 
-    async fn delete_automated_message(
-        &self,
-        request: Request<pb::DeleteAutomatedMessageRequest>,
-    ) -> Reply<Empty> {
+    async fn delete_automated_message(&self, request: Request<pb::DeleteAutomatedMessageRequest>) -> Reply<Empty> {
         let r = request.get_ref();
         self.session
             .delete_automated(
@@ -379,21 +282,12 @@ impl SessionService for SessionGrpc {
         ok(Empty {})
     }
 
-    async fn get_conversation(
-        &self,
-        request: Request<pb::GetByIdRequest>,
-    ) -> Reply<pb::Conversation> {
-        let view = self
-            .session
-            .conversation(parse_id(&request.get_ref().id, "id")?)
-            .await?;
+    async fn get_conversation(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Conversation> {
+        let view = self.session.conversation(parse_id(&request.get_ref().id, "id")?).await?;
         ok(convert::conversation(&view, self.session.now()))
     }
 
-    async fn list_conversations(
-        &self,
-        request: Request<pb::ListConversationsRequest>,
-    ) -> Reply<pb::ListConversationsResponse> {
+    async fn list_conversations(&self, request: Request<pb::ListConversationsRequest>) -> Reply<pb::ListConversationsResponse> {
         let r = request.get_ref();
         let (limit, token) = convert::page(r.page.as_ref());
         for status in &r.statuses {
@@ -418,23 +312,12 @@ impl SessionService for SessionGrpc {
         })
     }
 
-    async fn list_messages(
-        &self,
-        request: Request<pb::ListMessagesRequest>,
-    ) -> Reply<pb::ListMessagesResponse> {
+    async fn list_messages(&self, request: Request<pb::ListMessagesRequest>) -> Reply<pb::ListMessagesResponse> {
         let r = request.get_ref();
-        let limit = i64::from(if r.limit == 0 {
-            100
-        } else {
-            r.limit.min(1_000)
-        });
+        let limit = i64::from(if r.limit == 0 { 100 } else { r.limit.min(1_000) });
         let messages = self
             .session
-            .list_messages(
-                parse_id(&r.conversation_id, "conversation_id")?,
-                r.after_seq,
-                limit,
-            )
+            .list_messages(parse_id(&r.conversation_id, "conversation_id")?, r.after_seq, limit)
             .await?;
         ok(pb::ListMessagesResponse {
             messages: messages.iter().map(convert::message).collect(),
@@ -458,20 +341,14 @@ impl SessionService for SessionGrpc {
                 variables: t.variables.into_iter().collect::<BTreeMap<_, _>>(),
             },
             None => {
-                return Err(
-                    SessionError::invalid("content (text, media or template) is required").into(),
-                );
+                return Err(SessionError::invalid("content (text, media or template) is required").into());
             }
         };
         let message = self
             .session
             .send_message(SendRequest {
                 conversation_id: parse_id(&r.conversation_id, "conversation_id")?,
-                author_kind: if r.author_kind.is_empty() {
-                    "agent".into()
-                } else {
-                    r.author_kind
-                },
+                author_kind: if r.author_kind.is_empty() { "agent".into() } else { r.author_kind },
                 author_id: optional_id(&r.author_id, "author_id")?,
                 content,
                 client_message_id: (!r.client_message_id.is_empty()).then_some(r.client_message_id),
@@ -480,10 +357,7 @@ impl SessionService for SessionGrpc {
         ok(convert::message(&message))
     }
 
-    async fn transition_conversation(
-        &self,
-        request: Request<pb::TransitionRequest>,
-    ) -> Reply<pb::Conversation> {
+    async fn transition_conversation(&self, request: Request<pb::TransitionRequest>) -> Reply<pb::Conversation> {
         let r = request.into_inner();
         let input = TransitionInput {
             transition: parse_transition(&r.transition)?,
@@ -502,27 +376,17 @@ impl SessionService for SessionGrpc {
         ok(convert::conversation(&view, self.session.now()))
     }
 
-    async fn set_conversation_attributes(
-        &self,
-        request: Request<pb::SetAttributesRequest>,
-    ) -> Reply<pb::Conversation> {
+    async fn set_conversation_attributes(&self, request: Request<pb::SetAttributesRequest>) -> Reply<pb::Conversation> {
         let r = request.into_inner();
-        let attributes: BTreeMap<String, String> =
-            r.attributes.into_iter().map(|a| (a.key, a.value)).collect();
+        let attributes: BTreeMap<String, String> = r.attributes.into_iter().map(|a| (a.key, a.value)).collect();
         let view = self
             .session
-            .set_attributes(
-                parse_id(&r.conversation_id, "conversation_id")?,
-                &attributes,
-            )
+            .set_attributes(parse_id(&r.conversation_id, "conversation_id")?, &attributes)
             .await?;
         ok(convert::conversation(&view, self.session.now()))
     }
 
-    async fn send_automated_message(
-        &self,
-        request: Request<pb::SendAutomatedMessageRequest>,
-    ) -> Reply<pb::SendAutomatedMessageResponse> {
+    async fn send_automated_message(&self, request: Request<pb::SendAutomatedMessageRequest>) -> Reply<pb::SendAutomatedMessageResponse> {
         let r = request.into_inner();
         let render = RenderContext {
             agent_name: (!r.agent_name.is_empty()).then_some(r.agent_name),
@@ -531,11 +395,7 @@ impl SessionService for SessionGrpc {
         };
         let outcome = self
             .session
-            .send_automated(
-                parse_id(&r.conversation_id, "conversation_id")?,
-                parse_trigger(&r.trigger)?,
-                render,
-            )
+            .send_automated(parse_id(&r.conversation_id, "conversation_id")?, parse_trigger(&r.trigger)?, render)
             .await?;
         ok(match outcome {
             AutomatedOutcome::Sent(m) => pb::SendAutomatedMessageResponse {
@@ -553,17 +413,9 @@ impl SessionService for SessionGrpc {
 
     type GetMediaStream = Pin<Box<dyn Stream<Item = Result<pb::MediaChunk, Status>> + Send>>;
 
-    async fn get_media(
-        &self,
-        request: Request<pb::GetMediaRequest>,
-    ) -> Reply<Self::GetMediaStream> {
+    async fn get_media(&self, request: Request<pb::GetMediaRequest>) -> Reply<Self::GetMediaStream> {
         let r = request.get_ref();
-        let stream = media::stream(
-            self.session.clone(),
-            parse_id(&r.message_id, "message_id")?,
-            r.index,
-        )
-        .await?;
+        let stream = media::stream(self.session.clone(), parse_id(&r.message_id, "message_id")?, r.index).await?;
         Ok(Response::new(stream))
     }
 }

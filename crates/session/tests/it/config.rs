@@ -27,27 +27,16 @@ async fn the_auth_token_never_appears_in_a_response_or_a_log_line() {
         channel.status_url,
         format!("https://hooks.example.com/v1/twilio/{}/status", channel.id)
     );
-    assert!(
-        channel.sandbox_notes.contains("join shadow-horn")
-            && channel.sandbox_notes.contains("72 hours")
-    );
+    assert!(channel.sandbox_notes.contains("join shadow-horn") && channel.sandbox_notes.contains("72 hours"));
     let rotated = "new0123456789abcdef0123456789abcd";
     let mut responses = vec![format!("{channel:?}")];
     responses.push(format!(
         "{:?}",
-        client
-            .get_channel(pb::GetByIdRequest {
-                id: channel.id.clone()
-            })
-            .await
-            .unwrap()
+        client.get_channel(pb::GetByIdRequest { id: channel.id.clone() }).await.unwrap()
     ));
     responses.push(format!(
         "{:?}",
-        client
-            .list_channels(pb::ListChannelsRequest::default())
-            .await
-            .unwrap()
+        client.list_channels(pb::ListChannelsRequest::default()).await.unwrap()
     ));
     let updated = client
         .update_channel(pb::UpdateChannelRequest {
@@ -70,9 +59,7 @@ async fn the_auth_token_never_appears_in_a_response_or_a_log_line() {
     responses.push(format!("{refused:?}"));
     for response in &responses {
         assert!(
-            !response.contains(TOKEN)
-                && !response.contains(rotated)
-                && !response.contains("short secret"),
+            !response.contains(TOKEN) && !response.contains(rotated) && !response.contains("short secret"),
             "token leaked: {response}"
         );
     }
@@ -91,9 +78,7 @@ async fn the_auth_token_never_appears_in_a_response_or_a_log_line() {
         .await
         .unwrap();
     assert!(
-        !stored
-            .windows(8)
-            .any(|w| rotated.as_bytes().windows(8).any(|r| r == w)),
+        !stored.windows(8).any(|w| rotated.as_bytes().windows(8).any(|r| r == w)),
         "stored encrypted"
     );
     h.stop().await;
@@ -154,26 +139,14 @@ async fn bad_configuration_is_refused_with_a_clear_error_and_changes_nothing() {
         })
         .await
         .unwrap_err();
-    assert!(
-        refused.message().contains("WhatsApp's limit"),
-        "{refused:?}"
-    );
+    assert!(refused.message().contains("WhatsApp's limit"), "{refused:?}");
     let number = client
-        .get_number(pb::GetByIdRequest {
-            id: number_id.clone(),
-        })
+        .get_number(pb::GetByIdRequest { id: number_id.clone() })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        number.settings.unwrap().max_attachment_bytes,
-        5 * 1024 * 1024,
-        "unchanged"
-    );
-    let channel_in_use = client
-        .delete_channel(pb::GetByIdRequest { id: channel_id })
-        .await
-        .unwrap_err();
+    assert_eq!(number.settings.unwrap().max_attachment_bytes, 5 * 1024 * 1024, "unchanged");
+    let channel_in_use = client.delete_channel(pb::GetByIdRequest { id: channel_id }).await.unwrap_err();
     assert_eq!(channel_in_use.code(), tonic::Code::FailedPrecondition);
     assert!(channel_in_use.message().contains("delete them first"));
     let bad_template = client
@@ -214,16 +187,8 @@ async fn automated_messages_fall_back_from_number_to_channel_to_builtin() {
                 .messages
         }
     };
-    let greeting = |messages: Vec<pb::AutomatedMessage>| {
-        messages
-            .into_iter()
-            .find(|m| m.trigger == "greeting")
-            .unwrap()
-    };
-    assert_eq!(
-        greeting(list(&mut client, &number_id).await).source,
-        "builtin"
-    );
+    let greeting = |messages: Vec<pb::AutomatedMessage>| messages.into_iter().find(|m| m.trigger == "greeting").unwrap();
+    assert_eq!(greeting(list(&mut client, &number_id).await).source, "builtin");
     client
         .set_automated_message(pb::AutomatedMessage {
             channel_id: channel_id.clone(),
@@ -235,10 +200,7 @@ async fn automated_messages_fall_back_from_number_to_channel_to_builtin() {
         .await
         .unwrap();
     let g = greeting(list(&mut client, &number_id).await);
-    assert_eq!(
-        (g.source.as_str(), g.text.as_str()),
-        ("channel", "Hi from Acme")
-    );
+    assert_eq!((g.source.as_str(), g.text.as_str()), ("channel", "Hi from Acme"));
     client
         .set_automated_message(pb::AutomatedMessage {
             channel_id: channel_id.clone(),
@@ -253,19 +215,10 @@ async fn automated_messages_fall_back_from_number_to_channel_to_builtin() {
     let g = greeting(list(&mut client, &number_id).await);
     assert_eq!((g.source.as_str(), g.active), ("number", false));
     // The deactivated greeting is not sent to a new customer.
-    h.inbound(&channel_id, &sid(1), "+5511900000001", "hello", &[])
-        .await;
-    switchboard_test_support::wait_until(WAIT, "conversation", || async {
-        !h.conversations().await.is_empty()
-    })
-    .await;
+    h.inbound(&channel_id, &sid(1), "+5511900000001", "hello", &[]).await;
+    switchboard_test_support::wait_until(WAIT, "conversation", || async { !h.conversations().await.is_empty() }).await;
     let conversation = h.conversations().await.remove(0);
-    assert!(
-        h.messages(&conversation.id)
-            .await
-            .iter()
-            .all(|m| m.author_kind != "automated")
-    );
+    assert!(h.messages(&conversation.id).await.iter().all(|m| m.author_kind != "automated"));
     let unknown = client
         .set_automated_message(pb::AutomatedMessage {
             channel_id,

@@ -9,9 +9,7 @@ fn text(conversation_id: &str, body: &str) -> pb::SendMessageRequest {
     pb::SendMessageRequest {
         conversation_id: conversation_id.into(),
         author_kind: "agent".into(),
-        content: Some(pb::send_message_request::Content::Text(pb::TextContent {
-            body: body.into(),
-        })),
+        content: Some(pb::send_message_request::Content::Text(pb::TextContent { body: body.into() })),
         ..Default::default()
     }
 }
@@ -21,20 +19,12 @@ async fn a_duplicate_webhook_stores_one_message_and_a_greeting_goes_out() {
     let mut h = Harness::start(1).await;
     let (channel_id, _) = h.channel_and_number().await;
     for _ in 0..3 {
-        h.inbound(&channel_id, &sid(1), "+5511900000001", "Olá", &[])
-            .await;
+        h.inbound(&channel_id, &sid(1), "+5511900000001", "Olá", &[]).await;
     }
-    h.inbound(&channel_id, &sid(2), "+5511900000001", "second", &[])
-        .await;
+    h.inbound(&channel_id, &sid(2), "+5511900000001", "second", &[]).await;
     wait_until(WAIT, "both messages", || async {
         let c = h.conversations().await;
-        !c.is_empty()
-            && h.messages(&c[0].id)
-                .await
-                .iter()
-                .filter(|m| m.direction == "inbound")
-                .count()
-                >= 2
+        !c.is_empty() && h.messages(&c[0].id).await.iter().filter(|m| m.direction == "inbound").count() >= 2
     })
     .await;
     let conversations = h.conversations().await;
@@ -49,19 +39,8 @@ async fn a_duplicate_webhook_stores_one_message_and_a_greeting_goes_out() {
         .filter(|m| m.direction == "inbound")
         .map(|m| m.body.as_str())
         .collect();
-    assert_eq!(
-        inbound,
-        vec!["Olá", "second"],
-        "the duplicates changed nothing"
-    );
-    assert_eq!(
-        messages
-            .iter()
-            .filter(|m| m.author_kind == "automated")
-            .count(),
-        1,
-        "one greeting"
-    );
+    assert_eq!(inbound, vec!["Olá", "second"], "the duplicates changed nothing");
+    assert_eq!(messages.iter().filter(|m| m.author_kind == "automated").count(), 1, "one greeting");
     let opened = h.next_event("conversation.opened.v1").await;
     assert_eq!(opened["first_message"], "Olá");
     assert_eq!(opened["reopened"], false);
@@ -80,21 +59,9 @@ async fn a_burst_of_100_messages_from_one_customer_keeps_its_order_with_two_repl
     let h = Harness::start(2).await;
     let (channel_id, _) = h.channel_and_number().await;
     let events: Vec<_> = (0..100)
-        .map(|i| {
-            inbound_event(
-                &h.bus,
-                &channel_id,
-                &sid(100 + i),
-                "+5511900000002",
-                &format!("m-{i:03}"),
-                &[],
-            )
-        })
+        .map(|i| inbound_event(&h.bus, &channel_id, &sid(100 + i), "+5511900000002", &format!("m-{i:03}"), &[]))
         .collect();
-    let envelopes: Vec<_> = events
-        .into_iter()
-        .map(switchboard_bus::Envelope::new)
-        .collect();
+    let envelopes: Vec<_> = events.into_iter().map(switchboard_bus::Envelope::new).collect();
     let encoded: Vec<(String, Vec<u8>, String)> = envelopes
         .iter()
         .map(|e| {
@@ -119,13 +86,7 @@ async fn a_burst_of_100_messages_from_one_customer_keeps_its_order_with_two_repl
     h.bus.publisher().publish_batch(&batch).await.unwrap();
     wait_until(WAIT, "100 messages", || async {
         let c = h.conversations().await;
-        !c.is_empty()
-            && h.messages(&c[0].id)
-                .await
-                .iter()
-                .filter(|m| m.direction == "inbound")
-                .count()
-                == 100
+        !c.is_empty() && h.messages(&c[0].id).await.iter().filter(|m| m.direction == "inbound").count() == 100
     })
     .await;
     let c = h.conversations().await.remove(0);
@@ -161,17 +122,12 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
         .await
         .unwrap()
         .into_inner();
-    h.inbound(&channel_id, &sid(1), "+5511900000003", "help", &[])
-        .await;
-    wait_until(WAIT, "conversation", || async {
-        !h.conversations().await.is_empty()
-    })
-    .await;
+    h.inbound(&channel_id, &sid(1), "+5511900000003", "help", &[]).await;
+    wait_until(WAIT, "conversation", || async { !h.conversations().await.is_empty() }).await;
     let c = h.conversations().await.remove(0);
     let expires = c.window_expires_at.unwrap();
 
-    h.clock
-        .advance(time::Duration::hours(23) + time::Duration::minutes(59));
+    h.clock.advance(time::Duration::hours(23) + time::Duration::minutes(59));
     let sent = client
         .send_message(text(&c.id, "still within the window"))
         .await
@@ -180,10 +136,7 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
     assert_eq!(sent.status, "pending");
 
     h.clock.advance(time::Duration::minutes(1));
-    let refused = client
-        .send_message(text(&c.id, "too late"))
-        .await
-        .unwrap_err();
+    let refused = client.send_message(text(&c.id, "too late")).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
     let violation = pb::PolicyViolation::decode(refused.details()).unwrap();
     assert_eq!(violation.rule, "outside_24h_window");
@@ -199,22 +152,14 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
     let send_template = |variables: &[(&str, &str)]| pb::SendMessageRequest {
         conversation_id: c.id.clone(),
         author_kind: "agent".into(),
-        content: Some(pb::send_message_request::Content::Template(
-            pb::TemplateContent {
-                template_id: template.id.clone(),
-                variables: variables
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-                ..Default::default()
-            },
-        )),
+        content: Some(pb::send_message_request::Content::Template(pb::TemplateContent {
+            template_id: template.id.clone(),
+            variables: variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..Default::default()
+        })),
         ..Default::default()
     };
-    let missing = client
-        .send_message(send_template(&[("1", "Ana")]))
-        .await
-        .unwrap_err();
+    let missing = client.send_message(send_template(&[("1", "Ana")])).await.unwrap_err();
     assert_eq!(
         pb::PolicyViolation::decode(missing.details()).unwrap().rule,
         "template_variables_missing"
@@ -227,8 +172,7 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
     assert_eq!(ok.body, "Hi Ana, your ticket #42 was updated");
     // The customer writes again: the window reopens.
     h.clock.advance(time::Duration::seconds(1));
-    h.inbound(&channel_id, &sid(2), "+5511900000003", "thanks", &[])
-        .await;
+    h.inbound(&channel_id, &sid(2), "+5511900000003", "thanks", &[]).await;
     wait_until(WAIT, "window reopened", || async {
         client
             .clone()
@@ -239,12 +183,7 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
             .window_open
     })
     .await;
-    assert!(
-        client
-            .send_message(text(&c.id, "you're welcome"))
-            .await
-            .is_ok()
-    );
+    assert!(client.send_message(text(&c.id, "you're welcome")).await.is_ok());
     h.stop().await;
 }
 
@@ -268,12 +207,8 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
         })
         .await
         .unwrap();
-    h.inbound(&channel_id, &sid(1), "+5511900000004", "hi", &[])
-        .await;
-    wait_until(WAIT, "conversation", || async {
-        !h.conversations().await.is_empty()
-    })
-    .await;
+    h.inbound(&channel_id, &sid(1), "+5511900000004", "hi", &[]).await;
+    wait_until(WAIT, "conversation", || async { !h.conversations().await.is_empty() }).await;
     let id = h.conversations().await.remove(0).id;
     let agent = uuid::Uuid::now_v7().to_string();
     let transition = |t: &str| pb::TransitionRequest {
@@ -283,10 +218,7 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
         agent_name: "Bruno".into(),
         ..Default::default()
     };
-    let invalid = client
-        .transition_conversation(transition("end"))
-        .await
-        .unwrap_err();
+    let invalid = client.transition_conversation(transition("end")).await.unwrap_err();
     assert_eq!(
         invalid.code(),
         tonic::Code::FailedPrecondition,
@@ -302,10 +234,7 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
         "active"
     );
     assert!(
-        h.messages(&id)
-            .await
-            .iter()
-            .any(|m| m.body == "Bruno has joined the conversation."),
+        h.messages(&id).await.iter().any(|m| m.body == "Bruno has joined the conversation."),
         "agent joined message"
     );
     // Close without End → Waiting; the customer writes → Open again, routed with affinity.
@@ -318,8 +247,7 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
             .status,
         "waiting"
     );
-    h.inbound(&channel_id, &sid(2), "+5511900000004", "me again", &[])
-        .await;
+    h.inbound(&channel_id, &sid(2), "+5511900000004", "me again", &[]).await;
     let reopened = loop {
         let e = h.next_event("conversation.opened.v1").await;
         if e["reopened"] == true {
@@ -336,17 +264,9 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
             .status,
         "open"
     );
-    client
-        .transition_conversation(transition("accept"))
-        .await
-        .unwrap();
+    client.transition_conversation(transition("accept")).await.unwrap();
     assert_eq!(
-        client
-            .transition_conversation(transition("end"))
-            .await
-            .unwrap()
-            .into_inner()
-            .status,
+        client.transition_conversation(transition("end")).await.unwrap().into_inner().status,
         "wrap_up"
     );
     let closed = client
@@ -374,18 +294,9 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
     for (n, from) in [(3, "+5511900000005"), (4, "+5511900000006")] {
         h.inbound(&channel_id, &sid(n), from, "hello", &[]).await;
     }
-    wait_until(WAIT, "more conversations", || async {
-        h.conversations().await.len() == 3
-    })
-    .await;
+    wait_until(WAIT, "more conversations", || async { h.conversations().await.len() == 3 }).await;
     let all = h.conversations().await;
-    let by_phone = |phone: &str| {
-        all.iter()
-            .find(|c| c.customer.as_ref().unwrap().phone == phone)
-            .unwrap()
-            .id
-            .clone()
-    };
+    let by_phone = |phone: &str| all.iter().find(|c| c.customer.as_ref().unwrap().phone == phone).unwrap().id.clone();
     let (idle, recent) = (by_phone("+5511900000005"), by_phone("+5511900000006"));
     let to_waiting = |conversation: &str| {
         let mut client = client.clone();
@@ -419,11 +330,7 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
             == "closed"
     })
     .await;
-    let closed = client
-        .get_conversation(pb::GetByIdRequest { id: idle })
-        .await
-        .unwrap()
-        .into_inner();
+    let closed = client.get_conversation(pb::GetByIdRequest { id: idle }).await.unwrap().into_inner();
     assert_eq!(closed.status_reason, "auto_closed_from_waiting_state");
     assert_eq!(
         client

@@ -4,12 +4,7 @@ use switchboard_test_support::{wait_for, wait_until};
 
 use crate::harness::*;
 
-async fn conversation_with_reply(
-    h: &Harness,
-    channel_id: &str,
-    from: &str,
-    n: u32,
-) -> (String, String) {
+async fn conversation_with_reply(h: &Harness, channel_id: &str, from: &str, n: u32) -> (String, String) {
     h.inbound(channel_id, &sid(n), from, "hi", &[]).await;
     let id = wait_for(WAIT, "conversation", || async {
         h.conversations()
@@ -24,9 +19,7 @@ async fn conversation_with_reply(
         .send_message(pb::SendMessageRequest {
             conversation_id: id.clone(),
             author_kind: "agent".into(),
-            content: Some(pb::send_message_request::Content::Text(pb::TextContent {
-                body: "hello!".into(),
-            })),
+            content: Some(pb::send_message_request::Content::Text(pb::TextContent { body: "hello!".into() })),
             client_message_id: format!("client-{n}"),
             ..Default::default()
         })
@@ -48,12 +41,7 @@ fn status(channel_id: &str, sid: &str, s: &str, code: Option<u32>) -> StatusRece
 }
 
 async fn message_status(h: &Harness, conversation: &str, message: &str) -> (String, u32, String) {
-    let m = h
-        .messages(conversation)
-        .await
-        .into_iter()
-        .find(|m| m.id == message)
-        .unwrap();
+    let m = h.messages(conversation).await.into_iter().find(|m| m.id == message).unwrap();
     (m.status, m.error_code, m.error_message)
 }
 
@@ -61,8 +49,7 @@ async fn message_status(h: &Harness, conversation: &str, message: &str) -> (Stri
 async fn callbacks_in_the_order_read_sent_delivered_leave_the_message_read() {
     let h = Harness::start(1).await;
     let (channel_id, _) = h.channel_and_number().await;
-    let (conversation, message) =
-        conversation_with_reply(&h, &channel_id, "+5511900000010", 1).await;
+    let (conversation, message) = conversation_with_reply(&h, &channel_id, "+5511900000010", 1).await;
     let twilio_sid = "SMfeedfeedfeedfeedfeedfeedfeedfeed";
     h.publish(OutboundAcceptedV1 {
         message_id: message.clone(),
@@ -83,19 +70,15 @@ async fn callbacks_in_the_order_read_sent_delivered_leave_the_message_read() {
     })
     .await;
     // A duplicate or late callback changes nothing.
-    h.publish(status(&channel_id, twilio_sid, "sent", None))
-        .await;
-    h.publish(status(&channel_id, twilio_sid, "read", None))
-        .await;
+    h.publish(status(&channel_id, twilio_sid, "sent", None)).await;
+    h.publish(status(&channel_id, twilio_sid, "read", None)).await;
     // Callbacks are idempotent; a retry of the same client message id returns the same message.
     let again = h
         .client()
         .send_message(pb::SendMessageRequest {
             conversation_id: conversation.clone(),
             author_kind: "agent".into(),
-            content: Some(pb::send_message_request::Content::Text(pb::TextContent {
-                body: "hello!".into(),
-            })),
+            content: Some(pb::send_message_request::Content::Text(pb::TextContent { body: "hello!".into() })),
             client_message_id: "client-1".into(),
             ..Default::default()
         })
@@ -108,15 +91,12 @@ async fn callbacks_in_the_order_read_sent_delivered_leave_the_message_read() {
 }
 
 #[tokio::test]
-async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failures_keep_their_code()
- {
+async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failures_keep_their_code() {
     let h = Harness::start(1).await;
     let (channel_id, _) = h.channel_and_number().await;
-    let (conversation, message) =
-        conversation_with_reply(&h, &channel_id, "+5511900000011", 2).await;
+    let (conversation, message) = conversation_with_reply(&h, &channel_id, "+5511900000011", 2).await;
     let twilio_sid = "SMbeefbeefbeefbeefbeefbeefbeefbeef";
-    h.publish(status(&channel_id, twilio_sid, "undelivered", Some(63016)))
-        .await;
+    h.publish(status(&channel_id, twilio_sid, "undelivered", Some(63016))).await;
     wait_until(WAIT, "parked", || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM session.pending_statuses")
             .fetch_one(&h.db.pool)
@@ -138,10 +118,7 @@ async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failu
     .await;
     let (_, code, text) = message_status(&h, &conversation, &message).await;
     assert_eq!(code, 63016);
-    assert!(
-        text.contains("24-hour"),
-        "human text for a code Twilio sends without one: {text}"
-    );
+    assert!(text.contains("24-hour"), "human text for a code Twilio sends without one: {text}");
     let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM session.pending_statuses")
         .fetch_one(&h.db.pool)
         .await
@@ -169,25 +146,17 @@ async fn deleting_a_number_closes_its_conversations_fails_queued_sends_and_remov
         })
         .await
         .unwrap();
-    let (conversation, pending) =
-        conversation_with_reply(&h, &channel_id, "+5511900000012", 3).await;
+    let (conversation, pending) = conversation_with_reply(&h, &channel_id, "+5511900000012", 3).await;
     let report = client
-        .delete_number(pb::GetByIdRequest {
-            id: number_id.clone(),
-        })
+        .delete_number(pb::GetByIdRequest { id: number_id.clone() })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(report.conversations_closed, 1);
-    assert!(
-        report.messages_failed >= 2,
-        "the reply and the greeting: {report:?}"
-    );
+    assert!(report.messages_failed >= 2, "the reply and the greeting: {report:?}");
     assert_eq!(report.templates_removed, 1);
     let closed = client
-        .get_conversation(pb::GetByIdRequest {
-            id: conversation.clone(),
-        })
+        .get_conversation(pb::GetByIdRequest { id: conversation.clone() })
         .await
         .unwrap()
         .into_inner();
@@ -197,32 +166,18 @@ async fn deleting_a_number_closes_its_conversations_fails_queued_sends_and_remov
     );
     let transcript = h.messages(&conversation).await;
     assert!(
-        transcript
-            .iter()
-            .any(|m| m.direction == "note" && m.body.contains("was deleted")),
+        transcript.iter().any(|m| m.direction == "note" && m.body.contains("was deleted")),
         "system note"
     );
-    assert_eq!(
-        transcript.iter().find(|m| m.id == pending).unwrap().status,
-        "failed"
-    );
+    assert_eq!(transcript.iter().find(|m| m.id == pending).unwrap().status, "failed");
     let cancelled = h.next_event("outbound.cancelled.v1").await;
     assert!(cancelled["message_id"].is_string());
     assert_eq!(
-        client
-            .get_number(pb::GetByIdRequest { id: number_id })
-            .await
-            .unwrap_err()
-            .code(),
+        client.get_number(pb::GetByIdRequest { id: number_id }).await.unwrap_err().code(),
         tonic::Code::NotFound
     );
     // The channel can go now; its webhooks then resolve to "not found" (ingress answers 404).
-    client
-        .delete_channel(pb::GetByIdRequest {
-            id: channel_id.clone(),
-        })
-        .await
-        .unwrap();
+    client.delete_channel(pb::GetByIdRequest { id: channel_id.clone() }).await.unwrap();
     let gone = directory(&h)
         .resolve_channel(pb::ResolveChannelRequest { channel_id })
         .await

@@ -79,10 +79,7 @@ impl Harness {
         // Observe every event the service publishes.
         let observe = bus.track(QueueSpec::shared("it.observe", &["#"]));
         let channel = bus.broker("observer").channel().await.unwrap();
-        bus.topology()
-            .declare_queue(&channel, &observe)
-            .await
-            .unwrap();
+        bus.topology().declare_queue(&channel, &observe).await.unwrap();
         let events = channel
             .basic_consume(
                 bus.topology().queue("it.observe").as_str().into(),
@@ -181,29 +178,14 @@ impl Harness {
     }
 
     /// Publishes an inbound webhook as ingress would.
-    pub async fn inbound(
-        &self,
-        channel_id: &str,
-        sid: &str,
-        from: &str,
-        body: &str,
-        extra: &[(&str, &str)],
-    ) {
+    pub async fn inbound(&self, channel_id: &str, sid: &str, from: &str, body: &str, extra: &[(&str, &str)]) {
         let mut event = inbound_event(&self.bus, channel_id, sid, from, body, extra);
         event.received_at = switchboard_domain::Clock::now(&self.clock);
-        self.bus
-            .publisher()
-            .publish_event(&Envelope::new(event), true)
-            .await
-            .unwrap();
+        self.bus.publisher().publish_event(&Envelope::new(event), true).await.unwrap();
     }
 
     pub async fn publish<T: Event>(&self, event: T) {
-        self.bus
-            .publisher()
-            .publish_event(&Envelope::new(event), true)
-            .await
-            .unwrap();
+        self.bus.publisher().publish_event(&Envelope::new(event), true).await.unwrap();
     }
 
     pub async fn conversations(&self) -> Vec<pb::Conversation> {
@@ -248,14 +230,7 @@ pub fn directory(h: &Harness) -> ChannelDirectoryClient<tonic::transport::Channe
     h.replicas[0].directory.clone()
 }
 
-pub fn inbound_event(
-    bus: &TestBus,
-    channel_id: &str,
-    sid: &str,
-    from: &str,
-    body: &str,
-    extra: &[(&str, &str)],
-) -> InboundReceivedV1 {
+pub fn inbound_event(bus: &TestBus, channel_id: &str, sid: &str, from: &str, body: &str, extra: &[(&str, &str)]) -> InboundReceivedV1 {
     let mut params: Vec<(String, String)> = vec![
         ("MessageSid".into(), sid.into()),
         ("AccountSid".into(), ACCOUNT.into()),
@@ -264,11 +239,7 @@ pub fn inbound_event(
         ("Body".into(), body.into()),
         ("ProfileName".into(), "Ana".into()),
     ];
-    params.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    params.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let ordering_key = format!("{channel_id}|{from}");
     InboundReceivedV1 {
         channel_id: channel_id.into(),

@@ -96,11 +96,7 @@ async fn two_relays_publish_every_row_once_and_in_commit_order() {
         outbox.pending(&db.pool).await.unwrap() == 0
     })
     .await;
-    assert_eq!(
-        *collected.0.lock().unwrap(),
-        expected,
-        "each row once, in commit order"
-    );
+    assert_eq!(*collected.0.lock().unwrap(), expected, "each row once, in commit order");
 
     // A row committed later is picked up by notification or poll.
     let mut tx = db.pool.begin().await.unwrap();
@@ -136,10 +132,7 @@ async fn postgres_errors_map_to_typed_storage_errors() {
         .execute(&db.pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO parent VALUES (1, 1)")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query("INSERT INTO parent VALUES (1, 1)").execute(&db.pool).await.unwrap();
 
     let dup: StorageError = sqlx::query("INSERT INTO parent VALUES (1, 1)")
         .execute(&db.pool)
@@ -183,14 +176,8 @@ async fn postgres_errors_map_to_typed_storage_errors() {
             .await
             .unwrap();
     }
-    sqlx::query("INSERT INTO parent VALUES (10, 5)")
-        .execute(&mut *a)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO parent VALUES (11, 5)")
-        .execute(&mut *b)
-        .await
-        .unwrap();
+    sqlx::query("INSERT INTO parent VALUES (10, 5)").execute(&mut *a).await.unwrap();
+    sqlx::query("INSERT INTO parent VALUES (11, 5)").execute(&mut *b).await.unwrap();
     a.commit().await.unwrap();
     let conflict: StorageError = b.commit().await.unwrap_err().into();
     assert!(
