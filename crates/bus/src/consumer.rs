@@ -132,6 +132,10 @@ pub enum HandleError {
     /// Permanent: this message can never succeed; dead-letter it now.
     #[error("permanent failure: {0:#}")]
     Reject(anyhow::Error),
+    /// Not now, and not a failure (e.g. a rate limit): try again after about this long,
+    /// without counting an attempt.
+    #[error("deferred for {0:?}")]
+    Defer(Duration),
 }
 
 /// Handles deliveries. Must be idempotent: a message can arrive more than once.
@@ -379,6 +383,21 @@ impl<H: Handler> Inner<H> {
                     self.record(std::slice::from_ref(&message), started, "rejected");
                     return self.dead_letter(&message, &error.to_string()).await;
                 }
+                Err(HandleError::Defer(wait)) => match self.options.retry {
+                    RetryPolicy::InPlace => {
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => continue,
+                            () = shutdown.cancelled() => {
+                                message.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                                return Ok(());
+                            }
+                        }
+                    }
+                    RetryPolicy::DelayQueue => {
+                        let tier = self.broker.topology().delay_at_least(wait);
+                        return self.park(&message, Duration::from_millis(tier), message.attempt).await;
+                    }
+                },
                 Err(HandleError::Retry(error)) => error,
             };
             self.record(std::slice::from_ref(&message), started, "retry");
@@ -399,15 +418,16 @@ impl<H: Handler> Inner<H> {
                     }
                     message.attempt += 1;
                 }
-                RetryPolicy::DelayQueue => return self.park(&message, delay).await,
+                RetryPolicy::DelayQueue => return self.park(&message, delay, message.attempt + 1).await,
             }
         }
     }
 
-    /// Parks `message` in the delay tier for `delay`, then acks the original.
-    async fn park(&self, message: &Incoming, delay: Duration) -> anyhow::Result<()> {
+    /// Parks `message` in the delay tier for `delay` (as attempt `attempt` when it comes back),
+    /// then acks the original.
+    async fn park(&self, message: &Incoming, delay: Duration, attempt: u32) -> anyhow::Result<()> {
         let mut headers = message.headers.clone();
-        headers.insert(ATTEMPT_HEADER.into(), (message.attempt + 1).to_string());
+        headers.insert(ATTEMPT_HEADER.into(), attempt.to_string());
         headers.insert(DELAY_HEADER.into(), delay.as_millis().to_string());
         headers.remove("x-delivery-count");
         headers.remove("x-death");

@@ -288,6 +288,15 @@ pub struct WorkstreamUpdatedV1 {
 }
 fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1");
 
+/// Fetch templates from Twilio's Content API now (api → sender).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "sender.command.sync_templates.v1")]
+pub struct SyncTemplatesV1 {
+    /// The channel to sync; every channel when absent.
+    pub channel_id: Option<String>,
+}
+fixed_key!(SyncTemplatesV1, "sender.command.sync_templates.v1");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,17 @@ impl Topology {
         self.delays_ms.get(index).or(self.delays_ms.last()).copied().unwrap_or(1_000)
     }
 
+    /// Returns the shortest delay tier (ms) of at least `wait` (the longest when none is).
+    pub fn delay_at_least(&self, wait: std::time::Duration) -> u64 {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.delays_ms
+            .iter()
+            .copied()
+            .find(|d| *d >= ms)
+            .or(self.delays_ms.last().copied())
+            .unwrap_or(1_000)
+    }
+
     /// Returns the routing key of an inbound message for ordering key `key`.
     pub fn inbound_routing_key(&self, key: &str) -> String {
         format!("inbound.received.v1.{}", shard_for(key, self.shards))
@@ -151,6 +162,7 @@ impl Topology {
             &["conversation.opened.v1", "conversation.status_changed.v1", "routing.tick.v1"],
         ));
         queues.push(QueueSpec::shared("sender.outbound", &["outbound.send.v1", "outbound.cancelled.v1"]));
+        queues.push(QueueSpec::shared("sender.commands", &["sender.command.*.v1"]));
         queues.push(QueueSpec::shared("bots.work", &["bot.turn.v1"]));
         queues
     }

@@ -1,0 +1,166 @@
+//! The emulator's own control API (not Twilio's): set up accounts, make customers write, inject
+//! faults, tune callbacks, read what was sent. Served under `/emulator/…`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::http::Emulator;
+use crate::state::{CallbackSettings, SeededTemplate};
+
+/// One WhatsApp number of an account and where its inbound webhooks go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NumberSetup {
+    /// E.164.
+    pub phone: String,
+    /// "When a message comes in" URL.
+    pub inbound_url: String,
+}
+
+/// An account to emulate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountSetup {
+    /// `AC…`.
+    pub account_sid: String,
+    /// Primary auth token.
+    pub auth_token: String,
+    /// Its WhatsApp senders.
+    pub numbers: Vec<NumberSetup>,
+    /// Sandbox join code (for `join <code>`), when this is a sandbox account.
+    #[serde(default)]
+    pub sandbox_join_code: Option<String>,
+    /// Content templates; Twilio's usual seed set when absent.
+    #[serde(default)]
+    pub templates: Option<Vec<SeededTemplate>>,
+}
+
+/// A file a simulated customer sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerMedia {
+    /// MIME type.
+    pub content_type: String,
+    /// Content, base64.
+    pub data_base64: String,
+}
+
+/// A message a simulated customer sends to a business number.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CustomerMessage {
+    /// Customer phone (E.164).
+    pub from: String,
+    /// Business number (E.164).
+    pub to: String,
+    /// Text.
+    pub body: String,
+    /// Profile name.
+    pub profile_name: Option<String>,
+    /// Files.
+    pub media: Vec<CustomerMedia>,
+    /// (latitude, longitude, label).
+    pub location: Option<(f64, f64, Option<String>)>,
+    /// (button text, payload).
+    pub button: Option<(String, String)>,
+    /// The business message this replies to.
+    pub replied_to_sid: Option<String>,
+    /// The customer's BSUID (`CC.xxxx`), sent as ExternalUserId.
+    pub external_user_id: Option<String>,
+}
+
+/// What happened to a simulated customer message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerResult {
+    /// Its MessageSid.
+    pub message_sid: String,
+    /// HTTP status the webhook answered (0: no answer).
+    pub webhook_status: u16,
+    /// Transport error, if any.
+    pub webhook_error: Option<String>,
+}
+
+/// A fault applied to the next Messages API requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer `status` with Twilio error `code` (e.g. 429/20429 with Retry-After, 500).
+    Status {
+        status: u16,
+        code: u32,
+        retry_after_secs: Option<u64>,
+        count: u32,
+    },
+    /// Answer after `ms` milliseconds.
+    Slow { ms: u64, count: u32 },
+    /// Accept, then fail the message with `code` in its status callback (e.g. 63024).
+    FailWith { code: u32, count: u32 },
+}
+
+impl Fault {
+    pub(crate) fn count_mut(&mut self) -> &mut u32 {
+        match self {
+            Self::Status { count, .. } | Self::Slow { count, .. } | Self::FailWith { count, .. } => count,
+        }
+    }
+}
+
+/// A message sent through the emulated Messages API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentMessage {
+    pub sid: String,
+    pub account_sid: String,
+    pub from: String,
+    pub to: String,
+    pub body: Option<String>,
+    pub media_urls: Vec<String>,
+    pub content_sid: Option<String>,
+    pub content_variables: Option<String>,
+    pub status_callback: Option<String>,
+    /// Final status (after callbacks).
+    pub status: String,
+    pub error_code: Option<u32>,
+    /// When the request arrived, Unix milliseconds.
+    pub received_ms: i64,
+}
+
+/// Send counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub sent: usize,
+    pub refused: u64,
+    /// Per sender: the most messages received in any one-second window.
+    pub max_per_second: BTreeMap<String, usize>,
+}
+
+pub(crate) async fn put_account(State(em): State<Emulator>, Json(setup): Json<AccountSetup>) -> Response {
+    em.setup_account(setup);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) async fn post_customer_message(State(em): State<Emulator>, Json(message): Json<CustomerMessage>) -> Response {
+    match em.customer_message(message).await {
+        Ok(result) => Json(result).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": format!("{error:#}") }))).into_response(),
+    }
+}
+
+pub(crate) async fn post_fault(State(em): State<Emulator>, Json(fault): Json<Fault>) -> Response {
+    em.inject(fault);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) async fn put_callbacks(State(em): State<Emulator>, Json(settings): Json<CallbackSettings>) -> Response {
+    em.set_callbacks(settings);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) async fn get_messages(State(em): State<Emulator>) -> Json<Vec<SentMessage>> {
+    Json(em.sent())
+}
+
+pub(crate) async fn get_stats(State(em): State<Emulator>) -> Json<Stats> {
+    Json(em.stats())
+}

@@ -1,0 +1,83 @@
+//! Status callbacks, as Twilio sends them: form-encoded, signed with the account's auth token
+//! over the callback URL; no callback for the initial `queued`; then `sent` → `delivered` →
+//! `read`, or `failed`/`undelivered` with an error code. Optionally delayed, shuffled, doubled.
+
+use std::time::Duration;
+
+use crate::http::Emulator;
+
+/// Sends the callbacks of message `sid` in the background.
+#[allow(clippy::too_many_arguments)] // every field of a callback
+pub(crate) fn schedule(
+    em: Emulator,
+    sid: String,
+    account_sid: String,
+    token: String,
+    url: String,
+    from: String,
+    to: String,
+    error_code: Option<u32>,
+) {
+    let settings = em.lock().callbacks;
+    let mut statuses: Vec<(&'static str, Option<u32>)> = match error_code {
+        // Sandbox and sender problems fail at once; content problems after WhatsApp looked.
+        Some(code @ (63015 | 63007)) => vec![("failed", Some(code))],
+        Some(code) => vec![("sent", None), ("undelivered", Some(code))],
+        None if settings.read => vec![("sent", None), ("delivered", None), ("read", None)],
+        None => vec![("sent", None), ("delivered", None)],
+    };
+    let final_status = statuses.last().map(|(s, c)| ((*s).to_owned(), *c));
+    if settings.reorder {
+        fastrand::shuffle(&mut statuses);
+    }
+    if settings.duplicate {
+        statuses = statuses.into_iter().flat_map(|s| [s, s]).collect();
+    }
+    if let Some((status, code)) = final_status
+        && let Some(m) = em.lock().sent.iter_mut().find(|m| m.sid == sid)
+    {
+        m.status = status;
+        m.error_code = code;
+    }
+    tokio::spawn(async move {
+        for (status, code) in statuses {
+            tokio::time::sleep(Duration::from_millis(settings.delay_ms)).await;
+            let mut params: Vec<(String, String)> = vec![
+                ("AccountSid".into(), account_sid.clone()),
+                ("MessageSid".into(), sid.clone()),
+                ("SmsSid".into(), sid.clone()),
+                ("MessageStatus".into(), status.into()),
+                ("SmsStatus".into(), status.into()),
+                ("To".into(), to.clone()),
+                ("From".into(), from.clone()),
+                ("ChannelPrefix".into(), "whatsapp".into()),
+                ("ApiVersion".into(), "2010-04-01".into()),
+            ];
+            if status == "read" {
+                params.push(("EventType".into(), "READ".into()));
+            }
+            if let Some(code) = code {
+                // WhatsApp failures often arrive with an empty ErrorMessage.
+                params.push(("ErrorCode".into(), code.to_string()));
+                params.push(("ErrorMessage".into(), String::new()));
+            }
+            let signature = switchboard_twilio::signature::compute(&token, &url, &params);
+            let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+            let sent = em
+                .inner
+                .http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", signature)
+                .header("i-twilio-idempotency-token", uuid::Uuid::new_v4().to_string())
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(%sid, status, answer = r.status().as_u16(), "status callback refused"),
+                Err(error) => tracing::warn!(%sid, status, error = %error, "status callback failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,127 @@
+//! Simulated customers: a message to a business number becomes the webhook Twilio would send,
+//! signed with the account's auth token over the number's inbound URL, posted once (Twilio does
+//! not retry a 5xx by default) with a 15-second timeout.
+
+use base64::Engine;
+
+use crate::admin::{CustomerMessage, CustomerResult};
+use crate::http::Emulator;
+
+impl Emulator {
+    /// Delivers a customer's message to the business as a signed webhook.
+    pub async fn customer_message(&self, message: CustomerMessage) -> anyhow::Result<CustomerResult> {
+        let from = switchboard_domain::PhoneNumber::parse(&message.from).map_err(|e| anyhow::anyhow!("from: {e}"))?;
+        let to = switchboard_domain::PhoneNumber::parse(&message.to).map_err(|e| anyhow::anyhow!("to: {e}"))?;
+        let (account_sid, token, url, join_code) = {
+            let state = self.lock();
+            let (sid, account) = state
+                .accounts
+                .iter()
+                .find(|(_, a)| a.numbers.contains_key(to.as_str()))
+                .ok_or_else(|| anyhow::anyhow!("no emulated account has the number {to}"))?;
+            (
+                sid.clone(),
+                account.auth_token.clone(),
+                account.numbers[to.as_str()].clone(),
+                account.sandbox_join_code.clone(),
+            )
+        };
+        let has_media = !message.media.is_empty();
+        let message_sid = format!("{}{}", if has_media { "MM" } else { "SM" }, uuid::Uuid::new_v4().simple());
+        {
+            let mut state = self.lock();
+            state.windows.insert((to.as_str().to_owned(), from.as_str().to_owned()), self.now());
+            if join_code.is_some_and(|code| message.body.trim().eq_ignore_ascii_case(&format!("join {code}"))) {
+                state.sandbox_joined.insert(from.as_str().to_owned());
+            }
+        }
+        let mut params: Vec<(String, String)> = vec![
+            ("SmsMessageSid".into(), message_sid.clone()),
+            ("NumMedia".into(), message.media.len().to_string()),
+            (
+                "ProfileName".into(),
+                message.profile_name.clone().unwrap_or_else(|| "Customer".into()),
+            ),
+            ("SmsSid".into(), message_sid.clone()),
+            ("WaId".into(), from.digits().to_owned()),
+            ("SmsStatus".into(), "received".into()),
+            ("Body".into(), message.body.clone()),
+            ("To".into(), to.to_whatsapp()),
+            ("NumSegments".into(), "1".into()),
+            ("ReferralNumMedia".into(), "0".into()),
+            ("MessageSid".into(), message_sid.clone()),
+            ("AccountSid".into(), account_sid.clone()),
+            ("From".into(), from.to_whatsapp()),
+            ("ApiVersion".into(), "2010-04-01".into()),
+        ];
+        let kind = if message.location.is_some() {
+            "location"
+        } else if message.button.is_some() {
+            "button"
+        } else if has_media {
+            "image"
+        } else {
+            "text"
+        };
+        params.push(("MessageType".into(), kind.into()));
+        for (i, media) in message.media.iter().enumerate() {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&media.data_base64)
+                .map_err(|_| anyhow::anyhow!("media {i} is not base64"))?;
+            let media_sid = format!("ME{}", uuid::Uuid::new_v4().simple());
+            self.lock()
+                .media
+                .insert(media_sid.clone(), (account_sid.clone(), media.content_type.clone(), bytes));
+            params.push((
+                format!("MediaUrl{i}"),
+                format!(
+                    "{}/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}",
+                    self.inner.api_base
+                ),
+            ));
+            params.push((format!("MediaContentType{i}"), media.content_type.clone()));
+        }
+        if let Some((lat, lon, label)) = &message.location {
+            params.push(("Latitude".into(), lat.to_string()));
+            params.push(("Longitude".into(), lon.to_string()));
+            if let Some(label) = label {
+                params.push(("Label".into(), label.clone()));
+            }
+        }
+        if let Some((text, payload)) = &message.button {
+            params.push(("ButtonText".into(), text.clone()));
+            params.push(("ButtonPayload".into(), payload.clone()));
+        }
+        if let Some(sid) = &message.replied_to_sid {
+            params.push(("OriginalRepliedMessageSid".into(), sid.clone()));
+            params.push(("OriginalRepliedMessageSender".into(), to.to_whatsapp()));
+        }
+        if let Some(bsuid) = &message.external_user_id {
+            params.push(("ExternalUserId".into(), format!("whatsapp:{bsuid}")));
+        }
+        let signature = switchboard_twilio::signature::compute(&token, &url, &params);
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+        let answer = self
+            .inner
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .header("i-twilio-idempotency-token", uuid::Uuid::new_v4().to_string())
+            .body(body)
+            .send()
+            .await;
+        Ok(match answer {
+            Ok(response) => CustomerResult {
+                message_sid,
+                webhook_status: response.status().as_u16(),
+                webhook_error: None,
+            },
+            Err(error) => CustomerResult {
+                message_sid,
+                webhook_status: 0,
+                webhook_error: Some(error.to_string()),
+            },
+        })
+    }
+}

@@ -1,0 +1,490 @@
+//! The emulated Twilio endpoints and the [`Emulator`] handle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use base64::Engine;
+use switchboard_domain::{Clock, WhatsAppAddress};
+use switchboard_twilio::messages::{ErrorBody, MessageResource};
+use time::OffsetDateTime;
+
+use crate::admin::{self, Fault, SentMessage, Stats};
+use crate::state::{Account, CallbackSettings, Shared, State as EmulatorState, default_templates};
+
+/// A running emulator's handle (cheap to clone).
+#[derive(Clone)]
+pub struct Emulator {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub state: Shared,
+    pub clock: Arc<dyn Clock>,
+    pub api_base: String,
+    pub cdn_base: String,
+    pub http: reqwest::Client,
+}
+
+/// Builds the router for the API host (Twilio's endpoints and `/emulator/…`).
+pub fn router(emulator: Emulator) -> Router {
+    Router::new()
+        .route("/2010-04-01/Accounts/{account_sid}/Messages.json", post(create_message))
+        .route("/2010-04-01/Accounts/{account_sid}/Messages/{file}", get(fetch_message))
+        .route(
+            "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}",
+            get(fetch_media),
+        )
+        .route("/v1/ContentAndApprovals", get(content_and_approvals))
+        .route("/emulator/accounts", put(admin::put_account))
+        .route("/emulator/customers/messages", post(admin::post_customer_message))
+        .route("/emulator/faults", post(admin::post_fault))
+        .route("/emulator/callbacks", put(admin::put_callbacks))
+        .route("/emulator/messages", get(admin::get_messages))
+        .route("/emulator/stats", get(admin::get_stats))
+        .with_state(emulator)
+}
+
+impl Emulator {
+    /// An emulator reachable at `api_base`, redirecting media to `cdn_base` (another host:port).
+    pub fn new(api_base: &str, cdn_base: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .user_agent("TwilioProxy/1.1")
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                state: Shared::new(EmulatorState::default()),
+                clock,
+                api_base: api_base.trim_end_matches('/').to_owned(),
+                cdn_base: cdn_base.trim_end_matches('/').to_owned(),
+                http,
+            }),
+        })
+    }
+
+    /// Returns the API base URL (what the sender's `twilio_api_base` points at).
+    pub fn api_base(&self) -> &str {
+        &self.inner.api_base
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, EmulatorState> {
+        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Creates or replaces an account.
+    pub fn setup_account(&self, setup: admin::AccountSetup) {
+        let numbers: BTreeMap<String, String> = setup.numbers.into_iter().map(|n| (n.phone, n.inbound_url)).collect();
+        let account = Account {
+            auth_token: setup.auth_token,
+            numbers,
+            sandbox_join_code: setup.sandbox_join_code,
+            templates: setup.templates.unwrap_or_else(default_templates),
+        };
+        self.lock().accounts.insert(setup.account_sid, account);
+    }
+
+    /// Queues a fault for the next Messages API requests.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Sets how status callbacks are sent.
+    pub fn set_callbacks(&self, settings: CallbackSettings) {
+        self.lock().callbacks = settings;
+    }
+
+    /// Returns every message sent so far.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.lock().sent.clone()
+    }
+
+    /// Returns send counts, with the busiest one-second window per sender.
+    pub fn stats(&self) -> Stats {
+        let state = self.lock();
+        let mut by_sender: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for m in &state.sent {
+            by_sender.entry(m.from.clone()).or_default().push(m.received_ms);
+        }
+        let max_per_second = by_sender
+            .into_iter()
+            .map(|(from, mut times)| {
+                times.sort_unstable();
+                let (mut best, mut start) = (0, 0);
+                for end in 0..times.len() {
+                    while times[end] - times[start] >= 1_000 {
+                        start += 1;
+                    }
+                    best = best.max(end - start + 1);
+                }
+                (from, best)
+            })
+            .collect();
+        Stats {
+            sent: state.sent.len(),
+            refused: state.refused,
+            max_per_second,
+        }
+    }
+
+    /// Returns the router of the "CDN" host media redirects to.
+    pub fn cdn_router(&self) -> Router {
+        Router::new().route("/cdn/{media_sid}", get(cdn_media)).with_state(self.clone())
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::Json(ErrorBody::new(code, status.as_u16(), message)),
+    )
+        .into_response()
+}
+
+/// Checks HTTP Basic auth against the account; returns its token on success.
+fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let unauthorized = || {
+        em.lock().refused += 1;
+        let mut r = twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"Twilio API\""),
+        );
+        r
+    };
+    let Some(encoded) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return Err(Box::new(unauthorized()));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        return Err(Box::new(unauthorized()));
+    };
+    let token = em.lock().accounts.get(account_sid).map(|a| a.auth_token.clone());
+    match token {
+        Some(token) if user == account_sid && password == token => Ok(token),
+        _ => Err(Box::new(unauthorized())),
+    }
+}
+
+fn bad(em: &Emulator, code: u32, message: &str) -> Response {
+    em.lock().refused += 1;
+    twilio_error(StatusCode::BAD_REQUEST, code, message)
+}
+
+async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    if !switchboard_twilio::is_account_sid(&account_sid) {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    }
+    let token = match authenticate(&em, &account_sid, &headers) {
+        Ok(token) => token,
+        Err(response) => return *response,
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        em.lock().refused += 1;
+        return twilio_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            20001,
+            "Supported content types: application/x-www-form-urlencoded",
+        );
+    }
+    let mut fail_with = None;
+    let fault = {
+        let mut state = em.lock();
+        let fault = state.faults.front_mut().map(|f| {
+            *f.count_mut() = f.count_mut().saturating_sub(1);
+            f.clone()
+        });
+        if state.faults.front_mut().is_some_and(|f| *f.count_mut() == 0) {
+            state.faults.pop_front();
+        }
+        fault
+    };
+    match fault {
+        Some(Fault::Status {
+            status,
+            code,
+            retry_after_secs,
+            ..
+        }) => {
+            em.lock().refused += 1;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = twilio_error(status, code, "Injected failure");
+            if let Some(secs) = retry_after_secs {
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+            return response;
+        }
+        Some(Fault::Slow { ms, .. }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(Fault::FailWith { code, .. }) => fail_with = Some(code),
+        None => {}
+    }
+    let params = switchboard_twilio::signature::form_params(&body);
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let media_urls: Vec<String> = params.iter().filter(|(k, _)| k == "MediaUrl").map(|(_, v)| v.clone()).collect();
+    let Some(to) = get("To") else {
+        return bad(&em, 21604, "A 'To' phone number is required.");
+    };
+    let Some(from) = get("From") else {
+        return bad(&em, 21603, "A 'From' phone number is required.");
+    };
+    if WhatsAppAddress::parse(&to).is_err() {
+        return bad(&em, 21211, &format!("Invalid 'To' Phone Number: {to}"));
+    }
+    let sender = from.strip_prefix("whatsapp:").unwrap_or_default().to_owned();
+    let owns_sender = em
+        .lock()
+        .accounts
+        .get(&account_sid)
+        .is_some_and(|a| a.numbers.contains_key(&sender));
+    if !from.starts_with("whatsapp:") || !owns_sender {
+        return bad(&em, 63007, "Twilio could not find a Channel with the specified From address");
+    }
+    if to == from {
+        return bad(&em, 63031, "Channel message cannot have same From and To");
+    }
+    let (body_text, content_sid, variables) = (get("Body"), get("ContentSid"), get("ContentVariables"));
+    if body_text.is_none() && media_urls.is_empty() && content_sid.is_none() {
+        return bad(&em, 21619, "A text message body or media URL must be specified.");
+    }
+    if variables.is_some() && content_sid.is_none() {
+        return bad(&em, 21654, "ContentSid Required");
+    }
+    if body_text.as_ref().is_some_and(|b| b.chars().count() > 1_600) {
+        return bad(&em, 21617, "The concatenated message body exceeds the 1600 character limit.");
+    }
+    if media_urls.len() > 10 {
+        return bad(&em, 21623, "Number of media files exceeds allowed limit.");
+    }
+    if media_urls.iter().any(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+        return bad(&em, 21620, "Invalid media URL(s).");
+    }
+    let template = match &content_sid {
+        Some(sid) => {
+            let found = em
+                .lock()
+                .accounts
+                .get(&account_sid)
+                .and_then(|a| a.templates.iter().find(|t| &t.sid == sid).cloned());
+            let Some(template) = found else {
+                return bad(&em, 21655, "The Content SID is invalid.");
+            };
+            if let Some(vars) = &variables {
+                let valid = serde_json::from_str::<BTreeMap<String, String>>(vars).is_ok_and(|m| m.values().all(|v| !v.trim().is_empty()));
+                if !valid {
+                    return bad(&em, 21656, "The Content Variables parameter is invalid.");
+                }
+            }
+            Some(template)
+        }
+        None => None,
+    };
+    let status_callback = get("StatusCallback");
+    if status_callback.as_ref().is_some_and(|u| url_host(u).is_none()) {
+        return bad(&em, 21609, "Invalid StatusCallback");
+    }
+
+    // Accepted. Decide how it ends, as WhatsApp would.
+    let now = em.now();
+    let customer = to.strip_prefix("whatsapp:").unwrap_or_default().to_owned();
+    let window_open = em
+        .lock()
+        .windows
+        .get(&(sender.clone(), customer.clone()))
+        .is_some_and(|at| now - *at < time::Duration::hours(24));
+    let sandbox_blocked = sender == crate::SANDBOX_NUMBER && !em.lock().sandbox_joined.contains(&customer);
+    let error_code = if let Some(code) = fail_with {
+        Some(code)
+    } else if sandbox_blocked {
+        Some(63015)
+    } else {
+        match &template {
+            Some(t) if t.status == "approved" => None,
+            Some(t) if window_open => (t.status == "rejected").then_some(63040),
+            Some(_) => Some(63016),
+            None if window_open => None,
+            None => Some(63016),
+        }
+    };
+    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let sent = SentMessage {
+        sid: sid.clone(),
+        account_sid: account_sid.clone(),
+        from: from.clone(),
+        to: to.clone(),
+        body: body_text.clone(),
+        media_urls: media_urls.clone(),
+        content_sid,
+        content_variables: variables,
+        status_callback: status_callback.clone(),
+        status: "queued".into(),
+        error_code: None,
+        received_ms: i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+    };
+    em.lock().sent.push(sent);
+    if let Some(url) = status_callback {
+        crate::callbacks::schedule(
+            em.clone(),
+            sid.clone(),
+            account_sid.clone(),
+            token,
+            url,
+            from.clone(),
+            to.clone(),
+            error_code,
+        );
+    }
+    let date = now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
+    let resource = MessageResource {
+        sid: Some(sid.clone()),
+        account_sid: Some(account_sid.clone()),
+        api_version: Some("2010-04-01".into()),
+        body: body_text.or_else(|| template.map(|t| t.body)),
+        date_created: Some(date.clone()),
+        date_updated: Some(date),
+        direction: Some("outbound-api".into()),
+        from: Some(from),
+        to: Some(to),
+        num_media: Some(media_urls.len().to_string()),
+        num_segments: Some("1".into()),
+        status: Some("queued".into()),
+        uri: Some(format!("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")),
+        ..Default::default()
+    };
+    (StatusCode::CREATED, axum::Json(resource)).into_response()
+}
+
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && !host.contains('_')).then(|| host.to_owned())
+}
+
+async fn fetch_message(State(em): State<Emulator>, Path((account_sid, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if let Err(response) = authenticate(&em, &account_sid, &headers) {
+        return *response;
+    }
+    let sid = file.trim_end_matches(".json");
+    let found = em
+        .lock()
+        .sent
+        .iter()
+        .find(|m| m.sid == sid && m.account_sid == account_sid)
+        .cloned();
+    match found {
+        Some(m) => axum::Json(MessageResource {
+            sid: Some(m.sid),
+            account_sid: Some(m.account_sid),
+            from: Some(m.from),
+            to: Some(m.to),
+            body: m.body,
+            status: Some(m.status),
+            error_code: m.error_code.map(i64::from),
+            direction: Some("outbound-api".into()),
+            ..Default::default()
+        })
+        .into_response(),
+        None => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    }
+}
+
+async fn fetch_media(
+    State(em): State<Emulator>,
+    Path((account_sid, _message, media_sid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authenticate(&em, &account_sid, &headers) {
+        return *response;
+    }
+    if em.lock().media.get(&media_sid).is_none_or(|(owner, _, _)| owner != &account_sid) {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    }
+    // Twilio answers with a redirect to its media CDN, a different host.
+    let location = format!("{}/cdn/{media_sid}", em.inner.cdn_base);
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+async fn cdn_media(State(em): State<Emulator>, Path(media_sid): Path<String>, headers: HeaderMap) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        // Credentials must never follow a redirect to another host.
+        return (StatusCode::BAD_REQUEST, "credentials were forwarded to the CDN").into_response();
+    }
+    let found = em.lock().media.get(&media_sid).map(|(_, ct, bytes)| (ct.clone(), bytes.clone()));
+    match found {
+        Some((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    #[serde(rename = "PageSize")]
+    page_size: Option<usize>,
+    #[serde(rename = "Page")]
+    page: Option<usize>,
+}
+
+async fn content_and_approvals(State(em): State<Emulator>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
+    // The account is whoever authenticates (the Content API has no account in the path).
+    let user = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|d| d.split_once(':').map(|(u, _)| u.to_owned()))
+        .unwrap_or_default();
+    if let Err(response) = authenticate(&em, &user, &headers) {
+        return *response;
+    }
+    let templates = em.lock().accounts.get(&user).map(|a| a.templates.clone()).unwrap_or_default();
+    let size = q.page_size.unwrap_or(50).clamp(1, 1_000);
+    let page = q.page.unwrap_or(0);
+    let contents: Vec<serde_json::Value> = templates
+        .iter()
+        .skip(page * size)
+        .take(size)
+        .map(|t| {
+            serde_json::json!({
+                "sid": t.sid, "account_sid": user, "friendly_name": t.name, "language": t.language,
+                "variables": {}, "types": { "twilio/text": { "body": t.body } },
+                "approval_requests": { "name": t.name, "category": "UTILITY", "status": t.status, "rejection_reason": "" }
+            })
+        })
+        .collect();
+    let next = ((page + 1) * size < templates.len())
+        .then(|| format!("{}/v1/ContentAndApprovals?PageSize={size}&Page={}", em.inner.api_base, page + 1));
+    axum::Json(serde_json::json!({
+        "contents": contents,
+        "meta": { "page": page, "page_size": size, "next_page_url": next, "key": "contents",
+                  "url": format!("{}/v1/ContentAndApprovals?PageSize={size}&Page={page}", em.inner.api_base) }
+    }))
+    .into_response()
+}

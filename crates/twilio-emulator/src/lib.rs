@@ -1,0 +1,24 @@
+//! A stand-in for Twilio's WhatsApp APIs, for tests, benchmarks and `switchboard dev` (no machine
+//! here can reach Twilio). It behaves as `reference/twilio.md` describes:
+//! - Messages API: HTTP Basic auth (401 with Twilio's JSON error), validation with Twilio's error
+//!   codes (400), `201` with a Message resource, GET by SID;
+//! - WhatsApp's 24-hour window per (sender, customer): free-form messages outside it are accepted
+//!   and then fail with 63016 in their status callback; templates need an approved ContentSid;
+//! - status callbacks signed with the account's auth token, with configurable delay, reordering
+//!   and duplication;
+//! - simulated customers whose messages arrive as correctly signed webhooks (15 s timeout, no
+//!   retry on 5xx), media served behind Basic auth with a redirect to a second "CDN" host;
+//! - the Content API (`/v1/ContentAndApprovals`), fault injection, and per-sender send counts.
+
+mod admin;
+mod callbacks;
+mod customers;
+mod http;
+mod state;
+
+pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, SentMessage, Stats};
+pub use http::{Emulator, router};
+pub use state::{CallbackSettings, SeededTemplate};
+
+/// The shared sandbox sender.
+pub const SANDBOX_NUMBER: &str = "+14155238886";

@@ -1,0 +1,124 @@
+//! The emulator's in-memory state.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::admin::{Fault, SentMessage};
+
+/// An account: its token and its numbers' webhook URLs.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub auth_token: String,
+    /// Number (E.164) → inbound webhook URL.
+    pub numbers: BTreeMap<String, String>,
+    pub sandbox_join_code: Option<String>,
+    pub templates: Vec<SeededTemplate>,
+}
+
+/// A Content template with its WhatsApp approval status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeededTemplate {
+    pub sid: String,
+    pub name: String,
+    pub language: String,
+    pub body: String,
+    pub status: String,
+}
+
+/// How status callbacks are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackSettings {
+    /// Delay before each callback, milliseconds.
+    pub delay_ms: u64,
+    /// Send the callbacks of a message in a shuffled order.
+    pub reorder: bool,
+    /// Send every callback twice.
+    pub duplicate: bool,
+    /// Send a `read` callback after `delivered`.
+    pub read: bool,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            delay_ms: 20,
+            reorder: false,
+            duplicate: false,
+            read: true,
+        }
+    }
+}
+
+/// Everything the emulator remembers.
+#[derive(Debug, Default)]
+pub struct State {
+    pub accounts: HashMap<String, Account>,
+    /// (our sender, customer) → when the customer last wrote.
+    pub windows: HashMap<(String, String), OffsetDateTime>,
+    /// Customers who joined the sandbox.
+    pub sandbox_joined: HashSet<String>,
+    pub sent: Vec<SentMessage>,
+    pub faults: VecDeque<Fault>,
+    pub callbacks: CallbackSettings,
+    /// Media of simulated customer messages: media SID → (account, content type, bytes).
+    pub media: HashMap<String, (String, String, Vec<u8>)>,
+    /// Requests refused (auth, validation, injected faults).
+    pub refused: u64,
+}
+
+/// The lock around the state.
+pub type Shared = Mutex<State>;
+
+/// Twilio's seed templates for a new account: a few approved, one rejected, one pending.
+pub fn default_templates() -> Vec<SeededTemplate> {
+    let t = |n: u32, name: &str, language: &str, body: &str, status: &str| SeededTemplate {
+        sid: format!("HX{n:032x}"),
+        name: name.into(),
+        language: language.into(),
+        body: body.into(),
+        status: status.into(),
+    };
+    vec![
+        t(
+            1,
+            "appointment_reminder",
+            "en",
+            "Your appointment is coming up on {{1}} at {{2}}",
+            "approved",
+        ),
+        t(
+            2,
+            "order_notification",
+            "en",
+            "Your {{1}} order of {{2}} has shipped and should be delivered on {{3}}. Details: {{4}}",
+            "approved",
+        ),
+        t(3, "verification_code", "en", "Your {{1}} code is {{2}}", "approved"),
+        t(
+            4,
+            "follow_up",
+            "en",
+            "Hi {{1}}, we are following up on your request {{2}}. Reply to continue.",
+            "approved",
+        ),
+        t(
+            5,
+            "follow_up",
+            "pt_BR",
+            "Olá {{1}}, estamos acompanhando sua solicitação {{2}}. Responda para continuar.",
+            "approved",
+        ),
+        t(
+            6,
+            "survey_link",
+            "en",
+            "Thanks for talking to us. Tell us how we did: {{1}}",
+            "approved",
+        ),
+        t(7, "promo_blast", "en", "Big sale {{1}}!", "rejected"),
+        t(8, "new_feature", "en", "Try our new feature {{1}}", "pending"),
+    ]
+}
