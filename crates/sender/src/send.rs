@@ -1,8 +1,9 @@
-//! Sending one message: skip it if Twilio already accepted it (its SID is recorded) or it was
-//! cancelled; wait for its number's slot; call Twilio with quick retries (exponential backoff
-//! with jitter, `Retry-After` honoured); record the SID and `outbound.accepted.v1` in one
-//! transaction, or `outbound.failed.v1` for a permanent error. Transient failures beyond the
-//! quick retries are parked on the bus's delay queues.
+//! Sending one message: claim it (a message Twilio already accepted, or one cancelled or failed
+//! for good, is never sent again); wait for its number's slot; call Twilio with quick retries
+//! (exponential backoff with jitter, `Retry-After` honoured); record the SID and
+//! `outbound.accepted.v1` atomically, or `outbound.failed.v1` for a permanent error. Transient
+//! failures beyond the quick retries are parked on the bus's delay queues. Two database round
+//! trips per send on the normal path.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::Counter;
 use sqlx::PgPool;
 use switchboard_bus::events::{OutboundAcceptedV1, OutboundCancelledV1, OutboundContent, OutboundFailedV1, OutboundSendV1};
-use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
+use switchboard_bus::{Envelope, Event, HandleError, Handler, Incoming};
 use switchboard_storage::outbox::{Outbox, OutboxRecord};
 use switchboard_twilio::messages::CreateMessage;
 use switchboard_twilio::{Credentials, TwilioClient, TwilioError};
@@ -54,13 +55,14 @@ impl App {
     }
 
     fn count(&self, outcome: &'static str, code: Option<u32>) {
-        self.sends.add(
-            1,
-            &[
-                KeyValue::new("outcome", outcome),
-                KeyValue::new("twilio.error_code", code.map_or_else(String::new, |c| c.to_string())),
-            ],
-        );
+        let code = code.map_or_else(String::new, |c| c.to_string());
+        self.sends
+            .add(1, &[KeyValue::new("outcome", outcome), KeyValue::new("twilio.error_code", code)]);
+    }
+
+    /// Returns the credentials of a channel (template sync).
+    pub async fn credentials_for(&self, channel_id: &str) -> Result<Credentials, CredentialsError> {
+        self.credentials.get(channel_id).await
     }
 }
 
@@ -78,6 +80,10 @@ impl SendHandler {
 
 fn transient(error: impl Into<anyhow::Error>) -> HandleError {
     HandleError::Retry(error.into())
+}
+
+fn message_id(raw: &str) -> Result<Uuid, HandleError> {
+    Uuid::parse_str(raw).map_err(|_| HandleError::Reject(anyhow::anyhow!("message_id is not a UUID")))
 }
 
 impl Handler for SendHandler {
@@ -125,29 +131,27 @@ fn request(event: &OutboundSendV1) -> CreateMessage {
 
 impl App {
     async fn send(&self, event: &OutboundSendV1, attempt: u32) -> Result<(), HandleError> {
-        let message_id =
-            Uuid::parse_str(&event.message_id).map_err(|_| HandleError::Reject(anyhow::anyhow!("message_id is not a UUID")))?;
-        let known: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT status, twilio_sid FROM sender.deliveries WHERE message_id = $1")
-                .bind(message_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(transient)?;
-        match known.as_ref() {
-            Some((_, Some(sid))) => {
-                tracing::info!(%message_id, twilio_sid = %sid, "already accepted by Twilio; not sending again");
-                return Ok(());
-            }
-            Some((status, None)) if status == "cancelled" || status == "failed" => return Ok(()),
-            _ => {}
+        let id = message_id(&event.message_id)?;
+        // One round trip claims the send. No row back: Twilio already accepted it (its SID is
+        // recorded), or it was cancelled or failed for good; it is never sent again.
+        let claimed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, attempts) VALUES ($1, $2, $3, 'sending', 1) \
+             ON CONFLICT (message_id) DO UPDATE SET attempts = sender.deliveries.attempts + 1, updated_at = now() \
+             WHERE sender.deliveries.twilio_sid IS NULL AND sender.deliveries.status = 'sending' RETURNING status",
+        )
+        .bind(id)
+        .bind(Uuid::parse_str(&event.channel_id).ok())
+        .bind(Uuid::parse_str(&event.number_id).ok())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(transient)?;
+        if claimed.is_none() {
+            tracing::info!(message_id = %id, "already accepted by Twilio, cancelled or failed; not sending again");
+            return Ok(());
         }
         let credentials = match self.credentials.get(&event.channel_id).await {
             Ok(c) => c,
-            Err(CredentialsError::Gone) => {
-                return self
-                    .fail(message_id, event, None, "the channel no longer exists or is inactive")
-                    .await;
-            }
+            Err(CredentialsError::Gone) => return self.fail(id, event, None, "the channel no longer exists or is inactive").await,
             Err(error @ CredentialsError::Unavailable(_)) => return Err(transient(error)),
         };
         let rate = if event.rate_per_second > 0.0 {
@@ -155,28 +159,10 @@ impl App {
         } else {
             self.settings.default_rate_per_second
         };
-        match self.limiter.reserve(
-            &event.number_id,
-            &credentials.account_sid,
-            rate,
-            Duration::from_millis(self.settings.max_rate_wait_ms),
-        ) {
+        let max_wait = Duration::from_millis(self.settings.max_rate_wait_ms);
+        match self.limiter.reserve(&event.number_id, &credentials.account_sid, rate, max_wait) {
             Ok(at) => tokio::time::sleep_until(at).await,
             Err(wait) => return Err(HandleError::Defer(wait)),
-        }
-        let claimed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, attempts) VALUES ($1, $2, $3, 'sending', 1) \
-             ON CONFLICT (message_id) DO UPDATE SET attempts = sender.deliveries.attempts + 1, updated_at = now() \
-             WHERE sender.deliveries.twilio_sid IS NULL RETURNING status",
-        )
-        .bind(message_id)
-        .bind(Uuid::parse_str(&event.channel_id).ok())
-        .bind(Uuid::parse_str(&event.number_id).ok())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(transient)?;
-        if claimed.as_deref() != Some("sending") {
-            return Ok(()); // cancelled, or accepted by a concurrent delivery of the same event
         }
         let message = request(event);
         let mut quick = 0;
@@ -184,9 +170,7 @@ impl App {
             match self.twilio.create_message(&credentials, &message).await {
                 Ok(resource) => {
                     let sid = resource.sid.unwrap_or_default();
-                    return self
-                        .accepted(message_id, event, &sid, resource.status.as_deref().unwrap_or("queued"))
-                        .await;
+                    return self.accepted(id, event, &sid, resource.status.as_deref().unwrap_or("queued")).await;
                 }
                 Err(error) if error.is_retryable() => {
                     if let Some(after) = error.retry_after() {
@@ -199,8 +183,9 @@ impl App {
                     }
                     self.count("retry", error.code());
                     if attempt >= self.max_attempts {
-                        let text = format!("gave up after {attempt} attempts: {error}");
-                        return self.fail(message_id, event, error.code(), &text).await;
+                        return self
+                            .fail(id, event, error.code(), &format!("gave up after {attempt} attempts: {error}"))
+                            .await;
                     }
                     return Err(transient(error));
                 }
@@ -209,7 +194,7 @@ impl App {
                         TwilioError::Api { message, .. } => message.clone(),
                         other => other.to_string(),
                     };
-                    return self.fail(message_id, event, error.code(), &text).await;
+                    return self.fail(id, event, error.code(), &text).await;
                 }
             }
         }
@@ -224,76 +209,87 @@ impl App {
         base.mul_f64(0.8 + fastrand::f64() * 0.4).min(max)
     }
 
-    async fn accepted(&self, message_id: Uuid, event: &OutboundSendV1, sid: &str, status: &str) -> Result<(), HandleError> {
-        let mut tx = self.pool.begin().await.map_err(transient)?;
-        sqlx::query("UPDATE sender.deliveries SET status = 'accepted', twilio_sid = $2, updated_at = now() WHERE message_id = $1")
-            .bind(message_id)
-            .bind(sid)
-            .execute(&mut *tx)
-            .await
-            .map_err(transient)?;
+    /// Records the outcome and its event in one statement (atomic, one round trip).
+    async fn record<T: Event>(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        event: T,
+        bind: impl FnOnce(
+            sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<(), HandleError> {
+        let record = OutboxRecord::from_envelope(&Envelope::new(event));
+        let query = sqlx::query(sql)
+            .bind(id)
+            .bind(record.message_id)
+            .bind(record.routing_key.clone())
+            .bind(record.payload.clone())
+            .bind(serde_json::json!(record.headers));
+        bind(query).execute(&self.pool).await.map_err(transient)?;
+        Ok(())
+    }
+
+    async fn accepted(&self, id: Uuid, event: &OutboundSendV1, sid: &str, status: &str) -> Result<(), HandleError> {
         let accepted = OutboundAcceptedV1 {
             message_id: event.message_id.clone(),
             channel_id: event.channel_id.clone(),
             twilio_sid: sid.into(),
             status: status.into(),
         };
-        self.outbox
-            .enqueue(&mut tx, &[OutboxRecord::from_envelope(&Envelope::new(accepted))])
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
+        let sid = sid.to_owned();
+        self.record(
+            "WITH recorded AS (UPDATE sender.deliveries SET status = 'accepted', twilio_sid = $6, updated_at = now() WHERE message_id = $1), \
+             queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) VALUES ($2, $3, $4, $5)) \
+             SELECT pg_notify('sender_outbox', '')",
+            id,
+            accepted,
+            move |q| q.bind(sid),
+        )
+        .await?;
         self.count("accepted", None);
         Ok(())
     }
 
-    async fn fail(&self, message_id: Uuid, event: &OutboundSendV1, code: Option<u32>, text: &str) -> Result<(), HandleError> {
-        tracing::warn!(%message_id, error_code = ?code, reason = text, "send failed permanently");
-        let mut tx = self.pool.begin().await.map_err(transient)?;
-        sqlx::query(
-            "INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, error_code, error_message) VALUES ($1, $2, $3, 'failed', $4, $5) \
-             ON CONFLICT (message_id) DO UPDATE SET status = 'failed', error_code = $4, error_message = $5, updated_at = now() \
-             WHERE sender.deliveries.twilio_sid IS NULL",
-        )
-        .bind(message_id)
-        .bind(Uuid::parse_str(&event.channel_id).ok())
-        .bind(Uuid::parse_str(&event.number_id).ok())
-        .bind(code.and_then(|c| i32::try_from(c).ok()))
-        .bind(text)
-        .execute(&mut *tx)
-        .await
-        .map_err(transient)?;
+    async fn fail(&self, id: Uuid, event: &OutboundSendV1, code: Option<u32>, text: &str) -> Result<(), HandleError> {
+        tracing::warn!(message_id = %id, error_code = ?code, reason = text, "send failed permanently");
         let failed = OutboundFailedV1 {
             message_id: event.message_id.clone(),
             channel_id: event.channel_id.clone(),
             error_code: code,
             error_message: text.into(),
         };
-        self.outbox
-            .enqueue(&mut tx, &[OutboxRecord::from_envelope(&Envelope::new(failed))])
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
+        let (channel, number, code_i32, text) = (
+            Uuid::parse_str(&event.channel_id).ok(),
+            Uuid::parse_str(&event.number_id).ok(),
+            code.and_then(|c| i32::try_from(c).ok()),
+            text.to_owned(),
+        );
+        self.record(
+            "WITH recorded AS (INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, error_code, error_message) \
+             VALUES ($1, $6, $7, 'failed', $8, $9) ON CONFLICT (message_id) DO UPDATE SET status = 'failed', error_code = $8, \
+             error_message = $9, updated_at = now() WHERE sender.deliveries.twilio_sid IS NULL), \
+             queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) VALUES ($2, $3, $4, $5)) \
+             SELECT pg_notify('sender_outbox', '')",
+            id,
+            failed,
+            move |q| q.bind(channel).bind(number).bind(code_i32).bind(text),
+        )
+        .await?;
         self.count("failed", code);
         Ok(())
     }
 
     async fn cancel(&self, event: &OutboundCancelledV1) -> Result<(), HandleError> {
-        let message_id =
-            Uuid::parse_str(&event.message_id).map_err(|_| HandleError::Reject(anyhow::anyhow!("message_id is not a UUID")))?;
+        let id = message_id(&event.message_id)?;
         sqlx::query(
             "INSERT INTO sender.deliveries (message_id, status) VALUES ($1, 'cancelled') \
              ON CONFLICT (message_id) DO UPDATE SET status = 'cancelled', updated_at = now() WHERE sender.deliveries.twilio_sid IS NULL",
         )
-        .bind(message_id)
+        .bind(id)
         .execute(&self.pool)
         .await
         .map_err(transient)?;
         Ok(())
-    }
-
-    /// Returns the credentials of a channel (template sync).
-    pub async fn credentials_for(&self, channel_id: &str) -> Result<Credentials, CredentialsError> {
-        self.credentials.get(channel_id).await
     }
 }

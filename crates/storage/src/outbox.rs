@@ -240,10 +240,15 @@ impl OutboxRelay {
     }
 }
 
-/// Waits for a notification; returns false when the listener is broken (or absent).
+/// Waits for a notification, then swallows any others already buffered (one drain serves them
+/// all); returns false when the listener is broken (or absent).
 async fn wait_notification(listener: &mut Option<PgListener>) -> bool {
     match listener {
-        Some(l) => l.recv().await.is_ok(),
+        Some(l) => {
+            let ok = l.recv().await.is_ok();
+            while l.next_buffered().is_some() {}
+            ok
+        }
         None => std::future::pending().await,
     }
 }
