@@ -10,6 +10,7 @@ pub mod clock;
 pub mod conversation;
 pub mod delivery;
 pub mod policy;
+pub mod routing;
 pub mod template;
 pub mod window;
 
