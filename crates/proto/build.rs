@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["switchboard/common/v1/common.proto", "switchboard/session/v1/session.proto"];
+const PROTOS: &[&str] = &[
+    "switchboard/common/v1/common.proto",
+    "switchboard/session/v1/session.proto",
+    "switchboard/routing/v1/routing.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=../../proto");

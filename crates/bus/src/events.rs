@@ -297,6 +297,69 @@ pub struct SyncTemplatesV1 {
 }
 fixed_key!(SyncTemplatesV1, "sender.command.sync_templates.v1");
 
+/// An agent was offered a work item (routing → api).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "offer.created.v1")]
+pub struct OfferCreatedV1 {
+    /// Offer.
+    pub offer_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Agent.
+    pub agent_id: String,
+    /// Queue.
+    pub queue_id: Option<String>,
+    /// Workstream.
+    pub workstream_id: Option<String>,
+    /// When it expires (counts as a decline).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+fixed_key!(OfferCreatedV1, "offer.created.v1");
+
+/// An offer ended (routing → api).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "offer.closed.v1")]
+pub struct OfferClosedV1 {
+    /// Offer.
+    pub offer_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Agent.
+    pub agent_id: String,
+    /// accepted, declined, expired, cancelled.
+    pub state: String,
+}
+fixed_key!(OfferClosedV1, "offer.closed.v1");
+
+/// A conversation got its agent (routing → api).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.assigned.v1")]
+pub struct ConversationAssignedV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// Agent.
+    pub agent_id: String,
+    /// Queue.
+    pub queue_id: Option<String>,
+    /// accept, pick or supervisor_assign.
+    pub how: String,
+}
+fixed_key!(ConversationAssignedV1, "conversation.assigned.v1");
+
+/// An agent's presence changed (routing → api).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "agent.presence.v1")]
+pub struct AgentPresenceV1 {
+    /// Agent.
+    pub agent_id: String,
+    /// What they show now.
+    pub presence: String,
+    /// What they last chose.
+    pub chosen: String,
+}
+fixed_key!(AgentPresenceV1, "agent.presence.v1");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,5 +19,13 @@ pub mod session {
     }
 }
 
+/// The routing service.
+pub mod routing {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchboard.routing.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every proto, for reflection and tooling.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
-use switchboard_bus::{Envelope, Event};
 use switchboard_domain::Clock;
-use switchboard_storage::outbox::{Outbox, OutboxRecord};
+use switchboard_storage::outbox::Outbox;
 use switchboard_twilio::TwilioClient;
 use time::OffsetDateTime;
 
@@ -49,25 +48,9 @@ impl Session {
 
     /// Writes `events` to the outbox inside the caller's transaction.
     pub async fn emit(&self, conn: &mut PgConnection, events: &Events) -> Result<(), SessionError> {
-        self.outbox.enqueue(conn, &events.records).await?;
+        self.outbox.enqueue(conn, events.records()).await?;
         Ok(())
     }
 }
 
-/// Events collected during one transaction, written to the outbox before it commits.
-#[derive(Debug, Default)]
-pub struct Events {
-    records: Vec<OutboxRecord>,
-}
-
-impl Events {
-    /// Adds an event that happened at `at`.
-    pub fn push<T: Event>(&mut self, event: T, at: OffsetDateTime) {
-        self.records.push(OutboxRecord::from_envelope(&Envelope::at(event, at)));
-    }
-
-    /// Returns whether nothing was collected.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-}
+pub use switchboard_storage::outbox::EventBatch as Events;

@@ -42,6 +42,29 @@ impl OutboxRecord {
     }
 }
 
+/// Events collected during one transaction, written to the outbox before it commits.
+#[derive(Debug, Default)]
+pub struct EventBatch {
+    records: Vec<OutboxRecord>,
+}
+
+impl EventBatch {
+    /// Adds an event that happened at `at`.
+    pub fn push<T: Event>(&mut self, event: T, at: time::OffsetDateTime) {
+        self.records.push(OutboxRecord::from_envelope(&Envelope::at(event, at)));
+    }
+
+    /// Returns the collected records.
+    pub fn records(&self) -> &[OutboxRecord] {
+        &self.records
+    }
+
+    /// Returns whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
 /// The outbox of one schema.
 #[derive(Debug, Clone)]
 pub struct Outbox {

@@ -23,7 +23,14 @@ struct Case {
 }
 
 fn case(name: &'static str, form: &[(&'static str, &str)]) -> Case {
-    Case { name, path_account: AC, auth: true, json: false, form: form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), same: true }
+    Case {
+        name,
+        path_account: AC,
+        auth: true,
+        json: false,
+        form: form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        same: true,
+    }
 }
 
 #[tokio::main]
@@ -36,27 +43,60 @@ async fn main() {
     emulator.setup_account(AccountSetup {
         account_sid: AC.into(),
         auth_token: TOKEN.into(),
-        numbers: vec![NumberSetup { phone: "+14155238886".into(), inbound_url: "http://127.0.0.1:9/none".into() }],
+        numbers: vec![NumberSetup {
+            phone: "+14155238886".into(),
+            inbound_url: "http://127.0.0.1:9/none".into(),
+        }],
         sandbox_join_code: None,
         templates: None,
     });
     tokio::spawn(axum::serve(api, switchboard_twilio_emulator::router(emulator.clone())).into_future());
-    emulator.customer_message(CustomerMessage { from: "+15552229999".into(), to: "+14155238886".into(), body: "hi".into(), ..Default::default() }).await.unwrap();
+    emulator
+        .customer_message(CustomerMessage {
+            from: "+15552229999".into(),
+            to: "+14155238886".into(),
+            body: "hi".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 
     let to = ("To", "whatsapp:+15552229999");
     let from = ("From", "whatsapp:+14155238886");
     let hx = format!("HX{:032x}", 1);
     let mut cases = vec![
         case("text", &[to, from, ("Body", "Hello from agent")]),
-        case("template with variables", &[to, from, ("ContentSid", &hx), ("ContentVariables", r#"{"1":"12/1","2":"3pm"}"#)]),
+        case(
+            "template with variables",
+            &[to, from, ("ContentSid", &hx), ("ContentVariables", r#"{"1":"12/1","2":"3pm"}"#)],
+        ),
         case("one media URL", &[to, from, ("MediaUrl", "https://example.com/a.jpg")]),
         case("unknown extra parameter", &[to, from, ("Body", "x"), ("Foo", "bar")]),
-        Case { auth: false, ..case("no credentials", &[to, from, ("Body", "x")]) },
-        Case { json: true, ..case("JSON instead of a form", &[to, from, ("Body", "x")]) },
-        Case { same: false, ..case("no To", &[from, ("Body", "x")]) },
-        Case { same: false, ..case("ContentSid not HX + 32 hex", &[to, from, ("ContentSid", "HXnotvalid")]) },
-        Case { same: false, ..case("only To (Twilio needs From and content)", &[to]) },
-        Case { same: false, path_account: "ACbad", ..case("bad AccountSid in the path", &[to, from, ("Body", "x")]) },
+        Case {
+            auth: false,
+            ..case("no credentials", &[to, from, ("Body", "x")])
+        },
+        Case {
+            json: true,
+            ..case("JSON instead of a form", &[to, from, ("Body", "x")])
+        },
+        Case {
+            same: false,
+            ..case("no To", &[from, ("Body", "x")])
+        },
+        Case {
+            same: false,
+            ..case("ContentSid not HX + 32 hex", &[to, from, ("ContentSid", "HXnotvalid")])
+        },
+        Case {
+            same: false,
+            ..case("only To (Twilio needs From and content)", &[to])
+        },
+        Case {
+            same: false,
+            path_account: "ACbad",
+            ..case("bad AccountSid in the path", &[to, from, ("Body", "x")])
+        },
     ];
     let http = reqwest::Client::new();
     let mut agree = 0;
@@ -72,7 +112,9 @@ async fn main() {
                 request = request.basic_auth(AC, Some(TOKEN));
             }
             request = if c.json {
-                request.header("content-type", "application/json").body(serde_json::to_string(&c.form.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()).unwrap())
+                request
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_string(&c.form.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()).unwrap())
             } else {
                 request.form(&c.form)
             };

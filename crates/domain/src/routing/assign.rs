@@ -52,7 +52,10 @@ pub struct Needs<'a> {
 
 /// (missing skills, extra skills): (0, 0) exact, (0, n) over-qualified, (m, _) under-qualified.
 fn closeness(required: &[SkillRequirement], agent: &BTreeMap<Uuid, u8>) -> (usize, usize) {
-    let missing = required.iter().filter(|r| agent.get(&r.skill_id).is_none_or(|rating| *rating < r.min_rating)).count();
+    let missing = required
+        .iter()
+        .filter(|r| agent.get(&r.skill_id).is_none_or(|rating| *rating < r.min_rating))
+        .count();
     let extra = agent.keys().filter(|k| !required.iter().any(|r| r.skill_id == **k)).count();
     (missing, extra)
 }
@@ -76,15 +79,24 @@ pub fn choose(needs: &Needs<'_>, candidates: &[Candidate], method: AssignmentMet
             return Some(i);
         }
     }
-    candidates.iter().enumerate().filter(|(_, c)| eligible(needs, c)).min_by_key(|(_, c)| {
-        let skill_rank = if needs.matching == SkillMatching::Closest { closeness(needs.skills, &c.skills) } else { (0, 0) };
-        let method_rank = match method {
-            AssignmentMethod::HighestCapacity => (-i64::from(c.free_units), c.last_assigned),
-            AssignmentMethod::RoundRobin => (c.last_assigned, 0),
-            AssignmentMethod::LeastActive => (c.last_released, c.last_assigned),
-        };
-        (skill_rank, method_rank, c.agent_id)
-    }).map(|(i, _)| i)
+    candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| eligible(needs, c))
+        .min_by_key(|(_, c)| {
+            let skill_rank = if needs.matching == SkillMatching::Closest {
+                closeness(needs.skills, &c.skills)
+            } else {
+                (0, 0)
+            };
+            let method_rank = match method {
+                AssignmentMethod::HighestCapacity => (-i64::from(c.free_units), c.last_assigned),
+                AssignmentMethod::RoundRobin => (c.last_assigned, 0),
+                AssignmentMethod::LeastActive => (c.last_released, c.last_assigned),
+            };
+            (skill_rank, method_rank, c.agent_id)
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -106,7 +118,16 @@ mod tests {
     }
 
     fn needs<'a>(skills: &'a [SkillRequirement], declined: &'a BTreeMap<Uuid, u32>, matching: SkillMatching) -> Needs<'a> {
-        Needs { units: 1, profiles: &[], skills, allowed: &ALLOWED, matching, declined, max_declines: 3, affinity: None }
+        Needs {
+            units: 1,
+            profiles: &[],
+            skills,
+            allowed: &ALLOWED,
+            matching,
+            declined,
+            max_declines: 3,
+            affinity: None,
+        }
     }
 
     fn pick(n: &Needs<'_>, c: &[Candidate], m: AssignmentMethod) -> Option<u128> {
@@ -117,8 +138,19 @@ mod tests {
     fn highest_capacity_then_round_robin_on_ties() {
         let none = BTreeMap::new();
         let n = needs(&[], &none, SkillMatching::Exact);
-        assert_eq!(pick(&n, &[agent(1, 1, 0), agent(2, 3, 5), agent(3, 2, 0)], AssignmentMethod::HighestCapacity), Some(2));
-        assert_eq!(pick(&n, &[agent(1, 2, 9), agent(2, 2, 4)], AssignmentMethod::HighestCapacity), Some(2), "tie: longest since assigned");
+        assert_eq!(
+            pick(
+                &n,
+                &[agent(1, 1, 0), agent(2, 3, 5), agent(3, 2, 0)],
+                AssignmentMethod::HighestCapacity
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            pick(&n, &[agent(1, 2, 9), agent(2, 2, 4)], AssignmentMethod::HighestCapacity),
+            Some(2),
+            "tie: longest since assigned"
+        );
     }
 
     #[test]
@@ -126,7 +158,11 @@ mod tests {
         let none = BTreeMap::new();
         let n = needs(&[], &none, SkillMatching::Exact);
         let agents = [agent(1, 5, 30), agent(2, 1, 10), agent(3, 9, i64::MIN)];
-        assert_eq!(pick(&n, &agents, AssignmentMethod::RoundRobin), Some(3), "never assigned goes first");
+        assert_eq!(
+            pick(&n, &agents, AssignmentMethod::RoundRobin),
+            Some(3),
+            "never assigned goes first"
+        );
         let mut least = [agent(1, 5, 0), agent(2, 5, 0)];
         least[0].last_released = 100;
         least[1].last_released = 50;
@@ -144,18 +180,27 @@ mod tests {
         assert_eq!(pick(&n, &[agent(1, 5, 0), away, full], AssignmentMethod::HighestCapacity), None);
         let profile = Uuid::from_u128(77);
         let empty = BTreeMap::new();
-        let with_profile = Needs { profiles: std::slice::from_ref(&profile), ..needs(&[], &empty, SkillMatching::Exact) };
+        let with_profile = Needs {
+            profiles: std::slice::from_ref(&profile),
+            ..needs(&[], &empty, SkillMatching::Exact)
+        };
         let mut has = agent(4, 1, 0);
         has.profile_free.insert(profile, 1);
         let mut exhausted = agent(5, 9, 0);
         exhausted.profile_free.insert(profile, 0);
-        assert_eq!(pick(&with_profile, &[agent(6, 9, 0), exhausted, has], AssignmentMethod::HighestCapacity), Some(4));
+        assert_eq!(
+            pick(&with_profile, &[agent(6, 9, 0), exhausted, has], AssignmentMethod::HighestCapacity),
+            Some(4)
+        );
     }
 
     #[test]
     fn exact_and_closest_skill_matching() {
         let (s1, s2) = (Uuid::from_u128(100), Uuid::from_u128(200));
-        let required = [SkillRequirement { skill_id: s1, min_rating: 5 }];
+        let required = [SkillRequirement {
+            skill_id: s1,
+            min_rating: 5,
+        }];
         let none = BTreeMap::new();
         let mut exact = agent(1, 1, 0);
         exact.skills.insert(s1, 6);
@@ -167,22 +212,48 @@ mod tests {
         let nobody = agent(4, 9, 0);
         let agents = [over.clone(), under.clone(), nobody.clone(), exact.clone()];
         let e = needs(&required, &none, SkillMatching::Exact);
-        assert_eq!(pick(&e, &agents, AssignmentMethod::HighestCapacity), Some(2), "exact: only rated agents; then most capacity");
-        assert_eq!(pick(&e, &[under.clone(), nobody.clone()], AssignmentMethod::HighestCapacity), None, "exact: nobody qualifies, item waits");
+        assert_eq!(
+            pick(&e, &agents, AssignmentMethod::HighestCapacity),
+            Some(2),
+            "exact: only rated agents; then most capacity"
+        );
+        assert_eq!(
+            pick(&e, &[under.clone(), nobody.clone()], AssignmentMethod::HighestCapacity),
+            None,
+            "exact: nobody qualifies, item waits"
+        );
         let c = needs(&required, &none, SkillMatching::Closest);
-        assert_eq!(pick(&c, &agents, AssignmentMethod::HighestCapacity), Some(1), "closest: exact skill set first");
-        assert_eq!(pick(&c, &[under.clone(), over.clone()], AssignmentMethod::HighestCapacity), Some(2), "then over-qualified");
-        assert_eq!(pick(&c, &[nobody, under], AssignmentMethod::HighestCapacity), Some(3), "then under-qualified, even without the skill");
+        assert_eq!(
+            pick(&c, &agents, AssignmentMethod::HighestCapacity),
+            Some(1),
+            "closest: exact skill set first"
+        );
+        assert_eq!(
+            pick(&c, &[under.clone(), over.clone()], AssignmentMethod::HighestCapacity),
+            Some(2),
+            "then over-qualified"
+        );
+        assert_eq!(
+            pick(&c, &[nobody, under], AssignmentMethod::HighestCapacity),
+            Some(3),
+            "then under-qualified, even without the skill"
+        );
     }
 
     #[test]
     fn affinity_wins_regardless_of_capacity_unless_declined_or_offline() {
         let none = BTreeMap::new();
         let previous = Uuid::from_u128(9);
-        let n = Needs { affinity: Some(previous), ..needs(&[], &none, SkillMatching::Exact) };
+        let n = Needs {
+            affinity: Some(previous),
+            ..needs(&[], &none, SkillMatching::Exact)
+        };
         let mut busy = agent(9, 0, 0);
         busy.presence = Presence::BusyDnd;
-        assert_eq!(pick(&n, &[agent(1, 5, 0), busy.clone()], AssignmentMethod::HighestCapacity), Some(9));
+        assert_eq!(
+            pick(&n, &[agent(1, 5, 0), busy.clone()], AssignmentMethod::HighestCapacity),
+            Some(9)
+        );
         busy.presence = Presence::Offline;
         assert_eq!(pick(&n, &[agent(1, 5, 0), busy], AssignmentMethod::HighestCapacity), Some(1));
     }

@@ -75,9 +75,14 @@ pub struct Classification {
 
 /// Runs `rulesets` over `facts`.
 pub fn classify(rulesets: &[Ruleset], facts: Facts) -> Classification {
-    let mut out = Classification { facts, ..Classification::default() };
+    let mut out = Classification {
+        facts,
+        ..Classification::default()
+    };
     for ruleset in rulesets {
-        let Some(rule) = ruleset.rules.iter().find(|r| all_hold(&r.conditions, &out.facts)) else { continue };
+        let Some(rule) = ruleset.rules.iter().find(|r| all_hold(&r.conditions, &out.facts)) else {
+            continue;
+        };
         out.fired.push((ruleset.name.clone(), rule.name.clone()));
         out.facts.extend(rule.outputs.attributes.clone());
         for skill in &rule.outputs.skills {
@@ -128,7 +133,15 @@ mod tests {
     use super::*;
 
     fn rule(name: &str, attribute: &str, value: &str, outputs: Outputs) -> Rule {
-        Rule { name: name.into(), conditions: vec![Condition { attribute: attribute.into(), op: Op::Equals, value: value.into() }], outputs }
+        Rule {
+            name: name.into(),
+            conditions: vec![Condition {
+                attribute: attribute.into(),
+                op: Op::Equals,
+                value: value.into(),
+            }],
+            outputs,
+        }
     }
 
     #[test]
@@ -139,16 +152,57 @@ mod tests {
             Ruleset {
                 name: "intent".into(),
                 rules: vec![
-                    rule("billing", "topic", "billing", Outputs { attributes: [("team".into(), "money".into())].into(), skills: vec![SkillRequirement { skill_id: billing, min_rating: 5 }], ..Outputs::default() }),
-                    rule("also billing", "topic", "billing", Outputs { priority: Some(99), ..Outputs::default() }),
+                    rule(
+                        "billing",
+                        "topic",
+                        "billing",
+                        Outputs {
+                            attributes: [("team".into(), "money".into())].into(),
+                            skills: vec![SkillRequirement {
+                                skill_id: billing,
+                                min_rating: 5,
+                            }],
+                            ..Outputs::default()
+                        },
+                    ),
+                    rule(
+                        "also billing",
+                        "topic",
+                        "billing",
+                        Outputs {
+                            priority: Some(99),
+                            ..Outputs::default()
+                        },
+                    ),
                 ],
             },
-            Ruleset { name: "routing".into(), rules: vec![rule("money team", "team", "money", Outputs { priority: Some(1), capacity_profile_id: Some(vip), ..Outputs::default() })] },
+            Ruleset {
+                name: "routing".into(),
+                rules: vec![rule(
+                    "money team",
+                    "team",
+                    "money",
+                    Outputs {
+                        priority: Some(1),
+                        capacity_profile_id: Some(vip),
+                        ..Outputs::default()
+                    },
+                )],
+            },
         ];
         let out = classify(&rulesets, [("topic".to_owned(), "billing".to_owned())].into());
-        assert_eq!(out.fired, vec![("intent".into(), "billing".into()), ("routing".into(), "money team".into())]);
+        assert_eq!(
+            out.fired,
+            vec![("intent".into(), "billing".into()), ("routing".into(), "money team".into())]
+        );
         assert_eq!(out.priority, 1, "the second rule of the first ruleset never fired");
-        assert_eq!(out.skills, vec![SkillRequirement { skill_id: billing, min_rating: 5 }]);
+        assert_eq!(
+            out.skills,
+            vec![SkillRequirement {
+                skill_id: billing,
+                min_rating: 5
+            }]
+        );
         assert_eq!(out.profiles, vec![vip]);
         assert_eq!(out.facts.get("team").map(String::as_str), Some("money"));
         assert!(classify(&rulesets, Facts::new()).fired.is_empty());
@@ -156,8 +210,26 @@ mod tests {
 
     #[test]
     fn limits() {
-        let many = Outputs { attributes: (0..6).map(|i| (format!("a{i}"), "x".into())).collect(), ..Outputs::default() };
-        assert!(validate(&[Ruleset { name: "r".into(), rules: vec![rule("too many", "x", "y", many)] }]).is_err());
-        assert!(validate(&vec![Ruleset { name: "r".into(), rules: vec![] }; 11]).is_err());
+        let many = Outputs {
+            attributes: (0..6).map(|i| (format!("a{i}"), "x".into())).collect(),
+            ..Outputs::default()
+        };
+        assert!(
+            validate(&[Ruleset {
+                name: "r".into(),
+                rules: vec![rule("too many", "x", "y", many)]
+            }])
+            .is_err()
+        );
+        assert!(
+            validate(&vec![
+                Ruleset {
+                    name: "r".into(),
+                    rules: vec![]
+                };
+                11
+            ])
+            .is_err()
+        );
     }
 }

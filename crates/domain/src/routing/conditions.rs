@@ -67,7 +67,9 @@ impl Condition {
             return Err("a condition needs an attribute".into());
         }
         match self.op {
-            Op::Regex => regex::Regex::new(&self.value).map(|_| ()).map_err(|e| format!("invalid regular expression {:?}: {e}", self.value)),
+            Op::Regex => regex::Regex::new(&self.value)
+                .map(|_| ())
+                .map_err(|e| format!("invalid regular expression {:?}: {e}", self.value)),
             Op::GreaterThan | Op::LessThan if self.value.trim().parse::<f64>().is_err() => Err(format!("{:?} is not a number", self.value)),
             _ => Ok(()),
         }
@@ -88,19 +90,31 @@ mod tests {
     use super::*;
 
     fn c(attribute: &str, op: Op, value: &str) -> Condition {
-        Condition { attribute: attribute.into(), op, value: value.into() }
+        Condition {
+            attribute: attribute.into(),
+            op,
+            value: value.into(),
+        }
     }
 
     #[test]
     fn comparisons() {
-        let facts: Facts = [("language".to_owned(), "pt_BR".to_owned()), ("first_message".to_owned(), "Quero CANCELAR meu pedido".to_owned()), ("score".to_owned(), "7".to_owned())].into();
+        let facts: Facts = [
+            ("language".to_owned(), "pt_BR".to_owned()),
+            ("first_message".to_owned(), "Quero CANCELAR meu pedido".to_owned()),
+            ("score".to_owned(), "7".to_owned()),
+        ]
+        .into();
         assert!(c("language", Op::Equals, "PT_br").holds(&facts));
         assert!(c("first_message", Op::Contains, "cancelar").holds(&facts));
         assert!(c("language", Op::In, "en, pt_BR").holds(&facts));
         assert!(c("first_message", Op::Regex, r"(?i)cancel").holds(&facts));
         assert!(c("score", Op::GreaterThan, "5").holds(&facts) && !c("score", Op::LessThan, "5").holds(&facts));
         assert!(c("vip", Op::NotExists, "").holds(&facts) && !c("vip", Op::Exists, "").holds(&facts));
-        assert!(c("vip", Op::NotEquals, "true").holds(&facts), "a missing fact is not equal to anything");
+        assert!(
+            c("vip", Op::NotEquals, "true").holds(&facts),
+            "a missing fact is not equal to anything"
+        );
         assert!(!c("vip", Op::Equals, "").holds(&facts));
         assert!(all_hold(&[], &facts));
     }

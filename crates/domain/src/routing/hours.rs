@@ -87,7 +87,10 @@ fn parse_time(raw: &str) -> Result<Time, String> {
         return Ok(Time::MAX);
     }
     let (h, m) = raw.split_once(':').ok_or_else(|| format!("{raw:?} is not HH:MM"))?;
-    let (h, m): (i8, i8) = (h.parse().map_err(|_| format!("{raw:?} is not HH:MM"))?, m.parse().map_err(|_| format!("{raw:?} is not HH:MM"))?);
+    let (h, m): (i8, i8) = (
+        h.parse().map_err(|_| format!("{raw:?} is not HH:MM"))?,
+        m.parse().map_err(|_| format!("{raw:?} is not HH:MM"))?,
+    );
     Time::new(h, m, 0, 0).map_err(|_| format!("{raw:?} is not a time of day"))
 }
 
@@ -115,8 +118,12 @@ impl OperatingHours {
 
     /// Returns whether the calendar is open at `at`.
     pub fn openness(&self, at: OffsetDateTime) -> Openness {
-        let Ok(tz) = TimeZone::get(&self.time_zone) else { return Openness::Closed };
-        let Ok(ts) = jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()) else { return Openness::Closed };
+        let Ok(tz) = TimeZone::get(&self.time_zone) else {
+            return Openness::Closed;
+        };
+        let Ok(ts) = jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()) else {
+            return Openness::Closed;
+        };
         let zoned = ts.to_zoned(tz);
         let (date, time, weekday) = (zoned.date(), zoned.time(), zoned.weekday());
         for h in &self.holidays {
@@ -128,7 +135,9 @@ impl OperatingHours {
             }
         }
         let open = self.weekly.iter().any(|slot| {
-            let (Ok(start), Ok(end)) = (parse_time(&slot.start), parse_time(&slot.end)) else { return false };
+            let (Ok(start), Ok(end)) = (parse_time(&slot.start), parse_time(&slot.end)) else {
+                return false;
+            };
             let day = slot.day.weekday();
             if start < end {
                 weekday == day && start <= time && time < end
@@ -147,17 +156,32 @@ mod tests {
     use super::*;
 
     fn weekdays(start: &str, end: &str) -> Vec<WeeklySlot> {
-        [Day::Monday, Day::Tuesday, Day::Wednesday, Day::Thursday, Day::Friday].into_iter().map(|day| WeeklySlot { day, start: start.into(), end: end.into() }).collect()
+        [Day::Monday, Day::Tuesday, Day::Wednesday, Day::Thursday, Day::Friday]
+            .into_iter()
+            .map(|day| WeeklySlot {
+                day,
+                start: start.into(),
+                end: end.into(),
+            })
+            .collect()
     }
 
     #[test]
     fn weekly_hours_in_the_local_time_zone_with_daylight_saving() {
-        let hours = OperatingHours { time_zone: "America/New_York".into(), weekly: weekdays("08:00", "17:00"), holidays: vec![] };
+        let hours = OperatingHours {
+            time_zone: "America/New_York".into(),
+            weekly: weekdays("08:00", "17:00"),
+            holidays: vec![],
+        };
         hours.validate().unwrap();
         // Thursday 2026-11-26 13:00 UTC = 08:00 EST (UTC-5): just open.
         assert_eq!(hours.openness(datetime!(2026-11-26 13:00 UTC)), Openness::Open);
         assert_eq!(hours.openness(datetime!(2026-11-26 12:59 UTC)), Openness::Closed);
-        assert_eq!(hours.openness(datetime!(2026-11-26 22:00 UTC)), Openness::Closed, "17:00 local is closed");
+        assert_eq!(
+            hours.openness(datetime!(2026-11-26 22:00 UTC)),
+            Openness::Closed,
+            "17:00 local is closed"
+        );
         // In July New York is UTC-4: 12:00 UTC is 08:00 local.
         assert_eq!(hours.openness(datetime!(2026-07-09 12:00 UTC)), Openness::Open);
         // Saturday.
@@ -168,21 +192,60 @@ mod tests {
     fn holidays_and_overnight_slots() {
         let hours = OperatingHours {
             time_zone: "Europe/Lisbon".into(),
-            weekly: vec![WeeklySlot { day: Day::Friday, start: "22:00".into(), end: "06:00".into() }],
-            holidays: vec![Holiday { from: "2026-12-25".into(), to: "2026-12-26".into(), reason: "Christmas".into() }],
+            weekly: vec![WeeklySlot {
+                day: Day::Friday,
+                start: "22:00".into(),
+                end: "06:00".into(),
+            }],
+            holidays: vec![Holiday {
+                from: "2026-12-25".into(),
+                to: "2026-12-26".into(),
+                reason: "Christmas".into(),
+            }],
         };
         hours.validate().unwrap();
         assert_eq!(hours.openness(datetime!(2026-11-27 23:00 UTC)), Openness::Open, "Friday night");
         assert_eq!(hours.openness(datetime!(2026-11-28 05:59 UTC)), Openness::Open, "early Saturday");
         assert_eq!(hours.openness(datetime!(2026-11-28 06:00 UTC)), Openness::Closed);
-        assert_eq!(hours.openness(datetime!(2026-12-25 23:00 UTC)), Openness::Holiday("Christmas".into()));
+        assert_eq!(
+            hours.openness(datetime!(2026-12-25 23:00 UTC)),
+            Openness::Holiday("Christmas".into())
+        );
     }
 
     #[test]
     fn invalid_calendars() {
-        assert!(OperatingHours { time_zone: "Mars/Olympus".into(), weekly: vec![], holidays: vec![] }.validate().is_err());
-        assert!(OperatingHours { time_zone: "UTC".into(), weekly: weekdays("9", "17:00"), holidays: vec![] }.validate().is_err());
-        let h = Holiday { from: "2026-12-26".into(), to: "2026-12-25".into(), reason: String::new() };
-        assert!(OperatingHours { time_zone: "UTC".into(), weekly: vec![], holidays: vec![h] }.validate().is_err());
+        assert!(
+            OperatingHours {
+                time_zone: "Mars/Olympus".into(),
+                weekly: vec![],
+                holidays: vec![]
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            OperatingHours {
+                time_zone: "UTC".into(),
+                weekly: weekdays("9", "17:00"),
+                holidays: vec![]
+            }
+            .validate()
+            .is_err()
+        );
+        let h = Holiday {
+            from: "2026-12-26".into(),
+            to: "2026-12-25".into(),
+            reason: String::new(),
+        };
+        assert!(
+            OperatingHours {
+                time_zone: "UTC".into(),
+                weekly: vec![],
+                holidays: vec![h]
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -5,6 +5,7 @@
 pub mod assign;
 pub mod classify;
 pub mod conditions;
+pub mod config;
 pub mod hours;
 pub mod presence;
 pub mod route;

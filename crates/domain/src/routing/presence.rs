@@ -68,7 +68,11 @@ mod tests {
     use super::*;
 
     fn units(capacity: i32, used: i32) -> Load {
-        Load { capacity_units: capacity, used_units: used, profiles: vec![] }
+        Load {
+            capacity_units: capacity,
+            used_units: used,
+            profiles: vec![],
+        }
     }
 
     #[test]
@@ -76,8 +80,16 @@ mod tests {
         assert_eq!(recompute(Presence::Available, &units(3, 0)), Presence::Available);
         assert_eq!(recompute(Presence::Available, &units(3, 1)), Presence::Busy);
         assert_eq!(recompute(Presence::Busy, &units(3, 3)), Presence::BusyDnd);
-        assert_eq!(recompute(Presence::Busy, &units(3, 4)), Presence::BusyDnd, "negative available capacity");
-        assert_eq!(recompute(Presence::Busy, &units(3, 0)), Presence::Available, "manual Busy lasts until recomputed");
+        assert_eq!(
+            recompute(Presence::Busy, &units(3, 4)),
+            Presence::BusyDnd,
+            "negative available capacity"
+        );
+        assert_eq!(
+            recompute(Presence::Busy, &units(3, 0)),
+            Presence::Available,
+            "manual Busy lasts until recomputed"
+        );
         for sticky in [Presence::Away, Presence::Offline, Presence::BusyDnd] {
             assert_eq!(recompute(sticky, &units(3, 0)), sticky);
         }
@@ -86,11 +98,23 @@ mod tests {
     #[test]
     fn profiles_units_and_blocking() {
         let p = |limit, used, blocking| ProfileLoad { limit, used, blocking };
-        let both = Load { capacity_units: 2, used_units: 2, profiles: vec![p(5, 1, false)] };
+        let both = Load {
+            capacity_units: 2,
+            used_units: 2,
+            profiles: vec![p(5, 1, false)],
+        };
         assert!(!both.exhausted(), "units and profiles: both must be exhausted");
-        let non_blocking = Load { capacity_units: 0, used_units: 0, profiles: vec![p(1, 1, false), p(2, 1, false)] };
+        let non_blocking = Load {
+            capacity_units: 0,
+            used_units: 0,
+            profiles: vec![p(1, 1, false), p(2, 1, false)],
+        };
         assert!(!non_blocking.exhausted(), "several non-blocking profiles: all must be exhausted");
-        let blocking = Load { capacity_units: 0, used_units: 0, profiles: vec![p(1, 1, true), p(9, 0, false)] };
+        let blocking = Load {
+            capacity_units: 0,
+            used_units: 0,
+            profiles: vec![p(1, 1, true), p(9, 0, false)],
+        };
         assert!(blocking.exhausted(), "a blocking profile decides");
     }
 }

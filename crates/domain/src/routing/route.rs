@@ -71,11 +71,23 @@ pub fn route(rules: &[RouteRule], facts: &Facts, key: &str, fallback: Uuid, over
     for rule in rules.iter().filter(|r| all_hold(&r.conditions, facts)) {
         let Some(queue_id) = split(&rule.targets, b) else { continue };
         if !overflowing(queue_id) {
-            return RouteOutcome { queue_id, rule: Some(rule.name.clone()), overflowing: false };
+            return RouteOutcome {
+                queue_id,
+                rule: Some(rule.name.clone()),
+                overflowing: false,
+            };
         }
-        first_overflowing.get_or_insert(RouteOutcome { queue_id, rule: Some(rule.name.clone()), overflowing: true });
+        first_overflowing.get_or_insert(RouteOutcome {
+            queue_id,
+            rule: Some(rule.name.clone()),
+            overflowing: true,
+        });
     }
-    first_overflowing.unwrap_or(RouteOutcome { queue_id: fallback, rule: None, overflowing: false })
+    first_overflowing.unwrap_or(RouteOutcome {
+        queue_id: fallback,
+        rule: None,
+        overflowing: false,
+    })
 }
 
 /// Returns the first limit or rule the rules break.
@@ -108,26 +120,65 @@ mod tests {
     }
 
     fn when(attribute: &str, value: &str) -> Vec<Condition> {
-        vec![Condition { attribute: attribute.into(), op: Op::Equals, value: value.into() }]
+        vec![Condition {
+            attribute: attribute.into(),
+            op: Op::Equals,
+            value: value.into(),
+        }]
     }
 
     #[test]
     fn first_matching_rule_wins_and_no_match_falls_back() {
         let rules = vec![
-            RouteRule { name: "pt".into(), conditions: when("language", "pt_BR"), targets: vec![SplitTarget { queue_id: q(1), percent: 100 }] },
-            RouteRule { name: "all".into(), conditions: vec![], targets: vec![SplitTarget { queue_id: q(2), percent: 100 }] },
+            RouteRule {
+                name: "pt".into(),
+                conditions: when("language", "pt_BR"),
+                targets: vec![SplitTarget {
+                    queue_id: q(1),
+                    percent: 100,
+                }],
+            },
+            RouteRule {
+                name: "all".into(),
+                conditions: vec![],
+                targets: vec![SplitTarget {
+                    queue_id: q(2),
+                    percent: 100,
+                }],
+            },
         ];
         let pt: Facts = [("language".to_owned(), "pt_BR".to_owned())].into();
         assert_eq!(route(&rules, &pt, "c1", q(9), |_| false).queue_id, q(1));
         assert_eq!(route(&rules, &Facts::new(), "c1", q(9), |_| false).queue_id, q(2));
-        assert_eq!(route(&rules[..1], &Facts::new(), "c1", q(9), |_| false), RouteOutcome { queue_id: q(9), rule: None, overflowing: false });
+        assert_eq!(
+            route(&rules[..1], &Facts::new(), "c1", q(9), |_| false),
+            RouteOutcome {
+                queue_id: q(9),
+                rule: None,
+                overflowing: false
+            }
+        );
     }
 
     #[test]
     fn an_overflowing_queue_is_skipped_and_if_all_overflow_the_first_is_flagged() {
         let rules = vec![
-            RouteRule { name: "a".into(), conditions: vec![], targets: vec![SplitTarget { queue_id: q(1), percent: 100 }] },
-            RouteRule { name: "b".into(), conditions: vec![], targets: vec![SplitTarget { queue_id: q(2), percent: 100 }] },
+            RouteRule {
+                name: "a".into(),
+                conditions: vec![],
+                targets: vec![SplitTarget {
+                    queue_id: q(1),
+                    percent: 100,
+                }],
+            },
+            RouteRule {
+                name: "b".into(),
+                conditions: vec![],
+                targets: vec![SplitTarget {
+                    queue_id: q(2),
+                    percent: 100,
+                }],
+            },
         ];
         assert_eq!(route(&rules, &Facts::new(), "c", q(9), |queue| queue == q(1)).queue_id, q(2));
         let all = route(&rules, &Facts::new(), "c", q(9), |_| true);
@@ -139,24 +190,69 @@ mod tests {
         let rule = RouteRule {
             name: "split".into(),
             conditions: vec![],
-            targets: vec![SplitTarget { queue_id: q(1), percent: 50 }, SplitTarget { queue_id: q(2), percent: 30 }, SplitTarget { queue_id: q(3), percent: 20 }],
+            targets: vec![
+                SplitTarget {
+                    queue_id: q(1),
+                    percent: 50,
+                },
+                SplitTarget {
+                    queue_id: q(2),
+                    percent: 30,
+                },
+                SplitTarget {
+                    queue_id: q(3),
+                    percent: 20,
+                },
+            ],
         };
         let mut counts = [0u32; 3];
         for i in 0..10_000 {
-            let out = route(std::slice::from_ref(&rule), &Facts::new(), &Uuid::from_u128(i * 7_919 + 13).to_string(), q(9), |_| false);
+            let out = route(
+                std::slice::from_ref(&rule),
+                &Facts::new(),
+                &Uuid::from_u128(i * 7_919 + 13).to_string(),
+                q(9),
+                |_| false,
+            );
             counts[usize::try_from(out.queue_id.as_u128() - 1).unwrap()] += 1;
         }
         for (got, want) in counts.iter().zip([5_000, 3_000, 2_000]) {
             assert!(got.abs_diff(want) <= 250, "{counts:?}");
         }
-        assert_eq!(route(std::slice::from_ref(&rule), &Facts::new(), "same", q(9), |_| false), route(&[rule], &Facts::new(), "same", q(9), |_| false), "stable per item");
+        assert_eq!(
+            route(std::slice::from_ref(&rule), &Facts::new(), "same", q(9), |_| false),
+            route(&[rule], &Facts::new(), "same", q(9), |_| false),
+            "stable per item"
+        );
     }
 
     #[test]
     fn validation() {
-        let bad = RouteRule { name: "x".into(), conditions: vec![], targets: vec![SplitTarget { queue_id: q(1), percent: 60 }, SplitTarget { queue_id: q(2), percent: 30 }] };
+        let bad = RouteRule {
+            name: "x".into(),
+            conditions: vec![],
+            targets: vec![
+                SplitTarget {
+                    queue_id: q(1),
+                    percent: 60,
+                },
+                SplitTarget {
+                    queue_id: q(2),
+                    percent: 30,
+                },
+            ],
+        };
         assert!(validate(&[bad]).unwrap_err().contains("90"));
-        let six = RouteRule { name: "x".into(), conditions: vec![], targets: (0..6).map(|i| SplitTarget { queue_id: q(i), percent: if i == 0 { 50 } else { 10 } }).collect() };
+        let six = RouteRule {
+            name: "x".into(),
+            conditions: vec![],
+            targets: (0..6)
+                .map(|i| SplitTarget {
+                    queue_id: q(i),
+                    percent: if i == 0 { 50 } else { 10 },
+                })
+                .collect(),
+        };
         assert!(validate(&[six]).is_err());
     }
 }

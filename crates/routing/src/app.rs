@@ -1,0 +1,286 @@
+//! The routing state shared by the gRPC service, the event handler and the scheduler, and the
+//! helpers they share: loading definitions, and holding or releasing an agent's capacity with
+//! their presence recomputed from it (Dynamics §2.3).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use sqlx::{FromRow, PgConnection, PgPool};
+use switchboard_bus::events::AgentPresenceV1;
+use switchboard_domain::Clock;
+use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind};
+use switchboard_domain::routing::presence::{Load, ProfileLoad, recompute};
+use switchboard_domain::routing::{Presence, SkillRequirement};
+use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_storage::outbox::{EventBatch, Outbox};
+use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use time::OffsetDateTime;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::config::RoutingSettings;
+use crate::error::RoutingError;
+
+/// A session gRPC client.
+pub type SessionClient = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+
+/// Everything a routing operation needs.
+pub struct Routing {
+    pub pool: PgPool,
+    pub clock: Arc<dyn Clock>,
+    pub outbox: Outbox,
+    pub session: SessionClient,
+    pub settings: RoutingSettings,
+}
+
+/// A work item row.
+#[derive(Debug, Clone, FromRow)]
+pub struct ItemRow {
+    pub conversation_id: Uuid,
+    pub workstream_id: Option<Uuid>,
+    pub number_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+    pub state: String,
+    pub priority: i32,
+    pub units: i32,
+    pub profiles: Vec<Uuid>,
+    pub skills: serde_json::Value,
+    pub facts: serde_json::Value,
+    pub affinity_agent_id: Option<Uuid>,
+    pub pinned_agent_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub offer_id: Option<Uuid>,
+    pub capacity_held: bool,
+    pub release_at: Option<OffsetDateTime>,
+    pub enqueued_at: OffsetDateTime,
+    pub last_customer_message_at: OffsetDateTime,
+    pub declines: serde_json::Value,
+    pub total_declines: i32,
+    pub updated_at: OffsetDateTime,
+}
+
+impl ItemRow {
+    /// Skills the item needs.
+    pub fn skills(&self) -> Vec<SkillRequirement> {
+        serde_json::from_value(self.skills.clone()).unwrap_or_default()
+    }
+
+    /// Declines per agent.
+    pub fn declines(&self) -> BTreeMap<Uuid, u32> {
+        serde_json::from_value(self.declines.clone()).unwrap_or_default()
+    }
+
+    /// Facts (for automated messages and classification on reroute).
+    pub fn facts(&self) -> BTreeMap<String, String> {
+        serde_json::from_value(self.facts.clone()).unwrap_or_default()
+    }
+}
+
+/// An agent's live state.
+#[derive(Debug, Clone, FromRow)]
+pub struct AgentStateRow {
+    pub agent_id: Uuid,
+    pub presence: String,
+    pub chosen_presence: String,
+    pub used_units: i32,
+    pub profile_used: serde_json::Value,
+    pub active_items: i32,
+    pub last_assigned_at: Option<OffsetDateTime>,
+    pub last_released_at: Option<OffsetDateTime>,
+}
+
+impl AgentStateRow {
+    /// Work items held per profile.
+    pub fn profile_used(&self) -> BTreeMap<Uuid, i32> {
+        serde_json::from_value(self.profile_used.clone()).unwrap_or_default()
+    }
+
+    /// Current presence.
+    pub fn presence(&self) -> Presence {
+        Presence::parse(&self.presence).unwrap_or(Presence::Offline)
+    }
+
+    /// Presence last chosen.
+    pub fn chosen(&self) -> Presence {
+        Presence::parse(&self.chosen_presence).unwrap_or(Presence::Offline)
+    }
+}
+
+/// Builds an agent's capacity load.
+pub fn load(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, CapacityProfileDef>) -> Load {
+    let used = state.profile_used();
+    Load {
+        capacity_units: def.capacity_units,
+        used_units: state.used_units,
+        profiles: def
+            .capacity_profiles
+            .iter()
+            .filter_map(|(id, personal)| {
+                let profile = profiles.get(id)?;
+                Some(ProfileLoad {
+                    limit: personal.unwrap_or(profile.max_items),
+                    used: used.get(id).copied().unwrap_or(0),
+                    blocking: profile.blocking,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Loads one definition.
+pub async fn definition<T: DeserializeOwned>(conn: &mut PgConnection, kind: Kind, id: Uuid) -> Result<Option<(String, T)>, RoutingError> {
+    let row: Option<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT name, definition FROM routing.config WHERE kind = $1 AND id = $2")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(|(name, def)| {
+        serde_json::from_value(def)
+            .map(|d| (name, d))
+            .map_err(|e| RoutingError::Internal(e.into()))
+    })
+    .transpose()
+}
+
+/// Loads several definitions of one kind.
+pub async fn definitions<T: DeserializeOwned>(
+    conn: &mut PgConnection,
+    kind: Kind,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (String, T)>, RoutingError> {
+    let rows: Vec<(Uuid, String, serde_json::Value)> =
+        sqlx::query_as("SELECT id, name, definition FROM routing.config WHERE kind = $1 AND id = ANY($2)")
+            .bind(kind.as_str())
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.into_iter()
+        .map(|(id, name, def)| {
+            Ok((
+                id,
+                (name, serde_json::from_value(def).map_err(|e| RoutingError::Internal(e.into()))?),
+            ))
+        })
+        .collect()
+}
+
+/// Loads every capacity profile.
+pub async fn all_profiles(conn: &mut PgConnection) -> Result<HashMap<Uuid, CapacityProfileDef>, RoutingError> {
+    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as("SELECT id, definition FROM routing.config WHERE kind = 'capacity_profile'")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter()
+        .map(|(id, def)| Ok((id, serde_json::from_value(def).map_err(|e| RoutingError::Internal(e.into()))?)))
+        .collect()
+}
+
+/// How a capacity change touches an agent's ordering keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    /// Work was given: round-robin key.
+    Assigned,
+    /// Work was released: least-active key.
+    Released,
+}
+
+impl Routing {
+    /// Returns now, from routing's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Writes `events` to the outbox inside the caller's transaction.
+    pub async fn emit(&self, conn: &mut PgConnection, events: &EventBatch) -> Result<(), RoutingError> {
+        self.outbox.enqueue(conn, events.records()).await?;
+        Ok(())
+    }
+
+    /// Adds (positive) or removes (negative) one item's capacity from an agent, then recomputes
+    /// their presence.
+    #[allow(clippy::too_many_arguments)] // one capacity change, fully described
+    pub async fn change_capacity(
+        &self,
+        tx: &mut PgConnection,
+        agent_id: Uuid,
+        units: i32,
+        profiles: &[Uuid],
+        sign: i32,
+        touch: Touch,
+        events: &mut EventBatch,
+    ) -> Result<(), RoutingError> {
+        let Some(state) = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
+            .bind(agent_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(()); // the agent was deleted
+        };
+        let Some((_, def)) = definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {
+            return Ok(());
+        };
+        let mut used = state.profile_used();
+        for p in profiles {
+            *used.entry(*p).or_insert(0) += sign;
+        }
+        let mut next = state.clone();
+        next.used_units += sign * units;
+        next.active_items += sign;
+        next.profile_used = serde_json::json!(used);
+        let profile_defs = all_profiles(tx).await?;
+        let presence = recompute(state.chosen(), &load(&def, &next, &profile_defs));
+        let now = self.now();
+        sqlx::query(
+            "UPDATE routing.agent_state SET used_units = $2, active_items = $3, profile_used = $4, presence = $5, \
+             last_assigned_at = CASE WHEN $6 THEN $7 ELSE last_assigned_at END, last_released_at = CASE WHEN $6 THEN last_released_at ELSE $7 END, \
+             presence_changed_at = CASE WHEN presence <> $5 THEN $7 ELSE presence_changed_at END WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(next.used_units)
+        .bind(next.active_items)
+        .bind(&next.profile_used)
+        .bind(presence.as_str())
+        .bind(touch == Touch::Assigned)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if presence != state.presence() {
+            events.push(
+                AgentPresenceV1 {
+                    agent_id: agent_id.to_string(),
+                    presence: presence.as_str().into(),
+                    chosen: state.chosen_presence.clone(),
+                },
+                now,
+            );
+        }
+        Ok(())
+    }
+
+    /// Releases the capacity a work item holds, if it holds any.
+    pub async fn release(&self, tx: &mut PgConnection, item: &ItemRow, events: &mut EventBatch) -> Result<(), RoutingError> {
+        if let (true, Some(agent)) = (item.capacity_held, item.agent_id) {
+            self.change_capacity(tx, agent, item.units, &item.profiles, -1, Touch::Released, events)
+                .await?;
+            sqlx::query(
+                "UPDATE routing.work_items SET capacity_held = false, release_at = NULL, updated_at = now() WHERE conversation_id = $1",
+            )
+            .bind(item.conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Locks and returns a work item.
+    pub async fn lock_item(&self, tx: &mut PgConnection, conversation_id: Uuid) -> Result<Option<ItemRow>, RoutingError> {
+        Ok(
+            sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1 FOR UPDATE")
+                .bind(conversation_id)
+                .fetch_optional(&mut *tx)
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,309 @@
+//! Routing configuration: create, read, update and delete workstreams, queues, operating hours,
+//! skills, capacity profiles and agents. Definitions are validated by `domain`, references are
+//! checked here (a workstream's queues exist, an agent's skills exist, nothing in use is deleted),
+//! and side effects follow: queue membership, agent state, `workstream.updated.v1` for session.
+
+use std::collections::BTreeSet;
+
+use sqlx::FromRow;
+use switchboard_bus::events::WorkstreamUpdatedV1;
+use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
+use switchboard_storage::outbox::EventBatch;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::Routing;
+use crate::error::RoutingError;
+
+/// A stored configuration object.
+#[derive(Debug, Clone, FromRow)]
+pub struct ConfigRow {
+    pub kind: String,
+    pub id: Uuid,
+    pub name: String,
+    pub definition: serde_json::Value,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Parses a kind name.
+pub fn parse_kind(raw: &str) -> Result<Kind, RoutingError> {
+    Kind::parse(raw).ok_or_else(|| {
+        RoutingError::Invalid(format!(
+            "unknown kind {raw:?}; one of workstream, queue, operating_hours, skill, capacity_profile, agent"
+        ))
+    })
+}
+
+impl Routing {
+    async fn exists(&self, conn: &mut sqlx::PgConnection, kind: Kind, ids: &[Uuid]) -> Result<(), RoutingError> {
+        let wanted: BTreeSet<Uuid> = ids.iter().copied().collect();
+        let found: BTreeSet<Uuid> = sqlx::query_scalar("SELECT id FROM routing.config WHERE kind = $1 AND id = ANY($2)")
+            .bind(kind.as_str())
+            .bind(wanted.iter().copied().collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        match wanted.difference(&found).next() {
+            Some(missing) => Err(RoutingError::Invalid(format!("no {} with id {missing}", kind.as_str()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates (no `id`) or replaces a configuration object.
+    pub async fn put_config(&self, kind: Kind, id: Option<Uuid>, name: &str, definition: &str) -> Result<ConfigRow, RoutingError> {
+        if name.trim().is_empty() || name.chars().count() > 200 {
+            return Err(RoutingError::Invalid("name must have 1 to 200 characters".into()));
+        }
+        let raw: serde_json::Value = serde_json::from_str(if definition.trim().is_empty() { "{}" } else { definition })
+            .map_err(|e| RoutingError::Invalid(format!("definition is not JSON: {e}")))?;
+        let normalized = kind
+            .validate(&raw)
+            .map_err(|e| RoutingError::Invalid(format!("invalid {}: {e}", kind.as_str())))?;
+        let mut tx = self.pool.begin().await?;
+        let existing = match id {
+            Some(id) => {
+                sqlx::query_as::<_, ConfigRow>("SELECT * FROM routing.config WHERE kind = $1 AND id = $2 FOR UPDATE")
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        if id.is_some() && existing.is_none() {
+            return Err(RoutingError::NotFound("configuration object"));
+        }
+        let id = id.unwrap_or_else(Uuid::now_v7);
+        let mut events = EventBatch::default();
+        let mut cycle = Vec::new();
+        match kind {
+            Kind::Workstream => {
+                let def: WorkstreamDef = serde_json::from_value(normalized.clone()).map_err(|e| RoutingError::Internal(e.into()))?;
+                if let Some(old) = existing
+                    .as_ref()
+                    .and_then(|e| serde_json::from_value::<WorkstreamDef>(e.definition.clone()).ok())
+                    && old.mode != def.mode
+                {
+                    return Err(RoutingError::Invalid(
+                        "a workstream's mode (push or pick) cannot change after creation".into(),
+                    ));
+                }
+                self.exists(&mut tx, Kind::Queue, &def.queues()).await?;
+                let skills: Vec<Uuid> = def
+                    .classification
+                    .iter()
+                    .flat_map(|r| r.rules.iter().flat_map(|rule| rule.outputs.skills.iter().map(|s| s.skill_id)))
+                    .collect();
+                self.exists(&mut tx, Kind::Skill, &skills).await?;
+                let profiles: Vec<Uuid> = def
+                    .classification
+                    .iter()
+                    .flat_map(|r| r.rules.iter().filter_map(|rule| rule.outputs.capacity_profile_id))
+                    .chain(def.capacity_profile_id)
+                    .collect();
+                self.exists(&mut tx, Kind::CapacityProfile, &profiles).await?;
+                events.push(
+                    WorkstreamUpdatedV1 {
+                        workstream_id: id.to_string(),
+                        waiting_auto_close_secs: def.waiting_auto_close_secs,
+                        bot_id: def.bot_id.map(|b| b.to_string()),
+                        bot_inactivity_secs: def.bot_inactivity_secs,
+                        deleted: false,
+                    },
+                    self.now(),
+                );
+            }
+            Kind::Queue => {
+                let def: QueueDef = serde_json::from_value(normalized.clone()).map_err(|e| RoutingError::Internal(e.into()))?;
+                self.exists(
+                    &mut tx,
+                    Kind::OperatingHours,
+                    &def.operating_hours_id.into_iter().collect::<Vec<_>>(),
+                )
+                .await?;
+                self.exists(&mut tx, Kind::Agent, &def.members).await?;
+                if let switchboard_domain::routing::OverflowAction::TransferToQueue { queue_id } = def.overflow.out_of_hours {
+                    self.exists(&mut tx, Kind::Queue, &[queue_id]).await?;
+                }
+                sqlx::query("DELETE FROM routing.queue_members WHERE queue_id = $1 AND NOT (agent_id = ANY($2))")
+                    .bind(id)
+                    .bind(&def.members)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO routing.queue_members (queue_id, agent_id, joined_at) SELECT $1, a, $3 FROM UNNEST($2::uuid[]) a ON CONFLICT DO NOTHING")
+                    .bind(id)
+                    .bind(&def.members)
+                    .bind(self.now())
+                    .execute(&mut *tx)
+                    .await?;
+                cycle.push(id);
+            }
+            Kind::Agent => {
+                let def: AgentDef = serde_json::from_value(normalized.clone()).map_err(|e| RoutingError::Internal(e.into()))?;
+                self.exists(&mut tx, Kind::Skill, &def.skills.keys().copied().collect::<Vec<_>>())
+                    .await?;
+                self.exists(
+                    &mut tx,
+                    Kind::CapacityProfile,
+                    &def.capacity_profiles.keys().copied().collect::<Vec<_>>(),
+                )
+                .await?;
+                sqlx::query("INSERT INTO routing.agent_state (agent_id, presence, chosen_presence) VALUES ($1, $2, $2) ON CONFLICT (agent_id) DO NOTHING")
+                    .bind(id)
+                    .bind(def.default_presence.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                cycle.extend(
+                    sqlx::query_scalar::<_, Uuid>("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+            }
+            Kind::CapacityProfile => {
+                if let Some(old) = &existing
+                    && old.definition.get("reset") != normalized.get("reset")
+                {
+                    return Err(RoutingError::Invalid(
+                        "a capacity profile's reset frequency cannot change; create a new profile".into(),
+                    ));
+                }
+            }
+            Kind::OperatingHours | Kind::Skill => {}
+        }
+        let now = self.now();
+        let row = sqlx::query_as::<_, ConfigRow>(
+            "INSERT INTO routing.config (kind, id, name, definition, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (kind, id) DO UPDATE SET name = $3, definition = $4, updated_at = $5 RETURNING *",
+        )
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(name.trim())
+        .bind(&normalized)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !cycle.is_empty() {
+            self.assign(Some(&cycle)).await?;
+        }
+        Ok(row)
+    }
+
+    /// Returns a configuration object.
+    pub async fn get_config(&self, kind: Kind, id: Uuid) -> Result<ConfigRow, RoutingError> {
+        sqlx::query_as::<_, ConfigRow>("SELECT * FROM routing.config WHERE kind = $1 AND id = $2")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(RoutingError::NotFound("configuration object"))
+    }
+
+    /// Lists the objects of a kind, by name.
+    pub async fn list_config(&self, kind: Kind) -> Result<Vec<ConfigRow>, RoutingError> {
+        Ok(
+            sqlx::query_as::<_, ConfigRow>("SELECT * FROM routing.config WHERE kind = $1 ORDER BY name")
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Deletes an object nothing uses.
+    pub async fn delete_config(&self, kind: Kind, id: Uuid) -> Result<(), RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        // Every reference is an id inside some definition, so a text search finds users.
+        let users: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, name FROM routing.config WHERE definition::text LIKE '%' || $1 || '%' AND NOT (kind = $2 AND id = $3)",
+        )
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let blocking: Vec<String> = users
+            .iter()
+            .filter(|(k, _)| !(kind == Kind::Agent && k == "queue"))
+            .map(|(k, n)| format!("{k} {n:?}"))
+            .collect();
+        if !blocking.is_empty() {
+            return Err(RoutingError::Precondition(format!("still used by {}", blocking.join(", "))));
+        }
+        let live: i64 = match kind {
+            Kind::Workstream | Kind::Queue => {
+                let column = if kind == Kind::Workstream { "workstream_id" } else { "queue_id" };
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM routing.work_items WHERE {column} = $1"
+                )))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            Kind::Agent => {
+                sqlx::query_scalar("SELECT count(*) FROM routing.work_items WHERE agent_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+            _ => 0,
+        };
+        if live > 0 {
+            return Err(RoutingError::Precondition(format!(
+                "{live} conversation(s) are still routed through it"
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM routing.config WHERE kind = $1 AND id = $2")
+            .bind(kind.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(RoutingError::NotFound("configuration object"));
+        }
+        let mut events = EventBatch::default();
+        match kind {
+            Kind::Agent => {
+                sqlx::query("DELETE FROM routing.queue_members WHERE agent_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM routing.agent_state WHERE agent_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE routing.config SET definition = jsonb_set(definition, '{members}', (definition->'members') - $1) WHERE kind = 'queue' AND definition->'members' ? $1")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE agent_id = $1 AND state = 'pending'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Kind::Queue => {
+                sqlx::query("DELETE FROM routing.queue_members WHERE queue_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Kind::Workstream => events.push(
+                WorkstreamUpdatedV1 {
+                    workstream_id: id.to_string(),
+                    waiting_auto_close_secs: 0,
+                    bot_id: None,
+                    bot_inactivity_secs: 0,
+                    deleted: true,
+                },
+                self.now(),
+            ),
+            _ => {}
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

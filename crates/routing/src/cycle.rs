@@ -1,0 +1,372 @@
+//! The assignment cycle (Dynamics §3.5): work items in order of queue priority, item priority and
+//! then FIFO on the customer's last message; each offered to the agent `domain::routing::assign`
+//! chooses. One cycle runs at a time across every replica (a transaction-scoped advisory lock),
+//! items are taken with `SKIP LOCKED` and the candidates' state rows are locked, so no item is
+//! offered twice and no agent is over-filled. Offers, item states and agent loads are written in
+//! bulk.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use opentelemetry::KeyValue;
+use switchboard_bus::events::{AgentPresenceV1, OfferCreatedV1};
+use switchboard_domain::routing::assign::{Candidate, Needs, choose};
+use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind, QueueDef, WorkstreamDef};
+use switchboard_domain::routing::presence::recompute;
+use switchboard_domain::routing::{DistributionMode, Presence};
+use switchboard_storage::outbox::EventBatch;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::{AgentStateRow, ItemRow, Routing, all_profiles, definitions, load};
+use crate::error::RoutingError;
+
+/// Most items looked at in one cycle (so a long head of unassignable items cannot starve the rest).
+const MAX_CONSIDERED: usize = 2_000;
+
+struct AgentCtx {
+    def: AgentDef,
+    state: AgentStateRow,
+    candidate: Candidate,
+    changed: bool,
+}
+
+struct Offer {
+    id: Uuid,
+    conversation_id: Uuid,
+    agent_id: Uuid,
+    queue_id: Option<Uuid>,
+    workstream_id: Option<Uuid>,
+    expires_at: OffsetDateTime,
+}
+
+fn nanos(t: Option<OffsetDateTime>) -> i64 {
+    t.map_or(i64::MIN, |t| i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX))
+}
+
+fn candidate(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, CapacityProfileDef>) -> Candidate {
+    let used = state.profile_used();
+    Candidate {
+        agent_id: state.agent_id,
+        presence: state.presence(),
+        free_units: def.capacity_units - state.used_units,
+        profile_free: def
+            .capacity_profiles
+            .iter()
+            .filter_map(|(id, personal)| {
+                Some((
+                    *id,
+                    personal.unwrap_or(profiles.get(id)?.max_items) - used.get(id).copied().unwrap_or(0),
+                ))
+            })
+            .collect(),
+        skills: def.skills.clone(),
+        last_assigned: nanos(state.last_assigned_at),
+        last_released: nanos(state.last_released_at),
+    }
+}
+
+impl Routing {
+    /// Runs cycles until one makes no offer. Returns the offers made.
+    pub async fn assign(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
+        let mut total = 0;
+        loop {
+            let made = self.cycle(queues).await?;
+            total += made;
+            if made == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs one cycle; returns the offers made.
+    pub async fn cycle(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
+        let started = std::time::Instant::now();
+        let now = self.now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('routing.cycle'))")
+            .execute(&mut *tx)
+            .await?;
+        let profiles = all_profiles(&mut tx).await?;
+        let mut queue_defs: HashMap<Uuid, QueueDef> = HashMap::new();
+        let mut members: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut workstreams: HashMap<Uuid, WorkstreamDef> = HashMap::new();
+        let mut agents: HashMap<Uuid, AgentCtx> = HashMap::new();
+        let mut offers: Vec<Offer> = Vec::new();
+        let mut considered = 0;
+        let mut cursor: Option<(i32, i32, OffsetDateTime, Uuid)> = None;
+        let batch = self.settings.cycle_batch;
+        let queue_filter: Option<Vec<Uuid>> = queues.map(<[Uuid]>::to_vec);
+
+        while considered < MAX_CONSIDERED {
+            let page: Vec<(i32, ItemRow)> = sqlx::query_as::<_, ItemWithQueuePriority>(
+                "SELECT (q.definition->>'priority')::int AS queue_priority, w.* FROM routing.work_items w \
+                 JOIN routing.config q ON q.kind = 'queue' AND q.id = w.queue_id \
+                 WHERE w.state = 'queued' AND ($1::uuid[] IS NULL OR w.queue_id = ANY($1)) \
+                 AND ($2::int IS NULL OR ((q.definition->>'priority')::int, w.priority, w.last_customer_message_at, w.conversation_id) > ($2, $3, $4, $5)) \
+                 ORDER BY (q.definition->>'priority')::int, w.priority, w.last_customer_message_at, w.conversation_id LIMIT $6 FOR UPDATE OF w SKIP LOCKED",
+            )
+            .bind(&queue_filter)
+            .bind(cursor.map(|c| c.0))
+            .bind(cursor.map(|c| c.1))
+            .bind(cursor.map(|c| c.2))
+            .bind(cursor.map(|c| c.3))
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| (r.queue_priority, r.item))
+            .collect();
+            let Some((last_priority, last)) = page.last() else { break };
+            cursor = Some((*last_priority, last.priority, last.last_customer_message_at, last.conversation_id));
+            let full_page = i64::try_from(page.len()).unwrap_or(0) >= batch;
+
+            // Load what this page needs that earlier pages did not.
+            let new_queues: Vec<Uuid> = page
+                .iter()
+                .filter_map(|(_, i)| i.queue_id)
+                .filter(|q| !queue_defs.contains_key(q))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            for (id, (_, def)) in definitions::<QueueDef>(&mut tx, Kind::Queue, &new_queues).await? {
+                queue_defs.insert(id, def);
+            }
+            let rows: Vec<(Uuid, Uuid)> =
+                sqlx::query_as("SELECT queue_id, agent_id FROM routing.queue_members WHERE queue_id = ANY($1) ORDER BY joined_at")
+                    .bind(&new_queues)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (queue, agent) in rows {
+                members.entry(queue).or_default().push(agent);
+            }
+            let new_ws: Vec<Uuid> = page
+                .iter()
+                .filter_map(|(_, i)| i.workstream_id)
+                .filter(|w| !workstreams.contains_key(w))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            for (id, (_, def)) in definitions::<WorkstreamDef>(&mut tx, Kind::Workstream, &new_ws).await? {
+                workstreams.insert(id, def);
+            }
+            let wanted: Vec<Uuid> = page
+                .iter()
+                .flat_map(|(_, i)| {
+                    i.queue_id
+                        .and_then(|q| members.get(&q))
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .chain(i.affinity_agent_id)
+                        .chain(i.pinned_agent_id)
+                })
+                .filter(|a| !agents.contains_key(a))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            self.load_agents(&mut tx, &wanted, &profiles, &mut agents).await?;
+
+            for (_, item) in &page {
+                considered += 1;
+                let (Some(ws_id), Some(queue_id)) = (item.workstream_id, item.queue_id) else {
+                    continue;
+                };
+                let (Some(ws), Some(queue)) = (workstreams.get(&ws_id), queue_defs.get(&queue_id)) else {
+                    continue;
+                };
+                if ws.mode == DistributionMode::Pick {
+                    continue;
+                }
+                let pinned = item.pinned_agent_id.or(item.affinity_agent_id.filter(|_| ws.agent_affinity));
+                let pool: Vec<Uuid> = members.get(&queue_id).into_iter().flatten().copied().chain(pinned).collect();
+                let candidates: Vec<Candidate> = pool.iter().filter_map(|a| agents.get(a).map(|c| c.candidate.clone())).collect();
+                let skills = item.skills();
+                let declines = item.declines();
+                let needs = Needs {
+                    units: item.units,
+                    profiles: &item.profiles,
+                    skills: &skills,
+                    allowed: &ws.allowed_presences,
+                    matching: ws.matching,
+                    declined: &declines,
+                    max_declines: ws.max_declines,
+                    affinity: pinned,
+                };
+                let Some(index) = choose(&needs, &candidates, queue.assignment) else {
+                    continue;
+                };
+                let agent_id = candidates[index].agent_id;
+                if let Some(ctx) = agents.get_mut(&agent_id) {
+                    ctx.candidate.free_units -= item.units;
+                    ctx.state.used_units += item.units;
+                    ctx.state.active_items += 1;
+                    let mut used = ctx.state.profile_used();
+                    for p in &item.profiles {
+                        *used.entry(*p).or_insert(0) += 1;
+                        if let Some(free) = ctx.candidate.profile_free.get_mut(p) {
+                            *free -= 1;
+                        }
+                    }
+                    ctx.state.profile_used = serde_json::json!(used);
+                    ctx.candidate.last_assigned = nanos(Some(now));
+                    ctx.state.last_assigned_at = Some(now);
+                    let presence = recompute(ctx.state.chosen(), &load(&ctx.def, &ctx.state, &profiles));
+                    ctx.candidate.presence = presence;
+                    ctx.changed = true;
+                    ctx.state.presence = presence.as_str().into();
+                }
+                let timeout = time::Duration::seconds(i64::from(ws.offer_timeout_secs));
+                offers.push(Offer {
+                    id: Uuid::now_v7(),
+                    conversation_id: item.conversation_id,
+                    agent_id,
+                    queue_id: Some(queue_id),
+                    workstream_id: Some(ws_id),
+                    expires_at: now + timeout,
+                });
+            }
+            let anyone_free = agents
+                .values()
+                .any(|a| a.candidate.free_units > 0 && matches!(a.candidate.presence, Presence::Available | Presence::Busy));
+            if !full_page || !anyone_free {
+                break;
+            }
+        }
+
+        let mut events = EventBatch::default();
+        self.persist(&mut tx, &offers, &agents, now, &mut events).await?;
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        crate::metrics::record_cycle(offers.len(), considered, started.elapsed());
+        Ok(offers.len())
+    }
+
+    async fn load_agents(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ids: &[Uuid],
+        profiles: &HashMap<Uuid, CapacityProfileDef>,
+        into: &mut HashMap<Uuid, AgentCtx>,
+    ) -> Result<(), RoutingError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let states =
+            sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = ANY($1) ORDER BY agent_id FOR UPDATE")
+                .bind(ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        let defs = definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
+        for state in states {
+            let Some((_, def)) = defs.get(&state.agent_id) else { continue };
+            let candidate = candidate(def, &state, profiles);
+            into.insert(
+                state.agent_id,
+                AgentCtx {
+                    def: def.clone(),
+                    state,
+                    candidate,
+                    changed: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn persist(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        offers: &[Offer],
+        agents: &HashMap<Uuid, AgentCtx>,
+        now: OffsetDateTime,
+        events: &mut EventBatch,
+    ) -> Result<(), RoutingError> {
+        if offers.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = offers.iter().map(|o| o.id).collect();
+        let conversations: Vec<Uuid> = offers.iter().map(|o| o.conversation_id).collect();
+        let agent_ids: Vec<Uuid> = offers.iter().map(|o| o.agent_id).collect();
+        let queues: Vec<Option<Uuid>> = offers.iter().map(|o| o.queue_id).collect();
+        let workstreams: Vec<Option<Uuid>> = offers.iter().map(|o| o.workstream_id).collect();
+        let expiries: Vec<OffsetDateTime> = offers.iter().map(|o| o.expires_at).collect();
+        sqlx::query(
+            "INSERT INTO routing.offers (id, conversation_id, agent_id, queue_id, workstream_id, created_at, expires_at, state) \
+             SELECT id, c, a, q, w, $6, e, 'pending' FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $7::timestamptz[]) AS t(id, c, a, q, w, e)",
+        )
+        .bind(&ids)
+        .bind(&conversations)
+        .bind(&agent_ids)
+        .bind(&queues)
+        .bind(&workstreams)
+        .bind(now)
+        .bind(&expiries)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE routing.work_items w SET state = 'offered', agent_id = d.a, offer_id = d.o, capacity_held = true, updated_at = $4 \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[]) AS d(c, a, o) WHERE w.conversation_id = d.c",
+        )
+        .bind(&conversations)
+        .bind(&agent_ids)
+        .bind(&ids)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
+        let before: BTreeMap<Uuid, String> =
+            sqlx::query_as::<_, (Uuid, String)>("SELECT agent_id, presence FROM routing.agent_state WHERE agent_id = ANY($1)")
+                .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        sqlx::query(
+            "UPDATE routing.agent_state s SET used_units = d.u, active_items = d.i, profile_used = d.p, presence = d.pr, last_assigned_at = $6, \
+             presence_changed_at = CASE WHEN s.presence <> d.pr THEN $6 ELSE s.presence_changed_at END \
+             FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::jsonb[], $5::text[]) AS d(id, u, i, p, pr) WHERE s.agent_id = d.id",
+        )
+        .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.used_units).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.active_items).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.profile_used.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.presence.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for a in &changed {
+            if before.get(&a.state.agent_id).is_some_and(|p| *p != a.state.presence) {
+                events.push(
+                    AgentPresenceV1 {
+                        agent_id: a.state.agent_id.to_string(),
+                        presence: a.state.presence.clone(),
+                        chosen: a.state.chosen_presence.clone(),
+                    },
+                    now,
+                );
+            }
+        }
+        for o in offers {
+            events.push(
+                OfferCreatedV1 {
+                    offer_id: o.id.to_string(),
+                    conversation_id: o.conversation_id.to_string(),
+                    agent_id: o.agent_id.to_string(),
+                    queue_id: o.queue_id.map(|q| q.to_string()),
+                    workstream_id: o.workstream_id.map(|w| w.to_string()),
+                    expires_at: o.expires_at,
+                },
+                now,
+            );
+        }
+        crate::metrics::offers_made(offers.len(), &[KeyValue::new("how", "cycle")]);
+        Ok(())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemWithQueuePriority {
+    queue_priority: i32,
+    #[sqlx(flatten)]
+    item: ItemRow,
+}

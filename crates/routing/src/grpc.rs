@@ -1,0 +1,360 @@
+//! The `routing.v1.RoutingService` server: decode, call the application, encode.
+
+use std::sync::Arc;
+
+use switchboard_domain::routing::Presence;
+use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef};
+use switchboard_domain::routing::hours::{Openness, OperatingHours};
+use switchboard_proto::common::v1::{Attribute, Empty};
+use switchboard_proto::routing::v1 as pb;
+use switchboard_proto::routing::v1::routing_service_server::RoutingService;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::app::{AgentStateRow, ItemRow, Routing, definitions};
+use crate::catalog::{ConfigRow, parse_kind};
+use crate::error::{RoutingError, optional_id, parse_id};
+use crate::work::OfferRow;
+
+/// The gRPC face of routing.
+pub struct RoutingGrpc {
+    routing: Arc<Routing>,
+}
+
+impl RoutingGrpc {
+    /// Serves `routing`.
+    pub fn new(routing: Arc<Routing>) -> Self {
+        Self { routing }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn ts(t: time::OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+    }
+}
+
+fn config(row: &ConfigRow) -> pb::ConfigObject {
+    pb::ConfigObject {
+        kind: row.kind.clone(),
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        definition_json: row.definition.to_string(),
+        created_at: Some(ts(row.created_at)),
+        updated_at: Some(ts(row.updated_at)),
+    }
+}
+
+fn item(i: &ItemRow) -> pb::WorkItem {
+    let s = |v: Option<Uuid>| v.map(|x| x.to_string()).unwrap_or_default();
+    pb::WorkItem {
+        conversation_id: i.conversation_id.to_string(),
+        workstream_id: s(i.workstream_id),
+        queue_id: s(i.queue_id),
+        state: i.state.clone(),
+        priority: i.priority,
+        agent_id: s(i.agent_id),
+        offer_id: s(i.offer_id),
+        enqueued_at: Some(ts(i.enqueued_at)),
+        last_customer_message_at: Some(ts(i.last_customer_message_at)),
+        total_declines: i.total_declines,
+        facts: i.facts().into_iter().map(|(key, value)| Attribute { key, value }).collect(),
+        skills_json: i.skills.to_string(),
+    }
+}
+
+fn offer(o: &OfferRow) -> pb::Offer {
+    pb::Offer {
+        id: o.id.to_string(),
+        conversation_id: o.conversation_id.to_string(),
+        agent_id: o.agent_id.to_string(),
+        queue_id: o.queue_id.map(|q| q.to_string()).unwrap_or_default(),
+        workstream_id: o.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
+        created_at: Some(ts(o.created_at)),
+        expires_at: Some(ts(o.expires_at)),
+        state: o.state.clone(),
+    }
+}
+
+impl RoutingGrpc {
+    async fn status(&self, agent_id: Uuid) -> Result<pb::AgentStatus, RoutingError> {
+        let mut conn = self.routing.pool.acquire().await?;
+        let state = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(RoutingError::NotFound("agent"))?;
+        let defs = definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id]).await?;
+        let (name, def) = defs.get(&agent_id).cloned().ok_or(RoutingError::NotFound("agent"))?;
+        let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(pb::AgentStatus {
+            agent_id: agent_id.to_string(),
+            name,
+            presence: state.presence.clone(),
+            chosen_presence: state.chosen_presence.clone(),
+            capacity_units: def.capacity_units,
+            used_units: state.used_units,
+            active_items: state.active_items,
+            queue_ids: queues.iter().map(Uuid::to_string).collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl RoutingService for RoutingGrpc {
+    async fn put_config(&self, request: Request<pb::PutConfigRequest>) -> Reply<pb::ConfigObject> {
+        let r = request.into_inner();
+        let row = self
+            .routing
+            .put_config(parse_kind(&r.kind)?, optional_id(&r.id, "id")?, &r.name, &r.definition_json)
+            .await?;
+        Ok(Response::new(config(&row)))
+    }
+
+    async fn get_config(&self, request: Request<pb::ConfigRef>) -> Reply<pb::ConfigObject> {
+        let r = request.get_ref();
+        Ok(Response::new(config(
+            &self.routing.get_config(parse_kind(&r.kind)?, parse_id(&r.id, "id")?).await?,
+        )))
+    }
+
+    async fn list_config(&self, request: Request<pb::ListConfigRequest>) -> Reply<pb::ListConfigResponse> {
+        let rows = self.routing.list_config(parse_kind(&request.get_ref().kind)?).await?;
+        Ok(Response::new(pb::ListConfigResponse {
+            objects: rows.iter().map(config).collect(),
+        }))
+    }
+
+    async fn delete_config(&self, request: Request<pb::ConfigRef>) -> Reply<Empty> {
+        let r = request.get_ref();
+        self.routing.delete_config(parse_kind(&r.kind)?, parse_id(&r.id, "id")?).await?;
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn set_presence(&self, request: Request<pb::SetPresenceRequest>) -> Reply<pb::AgentStatus> {
+        let r = request.get_ref();
+        let agent = parse_id(&r.agent_id, "agent_id")?;
+        let presence = Presence::parse(&r.presence).ok_or_else(|| {
+            RoutingError::Invalid(format!(
+                "unknown presence {:?}; one of available, busy, busy_dnd, away, offline",
+                r.presence
+            ))
+        })?;
+        self.routing.set_presence(agent, presence).await?;
+        Ok(Response::new(self.status(agent).await?))
+    }
+
+    async fn get_agent_status(&self, request: Request<pb::AgentRef>) -> Reply<pb::AgentStatus> {
+        Ok(Response::new(
+            self.status(parse_id(&request.get_ref().agent_id, "agent_id")?).await?,
+        ))
+    }
+
+    async fn list_agent_statuses(&self, _request: Request<Empty>) -> Reply<pb::ListAgentStatusesResponse> {
+        let ids: Vec<Uuid> = sqlx::query_scalar("SELECT agent_id FROM routing.agent_state ORDER BY agent_id")
+            .fetch_all(&self.routing.pool)
+            .await
+            .map_err(RoutingError::from)?;
+        let mut agents = Vec::with_capacity(ids.len());
+        for id in ids {
+            agents.push(self.status(id).await?);
+        }
+        Ok(Response::new(pb::ListAgentStatusesResponse { agents }))
+    }
+
+    async fn list_offers(&self, request: Request<pb::AgentRef>) -> Reply<pb::ListOffersResponse> {
+        let agent = parse_id(&request.get_ref().agent_id, "agent_id")?;
+        let rows = sqlx::query_as::<_, OfferRow>(
+            "SELECT * FROM routing.offers WHERE agent_id = $1 AND state = 'pending' AND expires_at > $2 ORDER BY created_at",
+        )
+        .bind(agent)
+        .bind(self.routing.now())
+        .fetch_all(&self.routing.pool)
+        .await
+        .map_err(RoutingError::from)?;
+        Ok(Response::new(pb::ListOffersResponse {
+            offers: rows.iter().map(offer).collect(),
+        }))
+    }
+
+    async fn accept_offer(&self, request: Request<pb::OfferAction>) -> Reply<pb::WorkItem> {
+        let r = request.get_ref();
+        let i = self
+            .routing
+            .accept_offer(parse_id(&r.offer_id, "offer_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
+    async fn decline_offer(&self, request: Request<pb::OfferAction>) -> Reply<pb::WorkItem> {
+        let r = request.get_ref();
+        let i = self
+            .routing
+            .decline_offer(parse_id(&r.offer_id, "offer_id")?, Some(parse_id(&r.agent_id, "agent_id")?))
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
+    async fn list_pickable(&self, request: Request<pb::AgentRef>) -> Reply<pb::ListWorkItemsResponse> {
+        let agent = parse_id(&request.get_ref().agent_id, "agent_id")?;
+        let rows = sqlx::query_as::<_, ItemRow>(
+            "SELECT w.* FROM routing.work_items w JOIN routing.queue_members m ON m.queue_id = w.queue_id AND m.agent_id = $1 \
+             JOIN routing.config ws ON ws.kind = 'workstream' AND ws.id = w.workstream_id \
+             WHERE (w.state = 'queued' AND ws.definition->>'mode' = 'pick') OR w.state = 'pick_only' \
+             ORDER BY w.priority, w.last_customer_message_at LIMIT 200",
+        )
+        .bind(agent)
+        .fetch_all(&self.routing.pool)
+        .await
+        .map_err(RoutingError::from)?;
+        Ok(Response::new(pb::ListWorkItemsResponse {
+            items: rows.iter().map(item).collect(),
+            page: None,
+        }))
+    }
+
+    async fn pick(&self, request: Request<pb::ConversationAgent>) -> Reply<pb::WorkItem> {
+        let r = request.get_ref();
+        let i = self
+            .routing
+            .pick(parse_id(&r.conversation_id, "conversation_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
+    async fn assign_by_supervisor(&self, request: Request<pb::ConversationAgent>) -> Reply<pb::WorkItem> {
+        let r = request.get_ref();
+        let i = self
+            .routing
+            .assign_by_supervisor(parse_id(&r.conversation_id, "conversation_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
+    async fn transfer_to_queue(&self, request: Request<pb::TransferToQueueRequest>) -> Reply<pb::WorkItem> {
+        let r = request.get_ref();
+        let i = self
+            .routing
+            .transfer(
+                parse_id(&r.conversation_id, "conversation_id")?,
+                Some(parse_id(&r.queue_id, "queue_id")?),
+                None,
+                &r.note,
+            )
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
+    async fn transfer_to_agent(&self, request: Request<pb::ConversationAgent>) -> Reply<pb::WorkItem> {
+        let r = request.get_ref();
+        let i = self
+            .routing
+            .transfer(
+                parse_id(&r.conversation_id, "conversation_id")?,
+                None,
+                Some(parse_id(&r.agent_id, "agent_id")?),
+                "Transferred to another agent.",
+            )
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
+    async fn get_work_item(&self, request: Request<pb::ConversationRef>) -> Reply<pb::WorkItem> {
+        let id = parse_id(&request.get_ref().conversation_id, "conversation_id")?;
+        let row = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1")
+            .bind(id)
+            .fetch_optional(&self.routing.pool)
+            .await
+            .map_err(RoutingError::from)?
+            .ok_or(RoutingError::NotFound("work item"))?;
+        Ok(Response::new(item(&row)))
+    }
+
+    async fn list_work_items(&self, request: Request<pb::ListWorkItemsRequest>) -> Reply<pb::ListWorkItemsResponse> {
+        let r = request.get_ref();
+        let queue = optional_id(&r.queue_id, "queue_id")?;
+        let limit = i64::from(r.page.as_ref().map_or(100, |p| p.page_size).clamp(1, 500));
+        let after = optional_id(r.page.as_ref().map_or("", |p| p.page_token.as_str()), "page_token")?;
+        let rows = sqlx::query_as::<_, ItemRow>(
+            "SELECT * FROM routing.work_items WHERE ($1::uuid IS NULL OR queue_id = $1) AND (cardinality($2::text[]) = 0 OR state = ANY($2)) \
+             AND ($3::uuid IS NULL OR conversation_id > $3) ORDER BY conversation_id LIMIT $4",
+        )
+        .bind(queue)
+        .bind(&r.states)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.routing.pool)
+        .await
+        .map_err(RoutingError::from)?;
+        let next = if i64::try_from(rows.len()).unwrap_or(0) >= limit {
+            rows.last().map(|r| r.conversation_id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListWorkItemsResponse {
+            items: rows.iter().map(item).collect(),
+            page: Some(switchboard_proto::common::v1::PageInfo {
+                next_page_token: next,
+                total: 0,
+            }),
+        }))
+    }
+
+    async fn queue_stats(&self, _request: Request<Empty>) -> Reply<pb::QueueStatsResponse> {
+        let now = self.routing.now();
+        let mut conn = self.routing.pool.acquire().await.map_err(RoutingError::from)?;
+        let queues = self.routing.list_config(Kind::Queue).await?;
+        let hours_ids: Vec<Uuid> = queues
+            .iter()
+            .filter_map(|q| {
+                serde_json::from_value::<QueueDef>(q.definition.clone())
+                    .ok()
+                    .and_then(|d| d.operating_hours_id)
+            })
+            .collect();
+        let hours = definitions::<OperatingHours>(&mut conn, Kind::OperatingHours, &hours_ids).await?;
+        let mut out = Vec::new();
+        for q in &queues {
+            let def: QueueDef = serde_json::from_value(q.definition.clone()).map_err(|e| RoutingError::Internal(e.into()))?;
+            let (waiting, offered, assigned, oldest): (i64, i64, i64, Option<time::OffsetDateTime>) = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE state IN ('queued', 'pick_only')), count(*) FILTER (WHERE state = 'offered'), \
+                 count(*) FILTER (WHERE state = 'assigned'), min(enqueued_at) FILTER (WHERE state IN ('queued', 'pick_only')) FROM routing.work_items WHERE queue_id = $1",
+            )
+            .bind(q.id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(RoutingError::from)?;
+            let (members, available): (i64, i64) = sqlx::query_as(
+                "SELECT count(*), count(*) FILTER (WHERE s.presence IN ('available', 'busy')) FROM routing.queue_members m JOIN routing.agent_state s ON s.agent_id = m.agent_id WHERE m.queue_id = $1",
+            )
+            .bind(q.id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(RoutingError::from)?;
+            let open = def
+                .operating_hours_id
+                .and_then(|h| hours.get(&h))
+                .is_none_or(|(_, h)| h.openness(now) == Openness::Open);
+            let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+            out.push(pb::QueueStat {
+                queue_id: q.id.to_string(),
+                name: q.name.clone(),
+                priority: def.priority,
+                waiting: n(waiting),
+                offered: n(offered),
+                assigned: n(assigned),
+                longest_wait_seconds: oldest.map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0)),
+                members: n(members),
+                agents_available: n(available),
+                open,
+            });
+        }
+        Ok(Response::new(pb::QueueStatsResponse { queues: out }))
+    }
+}

@@ -1,0 +1,288 @@
+//! A conversation entering routing (new, or reopened from Waiting): classification rulesets,
+//! route-to-queue, the pre-queue overflow checks (operating hours first, then the work item
+//! limit) and their actions, then an assignment cycle for its queue (Dynamics §3.2–3.4).
+
+use std::collections::{BTreeMap, HashMap};
+
+use switchboard_bus::events::ConversationOpenedV1;
+use switchboard_domain::routing::classify::classify;
+use switchboard_domain::routing::config::{Kind, QueueDef, WorkstreamDef};
+use switchboard_domain::routing::hours::{Openness, OperatingHours};
+use switchboard_domain::routing::route::route;
+use switchboard_domain::routing::{DistributionMode, OverflowAction};
+use switchboard_proto::session::v1::{SendAutomatedMessageRequest, TransitionRequest};
+use uuid::Uuid;
+
+use crate::app::{Routing, definition, definitions};
+use crate::error::{RoutingError, parse_id};
+
+/// What a queue looks like right now, for the pre-queue checks.
+struct QueueNow {
+    def: QueueDef,
+    name: String,
+    openness: Openness,
+    open_items: i64,
+    members: i64,
+}
+
+impl QueueNow {
+    fn over_limit(&self) -> bool {
+        self.def
+            .overflow
+            .work_item_limit
+            .is_some_and(|l| self.open_items >= i64::from(l.limit))
+    }
+
+    fn closed(&self) -> bool {
+        self.openness != Openness::Open
+    }
+
+    /// Overflowing for route-to-queue purposes: a check fails and its action is not "assign anyway".
+    fn overflowing(&self) -> bool {
+        (self.closed() && self.def.overflow.out_of_hours != OverflowAction::AssignAnyway)
+            || self
+                .def
+                .overflow
+                .work_item_limit
+                .is_some_and(|l| self.over_limit() && l.action != OverflowAction::AssignAnyway)
+    }
+}
+
+/// Facts classification and route-to-queue rules see.
+pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
+    let mut facts = e.attributes.clone();
+    facts.insert("channel_id".into(), e.channel_id.clone());
+    facts.insert("number_id".into(), e.number_id.clone());
+    facts.insert("language".into(), e.language.clone());
+    facts.insert("first_message".into(), e.first_message.clone());
+    facts.insert("reopened".into(), e.reopened.to_string());
+    if let Some(phone) = &e.customer_phone {
+        facts.insert("customer.phone".into(), phone.clone());
+    }
+    if let Some(name) = &e.profile_name {
+        facts.insert("customer.profile_name".into(), name.clone());
+    }
+    facts
+}
+
+impl Routing {
+    async fn queues_now(&self, conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueNow>, RoutingError> {
+        let defs = definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
+        let hours_ids: Vec<Uuid> = defs.values().filter_map(|(_, d)| d.operating_hours_id).collect();
+        let hours = definitions::<OperatingHours>(conn, Kind::OperatingHours, &hours_ids).await?;
+        let counts: HashMap<Uuid, i64> =
+            sqlx::query_as::<_, (Uuid, i64)>("SELECT queue_id, count(*) FROM routing.work_items WHERE queue_id = ANY($1) AND state IN ('queued', 'offered') GROUP BY queue_id")
+                .bind(ids)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect();
+        let members: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT queue_id, count(*) FROM routing.queue_members WHERE queue_id = ANY($1) GROUP BY queue_id",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        let now = self.now();
+        Ok(defs
+            .into_iter()
+            .map(|(id, (name, def))| {
+                let openness = def
+                    .operating_hours_id
+                    .and_then(|h| hours.get(&h))
+                    .map_or(Openness::Open, |(_, h)| h.openness(now));
+                (
+                    id,
+                    QueueNow {
+                        open_items: counts.get(&id).copied().unwrap_or(0),
+                        members: members.get(&id).copied().unwrap_or(0),
+                        name,
+                        openness,
+                        def,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Routes a conversation that entered Open.
+    pub async fn on_opened(&self, e: &ConversationOpenedV1) -> Result<(), RoutingError> {
+        let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
+        let mut tx = self.pool.begin().await?;
+        let existing = self.lock_item(&mut tx, conversation_id).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|i| matches!(i.state.as_str(), "queued" | "offered" | "assigned" | "pick_only"))
+        {
+            return Ok(()); // already routed: a redelivered event
+        }
+        let workstream = match e.workstream_id.as_deref().map(|w| parse_id(w, "workstream_id")).transpose()? {
+            Some(id) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, id)
+                .await?
+                .map(|(_, def)| (id, def)),
+            None => None,
+        };
+        let Some((ws_id, ws)) = workstream else {
+            tracing::warn!(%conversation_id, "conversation's number has no workstream; it waits unrouted");
+            self.upsert_item(&mut tx, conversation_id, e, None, None, 0, &[], &[], &BTreeMap::new(), "unrouted")
+                .await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+
+        let classification = classify(&ws.classification, facts(e));
+        let mut profiles = classification.profiles.clone();
+        if let Some(p) = ws.capacity_profile_id
+            && !profiles.contains(&p)
+        {
+            profiles.push(p);
+        }
+        let queues = self.queues_now(&mut tx, &ws.queues()).await?;
+        let outcome = route(
+            &ws.route_to_queue,
+            &classification.facts,
+            &conversation_id.to_string(),
+            ws.fallback_queue_id,
+            |q| queues.get(&q).is_some_and(QueueNow::overflowing),
+        );
+        let mut queue_id = outcome.queue_id;
+        let mut notices = Vec::new();
+        let mut action = OverflowAction::AssignAnyway;
+        if let Some(q) = queues.get(&queue_id) {
+            // Overflow settings do not apply to the fallback queue.
+            if outcome.rule.is_some() {
+                if q.closed() {
+                    notices.push(match &q.openness {
+                        Openness::Holiday(_) => "holiday",
+                        _ => "out_of_operating_hours",
+                    });
+                    action = q.def.overflow.out_of_hours;
+                }
+                if action == OverflowAction::AssignAnyway
+                    && let Some(limit) = q.def.overflow.work_item_limit.filter(|_| q.over_limit())
+                {
+                    action = limit.action;
+                }
+            }
+            if let OverflowAction::TransferToQueue { queue_id: target } = action {
+                queue_id = target;
+            }
+        }
+        let target = self.queues_now(&mut tx, &[queue_id]).await?;
+        let (queue_name, members) = target.get(&queue_id).map_or((String::new(), 0), |q| (q.name.clone(), q.members));
+        let ending = match action {
+            OverflowAction::EndConversation => Some("overflow_end"),
+            _ if members == 0 && ws.mode == DistributionMode::Push => Some("no_agents"),
+            _ => None,
+        };
+        for trigger in &notices {
+            self.notify(conversation_id, trigger, &queue_name).await;
+        }
+        if let Some(transition) = ending {
+            // Close through session first; a redelivery after a failure closes it again harmlessly.
+            let request = TransitionRequest {
+                conversation_id: conversation_id.to_string(),
+                transition: transition.into(),
+                queue_id: queue_id.to_string(),
+                workstream_id: ws_id.to_string(),
+                queue_name,
+                ..Default::default()
+            };
+            match self.session.clone().transition_conversation(request).await {
+                Ok(_) => {}
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+                Err(status) => return Err(RoutingError::from_session(status)),
+            }
+            sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(%conversation_id, transition, "conversation closed by routing");
+            return Ok(());
+        }
+        let affinity = e
+            .previous_agent_id
+            .as_deref()
+            .filter(|_| e.reopened && ws.agent_affinity)
+            .map(|a| parse_id(a, "previous_agent_id"))
+            .transpose()?;
+        let skills = classification.skills.clone();
+        self.upsert_item(
+            &mut tx,
+            conversation_id,
+            e,
+            Some(ws_id),
+            Some(queue_id),
+            classification.priority,
+            &skills,
+            &profiles,
+            &classification.facts,
+            "queued",
+        )
+        .await?;
+        sqlx::query("UPDATE routing.work_items SET units = $2, affinity_agent_id = $3 WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .bind(ws.capacity_units)
+            .bind(affinity)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::debug!(%conversation_id, %queue_id, rule = ?outcome.rule, fired = ?classification.fired, "conversation queued");
+        self.assign(Some(&[queue_id])).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)] // one work item's worth of fields
+    async fn upsert_item(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        conversation_id: Uuid,
+        e: &ConversationOpenedV1,
+        workstream_id: Option<Uuid>,
+        queue_id: Option<Uuid>,
+        priority: i32,
+        skills: &[switchboard_domain::routing::SkillRequirement],
+        profiles: &[Uuid],
+        facts: &BTreeMap<String, String>,
+        state: &str,
+    ) -> Result<(), RoutingError> {
+        let now = self.now();
+        sqlx::query(
+            "INSERT INTO routing.work_items (conversation_id, workstream_id, number_id, queue_id, state, priority, profiles, skills, facts, \
+             enqueued_at, last_customer_message_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (conversation_id) DO UPDATE SET workstream_id = $2, queue_id = $4, state = $5, priority = $6, profiles = $7, skills = $8, \
+             facts = $9, enqueued_at = $10, last_customer_message_at = $11, agent_id = NULL, offer_id = NULL, pinned_agent_id = NULL, \
+             declines = '{}'::jsonb, total_declines = 0, release_at = NULL, updated_at = $10",
+        )
+        .bind(conversation_id)
+        .bind(workstream_id)
+        .bind(parse_id(&e.number_id, "number_id").ok())
+        .bind(queue_id)
+        .bind(state)
+        .bind(priority)
+        .bind(profiles)
+        .bind(serde_json::json!(skills))
+        .bind(serde_json::json!(facts))
+        .bind(now)
+        .bind(e.last_customer_message_at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Asks session to send an automated message; failures are logged (it is a courtesy).
+    pub(crate) async fn notify(&self, conversation_id: Uuid, trigger: &str, queue_name: &str) {
+        let request = SendAutomatedMessageRequest {
+            conversation_id: conversation_id.to_string(),
+            trigger: trigger.into(),
+            queue_name: queue_name.into(),
+            ..Default::default()
+        };
+        if let Err(status) = self.session.clone().send_automated_message(request).await {
+            tracing::warn!(%conversation_id, trigger, error = %status.message(), "automated message not sent");
+        }
+    }
+}

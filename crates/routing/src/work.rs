@@ -1,0 +1,660 @@
+//! What happens to work items after they are queued: offers accepted, declined or expired;
+//! picks; supervisor assignments; transfers; presence; and the conversation lifecycle as session
+//! reports it (Waiting and close release capacity, wrap-up follows the workstream's block rule).
+
+use std::collections::BTreeMap;
+
+use switchboard_bus::events::{AgentPresenceV1, ConversationAssignedV1, ConversationStatusChangedV1, OfferClosedV1};
+use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
+use switchboard_domain::routing::{DistributionMode, Presence, WrapUpCapacity};
+use switchboard_proto::session::v1::TransitionRequest;
+use switchboard_storage::outbox::EventBatch;
+use uuid::Uuid;
+
+use crate::app::{ItemRow, Routing, Touch, definition};
+use crate::error::{RoutingError, parse_id};
+
+/// An offer row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OfferRow {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub agent_id: Uuid,
+    pub queue_id: Option<Uuid>,
+    pub workstream_id: Option<Uuid>,
+    pub created_at: time::OffsetDateTime,
+    pub expires_at: time::OffsetDateTime,
+    pub state: String,
+}
+
+/// After this many declines in total an item is no longer offered; it waits to be picked.
+const MAX_TOTAL_DECLINES: i32 = 100;
+
+impl Routing {
+    async fn names(&self, conn: &mut sqlx::PgConnection, agent: Uuid, queue: Option<Uuid>) -> Result<(String, String), RoutingError> {
+        let agent_name = definition::<serde_json::Value>(conn, Kind::Agent, agent)
+            .await?
+            .map(|(n, _)| n)
+            .unwrap_or_default();
+        let queue_name = match queue {
+            Some(q) => definition::<serde_json::Value>(conn, Kind::Queue, q)
+                .await?
+                .map(|(n, _)| n)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        Ok((agent_name, queue_name))
+    }
+
+    /// Asks session to move the conversation; "already there" (FAILED_PRECONDITION) is an error too.
+    async fn session_transition(
+        &self,
+        item: &ItemRow,
+        transition: &str,
+        agent: Option<Uuid>,
+        names: (String, String),
+        note: &str,
+    ) -> Result<(), RoutingError> {
+        let request = TransitionRequest {
+            conversation_id: item.conversation_id.to_string(),
+            transition: transition.into(),
+            agent_id: agent.map(|a| a.to_string()).unwrap_or_default(),
+            queue_id: item.queue_id.map(|q| q.to_string()).unwrap_or_default(),
+            workstream_id: item.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
+            agent_name: names.0,
+            queue_name: names.1,
+            note: note.into(),
+            ..Default::default()
+        };
+        self.session
+            .clone()
+            .transition_conversation(request)
+            .await
+            .map(|_| ())
+            .map_err(RoutingError::from_session)
+    }
+
+    async fn lock_offer(&self, tx: &mut sqlx::PgConnection, offer_id: Uuid) -> Result<OfferRow, RoutingError> {
+        sqlx::query_as::<_, OfferRow>("SELECT * FROM routing.offers WHERE id = $1 FOR UPDATE")
+            .bind(offer_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(RoutingError::NotFound("offer"))
+    }
+
+    /// An agent accepts an offer: the conversation becomes Active with them.
+    pub async fn accept_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let offer = self.lock_offer(&mut tx, offer_id).await?;
+        if offer.agent_id != agent_id {
+            return Err(RoutingError::Denied("this offer was made to another agent".into()));
+        }
+        if offer.state != "pending" {
+            return Err(RoutingError::Precondition(format!(
+                "the offer is no longer pending (it was {})",
+                offer.state
+            )));
+        }
+        if offer.expires_at <= self.now() {
+            return Err(RoutingError::Precondition("the offer expired".into()));
+        }
+        let item = self
+            .lock_item(&mut tx, offer.conversation_id)
+            .await?
+            .ok_or(RoutingError::NotFound("work item"))?;
+        let names = self.names(&mut tx, agent_id, item.queue_id).await?;
+        let mut events = EventBatch::default();
+        let now = self.now();
+        if let Err(error) = self.session_transition(&item, "accept", Some(agent_id), names, "").await {
+            if matches!(error, RoutingError::Precondition(_) | RoutingError::NotFound(_)) {
+                // The conversation moved on (closed by the customer's inactivity, a supervisor, …).
+                sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1")
+                    .bind(offer_id)
+                    .execute(&mut *tx)
+                    .await?;
+                self.release(&mut tx, &item, &mut events).await?;
+                events.push(
+                    OfferClosedV1 {
+                        offer_id: offer_id.to_string(),
+                        conversation_id: item.conversation_id.to_string(),
+                        agent_id: agent_id.to_string(),
+                        state: "cancelled".into(),
+                    },
+                    now,
+                );
+                self.emit(&mut tx, &events).await?;
+                tx.commit().await?;
+            }
+            return Err(error);
+        }
+        sqlx::query("UPDATE routing.offers SET state = 'accepted' WHERE id = $1")
+            .bind(offer_id)
+            .execute(&mut *tx)
+            .await?;
+        let item = sqlx::query_as::<_, ItemRow>(
+            "UPDATE routing.work_items SET state = 'assigned', offer_id = NULL, updated_at = $2 WHERE conversation_id = $1 RETURNING *",
+        )
+        .bind(item.conversation_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        events.push(
+            OfferClosedV1 {
+                offer_id: offer_id.to_string(),
+                conversation_id: item.conversation_id.to_string(),
+                agent_id: agent_id.to_string(),
+                state: "accepted".into(),
+            },
+            now,
+        );
+        events.push(
+            ConversationAssignedV1 {
+                conversation_id: item.conversation_id.to_string(),
+                agent_id: agent_id.to_string(),
+                queue_id: item.queue_id.map(|q| q.to_string()),
+                how: "accept".into(),
+            },
+            now,
+        );
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        crate::metrics::offer_outcome("accepted");
+        crate::metrics::assigned_after(now - item.enqueued_at);
+        Ok(item)
+    }
+
+    /// An agent declines an offer, or it expires (which counts as a decline).
+    pub async fn decline_offer(&self, offer_id: Uuid, agent_id: Option<Uuid>) -> Result<ItemRow, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let offer = self.lock_offer(&mut tx, offer_id).await?;
+        if agent_id.is_some_and(|a| a != offer.agent_id) {
+            return Err(RoutingError::Denied("this offer was made to another agent".into()));
+        }
+        if offer.state != "pending" {
+            return Err(RoutingError::Precondition(format!(
+                "the offer is no longer pending (it was {})",
+                offer.state
+            )));
+        }
+        let outcome = if agent_id.is_some() { "declined" } else { "expired" };
+        let item = self
+            .lock_item(&mut tx, offer.conversation_id)
+            .await?
+            .ok_or(RoutingError::NotFound("work item"))?;
+        let mut events = EventBatch::default();
+        let now = self.now();
+        sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
+            .bind(offer_id)
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        self.release(&mut tx, &item, &mut events).await?;
+        let mut declines = item.declines();
+        *declines.entry(offer.agent_id).or_insert(0) += 1;
+        let total = item.total_declines + 1;
+        let state = if total >= MAX_TOTAL_DECLINES { "pick_only" } else { "queued" };
+        let item = sqlx::query_as::<_, ItemRow>(
+            "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5 \
+             WHERE conversation_id = $1 RETURNING *",
+        )
+        .bind(item.conversation_id)
+        .bind(state)
+        .bind(serde_json::json!(declines))
+        .bind(total)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        events.push(
+            OfferClosedV1 {
+                offer_id: offer_id.to_string(),
+                conversation_id: item.conversation_id.to_string(),
+                agent_id: offer.agent_id.to_string(),
+                state: outcome.into(),
+            },
+            now,
+        );
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        crate::metrics::offer_outcome(outcome);
+        if let Some(queue) = item.queue_id {
+            self.assign(Some(&[queue])).await?;
+        }
+        Ok(item)
+    }
+
+    /// Expires offers past their deadline; returns how many.
+    pub async fn expire_offers(&self) -> Result<usize, RoutingError> {
+        let due: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM routing.offers WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT 200")
+                .bind(self.now())
+                .fetch_all(&self.pool)
+                .await?;
+        let mut expired = 0;
+        for id in due {
+            match self.decline_offer(id, None).await {
+                Ok(_) => expired += 1,
+                Err(RoutingError::Precondition(_)) => {} // accepted or declined meanwhile
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn member(&self, conn: &mut sqlx::PgConnection, queue: Option<Uuid>, agent: Uuid) -> Result<bool, RoutingError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM routing.queue_members WHERE queue_id = $1 AND agent_id = $2)")
+                .bind(queue)
+                .bind(agent)
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
+    /// Gives a queued item to an agent directly (pick or supervisor assignment): capacity is taken
+    /// even beyond the agent's limit.
+    async fn take(&self, conversation_id: Uuid, agent_id: Uuid, how: &'static str) -> Result<ItemRow, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let item = self
+            .lock_item(&mut tx, conversation_id)
+            .await?
+            .ok_or(RoutingError::NotFound("work item"))?;
+        let ws = match item.workstream_id {
+            Some(w) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w).await?.map(|(_, d)| d),
+            None => None,
+        };
+        if definition::<AgentDef>(&mut tx, Kind::Agent, agent_id).await?.is_none() {
+            return Err(RoutingError::NotFound("agent"));
+        }
+        let mut events = EventBatch::default();
+        let now = self.now();
+        match (how, item.state.as_str()) {
+            ("pick", "queued") if ws.as_ref().is_some_and(|w| w.mode == DistributionMode::Pick) => {}
+            ("pick", "pick_only") => {}
+            ("pick", "queued") => {
+                return Err(RoutingError::Precondition(
+                    "this workstream offers its conversations to agents; they cannot be picked".into(),
+                ));
+            }
+            ("supervisor_assign", "queued" | "pick_only" | "unrouted") => {}
+            ("supervisor_assign", "offered") => {
+                if let Some(offer) = item.offer_id {
+                    sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1")
+                        .bind(offer)
+                        .execute(&mut *tx)
+                        .await?;
+                    events.push(
+                        OfferClosedV1 {
+                            offer_id: offer.to_string(),
+                            conversation_id: conversation_id.to_string(),
+                            agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                            state: "cancelled".into(),
+                        },
+                        now,
+                    );
+                }
+                self.release(&mut tx, &item, &mut events).await?;
+            }
+            (_, state) => {
+                return Err(RoutingError::Precondition(format!(
+                    "the conversation is {state}, not waiting in a queue"
+                )));
+            }
+        }
+        if how == "pick" && !self.member(&mut tx, item.queue_id, agent_id).await? {
+            return Err(RoutingError::Denied("only members of the conversation's queue can pick it".into()));
+        }
+        let names = self.names(&mut tx, agent_id, item.queue_id).await?;
+        self.session_transition(&item, how, Some(agent_id), names, "").await?;
+        self.change_capacity(&mut tx, agent_id, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
+            .await?;
+        let item = sqlx::query_as::<_, ItemRow>(
+            "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, updated_at = $3 WHERE conversation_id = $1 RETURNING *",
+        )
+        .bind(conversation_id)
+        .bind(agent_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        events.push(
+            ConversationAssignedV1 {
+                conversation_id: conversation_id.to_string(),
+                agent_id: agent_id.to_string(),
+                queue_id: item.queue_id.map(|q| q.to_string()),
+                how: how.into(),
+            },
+            now,
+        );
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        crate::metrics::assigned_after(now - item.enqueued_at);
+        Ok(item)
+    }
+
+    /// An agent picks a conversation from the open list.
+    pub async fn pick(&self, conversation_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+        self.take(conversation_id, agent_id, "pick").await
+    }
+
+    /// A supervisor assigns a waiting conversation to an agent (capacity and presence overridden).
+    pub async fn assign_by_supervisor(&self, conversation_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+        self.take(conversation_id, agent_id, "supervisor_assign").await
+    }
+
+    /// Moves an active conversation to another queue (or back to its own, for another agent).
+    pub async fn transfer(
+        &self,
+        conversation_id: Uuid,
+        queue_id: Option<Uuid>,
+        to_agent: Option<Uuid>,
+        note: &str,
+    ) -> Result<ItemRow, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let item = self
+            .lock_item(&mut tx, conversation_id)
+            .await?
+            .ok_or(RoutingError::NotFound("work item"))?;
+        if !matches!(item.state.as_str(), "assigned" | "waiting") {
+            return Err(RoutingError::Precondition(format!(
+                "only an active or waiting conversation can be transferred (it is {})",
+                item.state
+            )));
+        }
+        let target_queue = queue_id
+            .or(item.queue_id)
+            .ok_or(RoutingError::Invalid("queue_id is required".into()))?;
+        let queue = definition::<QueueDef>(&mut tx, Kind::Queue, target_queue)
+            .await?
+            .ok_or(RoutingError::NotFound("queue"))?;
+        if let Some(agent) = to_agent
+            && definition::<AgentDef>(&mut tx, Kind::Agent, agent).await?.is_none()
+        {
+            return Err(RoutingError::NotFound("agent"));
+        }
+        let names = (String::new(), queue.0.clone());
+        let text = if note.is_empty() {
+            format!("Transferred to {}.", queue.0)
+        } else {
+            note.to_owned()
+        };
+        if item.state == "assigned" {
+            self.session_transition(&item, "release_to_queue", None, names.clone(), &text)
+                .await?;
+        }
+        let mut events = EventBatch::default();
+        self.release(&mut tx, &item, &mut events).await?;
+        if queue.1.members.is_empty() && to_agent.is_none() {
+            // Dynamics: a transfer to a queue with no agents closes the conversation.
+            let moved = ItemRow {
+                queue_id: Some(target_queue),
+                ..item.clone()
+            };
+            self.session_transition(&moved, "no_agents", None, names, "").await?;
+            sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .execute(&mut *tx)
+                .await?;
+            self.emit(&mut tx, &events).await?;
+            tx.commit().await?;
+            return Err(RoutingError::Precondition(
+                "the queue has no agents; the conversation was closed".into(),
+            ));
+        }
+        let now = self.now();
+        let item = sqlx::query_as::<_, ItemRow>(
+            "UPDATE routing.work_items SET state = 'queued', queue_id = $2, agent_id = NULL, offer_id = NULL, pinned_agent_id = $3, \
+             affinity_agent_id = NULL, declines = '{}'::jsonb, total_declines = 0, enqueued_at = $4, updated_at = $4 WHERE conversation_id = $1 RETURNING *",
+        )
+        .bind(conversation_id)
+        .bind(target_queue)
+        .bind(to_agent)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.assign(Some(&[target_queue])).await?;
+        Ok(item)
+    }
+
+    /// An agent sets their presence.
+    pub async fn set_presence(&self, agent_id: Uuid, presence: Presence) -> Result<(), RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE routing.agent_state SET presence = $2, chosen_presence = $2, presence_changed_at = $3 WHERE agent_id = $1")
+                .bind(agent_id)
+                .bind(presence.as_str())
+                .bind(self.now())
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(RoutingError::NotFound("agent"));
+        }
+        let mut events = EventBatch::default();
+        events.push(
+            AgentPresenceV1 {
+                agent_id: agent_id.to_string(),
+                presence: presence.as_str().into(),
+                chosen: presence.as_str().into(),
+            },
+            self.now(),
+        );
+        self.emit(&mut tx, &events).await?;
+        let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if !queues.is_empty() {
+            self.assign(Some(&queues)).await?;
+        }
+        Ok(())
+    }
+
+    /// Follows a conversation's lifecycle as session reports it.
+    pub async fn on_status_changed(&self, e: &ConversationStatusChangedV1) -> Result<(), RoutingError> {
+        let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
+        let mut tx = self.pool.begin().await?;
+        let Some(item) = self.lock_item(&mut tx, conversation_id).await? else {
+            return Ok(());
+        };
+        let mut events = EventBatch::default();
+        let now = self.now();
+        let mut cycle_queues: Vec<Uuid> = Vec::new();
+        match (e.to.as_str(), e.transition.as_str()) {
+            ("closed", _) => {
+                self.release(&mut tx, &item, &mut events).await?;
+                if let Some(offer) = item.offer_id {
+                    sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1 AND state = 'pending'")
+                        .bind(offer)
+                        .execute(&mut *tx)
+                        .await?;
+                    events.push(
+                        OfferClosedV1 {
+                            offer_id: offer.to_string(),
+                            conversation_id: e.conversation_id.clone(),
+                            agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                            state: "cancelled".into(),
+                        },
+                        now,
+                    );
+                }
+                sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .execute(&mut *tx)
+                    .await?;
+                cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+            }
+            ("waiting", _) => {
+                // Async channels: closing the session without ending releases capacity at once.
+                self.release(&mut tx, &item, &mut events).await?;
+                sqlx::query("UPDATE routing.work_items SET state = 'waiting', updated_at = $2 WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+            }
+            ("wrap_up", _) => {
+                let block = match item.workstream_id {
+                    Some(w) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
+                        .await?
+                        .map(|(_, d)| d.wrap_up)
+                        .unwrap_or_default(),
+                    None => WrapUpCapacity::Always,
+                };
+                sqlx::query("UPDATE routing.work_items SET state = 'wrap_up', updated_at = $2 WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                match block {
+                    WrapUpCapacity::Always => {}
+                    WrapUpCapacity::Never => {
+                        self.release(&mut tx, &item, &mut events).await?;
+                        cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+                    }
+                    WrapUpCapacity::Minutes { minutes } => {
+                        sqlx::query("UPDATE routing.work_items SET release_at = $2 WHERE conversation_id = $1 AND capacity_held")
+                            .bind(conversation_id)
+                            .bind(now + time::Duration::minutes(i64::from(minutes)))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            ("open", "release_to_queue") if item.state == "assigned" => {
+                // The agent released it to its queue (not a routing transfer, which updates the item first).
+                self.release(&mut tx, &item, &mut events).await?;
+                sqlx::query("UPDATE routing.work_items SET state = 'queued', agent_id = NULL, enqueued_at = $2, updated_at = $2 WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                cycle_queues.extend(item.queue_id);
+            }
+            ("active", "revive") if item.state == "waiting" => {
+                let agent = e
+                    .agent_id
+                    .as_deref()
+                    .map(|a| parse_id(a, "agent_id"))
+                    .transpose()?
+                    .or(item.agent_id);
+                if let Some(agent) = agent {
+                    self.change_capacity(&mut tx, agent, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
+                        .await?;
+                    sqlx::query("UPDATE routing.work_items SET state = 'assigned', agent_id = $2, capacity_held = true, updated_at = $3 WHERE conversation_id = $1")
+                        .bind(conversation_id)
+                        .bind(agent)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !cycle_queues.is_empty() {
+            self.assign(Some(&cycle_queues)).await?;
+        }
+        Ok(())
+    }
+
+    async fn agent_queues(&self, conn: &mut sqlx::PgConnection, agent: Option<Uuid>) -> Result<Vec<Uuid>, RoutingError> {
+        let Some(agent) = agent else { return Ok(Vec::new()) };
+        Ok(sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    /// Releases wrap-up capacity whose block time is over; returns how many.
+    pub async fn release_due_wrap_ups(&self) -> Result<usize, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let due = sqlx::query_as::<_, ItemRow>(
+            "SELECT * FROM routing.work_items WHERE release_at <= $1 AND capacity_held FOR UPDATE SKIP LOCKED LIMIT 200",
+        )
+        .bind(self.now())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = EventBatch::default();
+        let mut queues = Vec::new();
+        for item in &due {
+            self.release(&mut tx, item, &mut events).await?;
+            queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !queues.is_empty() {
+            self.assign(Some(&queues)).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Applies "waiting time in queue exceeds" overflow rules; returns how many items moved.
+    pub async fn waiting_overflow(&self) -> Result<usize, RoutingError> {
+        let queues: Vec<(Uuid, String, serde_json::Value)> =
+            sqlx::query_as("SELECT id, name, definition FROM routing.config WHERE kind = 'queue' AND definition->'overflow'->'wait_time' IS NOT NULL AND definition->'overflow'->'wait_time' <> 'null'::jsonb")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut moved = 0;
+        for (queue_id, queue_name, def) in queues {
+            let Ok(def) = serde_json::from_value::<QueueDef>(def) else {
+                continue;
+            };
+            let Some(rule) = def.overflow.wait_time else { continue };
+            let deadline = self.now() - time::Duration::seconds(i64::try_from(rule.seconds).unwrap_or(i64::MAX));
+            let due: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT conversation_id FROM routing.work_items WHERE queue_id = $1 AND state = 'queued' AND enqueued_at <= $2 LIMIT 100",
+            )
+            .bind(queue_id)
+            .bind(deadline)
+            .fetch_all(&self.pool)
+            .await?;
+            for conversation_id in due {
+                let mut tx = self.pool.begin().await?;
+                let Some(item) = self.lock_item(&mut tx, conversation_id).await?.filter(|i| i.state == "queued") else {
+                    continue;
+                };
+                match rule.action {
+                    switchboard_domain::routing::OverflowAction::EndConversation => {
+                        match self
+                            .session_transition(&item, "overflow_end", None, (String::new(), queue_name.clone()), "")
+                            .await
+                        {
+                            Ok(()) | Err(RoutingError::Precondition(_)) => {}
+                            Err(error) => return Err(error),
+                        }
+                        sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
+                            .bind(conversation_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    switchboard_domain::routing::OverflowAction::TransferToQueue { queue_id: target } => {
+                        sqlx::query(
+                            "UPDATE routing.work_items SET queue_id = $2, enqueued_at = $3, updated_at = $3 WHERE conversation_id = $1",
+                        )
+                        .bind(conversation_id)
+                        .bind(target)
+                        .bind(self.now())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    switchboard_domain::routing::OverflowAction::AssignAnyway => {}
+                }
+                tx.commit().await?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Returns the declines of an item per agent (for tests and supervisors).
+    pub async fn declines(&self, conversation_id: Uuid) -> Result<BTreeMap<Uuid, u32>, RoutingError> {
+        let item = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(item.map(|i| i.declines()).unwrap_or_default())
+    }
+}

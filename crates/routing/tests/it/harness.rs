@@ -1,0 +1,312 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::SecretString;
+use switchboard_bus::Envelope;
+use switchboard_bus::events::InboundReceivedV1;
+use switchboard_domain::ManualClock;
+use switchboard_proto::routing::v1 as rpb;
+use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use switchboard_proto::session::v1 as spb;
+use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_test_support::{TestBus, TestDb, bind_local, wait_for};
+use tokio_util::sync::CancellationToken;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+const ACCOUNT: &str = "AC44444444444444444444444444444444";
+pub const BUSINESS: &str = "+14155238886";
+
+pub type Routing = RoutingServiceClient<tonic::transport::Channel>;
+pub type Session = SessionServiceClient<tonic::transport::Channel>;
+
+pub struct Harness {
+    pub db: TestDb,
+    pub bus: TestBus,
+    pub clock: ManualClock,
+    pub session: Session,
+    pub routing: Vec<Routing>,
+    pub channel_id: String,
+    pub number_id: String,
+    session_url: String,
+    stops: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+}
+
+async fn connect(url: &str) -> tonic::transport::Channel {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap();
+    wait_for(WAIT, "gRPC up", || {
+        let endpoint = endpoint.clone();
+        async move { endpoint.connect().await.ok() }
+    })
+    .await
+}
+
+impl Harness {
+    pub async fn start(routing_replicas: usize) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let db = TestDb::new().await;
+        let bus = TestBus::new();
+        bus.declare().await;
+        let clock = ManualClock::new();
+        let mut keys = BTreeMap::new();
+        keys.insert(
+            "k1".to_owned(),
+            SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
+        );
+        let grpc = bind_local().await;
+        let session_url = format!("http://{}", grpc.local_addr().unwrap());
+        let session_config = switchboard_session::Config {
+            public_base_url: "https://hooks.example.com".into(),
+            database_url: SecretString::from(db.url.clone()),
+            amqp_url: SecretString::from(bus.url().to_owned()),
+            bus: bus.config.clone(),
+            session: switchboard_session::config::SessionSettings {
+                grpc_listen: "127.0.0.1:0".parse().unwrap(),
+                http_listen: "127.0.0.1:0".parse().unwrap(),
+                db_max_connections: 8,
+                inbound_batch_max: 16,
+                delivery_concurrency: 4,
+                outbox_batch: 200,
+                outbox_poll_ms: 50,
+                auto_close_interval_secs: 3_600,
+                default_waiting_auto_close_secs: 86_400,
+                twilio_api_base: "https://api.twilio.com".into(),
+                twilio_content_base: "https://content.twilio.com".into(),
+                media_max_bytes: 1 << 24,
+                token_active_key: "k1".into(),
+                token_keys: keys,
+                drain_timeout_ms: 5_000,
+            },
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(switchboard_session::run(
+            session_config,
+            Arc::new(clock.clone()),
+            grpc,
+            bind_local().await,
+            stop.clone(),
+        ));
+        let session = SessionServiceClient::new(connect(&session_url).await);
+        let mut h = Self {
+            db,
+            bus,
+            clock,
+            session,
+            routing: Vec::new(),
+            channel_id: String::new(),
+            number_id: String::new(),
+            session_url,
+            stops: vec![(stop, task)],
+        };
+        for _ in 0..routing_replicas {
+            h.add_routing().await;
+        }
+        let mut session = h.session.clone();
+        h.channel_id = session
+            .create_channel(spb::CreateChannelRequest {
+                name: "acme".into(),
+                account_sid: ACCOUNT.into(),
+                auth_token: "0123456789abcdef0123456789abcdef".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        h.number_id = session
+            .create_number(spb::CreateNumberRequest {
+                channel_id: h.channel_id.clone(),
+                phone: BUSINESS.into(),
+                display_name: "Acme".into(),
+                settings: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        h
+    }
+
+    async fn add_routing(&mut self) {
+        let grpc = bind_local().await;
+        let url = format!("http://{}", grpc.local_addr().unwrap());
+        let config = switchboard_routing::Config {
+            database_url: SecretString::from(self.db.url.clone()),
+            amqp_url: SecretString::from(self.bus.url().to_owned()),
+            bus: self.bus.config.clone(),
+            routing: switchboard_routing::config::RoutingSettings {
+                grpc_listen: "127.0.0.1:0".parse().unwrap(),
+                http_listen: "127.0.0.1:0".parse().unwrap(),
+                session_url: self.session_url.clone(),
+                db_max_connections: 8,
+                cycle_batch: 100,
+                scheduler_interval_ms: 200,
+                event_concurrency: 4,
+                outbox_batch: 200,
+                outbox_poll_ms: 50,
+                drain_timeout_ms: 5_000,
+            },
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(switchboard_routing::run(
+            config,
+            Arc::new(self.clock.clone()),
+            grpc,
+            bind_local().await,
+            stop.clone(),
+        ));
+        self.routing.push(RoutingServiceClient::new(connect(&url).await));
+        self.stops.push((stop, task));
+    }
+
+    pub fn routing(&self) -> Routing {
+        self.routing[0].clone()
+    }
+
+    pub async fn stop(self) {
+        for (stop, task) in self.stops.into_iter().rev() {
+            stop.cancel();
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn put(&self, kind: &str, name: &str, definition: serde_json::Value) -> String {
+        self.routing()
+            .put_config(rpb::PutConfigRequest {
+                kind: kind.into(),
+                id: String::new(),
+                name: name.into(),
+                definition_json: definition.to_string(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
+            .into_inner()
+            .id
+    }
+
+    /// Points the number at a workstream.
+    pub async fn feed(&self, workstream_id: &str) {
+        let settings = spb::NumberSettings {
+            default_language: "en".into(),
+            workstream_id: workstream_id.into(),
+            ..Default::default()
+        };
+        self.session
+            .clone()
+            .update_number(spb::UpdateNumberRequest {
+                id: self.number_id.clone(),
+                settings: Some(settings),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A customer writes; returns the conversation id.
+    pub async fn customer_writes(&self, from: &str, body: &str) -> String {
+        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+        let ordering_key = format!("{}|{from}", self.channel_id);
+        let event = InboundReceivedV1 {
+            channel_id: self.channel_id.clone(),
+            message_sid: sid.clone(),
+            shard: switchboard_bus::shard_for(&ordering_key, self.bus.config.shards),
+            ordering_key,
+            received_at: switchboard_domain::Clock::now(&self.clock),
+            idempotency_token: None,
+            params: vec![
+                ("MessageSid".into(), sid),
+                ("AccountSid".into(), ACCOUNT.into()),
+                ("From".into(), format!("whatsapp:{from}")),
+                ("To".into(), format!("whatsapp:{BUSINESS}")),
+                ("Body".into(), body.into()),
+            ],
+        };
+        // Conversations of this customer that existed before this message (a reopen keeps its id).
+        let before = self
+            .session
+            .clone()
+            .list_conversations(spb::ListConversationsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .conversations;
+        let known: Vec<String> = before
+            .into_iter()
+            .filter(|c| c.customer.as_ref().is_some_and(|cu| cu.phone == from) && c.status == "closed")
+            .map(|c| c.id)
+            .collect();
+        self.bus.publisher().publish_event(&Envelope::new(event), true).await.unwrap();
+        let from = from.to_owned();
+        wait_for(WAIT, "conversation opened", || {
+            let mut session = self.session.clone();
+            let (from, known) = (from.clone(), known.clone());
+            async move {
+                // Newest first, any status: routing may close it at once (overflow).
+                let list = session
+                    .list_conversations(spb::ListConversationsRequest::default())
+                    .await
+                    .ok()?
+                    .into_inner();
+                list.conversations
+                    .into_iter()
+                    .find(|c| c.customer.as_ref().is_some_and(|cu| cu.phone == from) && !known.contains(&c.id))
+                    .map(|c| c.id)
+            }
+        })
+        .await
+    }
+
+    pub async fn offers(&self, agent: &str) -> Vec<rpb::Offer> {
+        self.routing()
+            .list_offers(rpb::AgentRef { agent_id: agent.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .offers
+    }
+
+    /// Waits until `agent` has an offer for `conversation`.
+    pub async fn offer_for(&self, agent: &str, conversation: &str) -> rpb::Offer {
+        wait_for(WAIT, "an offer", || async {
+            self.offers(agent).await.into_iter().find(|o| o.conversation_id == conversation)
+        })
+        .await
+    }
+
+    pub async fn conversation(&self, id: &str) -> spb::Conversation {
+        self.session
+            .clone()
+            .get_conversation(spb::GetByIdRequest { id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn agent(&self, id: &str) -> rpb::AgentStatus {
+        self.routing()
+            .get_agent_status(rpb::AgentRef { agent_id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn item(&self, conversation: &str) -> Option<rpb::WorkItem> {
+        self.routing()
+            .get_work_item(rpb::ConversationRef {
+                conversation_id: conversation.into(),
+            })
+            .await
+            .ok()
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// A push workstream falling back to `queue` with extra settings merged in.
+pub fn workstream(queue: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut ws = serde_json::json!({ "mode": "push", "fallback_queue_id": queue, "offer_timeout_secs": 30 });
+    if let (Some(base), Some(more)) = (ws.as_object_mut(), extra.as_object()) {
+        base.extend(more.clone());
+    }
+    ws
+}

@@ -1,0 +1,7 @@
+//! Routing with the session service, against the real local Postgres and RabbitMQ.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
+
+mod flows;
+mod harness;
+mod load;
