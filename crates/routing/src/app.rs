@@ -59,6 +59,7 @@ pub struct ItemRow {
     pub declines: serde_json::Value,
     pub total_declines: i32,
     pub updated_at: OffsetDateTime,
+    pub queue_priority: i32,
 }
 
 impl ItemRow {

@@ -138,6 +138,11 @@ impl Routing {
                     .bind(self.now())
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query("UPDATE routing.work_items SET queue_priority = $2 WHERE queue_id = $1 AND queue_priority <> $2")
+                    .bind(id)
+                    .bind(def.priority)
+                    .execute(&mut *tx)
+                    .await?;
                 cycle.push(id);
             }
             Kind::Agent => {

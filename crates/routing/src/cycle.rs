@@ -98,12 +98,10 @@ impl Routing {
         let queue_filter: Option<Vec<Uuid>> = queues.map(<[Uuid]>::to_vec);
 
         while considered < MAX_CONSIDERED {
-            let page: Vec<(i32, ItemRow)> = sqlx::query_as::<_, ItemWithQueuePriority>(
-                "SELECT (q.definition->>'priority')::int AS queue_priority, w.* FROM routing.work_items w \
-                 JOIN routing.config q ON q.kind = 'queue' AND q.id = w.queue_id \
-                 WHERE w.state = 'queued' AND ($1::uuid[] IS NULL OR w.queue_id = ANY($1)) \
-                 AND ($2::int IS NULL OR ((q.definition->>'priority')::int, w.priority, w.last_customer_message_at, w.conversation_id) > ($2, $3, $4, $5)) \
-                 ORDER BY (q.definition->>'priority')::int, w.priority, w.last_customer_message_at, w.conversation_id LIMIT $6 FOR UPDATE OF w SKIP LOCKED",
+            let page: Vec<ItemRow> = sqlx::query_as::<_, ItemRow>(
+                "SELECT * FROM routing.work_items w WHERE state = 'queued' AND ($1::uuid[] IS NULL OR queue_id = ANY($1)) \
+                 AND ($2::int IS NULL OR (queue_priority, priority, last_customer_message_at, conversation_id) > ($2, $3, $4, $5)) \
+                 ORDER BY queue_priority, priority, last_customer_message_at, conversation_id LIMIT $6 FOR UPDATE SKIP LOCKED",
             )
             .bind(&queue_filter)
             .bind(cursor.map(|c| c.0))
@@ -112,18 +110,20 @@ impl Routing {
             .bind(cursor.map(|c| c.3))
             .bind(batch)
             .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| (r.queue_priority, r.item))
-            .collect();
-            let Some((last_priority, last)) = page.last() else { break };
-            cursor = Some((*last_priority, last.priority, last.last_customer_message_at, last.conversation_id));
+            .await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some((
+                last.queue_priority,
+                last.priority,
+                last.last_customer_message_at,
+                last.conversation_id,
+            ));
             let full_page = i64::try_from(page.len()).unwrap_or(0) >= batch;
 
             // Load what this page needs that earlier pages did not.
             let new_queues: Vec<Uuid> = page
                 .iter()
-                .filter_map(|(_, i)| i.queue_id)
+                .filter_map(|i| i.queue_id)
                 .filter(|q| !queue_defs.contains_key(q))
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -141,7 +141,7 @@ impl Routing {
             }
             let new_ws: Vec<Uuid> = page
                 .iter()
-                .filter_map(|(_, i)| i.workstream_id)
+                .filter_map(|i| i.workstream_id)
                 .filter(|w| !workstreams.contains_key(w))
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -151,7 +151,7 @@ impl Routing {
             }
             let wanted: Vec<Uuid> = page
                 .iter()
-                .flat_map(|(_, i)| {
+                .flat_map(|i| {
                     i.queue_id
                         .and_then(|q| members.get(&q))
                         .into_iter()
@@ -166,7 +166,7 @@ impl Routing {
                 .collect();
             self.load_agents(&mut tx, &wanted, &profiles, &mut agents).await?;
 
-            for (_, item) in &page {
+            for item in &page {
                 considered += 1;
                 let (Some(ws_id), Some(queue_id)) = (item.workstream_id, item.queue_id) else {
                     continue;
@@ -362,11 +362,4 @@ impl Routing {
         crate::metrics::offers_made(offers.len(), &[KeyValue::new("how", "cycle")]);
         Ok(())
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct ItemWithQueuePriority {
-    queue_priority: i32,
-    #[sqlx(flatten)]
-    item: ItemRow,
 }

@@ -223,10 +223,12 @@ impl Routing {
             "queued",
         )
         .await?;
-        sqlx::query("UPDATE routing.work_items SET units = $2, affinity_agent_id = $3 WHERE conversation_id = $1")
+        let queue_priority = target.get(&queue_id).map_or(1, |q| q.def.priority);
+        sqlx::query("UPDATE routing.work_items SET units = $2, affinity_agent_id = $3, queue_priority = $4 WHERE conversation_id = $1")
             .bind(conversation_id)
             .bind(ws.capacity_units)
             .bind(affinity)
+            .bind(queue_priority)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

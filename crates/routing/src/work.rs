@@ -402,12 +402,14 @@ impl Routing {
         let now = self.now();
         let item = sqlx::query_as::<_, ItemRow>(
             "UPDATE routing.work_items SET state = 'queued', queue_id = $2, agent_id = NULL, offer_id = NULL, pinned_agent_id = $3, \
-             affinity_agent_id = NULL, declines = '{}'::jsonb, total_declines = 0, enqueued_at = $4, updated_at = $4 WHERE conversation_id = $1 RETURNING *",
+             affinity_agent_id = NULL, declines = '{}'::jsonb, total_declines = 0, enqueued_at = $4, updated_at = $4, queue_priority = $5 \
+             WHERE conversation_id = $1 RETURNING *",
         )
         .bind(conversation_id)
         .bind(target_queue)
         .bind(to_agent)
         .bind(now)
+        .bind(queue.1.priority)
         .fetch_one(&mut *tx)
         .await?;
         self.emit(&mut tx, &events).await?;
@@ -632,7 +634,9 @@ impl Routing {
                     }
                     switchboard_domain::routing::OverflowAction::TransferToQueue { queue_id: target } => {
                         sqlx::query(
-                            "UPDATE routing.work_items SET queue_id = $2, enqueued_at = $3, updated_at = $3 WHERE conversation_id = $1",
+                            "UPDATE routing.work_items SET queue_id = $2, enqueued_at = $3, updated_at = $3, \
+                             queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $2), 1) \
+                             WHERE conversation_id = $1",
                         )
                         .bind(conversation_id)
                         .bind(target)
