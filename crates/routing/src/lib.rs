@@ -12,6 +12,7 @@ pub mod error;
 pub mod grpc;
 pub mod handler;
 pub mod intake;
+pub mod lifecycle;
 pub mod metrics;
 pub mod work;
 

@@ -1,0 +1,249 @@
+//! The conversation lifecycle as session reports it (Waiting and close release capacity, wrap-up
+//! follows the workstream's block rule), agent presence, and time-driven rules: wrap-up release
+//! and waiting-time overflow.
+
+use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
+use switchboard_domain::routing::config::{Kind, QueueDef, WorkstreamDef};
+use switchboard_domain::routing::{Presence, WrapUpCapacity};
+use switchboard_storage::outbox::EventBatch;
+use uuid::Uuid;
+
+use crate::app::{ItemRow, Routing, Touch, definition};
+use crate::error::{RoutingError, parse_id};
+
+impl Routing {
+    /// An agent sets their presence.
+    pub async fn set_presence(&self, agent_id: Uuid, presence: Presence) -> Result<(), RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE routing.agent_state SET presence = $2, chosen_presence = $2, presence_changed_at = $3 WHERE agent_id = $1")
+                .bind(agent_id)
+                .bind(presence.as_str())
+                .bind(self.now())
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(RoutingError::NotFound("agent"));
+        }
+        let mut events = EventBatch::default();
+        events.push(
+            AgentPresenceV1 {
+                agent_id: agent_id.to_string(),
+                presence: presence.as_str().into(),
+                chosen: presence.as_str().into(),
+            },
+            self.now(),
+        );
+        self.emit(&mut tx, &events).await?;
+        let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if !queues.is_empty() {
+            self.assign(Some(&queues)).await?;
+        }
+        Ok(())
+    }
+
+    /// Follows a conversation's lifecycle as session reports it.
+    pub async fn on_status_changed(&self, e: &ConversationStatusChangedV1) -> Result<(), RoutingError> {
+        let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
+        let mut tx = self.pool.begin().await?;
+        let Some(item) = self.lock_item(&mut tx, conversation_id).await? else {
+            return Ok(());
+        };
+        let mut events = EventBatch::default();
+        let now = self.now();
+        let mut cycle_queues: Vec<Uuid> = Vec::new();
+        match (e.to.as_str(), e.transition.as_str()) {
+            ("closed", _) => {
+                self.release(&mut tx, &item, &mut events).await?;
+                if let Some(offer) = item.offer_id {
+                    sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1 AND state = 'pending'")
+                        .bind(offer)
+                        .execute(&mut *tx)
+                        .await?;
+                    events.push(
+                        OfferClosedV1 {
+                            offer_id: offer.to_string(),
+                            conversation_id: e.conversation_id.clone(),
+                            agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                            state: "cancelled".into(),
+                        },
+                        now,
+                    );
+                }
+                sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .execute(&mut *tx)
+                    .await?;
+                cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+            }
+            ("waiting", _) => {
+                // Async channels: closing the session without ending releases capacity at once.
+                self.release(&mut tx, &item, &mut events).await?;
+                sqlx::query("UPDATE routing.work_items SET state = 'waiting', updated_at = $2 WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+            }
+            ("wrap_up", _) => {
+                let block = match item.workstream_id {
+                    Some(w) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
+                        .await?
+                        .map(|(_, d)| d.wrap_up)
+                        .unwrap_or_default(),
+                    None => WrapUpCapacity::Always,
+                };
+                sqlx::query("UPDATE routing.work_items SET state = 'wrap_up', updated_at = $2 WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                match block {
+                    WrapUpCapacity::Always => {}
+                    WrapUpCapacity::Never => {
+                        self.release(&mut tx, &item, &mut events).await?;
+                        cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+                    }
+                    WrapUpCapacity::Minutes { minutes } => {
+                        sqlx::query("UPDATE routing.work_items SET release_at = $2 WHERE conversation_id = $1 AND capacity_held")
+                            .bind(conversation_id)
+                            .bind(now + time::Duration::minutes(i64::from(minutes)))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            ("open", "release_to_queue") if item.state == "assigned" => {
+                // The agent released it to its queue (not a routing transfer, which updates the item first).
+                self.release(&mut tx, &item, &mut events).await?;
+                sqlx::query("UPDATE routing.work_items SET state = 'queued', agent_id = NULL, enqueued_at = $2, updated_at = $2 WHERE conversation_id = $1")
+                    .bind(conversation_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                cycle_queues.extend(item.queue_id);
+            }
+            ("active", "revive") if item.state == "waiting" => {
+                let agent = e
+                    .agent_id
+                    .as_deref()
+                    .map(|a| parse_id(a, "agent_id"))
+                    .transpose()?
+                    .or(item.agent_id);
+                if let Some(agent) = agent {
+                    self.change_capacity(&mut tx, agent, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
+                        .await?;
+                    sqlx::query("UPDATE routing.work_items SET state = 'assigned', agent_id = $2, capacity_held = true, updated_at = $3 WHERE conversation_id = $1")
+                        .bind(conversation_id)
+                        .bind(agent)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !cycle_queues.is_empty() {
+            self.assign(Some(&cycle_queues)).await?;
+        }
+        Ok(())
+    }
+
+    async fn agent_queues(&self, conn: &mut sqlx::PgConnection, agent: Option<Uuid>) -> Result<Vec<Uuid>, RoutingError> {
+        let Some(agent) = agent else { return Ok(Vec::new()) };
+        Ok(sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    /// Releases wrap-up capacity whose block time is over; returns how many.
+    pub async fn release_due_wrap_ups(&self) -> Result<usize, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let due = sqlx::query_as::<_, ItemRow>(
+            "SELECT * FROM routing.work_items WHERE release_at <= $1 AND capacity_held FOR UPDATE SKIP LOCKED LIMIT 200",
+        )
+        .bind(self.now())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = EventBatch::default();
+        let mut queues = Vec::new();
+        for item in &due {
+            self.release(&mut tx, item, &mut events).await?;
+            queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !queues.is_empty() {
+            self.assign(Some(&queues)).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Applies "waiting time in queue exceeds" overflow rules; returns how many items moved.
+    pub async fn waiting_overflow(&self) -> Result<usize, RoutingError> {
+        let queues: Vec<(Uuid, String, serde_json::Value)> =
+            sqlx::query_as("SELECT id, name, definition FROM routing.config WHERE kind = 'queue' AND definition->'overflow'->'wait_time' IS NOT NULL AND definition->'overflow'->'wait_time' <> 'null'::jsonb")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut moved = 0;
+        for (queue_id, queue_name, def) in queues {
+            let Ok(def) = serde_json::from_value::<QueueDef>(def) else {
+                continue;
+            };
+            let Some(rule) = def.overflow.wait_time else { continue };
+            let deadline = self.now() - time::Duration::seconds(i64::try_from(rule.seconds).unwrap_or(i64::MAX));
+            let due: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT conversation_id FROM routing.work_items WHERE queue_id = $1 AND state = 'queued' AND enqueued_at <= $2 LIMIT 100",
+            )
+            .bind(queue_id)
+            .bind(deadline)
+            .fetch_all(&self.pool)
+            .await?;
+            for conversation_id in due {
+                let mut tx = self.pool.begin().await?;
+                let Some(item) = self.lock_item(&mut tx, conversation_id).await?.filter(|i| i.state == "queued") else {
+                    continue;
+                };
+                match rule.action {
+                    switchboard_domain::routing::OverflowAction::EndConversation => {
+                        match self
+                            .session_transition(&item, "overflow_end", None, (String::new(), queue_name.clone()), "")
+                            .await
+                        {
+                            Ok(()) | Err(RoutingError::Precondition(_)) => {}
+                            Err(error) => return Err(error),
+                        }
+                        sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
+                            .bind(conversation_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    switchboard_domain::routing::OverflowAction::TransferToQueue { queue_id: target } => {
+                        sqlx::query(
+                            "UPDATE routing.work_items SET queue_id = $2, enqueued_at = $3, updated_at = $3, \
+                             queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $2), 1) \
+                             WHERE conversation_id = $1",
+                        )
+                        .bind(conversation_id)
+                        .bind(target)
+                        .bind(self.now())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    switchboard_domain::routing::OverflowAction::AssignAnyway => {}
+                }
+                tx.commit().await?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+}
