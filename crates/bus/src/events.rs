@@ -327,10 +327,23 @@ pub struct OfferClosedV1 {
     pub conversation_id: String,
     /// Agent.
     pub agent_id: String,
-    /// accepted, declined, expired, cancelled.
+    /// accepted, declined, cancelled (an expiry is `offer.expired.v1`).
     pub state: String,
 }
 fixed_key!(OfferClosedV1, "offer.closed.v1");
+
+/// An offer timed out before the agent answered (routing → api); the item goes to the next agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "offer.expired.v1")]
+pub struct OfferExpiredV1 {
+    /// Offer.
+    pub offer_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Agent the offer was made to.
+    pub agent_id: String,
+}
+fixed_key!(OfferExpiredV1, "offer.expired.v1");
 
 /// A conversation got its agent (routing → api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1};
+use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1, OfferExpiredV1};
 use switchboard_domain::routing::DistributionMode;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
 use switchboard_proto::session::v1::TransitionRequest;
@@ -175,7 +175,8 @@ impl Routing {
                 offer.state
             )));
         }
-        let outcome = if agent_id.is_some() { "declined" } else { "expired" };
+        let agent_id_given = agent_id.is_some();
+        let outcome = if agent_id_given { "declined" } else { "expired" };
         let item = self
             .lock_item(&mut tx, offer.conversation_id)
             .await?
@@ -203,15 +204,27 @@ impl Routing {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        events.push(
-            OfferClosedV1 {
-                offer_id: offer_id.to_string(),
-                conversation_id: item.conversation_id.to_string(),
-                agent_id: offer.agent_id.to_string(),
-                state: outcome.into(),
-            },
-            now,
-        );
+        let (offer_id, conversation_id, agent_id) = (offer_id.to_string(), item.conversation_id.to_string(), offer.agent_id.to_string());
+        if agent_id_given {
+            events.push(
+                OfferClosedV1 {
+                    offer_id,
+                    conversation_id,
+                    agent_id,
+                    state: outcome.into(),
+                },
+                now,
+            );
+        } else {
+            events.push(
+                OfferExpiredV1 {
+                    offer_id,
+                    conversation_id,
+                    agent_id,
+                },
+                now,
+            );
+        }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         crate::metrics::offer_outcome(outcome);

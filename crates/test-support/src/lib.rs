@@ -8,6 +8,7 @@ pub mod http_load;
 mod logs;
 mod proxy;
 mod rabbit;
+mod tap;
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use db::TestDb;
 pub use logs::LogCapture;
 pub use proxy::TcpProxy;
 pub use rabbit::TestBus;
+pub use tap::Tap;
 
 /// Returns the Postgres URL of the server tests run against (`DATABASE_URL`, default local).
 pub fn database_url() -> String {

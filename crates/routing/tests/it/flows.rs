@@ -1,4 +1,5 @@
 use serde_json::json;
+use switchboard_bus::events::{OfferClosedV1, OfferExpiredV1};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use switchboard_test_support::{wait_for, wait_until};
@@ -74,12 +75,13 @@ async fn a_declined_or_expired_offer_moves_to_the_next_agent_and_max_declines_ex
     let queue = h.put("queue", "Q", json!({ "priority": 1, "members": [a, b] })).await;
     let ws = h.put("workstream", "W", workstream(&queue, json!({ "max_declines": 1 }))).await;
     h.feed(&ws).await;
+    let mut tap = h.bus.tap(&["offer.#"]).await;
     let conversation = h.customer_writes("+5511900000002", "hi").await;
     // Highest capacity: A (5 free) before B (1 free).
     let first = h.offer_for(&a, &conversation).await;
     h.routing()
         .decline_offer(rpb::OfferAction {
-            offer_id: first.id,
+            offer_id: first.id.clone(),
             agent_id: a.clone(),
         })
         .await
@@ -89,6 +91,12 @@ async fn a_declined_or_expired_offer_moves_to_the_next_agent_and_max_declines_ex
     // B lets it time out (30 s): it counts as a decline; both agents are now at the limit.
     h.clock.advance(time::Duration::seconds(31));
     wait_until(WAIT, "expired", || async { h.offers(&b).await.iter().all(|o| o.id != second.id) }).await;
+    tap.expect::<OfferClosedV1>(WAIT, "offer.closed.v1 (declined)", |e| {
+        e.offer_id == first.id && e.state == "declined"
+    })
+    .await;
+    tap.expect::<OfferExpiredV1>(WAIT, "offer.expired.v1", |e| e.offer_id == second.id && e.agent_id == b)
+        .await;
     let item = wait_for(WAIT, "re-queued", || async {
         h.item(&conversation).await.filter(|i| i.state == "queued")
     })
