@@ -164,6 +164,18 @@ impl Topology {
         queues.push(QueueSpec::shared("sender.outbound", &["outbound.send.v1", "outbound.cancelled.v1"]));
         queues.push(QueueSpec::shared("sender.commands", &["sender.command.*.v1"]));
         queues.push(QueueSpec::shared("bots.work", &["bot.turn.v1"]));
+        queues.push(QueueSpec::ordered(
+            "api.stream",
+            &[
+                "offer.*.v1",
+                "conversation.opened.v1",
+                "conversation.assigned.v1",
+                "conversation.status_changed.v1",
+                "conversation.message.v1",
+                "message.status.v1",
+                "agent.presence.v1",
+            ],
+        ));
         queues
     }
 

@@ -1,10 +1,24 @@
-//! The `switchboard` command line.
+//! The `switchboard` command line: run the whole system for development, run one service in
+//! production, migrate, administer, work as an agent, simulate customers.
 
+mod admin;
+mod agent_cmd;
+pub mod client;
+pub mod demo;
+mod dev;
+mod emulator_cmd;
+pub mod emulator_sync;
+mod serve;
+mod simulate;
+pub mod stack;
 mod twilio_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub use dev::wait_for_api;
+pub use serve::apply_migrations;
 
 /// Switchboard: a contact-center backend for WhatsApp through Twilio.
 #[derive(Debug, Parser)]
@@ -16,14 +30,49 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run every service (and the Twilio emulator) in one process against local Postgres and RabbitMQ.
+    Dev(dev::DevArgs),
+    /// Apply database migrations (production: a Kubernetes Job before each rollout).
+    Migrate(serve::MigrateArgs),
+    /// Run one service (production: one per process).
+    Serve(serve::ServeArgs),
+    /// Configure Switchboard through its API.
+    Admin(Box<admin::AdminArgs>),
+    /// Work conversations as an agent through the API.
+    Agent(agent_cmd::AgentArgs),
+    /// Make the Twilio emulator deliver traffic to Switchboard.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCommand),
+    /// Run the Twilio emulator on its own.
+    TwilioEmulator(emulator_cmd::EmulatorArgs),
     /// Debug Twilio webhook signatures the way Twilio computes them.
     #[command(subcommand)]
     Twilio(twilio_cmd::TwilioCommand),
 }
 
+/// Installs the process-wide TLS provider (ring) once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Twilio(cmd) => twilio_cmd::run(cmd),
+    if let Command::Twilio(cmd) = cli.command {
+        return twilio_cmd::run(cmd);
     }
+    install_crypto();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => dev::run(args).await,
+            Command::Migrate(args) => serve::migrate(args).await,
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Admin(args) => admin::run(*args).await,
+            Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Simulate(cmd) => simulate::run(cmd).await,
+            Command::TwilioEmulator(args) => emulator_cmd::run(args).await,
+            Command::Twilio(_) => unreachable!("handled above"),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

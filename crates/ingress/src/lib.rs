@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchboard_bus::{Broker, Publisher};
+use switchboard_domain::{Clock, SystemClock};
 use switchboard_service_kit::Health;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,11 +25,22 @@ pub use webhooks::Webhooks;
 
 /// Runs ingress on `listener` until `shutdown`, then drains in-flight requests.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_clock(config, Arc::new(SystemClock), listener, shutdown).await
+}
+
+/// Like [`run`], stamping webhooks' arrival time with `clock` (tests and `switchboard dev`
+/// move time to show the 24-hour window closing).
+pub async fn run_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let broker = Broker::new(config.amqp_url.clone(), "ingress", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
     spawn_topology_declaration(broker.clone(), publisher.clone(), shutdown.clone());
     let resolver = ChannelResolver::connect(&config.ingress).context("invalid session_url")?;
-    let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config));
+    let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config, clock));
     let health = Health::new(shutdown.clone());
     health.set_ready(true);
     let app = router(webhooks, &config.ingress).merge(health.router());

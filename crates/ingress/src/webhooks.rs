@@ -1,6 +1,7 @@
 //! The webhook application service: content type, size, channel, signature, parse, account
 //! check, confirmed publish, in that order. Nothing is published unless every check passes.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
@@ -8,9 +9,9 @@ use opentelemetry::metrics::{Counter, Histogram};
 use secrecy::ExposeSecret;
 use switchboard_bus::events::{InboundReceivedV1, StatusReceivedV1};
 use switchboard_bus::{Envelope, Event, PublishError, Publisher, Topology};
+use switchboard_domain::Clock;
 use switchboard_twilio::webhook::SignatureError;
 use switchboard_twilio::{Unverified, Webhook};
-use time::OffsetDateTime;
 
 use crate::channels::{ChannelResolver, ResolveError};
 use crate::config::Config;
@@ -95,19 +96,21 @@ pub struct Webhooks {
     publisher: Publisher,
     topology: Topology,
     public_base_url: String,
+    clock: Arc<dyn Clock>,
     requests: Counter<u64>,
     duration: Histogram<f64>,
 }
 
 impl Webhooks {
     /// Builds the service.
-    pub fn new(resolver: ChannelResolver, publisher: Publisher, config: &Config) -> Self {
+    pub fn new(resolver: ChannelResolver, publisher: Publisher, config: &Config, clock: Arc<dyn Clock>) -> Self {
         let meter = switchboard_telemetry::metrics::meter();
         Self {
             resolver,
             topology: publisher.broker().topology().clone(),
             publisher,
             public_base_url: config.public_base_url.clone(),
+            clock,
             requests: meter
                 .u64_counter("switchboard.ingress.webhooks")
                 .with_description("webhooks by kind and outcome")
@@ -159,7 +162,7 @@ impl Webhooks {
                 tracing::debug!(error = %e, "signature check failed");
                 Refusal::BadSignature
             })?;
-        let received_at = OffsetDateTime::now_utc();
+        let received_at = self.clock.now();
         let idempotency_token = r.idempotency_token.map(str::to_owned);
         match r.kind {
             Kind::Inbound => {

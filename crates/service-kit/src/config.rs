@@ -58,6 +58,20 @@ pub fn figment(defaults: &str, file: Option<&Path>) -> Figment {
     )
 }
 
+/// Like [`figment`], with `overlay` between the embedded defaults and the file and environment
+/// (`switchboard dev` puts its development defaults there, so the environment still wins).
+pub fn figment_with(defaults: &str, overlay: impl figment::Provider, file: Option<&Path>) -> Figment {
+    let mut figment = Figment::from(Toml::string(defaults)).merge(overlay);
+    if let Some(path) = file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment.merge(Env::prefixed(ENV_PREFIX).split("__")).merge(
+        Env::raw()
+            .only(&["DATABASE_URL", "AMQP_URL"])
+            .map(|k| k.as_str().to_ascii_lowercase().into()),
+    )
+}
+
 /// Loads and validates a configuration of type `T`.
 pub fn load_config<T>(defaults: &str, file: Option<&Path>) -> Result<T, ConfigError>
 where

@@ -118,6 +118,22 @@ fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Twilio's media URLs are HTTPS; plain HTTP is accepted only on the loopback interface, where
+/// the Twilio emulator serves them in development and tests. (The media proxy fetches only from
+/// the configured Twilio API host either way.)
+fn is_media_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 fn non_empty<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     get(params, name).map(str::trim).filter(|v| !v.is_empty())
 }
@@ -268,7 +284,7 @@ impl InboundMessage {
         let mut media = Vec::with_capacity(num_media);
         for i in 0..num_media {
             let url = non_empty(params, &format!("MediaUrl{i}")).ok_or_else(|| invalid(format!("MediaUrl{i}"), "missing for NumMedia"))?;
-            if !url.starts_with("https://") {
+            if !is_media_url(url) {
                 return Err(invalid(format!("MediaUrl{i}"), "expected an https:// URL"));
             }
             let content_type = non_empty(params, &format!("MediaContentType{i}")).unwrap_or("application/octet-stream");
@@ -491,6 +507,9 @@ mod tests {
             invalid("MediaUrl1", "missing for NumMedia")
         );
         assert!(parse(&base(&[("NumMedia", "1"), ("MediaUrl0", "http://evil.example/x")])).is_err());
+        assert!(parse(&base(&[("NumMedia", "1"), ("MediaUrl0", "http://127.0.0.1.evil.example/x")])).is_err());
+        assert!(parse(&base(&[("NumMedia", "1"), ("MediaUrl0", "http://localhost@evil.example/x")])).is_err());
+        assert!(parse(&base(&[("NumMedia", "1"), ("MediaUrl0", "http://127.0.0.1:8089/2010-04-01/x")])).is_ok());
         assert!(parse(&base(&[("NumMedia", "11")])).is_err());
     }
 

@@ -15,9 +15,12 @@ use crate::error::SessionError;
 
 type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<MediaChunk, Status>> + Send>>;
 
-/// Opens the media stream of message `message_id`, item `index`.
-pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32) -> Result<ChunkStream, SessionError> {
+/// Opens the media stream of message `message_id`, item `index` (of `conversation`, when given).
+pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, conversation: Option<Uuid>) -> Result<ChunkStream, SessionError> {
     let message = session.message(message_id).await?;
+    if conversation.is_some_and(|c| c != message.conversation_id) {
+        return Err(SessionError::NotFound("message"));
+    }
     let item = message
         .media
         .as_array()

@@ -415,7 +415,8 @@ impl SessionService for SessionGrpc {
 
     async fn get_media(&self, request: Request<pb::GetMediaRequest>) -> Reply<Self::GetMediaStream> {
         let r = request.get_ref();
-        let stream = media::stream(self.session.clone(), parse_id(&r.message_id, "message_id")?, r.index).await?;
+        let conversation = optional_id(&r.conversation_id, "conversation_id")?;
+        let stream = media::stream(self.session.clone(), parse_id(&r.message_id, "message_id")?, r.index, conversation).await?;
         Ok(Response::new(stream))
     }
 }

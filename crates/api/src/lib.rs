@@ -1,0 +1,163 @@
+//! The api service: REST and WebSocket for admins, supervisors and agents, in front of session
+//! and routing (gRPC), with API keys and roles, and an OpenAPI 3.1 document generated from the
+//! handlers at `/api/v1/openapi.json`.
+
+pub mod access;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod stream;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use http::StatusCode;
+use secrecy::ExposeSecret;
+use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
+use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_service_kit::Health;
+use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// The REST and WebSocket routes with their OpenAPI document (paths under `/api/v1`).
+pub fn api() -> (Router<AppState>, OpenApi) {
+    let (router, mut doc) = OpenApiRouter::new()
+        .nest("/api/v1", routes::router().routes(routes!(stream::ws::stream)))
+        .split_for_parts();
+    doc.info.title = "Switchboard API".into();
+    doc.info.description = Some(
+        "Contact-center API for the WhatsApp channel through Twilio: configuration (admins), queues and agents (supervisors), \
+         conversations (agents). Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\":{\"code\",\"message\",\"details\"}}`."
+            .into(),
+    );
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sb_…").build()),
+    );
+    doc.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+        "api_key",
+        Vec::<String>::new(),
+    )]);
+    (router, doc)
+}
+
+/// The whole HTTP application on `state`: API, OpenAPI document, limits and tracing.
+pub fn app(state: AppState) -> Router {
+    let (router, doc) = api();
+    let doc = Arc::new(doc);
+    let timeout = Duration::from_millis(state.settings.request_timeout_ms);
+    let limit = state.settings.body_limit_bytes;
+    router
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
+        .layer(TraceLayer::new_for_http().make_span_with(switchboard_telemetry::propagation::http_server_span))
+}
+
+fn grpc_channel(url: &str, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("invalid URL {url}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .connect_lazy())
+}
+
+/// Runs the api service on `listener` until `shutdown`, then drains.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let settings = config.api.clone();
+    let pool = switchboard_storage::connect(config.database_url.expose_secret(), settings.db_max_connections)
+        .await
+        .context("cannot connect to Postgres")?;
+    let keys = auth::Keys::new(pool.clone(), Duration::from_millis(settings.key_cache_ttl_ms));
+    if let Some(key) = &config.admin_api_key {
+        keys.ensure_bootstrap(key)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot store the admin API key: {}", e.message))?;
+    }
+    let broker = Broker::new(config.amqp_url.clone(), "api", config.bus.clone());
+    let publisher = Publisher::new(broker.clone());
+    let grpc_timeout = Duration::from_millis(settings.grpc_timeout_ms);
+    let hub = stream::Hub::new(settings.stream_buffer);
+    let state = AppState::new(state::Inner {
+        keys,
+        session: SessionServiceClient::with_interceptor(grpc_channel(&settings.session_url, grpc_timeout)?, GrpcTraceInterceptor),
+        routing: RoutingServiceClient::with_interceptor(grpc_channel(&settings.routing_url, grpc_timeout)?, GrpcTraceInterceptor),
+        publisher: publisher.clone(),
+        pool: pool.clone(),
+        hub: hub.clone(),
+        settings: settings.clone(),
+        shutdown: shutdown.clone(),
+    });
+
+    let tasks = tokio_util::task::TaskTracker::new();
+    let queue = broker
+        .topology()
+        .system_queues()
+        .into_iter()
+        .find(|q| q.name == "api.stream")
+        .unwrap_or_else(|| QueueSpec::ordered("api.stream", &[]));
+    tasks.spawn(
+        Consumer::new(
+            broker.clone(),
+            publisher,
+            ConsumerOptions::ordered(queue, 200),
+            Arc::new(stream::ingest::StreamIngest::new(pool.clone())),
+        )
+        .run(shutdown.clone()),
+    );
+    tasks.spawn(hub.run(pool.clone(), shutdown.clone()));
+    tasks.spawn(stream::janitor(
+        pool.clone(),
+        Duration::from_secs(settings.stream_retention_secs),
+        shutdown.clone(),
+    ));
+    tasks.close();
+
+    let health = Health::new(shutdown.clone());
+    health.set_ready(true);
+    let app = app(state).merge(health.router());
+    tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        result = &mut server => return result.context("api server task failed")?.context("api server failed"),
+        () = shutdown.cancelled() => {}
+    }
+    let drain = Duration::from_millis(settings.drain_timeout_ms);
+    if tokio::time::timeout(drain, async {
+        let _ = server.await;
+        tasks.wait().await;
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(?drain, "in-flight requests did not finish in time");
+    }
+    broker.close().await;
+    pool.close().await;
+    tracing::info!("api stopped");
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! Conversations: list (agents see theirs, supervisors their queues), read with messages and
+//! media, reply (text, media, template), end, close, transfer, pick and assign.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http::{StatusCode, header};
+use serde::Deserialize;
+use switchboard_proto::routing::v1 as rpb;
+use switchboard_proto::session::v1 as spb;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::GrpcExt;
+use crate::access::{Intent, conversation};
+use crate::auth::{Caller, Role, SupervisorCaller};
+use crate::error::{ApiError, ApiResult, parse_id};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+use crate::views::{Conversation, Message, Page, PageQuery, WorkItem};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_conversations))
+        .routes(routes!(get_conversation))
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(get_media))
+        .routes(routes!(end))
+        .routes(routes!(close))
+        .routes(routes!(force_close))
+        .routes(routes!(transfer))
+        .routes(routes!(pick))
+        .routes(routes!(assign))
+}
+
+/// Filters of the conversation list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationFilter {
+    /// Comma-separated statuses: open, active, waiting, wrap_up, closed.
+    pub status: Option<String>,
+    pub queue_id: Option<String>,
+    /// Supervisors and admins only (agents always see their own).
+    pub agent_id: Option<String>,
+    pub number_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub page_size: Option<u32>,
+    pub page_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationFilter),
+    description = "Agents get the conversations assigned to them; supervisors those of their queues; admins all.",
+    responses((status = 200, body = Page<Conversation>)))]
+async fn list_conversations(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(f): Query<ConversationFilter>,
+) -> ApiResult<Json<Page<Conversation>>> {
+    let mut agent_id = f.agent_id.unwrap_or_default();
+    let mut queue_id = f.queue_id.unwrap_or_default();
+    match caller.role {
+        Role::Agent => {
+            let me = caller.agent()?.to_string();
+            if !agent_id.is_empty() && agent_id != me {
+                return Err(ApiError::forbidden());
+            }
+            agent_id = me;
+        }
+        Role::Supervisor if !caller.queue_ids.is_empty() => {
+            if queue_id.is_empty() && caller.queue_ids.len() == 1 {
+                queue_id = caller.queue_ids[0].to_string();
+            }
+            if queue_id.is_empty() {
+                return Err(ApiError::invalid("choose one of your queues with queue_id"));
+            }
+            if !caller.watches(Some(&queue_id)) {
+                return Err(ApiError::forbidden());
+            }
+        }
+        Role::Supervisor | Role::Admin => {}
+    }
+    let page = PageQuery {
+        page_size: f.page_size,
+        page_token: f.page_token,
+    };
+    let statuses = f
+        .status
+        .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    let r = s
+        .session()
+        .list_conversations(spb::ListConversationsRequest {
+            statuses,
+            number_id: f.number_id.unwrap_or_default(),
+            agent_id,
+            queue_id,
+            customer_id: f.customer_id.unwrap_or_default(),
+            page: Some(page.to_pb()),
+        })
+        .await
+        .api()?;
+    Ok(Json(Page::new(r.conversations.into_iter().map(Into::into).collect(), r.page)))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations",
+    responses((status = 200, body = Conversation), (status = 403, body = crate::error::ErrorBody)))]
+async fn get_conversation(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
+    Ok(Json(conversation(&s, &caller, &id, Intent::Read).await?.into()))
+}
+
+/// Which messages.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageRange {
+    /// Only messages after this sequence number.
+    pub after_seq: Option<i64>,
+    /// At most this many (default 100, at most 500).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", params(MessageRange),
+    responses((status = 200, body = Vec<Message>), (status = 403, body = crate::error::ErrorBody)))]
+async fn list_messages(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<MessageRange>,
+) -> ApiResult<Json<Vec<Message>>> {
+    conversation(&s, &caller, &id, Intent::Read).await?;
+    let r = s
+        .session()
+        .list_messages(spb::ListMessagesRequest {
+            conversation_id: id,
+            after_seq: q.after_seq.unwrap_or(0),
+            limit: q.limit.unwrap_or(100).clamp(1, 500),
+        })
+        .await
+        .api()?;
+    Ok(Json(r.messages.into_iter().map(Into::into).collect()))
+}
+
+/// A file to send: Twilio fetches it from `url`, which must be public HTTPS.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OutMedia {
+    pub url: String,
+    pub content_type: String,
+    /// Size in bytes, checked against the number's attachment limit.
+    #[serde(default)]
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub caption: String,
+}
+
+/// A template to send (required outside the 24-hour window).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OutTemplate {
+    /// The template's id, or its `name`.
+    #[serde(default)]
+    pub template_id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Defaults to the template's default language.
+    #[serde(default)]
+    pub language: String,
+    /// `{"1": "Ana"}` for `{{1}}`.
+    #[serde(default)]
+    pub variables: std::collections::HashMap<String, String>,
+}
+
+/// A reply: exactly one of `text`, `media`, `template`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendRequest {
+    pub text: Option<String>,
+    pub media: Option<OutMedia>,
+    pub template: Option<OutTemplate>,
+    /// Your id for this send: repeating a request with the same id sends once.
+    #[serde(default)]
+    pub client_message_id: String,
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", request_body = SendRequest,
+    description = "Sends a reply as the assigned agent. Outside the customer's 24-hour window only an approved template is allowed: \
+                   a free-form message is refused with 422, `details.rule` naming the rule and `details.window_expires_at`.",
+    responses((status = 201, body = Message), (status = 422, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+async fn send_message(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<SendRequest>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let me = caller.agent()?;
+    conversation(&s, &caller, &id, Intent::Work).await?;
+    let content = match (r.text, r.media, r.template) {
+        (Some(body), None, None) => spb::send_message_request::Content::Text(spb::TextContent { body }),
+        (None, Some(m), None) => spb::send_message_request::Content::Media(spb::MediaContent {
+            url: m.url,
+            content_type: m.content_type,
+            size_bytes: m.size_bytes,
+            caption: m.caption,
+        }),
+        (None, None, Some(t)) => spb::send_message_request::Content::Template(spb::TemplateContent {
+            template_id: t.template_id,
+            name: t.name,
+            language: t.language,
+            variables: t.variables,
+        }),
+        _ => return Err(ApiError::invalid("give exactly one of text, media and template")),
+    };
+    let message = s
+        .session()
+        .send_message(spb::SendMessageRequest {
+            conversation_id: id,
+            author_kind: "agent".into(),
+            author_id: me.to_string(),
+            content: Some(content),
+            client_message_id: r.client_message_id,
+        })
+        .await
+        .api()?;
+    Ok((StatusCode::CREATED, Json(message.into())))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/messages/{message_id}/media/{index}", tag = "conversations",
+    description = "Streams a file a customer sent, through the session media proxy (Twilio's credentials never reach the client).",
+    responses((status = 200, content_type = "application/octet-stream"), (status = 403, body = crate::error::ErrorBody)))]
+async fn get_media(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path((id, message_id, index)): Path<(String, String, u32)>,
+) -> ApiResult<Response> {
+    conversation(&s, &caller, &id, Intent::Read).await?;
+    parse_id(&message_id, "message id")?;
+    let mut stream = s
+        .session()
+        .get_media(spb::GetMediaRequest {
+            message_id,
+            index,
+            conversation_id: id,
+        })
+        .await
+        .api()?;
+    let first = stream.message().await.map_err(ApiError::from)?.unwrap_or_default();
+    let content_type = if first.content_type.is_empty() {
+        "application/octet-stream".to_owned()
+    } else {
+        first.content_type.clone()
+    };
+    let rest = futures_util::stream::once(async move { Ok::<_, tonic::Status>(first.data) })
+        .chain(stream.map(|chunk| chunk.map(|c| c.data)))
+        .map(|r| r.map(axum::body::Bytes::from).map_err(std::io::Error::other));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "private, max-age=300".into()),
+        ],
+        Body::from_stream(rest),
+    )
+        .into_response())
+}
+
+async fn transition(s: &AppState, caller: &Caller, id: String, transition: &str, note: String) -> ApiResult<Json<Conversation>> {
+    let conversation = s
+        .session()
+        .transition_conversation(spb::TransitionRequest {
+            conversation_id: id,
+            transition: transition.into(),
+            agent_id: caller.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+            note,
+            ..Default::default()
+        })
+        .await
+        .api()?;
+    Ok(Json(conversation.into()))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/end", tag = "conversations",
+    description = "The agent ends the conversation: Active → Wrap-up (capacity follows the workstream's wrap-up rule).",
+    responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
+async fn end(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
+    caller.agent()?;
+    conversation(&s, &caller, &id, Intent::Work).await?;
+    transition(&s, &caller, id, "end", String::new()).await
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/close", tag = "conversations",
+    description = "The agent closes the session: Wrap-up → Closed (the survey goes out when enabled), or Active → Waiting without End.",
+    responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
+async fn close(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
+    caller.agent()?;
+    conversation(&s, &caller, &id, Intent::Work).await?;
+    transition(&s, &caller, id, "close_session", String::new()).await
+}
+
+/// Why a supervisor closes a conversation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Note {
+    /// Recorded in the transcript.
+    #[serde(default)]
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/force-close", tag = "supervisor", request_body = Note,
+    responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
+async fn force_close(
+    SupervisorCaller(caller): SupervisorCaller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(n): Json<Note>,
+) -> ApiResult<Json<Conversation>> {
+    conversation(&s, &caller, &id, Intent::Work).await?;
+    transition(&s, &caller, id, "force_close", n.note).await
+}
+
+/// Where to transfer: exactly one of `queue_id` and `agent_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransferRequest {
+    pub queue_id: Option<String>,
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/transfer", tag = "conversations", request_body = TransferRequest,
+    description = "The assigned agent or a supervisor moves the conversation to another queue or agent.",
+    responses((status = 200, body = WorkItem), (status = 403, body = crate::error::ErrorBody)))]
+async fn transfer(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(t): Json<TransferRequest>,
+) -> ApiResult<Json<WorkItem>> {
+    conversation(&s, &caller, &id, Intent::Work).await?;
+    let mut routing = s.routing();
+    let item = match (t.queue_id, t.agent_id) {
+        (Some(queue_id), None) => {
+            parse_id(&queue_id, "queue_id")?;
+            routing
+                .transfer_to_queue(rpb::TransferToQueueRequest {
+                    conversation_id: id,
+                    queue_id,
+                    note: t.note,
+                })
+                .await
+                .api()?
+        }
+        (None, Some(agent_id)) => {
+            parse_id(&agent_id, "agent_id")?;
+            routing
+                .transfer_to_agent(rpb::ConversationAgent {
+                    conversation_id: id,
+                    agent_id,
+                })
+                .await
+                .api()?
+        }
+        _ => return Err(ApiError::invalid("give exactly one of queue_id and agent_id")),
+    };
+    Ok(Json(item.into()))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/pick", tag = "agent",
+    description = "Takes a waiting conversation of a pick workstream (see `GET /me/pickable`).",
+    responses((status = 200, body = WorkItem), (status = 422, body = crate::error::ErrorBody)))]
+async fn pick(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<WorkItem>> {
+    let me = caller.agent()?;
+    parse_id(&id, "conversation id")?;
+    let item = s
+        .routing()
+        .pick(rpb::ConversationAgent {
+            conversation_id: id,
+            agent_id: me.to_string(),
+        })
+        .await
+        .api()?;
+    Ok(Json(item.into()))
+}
+
+/// The agent to assign.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AssignRequest {
+    pub agent_id: String,
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/assign", tag = "supervisor", request_body = AssignRequest,
+    responses((status = 200, body = WorkItem), (status = 403, body = crate::error::ErrorBody)))]
+async fn assign(
+    SupervisorCaller(caller): SupervisorCaller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(a): Json<AssignRequest>,
+) -> ApiResult<Json<WorkItem>> {
+    conversation(&s, &caller, &id, Intent::Work).await?;
+    parse_id(&a.agent_id, "agent_id")?;
+    let item = s
+        .routing()
+        .assign_by_supervisor(rpb::ConversationAgent {
+            conversation_id: id,
+            agent_id: a.agent_id,
+        })
+        .await
+        .api()?;
+    Ok(Json(item.into()))
+}

@@ -1,0 +1,39 @@
+//! The REST routes, grouped by resource. Handlers stay thin: authorize, convert, call session or
+//! routing over gRPC, convert back.
+
+pub mod agent;
+pub mod channels;
+pub mod conversations;
+pub mod keys;
+pub mod routing_config;
+pub mod supervisor;
+pub mod templates;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Turns a gRPC reply into the API's result.
+pub trait GrpcExt<T> {
+    /// The reply's message, or its status as an [`ApiError`].
+    fn api(self) -> ApiResult<T>;
+}
+
+impl<T> GrpcExt<T> for Result<tonic::Response<T>, tonic::Status> {
+    fn api(self) -> ApiResult<T> {
+        self.map(tonic::Response::into_inner).map_err(ApiError::from)
+    }
+}
+
+/// Every REST route under `/api/v1`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(channels::router())
+        .merge(templates::router())
+        .merge(routing_config::router())
+        .merge(keys::router())
+        .merge(agent::router())
+        .merge(conversations::router())
+        .merge(supervisor::router())
+}

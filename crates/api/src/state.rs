@@ -1,0 +1,70 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use switchboard_bus::Publisher;
+use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::auth::Keys;
+use crate::config::ApiSettings;
+use crate::stream::Hub;
+
+/// The session client, carrying trace context.
+pub type SessionClient = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+/// The routing client, carrying trace context.
+pub type RoutingClient = RoutingServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+
+/// Shared state of the API's handlers.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    /// API keys.
+    pub keys: Keys,
+    /// Session service.
+    pub session: SessionClient,
+    /// Routing service.
+    pub routing: RoutingClient,
+    /// Commands to other services (template sync).
+    pub publisher: Publisher,
+    /// The `api` schema.
+    pub pool: PgPool,
+    /// Live events for WebSocket clients.
+    pub hub: Hub,
+    /// Settings.
+    pub settings: ApiSettings,
+    /// Cancelled when the service stops (closes WebSocket streams).
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> Self {
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// A session client (cheap clone of one shared channel).
+    pub fn session(&self) -> SessionClient {
+        self.inner.session.clone()
+    }
+
+    /// A routing client (cheap clone of one shared channel).
+    pub fn routing(&self) -> RoutingClient {
+        self.inner.routing.clone()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

@@ -1,0 +1,193 @@
+//! The live stream: routing and session events, relayed to WebSocket clients.
+//!
+//! One replica at a time ingests the `api.stream` queue (single active consumer) into
+//! `api.stream_events` and notifies; every replica's [`Hub`] reads new rows once and fans them
+//! out to its sockets, each of which keeps what its caller may see. Rows are kept for
+//! `stream_retention_secs`, so a client that reconnects (to any replica) resumes after the last
+//! id it saw.
+
+pub mod ingest;
+pub mod ws;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::auth::{Caller, Role};
+
+/// The notification channel new rows are announced on.
+pub const CHANNEL: &str = "api_stream";
+
+/// One event as clients receive it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StreamEvent {
+    /// Increasing; pass the last one seen as `after` to resume.
+    pub id: i64,
+    /// The event type, e.g. `offer.created.v1`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: time::OffsetDateTime,
+    /// The event's fields.
+    pub data: serde_json::Value,
+    #[serde(skip)]
+    pub agent_id: Option<Uuid>,
+    #[serde(skip)]
+    pub queue_id: Option<Uuid>,
+}
+
+/// Whether `caller` may see `event`.
+pub fn visible(caller: &Caller, event: &StreamEvent) -> bool {
+    match caller.role {
+        Role::Admin => true,
+        Role::Supervisor => caller.queue_ids.is_empty() || event.queue_id.is_some_and(|q| caller.queue_ids.contains(&q)),
+        Role::Agent => caller.agent_id.is_some() && event.agent_id == caller.agent_id,
+    }
+}
+
+/// Reads events after `after` that `caller` may see, oldest first, at most `limit`.
+pub async fn replay(pool: &PgPool, caller: &Caller, after: i64, limit: i64) -> sqlx::Result<Vec<StreamEvent>> {
+    let sql = match caller.role {
+        Role::Admin => {
+            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT $2"
+        }
+        Role::Supervisor if caller.queue_ids.is_empty() => {
+            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT $2"
+        }
+        Role::Supervisor => {
+            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
+             WHERE id > $1 AND queue_id = ANY($3) ORDER BY id LIMIT $2"
+        }
+        Role::Agent => {
+            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
+             WHERE id > $1 AND agent_id = $4 ORDER BY id LIMIT $2"
+        }
+    };
+    sqlx::query_as(sql)
+        .bind(after)
+        .bind(limit)
+        .bind(&caller.queue_ids)
+        .bind(caller.agent_id)
+        .fetch_all(pool)
+        .await
+}
+
+/// The oldest id still kept (0 when empty).
+pub async fn oldest_id(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(min(id), 0) FROM api.stream_events")
+        .fetch_one(pool)
+        .await
+}
+
+/// Fans new stream rows out to this replica's sockets.
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<StreamEvent>>,
+    last: Arc<AtomicI64>,
+}
+
+impl Hub {
+    /// A hub buffering `capacity` events for slow sockets.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+            last: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Subscribes to new events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamEvent>> {
+        self.sender.subscribe()
+    }
+
+    /// The newest id fanned out.
+    pub fn last_id(&self) -> i64 {
+        self.last.load(Ordering::Acquire)
+    }
+
+    /// Follows the table until `shutdown`: on every notification, and every second in case one
+    /// was missed (the listener reconnecting, say), reads rows after the last one fanned out.
+    pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
+        let start = sqlx::query_scalar::<_, i64>("SELECT COALESCE(max(id), 0) FROM api.stream_events")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        self.last.store(start, Ordering::Release);
+        let mut listener = None;
+        loop {
+            if listener.is_none() {
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut l) => match l.listen(CHANNEL).await {
+                        Ok(()) => listener = Some(l),
+                        Err(error) => tracing::warn!(%error, "cannot listen for stream events; polling"),
+                    },
+                    Err(error) => tracing::warn!(%error, "cannot listen for stream events; polling"),
+                }
+            }
+            let woke = async {
+                match listener.as_mut() {
+                    Some(l) => l.recv().await.map(|_| ()),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                result = woke => if result.is_err() { listener = None; },
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if let Err(error) = self.fan_out(&pool).await {
+                tracing::warn!(%error, "cannot read stream events");
+            }
+        }
+    }
+
+    async fn fan_out(&self, pool: &PgPool) -> sqlx::Result<()> {
+        loop {
+            let after = self.last_id();
+            let rows: Vec<StreamEvent> = sqlx::query_as(
+                "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT 1000",
+            )
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+            let full = rows.len() == 1000;
+            for row in rows {
+                self.last.store(row.id, Ordering::Release);
+                // No receivers is fine: nobody is connected to this replica.
+                let _ = self.sender.send(Arc::new(row));
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Deletes stream rows older than the retention, every minute, until `shutdown`.
+pub async fn janitor(pool: PgPool, retention: Duration, shutdown: CancellationToken) {
+    let secs = f64::from(u32::try_from(retention.as_secs()).unwrap_or(u32::MAX));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        let deleted = sqlx::query("DELETE FROM api.stream_events WHERE created_at < now() - make_interval(secs => $1)")
+            .bind(secs)
+            .execute(&pool)
+            .await;
+        let routes = sqlx::query("DELETE FROM api.conversation_routes WHERE updated_at < now() - interval '30 days'")
+            .execute(&pool)
+            .await;
+        if let Err(error) = deleted.and(routes) {
+            tracing::warn!(%error, "stream cleanup failed");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! `switchboard dev --demo`: seeds a channel, a number, a workstream, two queues and two agents
+//! (with API keys) through the REST API, so the commands the README shows work at once. Running
+//! it again reuses what exists (found by name) and issues fresh keys.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::client::{ApiClient, field};
+
+/// The emulator's demo account (any well-formed SID works against the emulator).
+pub const DEMO_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const DEMO_AUTH_TOKEN: &str = "demo0auth0token0demo0auth0token0";
+/// The demo's WhatsApp number against the emulator (a number of its own: the emulator, like
+/// Twilio, only lets the sandbox sender message customers who joined the sandbox).
+pub const DEMO_NUMBER: &str = "+14155550100";
+/// The demo's number against real Twilio: the Twilio Sandbox for WhatsApp.
+pub const SANDBOX_NUMBER: &str = "+14155238886";
+
+/// Real Twilio credentials for the demo channel (from `TWILIO_ACCOUNT_SID`/`TWILIO_AUTH_TOKEN`).
+pub struct RealTwilio {
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+/// What the demo created.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub channel_id: String,
+    pub number_id: String,
+    pub number: String,
+    pub workstream_id: String,
+    pub general_queue_id: String,
+    pub billing_queue_id: String,
+    pub ana_id: String,
+    pub ben_id: String,
+    pub ana_key: String,
+    pub ben_key: String,
+    pub supervisor_key: String,
+    pub inbound_url: String,
+    pub status_url: String,
+}
+
+async fn config_object(admin: &ApiClient, collection: &str, name: &str, definition: Value) -> anyhow::Result<String> {
+    let existing = admin.get(&format!("/{collection}")).await?;
+    if let Some(found) = existing.as_array().and_then(|a| a.iter().find(|o| field(o, "name") == name)) {
+        let id = field(found, "id").to_owned();
+        admin
+            .put(&format!("/{collection}/{id}"), &json!({ "name": name, "definition": definition }))
+            .await?;
+        return Ok(id);
+    }
+    let created = admin
+        .post(&format!("/{collection}"), &json!({ "name": name, "definition": definition }))
+        .await?;
+    Ok(field(&created, "id").to_owned())
+}
+
+/// Seeds (or refreshes) the demo through `admin`.
+pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>) -> anyhow::Result<Demo> {
+    let (account_sid, auth_token) = real.map_or((DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN), |r| {
+        (r.account_sid.as_str(), r.auth_token.as_str())
+    });
+    let channels = admin.get("/channels?page_size=200").await?;
+    let existing = channels["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| field(c, "account_sid") == account_sid).cloned());
+    let channel = match existing {
+        Some(channel) => channel,
+        None => {
+            admin
+                .post(
+                    "/channels",
+                    &json!({
+                        "name": "Demo",
+                        "account_sid": account_sid,
+                        "auth_token": auth_token,
+                        "sandbox": real.is_some(),
+                    }),
+                )
+                .await?
+        }
+    };
+    let channel_id = field(&channel, "id").to_owned();
+    let phone = if real.is_some() { SANDBOX_NUMBER } else { DEMO_NUMBER };
+    let numbers = admin.get(&format!("/numbers?channel_id={channel_id}")).await?;
+    let number = match numbers["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|n| field(n, "phone") == phone).cloned())
+    {
+        Some(number) => number,
+        None => {
+            admin
+                .post(
+                    "/numbers",
+                    &json!({ "channel_id": channel_id, "phone": phone, "display_name": "Demo support" }),
+                )
+                .await?
+        }
+    };
+    let number_id = field(&number, "id").to_owned();
+
+    let billing_skill = config_object(admin, "skills", "billing", json!({ "description": "invoices and payments" })).await?;
+    let ana_id = config_object(
+        admin,
+        "agents",
+        "Ana",
+        json!({ "capacity_units": 3, "skills": { billing_skill.clone(): 8 } }),
+    )
+    .await?;
+    let ben_id = config_object(admin, "agents", "Ben", json!({ "capacity_units": 3 })).await?;
+    let general = config_object(
+        admin,
+        "queues",
+        "General",
+        json!({ "priority": 2, "assignment": "highest_capacity", "members": [ana_id, ben_id] }),
+    )
+    .await?;
+    let billing = config_object(
+        admin,
+        "queues",
+        "Billing",
+        json!({ "priority": 1, "assignment": "highest_capacity", "members": [ana_id] }),
+    )
+    .await?;
+    let workstream = config_object(
+        admin,
+        "workstreams",
+        "Customer support",
+        json!({
+            "mode": "push",
+            "fallback_queue_id": general,
+            "offer_timeout_secs": 120,
+            "route_to_queue": [{
+                "name": "Billing questions",
+                "conditions": [{ "attribute": "first_message", "op": "regex", "value": "(?i)invoice|bill|payment" }],
+                "targets": [{ "queue_id": billing, "percent": 100 }],
+            }],
+        }),
+    )
+    .await?;
+    admin
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/numbers/{number_id}"),
+            Some(&json!({
+                "settings": {
+                    "default_language": "en",
+                    "customer_attachments": true,
+                    "agent_attachments": true,
+                    "workstream_id": workstream,
+                    "survey_enabled": true,
+                    "survey_url": "https://survey.example.com/s",
+                    "survey_message": "Thanks for talking to us! Tell us how we did:",
+                }
+            })),
+        )
+        .await
+        .context("setting the demo number's workstream and survey")?;
+    admin.post(&format!("/channels/{channel_id}/templates/sync"), &json!({})).await?;
+
+    let key = |name: String, role: &str, agent: Option<&str>| {
+        let admin = admin.clone();
+        let body = match agent {
+            Some(agent) => json!({ "name": name, "role": role, "agent_id": agent }),
+            None => json!({ "name": name, "role": role }),
+        };
+        async move { admin.post("/api-keys", &body).await.map(|k| field(&k, "key").to_owned()) }
+    };
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ana_key = key(format!("demo agent Ana ({stamp})"), "agent", Some(&ana_id)).await?;
+    let ben_key = key(format!("demo agent Ben ({stamp})"), "agent", Some(&ben_id)).await?;
+    let supervisor_key = key(format!("demo supervisor ({stamp})"), "supervisor", None).await?;
+    for agent_key in [&ana_key, &ben_key] {
+        admin
+            .with_key(agent_key)
+            .put("/me/presence", &json!({ "presence": "available" }))
+            .await?;
+    }
+    Ok(Demo {
+        inbound_url: field(&channel, "inbound_url").to_owned(),
+        status_url: field(&channel, "status_url").to_owned(),
+        channel_id,
+        number_id,
+        number: phone.to_owned(),
+        workstream_id: workstream,
+        general_queue_id: general,
+        billing_queue_id: billing,
+        ana_id,
+        ben_id,
+        ana_key,
+        ben_key,
+        supervisor_key,
+    })
+}

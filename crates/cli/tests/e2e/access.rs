@@ -1,0 +1,195 @@
+//! Who may do what, and what bad input gets: agents see only their own conversations (a 403
+//! that leaks nothing), roles are enforced, keys can be revoked, a forged webhook leaves no
+//! trace, errors have one JSON shape, and the OpenAPI document describes the API.
+
+use serde_json::{Value, json};
+use switchboard_test_support::wait_for;
+
+use crate::harness::*;
+
+async fn raw(method: reqwest::Method, url: String, key: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn agents_see_only_their_conversations_and_roles_keys_and_webhooks_are_enforced() {
+    let w = World::start().await;
+    let api = w.stack.urls.api.clone();
+    w.customer_writes("+5511977776666", json!({ "body": "hi there" })).await;
+    let offer = wait_for(WAIT, "an offer to Ana", || async {
+        let offers = w.ana.api.get("/me/offers").await.ok()?;
+        offers.as_array()?.first().cloned()
+    })
+    .await;
+    let conversation = offer["conversation_id"].as_str().unwrap().to_owned();
+    let offer_id = offer["id"].as_str().unwrap().to_owned();
+
+    // Bo may not read, accept, reply to or transfer Ana's conversation; a conversation that does
+    // not exist gets exactly the same answer.
+    let theirs = raw(
+        reqwest::Method::GET,
+        format!("{api}/api/v1/conversations/{conversation}"),
+        Some(&w.bo.key),
+        None,
+    )
+    .await;
+    let missing = raw(
+        reqwest::Method::GET,
+        format!("{api}/api/v1/conversations/{}", uuid::Uuid::now_v7()),
+        Some(&w.bo.key),
+        None,
+    )
+    .await;
+    assert_eq!(theirs.0, 403);
+    assert_eq!(theirs, missing, "a denial says nothing about whether the conversation exists");
+    assert_eq!(theirs.1["error"]["code"], "permission_denied");
+    let accept = raw(
+        reqwest::Method::POST,
+        format!("{api}/api/v1/offers/{offer_id}/accept"),
+        Some(&w.bo.key),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(accept.0, 403, "{accept:?}");
+    w.ana.api.post(&format!("/offers/{offer_id}/accept"), &json!({})).await.unwrap();
+    for (path, body) in [
+        (format!("/conversations/{conversation}/messages"), r#"{"text":"hijack"}"#),
+        (
+            format!("/conversations/{conversation}/transfer"),
+            r#"{"agent_id":"00000000-0000-0000-0000-000000000000"}"#,
+        ),
+        (format!("/conversations/{conversation}/end"), "{}"),
+    ] {
+        let denied = raw(reqwest::Method::POST, format!("{api}/api/v1{path}"), Some(&w.bo.key), Some(body)).await;
+        assert_eq!(denied.0, 403, "{path}: {denied:?}");
+    }
+    let bo_list = w.bo.api.get("/conversations").await.unwrap();
+    assert_eq!(bo_list["items"], json!([]), "Bo lists none of Ana's conversations");
+    assert!(w.emulator().sent().iter().all(|m| m.body.as_deref() != Some("hijack")));
+
+    // Roles: agents cannot administer; no key or a wrong key is 401.
+    let as_agent = raw(
+        reqwest::Method::POST,
+        format!("{api}/api/v1/channels"),
+        Some(&w.ana.key),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(as_agent.0, 403);
+    assert_eq!(raw(reqwest::Method::GET, format!("{api}/api/v1/me"), None, None).await.0, 401);
+    assert_eq!(
+        raw(reqwest::Method::GET, format!("{api}/api/v1/me"), Some("sb_not_a_key"), None)
+            .await
+            .0,
+        401
+    );
+
+    // A revoked key stops working at once.
+    let created = w
+        .admin
+        .post("/api-keys", &json!({ "name": "temp", "role": "supervisor" }))
+        .await
+        .unwrap();
+    let temp = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        raw(reqwest::Method::GET, format!("{api}/api/v1/stats/queues"), Some(&temp), None)
+            .await
+            .0,
+        200
+    );
+    w.admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api-keys/{}", created["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        raw(reqwest::Method::GET, format!("{api}/api/v1/stats/queues"), Some(&temp), None)
+            .await
+            .0,
+        401
+    );
+
+    // Secrets never come back.
+    let channels = w.admin.get("/channels").await.unwrap().to_string();
+    assert!(!channels.contains(TOKEN));
+    let keys = w.admin.get("/api-keys").await.unwrap().to_string();
+    assert!(!keys.contains(&w.ana.key) && !keys.contains(ADMIN_KEY));
+
+    // Bad input: one JSON error shape, nothing changed.
+    let bad = raw(
+        reqwest::Method::POST,
+        format!("{api}/api/v1/queues"),
+        Some(ADMIN_KEY),
+        Some("{not json"),
+    )
+    .await;
+    assert_eq!(bad.0, 400);
+    assert_eq!(bad.1["error"]["code"], "invalid_argument");
+    let invalid = raw(
+        reqwest::Method::POST,
+        format!("{api}/api/v1/queues"),
+        Some(ADMIN_KEY),
+        Some(r#"{"name":"Broken","definition":{"priority":0}}"#),
+    )
+    .await;
+    assert_eq!(invalid.0, 400, "{invalid:?}");
+    assert!(invalid.1["error"]["message"].as_str().unwrap().contains("priority"));
+    let queues = w.admin.get("/queues").await.unwrap();
+    assert!(queues.as_array().unwrap().iter().all(|q| q["name"] != "Broken"));
+    let nowhere = raw(reqwest::Method::GET, format!("{api}/api/v1/nowhere"), Some(ADMIN_KEY), None).await;
+    assert_eq!((nowhere.0, nowhere.1["error"]["code"].as_str()), (404, Some("not_found")));
+
+    // A forged webhook is refused and leaves no trace.
+    let inbound = format!("{}/v1/twilio/{}/inbound", w.stack.urls.ingress, w.channel_id);
+    let form = format!(
+        "MessageSid=SMforged000000000000000000000000001&AccountSid={ACCOUNT}&From=whatsapp%3A%2B5511900000000&To=whatsapp%3A%2B14155550123&Body=forged&NumMedia=0"
+    );
+    let forged = reqwest::Client::new()
+        .post(&inbound)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let pool = sqlx::PgPool::connect(&w.db.url).await.unwrap();
+    let traces: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM session.messages WHERE twilio_sid = 'SMforged000000000000000000000000001' OR body = 'forged'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(traces, 0);
+    pool.close().await;
+
+    // The OpenAPI document describes the API.
+    let doc = reqwest::get(format!("{api}/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/conversations/{id}/messages",
+        "/api/v1/channels",
+        "/api/v1/stream",
+        "/api/v1/offers/{id}/accept",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    w.stop().await;
+}

@@ -1,0 +1,231 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use switchboard_cli::client::ApiClient;
+use switchboard_cli::stack::{Ports, Stack, StackOptions};
+use switchboard_domain::ManualClock;
+use switchboard_test_support::{TestBus, TestDb};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+pub const ACCOUNT: &str = "AC00000000000000000000000000000e2e";
+pub const TOKEN: &str = "e2e0auth0token0e2e0auth0token0e2";
+pub const BUSINESS: &str = "+14155550123";
+pub const ADMIN_KEY: &str = "sb_e2e_admin_key_0123456789abcdefghijklmnop";
+
+pub struct World {
+    pub db: TestDb,
+    pub _bus: TestBus,
+    pub clock: ManualClock,
+    pub stack: Stack,
+    pub admin: ApiClient,
+    pub channel_id: String,
+    pub number_id: String,
+    pub queue_id: String,
+    pub ana: Agent,
+    pub bo: Agent,
+}
+
+pub struct Agent {
+    pub id: String,
+    pub api: ApiClient,
+    pub key: String,
+}
+
+impl World {
+    /// Starts everything and configures it through the API as an admin would.
+    pub async fn start() -> Self {
+        switchboard_cli::install_crypto();
+        let db = TestDb::new().await;
+        let bus = TestBus::new();
+        let clock = ManualClock::new();
+        let stack = Stack::start(StackOptions {
+            host: "127.0.0.1".parse().unwrap(),
+            ports: Ports::ANY,
+            clock: Arc::new(clock.clone()),
+            emulator: true,
+            database_url: Some(db.url.clone()),
+            amqp_url: Some(bus.url().to_owned()),
+            bus: Some(bus.config.clone()),
+            public_base_url: None,
+            admin_api_key: Some(ADMIN_KEY.into()),
+            config_file: None,
+        })
+        .await
+        .unwrap();
+        let admin = ApiClient::new(&stack.urls.api, Some(ADMIN_KEY.into())).unwrap();
+        switchboard_cli::wait_for_api(&admin, WAIT).await.unwrap();
+
+        let channel = admin
+            .post("/channels", &json!({ "name": "Acme", "account_sid": ACCOUNT, "auth_token": TOKEN }))
+            .await
+            .unwrap();
+        let channel_id = channel["id"].as_str().unwrap().to_owned();
+        assert!(
+            channel["inbound_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/v1/twilio/{channel_id}/inbound"))
+        );
+        assert!(channel.get("auth_token").is_none(), "the token is never returned");
+        let number = admin
+            .post(
+                "/numbers",
+                &json!({ "channel_id": channel_id, "phone": BUSINESS, "display_name": "Acme" }),
+            )
+            .await
+            .unwrap();
+        let number_id = number["id"].as_str().unwrap().to_owned();
+        let ana = admin
+            .post("/agents", &json!({ "name": "Ana", "definition": { "capacity_units": 5 } }))
+            .await
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bo = admin
+            .post("/agents", &json!({ "name": "Bo", "definition": { "capacity_units": 1 } }))
+            .await
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let queue_id = admin
+            .post(
+                "/queues",
+                &json!({ "name": "General", "definition": { "priority": 1, "assignment": "highest_capacity", "members": [ana, bo] } }),
+            )
+            .await
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let workstream = admin
+            .post(
+                "/workstreams",
+                &json!({ "name": "Support", "definition": { "mode": "push", "fallback_queue_id": queue_id, "offer_timeout_secs": 120 } }),
+            )
+            .await
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        admin
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/numbers/{number_id}"),
+                Some(&json!({ "settings": { "workstream_id": workstream, "customer_attachments": true, "agent_attachments": true } })),
+            )
+            .await
+            .unwrap();
+        admin
+            .put(
+                &format!("/numbers/{number_id}/survey"),
+                &json!({ "enabled": true, "url": "https://survey.example.com/s", "message": "How did we do?" }),
+            )
+            .await
+            .unwrap();
+        let key_for = |agent: String, name: &'static str| {
+            let admin = admin.clone();
+            async move {
+                let key = admin
+                    .post("/api-keys", &json!({ "name": name, "role": "agent", "agent_id": agent }))
+                    .await
+                    .unwrap()["key"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let api = admin.with_key(&key);
+                api.put("/me/presence", &json!({ "presence": "available" })).await.unwrap();
+                Agent { id: agent, api, key }
+            }
+        };
+        let ana = key_for(ana, "ana").await;
+        let bo = key_for(bo, "bo").await;
+        stack.sync_emulator().await.unwrap();
+        Self {
+            db,
+            _bus: bus,
+            clock,
+            stack,
+            admin,
+            channel_id,
+            number_id,
+            queue_id,
+            ana,
+            bo,
+        }
+    }
+
+    pub fn emulator(&self) -> &switchboard_twilio_emulator::Emulator {
+        self.stack.emulator.as_ref().unwrap()
+    }
+
+    /// A customer writes through the emulator (a signed webhook to ingress).
+    pub async fn customer_writes(&self, from: &str, body: Value) -> Value {
+        let emulator = ApiClient::new(self.stack.urls.emulator.as_ref().unwrap(), None).unwrap();
+        let mut message = json!({ "from": from, "to": BUSINESS });
+        message.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+        let result = emulator.post("/emulator/customers/messages", &message).await.unwrap();
+        assert_eq!(result["webhook_status"], 200, "{result}");
+        result
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await.unwrap();
+    }
+}
+
+/// A WebSocket client of `/api/v1/stream`.
+pub struct Stream {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub last_id: i64,
+}
+
+impl Stream {
+    pub async fn open(api: &str, key: &str, after: Option<i64>) -> Self {
+        let url = format!(
+            "{}/api/v1/stream{}",
+            api.replace("http://", "ws://"),
+            after.map(|a| format!("?after={a}")).unwrap_or_default()
+        );
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut stream = Self {
+            socket,
+            last_id: after.unwrap_or(0),
+        };
+        stream.expect("stream.ready", |_| true).await;
+        stream
+    }
+
+    /// Waits for a frame of type `kind` matching `pred`; frames before it are skipped.
+    pub async fn expect(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame within {WAIT:?}"))
+                .expect("stream open")
+                .unwrap();
+            let Message::Text(text) = frame else { continue };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if let Some(id) = value["id"].as_i64() {
+                self.last_id = id;
+            }
+            if value["type"] == kind && pred(&value["data"]) {
+                return value;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.send(Message::Close(None)).await;
+    }
+}

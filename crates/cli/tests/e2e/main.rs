@@ -1,0 +1,9 @@
+//! End to end: every service, the emulator standing in for Twilio, real Postgres and RabbitMQ,
+//! driven only through the public surfaces (REST, WebSocket, the emulator's customers and
+//! Twilio's webhooks).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+mod harness;
+mod slice;
