@@ -4,6 +4,12 @@ SERVICES = eval "$$(scripts/ensure-services.sh 3>&1 >&2)"
 
 .PHONY: test fmt lint dev up bench-bus clean-test-dbs
 
+# The whole system in one process with demo data; ctrl-c stops it.
+dev:
+	@$(SERVICES) && cargo build -p switchboard-cli && \
+	  SWITCHBOARD_LOG_FORMAT=$${SWITCHBOARD_LOG_FORMAT:-pretty} RUST_LOG=$${RUST_LOG:-warn,switchboard=info} \
+	  ./target/debug/switchboard dev --demo
+
 test:
 	@$(SERVICES) && cargo nextest run --workspace --locked --profile $(NEXTEST_PROFILE)
 

@@ -168,8 +168,13 @@ fn write_env_file(path: &std::path::Path, stack: &Stack, admin_key: &str, d: &De
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let u = &stack.urls;
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.display().to_string()))
+        .unwrap_or_default();
     let content = format!(
         "# Written by `switchboard dev --demo`; development keys only.\n\
+         export PATH=\"{bin}:$PATH\"\n\
          export SWITCHBOARD_API_URL={api}\n\
          export SWITCHBOARD_EMULATOR_URL={em}\n\
          export ADMIN_KEY={admin_key}\n\

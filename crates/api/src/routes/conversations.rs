@@ -260,14 +260,55 @@ async fn get_media(
         .into_response())
 }
 
-async fn transition(s: &AppState, caller: &Caller, id: String, transition: &str, note: String) -> ApiResult<Json<Conversation>> {
+/// Names for automated messages ({AgentName}, {QueueName}); a lookup that fails leaves a name
+/// empty rather than failing the transition.
+async fn names(s: &AppState, agent_id: &str, queue_id: &str) -> (String, String) {
+    let agent = async {
+        if agent_id.is_empty() {
+            return String::new();
+        }
+        let r = s
+            .routing()
+            .get_agent_status(rpb::AgentRef {
+                agent_id: agent_id.to_owned(),
+            })
+            .await;
+        r.map(|r| r.into_inner().name).unwrap_or_default()
+    };
+    let queue = async {
+        if queue_id.is_empty() {
+            return String::new();
+        }
+        let r = s
+            .routing()
+            .get_config(rpb::ConfigRef {
+                kind: "queue".into(),
+                id: queue_id.to_owned(),
+            })
+            .await;
+        r.map(|r| r.into_inner().name).unwrap_or_default()
+    };
+    tokio::join!(agent, queue)
+}
+
+async fn transition(
+    s: &AppState,
+    caller: &Caller,
+    current: spb::Conversation,
+    transition: &str,
+    note: String,
+) -> ApiResult<Json<Conversation>> {
+    let agent_id = caller.agent_id.map(|a| a.to_string()).unwrap_or_default();
+    let (agent_name, queue_name) = names(s, &current.agent_id, &current.queue_id).await;
     let conversation = s
         .session()
         .transition_conversation(spb::TransitionRequest {
-            conversation_id: id,
+            conversation_id: current.id,
             transition: transition.into(),
-            agent_id: caller.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+            agent_id,
             note,
+            agent_name,
+            queue_name,
             ..Default::default()
         })
         .await
@@ -280,8 +321,8 @@ async fn transition(s: &AppState, caller: &Caller, id: String, transition: &str,
     responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
 async fn end(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
     caller.agent()?;
-    conversation(&s, &caller, &id, Intent::Work).await?;
-    transition(&s, &caller, id, "end", String::new()).await
+    let current = conversation(&s, &caller, &id, Intent::Work).await?;
+    transition(&s, &caller, current, "end", String::new()).await
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/close", tag = "conversations",
@@ -289,8 +330,8 @@ async fn end(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) 
     responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
 async fn close(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
     caller.agent()?;
-    conversation(&s, &caller, &id, Intent::Work).await?;
-    transition(&s, &caller, id, "close_session", String::new()).await
+    let current = conversation(&s, &caller, &id, Intent::Work).await?;
+    transition(&s, &caller, current, "close_session", String::new()).await
 }
 
 /// Why a supervisor closes a conversation.
@@ -309,8 +350,8 @@ async fn force_close(
     Path(id): Path<String>,
     Json(n): Json<Note>,
 ) -> ApiResult<Json<Conversation>> {
-    conversation(&s, &caller, &id, Intent::Work).await?;
-    transition(&s, &caller, id, "force_close", n.note).await
+    let current = conversation(&s, &caller, &id, Intent::Work).await?;
+    transition(&s, &caller, current, "force_close", n.note).await
 }
 
 /// Where to transfer: exactly one of `queue_id` and `agent_id`.
