@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
     "switchboard/common/v1/common.proto",
+    "switchboard/session/v1/bots.proto",
     "switchboard/session/v1/session.proto",
     "switchboard/routing/v1/routing.proto",
 ];

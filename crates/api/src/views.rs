@@ -288,6 +288,8 @@ pub struct Conversation {
     pub status: String,
     pub status_reason: Option<String>,
     pub agent_id: Option<String>,
+    /// The bot handling it, while a bot does.
+    pub bot_id: Option<String>,
     pub queue_id: Option<String>,
     pub opened_at: Option<String>,
     pub last_customer_message_at: Option<String>,
@@ -319,6 +321,7 @@ impl From<spb::Conversation> for Conversation {
             status: c.status,
             status_reason: non_empty(c.status_reason),
             agent_id: non_empty(c.agent_id),
+            bot_id: non_empty(c.bot_id),
             queue_id: non_empty(c.queue_id),
             window_open: c.window_open,
             attributes: c.attributes.into_iter().map(|a| (a.key, a.value)).collect(),

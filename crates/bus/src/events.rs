@@ -398,3 +398,63 @@ mod tests {
         assert_eq!(back.payload, event);
     }
 }
+
+/// One customer message (or the messages waiting when a bot takes a conversation) for a bot
+/// to answer (session → bots).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "bot.turn.v1")]
+pub struct BotTurnV1 {
+    /// Unique per turn; bots may use it to recognise a repeated call.
+    pub turn_id: String,
+    /// The bot.
+    pub bot_id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Channel.
+    pub channel_id: String,
+    /// Business number (E.164).
+    pub number: String,
+    /// Workstream.
+    pub workstream_id: Option<String>,
+    /// Customer.
+    pub customer: BotCustomer,
+    /// The conversation's language.
+    pub language: String,
+    /// Context variables so far (conversation attributes).
+    pub context: std::collections::BTreeMap<String, String>,
+    /// The messages to answer, oldest first.
+    pub messages: Vec<BotMessage>,
+    /// Until when free-form replies are allowed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub window_expires_at: Option<OffsetDateTime>,
+}
+fixed_key!(BotTurnV1, "bot.turn.v1");
+
+/// The customer, as a bot sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotCustomer {
+    /// Customer id.
+    pub id: String,
+    /// E.164, when known.
+    pub phone: Option<String>,
+    /// WhatsApp profile name.
+    pub name: Option<String>,
+}
+
+/// A customer message, as a bot sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotMessage {
+    /// Message id.
+    pub id: String,
+    /// Text (may be empty for media or location).
+    pub body: String,
+    /// Content types of attached files (the files stay with Switchboard).
+    pub media_types: Vec<String>,
+    /// Location shared, when any.
+    pub location: Option<serde_json::Value>,
+    /// Quick-reply button payload, when the customer pressed one.
+    pub button_payload: Option<String>,
+    /// When it arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}

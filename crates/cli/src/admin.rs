@@ -35,6 +35,7 @@ pub enum Resource {
     CapacityProfiles,
     Agents,
     ApiKeys,
+    Bots,
 }
 
 impl Resource {
@@ -51,6 +52,7 @@ impl Resource {
             Self::CapacityProfiles => "/capacity-profiles",
             Self::Agents => "/agents",
             Self::ApiKeys => "/api-keys",
+            Self::Bots => "/bots",
         }
     }
 
@@ -161,7 +163,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         ("get", _) => client.get(&format!("{base}/{}", need_id(id, r, "get")?)).await?,
         ("create", _) => client.post(base, &make_body()?).await?,
         ("update", Resource::AutomatedMessages) => client.put(base, &make_body()?).await?,
-        ("update", Resource::Channels | Resource::Numbers) => {
+        ("update", Resource::Channels | Resource::Numbers | Resource::Bots) => {
             let path = format!("{base}/{}", need_id(id, r, "update")?);
             client.call(Method::PATCH, &path, Some(&make_body()?)).await?
         }

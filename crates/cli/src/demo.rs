@@ -55,8 +55,30 @@ async fn config_object(admin: &ApiClient, collection: &str, name: &str, definiti
     Ok(field(&created, "id").to_owned())
 }
 
+/// The demo's bot: where it listens and the secret it verifies with.
+pub struct DemoBot {
+    pub endpoint: String,
+    pub secret: String,
+}
+
+/// Creates the demo bot, or points the existing one at `bot` with its new secret.
+async fn demo_bot(admin: &ApiClient, bot: &DemoBot) -> anyhow::Result<String> {
+    let existing = admin.get("/bots").await?;
+    let body =
+        json!({ "name": "Demo assistant", "endpoint": bot.endpoint, "signing_secret": bot.secret, "timeout_ms": 3000, "max_attempts": 2 });
+    if let Some(found) = existing
+        .as_array()
+        .and_then(|a| a.iter().find(|b| field(b, "name") == "Demo assistant"))
+    {
+        let id = field(found, "id").to_owned();
+        admin.call(reqwest::Method::PATCH, &format!("/bots/{id}"), Some(&body)).await?;
+        return Ok(id);
+    }
+    Ok(field(&admin.post("/bots", &body).await?, "id").to_owned())
+}
+
 /// Seeds (or refreshes) the demo through `admin`.
-pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>) -> anyhow::Result<Demo> {
+pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&DemoBot>) -> anyhow::Result<Demo> {
     let (account_sid, auth_token) = real.map_or((DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN), |r| {
         (r.account_sid.as_str(), r.auth_token.as_str())
     });
@@ -122,6 +144,10 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>) -> anyhow::Resul
         json!({ "priority": 1, "assignment": "highest_capacity", "members": [ana_id] }),
     )
     .await?;
+    let bot_id = match bot {
+        Some(bot) => Some(demo_bot(admin, bot).await?),
+        None => None,
+    };
     let workstream = config_object(
         admin,
         "workstreams",
@@ -130,11 +156,19 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>) -> anyhow::Resul
             "mode": "push",
             "fallback_queue_id": general,
             "offer_timeout_secs": 120,
-            "route_to_queue": [{
-                "name": "Billing questions",
-                "conditions": [{ "attribute": "first_message", "op": "regex", "value": "(?i)invoice|bill|payment" }],
-                "targets": [{ "queue_id": billing, "percent": 100 }],
-            }],
+            "bot_id": bot_id,
+            "route_to_queue": [
+                {
+                    "name": "The bot found a billing question",
+                    "conditions": [{ "attribute": "topic", "op": "equals", "value": "billing" }],
+                    "targets": [{ "queue_id": billing, "percent": 100 }],
+                },
+                {
+                    "name": "Billing words in the first message",
+                    "conditions": [{ "attribute": "first_message", "op": "regex", "value": "(?i)invoice|bill|payment" }],
+                    "targets": [{ "queue_id": billing, "percent": 100 }],
+                },
+            ],
         }),
     )
     .await?;

@@ -13,7 +13,10 @@ use switchboard_domain::SystemClock;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ApiClient;
-use crate::demo::{self, Demo, RealTwilio};
+use crate::demo::{self, Demo, DemoBot, RealTwilio};
+
+/// Where the demo's bot listens.
+const DEMO_BOT_PORT: u16 = 8086;
 use crate::stack::{Ports, Stack, StackOptions};
 
 /// `switchboard dev`.
@@ -91,12 +94,28 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
         public_base_url: None,
         admin_api_key: Some(admin_key.clone()),
         config_file: args.config.clone(),
+        overrides: serde_json::Value::Null,
     })
     .await?;
+    // The demo's bot: a scripted bot of our own, in front of the demo workstream's agents.
+    let test_bot = if args.demo {
+        let secret = switchboard_api::auth::generate().map_err(|e| anyhow::anyhow!(e.message))?;
+        let listener = tokio::net::TcpListener::bind((args.host, DEMO_BOT_PORT))
+            .await
+            .with_context(|| format!("cannot listen on {}:{DEMO_BOT_PORT} for the demo bot", args.host))?;
+        let bot = switchboard_bots::testbot::TestBot::start(listener, &secret, switchboard_bots::testbot::TestBot::demo_rules())?;
+        let endpoint = bot.url.clone();
+        Some((bot, DemoBot { endpoint, secret }))
+    } else {
+        None
+    };
     let admin = ApiClient::new(&stack.urls.api, Some(admin_key.clone()))?;
     let ready = wait_for_api(&admin, Duration::from_secs(30)).await;
     let demo = match ready {
-        Ok(()) if args.demo => demo::seed(&admin, real.as_ref()).await.context("seeding the demo").map(Some),
+        Ok(()) if args.demo => demo::seed(&admin, real.as_ref(), test_bot.as_ref().map(|(_, b)| b))
+            .await
+            .context("seeding the demo")
+            .map(Some),
         Ok(()) => Ok(None),
         Err(error) => Err(error),
     };
@@ -116,6 +135,9 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
     switchboard_service_kit::spawn_shutdown_on_signal(stop.clone());
     let outcome = stack.wait(stop).await;
     let stopped = stack.stop().await;
+    if let Some((bot, _)) = test_bot {
+        bot.stop().await;
+    }
     outcome.and(stopped)
 }
 
@@ -152,10 +174,19 @@ fn banner(stack: &Stack, admin_key: &str, generated: bool, demo: Option<&Demo>) 
             let _ = writeln!(out, "  In the Twilio console set \"When a message comes in\" to {}", d.inbound_url);
             let _ = writeln!(out, "  and the status callback URL to {}", d.status_url);
         }
+        let _ = writeln!(
+            out,
+            "  bot             \"Demo assistant\" answers first; say \"agent\" to reach a person"
+        );
         let _ = writeln!(out, "\nTry:");
         let _ = writeln!(
             out,
             "  switchboard simulate customer --to {} --from +15551234567 --text \"Hi, my invoice is wrong\"",
+            d.number
+        );
+        let _ = writeln!(
+            out,
+            "  switchboard simulate customer --to {} --from +15551234567 --text \"Talk to an agent\"",
             d.number
         );
         let _ = writeln!(out, "  switchboard agent --api-key {} offers", d.ana_key);

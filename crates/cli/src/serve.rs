@@ -24,6 +24,8 @@ pub enum Service {
     Sender,
     /// REST and WebSocket for admins, supervisors and agents.
     Api,
+    /// Calls the bots workstreams put in front of their agents.
+    Bots,
 }
 
 /// `switchboard serve`.
@@ -51,6 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Service::Routing => "switchboard-routing",
         Service::Sender => "switchboard-sender",
         Service::Api => "switchboard-api",
+        Service::Bots => "switchboard-bots",
     };
     let telemetry = switchboard_telemetry::init(name)?;
     let shutdown = CancellationToken::new();
@@ -83,6 +86,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let config = switchboard_api::Config::load(file)?;
             let listener = listen(config.api.listen, "api").await?;
             switchboard_api::run(config, listener, shutdown).await
+        }
+        Service::Bots => {
+            let config = switchboard_bots::Config::load(file)?;
+            let http = listen(config.bots.http_listen, "bots health").await?;
+            switchboard_bots::run(config, http, shutdown).await
         }
     };
     telemetry.shutdown().await;

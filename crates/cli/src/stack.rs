@@ -35,6 +35,7 @@ pub struct Ports {
     pub routing_grpc: u16,
     pub routing_http: u16,
     pub sender_http: u16,
+    pub bots_http: u16,
     pub emulator: u16,
     pub emulator_cdn: u16,
 }
@@ -49,6 +50,7 @@ impl Ports {
         routing_grpc: 50052,
         routing_http: 8083,
         sender_http: 8082,
+        bots_http: 8085,
         emulator: 8089,
         emulator_cdn: 8087,
     };
@@ -62,6 +64,7 @@ impl Ports {
         routing_grpc: 0,
         routing_http: 0,
         sender_http: 0,
+        bots_http: 0,
         emulator: 0,
         emulator_cdn: 0,
     };
@@ -88,6 +91,8 @@ pub struct StackOptions {
     pub admin_api_key: Option<String>,
     /// An optional TOML file layered over the defaults.
     pub config_file: Option<PathBuf>,
+    /// Settings forced on top of everything (tests: short intervals), as nested JSON.
+    pub overrides: serde_json::Value,
 }
 
 /// Where the running services are.
@@ -148,6 +153,7 @@ impl Stack {
         let (routing_grpc_l, routing_grpc) = bind(h, p.routing_grpc, "routing gRPC").await?;
         let (routing_http_l, _) = bind(h, p.routing_http, "routing health").await?;
         let (sender_http_l, _) = bind(h, p.sender_http, "sender health").await?;
+        let (bots_http_l, _) = bind(h, p.bots_http, "bots health").await?;
         let emulator_listeners = if opts.emulator {
             let (em_l, em) = bind(h, p.emulator, "Twilio emulator").await?;
             let (cdn_l, cdn) = bind(h, p.emulator_cdn, "Twilio emulator media").await?;
@@ -175,6 +181,7 @@ impl Stack {
             "ingress": { "session_url": http(session_grpc) },
             "routing": { "session_url": http(session_grpc) },
             "sender": { "session_url": http(session_grpc) },
+            "bots": { "session_url": http(session_grpc), "routing_url": http(routing_grpc) },
             "api": { "session_url": http(session_grpc), "routing_url": http(routing_grpc) },
         });
         if let Some((_, em, _, _)) = &emulator_listeners {
@@ -195,12 +202,14 @@ impl Stack {
         if let Some(bus) = &opts.bus {
             forced["bus"] = serde_json::to_value(bus)?;
         }
+        merge(&mut forced, &opts.overrides);
         let file = opts.config_file.as_deref();
         let ingress_config: switchboard_ingress::Config = load(switchboard_ingress::config::DEFAULTS, &overlay, &forced, file, "ingress")?;
         let session_config: switchboard_session::Config = load(switchboard_session::config::DEFAULTS, &overlay, &forced, file, "session")?;
         let routing_config: switchboard_routing::Config = load(switchboard_routing::config::DEFAULTS, &overlay, &forced, file, "routing")?;
         let sender_config: switchboard_sender::Config = load(switchboard_sender::config::DEFAULTS, &overlay, &forced, file, "sender")?;
         let api_config: switchboard_api::Config = load(switchboard_api::config::DEFAULTS, &overlay, &forced, file, "api")?;
+        let bots_config: switchboard_bots::Config = load(switchboard_bots::config::DEFAULTS, &overlay, &forced, file, "bots")?;
 
         let shutdown = CancellationToken::new();
         let mut tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
@@ -255,6 +264,10 @@ impl Stack {
             tokio::spawn(switchboard_sender::run(sender_config, sender_http_l, shutdown.clone())),
         ));
         tasks.push(("api", tokio::spawn(switchboard_api::run(api_config, api_l, shutdown.clone()))));
+        tasks.push((
+            "bots",
+            tokio::spawn(switchboard_bots::run(bots_config, bots_http_l, shutdown.clone())),
+        ));
         let urls = Urls {
             api: http(api),
             ingress: http(ingress),
@@ -330,6 +343,19 @@ impl Stack {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Merges `extra` into `base`, objects key by key.
+fn merge(base: &mut serde_json::Value, extra: &serde_json::Value) {
+    match (base, extra) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(e)) => {
+            for (k, v) in e {
+                merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, e) if !e.is_null() => *b = e.clone(),
+        _ => {}
     }
 }
 

@@ -251,6 +251,31 @@ impl RoutingService for RoutingGrpc {
         Ok(Response::new(item(&i)))
     }
 
+    async fn escalate_from_bot(&self, request: Request<pb::EscalateRequest>) -> Reply<pb::WorkItem> {
+        let r = request.into_inner();
+        let skills = if r.skills_json.trim().is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&r.skills_json).map_err(|e| Status::invalid_argument(format!("skills_json: {e}")))?
+        };
+        let queue_id = if r.queue_id.is_empty() {
+            None
+        } else {
+            Some(parse_id(&r.queue_id, "queue_id")?)
+        };
+        let escalation = crate::bots::Escalation {
+            context: r.context.into_iter().map(|a| (a.key, a.value)).collect(),
+            queue_id,
+            skills,
+            note: r.note,
+        };
+        let i = self
+            .routing
+            .escalate(parse_id(&r.conversation_id, "conversation_id")?, escalation)
+            .await?;
+        Ok(Response::new(item(&i)))
+    }
+
     async fn transfer_to_agent(&self, request: Request<pb::ConversationAgent>) -> Reply<pb::WorkItem> {
         let r = request.get_ref();
         let i = self

@@ -114,7 +114,7 @@ impl Routing {
         let existing = self.lock_item(&mut tx, conversation_id).await?;
         if existing
             .as_ref()
-            .is_some_and(|i| matches!(i.state.as_str(), "queued" | "offered" | "assigned" | "pick_only"))
+            .is_some_and(|i| matches!(i.state.as_str(), "queued" | "offered" | "assigned" | "pick_only" | "bot"))
         {
             return Ok(()); // already routed: a redelivered event
         }
@@ -131,8 +131,25 @@ impl Routing {
             tx.commit().await?;
             return Ok(());
         };
+        // A bot answers new conversations first (Dynamics §3.1); a reopened one goes to people.
+        if let (Some(bot), false) = (ws.bot_id, e.reopened) {
+            return self.hand_to_bot(tx, conversation_id, e, ws_id, bot).await;
+        }
+        self.route_opened(tx, conversation_id, e, (ws_id, &ws), None, Vec::new()).await
+    }
 
-        let classification = classify(&ws.classification, facts(e));
+    /// Classifies, routes to a queue (or `queue_hint`), applies overflow and queues the item.
+    pub(crate) async fn route_opened(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        conversation_id: Uuid,
+        e: &ConversationOpenedV1,
+        (ws_id, ws): (Uuid, &WorkstreamDef),
+        queue_hint: Option<Uuid>,
+        extra_skills: Vec<switchboard_domain::routing::SkillRequirement>,
+    ) -> Result<(), RoutingError> {
+        let mut classification = classify(&ws.classification, facts(e));
+        classification.skills.extend(extra_skills);
         let mut profiles = classification.profiles.clone();
         if let Some(p) = ws.capacity_profile_id
             && !profiles.contains(&p)
@@ -147,7 +164,7 @@ impl Routing {
             ws.fallback_queue_id,
             |q| queues.get(&q).is_some_and(QueueNow::overflowing),
         );
-        let mut queue_id = outcome.queue_id;
+        let mut queue_id = queue_hint.unwrap_or(outcome.queue_id);
         let mut notices = Vec::new();
         let mut action = OverflowAction::AssignAnyway;
         if let Some(q) = queues.get(&queue_id) {
@@ -238,7 +255,7 @@ impl Routing {
     }
 
     #[allow(clippy::too_many_arguments)] // one work item's worth of fields
-    async fn upsert_item(
+    pub(crate) async fn upsert_item(
         &self,
         tx: &mut sqlx::PgConnection,
         conversation_id: Uuid,
@@ -257,7 +274,8 @@ impl Routing {
              enqueued_at, last_customer_message_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (conversation_id) DO UPDATE SET workstream_id = $2, queue_id = $4, state = $5, priority = $6, profiles = $7, skills = $8, \
              facts = $9, enqueued_at = $10, last_customer_message_at = $11, agent_id = NULL, offer_id = NULL, pinned_agent_id = NULL, \
-             declines = '{}'::jsonb, total_declines = 0, release_at = NULL, updated_at = $10",
+             declines = '{}'::jsonb, total_declines = 0, release_at = NULL, updated_at = $10, \
+             escalated_from_bot = routing.work_items.escalated_from_bot AND $5 <> 'bot'",
         )
         .bind(conversation_id)
         .bind(workstream_id)

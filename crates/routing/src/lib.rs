@@ -5,6 +5,7 @@
 //! `domain::routing`; this crate persists state in schema `routing` and talks to session.
 
 pub mod app;
+pub mod bots;
 pub mod catalog;
 pub mod config;
 pub mod cycle;

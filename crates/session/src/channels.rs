@@ -210,7 +210,7 @@ impl Session {
         Ok(())
     }
 
-    /// Re-encrypts every token not sealed with the active key; returns how many.
+    /// Re-encrypts every auth token and bot secret not sealed with the active key; returns how many.
     pub async fn rotate_token_encryption(&self) -> Result<u32, SessionError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
@@ -229,7 +229,23 @@ impl Session {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Bots' signing secrets are sealed with the same keys.
+        let bots: Vec<(Uuid, String, Vec<u8>)> =
+            sqlx::query_as("SELECT id, secret_key_id, secret_ciphertext FROM session.bots WHERE secret_key_id <> $1 FOR UPDATE")
+                .bind(self.cipher.active_key())
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, key_id, sealed) in &bots {
+            let secret = self.cipher.open(key_id, sealed).map_err(|e| anyhow::anyhow!("bot {id}: {e}"))?;
+            let (new_key, new_sealed) = self.cipher.seal(secret.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
+            sqlx::query("UPDATE session.bots SET secret_key_id = $2, secret_ciphertext = $3 WHERE id = $1")
+                .bind(id)
+                .bind(new_key)
+                .bind(new_sealed)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(u32::try_from(rows.len()).unwrap_or(u32::MAX))
+        Ok(u32::try_from(rows.len() + bots.len()).unwrap_or(u32::MAX))
     }
 }

@@ -266,6 +266,9 @@ impl Session {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
+        if let (Transition::Accept, Some(bot)) = (input.transition, updated.bot_id) {
+            self.push_bot_turn(tx, &updated, bot, None, events).await?;
+        }
         if let Some(note) = input.note.as_deref().filter(|n| !n.trim().is_empty()) {
             self.insert_note(tx, &updated, note, events).await?;
         }

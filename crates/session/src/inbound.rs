@@ -247,6 +247,9 @@ impl Session {
         .fetch_one(&mut *tx)
         .await?;
         events.push(self.message_event(&stored, conversation.agent_id, conversation.bot_id), now);
+        if let (Some(bot), "active") = (conversation.bot_id, conversation.status.as_str()) {
+            self.push_bot_turn(tx, &conversation, bot, Some(stored.id), events).await?;
+        }
         for note in notes {
             self.insert_note(tx, &conversation, &note, events).await?;
         }

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod automated;
+pub mod bots;
 pub mod channels;
 pub mod config;
 pub mod conversations;

@@ -68,6 +68,11 @@ pub struct SendContext {
 }
 
 impl SendContext {
+    /// Until when free-form messages are allowed (none before the customer first writes).
+    pub fn window_expires_at(&self) -> Option<OffsetDateTime> {
+        self.window().expires_at()
+    }
+
     fn window(&self) -> ServiceWindow {
         ServiceWindow {
             last_inbound_at: self.last_inbound_at,
@@ -471,7 +476,7 @@ impl Session {
             }
             Err(reason) => {
                 self.insert_note(tx, c, &format!("Post-conversation survey not sent: {reason}."), events)
-                    .await?
+                    .await?;
             }
         }
         sqlx::query("UPDATE session.conversations SET survey_sent = true WHERE id = $1")
@@ -488,7 +493,7 @@ impl Session {
         c: &ConversationRow,
         text: &str,
         events: &mut Events,
-    ) -> Result<(), SessionError> {
+    ) -> Result<MessageRow, SessionError> {
         let now = self.now();
         let note = sqlx::query_as::<_, MessageRow>(
             "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, body, status, created_at) \
@@ -502,7 +507,7 @@ impl Session {
         .fetch_one(&mut *tx)
         .await?;
         events.push(self.message_event(&note, c.agent_id, c.bot_id), now);
-        Ok(())
+        Ok(note)
     }
 
     /// Lists a conversation's messages after `after_seq`, oldest first.

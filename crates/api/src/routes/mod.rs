@@ -2,6 +2,7 @@
 //! routing over gRPC, convert back.
 
 pub mod agent;
+pub mod bots;
 pub mod channels;
 pub mod conversations;
 pub mod keys;
@@ -36,4 +37,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(agent::router())
         .merge(conversations::router())
         .merge(supervisor::router())
+        .merge(bots::router())
 }

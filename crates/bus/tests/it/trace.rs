@@ -57,6 +57,13 @@ impl ChannelDirectory for Grpc {
             ..Default::default()
         }))
     }
+
+    async fn resolve_bot(
+        &self,
+        _: tonic::Request<switchboard_proto::session::v1::ResolveBotRequest>,
+    ) -> Result<tonic::Response<switchboard_proto::session::v1::ResolveBotResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this fake"))
+    }
 }
 
 struct Sink;

@@ -25,6 +25,7 @@ pub struct World {
     pub channel_id: String,
     pub number_id: String,
     pub queue_id: String,
+    pub workstream_id: String,
     pub ana: Agent,
     pub bo: Agent,
 }
@@ -53,6 +54,7 @@ impl World {
             public_base_url: None,
             admin_api_key: Some(ADMIN_KEY.into()),
             config_file: None,
+            overrides: serde_json::json!({ "session": { "auto_close_interval_secs": 1 } }),
         })
         .await
         .unwrap();
@@ -155,6 +157,7 @@ impl World {
             channel_id,
             number_id,
             queue_id,
+            workstream_id: workstream,
             ana,
             bo,
         }

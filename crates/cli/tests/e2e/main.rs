@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod bots;
 mod harness;
 mod slice;

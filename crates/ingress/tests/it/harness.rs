@@ -53,6 +53,13 @@ impl ChannelDirectory for FakeSession {
             sandbox: false,
         }))
     }
+
+    async fn resolve_bot(
+        &self,
+        _: tonic::Request<switchboard_proto::session::v1::ResolveBotRequest>,
+    ) -> Result<tonic::Response<switchboard_proto::session::v1::ResolveBotResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this fake"))
+    }
 }
 
 pub struct Harness {

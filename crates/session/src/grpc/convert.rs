@@ -226,3 +226,18 @@ pub fn message(m: &MessageRow) -> pb::Message {
         details_json: m.details.to_string(),
     }
 }
+
+/// A bot, without its secret.
+pub fn bot(b: &crate::bots::Bot) -> pb::Bot {
+    pb::Bot {
+        id: b.id.to_string(),
+        name: b.name.clone(),
+        endpoint: b.endpoint.clone(),
+        timeout_ms: u32::try_from(b.timeout_ms).unwrap_or(0),
+        max_attempts: u32::try_from(b.max_attempts).unwrap_or(0),
+        active: b.active,
+        created_at: Some(timestamp(b.created_at)),
+        updated_at: Some(timestamp(b.updated_at)),
+        secret_hint: b.secret_hint.clone(),
+    }
+}

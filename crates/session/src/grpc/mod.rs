@@ -61,6 +61,14 @@ impl ChannelDirectory for SessionGrpc {
             sandbox: resolved.channel.sandbox,
         })
     }
+
+    async fn resolve_bot(&self, request: Request<pb::ResolveBotRequest>) -> Reply<pb::ResolveBotResponse> {
+        let (bot, secret) = self.session.resolve_bot(parse_id(&request.get_ref().bot_id, "bot_id")?).await?;
+        ok(pb::ResolveBotResponse {
+            bot: Some(convert::bot(&bot)),
+            signing_secret: secret.expose_secret().to_owned(),
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -109,6 +117,59 @@ impl SessionService for SessionGrpc {
 
     async fn delete_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<Empty> {
         self.session.delete_channel(parse_id(&request.get_ref().id, "id")?).await?;
+        ok(Empty {})
+    }
+
+    async fn add_note(&self, request: Request<pb::AddNoteRequest>) -> Reply<pb::Message> {
+        let r = request.get_ref();
+        let note = self
+            .session
+            .add_note(parse_id(&r.conversation_id, "conversation_id")?, &r.text)
+            .await?;
+        ok(convert::message(&note))
+    }
+
+    async fn create_bot(&self, request: Request<pb::CreateBotRequest>) -> Reply<pb::Bot> {
+        let r = request.into_inner();
+        let bot = self
+            .session
+            .create_bot(crate::bots::NewBot {
+                name: r.name,
+                endpoint: r.endpoint,
+                secret: SecretString::from(r.signing_secret),
+                timeout_ms: if r.timeout_ms == 0 { 5_000 } else { r.timeout_ms },
+                max_attempts: if r.max_attempts == 0 { 2 } else { r.max_attempts },
+            })
+            .await?;
+        ok(convert::bot(&bot))
+    }
+
+    async fn get_bot(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Bot> {
+        ok(convert::bot(&self.session.bot(parse_id(&request.get_ref().id, "id")?).await?))
+    }
+
+    async fn list_bots(&self, _request: Request<Empty>) -> Reply<pb::ListBotsResponse> {
+        let bots = self.session.list_bots().await?;
+        ok(pb::ListBotsResponse {
+            bots: bots.iter().map(convert::bot).collect(),
+        })
+    }
+
+    async fn update_bot(&self, request: Request<pb::UpdateBotRequest>) -> Reply<pb::Bot> {
+        let r = request.into_inner();
+        let update = crate::bots::BotUpdate {
+            name: r.name,
+            endpoint: r.endpoint,
+            secret: r.signing_secret.map(SecretString::from),
+            timeout_ms: r.timeout_ms,
+            max_attempts: r.max_attempts,
+            active: r.active,
+        };
+        ok(convert::bot(&self.session.update_bot(parse_id(&r.id, "id")?, update).await?))
+    }
+
+    async fn delete_bot(&self, request: Request<pb::GetByIdRequest>) -> Reply<Empty> {
+        self.session.delete_bot(parse_id(&request.get_ref().id, "id")?).await?;
         ok(Empty {})
     }
 

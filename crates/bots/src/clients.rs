@@ -1,0 +1,41 @@
+//! gRPC clients of session and routing, built once with deadlines and trace propagation.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
+use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+type Traced = InterceptedService<Channel, GrpcTraceInterceptor>;
+
+/// The services a turn talks to.
+#[derive(Clone)]
+pub struct Clients {
+    pub session: SessionServiceClient<Traced>,
+    pub directory: ChannelDirectoryClient<Traced>,
+    pub routing: RoutingServiceClient<Traced>,
+}
+
+fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("invalid URL {url}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .connect_lazy())
+}
+
+impl Clients {
+    /// Clients of session at `session_url` and routing at `routing_url` (connected lazily).
+    pub fn connect(session_url: &str, routing_url: &str) -> anyhow::Result<Self> {
+        let session = channel(session_url)?;
+        Ok(Self {
+            session: SessionServiceClient::with_interceptor(session.clone(), GrpcTraceInterceptor),
+            directory: ChannelDirectoryClient::with_interceptor(session, GrpcTraceInterceptor),
+            routing: RoutingServiceClient::with_interceptor(channel(routing_url)?, GrpcTraceInterceptor),
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Bots service configuration.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use switchboard_bus::BusConfig;
+use switchboard_service_kit::{ConfigError, Validate};
+
+/// Embedded defaults (documented in `config.default.toml`).
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+/// Bots service settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// RabbitMQ.
+    pub amqp_url: SecretString,
+    /// Bus layout.
+    #[serde(default)]
+    pub bus: BusConfig,
+    /// The service's own settings.
+    pub bots: BotsSettings,
+}
+
+/// The `[bots]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(missing_docs)] // documented in config.default.toml
+pub struct BotsSettings {
+    pub http_listen: SocketAddr,
+    pub session_url: String,
+    pub routing_url: String,
+    pub concurrency: usize,
+    pub retry_base_ms: u64,
+    pub drain_timeout_ms: u64,
+}
+
+impl Config {
+    /// Loads defaults → optional file → environment, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        switchboard_service_kit::load_config(DEFAULTS, file)
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        let b = &self.bots;
+        if !(1..=1024).contains(&b.concurrency) {
+            return Err(ConfigError::invalid("bots.concurrency", "must be between 1 and 1024"));
+        }
+        for (key, url) in [("bots.session_url", &b.session_url), ("bots.routing_url", &b.routing_url)] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::invalid(key, "must be an http(s):// URL"));
+            }
+        }
+        Ok(())
+    }
+}

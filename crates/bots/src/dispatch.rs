@@ -1,0 +1,312 @@
+//! One bot turn: call the bot (signed, bounded attempts), then apply its answer through session
+//! (replies under the same outbound policy as agents', context variables) and routing
+//! (escalation); a bot that never answers properly hands the conversation to people with a note.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use switchboard_bus::events::BotTurnV1;
+use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
+use switchboard_proto::common::v1::Attribute;
+use switchboard_proto::routing::v1 as rpb;
+use switchboard_proto::session::v1 as spb;
+use switchboard_proto::session::v1::send_message_request::Content;
+
+use crate::clients::Clients;
+use crate::protocol::{Action, BotRequest, BotResponse, Reply, render_buttons};
+use crate::signature;
+
+/// Consumes `bot.turn.v1`.
+pub struct TurnHandler {
+    clients: Clients,
+    http: reqwest::Client,
+    retry_base: Duration,
+    /// One turn at a time per conversation on this replica, so replies keep their order.
+    locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+fn retry(error: impl std::fmt::Display) -> HandleError {
+    HandleError::Retry(anyhow::anyhow!("{error}"))
+}
+
+impl TurnHandler {
+    /// A handler using `clients`.
+    pub fn new(clients: Clients, retry_base: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            clients,
+            http: reqwest::Client::builder().user_agent("Switchboard-Bots/1").build()?,
+            retry_base,
+            locks: moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build(),
+        })
+    }
+
+    async fn turn(&self, turn: &BotTurnV1) -> Result<(), HandleError> {
+        let lock = self
+            .locks
+            .get_with(turn.conversation_id.clone(), || Arc::new(tokio::sync::Mutex::new(())));
+        let _guard = lock.lock().await;
+        let mut session = self.clients.session.clone();
+        // A turn that arrives after the bot let go of the conversation is dropped.
+        let conversation = match session
+            .get_conversation(spb::GetByIdRequest {
+                id: turn.conversation_id.clone(),
+            })
+            .await
+        {
+            Ok(c) => c.into_inner(),
+            Err(status) if status.code() == tonic::Code::NotFound => return Ok(()),
+            Err(status) => return Err(retry(status.message())),
+        };
+        if conversation.bot_id != turn.bot_id || conversation.status != "active" {
+            tracing::debug!(conversation_id = %turn.conversation_id, "turn for a conversation the bot no longer has");
+            return Ok(());
+        }
+        let resolved = self
+            .clients
+            .directory
+            .clone()
+            .resolve_bot(spb::ResolveBotRequest {
+                bot_id: turn.bot_id.clone(),
+            })
+            .await;
+        let (bot, secret) = match resolved {
+            Ok(r) => {
+                let r = r.into_inner();
+                (r.bot.unwrap_or_default(), SecretString::from(r.signing_secret))
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return self
+                    .escalate(
+                        turn,
+                        "The bot of this workstream no longer exists; the conversation was handed to an agent.",
+                        None,
+                    )
+                    .await;
+            }
+            Err(status) => return Err(retry(status.message())),
+        };
+        if !bot.active {
+            let note = format!("Bot {} is switched off; the conversation was handed to an agent.", bot.name);
+            return self.escalate(turn, &note, None).await;
+        }
+        match self.call(turn, &bot, &secret).await {
+            Ok(response) => self.apply(turn, &bot, response).await,
+            Err(error) => {
+                tracing::warn!(bot = %bot.name, conversation_id = %turn.conversation_id, %error, "bot failed; escalating");
+                let note = format!(
+                    "Bot {} did not answer ({error}); the conversation was handed to an agent.",
+                    bot.name
+                );
+                self.escalate(turn, &note, None).await
+            }
+        }
+    }
+
+    /// Calls the bot up to `max_attempts` times.
+    async fn call(&self, turn: &BotTurnV1, bot: &spb::Bot, secret: &SecretString) -> Result<BotResponse, String> {
+        let body = serde_json::to_vec(&BotRequest::from(turn)).map_err(|e| e.to_string())?;
+        let attempts = bot.max_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let answer = self
+                .http
+                .post(&bot.endpoint)
+                .timeout(Duration::from_millis(u64::from(bot.timeout_ms.max(100))))
+                .header("content-type", "application/json")
+                .header(signature::HEADER, signature::sign(secret.expose_secret().as_bytes(), now, &body))
+                .header(signature::TURN_HEADER, &turn.turn_id)
+                .body(body.clone())
+                .send()
+                .await;
+            last = match answer {
+                Ok(response) if response.status().is_success() => match response.bytes().await {
+                    Ok(bytes) => match BotResponse::parse(&bytes) {
+                        Ok(parsed) => return Ok(parsed),
+                        Err(e) => e,
+                    },
+                    Err(e) => format!("the answer could not be read: {e}"),
+                },
+                Ok(response) => format!("it answered HTTP {}", response.status().as_u16()),
+                Err(e) if e.is_timeout() => format!("no answer within {} ms", bot.timeout_ms),
+                Err(e) => format!("it could not be reached: {e}"),
+            };
+            tracing::debug!(bot = %bot.name, attempt, attempts, error = %last, "bot attempt failed");
+            if attempt < attempts {
+                tokio::time::sleep(self.retry_base * attempt).await;
+            }
+        }
+        Err(last)
+    }
+
+    async fn apply(&self, turn: &BotTurnV1, bot: &spb::Bot, response: BotResponse) -> Result<(), HandleError> {
+        let mut session = self.clients.session.clone();
+        for (i, reply) in response.replies.iter().enumerate() {
+            self.send(turn, reply_content(reply), &format!("{}:{i}", turn.turn_id)).await?;
+        }
+        if !response.context.is_empty() {
+            session
+                .set_conversation_attributes(spb::SetAttributesRequest {
+                    conversation_id: turn.conversation_id.clone(),
+                    attributes: attributes(&response.context),
+                })
+                .await
+                .map_err(|s| retry(s.message()))?;
+        }
+        match response.action {
+            None => Ok(()),
+            Some(Action::Escalate { queue_id, skills, reason }) => {
+                let mut context = turn.context.clone();
+                context.extend(response.context);
+                let note = if reason.is_empty() {
+                    format!("Bot {} handed the conversation to an agent.", bot.name)
+                } else {
+                    format!("Bot {} handed the conversation to an agent: {reason}", bot.name)
+                };
+                let skills = serde_json::to_string(&skills).unwrap_or_default();
+                self.escalate_with(turn, &note, context, queue_id, skills).await
+            }
+            Some(Action::End { message }) => {
+                if let Some(text) = message.filter(|m| !m.trim().is_empty()) {
+                    self.send(
+                        turn,
+                        Content::Text(spb::TextContent { body: text }),
+                        &format!("{}:end", turn.turn_id),
+                    )
+                    .await?;
+                }
+                let ended = session
+                    .transition_conversation(spb::TransitionRequest {
+                        conversation_id: turn.conversation_id.clone(),
+                        transition: "bot_end".into(),
+                        ..Default::default()
+                    })
+                    .await;
+                match ended {
+                    Ok(_) => Ok(()),
+                    Err(s) if s.code() == tonic::Code::FailedPrecondition => Ok(()),
+                    Err(s) => Err(retry(s.message())),
+                }
+            }
+        }
+    }
+
+    /// Sends one reply as the bot; a reply the outbound policy refuses becomes a note.
+    async fn send(&self, turn: &BotTurnV1, content: Content, client_message_id: &str) -> Result<(), HandleError> {
+        let sent = self
+            .clients
+            .session
+            .clone()
+            .send_message(spb::SendMessageRequest {
+                conversation_id: turn.conversation_id.clone(),
+                author_kind: "bot".into(),
+                author_id: turn.bot_id.clone(),
+                content: Some(content),
+                client_message_id: client_message_id.into(),
+            })
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument) => {
+                tracing::info!(conversation_id = %turn.conversation_id, reason = s.message(), "bot reply refused");
+                self.note(turn, &format!("Bot reply not sent: {}", s.message())).await
+            }
+            Err(s) => Err(retry(s.message())),
+        }
+    }
+
+    async fn note(&self, turn: &BotTurnV1, text: &str) -> Result<(), HandleError> {
+        self.clients
+            .session
+            .clone()
+            .add_note(spb::AddNoteRequest {
+                conversation_id: turn.conversation_id.clone(),
+                text: text.into(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|s| retry(s.message()))
+    }
+
+    async fn escalate(&self, turn: &BotTurnV1, note: &str, queue_id: Option<String>) -> Result<(), HandleError> {
+        self.escalate_with(turn, note, turn.context.clone(), queue_id, String::new()).await
+    }
+
+    async fn escalate_with(
+        &self,
+        turn: &BotTurnV1,
+        note: &str,
+        context: std::collections::BTreeMap<String, String>,
+        queue_id: Option<String>,
+        skills_json: String,
+    ) -> Result<(), HandleError> {
+        let escalated = self
+            .clients
+            .routing
+            .clone()
+            .escalate_from_bot(rpb::EscalateRequest {
+                conversation_id: turn.conversation_id.clone(),
+                context: attributes(&context),
+                queue_id: queue_id.unwrap_or_default(),
+                skills_json,
+                note: note.into(),
+            })
+            .await;
+        match escalated {
+            Ok(_) => Ok(()),
+            // A bad hint from the bot: escalate without it rather than leave the customer waiting.
+            Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                let note = format!("{note} (the bot's routing hint was ignored: {})", s.message());
+                Box::pin(self.escalate_with(turn, &note, context, None, String::new())).await
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(retry(s.message())),
+        }
+    }
+}
+
+fn attributes(map: &std::collections::BTreeMap<String, String>) -> Vec<Attribute> {
+    map.iter()
+        .map(|(k, v)| Attribute {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
+fn reply_content(reply: &Reply) -> Content {
+    if let Some(text) = &reply.text {
+        return Content::Text(spb::TextContent { body: text.clone() });
+    }
+    if let Some(m) = &reply.media {
+        return Content::Media(spb::MediaContent {
+            url: m.url.clone(),
+            content_type: m.content_type.clone(),
+            size_bytes: 0,
+            caption: m.caption.clone(),
+        });
+    }
+    if let Some(t) = &reply.template {
+        return Content::Template(spb::TemplateContent {
+            template_id: String::new(),
+            name: t.name.clone(),
+            language: t.language.clone(),
+            variables: t.variables.clone(),
+        });
+    }
+    let buttons = reply.buttons.as_ref().map(render_buttons).unwrap_or_default();
+    Content::Text(spb::TextContent { body: buttons })
+}
+
+impl Handler for TurnHandler {
+    async fn handle(&self, batch: &[Incoming]) -> Result<(), HandleError> {
+        for incoming in batch {
+            if incoming.routing_key == "bot.turn.v1" {
+                let envelope: Envelope<BotTurnV1> = incoming.json()?;
+                self.turn(&envelope.payload).await?;
+            }
+        }
+        Ok(())
+    }
+}

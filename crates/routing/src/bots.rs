@@ -1,0 +1,129 @@
+//! Bots in front of a workstream's agents (Dynamics §3.1, §4): a new conversation goes to the
+//! workstream's bot first (Active with the bot, no human capacity used); when the bot escalates,
+//! the conversation is classified and routed with the bot's context variables, like a new one.
+
+use std::collections::BTreeMap;
+
+use switchboard_bus::events::ConversationOpenedV1;
+use switchboard_domain::routing::SkillRequirement;
+use switchboard_domain::routing::config::{Kind, WorkstreamDef};
+use switchboard_proto::session::v1::TransitionRequest;
+use uuid::Uuid;
+
+use crate::app::{ItemRow, Routing, definition};
+use crate::error::RoutingError;
+
+/// What a bot asked for when it escalated.
+#[derive(Debug, Clone, Default)]
+pub struct Escalation {
+    /// Context variables, available to classification and route-to-queue rules.
+    pub context: BTreeMap<String, String>,
+    /// A queue to use instead of the route-to-queue rules.
+    pub queue_id: Option<Uuid>,
+    /// Skills to require on top of classification's.
+    pub skills: Vec<SkillRequirement>,
+    /// Recorded in the transcript (e.g. why the bot failed).
+    pub note: String,
+}
+
+impl Routing {
+    /// Gives a new conversation to the workstream's bot.
+    pub(crate) async fn hand_to_bot(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        conversation_id: Uuid,
+        e: &ConversationOpenedV1,
+        ws_id: Uuid,
+        bot: Uuid,
+    ) -> Result<(), RoutingError> {
+        // Session first, while the item is locked: a redelivered event after a failure finds the
+        // conversation already Active and only records the item.
+        let request = TransitionRequest {
+            conversation_id: conversation_id.to_string(),
+            transition: "accept".into(),
+            bot_id: bot.to_string(),
+            workstream_id: ws_id.to_string(),
+            ..Default::default()
+        };
+        match self.session.clone().transition_conversation(request).await {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) => return Err(RoutingError::from_session(status)),
+        }
+        let facts = crate::intake::facts(e);
+        self.upsert_item(&mut tx, conversation_id, e, Some(ws_id), None, 0, &[], &[], &facts, "bot")
+            .await?;
+        tx.commit().await?;
+        tracing::info!(%conversation_id, %bot, "conversation handed to its bot");
+        Ok(())
+    }
+
+    /// Hands a bot's conversation to people: session releases it from the bot (Open), then it is
+    /// classified with the bot's context, routed and queued. Repeating it changes nothing.
+    pub async fn escalate(&self, conversation_id: Uuid, escalation: Escalation) -> Result<ItemRow, RoutingError> {
+        let mut tx = self.pool.begin().await?;
+        let item = self
+            .lock_item(&mut tx, conversation_id)
+            .await?
+            .ok_or(RoutingError::NotFound("work item"))?;
+        if item.state != "bot" {
+            return Ok(item);
+        }
+        let ws_id = item
+            .workstream_id
+            .ok_or_else(|| RoutingError::Precondition("the conversation has no workstream".into()))?;
+        let (_, ws) = definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws_id)
+            .await?
+            .ok_or(RoutingError::NotFound("workstream"))?;
+        if let Some(queue) = escalation.queue_id
+            && definition::<serde_json::Value>(&mut tx, Kind::Queue, queue).await?.is_none()
+        {
+            return Err(RoutingError::Invalid(format!("queue {queue} does not exist")));
+        }
+        let request = TransitionRequest {
+            conversation_id: conversation_id.to_string(),
+            transition: "release_to_queue".into(),
+            note: escalation.note.clone(),
+            ..Default::default()
+        };
+        match self.session.clone().transition_conversation(request).await {
+            Ok(_) => {}
+            // Already released (a repeated escalation after a failure) or closed meanwhile.
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) => return Err(RoutingError::from_session(status)),
+        }
+        let mut facts: BTreeMap<String, String> = serde_json::from_value(item.facts.clone()).unwrap_or_default();
+        facts.extend(escalation.context.clone());
+        let opened = ConversationOpenedV1 {
+            conversation_id: conversation_id.to_string(),
+            channel_id: facts.get("channel_id").cloned().unwrap_or_default(),
+            number_id: item.number_id.map(|n| n.to_string()).unwrap_or_default(),
+            workstream_id: Some(ws_id.to_string()),
+            customer_id: String::new(),
+            customer_phone: facts.get("customer.phone").cloned(),
+            profile_name: facts.get("customer.profile_name").cloned(),
+            language: facts.get("language").cloned().unwrap_or_default(),
+            first_message: facts.get("first_message").cloned().unwrap_or_default(),
+            attributes: facts,
+            reopened: false,
+            previous_agent_id: None,
+            last_customer_message_at: item.last_customer_message_at,
+        };
+        sqlx::query("UPDATE routing.work_items SET escalated_from_bot = true WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(%conversation_id, context = escalation.context.len(), "bot escalated the conversation");
+        self.route_opened(tx, conversation_id, &opened, (ws_id, &ws), escalation.queue_id, escalation.skills)
+            .await?;
+        let routed = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        // No item left: routing closed it (no agents, or an overflow rule ended it).
+        Ok(routed.unwrap_or(ItemRow {
+            state: "closed".into(),
+            ..item
+        }))
+    }
+}
