@@ -70,6 +70,9 @@ pub fn app(state: AppState) -> Router {
     let limit = state.settings.body_limit_bytes;
     router
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route_layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::http(|extensions| {
+            extensions.get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned())
+        }))
         .fallback(|| async { error::ApiError::not_found("route") })
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))

@@ -33,12 +33,17 @@ pub fn router(webhooks: Arc<Webhooks>, settings: &IngressSettings) -> Router {
     Router::new()
         .route("/v1/twilio/{channel_id}/inbound", post(inbound))
         .route("/v1/twilio/{channel_id}/status", post(status))
+        .route_layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::http(matched_route))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(settings.request_timeout_ms),
         ))
         .layer(TraceLayer::new_for_http().make_span_with(webhook_span))
+}
+
+fn matched_route(extensions: &http::Extensions) -> Option<String> {
+    extensions.get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned())
 }
 
 fn webhook_span<B>(request: &http::Request<B>) -> tracing::Span {

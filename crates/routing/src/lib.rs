@@ -97,6 +97,7 @@ pub async fn run(
     reporter.set_serving::<RoutingServiceServer<grpc::RoutingGrpc>>().await;
     let server = tonic::transport::Server::builder()
         .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
+        .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
         .add_service(health_service)
         .add_service(RoutingServiceServer::new(grpc::RoutingGrpc::new(routing.clone())))
         .serve_with_incoming_shutdown(
@@ -132,6 +133,7 @@ pub async fn run(
 /// Expires offers, releases wrap-up capacity, applies waiting-time overflow, and runs a
 /// safety-net assignment cycle.
 async fn scheduler(routing: Arc<Routing>, every: Duration, shutdown: CancellationToken) {
+    let mut last_gauges: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -145,6 +147,14 @@ async fn scheduler(routing: Arc<Routing>, every: Duration, shutdown: Cancellatio
         };
         if let Err(error) = steps.await {
             tracing::warn!(error = %error, "routing scheduler step failed");
+        }
+        // Queue and presence gauges, every five seconds.
+        if last_gauges.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            last_gauges = Some(std::time::Instant::now());
+            match routing.gauge_snapshot().await {
+                Ok(snapshot) => metrics::publish(snapshot),
+                Err(error) => tracing::warn!(error = %error, "cannot read queue figures"),
+            }
         }
     }
 }

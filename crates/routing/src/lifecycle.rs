@@ -246,4 +246,35 @@ impl Routing {
         }
         Ok(moved)
     }
+
+    /// Reads the figures behind the queue and presence gauges.
+    pub async fn gauge_snapshot(&self) -> Result<crate::metrics::Snapshot, RoutingError> {
+        let queues: Vec<(Uuid, String, i64, i64, i64, Option<time::OffsetDateTime>)> = sqlx::query_as(
+            "SELECT c.id, c.name, count(w.conversation_id) FILTER (WHERE w.state IN ('queued', 'pick_only')), \
+             count(w.conversation_id) FILTER (WHERE w.state = 'offered'), count(w.conversation_id) FILTER (WHERE w.state = 'assigned'), \
+             min(w.enqueued_at) FILTER (WHERE w.state IN ('queued', 'pick_only', 'offered')) \
+             FROM routing.config c LEFT JOIN routing.work_items w ON w.queue_id = c.id WHERE c.kind = 'queue' GROUP BY c.id, c.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let presence: Vec<(String, i64)> = sqlx::query_as("SELECT presence, count(*) FROM routing.agent_state GROUP BY presence")
+            .fetch_all(&self.pool)
+            .await?;
+        let now = self.now();
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(crate::metrics::Snapshot {
+            queues: queues
+                .into_iter()
+                .map(|(id, name, queued, offered, assigned, oldest)| crate::metrics::QueueFigures {
+                    queue_id: id.to_string(),
+                    name,
+                    queued: n(queued),
+                    offered: n(offered),
+                    assigned: n(assigned),
+                    longest_wait_secs: oldest.map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0)),
+                })
+                .collect(),
+            presence: presence.into_iter().map(|(p, c)| (p, n(c))).collect(),
+        })
+    }
 }

@@ -63,3 +63,92 @@ pub fn record_cycle(offers: usize, considered: usize, took: Duration) {
         .record(took.as_secs_f64(), &[KeyValue::new("made_offers", offers > 0)]);
     i.cycle_considered.record(considered as u64, &[]);
 }
+
+/// Live figures of one queue, for the gauges.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFigures {
+    pub queue_id: String,
+    pub name: String,
+    pub queued: u64,
+    pub offered: u64,
+    pub assigned: u64,
+    pub longest_wait_secs: f64,
+}
+
+/// What the gauges report, refreshed by the scheduler.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub queues: Vec<QueueFigures>,
+    /// Agents per presence.
+    pub presence: Vec<(String, u64)>,
+}
+
+fn snapshot() -> &'static std::sync::Mutex<Snapshot> {
+    static S: OnceLock<std::sync::Mutex<Snapshot>> = OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+fn read_snapshot() -> Snapshot {
+    snapshot().lock().map(|s| s.clone()).unwrap_or_default()
+}
+
+/// Registers the queue and presence gauges (once); they report the latest [`Snapshot`].
+fn ensure_gauges() {
+    use opentelemetry::metrics::ObservableGauge;
+    static G: OnceLock<(ObservableGauge<u64>, ObservableGauge<f64>, ObservableGauge<u64>)> = OnceLock::new();
+    G.get_or_init(|| {
+        let meter = switchboard_telemetry::metrics::meter();
+        let items = meter
+            .u64_observable_gauge("switchboard.routing.queue.items")
+            .with_description("work items per queue and state (queued, offered, assigned)")
+            .with_callback(|observer| {
+                for q in read_snapshot().queues {
+                    for (state, n) in [("queued", q.queued), ("offered", q.offered), ("assigned", q.assigned)] {
+                        observer.observe(
+                            n,
+                            &[
+                                KeyValue::new("queue", q.name.clone()),
+                                KeyValue::new("queue_id", q.queue_id.clone()),
+                                KeyValue::new("state", state),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+        let wait = meter
+            .f64_observable_gauge("switchboard.routing.queue.longest_wait")
+            .with_unit("s")
+            .with_description("how long the oldest waiting item of each queue has waited")
+            .with_callback(|observer| {
+                for q in read_snapshot().queues {
+                    observer.observe(
+                        q.longest_wait_secs,
+                        &[
+                            KeyValue::new("queue", q.name.clone()),
+                            KeyValue::new("queue_id", q.queue_id.clone()),
+                        ],
+                    );
+                }
+            })
+            .build();
+        let agents = meter
+            .u64_observable_gauge("switchboard.routing.agents")
+            .with_description("agents per presence")
+            .with_callback(|observer| {
+                for (presence, n) in read_snapshot().presence {
+                    observer.observe(n, &[KeyValue::new("presence", presence)]);
+                }
+            })
+            .build();
+        (items, wait, agents)
+    });
+}
+
+/// Publishes fresh figures to the gauges.
+pub fn publish(fresh: Snapshot) {
+    ensure_gauges();
+    if let Ok(mut s) = snapshot().lock() {
+        *s = fresh;
+    }
+}

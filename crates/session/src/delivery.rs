@@ -128,6 +128,7 @@ impl Session {
             Some(c) => switchboard_twilio::errors::explain(c, text),
             None => text.unwrap_or("failed").to_owned(),
         });
+        crate::metrics::delivery(delivery.status.as_str(), delivery.error_code);
         sqlx::query("UPDATE session.messages SET status = $2, error_code = $3, error_message = $4 WHERE id = $1")
             .bind(message.id)
             .bind(delivery.status.as_str())

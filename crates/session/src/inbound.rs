@@ -258,6 +258,7 @@ impl Session {
             Opening::New => None,
             Opening::Reopened { previous_agent } => previous_agent,
         };
+        crate::metrics::opened(matches!(opened, Opening::Reopened { .. }));
         events.push(
             ConversationOpenedV1 {
                 conversation_id: conversation.id.to_string(),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod grpc;
 pub mod inbound;
 pub mod messages;
+pub mod metrics;
 pub mod numbers;
 pub mod templates;
 
@@ -121,6 +122,7 @@ pub async fn run(
     health_reporter.set_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
     let grpc_server = tonic::transport::Server::builder()
         .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
+        .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
         .add_service(health_service)
         .add_service(ChannelDirectoryServer::new(grpc::SessionGrpc::new(session.clone())))
         .add_service(SessionServiceServer::new(grpc::SessionGrpc::new(session.clone())).max_decoding_message_size(8 * 1024 * 1024))

@@ -266,6 +266,7 @@ impl Session {
         let window = ctx.window();
         let approved = policy::evaluate(now, &window, &ctx.attachments(), &content).map_err(|denial| {
             tracing::info!(conversation_id = %ctx.conversation_id, rule = denial.rule(), "send refused by policy");
+            crate::metrics::denied(denial.rule());
             SessionError::Policy {
                 denial,
                 window_expires_at: window.expires_at(),
@@ -306,6 +307,14 @@ impl Session {
         events: &mut Events,
     ) -> Result<MessageRow, SessionError> {
         let now = self.now();
+        crate::metrics::queued(
+            match approved {
+                Approved::Text { .. } => "text",
+                Approved::Media { .. } => "media",
+                _ => "template",
+            },
+            author_kind,
+        );
         let (media, details) = match approved {
             Approved::Media { url, content_type, .. } => (
                 serde_json::json!([{ "url": url, "content_type": content_type }]),

@@ -7,5 +7,6 @@ mod init;
 pub mod metrics;
 pub mod propagation;
 pub mod semconv;
+pub mod server_metrics;
 
 pub use init::{TelemetryGuard, init, init_with_span_exporter, otlp_enabled};

@@ -1,0 +1,218 @@
+//! Telemetry end to end: one trace follows a customer message from Twilio's webhook through
+//! RabbitMQ, session, routing and the outbound send; and every metric and label the Grafana
+//! dashboards and Prometheus alert rules use is one the code really emits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::collections::BTreeSet;
+
+use harness::*;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
+use opentelemetry_sdk::trace::InMemorySpanExporter;
+use serde_json::json;
+use switchboard_test_support::{wait_for, wait_until};
+
+/// The names Prometheus sees for an OpenTelemetry metric (the Collector's translation).
+fn prometheus_names(name: &str, unit: &str, kind: &str) -> Vec<String> {
+    let mut base = name.replace(['.', '-'], "_");
+    let suffix = match unit {
+        "s" => "_seconds",
+        "ms" => "_milliseconds",
+        "By" => "_bytes",
+        _ => "",
+    };
+    if !suffix.is_empty() && !base.ends_with(suffix) {
+        base.push_str(suffix);
+    }
+    match kind {
+        "counter" => vec![format!("{base}_total")],
+        "histogram" => vec![format!("{base}_bucket"), format!("{base}_sum"), format!("{base}_count")],
+        _ => vec![base],
+    }
+}
+
+fn kind_and_labels<T>(data: &MetricData<T>, labels: &mut BTreeSet<String>) -> &'static str {
+    let mut keys = |attrs: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| {
+        for kv in attrs {
+            labels.insert(kv.key.as_str().replace('.', "_"));
+        }
+    };
+    match data {
+        MetricData::Gauge(g) => {
+            g.data_points().for_each(|p| keys(&mut p.attributes()));
+            "gauge"
+        }
+        MetricData::Sum(s) => {
+            s.data_points().for_each(|p| keys(&mut p.attributes()));
+            if s.is_monotonic() { "counter" } else { "gauge" }
+        }
+        MetricData::Histogram(h) => {
+            h.data_points().for_each(|p| keys(&mut p.attributes()));
+            "histogram"
+        }
+        MetricData::ExponentialHistogram(_) => "histogram",
+    }
+}
+
+#[tokio::test]
+async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
+    let spans = InMemorySpanExporter::default();
+    let tracer = switchboard_telemetry::init_with_span_exporter("switchboard-test", spans.clone()).unwrap();
+    let metrics = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder().with_periodic_exporter(metrics.clone()).build();
+    opentelemetry::global::set_meter_provider(meters.clone());
+
+    let w = World::start().await;
+    // A dead letter, so its counter exists: an event no consumer can decode.
+    w._bus
+        .publisher()
+        .publish(switchboard_bus::Outgoing {
+            exchange: None,
+            routing_key: "conversation.opened.v1",
+            payload: b"not json",
+            message_id: "garbage-1",
+            headers: Default::default(),
+            mandatory: true,
+        })
+        .await
+        .unwrap();
+    // A conversation: offered, accepted, answered, delivered and read; then a refused reply.
+    w.customer_writes("+5511966665555", json!({ "body": "trace me" })).await;
+    let offer = wait_for(WAIT, "an offer", || async {
+        w.ana.api.get("/me/offers").await.ok()?.as_array()?.first().cloned()
+    })
+    .await;
+    let conversation = offer["conversation_id"].as_str().unwrap().to_owned();
+    w.ana
+        .api
+        .post(&format!("/offers/{}/accept", offer["id"].as_str().unwrap()), &json!({}))
+        .await
+        .unwrap();
+    w.ana
+        .api
+        .post(
+            &format!("/conversations/{conversation}/messages"),
+            &json!({ "text": "traced reply" }),
+        )
+        .await
+        .unwrap();
+    wait_until(WAIT, "the reply is read", || async {
+        let messages = w.ana.api.get(&format!("/conversations/{conversation}/messages")).await.unwrap();
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "traced reply" && m["status"] == "read")
+    })
+    .await;
+    w.clock.advance(time::Duration::hours(25));
+    assert!(
+        w.ana
+            .api
+            .post(&format!("/conversations/{conversation}/messages"), &json!({ "text": "late" }))
+            .await
+            .is_err()
+    );
+    // Routing's gauges appear once its scheduler has read the queues.
+    wait_until(WAIT, "routing's gauges", || async {
+        meters.force_flush().unwrap();
+        metrics
+            .get_finished_metrics()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                r.scope_metrics()
+                    .flat_map(|s| s.metrics().map(|m| m.name().to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .any(|n| n == "switchboard.routing.queue.longest_wait")
+    })
+    .await;
+
+    // One trace from the webhook to the send of the automated greeting it caused.
+    tracer.force_flush().unwrap();
+    let finished = spans.get_finished_spans().unwrap();
+    let webhook = finished
+        .iter()
+        .find(|s| {
+            s.name == "twilio.webhook"
+                && s.attributes
+                    .iter()
+                    .any(|a| a.key.as_str() == "url.path" && a.value.as_str().contains("/inbound"))
+        })
+        .expect("the webhook's span");
+    let trace_id = webhook.span_context.trace_id();
+    let hops: BTreeSet<String> = finished
+        .iter()
+        .filter(|s| s.span_context.trace_id() == trace_id && s.name == "bus.consume")
+        .filter_map(|s| {
+            s.attributes
+                .iter()
+                .find(|a| a.key.as_str() == "messaging.destination.name")
+                .map(|a| a.value.as_str().split('.').skip(1).take(2).collect::<Vec<_>>().join("."))
+        })
+        .collect();
+    for hop in ["session.inbound", "routing.work", "sender.outbound"] {
+        assert!(hops.contains(hop), "the trace reaches {hop}: {hops:?}");
+    }
+
+    // Metric names and labels the code emits, as Prometheus will see them.
+    meters.force_flush().unwrap();
+    let mut names = BTreeSet::new();
+    let mut labels: BTreeSet<String> = ["le", "job", "instance", "quantile"].into_iter().map(String::from).collect();
+    for resource in metrics.get_finished_metrics().unwrap() {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics() {
+                let kind = match metric.data() {
+                    AggregatedMetrics::F64(d) => kind_and_labels(d, &mut labels),
+                    AggregatedMetrics::U64(d) => kind_and_labels(d, &mut labels),
+                    AggregatedMetrics::I64(d) => kind_and_labels(d, &mut labels),
+                };
+                names.extend(prometheus_names(metric.name(), metric.unit(), kind));
+            }
+        }
+    }
+    let identifier = regex::Regex::new(r"\b(?:switchboard|http_server|rpc_server|messaging|rpc|http|twilio)_[a-z0-9_]+\b").unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/observability");
+    let mut files: Vec<_> = std::fs::read_dir(root.join("grafana/dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(root.join("prometheus/alerts.yml"));
+    let mut unknown = Vec::new();
+    let mut referenced = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for m in identifier.find_iter(&text) {
+            referenced += 1;
+            let id = m.as_str();
+            if !names.contains(id) && !labels.contains(id) {
+                unknown.push(format!("{}: {id}", file.file_name().unwrap().to_string_lossy()));
+            }
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    assert!(referenced > 50, "the dashboards reference metrics ({referenced})");
+    assert!(
+        unknown.is_empty(),
+        "referenced but never emitted: {unknown:#?}\nemitted: {names:#?}"
+    );
+    for required in [
+        "switchboard_routing_queue_items",
+        "switchboard_routing_queue_longest_wait_seconds",
+        "switchboard_routing_agents",
+        "switchboard_session_outbound_denied_total",
+        "http_server_request_duration_seconds_bucket",
+        "rpc_server_duration_seconds_bucket",
+        "switchboard_bus_dead_lettered_total",
+    ] {
+        assert!(names.contains(required), "{required} is emitted");
+    }
+    w.stop().await;
+}
