@@ -2,7 +2,7 @@
 NEXTEST_PROFILE ?= default
 SERVICES = eval "$$(scripts/ensure-services.sh 3>&1 >&2)"
 
-.PHONY: test fmt lint dev up bench-bus clean-test-dbs
+.PHONY: test fmt lint dev up bench-bus clean-test-dbs validate-k8s
 
 # The whole system in one process with demo data; ctrl-c stops it.
 dev:
@@ -19,6 +19,9 @@ fmt:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+validate-k8s:
+	bash scripts/validate-k8s.sh
 
 up:
 	@scripts/ensure-services.sh
