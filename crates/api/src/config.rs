@@ -58,8 +58,12 @@ impl Validate for Config {
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
         if let Some(key) = &self.admin_api_key {
             use secrecy::ExposeSecret;
-            if key.expose_secret().len() < 32 {
-                return Err(ConfigError::invalid("admin_api_key", "must be at least 32 characters"));
+            let key = key.expose_secret();
+            if key.len() < 32 || key.len() > 128 || !key.starts_with("sb_") {
+                return Err(ConfigError::invalid(
+                    "admin_api_key",
+                    "must start with sb_ and be 32 to 128 characters long",
+                ));
             }
         }
         let a = &self.api;

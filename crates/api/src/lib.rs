@@ -59,7 +59,62 @@ pub fn api() -> (Router<AppState>, OpenApi) {
         "api_key",
         Vec::<String>::new(),
     )]);
+    document_errors(&mut doc);
     (router, doc)
+}
+
+/// Every operation can answer with the error body: documents the statuses each kind of
+/// operation can return, so clients (and schema checkers) know them.
+fn document_errors(doc: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+    };
+    for (path, item) in &mut doc.paths.paths {
+        let has_id = path.contains('{');
+        let operations = [
+            (false, false, item.get.as_mut()),
+            (false, true, item.delete.as_mut()),
+            (true, false, item.post.as_mut()),
+            (true, false, item.put.as_mut()),
+            (true, false, item.patch.as_mut()),
+        ];
+        for (writes, deletes, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let has_body = operation.request_body.is_some();
+            let statuses = [
+                ("400", true, "Bad request: a malformed parameter or body"),
+                ("401", true, "No valid API key"),
+                ("403", true, "This key's role may not do this"),
+                ("404", has_id, "No such resource"),
+                (
+                    "409",
+                    writes,
+                    "Conflicts with the current state (already exists, taken by another agent)",
+                ),
+                ("413", has_body, "Body too large"),
+                ("415", has_body, "Body is not application/json"),
+                ("422", writes || deletes, "A rule refused it (details name the rule)"),
+                ("429", true, "Too many requests"),
+                ("503", true, "A service behind the API is unavailable: retry"),
+            ];
+            for (status, applies, what) in statuses {
+                if applies {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(what).into());
+                }
+            }
+        }
+    }
 }
 
 /// The whole HTTP application on `state`: API, OpenAPI document, limits and tracing.

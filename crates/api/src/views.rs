@@ -29,9 +29,19 @@ fn non_empty(s: String) -> Option<String> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (default 50, at most 200).
+    #[serde(default, deserialize_with = "page_size")]
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
+}
+
+fn page_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let size = Option::<u32>::deserialize(d)?;
+    match size {
+        Some(n) if !(1..=200).contains(&n) => Err(serde::de::Error::custom("page_size must be between 1 and 200")),
+        _ => Ok(size),
+    }
 }
 
 impl PageQuery {

@@ -2,9 +2,30 @@
 //! `admin`, `agent`, `simulate` and `dev --demo` commands. Errors are turned into messages that
 //! say what failed and what to do.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use reqwest::Method;
 use serde_json::Value;
+
+/// An answer other than 2xx.
+#[derive(Debug)]
+pub struct CallError {
+    /// The HTTP status.
+    pub status: u16,
+    text: String,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The HTTP status of a failed call (`None`: no answer at all).
+pub fn status_of(error: &anyhow::Error) -> Option<u16> {
+    error.downcast_ref::<CallError>().map(|e| e.status)
+}
 
 /// A REST client with an API key.
 #[derive(Clone)]
@@ -77,10 +98,15 @@ impl ApiClient {
         let details = value
             .pointer("/error/details")
             .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()));
-        match details {
-            Some(d) => bail!("{method} {path} failed: {status} {code}: {message}\n  details: {d}{hint}"),
-            None => bail!("{method} {path} failed: {status} {code}: {message}{hint}"),
+        let text = match details {
+            Some(d) => format!("{method} {path} failed: {status} {code}: {message}\n  details: {d}{hint}"),
+            None => format!("{method} {path} failed: {status} {code}: {message}{hint}"),
+        };
+        Err(CallError {
+            status: status.as_u16(),
+            text,
         }
+        .into())
     }
 
     /// `GET`.

@@ -8,6 +8,8 @@ pub mod demo;
 mod dev;
 mod emulator_cmd;
 pub mod emulator_sync;
+mod fault_proxy;
+mod loadgen;
 mod serve;
 mod simulate;
 pub mod stack;
@@ -45,6 +47,10 @@ enum Command {
     Simulate(simulate::SimulateCommand),
     /// Run the Twilio emulator on its own.
     TwilioEmulator(emulator_cmd::EmulatorArgs),
+    /// Load-test a running Switchboard on this machine and check nothing was lost or duplicated.
+    Loadgen(Box<loadgen::LoadgenArgs>),
+    /// A TCP proxy that can cut connections on demand (fault drills).
+    FaultProxy(fault_proxy::FaultProxyArgs),
     /// Debug Twilio webhook signatures the way Twilio computes them.
     #[command(subcommand)]
     Twilio(twilio_cmd::TwilioCommand),
@@ -71,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Agent(args) => agent_cmd::run(args).await,
             Command::Simulate(cmd) => simulate::run(cmd).await,
             Command::TwilioEmulator(args) => emulator_cmd::run(args).await,
+            Command::Loadgen(args) => loadgen::run(*args).await,
+            Command::FaultProxy(args) => fault_proxy::run(args).await,
             Command::Twilio(_) => unreachable!("handled above"),
         }
     })?;

@@ -227,6 +227,7 @@ impl App {
             .bind(record.payload.clone())
             .bind(serde_json::json!(record.headers));
         bind(query).execute(&self.pool).await.map_err(transient)?;
+        self.outbox.wake();
         Ok(())
     }
 
@@ -241,7 +242,7 @@ impl App {
         self.record(
             "WITH recorded AS (UPDATE sender.deliveries SET status = 'accepted', twilio_sid = $6, updated_at = now() WHERE message_id = $1), \
              queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) VALUES ($2, $3, $4, $5)) \
-             SELECT pg_notify('sender_outbox', '')",
+             SELECT 1",
             id,
             accepted,
             move |q| q.bind(sid),
@@ -270,7 +271,7 @@ impl App {
              VALUES ($1, $6, $7, 'failed', $8, $9) ON CONFLICT (message_id) DO UPDATE SET status = 'failed', error_code = $8, \
              error_message = $9, updated_at = now() WHERE sender.deliveries.twilio_sid IS NULL), \
              queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) VALUES ($2, $3, $4, $5)) \
-             SELECT pg_notify('sender_outbox', '')",
+             SELECT 1",
             id,
             failed,
             move |q| q.bind(channel).bind(number).bind(code_i32).bind(text),

@@ -117,7 +117,7 @@ fn summary(message: &InboundMessage) -> String {
 }
 
 impl Session {
-    /// Returns the (channel, MessageSid) pairs of `batch` already stored.
+    /// Returns stored (channel, MessageSid) pairs: every pair of `batch` already stored, maybe others.
     pub(crate) async fn known_sids(
         &self,
         tx: &mut PgConnection,
@@ -129,14 +129,16 @@ impl Session {
             channels.push(parse_id(&event.channel_id, "channel_id")?);
             sids.push(message.message_sid.clone());
         }
-        let rows: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT m.channel_id, m.twilio_sid FROM session.messages m JOIN UNNEST($1::uuid[], $2::text[]) AS b(channel_id, sid) \
-             ON m.channel_id = b.channel_id AND m.twilio_sid = b.sid",
-        )
-        .bind(channels)
-        .bind(sids)
-        .fetch_all(&mut *tx)
-        .await?;
+        channels.sort_unstable();
+        channels.dedup();
+        // Both lists as index conditions (a join on UNNEST was planned as a scan of every
+        // message); the result may hold pairs not in the batch, which callers never ask about.
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT channel_id, twilio_sid FROM session.messages WHERE channel_id = ANY($1) AND twilio_sid = ANY($2)")
+                .bind(channels)
+                .bind(sids)
+                .fetch_all(&mut *tx)
+                .await?;
         Ok(rows.into_iter().map(|(c, s)| (c.to_string(), s)).collect())
     }
 

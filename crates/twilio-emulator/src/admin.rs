@@ -147,6 +147,45 @@ pub(crate) async fn post_customer_message(State(em): State<Emulator>, Json(messa
     }
 }
 
+/// Customers whose 24-hour window with a business number is open (as if they had just written).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OpenWindows {
+    /// Business number (E.164).
+    pub business: String,
+    /// Customers (E.164).
+    pub customers: Vec<String>,
+}
+
+pub(crate) async fn put_windows(State(em): State<Emulator>, Json(open): Json<OpenWindows>) -> Response {
+    let business = match switchboard_domain::PhoneNumber::parse(&open.business) {
+        Ok(n) => n.as_str().to_owned(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": format!("business: {e}") })),
+            )
+                .into_response();
+        }
+    };
+    let now = em.now();
+    let mut state = em.lock();
+    for customer in &open.customers {
+        match switchboard_domain::PhoneNumber::parse(customer) {
+            Ok(c) => {
+                state.windows.insert((business.clone(), c.as_str().to_owned()), now);
+            }
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(serde_json::json!({ "error": format!("{customer}: {e}") })),
+                )
+                    .into_response();
+            }
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
 pub(crate) async fn post_fault(State(em): State<Emulator>, Json(fault): Json<Fault>) -> Response {
     em.inject(fault);
     StatusCode::NO_CONTENT.into_response()

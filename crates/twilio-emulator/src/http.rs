@@ -45,6 +45,7 @@ pub fn router(emulator: Emulator) -> Router {
         .route("/emulator/accounts", put(admin::put_account))
         .route("/emulator/customers/messages", post(admin::post_customer_message))
         .route("/emulator/faults", post(admin::post_fault))
+        .route("/emulator/windows", put(admin::put_windows))
         .route("/emulator/callbacks", put(admin::put_callbacks))
         .route("/emulator/messages", get(admin::get_messages))
         .route("/emulator/stats", get(admin::get_stats))

@@ -16,7 +16,7 @@ mod customers;
 mod http;
 mod state;
 
-pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, SentMessage, Stats};
+pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, OpenWindows, SentMessage, Stats};
 pub use http::{Emulator, router};
 pub use state::{CallbackSettings, SeededTemplate};
 

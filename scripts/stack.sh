@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs Switchboard as separate processes, one per service as Kubernetes runs them, plus the
+# Twilio emulator, on this machine's PostgreSQL and RabbitMQ. For benchmarks and fault drills.
+#
+#   scripts/stack.sh start              migrate, start the emulator and every service, wait until ready
+#   scripts/stack.sh stop               SIGTERM everything (and the broker proxy)
+#   scripts/stack.sh kill9 SERVICE      kill -9 one service (ingress session routing sender api bots)
+#   scripts/stack.sh restart SERVICE    start it again and wait until it is ready
+#   scripts/stack.sh ready SERVICE      wait until it answers /readyz
+#   scripts/stack.sh rss                resident memory of each process, MiB
+#
+# SWITCHBOARD_BIN picks the binary (default target/release/switchboard), STACK_DIR the place for
+# logs and pid files (default target/stack). STACK_BROKER_PROXY=1 puts `switchboard fault-proxy`
+# between the services and RabbitMQ (5673 → 5672, control on 5674) so the broker can be cut off.
+# The admin key is SWITCHBOARD_ADMIN_API_KEY (a fixed development key by default). The token key
+# below is for this local drill only: production keys come from a Secret.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${SWITCHBOARD_BIN:-target/release/switchboard}
+DIR=${STACK_DIR:-target/stack}
+SERVICES=(session routing sender api bots ingress)
+mkdir -p "$DIR"
+
+export SWITCHBOARD_ADMIN_API_KEY=${SWITCHBOARD_ADMIN_API_KEY:-sb_local_stack_admin_key_0123456789abcdef}
+export SWITCHBOARD_SESSION__TOKEN_ACTIVE_KEY=local
+export SWITCHBOARD_SESSION__TOKEN_KEYS__LOCAL=${STACK_TOKEN_KEY:-bG9jYWwtc3RhY2stdG9rZW4ta2V5LTMyLWJ5dGVzISE=}
+export SWITCHBOARD_SESSION__TWILIO_API_BASE=http://127.0.0.1:8089
+export SWITCHBOARD_SESSION__TWILIO_CONTENT_BASE=http://127.0.0.1:8089
+export SWITCHBOARD_SENDER__TWILIO_API_BASE=http://127.0.0.1:8089
+export RUST_LOG=${RUST_LOG:-warn}
+export OTEL_SDK_DISABLED=${OTEL_SDK_DISABLED:-true}
+if [[ ${STACK_BROKER_PROXY:-0} == 1 ]]; then
+    export AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f
+fi
+
+health_port() {
+    case $1 in
+        ingress) echo 8080 ;; session) echo 8081 ;; sender) echo 8082 ;; routing) echo 8083 ;;
+        bots) echo 8085 ;; api) echo 8088 ;; emulator) echo 8089 ;; *) echo "unknown service $1" >&2; exit 2 ;;
+    esac
+}
+
+ready() {
+    local port path=/readyz
+    port=$(health_port "$1")
+    [[ $1 == emulator ]] && path=/emulator/messages
+    for _ in $(seq 600); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port$path"; then return 0; fi
+        if ! kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; then
+            echo "$1 exited; its log:" >&2; tail -20 "$DIR/$1.log" >&2; exit 1
+        fi
+        sleep 0.1
+    done
+    echo "$1 not ready after 60 s" >&2
+    exit 1
+}
+
+start_one() {
+    local svc=$1
+    if [[ $svc == emulator ]]; then
+        "$BIN" twilio-emulator >>"$DIR/$svc.log" 2>&1 &
+    else
+        "$BIN" serve "$svc" >>"$DIR/$svc.log" 2>&1 &
+    fi
+    echo $! >"$DIR/$svc.pid"
+    ready "$svc"
+}
+
+case ${1:-} in
+    start)
+        if [[ ${STACK_BROKER_PROXY:-0} == 1 ]]; then
+            "$BIN" fault-proxy --listen 127.0.0.1:5673 --upstream 127.0.0.1:5672 --control 127.0.0.1:5674 >>"$DIR/proxy.log" 2>&1 &
+            echo $! >"$DIR/proxy.pid"
+            for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/5673) 2>/dev/null && break; sleep 0.1; done
+        fi
+        "$BIN" migrate >>"$DIR/migrate.log" 2>&1
+        start_one emulator
+        for svc in "${SERVICES[@]}"; do start_one "$svc"; done
+        echo "stack running: API http://127.0.0.1:8088 (admin key in SWITCHBOARD_ADMIN_API_KEY), emulator http://127.0.0.1:8089"
+        ;;
+    stop)
+        for svc in "${SERVICES[@]}" emulator proxy; do
+            [[ -f $DIR/$svc.pid ]] && kill "$(cat "$DIR/$svc.pid")" 2>/dev/null || true
+        done
+        for svc in "${SERVICES[@]}" emulator proxy; do
+            if [[ -f $DIR/$svc.pid ]]; then
+                pid=$(cat "$DIR/$svc.pid")
+                for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                kill -9 "$pid" 2>/dev/null || true
+                rm -f "$DIR/$svc.pid"
+            fi
+        done
+        ;;
+    kill9) kill -9 "$(cat "$DIR/$2.pid")" ;;
+    restart) start_one "$2" ;;
+    ready) ready "$2" ;;
+    rss)
+        for svc in "${SERVICES[@]}" emulator; do
+            [[ -f $DIR/$svc.pid ]] && printf '%-9s %6.1f MiB\n' "$svc" "$(awk '/VmRSS/ {print $2 / 1024}' "/proc/$(cat "$DIR/$svc.pid")/status")"
+        done
+        ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
+esac
