@@ -29,7 +29,13 @@ drill() {
     sleep "$FAULT_AT"
     local t0
     t0=$(date +%s.%N)
-    "$inject"
+    echo "$t0" >"$OUT/$name.fault_at"
+    if ! "$inject"; then
+        echo "   the fault could not be injected; stopping the load" >&2
+        kill "$load" 2>/dev/null || true
+        wait "$load" 2>/dev/null || true
+        return 1
+    fi
     echo "   fault injected and service back in $(echo "$(date +%s.%N) - $t0" | bc) s"
     local rc=0
     wait "$load" || rc=$?

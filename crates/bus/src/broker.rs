@@ -61,11 +61,17 @@ impl Broker {
     /// Opens a channel, connecting first if there is no live connection.
     pub async fn channel(&self) -> anyhow::Result<Channel> {
         let connection = self.connection().await?;
-        match connection.create_channel().await {
-            Ok(channel) => Ok(channel),
-            Err(error) => {
+        // A connection that died without lapin noticing may never answer: bound the wait and
+        // start over with a new connection.
+        match tokio::time::timeout(self.inner.config.connect_timeout(), connection.create_channel()).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(error)) => {
                 self.forget(&connection).await;
                 Err(error.into())
+            }
+            Err(_) => {
+                self.forget(&connection).await;
+                Err(anyhow::anyhow!("opening a channel timed out; reconnecting"))
             }
         }
     }

@@ -224,12 +224,47 @@ impl<H: Handler> Consumer<H> {
     }
 }
 
+/// How long an ack or nack may take. On a connection that died under it, lapin may never
+/// complete one; without a bound the consumer hung there and never reconnected (found by the
+/// RabbitMQ-restart drill, `scripts/faults/rabbitmq-restart.sh`).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long opening a channel, declaring and subscribing may take before starting over.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn settle<T, E: std::error::Error + Send + Sync + 'static>(
+    done: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout(SETTLE_TIMEOUT, done).await {
+        Ok(result) => result.map(|_| ()).map_err(Into::into),
+        Err(_) => anyhow::bail!("the broker did not take an ack in {SETTLE_TIMEOUT:?}; the connection is presumed lost"),
+    }
+}
+
 fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
 
 impl<H: Handler> Inner<H> {
     async fn session(self: Arc<Self>, shutdown: &CancellationToken, backoff: &mut Duration) -> anyhow::Result<()> {
+        let (channel, consumer, tag) = tokio::time::timeout(SUBSCRIBE_TIMEOUT, self.subscribe())
+            .await
+            .map_err(|_| anyhow::anyhow!("subscribing took longer than {SUBSCRIBE_TIMEOUT:?}"))??;
+        *backoff = INITIAL_BACKOFF;
+        tracing::info!(queue = %self.queue, "consuming");
+        let result = if self.options.concurrency <= 1 {
+            self.sequential(consumer, shutdown).await
+        } else {
+            self.concurrent(&channel, consumer, &tag, shutdown).await
+        };
+        if result.is_ok() {
+            let _ = channel.close(200, "consumer stopped".into()).await;
+        }
+        result
+    }
+
+    /// Opens a channel, declares the queue and subscribes.
+    async fn subscribe(&self) -> anyhow::Result<(Channel, lapin::Consumer, String)> {
         let channel = self.broker.channel().await?;
         let topology = self.broker.topology();
         topology.declare_base(&channel).await?;
@@ -249,17 +284,7 @@ impl<H: Handler> Inner<H> {
                 FieldTable::default(),
             )
             .await?;
-        *backoff = INITIAL_BACKOFF;
-        tracing::info!(queue = %self.queue, "consuming");
-        let result = if self.options.concurrency <= 1 {
-            self.sequential(consumer, shutdown).await
-        } else {
-            self.concurrent(&channel, consumer, &tag, shutdown).await
-        };
-        if result.is_ok() {
-            let _ = channel.close(200, "consumer stopped".into()).await;
-        }
-        result
+        Ok((channel, consumer, tag))
     }
 
     async fn sequential(self: Arc<Self>, mut consumer: lapin::Consumer, shutdown: &CancellationToken) -> anyhow::Result<()> {
@@ -351,7 +376,7 @@ impl<H: Handler> Inner<H> {
                 Ok(()) => {
                     self.record(&batch, started, "ok");
                     if let Some(last) = batch.last() {
-                        last.acker.ack(BasicAckOptions { multiple: true }).await?;
+                        settle(last.acker.ack(BasicAckOptions { multiple: true })).await?;
                     }
                     return Ok(());
                 }
@@ -375,7 +400,7 @@ impl<H: Handler> Inner<H> {
             let error = match result {
                 Ok(()) => {
                     self.record(std::slice::from_ref(&message), started, "ok");
-                    message.acker.ack(BasicAckOptions::default()).await?;
+                    settle(message.acker.ack(BasicAckOptions::default())).await?;
                     return Ok(());
                 }
                 Err(HandleError::Reject(error)) => {
@@ -388,7 +413,7 @@ impl<H: Handler> Inner<H> {
                         tokio::select! {
                             () = tokio::time::sleep(wait) => continue,
                             () = shutdown.cancelled() => {
-                                message.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                                settle(message.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await?;
                                 return Ok(());
                             }
                         }
@@ -412,7 +437,7 @@ impl<H: Handler> Inner<H> {
                     tokio::select! {
                         () = tokio::time::sleep(jitter(delay)) => {}
                         () = shutdown.cancelled() => {
-                            message.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                            settle(message.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await?;
                             return Ok(());
                         }
                     }
@@ -445,17 +470,15 @@ impl<H: Handler> Inner<H> {
             .await;
         match parked {
             Ok(()) => {
-                message.acker.ack(BasicAckOptions::default()).await?;
+                settle(message.acker.ack(BasicAckOptions::default())).await?;
             }
             Err(error) => {
                 tracing::warn!(queue = %self.queue, error = %error, "cannot park message for retry, requeueing");
-                message
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
+                settle(message.acker.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await?;
             }
         }
         Ok(())
@@ -484,17 +507,15 @@ impl<H: Handler> Inner<H> {
             .await;
         match sent {
             Ok(()) => {
-                message.acker.ack(BasicAckOptions::default()).await?;
+                settle(message.acker.ack(BasicAckOptions::default())).await?;
             }
             // The queue's own dead-letter exchange catches it (without the reason header).
             Err(_) => {
-                message
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: false,
-                        ..Default::default()
-                    })
-                    .await?;
+                settle(message.acker.nack(BasicNackOptions {
+                    requeue: false,
+                    ..Default::default()
+                }))
+                .await?;
             }
         }
         Ok(())

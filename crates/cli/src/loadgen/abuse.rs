@@ -21,14 +21,23 @@ pub struct AbuseReport {
     /// Requests answered with another status than expected.
     pub unexpected: u64,
     pub sent: u64,
+    /// Requests that got no answer, by what went wrong (status 0 above).
+    pub errors: BTreeMap<String, u64>,
 }
 
-/// SIDs of forged requests start with this, so the check can look for them in the database.
-pub const FORGED_PREFIX: &str = "SMbad";
+/// SIDs of forged requests start with this, so the check can look for them in the database
+/// (long enough that a real SID starts so once in 16⁸).
+pub const FORGED_PREFIX: &str = "SMbad0bad0";
 
 /// Sends `rate` bad requests per second for `duration`.
 pub async fn drive(setup: Arc<Setup>, rate: f64, duration: Duration) -> anyhow::Result<AbuseReport> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+    // Oversized bodies on their own connections: the server answers 413 before reading the
+    // whole body and closes the connection, which would fail whatever request reused it.
+    let oversized_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .pool_max_idle_per_host(0)
+        .build()?;
     let report = Arc::new(Mutex::new(AbuseReport::default()));
     let started = Instant::now();
     let mut sent = 0u64;
@@ -47,7 +56,7 @@ pub async fn drive(setup: Arc<Setup>, rate: f64, duration: Duration) -> anyhow::
         let due = (rate * started.elapsed().as_secs_f64()) as u64;
         while sent < due {
             sent += 1;
-            let sid = format!("{FORGED_PREFIX}{:029x}", uuid::Uuid::new_v4().as_u128() >> 12);
+            let sid = format!("{FORGED_PREFIX}{:024x}", uuid::Uuid::new_v4().as_u128() >> 32);
             let (good_body, good_sig) = webhook(&setup, &sid, &setup.customers[0], &setup.numbers[0], "forged");
             let (kind, url, body, sig, content_type, expect): (&str, String, String, String, &str, u16) = match sent % 6 {
                 0 => (
@@ -108,17 +117,32 @@ pub async fn drive(setup: Arc<Setup>, rate: f64, duration: Duration) -> anyhow::
                     200,
                 ),
             };
-            let (http, report) = (http.clone(), report.clone());
+            let http = if kind == "oversized" {
+                oversized_http.clone()
+            } else {
+                http.clone()
+            };
+            let report = report.clone();
             tasks.spawn(async move {
-                let status = http
+                let answer = http
                     .post(&url)
                     .header("content-type", content_type)
                     .header("x-twilio-signature", sig)
                     .body(body)
                     .send()
-                    .await
-                    .map_or(0, |r| r.status().as_u16());
+                    .await;
+                let status = answer.as_ref().map_or(0, |r| r.status().as_u16());
                 let mut r = report.lock().await;
+                if let Err(error) = answer {
+                    let what = if error.is_timeout() {
+                        "timeout".to_owned()
+                    } else if error.is_connect() {
+                        "connect".to_owned()
+                    } else {
+                        error.to_string().chars().take(80).collect()
+                    };
+                    *r.errors.entry(what).or_insert(0) += 1;
+                }
                 r.sent += 1;
                 if status != expect {
                     r.unexpected += 1;
@@ -137,9 +161,11 @@ pub async fn drive(setup: Arc<Setup>, rate: f64, duration: Duration) -> anyhow::
 /// Counts rows stored from forged requests (must be 0) and copies of the replayed one (must be 1).
 pub async fn stored(pool: &sqlx::PgPool, setup: &Setup) -> anyhow::Result<(i64, i64)> {
     let channel = uuid::Uuid::parse_str(&setup.channel_id)?;
-    let forged: i64 = sqlx::query_scalar("SELECT count(*) FROM session.messages WHERE twilio_sid LIKE 'SMbad%' OR body = 'forged'")
-        .fetch_one(pool)
-        .await?;
+    let forged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM session.messages WHERE direction = 'inbound' AND (twilio_sid LIKE 'SMbad0bad0%' OR body = 'forged')",
+    )
+    .fetch_one(pool)
+    .await?;
     let replayed: i64 = sqlx::query_scalar("SELECT count(*) FROM session.messages WHERE channel_id = $1 AND body = 'replayed'")
         .bind(channel)
         .fetch_one(pool)

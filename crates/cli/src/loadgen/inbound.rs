@@ -95,7 +95,8 @@ pub async fn drive(
         if elapsed >= duration {
             break;
         }
-        let due = (rate * elapsed.as_secs_f64()) as u64;
+        // Request k is due at k / rate: those with k / rate ≤ elapsed are due now.
+        let due = (rate * elapsed.as_secs_f64()) as u64 + 1;
         while sent < due {
             // When the request should have gone out: latency counts from here.
             let scheduled = started + Duration::from_secs_f64(sent as f64 / rate);
