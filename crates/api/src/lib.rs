@@ -76,8 +76,7 @@ fn document_errors(doc: &mut OpenApi) {
             )
             .build()
     };
-    for (path, item) in &mut doc.paths.paths {
-        let has_id = path.contains('{');
+    for item in doc.paths.paths.values_mut() {
         let operations = [
             (false, false, item.get.as_mut()),
             (false, true, item.delete.as_mut()),
@@ -92,7 +91,7 @@ fn document_errors(doc: &mut OpenApi) {
                 ("400", true, "Bad request: a malformed parameter or body"),
                 ("401", true, "No valid API key"),
                 ("403", true, "This key's role may not do this"),
-                ("404", has_id, "No such resource"),
+                ("404", true, "No such resource (or one the request refers to)"),
                 (
                     "409",
                     writes,

@@ -36,7 +36,8 @@ pub struct PageQuery {
     pub page_token: Option<String>,
 }
 
-fn page_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+/// Deserializes `page_size`, refusing values outside 1–200.
+pub(crate) fn page_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let size = Option::<u32>::deserialize(d)?;
     match size {
         Some(n) if !(1..=200).contains(&n) => Err(serde::de::Error::custom("page_size must be between 1 and 200")),

@@ -140,6 +140,9 @@ pub struct NumberPatch {
 pub struct NumberFilter {
     /// Only this channel's numbers.
     pub channel_id: Option<String>,
+    /// Items per page (default 50, at most 200).
+    #[serde(default, deserialize_with = "crate::views::page_size")]
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }

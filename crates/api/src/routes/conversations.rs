@@ -46,6 +46,9 @@ pub struct ConversationFilter {
     pub agent_id: Option<String>,
     pub number_id: Option<String>,
     pub customer_id: Option<String>,
+    /// Items per page (default 50, at most 200).
+    #[serde(default, deserialize_with = "crate::views::page_size")]
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }

@@ -56,6 +56,9 @@ async fn agent_statuses(SupervisorCaller(caller): SupervisorCaller, State(s): St
 pub struct ItemFilter {
     /// Comma-separated states: queued, offered, assigned, wrap_up, waiting, pick_only.
     pub state: Option<String>,
+    /// Items per page (default 50, at most 200).
+    #[serde(default, deserialize_with = "crate::views::page_size")]
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }

@@ -39,8 +39,9 @@ pub async fn stream(
     State(s): State<AppState>,
     headers: HeaderMap,
     Query(resume): Query<Resume>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let upgrade = upgrade.map_err(|e| crate::error::ApiError::invalid(format!("this endpoint is a WebSocket: {e}")))?;
     let after = resume.after.or_else(|| {
         headers
             .get("last-event-id")
