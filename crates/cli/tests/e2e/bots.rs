@@ -192,7 +192,13 @@ async fn a_bot_answers_first_and_escalates_with_context_that_picks_the_queue() {
     assert_eq!(received[1].context.get("topic").map(String::as_str), Some("billing"));
     // Later messages go to Bo, not the bot.
     w.customer_writes("+5511911112222", json!({ "body": "hello?" })).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Session decides whether a message goes to a bot in the transaction that stores it: once
+    // Bo can read it, no bot turn was (or will be) made for it.
+    wait_for(WAIT, "Bo sees the later message", || async {
+        let messages = w.bo.api.get(&format!("/conversations/{id}/messages")).await.ok()?;
+        messages.as_array()?.iter().any(|m| m["body"] == "hello?").then_some(())
+    })
+    .await;
     assert_eq!(b.bot.received().len(), 2);
 
     // Requests without Switchboard's signature, or with a stale one, are recognised and refused.
