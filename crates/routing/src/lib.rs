@@ -114,17 +114,12 @@ pub async fn run(
     shutdown.cancelled().await;
     reporter.set_not_serving::<RoutingServiceServer<grpc::RoutingGrpc>>().await;
     tasks.close();
-    let drain = Duration::from_millis(settings.drain_timeout_ms);
-    if tokio::time::timeout(drain, async {
+    switchboard_service_kit::shutdown::drain_within("routing", Duration::from_millis(settings.drain_timeout_ms), async {
         tasks.wait().await;
         let _ = grpc_task.await;
         let _ = http_task.await;
     })
-    .await
-    .is_err()
-    {
-        tracing::warn!(?drain, "routing did not drain in time");
-    }
+    .await;
     broker.close().await;
     pool.close().await;
     Ok(())

@@ -88,16 +88,11 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
     tracing::info!(concurrency = settings.concurrency, "sender running");
     shutdown.cancelled().await;
     tasks.close();
-    let drain = Duration::from_millis(settings.drain_timeout_ms);
-    if tokio::time::timeout(drain, async {
+    switchboard_service_kit::shutdown::drain_within("sender", Duration::from_millis(settings.drain_timeout_ms), async {
         tasks.wait().await;
         let _ = server.await;
     })
-    .await
-    .is_err()
-    {
-        tracing::warn!(?drain, "sender did not drain in time");
-    }
+    .await;
     broker.close().await;
     pool.close().await;
     Ok(())

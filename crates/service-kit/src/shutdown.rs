@@ -39,3 +39,11 @@ pub fn spawn_shutdown_on_signal(token: CancellationToken) {
         }
     });
 }
+
+/// Waits for `work` (a service's tasks and servers finishing after shutdown) for at most
+/// `drain`; logs a warning naming `service` when it does not finish in time.
+pub async fn drain_within(service: &str, drain: std::time::Duration, work: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(drain, work).await.is_err() {
+        tracing::warn!(?drain, "{service} did not drain in time");
+    }
+}

@@ -141,17 +141,12 @@ pub async fn run(
     shutdown.cancelled().await;
     health_reporter.set_not_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
     tasks.close();
-    let drain = Duration::from_millis(settings.drain_timeout_ms);
-    if tokio::time::timeout(drain, async {
+    switchboard_service_kit::shutdown::drain_within("session", Duration::from_millis(settings.drain_timeout_ms), async {
         tasks.wait().await;
         let _ = grpc_task.await;
         let _ = http_task.await;
     })
-    .await
-    .is_err()
-    {
-        tracing::warn!(?drain, "session did not drain in time");
-    }
+    .await;
     broker.close().await;
     pool.close().await;
     tracing::info!("session service stopped");
