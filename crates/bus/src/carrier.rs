@@ -7,6 +7,11 @@ use lapin::types::{AMQPValue, FieldTable};
 /// Header counting the attempts of a message (1 on first delivery).
 pub const ATTEMPT_HEADER: &str = "x-sb-attempt";
 
+/// Header keeping the routing key a message was first published with. A message parked in the
+/// delay tier comes back through the retry exchange under its queue's name, and a dead letter
+/// goes out under it too; handlers dispatch on the original key, so it travels with the message.
+pub const ROUTING_KEY_HEADER: &str = "x-sb-routing-key";
+
 /// Converts string headers into an AMQP field table.
 pub(crate) fn map_to_table(map: &BTreeMap<String, String>) -> FieldTable {
     let mut table = FieldTable::default();

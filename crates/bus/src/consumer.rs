@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::broker::Broker;
-use crate::carrier::{ATTEMPT_HEADER, headers_to_map};
+use crate::carrier::{ATTEMPT_HEADER, ROUTING_KEY_HEADER, headers_to_map};
 use crate::publisher::{Outgoing, Publisher};
 use crate::topology::{DELAY_HEADER, QueueSpec};
 
@@ -78,7 +78,7 @@ impl ConsumerOptions {
 /// One delivery, decoded from AMQP.
 #[derive(Debug)]
 pub struct Incoming {
-    /// Routing key it was published with.
+    /// Routing key it was first published with (kept across retries and dead-lettering).
     pub routing_key: String,
     /// Body.
     pub payload: Vec<u8>,
@@ -105,8 +105,13 @@ impl Incoming {
             .get("x-delivery-count")
             .and_then(|v| v.parse::<u32>().ok())
             .map_or(1, |n| n + 1);
+        // A parked retry arrives under its queue's name; the header names the original key.
+        let routing_key = headers
+            .get(ROUTING_KEY_HEADER)
+            .cloned()
+            .unwrap_or_else(|| delivery.routing_key.as_str().to_owned());
         Self {
-            routing_key: delivery.routing_key.as_str().to_owned(),
+            routing_key,
             payload: delivery.data,
             attempt: ours.max(broker),
             message_id: delivery.properties.message_id().as_ref().map(|s| s.as_str().to_owned()),
@@ -129,6 +134,12 @@ pub enum HandleError {
     /// Transient: try again later (database down, deadlock, dependency unavailable).
     #[error("transient failure: {0:#}")]
     Retry(anyhow::Error),
+    /// Unexplained (an unexpected database error, a bug): it may be this message itself. A
+    /// concurrent consumer treats it as [`HandleError::Retry`]. An ordered consumer, which holds
+    /// its whole shard while it retries in place, tries it only [`SUSPECT_IN_PLACE_ATTEMPTS`]
+    /// times, a short wait apart, then dead-letters it so the customers behind it go on.
+    #[error("unexplained failure: {0:#}")]
+    Suspect(anyhow::Error),
     /// Permanent: this message can never succeed; dead-letter it now.
     #[error("permanent failure: {0:#}")]
     Reject(anyhow::Error),
@@ -184,6 +195,10 @@ impl Metrics {
 }
 
 const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Attempts an ordered consumer gives a message failing with [`HandleError::Suspect`] before
+/// dead-lettering it: the shard waits at most two of the shortest delay tier behind it.
+pub const SUSPECT_IN_PLACE_ATTEMPTS: u32 = 3;
 
 impl<H: Handler> Consumer<H> {
     /// Creates a consumer of `options.queue`; `publisher` parks retries and dead letters.
@@ -423,14 +438,25 @@ impl<H: Handler> Inner<H> {
                         return self.park(&message, Duration::from_millis(tier), message.attempt).await;
                     }
                 },
-                Err(HandleError::Retry(error)) => error,
+                Err(HandleError::Retry(error)) => (error, false),
+                Err(HandleError::Suspect(error)) => (error, self.options.retry == RetryPolicy::InPlace),
             };
+            let (error, holds_shard) = error;
             self.record(std::slice::from_ref(&message), started, "retry");
             if message.attempt >= max_attempts {
                 tracing::error!(queue = %self.queue, attempt = message.attempt, error = %format!("{error:#}"), "message failed on every attempt, dead-lettering");
                 return self.dead_letter(&message, &error.to_string()).await;
             }
-            let delay = Duration::from_millis(self.broker.topology().delay_for_attempt(message.attempt + 1));
+            if holds_shard && message.attempt >= SUSPECT_IN_PLACE_ATTEMPTS {
+                tracing::error!(queue = %self.queue, attempt = message.attempt, message_id = message.message_id.as_deref().unwrap_or(""), error = %format!("{error:#}"),
+                    "message keeps failing for no known reason; dead-lettering it so the rest of the shard goes on");
+                return self.dead_letter(&message, &error.to_string()).await;
+            }
+            let delay = if holds_shard {
+                Duration::from_millis(self.broker.topology().delay_for_attempt(2))
+            } else {
+                Duration::from_millis(self.broker.topology().delay_for_attempt(message.attempt + 1))
+            };
             tracing::warn!(queue = %self.queue, attempt = message.attempt, retry_in_ms = delay.as_millis(), error = %format!("{error:#}"), "message failed, will retry");
             match self.options.retry {
                 RetryPolicy::InPlace => {
@@ -454,6 +480,7 @@ impl<H: Handler> Inner<H> {
         let mut headers = message.headers.clone();
         headers.insert(ATTEMPT_HEADER.into(), attempt.to_string());
         headers.insert(DELAY_HEADER.into(), delay.as_millis().to_string());
+        headers.insert(ROUTING_KEY_HEADER.into(), message.routing_key.clone());
         headers.remove("x-delivery-count");
         headers.remove("x-death");
         let exchange = format!("{}.delay", self.broker.topology().namespace());
@@ -488,6 +515,7 @@ impl<H: Handler> Inner<H> {
     async fn dead_letter(&self, message: &Incoming, reason: &str) -> anyhow::Result<()> {
         self.metrics.dead_lettered.add(1, &self.metrics.attrs);
         let mut headers = message.headers.clone();
+        headers.insert(ROUTING_KEY_HEADER.into(), message.routing_key.clone());
         headers.insert("x-sb-error".into(), reason.chars().take(1_000).collect());
         headers.insert(
             "x-sb-failed-at".into(),

@@ -20,9 +20,9 @@ mod publisher;
 pub mod topology;
 
 pub use broker::Broker;
-pub use carrier::{ATTEMPT_HEADER, headers_to_map};
+pub use carrier::{ATTEMPT_HEADER, ROUTING_KEY_HEADER, headers_to_map};
 pub use config::BusConfig;
-pub use consumer::{Consumer, ConsumerOptions, HandleError, Handler, Incoming, RetryPolicy};
+pub use consumer::{Consumer, ConsumerOptions, HandleError, Handler, Incoming, RetryPolicy, SUSPECT_IN_PLACE_ATTEMPTS};
 pub use envelope::{Envelope, Event};
 pub use publisher::{Outgoing, PublishError, Publisher};
 pub use topology::{QueueSpec, Topology, shard_for};

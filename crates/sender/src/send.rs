@@ -152,6 +152,13 @@ impl App {
         let credentials = match self.credentials.get(&event.channel_id).await {
             Ok(c) => c,
             Err(CredentialsError::Gone) => return self.fail(id, event, None, "the channel no longer exists or is inactive").await,
+            // On the last attempt the send is failed where the agent sees it, not dead-lettered
+            // and left pending.
+            Err(error @ CredentialsError::Unavailable(_)) if attempt >= self.max_attempts => {
+                return self
+                    .fail(id, event, None, &format!("gave up after {attempt} attempts: {error}"))
+                    .await;
+            }
             Err(error @ CredentialsError::Unavailable(_)) => return Err(transient(error)),
         };
         let rate = if event.rate_per_second > 0.0 {

@@ -69,6 +69,26 @@ impl TestBus {
         Topology::new(&self.config)
     }
 
+    /// Returns how many messages are ready in queue `full_name` (namespaced), or `None` when it
+    /// does not exist (yet).
+    pub async fn ready_count(&self, full_name: &str) -> Option<u32> {
+        let broker = self.broker("test-probe");
+        let channel = broker.channel().await.ok()?;
+        let declared = channel
+            .queue_declare(
+                full_name.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await;
+        let _ = channel.close(200, "probe done".into()).await;
+        broker.close().await;
+        declared.ok().map(|q| q.message_count())
+    }
+
     /// Declares the system topology of this namespace.
     pub async fn declare(&self) {
         self.broker("test-declare")

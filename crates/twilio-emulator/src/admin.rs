@@ -97,12 +97,18 @@ pub enum Fault {
     Slow { ms: u64, count: u32 },
     /// Accept, then fail the message with `code` in its status callback (e.g. 63024).
     FailWith { code: u32, count: u32 },
+    /// An outage: answer every Messages API request with `status` and Twilio error `code` for
+    /// the next `secs` seconds of wall time from injection, however many requests come.
+    Outage { status: u16, code: u32, secs: u64 },
 }
 
 impl Fault {
-    pub(crate) fn count_mut(&mut self) -> &mut u32 {
+    /// The requests it still applies to; `None` for an outage, which is kept as a deadline
+    /// (`State::outage`) and never queued.
+    pub(crate) fn count_mut(&mut self) -> Option<&mut u32> {
         match self {
-            Self::Status { count, .. } | Self::Slow { count, .. } | Self::FailWith { count, .. } => count,
+            Self::Status { count, .. } | Self::Slow { count, .. } | Self::FailWith { count, .. } => Some(count),
+            Self::Outage { .. } => None,
         }
     }
 }

@@ -93,7 +93,13 @@ impl Emulator {
 
     /// Queues a fault for the next Messages API requests.
     pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
+        let mut state = self.lock();
+        match fault {
+            Fault::Outage { status, code, secs } => {
+                state.outage = Some((std::time::Instant::now() + Duration::from_secs(secs), status, code));
+            }
+            other => state.faults.push_back(other),
+        }
     }
 
     /// Sets how status callbacks are sent.
@@ -213,14 +219,27 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
     let mut fail_with = None;
     let fault = {
         let mut state = em.lock();
-        let fault = state.faults.front_mut().map(|f| {
-            *f.count_mut() = f.count_mut().saturating_sub(1);
-            f.clone()
-        });
-        if state.faults.front_mut().is_some_and(|f| *f.count_mut() == 0) {
-            state.faults.pop_front();
+        match state.outage {
+            Some((until, status, code)) if std::time::Instant::now() < until => Some(Fault::Status {
+                status,
+                code,
+                retry_after_secs: None,
+                count: 1,
+            }),
+            _ => {
+                state.outage = None;
+                let fault = state.faults.front_mut().map(|f| {
+                    if let Some(count) = f.count_mut() {
+                        *count = count.saturating_sub(1);
+                    }
+                    f.clone()
+                });
+                if state.faults.front_mut().is_some_and(|f| f.count_mut().is_none_or(|c| *c == 0)) {
+                    state.faults.pop_front();
+                }
+                fault
+            }
         }
-        fault
     };
     match fault {
         Some(Fault::Status {
@@ -239,7 +258,7 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         }
         Some(Fault::Slow { ms, .. }) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Some(Fault::FailWith { code, .. }) => fail_with = Some(code),
-        None => {}
+        Some(Fault::Outage { .. }) | None => {}
     }
     let params = switchboard_twilio::signature::form_params(&body);
     let get = |name: &str| {

@@ -62,6 +62,8 @@ pub struct State {
     pub sandbox_joined: HashSet<String>,
     pub sent: Vec<SentMessage>,
     pub faults: VecDeque<Fault>,
+    /// An injected outage: until this instant, every Messages API request gets (status, code).
+    pub outage: Option<(std::time::Instant, u16, u32)>,
     pub callbacks: CallbackSettings,
     /// Media of simulated customer messages: media SID → (account, content type, bytes).
     pub media: HashMap<String, (String, String, Vec<u8>)>,

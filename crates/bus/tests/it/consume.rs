@@ -201,6 +201,18 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered_with_its_r
     let headers = switchboard_bus::headers_to_map(dead.delivery.properties.headers().as_ref());
     assert!(headers.get("x-sb-error").unwrap().contains("database is down"));
     assert_eq!(String::from_utf8_lossy(&dead.delivery.data), "poison");
+    assert_eq!(
+        headers.get(switchboard_bus::ROUTING_KEY_HEADER).map(String::as_str),
+        Some("it.retry.v1"),
+        "the dead letter names the key it was published with"
+    );
+    // Parked retries come back through the retry exchange under the queue's name; handlers
+    // dispatch on the routing key, so every attempt must still see the original one.
+    assert_eq!(
+        *recorder.keys.lock().unwrap(),
+        vec!["it.retry.v1"; 3],
+        "every attempt sees the original routing key"
+    );
 
     let seen = recorder.seen.lock().unwrap().clone();
     assert_eq!(

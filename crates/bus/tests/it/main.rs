@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
 
 mod consume;
+mod retry;
 mod support;
 mod trace;

@@ -9,6 +9,8 @@ pub struct Recorder {
     pub seen: Mutex<Vec<(String, u32, std::time::Instant)>>,
     /// (body, attempt) of calls that carried a single message.
     pub singles: Mutex<Vec<(String, u32)>>,
+    /// The routing key of every message handled, in order.
+    pub keys: Mutex<Vec<String>>,
     pub fail: FailWhen,
 }
 
@@ -21,6 +23,7 @@ impl Recorder {
         Arc::new(Self {
             seen: Mutex::new(Vec::new()),
             singles: Mutex::new(Vec::new()),
+            keys: Mutex::new(Vec::new()),
             fail: Box::new(fail),
         })
     }
@@ -43,6 +46,7 @@ impl Handler for Recorder {
                 .push((String::from_utf8_lossy(&only.payload).into_owned(), only.attempt));
         }
         for message in batch {
+            self.keys.lock().unwrap().push(message.routing_key.clone());
             self.seen.lock().unwrap().push((
                 String::from_utf8_lossy(&message.payload).into_owned(),
                 message.attempt,

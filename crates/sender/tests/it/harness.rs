@@ -65,9 +65,13 @@ async fn receive_callback(State((log, url)): State<(Arc<Mutex<Vec<Callback>>>, S
 impl Harness {
     /// Session + sender + emulator, with `numbers` WhatsApp numbers on one channel; `rate` per number.
     pub async fn start(numbers: usize, rate: f64, concurrency: usize) -> Self {
+        Self::start_on(TestBus::new(), numbers, rate, concurrency).await
+    }
+
+    /// Like [`Harness::start`], on `bus` (whose retry delays and attempt limit the services use).
+    pub async fn start_on(bus: TestBus, numbers: usize, rate: f64, concurrency: usize) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDb::new().await;
-        let bus = TestBus::new();
         bus.declare().await;
         let observe = bus.track(QueueSpec::shared("it.observe", &["outbound.#"]));
         let channel = bus.broker("observer").channel().await.unwrap();
@@ -260,11 +264,16 @@ impl Harness {
 
     /// Waits for the next outbound result event for `message_id`.
     pub async fn result_for(&mut self, message_id: &str) -> (String, serde_json::Value) {
+        self.result_within(message_id, WAIT).await
+    }
+
+    /// Like [`Harness::result_for`], waiting up to `wait` for each event.
+    pub async fn result_within(&mut self, message_id: &str, wait: Duration) -> (String, serde_json::Value) {
         if let Some(result) = self.results.remove(message_id) {
             return result;
         }
         loop {
-            let delivery = tokio::time::timeout(WAIT, self.events.next())
+            let delivery = tokio::time::timeout(wait, self.events.next())
                 .await
                 .expect("an outbound result")
                 .unwrap()
