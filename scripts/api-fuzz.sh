@@ -2,10 +2,14 @@
 # Schemathesis against /api/v1/openapi.json with an admin, a supervisor and an agent key: no 5xx,
 # every status documented, every response in the schema, invalid input refused.
 #   scripts/api-fuzz.sh [SECONDS_PER_ROLE]      (a running system: `switchboard dev` or scripts/stack.sh start)
+# Phases: examples, coverage, fuzzing and the stateful phase (links between operations). SEED
+# fixes the generation (e.g. SEED=4242) so a finding can be reproduced.
 # SWITCHBOARD_API_KEY is the admin key; SWITCHBOARD_API_URL the API (default http://127.0.0.1:8088).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-120}
+SEED_ARGS=()
+[[ -n ${SEED:-} ]] && SEED_ARGS=(--seed "$SEED")
 API=${SWITCHBOARD_API_URL:-http://127.0.0.1:8088}
 ADMIN=${SWITCHBOARD_API_KEY:?set SWITCHBOARD_API_KEY to an admin key}
 VENV=target/schemathesis-venv
@@ -24,7 +28,7 @@ for role in admin supervisor agent; do
     # every key; roles refuse some by design (403), and cross-role access has its own e2e test.
     if ! "$VENV/bin/schemathesis" run "$API/api/v1/openapi.json" -H "Authorization: Bearer $key" \
         --checks all --exclude-checks ignored_auth,positive_data_acceptance \
-        --phases examples,coverage,fuzzing --max-time "$SECS" -w 2 --warnings off \
+        --phases examples,coverage,fuzzing,stateful --max-time "$SECS" -w 2 --warnings off "${SEED_ARGS[@]}" \
         >"target/api-fuzz/$role.txt" 2>&1; then
         failed=1
     fi

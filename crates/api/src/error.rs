@@ -108,6 +108,7 @@ impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         match switchboard_storage::StorageError::from(error) {
             switchboard_storage::StorageError::Unavailable(e) => Self::new(ErrorCode::Unavailable, format!("database unavailable: {e}")),
+            switchboard_storage::StorageError::Unstorable(e) => Self::invalid(format!("a value cannot be stored: {e}")),
             other => Self::internal(other),
         }
     }

@@ -60,6 +60,7 @@ impl From<StorageError> for RoutingError {
             StorageError::NotFound => Self::NotFound("record"),
             StorageError::AlreadyExists { .. } => Self::AlreadyExists("an object with this name already exists".into()),
             StorageError::Check { constraint } => Self::Invalid(format!("a value breaks rule {constraint}")),
+            StorageError::Unstorable(reason) => Self::Invalid(format!("a value cannot be stored: {reason}")),
             StorageError::ForeignKey { .. } => Self::Precondition("a referenced record is missing or still in use".into()),
             StorageError::Conflict | StorageError::Unavailable(_) => Self::Unavailable(error.to_string()),
             StorageError::Database(e) => Self::Internal(e.into()),

@@ -68,6 +68,7 @@ impl From<StorageError> for SessionError {
                 other => format!("already exists ({other})"),
             }),
             StorageError::Check { constraint } => Self::Invalid(format!("a value breaks rule {constraint}")),
+            StorageError::Unstorable(reason) => Self::Invalid(format!("a value cannot be stored: {reason}")),
             StorageError::ForeignKey { .. } => Self::Precondition("a referenced record is missing or still in use".into()),
             StorageError::Conflict | StorageError::Unavailable(_) => Self::Unavailable(error.to_string()),
             StorageError::Database(e) => Self::Internal(e.into()),

@@ -13,6 +13,7 @@ use switchboard_domain::attachment::{AttachmentSettings, InboundDecision, Inboun
 use switchboard_domain::automated::{RenderContext, Trigger};
 use switchboard_domain::conversation::{ConversationStatus, StatusReason, Transition};
 use switchboard_twilio::InboundMessage;
+use switchboard_twilio::webhook::{Verified, Webhook};
 use uuid::Uuid;
 
 use crate::app::{Events, Session};
@@ -32,10 +33,13 @@ impl InboundHandler {
     }
 }
 
-/// Maps a session failure to retry (transient) or dead-letter (this message can never work).
+/// Maps a session failure to retry (a dependency is down: everything behind waits for it), suspect
+/// (unexplained: tried briefly, then dead-lettered so an ordered shard is not held) or dead-letter
+/// (this message can never work).
 pub(crate) fn classify(error: SessionError) -> HandleError {
     match error {
-        SessionError::Unavailable(_) | SessionError::Internal(_) => HandleError::Retry(error.into()),
+        SessionError::Unavailable(_) => HandleError::Retry(error.into()),
+        SessionError::Internal(_) => HandleError::Suspect(error.into()),
         other => HandleError::Reject(other.into()),
     }
 }
@@ -45,7 +49,8 @@ impl Handler for InboundHandler {
         let mut parsed = Vec::with_capacity(batch.len());
         for incoming in batch {
             let envelope: Envelope<InboundReceivedV1> = incoming.json()?;
-            let message = InboundMessage::from_params(&envelope.payload.params)
+            let message = Webhook::<Verified>::trusted(envelope.payload.params.clone())
+                .inbound()
                 .map_err(|e| HandleError::Reject(anyhow::anyhow!("unparseable webhook: {e}")))?;
             parsed.push((envelope.payload, message));
         }

@@ -61,6 +61,10 @@ pub enum StorageError {
     /// A concurrent transaction won (serialization failure or deadlock); retrying may succeed.
     #[error("concurrent update, retry")]
     Conflict,
+    /// The database cannot hold a value as given (SQLSTATE class 22, data exception: a NUL
+    /// byte, a number out of range, text longer than its column). Trying again cannot succeed.
+    #[error("a value cannot be stored: {0}")]
+    Unstorable(String),
     /// The database cannot be reached or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -90,6 +94,7 @@ impl From<sqlx::Error> for StorageError {
                     Some("23503") => Self::ForeignKey { constraint },
                     Some("23514") => Self::Check { constraint },
                     Some("40001" | "40P01") => Self::Conflict,
+                    Some(code) if code.starts_with("22") => Self::Unstorable(db.message().to_owned()),
                     // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
                     Some("57P01" | "57P02" | "57P03" | "53300") => Self::Unavailable(error.to_string()),
                     _ => Self::Database(error),

@@ -70,10 +70,8 @@ impl Webhook<Unverified> {
     pub fn verify(self, auth_token: &str, url: &str, header: Option<&str>) -> Result<Webhook<Verified>, SignatureError> {
         let header = header.filter(|h| !h.is_empty()).ok_or(SignatureError::Missing)?;
         if signature::validate(auth_token, url, &self.params, header) {
-            Ok(Webhook {
-                params: self.params,
-                state: PhantomData,
-            })
+            // The signature covers the values as sent; what goes on is what can be stored.
+            Ok(Webhook::trusted(self.params))
         } else {
             Err(SignatureError::Mismatch)
         }
@@ -82,9 +80,11 @@ impl Webhook<Unverified> {
 
 impl Webhook<Verified> {
     /// Wraps parameters that were verified earlier (e.g. by ingress, before publishing).
+    /// Every value is made storable first ([`storable`]), so this holds for a message published
+    /// before that rule too.
     pub fn trusted(params: Vec<(String, String)>) -> Self {
         Self {
-            params,
+            params: storable(params),
             state: PhantomData,
         }
     }
@@ -112,6 +112,21 @@ impl Webhook<Verified> {
     fn get(&self, name: &str) -> Option<&str> {
         get(&self.params, name)
     }
+}
+
+/// Makes every name and value storable: NUL (U+0000), which a form may carry as `%00` but
+/// PostgreSQL text and JSON cannot hold, is removed. This is the one place where webhook input is
+/// cleaned; everything downstream (profile names, bodies, button texts, addresses) reads the
+/// result.
+pub fn storable(mut params: Vec<(String, String)>) -> Vec<(String, String)> {
+    for (name, value) in &mut params {
+        for text in [name, value] {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+            }
+        }
+    }
+    params
 }
 
 fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -173,26 +173,26 @@ async fn set_part(caller: &Caller, s: &AppState, id: String, part: &str, rules: 
 
 #[utoipa::path(put, path = "/workstreams/{id}/classification", tag = "routing configuration",
     description = "Replaces the workstream's classification rulesets (evaluated in order, each first-match).",
-    request_body(content = Object, description = "an array of rulesets"),
+    request_body(content = Vec<Object>, description = "an array of rulesets"),
     responses((status = 200, body = ConfigObject)))]
 async fn set_classification(
     AdminCaller(caller): AdminCaller,
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Json(rules): Json<serde_json::Value>,
+    Json(rules): Json<Vec<serde_json::Value>>,
 ) -> ApiResult<Json<ConfigObject>> {
-    set_part(&caller, &s, id, "classification", rules).await.map(Json)
+    set_part(&caller, &s, id, "classification", rules.into()).await.map(Json)
 }
 
 #[utoipa::path(put, path = "/workstreams/{id}/route-to-queue", tag = "routing configuration",
     description = "Replaces the workstream's route-to-queue rules (first match; a rule may split by percentage across up to 5 queues).",
-    request_body(content = Object, description = "an array of route-to-queue rules"),
+    request_body(content = Vec<Object>, description = "an array of route-to-queue rules"),
     responses((status = 200, body = ConfigObject)))]
 async fn set_route_to_queue(
     AdminCaller(caller): AdminCaller,
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Json(rules): Json<serde_json::Value>,
+    Json(rules): Json<Vec<serde_json::Value>>,
 ) -> ApiResult<Json<ConfigObject>> {
-    set_part(&caller, &s, id, "route_to_queue", rules).await.map(Json)
+    set_part(&caller, &s, id, "route_to_queue", rules.into()).await.map(Json)
 }

@@ -7,4 +7,5 @@
 mod access;
 mod bots;
 mod harness;
+mod hostile;
 mod slice;

@@ -6,3 +6,4 @@ mod config;
 mod conversations;
 mod delivery;
 mod harness;
+mod hostile;

@@ -162,6 +162,20 @@ async fn postgres_errors_map_to_typed_storage_errors() {
         .into();
     assert!(matches!(missing, StorageError::NotFound));
     assert!(!missing.is_transient());
+    // Text PostgreSQL cannot hold (a NUL byte) and a JSON NUL escape are permanent, not retried.
+    for (sql, value) in [
+        ("SELECT $1::text", serde_json::json!("a\u{0}b")),
+        ("SELECT $1::jsonb", serde_json::json!({"body": "a\u{0}b"})),
+    ] {
+        let query = sqlx::query(sql);
+        let query = match value {
+            serde_json::Value::String(text) => query.bind(text),
+            other => query.bind(other),
+        };
+        let unstorable: StorageError = query.fetch_one(&db.pool).await.unwrap_err().into();
+        assert!(matches!(unstorable, StorageError::Unstorable(_)), "{sql}: {unstorable:?}");
+        assert!(!unstorable.is_transient());
+    }
 
     // Two serializable transactions that read and write the same rows: one must fail, as Conflict.
     let mut a = db.pool.begin().await.unwrap();
