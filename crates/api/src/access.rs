@@ -1,8 +1,10 @@
-//! Who may see and act on a conversation. Agents: the conversations assigned to them (read-only
-//! once closed), and those offered to them (read-only until accepted). Supervisors: conversations of the queues they
+//! Who may see and act on a conversation. Agents: the conversations assigned to them (work while
+//! Active or in Wrap-up, read-only while Waiting or once Closed, nothing once it is back in the
+//! queue), and those offered to them (read-only until accepted). Supervisors: conversations of the queues they
 //! watch. Admins: all. A denial is the same `403` whether the conversation exists or not, so
 //! nothing leaks.
 
+use switchboard_domain::conversation::ConversationStatus;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 
@@ -35,7 +37,18 @@ pub async fn conversation(s: &AppState, caller: &Caller, id: &str, intent: Inten
         Role::Supervisor => caller.watches(Some(&conversation.queue_id)),
         Role::Agent => {
             let me = caller.agent()?.to_string();
-            if conversation.agent_id == me && (intent == Intent::Read || conversation.status != "closed") {
+            // An unknown stored status grants nothing.
+            let status = ConversationStatus::parse(&conversation.status);
+            let mine = conversation.agent_id == me;
+            if mine
+                && status.is_some_and(|s| {
+                    if intent == Intent::Read {
+                        s.agent_may_read()
+                    } else {
+                        s.agent_may_work()
+                    }
+                })
+            {
                 true
             } else if intent == Intent::Read {
                 offered_to(s, &me, id).await?

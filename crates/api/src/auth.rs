@@ -185,8 +185,10 @@ impl Keys {
     }
 
     /// Makes `key` an admin key (the configured bootstrap key); an earlier bootstrap key that
-    /// differs is revoked.
-    pub async fn ensure_bootstrap(&self, key: &SecretString) -> Result<(), ApiError> {
+    /// differs is revoked. A bootstrap key that was revoked stays revoked across restarts: it is
+    /// never revived by being configured again (configure a new one). Returns whether `key` is
+    /// usable.
+    pub async fn ensure_bootstrap(&self, key: &SecretString) -> Result<bool, ApiError> {
         let hash = digest(key.expose_secret());
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE api.keys SET revoked_at = now() WHERE name = $1 AND hash <> $2 AND revoked_at IS NULL")
@@ -196,7 +198,7 @@ impl Keys {
             .await?;
         sqlx::query(
             "INSERT INTO api.keys (id, name, role, prefix, hash) VALUES ($1, $2, 'admin', $3, $4) \
-             ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL WHERE api.keys.name = $2",
+             ON CONFLICT (hash) DO NOTHING",
         )
         .bind(Uuid::now_v7())
         .bind(BOOTSTRAP_NAME)
@@ -204,9 +206,16 @@ impl Keys {
         .bind(&hash)
         .execute(&mut *tx)
         .await?;
+        let usable: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api.keys WHERE hash = $1 AND revoked_at IS NULL)")
+            .bind(&hash)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.cache.invalidate_all();
-        Ok(())
+        if !usable {
+            tracing::warn!("the configured bootstrap admin key was revoked and stays revoked; configure a new one");
+        }
+        Ok(usable)
     }
 
     /// Whether any admin key exists.

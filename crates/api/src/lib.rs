@@ -150,7 +150,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .context("cannot connect to Postgres")?;
     let keys = auth::Keys::new(pool.clone(), Duration::from_millis(settings.key_cache_ttl_ms));
     if let Some(key) = &config.admin_api_key {
-        keys.ensure_bootstrap(key)
+        // A revoked bootstrap key is reported (a warning) and left revoked.
+        let _usable = keys
+            .ensure_bootstrap(key)
             .await
             .map_err(|e| anyhow::anyhow!("cannot store the admin API key: {}", e.message))?;
     }

@@ -56,6 +56,19 @@ impl ConversationStatus {
         })
     }
 
+    /// Returns whether the agent a conversation names may work on it (reply, add notes, end,
+    /// close, transfer) in this status: only while it is Active with them or in their Wrap-up.
+    /// Waiting is theirs to read; Open means it is back in the queue, offered to others.
+    pub fn agent_may_work(self) -> bool {
+        matches!(self, Self::Active | Self::WrapUp)
+    }
+
+    /// Returns whether the agent a conversation names may read it in this status: not while it
+    /// is Open (back in the queue, where only the agent it is offered to reads it).
+    pub fn agent_may_read(self) -> bool {
+        !matches!(self, Self::Open)
+    }
+
     /// Returns whether an agent's capacity is held in this status (wrap-up depends on the
     /// workstream's block-capacity setting, decided by routing).
     pub fn holds_capacity(self) -> bool {

@@ -17,7 +17,7 @@ use opentelemetry::KeyValue;
 use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
-use switchboard_bus::{Envelope, Event, Outgoing, Publisher};
+use switchboard_bus::{Envelope, Event, Outgoing, PublishError, Publisher};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -188,7 +188,18 @@ impl OutboxRelay {
         let mut failures: u32 = 0;
         // After a wake-up, how many of the follow-up looks have been taken.
         let mut looks = 0usize;
+        // Events are published as mandatory: every queue they are routed to is declared first,
+        // whichever service starts first, and again after a return.
+        let mut declared = false;
         while !shutdown.is_cancelled() {
+            if !declared {
+                match self.publisher.broker().declare_topology().await {
+                    Ok(()) => declared = true,
+                    Err(error) => {
+                        tracing::warn!(schema = self.outbox.schema, error = %format!("{error:#}"), "cannot declare the topology yet")
+                    }
+                }
+            }
             let pause = match self.drain().await {
                 Ok(drained) => {
                     failures = 0;
@@ -207,7 +218,13 @@ impl OutboxRelay {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    tracing::warn!(schema = self.outbox.schema, error = %format!("{error:#}"), "outbox relay failed, retrying");
+                    if matches!(error.downcast_ref::<PublishError>(), Some(PublishError::Unroutable(_))) {
+                        // Nothing would receive it: it stays in the outbox, and the relay says so.
+                        declared = false;
+                        tracing::error!(schema = self.outbox.schema, error = %format!("{error:#}"), "an event is routed to no queue; it stays in the outbox");
+                    } else {
+                        tracing::warn!(schema = self.outbox.schema, error = %format!("{error:#}"), "outbox relay failed, retrying");
+                    }
                     Duration::from_millis(100 * u64::from(failures.min(50)))
                 }
             };
@@ -272,7 +289,8 @@ impl OutboxRelay {
                 payload,
                 message_id: id,
                 headers: headers.clone(),
-                mandatory: false,
+                // A return is a failure: an event no queue receives is never confirmed and deleted.
+                mandatory: true,
             })
             .collect();
         self.publisher.publish_batch(&messages).await?;

@@ -193,3 +193,83 @@ async fn agents_see_only_their_conversations_and_roles_keys_and_webhooks_are_enf
     }
     w.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_loses_access_when_their_waiting_conversation_goes_back_to_the_queue() {
+    let w = World::start().await;
+    let api = w.stack.urls.api.clone();
+    w.customer_writes("+5511977775555", json!({ "body": "hello" })).await;
+    let offer = wait_for(WAIT, "an offer to Ana", || async {
+        let offers = w.ana.api.get("/me/offers").await.ok()?;
+        offers.as_array()?.first().cloned()
+    })
+    .await;
+    let conversation = offer["conversation_id"].as_str().unwrap().to_owned();
+    w.ana
+        .api
+        .post(&format!("/offers/{}/accept", offer["id"].as_str().unwrap()), &json!({}))
+        .await
+        .unwrap();
+    w.ana
+        .api
+        .post(&format!("/conversations/{conversation}/messages"), &json!({ "text": "one moment" }))
+        .await
+        .unwrap();
+    // Ana closes the session without ending: Waiting, still hers to read, not to work.
+    w.ana
+        .api
+        .post(&format!("/conversations/{conversation}/close"), &json!({}))
+        .await
+        .unwrap();
+    let waiting = w.ana.api.get(&format!("/conversations/{conversation}")).await.unwrap();
+    assert_eq!(waiting["status"], "waiting", "{waiting}");
+    let reply = raw(
+        reqwest::Method::POST,
+        format!("{api}/api/v1/conversations/{conversation}/messages"),
+        Some(&w.ana.key),
+        Some(r#"{"text":"while waiting"}"#),
+    )
+    .await;
+    assert_eq!(reply.0, 403, "no work while Waiting: {reply:?}");
+
+    // Ana goes offline; the customer writes again: back to the queue, offered to Bo.
+    w.ana.api.put("/me/presence", &json!({ "presence": "offline" })).await.unwrap();
+    w.customer_writes("+5511977775555", json!({ "body": "are you there?" })).await;
+    let offer = wait_for(WAIT, "an offer to Bo", || async {
+        let offers = w.bo.api.get("/me/offers").await.ok()?;
+        offers
+            .as_array()?
+            .iter()
+            .find(|o| o["conversation_id"] == conversation.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(offer["state"], "pending");
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/conversations/{conversation}"), None),
+        (reqwest::Method::GET, format!("/conversations/{conversation}/messages"), None),
+        (
+            reqwest::Method::POST,
+            format!("/conversations/{conversation}/messages"),
+            Some(r#"{"text":"still me"}"#),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/conversations/{conversation}/notes"),
+            Some(r#"{"text":"a note"}"#),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/conversations/{conversation}/transfer"),
+            Some(&format!(r#"{{"queue_id":"{}"}}"#, w.queue_id)),
+        ),
+    ] {
+        let denied = raw(method, format!("{api}/api/v1{path}"), Some(&w.ana.key), body.as_deref()).await;
+        assert_eq!(denied.0, 403, "Ana, {path}: {denied:?}");
+    }
+    // Bo, offered it, may read it.
+    let read = w.bo.api.get(&format!("/conversations/{conversation}")).await.unwrap();
+    assert_eq!(read["status"], "open");
+    assert!(w.emulator().sent().iter().all(|m| m.body.as_deref() != Some("still me")));
+    w.stop().await;
+}

@@ -199,3 +199,59 @@ async fn postgres_errors_map_to_typed_storage_errors() {
         "{conflict:?}"
     );
 }
+
+#[tokio::test]
+async fn an_event_no_queue_receives_stays_in_the_outbox_and_the_relay_declares_what_it_publishes_to() {
+    let db = TestDb::new().await;
+    let bus = TestBus::new();
+    let late = bus.track(QueueSpec::shared("it.late", &["it.late.v1"]));
+    let outbox = Outbox::new("session");
+    let mut tx = db.pool.begin().await.unwrap();
+    let record = OutboxRecord {
+        message_id: uuid::Uuid::now_v7(),
+        routing_key: "it.late.v1".into(),
+        payload: b"for a queue that does not exist yet".to_vec(),
+        headers: Default::default(),
+    };
+    outbox.enqueue(&mut tx, std::slice::from_ref(&record)).await.unwrap();
+    tx.commit().await.unwrap();
+    let relay = || {
+        OutboxRelay::new(
+            db.pool.clone(),
+            outbox.clone(),
+            switchboard_bus::Publisher::new(bus.broker("relay")),
+            10,
+            Duration::from_millis(50),
+        )
+    };
+
+    // Routed to no queue: the broker returns it, and the row is kept, not confirmed and deleted.
+    let channel = bus.broker("declare").channel().await.unwrap();
+    bus.topology().declare_base(&channel).await.unwrap();
+    let failed = relay().drain().await.unwrap_err();
+    assert!(
+        matches!(
+            failed.downcast_ref::<switchboard_bus::PublishError>(),
+            Some(switchboard_bus::PublishError::Unroutable(_))
+        ),
+        "{failed:#}"
+    );
+    assert_eq!(outbox.pending(&db.pool).await.unwrap(), 1, "kept");
+
+    // Once a queue receives it, the same row is published.
+    bus.topology().declare_queue(&channel, &late).await.unwrap();
+    relay().drain().await.unwrap();
+    assert_eq!(outbox.pending(&db.pool).await.unwrap(), 0);
+    assert_eq!(bus.ready_count(&bus.topology().queue("it.late")).await, Some(1), "published once");
+
+    // A running relay declares the system topology before it publishes anything.
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay().run(stop.clone()));
+    let work = bus.topology().queue("routing.work");
+    wait_until(Duration::from_secs(20), "the system queues declared by the relay", || async {
+        bus.ready_count(&work).await.is_some()
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap();
+}
