@@ -14,6 +14,23 @@ use crate::window::ServiceWindow;
 /// Longest free-form body Twilio accepts (error 21617).
 pub const MAX_BODY_CHARS: usize = 1_600;
 
+/// Longest client message id a sender may give (it is a unique-index key).
+pub const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 128;
+
+/// Longest outbound media URL accepted (the length browsers and Twilio's fetcher handle).
+pub const MAX_MEDIA_URL_CHARS: usize = 2_048;
+
+/// Checks the lengths of a send's client message id and media URL, naming the one too long.
+pub fn check_lengths(client_message_id: Option<&str>, media_url: Option<&str>) -> Result<(), String> {
+    if client_message_id.is_some_and(|id| id.chars().count() > MAX_CLIENT_MESSAGE_ID_CHARS) {
+        return Err(format!("client_message_id is longer than {MAX_CLIENT_MESSAGE_ID_CHARS} characters"));
+    }
+    if media_url.is_some_and(|url| url.chars().count() > MAX_MEDIA_URL_CHARS) {
+        return Err(format!("the media URL is longer than {MAX_MEDIA_URL_CHARS} characters"));
+    }
+    Ok(())
+}
+
 /// Who is sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -197,6 +197,11 @@ impl Session {
         if !matches!(request.author_kind.as_str(), "agent" | "bot" | "automated") {
             return Err(SessionError::invalid("author_kind must be agent, bot or automated"));
         }
+        let media_url = match &request.content {
+            SendContent::Media { url, .. } => Some(url.as_str()),
+            _ => None,
+        };
+        policy::check_lengths(request.client_message_id.as_deref(), media_url).map_err(SessionError::Invalid)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT 1 FROM session.conversations WHERE id = $1 FOR UPDATE")
             .bind(request.conversation_id)

@@ -92,6 +92,35 @@ async fn nul_bytes_are_cleaned_from_webhooks_and_refused_by_the_api_with_a_clear
     .await;
     assert_eq!(status, 400, "{error}");
 
+    // Over-long ids and URLs are refused by name (a long client_message_id was a 500).
+    let agent = if first["agent_id"] == w.ana.id.as_str() { &w.ana } else { &w.bo };
+    agent
+        .api
+        .post(&format!("/offers/{}/accept", first["id"].as_str().unwrap()), &json!({}))
+        .await
+        .unwrap();
+    let long_id = json!({ "text": "hi", "client_message_id": "x".repeat(3_000) }).to_string();
+    let (status, error) = send(
+        reqwest::Method::POST,
+        format!("{api}/conversations/{conversation}/messages"),
+        &agent.key,
+        Some(&long_id),
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("client_message_id"), "{error}");
+    let long_url =
+        json!({ "media": { "url": format!("https://cdn.example.com/{}", "a".repeat(5_000)), "content_type": "image/png" } }).to_string();
+    let (status, error) = send(
+        reqwest::Method::POST,
+        format!("{api}/conversations/{conversation}/messages"),
+        &agent.key,
+        Some(&long_url),
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("media URL"), "{error}");
+
     // An array is not an object, and the rulesets are an array, as the document says.
     let (status, error) = send(reqwest::Method::POST, format!("{api}/agents"), ADMIN_KEY, Some(r#"["Eve",{}]"#)).await;
     assert_eq!(status, 400, "{error}");
