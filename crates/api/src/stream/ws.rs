@@ -1,8 +1,9 @@
 //! `GET /api/v1/stream`: the WebSocket of live events for the authenticated caller.
 //!
-//! Frames are JSON: `{"id", "type", "occurred_at", "data"}` per event, after a first
-//! `{"type": "stream.ready", "last_id"}`. Reconnect with `?after=<last id seen>` (or a
-//! `Last-Event-ID` header) to get what was missed; when that is no longer kept (or more than
+//! Frames are JSON: `{"id", "type", "occurred_at", "data"}` per event. A fresh connection starts
+//! with `{"type": "stream.ready", "last_id"}`. Reconnect with `?after=<last id seen>` (or a
+//! `Last-Event-ID` header) to get what was missed: those events come first, then `stream.ready`
+//! (caught up; live events follow); when that is no longer kept (or more than
 //! `stream_resume_max` events), a `{"type": "stream.reset"}` frame tells the client to reload
 //! its state. Browsers authenticate with the subprotocols `["switchboard.v1", "bearer.<key>"]`.
 

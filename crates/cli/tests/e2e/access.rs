@@ -264,7 +264,7 @@ async fn an_agent_loses_access_when_their_waiting_conversation_goes_back_to_the_
             Some(&format!(r#"{{"queue_id":"{}"}}"#, w.queue_id)),
         ),
     ] {
-        let denied = raw(method, format!("{api}/api/v1{path}"), Some(&w.ana.key), body.as_deref()).await;
+        let denied = raw(method, format!("{api}/api/v1{path}"), Some(&w.ana.key), body).await;
         assert_eq!(denied.0, 403, "Ana, {path}: {denied:?}");
     }
     // Bo, offered it, may read it.

@@ -186,6 +186,9 @@ impl World {
 pub struct Stream {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     pub last_id: i64,
+    /// Frames read but not yet expected: on a resume, the missed events come before
+    /// `stream.ready` (which says the client has caught up).
+    buffered: std::collections::VecDeque<Value>,
 }
 
 impl Stream {
@@ -203,13 +206,21 @@ impl Stream {
         let mut stream = Self {
             socket,
             last_id: after.unwrap_or(0),
+            buffered: std::collections::VecDeque::new(),
         };
-        stream.expect("stream.ready", |_| true).await;
+        let mut caught_up = Vec::new();
+        loop {
+            let frame = stream.next_frame("stream.ready").await;
+            if frame["type"] == "stream.ready" {
+                break;
+            }
+            caught_up.push(frame);
+        }
+        stream.buffered.extend(caught_up);
         stream
     }
 
-    /// Waits for a frame of type `kind` matching `pred`; frames before it are skipped.
-    pub async fn expect(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    async fn next_frame(&mut self, kind: &str) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.socket.next())
@@ -222,6 +233,22 @@ impl Stream {
             if let Some(id) = value["id"].as_i64() {
                 self.last_id = id;
             }
+            return value;
+        }
+    }
+
+    /// Waits for a frame of type `kind` matching `pred`; frames before it are skipped.
+    pub async fn expect(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        while let Some(value) = self.buffered.pop_front() {
+            if value["type"] == kind && pred(&value["data"]) {
+                return value;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = tokio::time::timeout_at(deadline, self.next_frame(kind))
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame within {WAIT:?}"));
             if value["type"] == kind && pred(&value["data"]) {
                 return value;
             }

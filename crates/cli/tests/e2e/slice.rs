@@ -138,6 +138,16 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
     let resume_from = ana_stream.last_id;
     ana_stream.close().await;
     w.customer_writes("+5511988887777", json!({ "body": "are you there?" })).await;
+    // Missed for certain: it is in the stream's table before the client comes back, so it
+    // arrives by replay (before `stream.ready`), not live.
+    wait_until(WAIT, "the missed event recorded", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM api.stream_events WHERE data->>'body' = 'are you there?'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
     let mut resumed = Stream::open(&w.stack.urls.api, &w.ana.key, Some(resume_from)).await;
     resumed.expect("conversation.message.v1", |d| d["body"] == "are you there?").await;
 
