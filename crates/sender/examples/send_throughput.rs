@@ -81,6 +81,7 @@ async fn main() {
             token_active_key: "k1".into(),
             token_keys: keys,
             drain_timeout_ms: 5_000,
+            shard_leases: Default::default(),
         },
     };
     let stop_session = CancellationToken::new();

@@ -50,6 +50,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             token_active_key: "k1".into(),
             token_keys: keys,
             drain_timeout_ms: 5_000,
+            shard_leases: Default::default(),
         },
     }
 }

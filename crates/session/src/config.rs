@@ -48,6 +48,9 @@ pub struct SessionSettings {
     #[serde(default)]
     pub token_keys: BTreeMap<String, SecretString>,
     pub drain_timeout_ms: u64,
+    /// How replicas divide the inbound shards (`[session.shard_leases]`).
+    #[serde(default)]
+    pub shard_leases: switchboard_storage::leases::LeaseSettings,
 }
 
 impl Config {

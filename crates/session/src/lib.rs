@@ -30,6 +30,7 @@ use switchboard_domain::Clock;
 use switchboard_proto::session::v1::channel_directory_server::ChannelDirectoryServer;
 use switchboard_proto::session::v1::session_service_server::SessionServiceServer;
 use switchboard_service_kit::Health;
+use switchboard_storage::leases::{self, Leases};
 use switchboard_storage::outbox::{Outbox, OutboxRelay};
 use switchboard_twilio::TwilioClient;
 use tokio::net::TcpListener;
@@ -74,16 +75,38 @@ pub async fn run(
             .find(|q| q.name == name)
             .unwrap_or_else(|| QueueSpec::shared(name, &[]))
     };
-    for shard in 0..topology.shards() {
-        let options = ConsumerOptions::ordered(queue(&format!("session.inbound.{shard}")), settings.inbound_batch_max);
-        let consumer = Consumer::new(
-            broker.clone(),
-            publisher.clone(),
-            options,
-            Arc::new(inbound::InboundHandler::new(session.clone())),
-        );
-        tasks.spawn(consumer.run(shutdown.clone()));
-    }
+    // The inbound shards are divided among the live replicas by leases; each consumes only the
+    // shards it holds (crates/storage/src/leases.rs has the protocol).
+    let leases = Leases::new(
+        pool.clone(),
+        "session",
+        member_name(&grpc),
+        topology.shards(),
+        Duration::from_millis(settings.shard_leases.ttl_ms),
+    );
+    let inbound_handler = Arc::new(inbound::InboundHandler::new(session.clone()));
+    let start_shard = {
+        let (broker, publisher) = (broker.clone(), publisher.clone());
+        let batch_max = settings.inbound_batch_max;
+        let shards: Vec<QueueSpec> = (0..topology.shards())
+            .map(|shard| queue(&format!("session.inbound.{shard}")))
+            .collect();
+        move |shard: u16, stop: CancellationToken| {
+            let spec = shards
+                .get(usize::from(shard))
+                .cloned()
+                .unwrap_or_else(|| QueueSpec::ordered(format!("session.inbound.{shard}"), &[]));
+            let options = ConsumerOptions::ordered(spec, batch_max);
+            let consumer = Consumer::new(broker.clone(), publisher.clone(), options, inbound_handler.clone());
+            tokio::spawn(consumer.run(stop))
+        }
+    };
+    tasks.spawn(leases::hold(
+        leases,
+        Duration::from_millis(settings.shard_leases.heartbeat_ms.max(50)),
+        shutdown.clone(),
+        start_shard,
+    ));
     let delivery = ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency);
     tasks.spawn(
         Consumer::new(
@@ -151,6 +174,18 @@ pub async fn run(
     pool.close().await;
     tracing::info!("session service stopped");
     Ok(())
+}
+
+/// This replica's name among the lease members: the host (the pod's name on Kubernetes) and the
+/// gRPC port, unique among running replicas. A replica restarted in place gets its own leases
+/// back at once instead of waiting for them to expire.
+fn member_name(grpc: &TcpListener) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "session".into());
+    let port = grpc.local_addr().map(|a| a.port()).unwrap_or(0);
+    format!("{host}:{port}")
 }
 
 async fn auto_close_loop(session: Arc<Session>, every: Duration, shutdown: CancellationToken) {

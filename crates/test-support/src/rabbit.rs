@@ -72,6 +72,12 @@ impl TestBus {
     /// Returns how many messages are ready in queue `full_name` (namespaced), or `None` when it
     /// does not exist (yet).
     pub async fn ready_count(&self, full_name: &str) -> Option<u32> {
+        self.queue_counts(full_name).await.map(|(ready, _)| ready)
+    }
+
+    /// Returns (messages ready, consumers) of queue `full_name` (namespaced), or `None` when it
+    /// does not exist (yet).
+    pub async fn queue_counts(&self, full_name: &str) -> Option<(u32, u32)> {
         let broker = self.broker("test-probe");
         let channel = broker.channel().await.ok()?;
         let declared = channel
@@ -86,7 +92,7 @@ impl TestBus {
             .await;
         let _ = channel.close(200, "probe done".into()).await;
         broker.close().await;
-        declared.ok().map(|q| q.message_count())
+        declared.ok().map(|q| (q.message_count(), q.consumer_count()))
     }
 
     /// Declares the system topology of this namespace.

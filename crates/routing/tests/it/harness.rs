@@ -77,6 +77,7 @@ impl Harness {
                 token_active_key: "k1".into(),
                 token_keys: keys,
                 drain_timeout_ms: 5_000,
+                shard_leases: Default::default(),
             },
         };
         let stop = CancellationToken::new();

@@ -66,15 +66,24 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
             token_active_key: "k1".into(),
             token_keys: keys,
             drain_timeout_ms: 5_000,
+            // Short leases so replicas rebalance within a test's patience.
+            shard_leases: switchboard_storage::leases::LeaseSettings {
+                ttl_ms: 2_000,
+                heartbeat_ms: 200,
+            },
         },
     }
 }
 
 impl Harness {
     pub async fn start(replicas: usize) -> Self {
+        Self::start_on(TestBus::new(), replicas).await
+    }
+
+    /// Like [`Harness::start`], on `bus` (its shard count, say).
+    pub async fn start_on(bus: TestBus, replicas: usize) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDb::new().await;
-        let bus = TestBus::new();
         bus.declare().await;
         // Observe every event the service publishes.
         let observe = bus.track(QueueSpec::shared("it.observe", &["#"]));
@@ -135,6 +144,21 @@ impl Harness {
 
     pub fn client(&self) -> Client {
         self.replicas[0].client.clone()
+    }
+
+    /// Stops replica `index` (a graceful shutdown: it finishes its batches and leaves).
+    pub async fn stop_replica(&mut self, index: usize) {
+        let r = self.replicas.remove(index);
+        r.shutdown.cancel();
+        r.task.await.unwrap().unwrap();
+    }
+
+    /// The inbound shards each replica holds: (member, shards held), by member.
+    pub async fn lease_holders(&self) -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT owner, count(*) FROM session.leases WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner")
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn stop(self) {
@@ -231,6 +255,11 @@ pub fn directory(h: &Harness) -> ChannelDirectoryClient<tonic::transport::Channe
 }
 
 pub fn inbound_event(bus: &TestBus, channel_id: &str, sid: &str, from: &str, body: &str, extra: &[(&str, &str)]) -> InboundReceivedV1 {
+    inbound_event_on(bus.config.shards, channel_id, sid, from, body, extra)
+}
+
+/// Like [`inbound_event`], for a bus of `shards` shards.
+pub fn inbound_event_on(shards: u16, channel_id: &str, sid: &str, from: &str, body: &str, extra: &[(&str, &str)]) -> InboundReceivedV1 {
     let mut params: Vec<(String, String)> = vec![
         ("MessageSid".into(), sid.into()),
         ("AccountSid".into(), ACCOUNT.into()),
@@ -244,7 +273,7 @@ pub fn inbound_event(bus: &TestBus, channel_id: &str, sid: &str, from: &str, bod
     InboundReceivedV1 {
         channel_id: channel_id.into(),
         message_sid: sid.into(),
-        shard: switchboard_bus::shard_for(&ordering_key, bus.config.shards),
+        shard: switchboard_bus::shard_for(&ordering_key, shards),
         ordering_key,
         received_at: time::OffsetDateTime::now_utc(),
         idempotency_token: None,

@@ -7,3 +7,4 @@ mod conversations;
 mod delivery;
 mod harness;
 mod hostile;
+mod shards;
