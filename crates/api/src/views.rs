@@ -87,6 +87,8 @@ pub struct Channel {
     pub inbound_url: String,
     /// Paste into the Twilio console as "Status callback URL".
     pub status_url: String,
+    /// Paste into the Twilio console as "Fallback URL" (a second ingress), when configured.
+    pub fallback_url: Option<String>,
     pub created_at: Option<String>,
     /// What the sandbox does not do (shown when `sandbox`).
     pub sandbox_notes: Option<String>,
@@ -104,6 +106,7 @@ impl From<spb::Channel> for Channel {
             active: c.active,
             inbound_url: c.inbound_url,
             status_url: c.status_url,
+            fallback_url: non_empty(c.fallback_url),
             sandbox_notes: non_empty(c.sandbox_notes),
         }
     }

@@ -82,6 +82,7 @@ async fn main() {
             token_keys: keys,
             drain_timeout_ms: 5_000,
             shard_leases: Default::default(),
+            webhooks: Default::default(),
         },
     };
     let stop_session = CancellationToken::new();

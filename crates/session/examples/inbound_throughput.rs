@@ -51,6 +51,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             token_keys: keys,
             drain_timeout_ms: 5_000,
             shard_leases: Default::default(),
+            webhooks: Default::default(),
         },
     }
 }

@@ -36,14 +36,29 @@ impl Session {
         self.clock.now()
     }
 
-    /// Returns the inbound webhook URL of a channel.
+    /// Returns the inbound webhook URL of a channel, with the connection overrides.
     pub fn inbound_url(&self, channel_id: uuid::Uuid) -> String {
-        format!("{}/v1/twilio/{channel_id}/inbound", self.public_base_url)
+        self.webhook_url(&self.public_base_url, channel_id, "inbound")
     }
 
-    /// Returns the status-callback URL of a channel.
+    /// Returns the fallback inbound URL of a channel (a second ingress), if one is configured.
+    pub fn fallback_url(&self, channel_id: uuid::Uuid) -> Option<String> {
+        let base = self.settings.webhooks.fallback_base_url.trim_end_matches('/');
+        (!base.is_empty()).then(|| self.webhook_url(base, channel_id, "inbound"))
+    }
+
+    /// Returns the status-callback URL of a channel, with the connection overrides.
     pub fn status_url(&self, channel_id: uuid::Uuid) -> String {
-        format!("{}/v1/twilio/{channel_id}/status", self.public_base_url)
+        self.webhook_url(&self.public_base_url, channel_id, "status")
+    }
+
+    fn webhook_url(&self, base: &str, channel_id: uuid::Uuid, kind: &str) -> String {
+        let overrides = self.settings.webhooks.overrides.trim();
+        if overrides.is_empty() {
+            format!("{base}/v1/twilio/{channel_id}/{kind}")
+        } else {
+            format!("{base}/v1/twilio/{channel_id}/{kind}#{overrides}")
+        }
     }
 
     /// Writes `events` to the outbox inside the caller's transaction.

@@ -28,6 +28,28 @@ pub struct Config {
     pub session: SessionSettings,
 }
 
+/// How the webhook URLs given to Twilio are made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookUrls {
+    /// Connection overrides put on every URL as its fragment (`reference/twilio.md` §1.5), so
+    /// Twilio retries a webhook answered 5xx; empty for none (Twilio then retries only a
+    /// failed connect, once).
+    pub overrides: String,
+    /// The base URL of a second ingress (another zone or cluster), given out as each channel's
+    /// fallback URL; empty for none.
+    pub fallback_base_url: String,
+}
+
+impl Default for WebhookUrls {
+    fn default() -> Self {
+        Self {
+            overrides: switchboard_twilio::overrides::ConnectionOverrides::switchboard().to_string(),
+            fallback_base_url: String::new(),
+        }
+    }
+}
+
 /// The `[session]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[allow(missing_docs)] // documented in config.default.toml
@@ -48,6 +70,9 @@ pub struct SessionSettings {
     #[serde(default)]
     pub token_keys: BTreeMap<String, SecretString>,
     pub drain_timeout_ms: u64,
+    /// The webhook URLs given out (`[session.webhooks]`).
+    #[serde(default)]
+    pub webhooks: WebhookUrls,
     /// How replicas divide the inbound shards (`[session.shard_leases]`).
     #[serde(default)]
     pub shard_leases: switchboard_storage::leases::LeaseSettings,

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -12,6 +12,7 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     addr: SocketAddr,
     blocked: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
     generation: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -22,14 +23,16 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let blocked = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicU64::new(0));
         let (generation, _) = watch::channel(0u64);
         let target = target.to_owned();
         let task = {
-            let blocked = blocked.clone();
+            let (blocked, refused) = (blocked.clone(), refused.clone());
             let generation = generation.clone();
             tokio::spawn(async move {
                 while let Ok((inbound, _)) = listener.accept().await {
                     if blocked.load(Ordering::Acquire) {
+                        refused.fetch_add(1, Ordering::AcqRel);
                         drop(inbound);
                         continue;
                     }
@@ -53,6 +56,7 @@ impl TcpProxy {
         Self {
             addr,
             blocked,
+            refused,
             generation,
             task,
         }
@@ -77,6 +81,11 @@ impl TcpProxy {
     pub fn block(&self) {
         self.blocked.store(true, Ordering::Release);
         self.sever();
+    }
+
+    /// Returns how many connections were refused while blocked.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Acquire)
     }
 
     /// Accepts connections again.

@@ -80,6 +80,9 @@ pub struct CustomerResult {
     pub webhook_status: u16,
     /// Transport error, if any.
     pub webhook_error: Option<String>,
+    /// Attempts made (more than one when the URL's overrides asked for retries).
+    #[serde(default)]
+    pub webhook_attempts: u32,
 }
 
 /// A fault applied to the next Messages API requests.
@@ -137,6 +140,9 @@ pub struct SentMessage {
 pub struct Stats {
     pub sent: usize,
     pub refused: u64,
+    /// Webhook attempts made (retries included).
+    #[serde(default)]
+    pub webhook_attempts: u64,
     /// Per sender: the most messages received in any one-second window.
     pub max_per_second: BTreeMap<String, usize>,
 }

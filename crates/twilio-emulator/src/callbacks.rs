@@ -61,22 +61,11 @@ pub(crate) fn schedule(
                 params.push(("ErrorCode".into(), code.to_string()));
                 params.push(("ErrorMessage".into(), String::new()));
             }
-            let signature = switchboard_twilio::signature::compute(&token, &url, &params);
-            let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
-            let sent = em
-                .inner
-                .http
-                .post(&url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("x-twilio-signature", signature)
-                .header("i-twilio-idempotency-token", uuid::Uuid::new_v4().to_string())
-                .body(body)
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!(%sid, status, answer = r.status().as_u16(), "status callback refused"),
-                Err(error) => tracing::warn!(%sid, status, error = %error, "status callback failed"),
+            let sent = crate::deliver::post(&em, &url, &token, &params).await;
+            match (sent.status, sent.error) {
+                (200..=399, _) => {}
+                (_, Some(error)) => tracing::warn!(%sid, status, error = %error, attempts = sent.attempts, "status callback failed"),
+                (answer, None) => tracing::warn!(%sid, status, answer, attempts = sent.attempts, "status callback refused"),
             }
         }
     });

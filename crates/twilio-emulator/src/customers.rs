@@ -1,6 +1,6 @@
 //! Simulated customers: a message to a business number becomes the webhook Twilio would send,
-//! signed with the account's auth token over the number's inbound URL, posted once (Twilio does
-//! not retry a 5xx by default) with a 15-second timeout.
+//! signed with the account's auth token over the number's inbound URL, retried only as the URL's
+//! connection overrides say (by default Twilio retries a failed connect once, a 5xx never).
 
 use base64::Engine;
 
@@ -99,29 +99,12 @@ impl Emulator {
         if let Some(bsuid) = &message.external_user_id {
             params.push(("ExternalUserId".into(), format!("whatsapp:{bsuid}")));
         }
-        let signature = switchboard_twilio::signature::compute(&token, &url, &params);
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
-        let answer = self
-            .inner
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", signature)
-            .header("i-twilio-idempotency-token", uuid::Uuid::new_v4().to_string())
-            .body(body)
-            .send()
-            .await;
-        Ok(match answer {
-            Ok(response) => CustomerResult {
-                message_sid,
-                webhook_status: response.status().as_u16(),
-                webhook_error: None,
-            },
-            Err(error) => CustomerResult {
-                message_sid,
-                webhook_status: 0,
-                webhook_error: Some(error.to_string()),
-            },
+        let delivered = crate::deliver::post(self, &url, &token, &params).await;
+        Ok(CustomerResult {
+            message_sid,
+            webhook_status: delivered.status,
+            webhook_error: delivered.error,
+            webhook_attempts: delivered.attempts,
         })
     }
 }

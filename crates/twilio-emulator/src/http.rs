@@ -136,6 +136,7 @@ impl Emulator {
         Stats {
             sent: state.sent.len(),
             refused: state.refused,
+            webhook_attempts: state.webhook_attempts,
             max_per_second,
         }
     }

@@ -13,6 +13,7 @@
 mod admin;
 mod callbacks;
 mod customers;
+mod deliver;
 mod http;
 mod state;
 

@@ -69,6 +69,9 @@ pub struct State {
     pub media: HashMap<String, (String, String, Vec<u8>)>,
     /// Requests refused (auth, validation, injected faults).
     pub refused: u64,
+    /// Webhook attempts answered or failed (customer messages and status callbacks, retries
+    /// included).
+    pub webhook_attempts: u64,
 }
 
 /// The lock around the state.

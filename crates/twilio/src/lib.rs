@@ -11,6 +11,7 @@ pub mod client;
 pub mod content;
 pub mod errors;
 pub mod messages;
+pub mod overrides;
 pub mod signature;
 pub mod webhook;
 

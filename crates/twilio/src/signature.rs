@@ -20,8 +20,10 @@ pub fn form_params(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Returns the string Twilio signs: the URL, then each sorted name and value.
+/// Returns the string Twilio signs: the URL (without its `#fragment`: connection overrides are
+/// not signed), then each sorted name and value.
 pub fn signing_string(url: &str, params: &[(String, String)]) -> String {
+    let url = crate::overrides::split(url).0;
     let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (k, v) in params {
         grouped.entry(k.as_str()).or_default().push(v.as_str());
@@ -165,6 +167,13 @@ mod tests {
             ("From", "+14158675309"),
             ("To", "+18005551212"),
         ])
+    }
+
+    #[test]
+    fn connection_overrides_in_the_fragment_are_not_signed() {
+        let with = format!("{URL}#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx");
+        assert_eq!(compute(TOKEN, &with, &shared()), compute(TOKEN, URL, &shared()));
+        assert!(validate(TOKEN, URL, &shared(), &compute(TOKEN, &with, &shared())));
     }
 
     fn go_params() -> Vec<(String, String)> {

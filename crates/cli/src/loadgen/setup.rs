@@ -34,7 +34,8 @@ pub async fn prepare(admin: &ApiClient, emulator: &ApiClient, numbers: usize, cu
         .await
         .context("creating the load channel (is the API key an admin key?)")?;
     let channel_id = field(&channel, "id").to_owned();
-    let inbound_url = field(&channel, "inbound_url").to_owned();
+    // loadgen plays Twilio and resends on its own: the URL it posts to, without the overrides.
+    let inbound_url = switchboard_twilio::overrides::split(field(&channel, "inbound_url")).0.to_owned();
 
     let mut agent_ids = Vec::new();
     for i in 0..agents {

@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 pub const ACCOUNT: &str = "AC11111111111111111111111111111111";
 pub const CHANNEL: &str = "0b1e5c6e-3c1a-4bde-9a55-7d0f8c1c2a10";
-pub const PUBLIC: &str = "https://hooks.example.com";
 
 #[derive(Clone)]
 pub struct FakeChannel {
@@ -98,7 +97,8 @@ impl Harness {
         let listener = bind_local().await;
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = Config {
-            public_base_url: PUBLIC.into(),
+            // The URL Twilio is given is where ingress listens, so the emulator can call it.
+            public_base_url: url.clone(),
             amqp_url: SecretString::from(amqp),
             bus: bus.config.clone(),
             ingress: IngressSettings {
@@ -141,7 +141,7 @@ impl Harness {
     /// Posts `params` to `path` (with optional query), signed for the public URL with `token`.
     pub async fn post(&self, path_and_query: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
         let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        let signature = sign(&format!("{PUBLIC}{path_and_query}"), &body, token);
+        let signature = sign(&format!("{}{path_and_query}", self.url), &body, token);
         self.http
             .post(format!("{}{path_and_query}", self.url))
             .header("content-type", "application/x-www-form-urlencoded")

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -135,7 +136,7 @@ async fn every_refusal_has_its_status_and_publishes_nothing() {
         .unwrap();
     assert_eq!(unsigned.status(), 403);
     // A body altered after signing.
-    let signature = sign(&format!("{PUBLIC}{}", inbound_path()), &body, TOKEN);
+    let signature = sign(&format!("{}{}", h.url, inbound_path()), &body, TOKEN);
     let tampered = h
         .http
         .post(format!("{}{}", h.url, inbound_path()))
@@ -283,5 +284,67 @@ async fn session_outage_keeps_known_channels_working_and_changes_apply_within_th
             == 404
     })
     .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_answered_503_while_the_broker_is_down_is_retried_by_twilio_and_published_once() {
+    use switchboard_twilio::overrides::ConnectionOverrides;
+    use switchboard_twilio_emulator::{AccountSetup, CustomerMessage, Emulator, NumberSetup};
+
+    let h = Harness::start(5_000).await;
+    // "Twilio", given the inbound URL as Switchboard hands it out: with connection overrides.
+    let em = Emulator::new(
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        Arc::new(switchboard_domain::ManualClock::new()),
+    )
+    .unwrap();
+    em.setup_account(AccountSetup {
+        account_sid: ACCOUNT.into(),
+        auth_token: TOKEN.into(),
+        numbers: vec![NumberSetup {
+            phone: "+14155238886".into(),
+            inbound_url: format!("{}{}#{}", h.url, inbound_path(), ConnectionOverrides::switchboard()),
+        }],
+        sandbox_join_code: None,
+        templates: None,
+    });
+    let message = |body: &str| CustomerMessage {
+        from: "+5511900000031".into(),
+        to: "+14155238886".into(),
+        body: body.into(),
+        ..Default::default()
+    };
+    let first = em.customer_message(message("before")).await.unwrap();
+    assert_eq!((first.webhook_status, first.webhook_attempts), (200, 1));
+
+    h.proxy.block();
+    let attempts_before = em.stats().webhook_attempts;
+    let sending = tokio::spawn({
+        let em = em.clone();
+        async move { em.customer_message(message("during the outage")).await }
+    });
+    // The broker stays unreachable until the webhook has been answered (503) at least once.
+    wait_until(Duration::from_secs(20), "a first attempt answered", || async {
+        em.stats().webhook_attempts > attempts_before
+    })
+    .await;
+    h.proxy.unblock();
+    let during = sending.await.unwrap().unwrap();
+    assert_eq!(during.webhook_status, 200, "{during:?}");
+    assert!(during.webhook_attempts >= 2, "answered 503, then retried: {during:?}");
+
+    let mut sids = Vec::new();
+    for shard in 0..h.bus.config.shards {
+        sids.extend(
+            h.drain::<InboundReceivedV1>(&format!("session.inbound.{shard}"))
+                .await
+                .into_iter()
+                .map(|e| e.payload.message_sid),
+        );
+    }
+    assert_eq!(sids.iter().filter(|s| **s == during.message_sid).count(), 1, "published once");
+    assert_eq!(sids.iter().filter(|s| **s == first.message_sid).count(), 1);
     h.stop().await;
 }

@@ -78,6 +78,7 @@ impl Harness {
                 token_keys: keys,
                 drain_timeout_ms: 5_000,
                 shard_leases: Default::default(),
+                webhooks: Default::default(),
             },
         };
         let stop = CancellationToken::new();

@@ -334,6 +334,7 @@ fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
             token_keys: keys,
             drain_timeout_ms: 5_000,
             shard_leases: Default::default(),
+            webhooks: Default::default(),
         },
     }
 }

@@ -54,7 +54,7 @@ pub fn page_info(count: usize, limit: i64, last: Option<Uuid>) -> Option<PageInf
     })
 }
 
-pub fn channel(c: &Channel, inbound_url: String, status_url: String) -> pb::Channel {
+pub fn channel(c: &Channel, inbound_url: String, status_url: String, fallback_url: Option<String>) -> pb::Channel {
     pb::Channel {
         id: c.id.to_string(),
         name: c.name.clone(),
@@ -66,6 +66,7 @@ pub fn channel(c: &Channel, inbound_url: String, status_url: String) -> pb::Chan
         status_url,
         created_at: Some(timestamp(c.created_at)),
         sandbox_notes: sandbox_notes(c),
+        fallback_url: fallback_url.unwrap_or_default(),
     }
 }
 

@@ -38,7 +38,12 @@ impl SessionGrpc {
     }
 
     fn channel_pb(&self, c: &crate::channels::Channel) -> pb::Channel {
-        convert::channel(c, self.session.inbound_url(c.id), self.session.status_url(c.id))
+        convert::channel(
+            c,
+            self.session.inbound_url(c.id),
+            self.session.status_url(c.id),
+            self.session.fallback_url(c.id),
+        )
     }
 }
 

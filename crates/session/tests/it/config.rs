@@ -19,13 +19,19 @@ async fn the_auth_token_never_appears_in_a_response_or_a_log_line() {
         .await
         .unwrap()
         .into_inner();
+    // Every URL carries the connection overrides, so Twilio retries a webhook answered 5xx.
+    let overrides = "#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx";
     assert_eq!(
         channel.inbound_url,
-        format!("https://hooks.example.com/v1/twilio/{}/inbound", channel.id)
+        format!("https://hooks.example.com/v1/twilio/{}/inbound{overrides}", channel.id)
     );
     assert_eq!(
         channel.status_url,
-        format!("https://hooks.example.com/v1/twilio/{}/status", channel.id)
+        format!("https://hooks.example.com/v1/twilio/{}/status{overrides}", channel.id)
+    );
+    assert_eq!(
+        channel.fallback_url,
+        format!("https://fallback.example.com/v1/twilio/{}/inbound{overrides}", channel.id)
     );
     assert!(channel.sandbox_notes.contains("join shadow-horn") && channel.sandbox_notes.contains("72 hours"));
     let rotated = "new0123456789abcdef0123456789abcd";

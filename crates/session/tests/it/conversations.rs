@@ -49,7 +49,7 @@ async fn a_duplicate_webhook_stores_one_message_and_a_greeting_goes_out() {
     assert_eq!(send["from"], format!("whatsapp:{BUSINESS}"));
     assert_eq!(
         send["status_callback"],
-        format!("https://hooks.example.com/v1/twilio/{channel_id}/status")
+        format!("https://hooks.example.com/v1/twilio/{channel_id}/status#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx")
     );
     h.stop().await;
 }

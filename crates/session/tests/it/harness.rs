@@ -71,6 +71,10 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
                 ttl_ms: 2_000,
                 heartbeat_ms: 200,
             },
+            webhooks: switchboard_session::config::WebhookUrls {
+                fallback_base_url: "https://fallback.example.com".into(),
+                ..Default::default()
+            },
         },
     }
 }

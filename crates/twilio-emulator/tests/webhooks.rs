@@ -1,0 +1,111 @@
+//! The emulator posts customer webhooks as Twilio does: retried only when the URL's connection
+//! overrides say so, every attempt signed over the URL without its fragment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use switchboard_domain::ManualClock;
+use switchboard_test_support::bind_local;
+use switchboard_twilio_emulator::{AccountSetup, CustomerMessage, Emulator, NumberSetup};
+
+const ACCOUNT: &str = "AC33333333333333333333333333333333";
+const TOKEN: &str = "emulated0123456789abcdef01234567";
+
+/// Answers 503 to the first `fail` requests, then 200; keeps (signature valid, idempotency token).
+#[derive(Clone)]
+struct Flaky {
+    fail: u32,
+    seen: Arc<AtomicU32>,
+    log: Arc<Mutex<Vec<(bool, String)>>>,
+    url: String,
+}
+
+async fn hook(State(f): State<Flaky>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let params = switchboard_twilio::signature::form_params(&body);
+    let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let token = headers
+        .get("i-twilio-idempotency-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let valid = switchboard_twilio::signature::validate(TOKEN, &f.url, &params, signature);
+    f.log.lock().unwrap().push((valid, token));
+    if f.seen.fetch_add(1, Ordering::SeqCst) < f.fail {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn flaky(fail: u32) -> Flaky {
+    let listener = bind_local().await;
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let state = Flaky {
+        fail,
+        seen: Arc::new(AtomicU32::new(0)),
+        log: Arc::new(Mutex::new(Vec::new())),
+        url,
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    state
+}
+
+fn emulator(inbound_url: &str) -> Emulator {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let em = Emulator::new("http://127.0.0.1:9", "http://127.0.0.1:9", Arc::new(ManualClock::new())).unwrap();
+    em.setup_account(AccountSetup {
+        account_sid: ACCOUNT.into(),
+        auth_token: TOKEN.into(),
+        numbers: vec![NumberSetup {
+            phone: "+14155550100".into(),
+            inbound_url: inbound_url.into(),
+        }],
+        sandbox_join_code: None,
+        templates: None,
+    });
+    em
+}
+
+fn hello() -> CustomerMessage {
+    CustomerMessage {
+        from: "+5511900000001".into(),
+        to: "+14155550100".into(),
+        body: "hello".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_503_is_retried_only_when_the_url_carries_overrides_and_every_attempt_verifies() {
+    // Without overrides (Twilio's default): one attempt, the 503 stands.
+    let plain = flaky(2).await;
+    let result = emulator(&plain.url).customer_message(hello()).await.unwrap();
+    assert_eq!((result.webhook_status, result.webhook_attempts), (503, 1));
+
+    // With Switchboard's overrides: retried on 5xx until it succeeds.
+    let retried = flaky(2).await;
+    let url = format!("{}#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx", retried.url);
+    let result = emulator(&url).customer_message(hello()).await.unwrap();
+    assert_eq!((result.webhook_status, result.webhook_attempts), (200, 3));
+    let log = retried.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|(valid, _)| *valid), "signed over the URL without its fragment");
+    assert!(
+        log.iter().all(|(_, token)| *token == log[0].1),
+        "one idempotency token for every attempt"
+    );
+
+    // The retry count is a limit: rc=1 gives up after two attempts.
+    let limited = flaky(5).await;
+    let url = format!("{}#rc=1&rp=5xx", limited.url);
+    let result = emulator(&url).customer_message(hello()).await.unwrap();
+    assert_eq!((result.webhook_status, result.webhook_attempts), (503, 2));
+}
