@@ -3,6 +3,7 @@
 //! 429/5xx/network (honouring `Retry-After`), then delay-queue retries; permanent errors become
 //! `outbound.failed.v1` with Twilio's code; a message Twilio accepted is never sent twice.
 
+mod claim;
 pub mod config;
 pub mod credentials;
 pub mod limiter;

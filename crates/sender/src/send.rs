@@ -18,6 +18,7 @@ use switchboard_twilio::messages::CreateMessage;
 use switchboard_twilio::{Credentials, TwilioClient, TwilioError};
 use uuid::Uuid;
 
+use crate::claim::Claim;
 use crate::config::SenderSettings;
 use crate::credentials::{CredentialStore, CredentialsError};
 use crate::limiter::RateLimiter;
@@ -54,7 +55,7 @@ impl App {
         }
     }
 
-    fn count(&self, outcome: &'static str, code: Option<u32>) {
+    pub(crate) fn count(&self, outcome: &'static str, code: Option<u32>) {
         let code = code.map_or_else(String::new, |c| c.to_string());
         self.sends
             .add(1, &[KeyValue::new("outcome", outcome), KeyValue::new("twilio.error_code", code)]);
@@ -132,35 +133,53 @@ fn request(event: &OutboundSendV1) -> CreateMessage {
 impl App {
     async fn send(&self, event: &OutboundSendV1, attempt: u32) -> Result<(), HandleError> {
         let id = message_id(&event.message_id)?;
-        // One round trip claims the send. No row back: Twilio already accepted it (its SID is
-        // recorded), or it was cancelled or failed for good; it is never sent again.
-        let claimed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, attempts) VALUES ($1, $2, $3, 'sending', 1) \
-             ON CONFLICT (message_id) DO UPDATE SET attempts = sender.deliveries.attempts + 1, updated_at = now() \
-             WHERE sender.deliveries.twilio_sid IS NULL AND sender.deliveries.status = 'sending' RETURNING status",
-        )
-        .bind(id)
-        .bind(Uuid::parse_str(&event.channel_id).ok())
-        .bind(Uuid::parse_str(&event.number_id).ok())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(transient)?;
-        if claimed.is_none() {
-            tracing::info!(message_id = %id, "already accepted by Twilio, cancelled or failed; not sending again");
-            return Ok(());
-        }
+        // One round trip claims the send under a lease (crate::claim). A send Twilio already
+        // accepted, or one cancelled or failed for good, is never sent again; one another copy
+        // holds waits.
+        let (fence, reconcile, since) = match self.claim(id, event).await? {
+            Claim::Done => {
+                tracing::info!(message_id = %id, "already accepted by Twilio, cancelled or failed; not sending again");
+                return Ok(());
+            }
+            Claim::Held(wait) => return Err(HandleError::Defer(wait)),
+            Claim::Go { fence, reconcile, since } => (fence, reconcile, since),
+        };
         let credentials = match self.credentials.get(&event.channel_id).await {
             Ok(c) => c,
-            Err(CredentialsError::Gone) => return self.fail(id, event, None, "the channel no longer exists or is inactive").await,
-            // On the last attempt the send is failed where the agent sees it, not dead-lettered
-            // and left pending.
-            Err(error @ CredentialsError::Unavailable(_)) if attempt >= self.max_attempts => {
+            Err(CredentialsError::Gone) => {
                 return self
-                    .fail(id, event, None, &format!("gave up after {attempt} attempts: {error}"))
+                    .fail(id, fence, event, None, "the channel no longer exists or is inactive")
                     .await;
             }
-            Err(error @ CredentialsError::Unavailable(_)) => return Err(transient(error)),
+            // On the last attempt the send is failed where the agent sees it, not dead-lettered
+            // and left pending.
+            Err(error @ CredentialsError::Unavailable(_)) if attempt >= self.max_attempts && !reconcile => {
+                return self
+                    .fail(id, fence, event, None, &format!("gave up after {attempt} attempts: {error}"))
+                    .await;
+            }
+            Err(error @ CredentialsError::Unavailable(_)) => {
+                self.outcome_lost_or_not_sent(id, fence, reconcile).await?;
+                return Err(transient(error));
+            }
         };
+        if reconcile {
+            // An earlier attempt may have reached Twilio: look before sending again.
+            match self.find_sent(&credentials, event, since).await {
+                Ok(Some((sid, status))) => {
+                    tracing::info!(message_id = %id, twilio_sid = %sid, "found in Twilio's Messages list; recorded, not sent again");
+                    self.count("reconciled", None);
+                    return self.accepted(id, event, &sid, &status).await;
+                }
+                Ok(None) => tracing::info!(message_id = %id, "not in Twilio's Messages list; sending"),
+                Err(error) => {
+                    self.outcome_lost(id, fence).await?;
+                    return Err(transient(anyhow::anyhow!(
+                        "cannot look the send up in Twilio's Messages list: {error}"
+                    )));
+                }
+            }
+        }
         let rate = if event.rate_per_second > 0.0 {
             event.rate_per_second
         } else {
@@ -169,7 +188,10 @@ impl App {
         let max_wait = Duration::from_millis(self.settings.max_rate_wait_ms);
         match self.limiter.reserve(&event.number_id, &credentials.account_sid, rate, max_wait) {
             Ok(at) => tokio::time::sleep_until(at).await,
-            Err(wait) => return Err(HandleError::Defer(wait)),
+            Err(wait) => {
+                self.not_sent(id, fence).await?;
+                return Err(HandleError::Defer(wait));
+            }
         }
         let message = request(event);
         let mut quick = 0;
@@ -178,6 +200,23 @@ impl App {
                 Ok(resource) => {
                     let sid = resource.sid.unwrap_or_default();
                     return self.accepted(id, event, &sid, resource.status.as_deref().unwrap_or("queued")).await;
+                }
+                Err(error @ TwilioError::Lost(_)) => {
+                    // Twilio may have it: the next attempt looks it up before any resend.
+                    tracing::warn!(message_id = %id, error = %error, "the outcome of a send is unknown; it will be looked up before any resend");
+                    self.count("unknown", None);
+                    if attempt >= self.max_attempts {
+                        // No next attempt: look now, and fail it only if Twilio does not have it.
+                        if let Ok(Some((sid, status))) = self.find_sent(&credentials, event, since).await {
+                            return self.accepted(id, event, &sid, &status).await;
+                        }
+                        let reason = format!(
+                            "gave up after {attempt} attempts; the last answer was lost and Twilio's Messages list does not have it"
+                        );
+                        return self.fail(id, fence, event, None, &reason).await;
+                    }
+                    self.outcome_lost(id, fence).await?;
+                    return Err(transient(error));
                 }
                 Err(error) if error.is_retryable() => {
                     if let Some(after) = error.retry_after() {
@@ -191,9 +230,16 @@ impl App {
                     self.count("retry", error.code());
                     if attempt >= self.max_attempts {
                         return self
-                            .fail(id, event, error.code(), &format!("gave up after {attempt} attempts: {error}"))
+                            .fail(
+                                id,
+                                fence,
+                                event,
+                                error.code(),
+                                &format!("gave up after {attempt} attempts: {error}"),
+                            )
                             .await;
                     }
+                    self.not_sent(id, fence).await?;
                     return Err(transient(error));
                 }
                 Err(error) => {
@@ -201,9 +247,17 @@ impl App {
                         TwilioError::Api { message, .. } => message.clone(),
                         other => other.to_string(),
                     };
-                    return self.fail(id, event, error.code(), &text).await;
+                    return self.fail(id, fence, event, error.code(), &text).await;
                 }
             }
+        }
+    }
+
+    async fn outcome_lost_or_not_sent(&self, id: Uuid, fence: i32, reconcile: bool) -> Result<(), HandleError> {
+        if reconcile {
+            self.outcome_lost(id, fence).await
+        } else {
+            self.not_sent(id, fence).await
         }
     }
 
@@ -247,8 +301,9 @@ impl App {
         };
         let sid = sid.to_owned();
         self.record(
-            "WITH recorded AS (UPDATE sender.deliveries SET status = 'accepted', twilio_sid = $6, updated_at = now() WHERE message_id = $1), \
-             queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) VALUES ($2, $3, $4, $5)) \
+            "WITH recorded AS (UPDATE sender.deliveries SET status = 'accepted', twilio_sid = $6, lease_until = NULL, updated_at = now() \
+             WHERE message_id = $1 AND twilio_sid IS NULL RETURNING 1), \
+             queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) SELECT $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM recorded)) \
              SELECT 1",
             id,
             accepted,
@@ -259,7 +314,8 @@ impl App {
         Ok(())
     }
 
-    async fn fail(&self, id: Uuid, event: &OutboundSendV1, code: Option<u32>, text: &str) -> Result<(), HandleError> {
+    /// Fails the send for good, as claim `fence`: a stale claim changes nothing.
+    async fn fail(&self, id: Uuid, fence: i32, event: &OutboundSendV1, code: Option<u32>, text: &str) -> Result<(), HandleError> {
         tracing::warn!(message_id = %id, error_code = ?code, reason = text, "send failed permanently");
         let failed = OutboundFailedV1 {
             message_id: event.message_id.clone(),
@@ -267,21 +323,15 @@ impl App {
             error_code: code,
             error_message: text.into(),
         };
-        let (channel, number, code_i32, text) = (
-            Uuid::parse_str(&event.channel_id).ok(),
-            Uuid::parse_str(&event.number_id).ok(),
-            code.and_then(|c| i32::try_from(c).ok()),
-            text.to_owned(),
-        );
+        let (code_i32, text) = (code.and_then(|c| i32::try_from(c).ok()), text.to_owned());
         self.record(
-            "WITH recorded AS (INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, error_code, error_message) \
-             VALUES ($1, $6, $7, 'failed', $8, $9) ON CONFLICT (message_id) DO UPDATE SET status = 'failed', error_code = $8, \
-             error_message = $9, updated_at = now() WHERE sender.deliveries.twilio_sid IS NULL), \
-             queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) VALUES ($2, $3, $4, $5)) \
+            "WITH recorded AS (UPDATE sender.deliveries SET status = 'failed', error_code = $6, error_message = $7, lease_until = NULL, \
+             updated_at = now() WHERE message_id = $1 AND twilio_sid IS NULL AND attempts = $8 RETURNING 1), \
+             queued AS (INSERT INTO sender.outbox (message_id, routing_key, payload, headers) SELECT $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM recorded)) \
              SELECT 1",
             id,
             failed,
-            move |q| q.bind(channel).bind(number).bind(code_i32).bind(text),
+            move |q| q.bind(code_i32).bind(text).bind(fence),
         )
         .await?;
         self.count("failed", code);

@@ -100,6 +100,9 @@ pub enum Fault {
     Slow { ms: u64, count: u32 },
     /// Accept, then fail the message with `code` in its status callback (e.g. 63024).
     FailWith { code: u32, count: u32 },
+    /// Accept (create and send the message), then lose the answer: the response's body breaks
+    /// off, as when a connection dies after Twilio accepted. The client cannot know the outcome.
+    LoseResponse { count: u32 },
     /// An outage: answer every Messages API request with `status` and Twilio error `code` for
     /// the next `secs` seconds of wall time from injection, however many requests come.
     Outage { status: u16, code: u32, secs: u64 },
@@ -110,7 +113,9 @@ impl Fault {
     /// (`State::outage`) and never queued.
     pub(crate) fn count_mut(&mut self) -> Option<&mut u32> {
         match self {
-            Self::Status { count, .. } | Self::Slow { count, .. } | Self::FailWith { count, .. } => Some(count),
+            Self::Status { count, .. } | Self::Slow { count, .. } | Self::FailWith { count, .. } | Self::LoseResponse { count } => {
+                Some(count)
+            }
             Self::Outage { .. } => None,
         }
     }
@@ -133,6 +138,10 @@ pub struct SentMessage {
     pub error_code: Option<u32>,
     /// When the request arrived, Unix milliseconds.
     pub received_ms: i64,
+    /// When it was created by the emulator's clock, Unix seconds (its `date_created` and
+    /// `date_sent`, which the Messages list filters on).
+    #[serde(default)]
+    pub created_unix: i64,
 }
 
 /// Send counts.

@@ -35,7 +35,10 @@ pub(crate) struct Inner {
 /// Builds the router for the API host (Twilio's endpoints and `/emulator/…`).
 pub fn router(emulator: Emulator) -> Router {
     Router::new()
-        .route("/2010-04-01/Accounts/{account_sid}/Messages.json", post(create_message))
+        .route(
+            "/2010-04-01/Accounts/{account_sid}/Messages.json",
+            post(create_message).get(crate::list::list_messages),
+        )
         .route("/2010-04-01/Accounts/{account_sid}/Messages/{file}", get(fetch_message))
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}",
@@ -151,7 +154,7 @@ impl Emulator {
     }
 }
 
-fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+pub(crate) fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -161,7 +164,7 @@ fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
 }
 
 /// Checks HTTP Basic auth against the account; returns its token on success.
-fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
+pub(crate) fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let unauthorized = || {
         em.lock().refused += 1;
         let mut r = twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
@@ -218,6 +221,7 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         );
     }
     let mut fail_with = None;
+    let mut lose_response = false;
     let fault = {
         let mut state = em.lock();
         match state.outage {
@@ -259,6 +263,7 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         }
         Some(Fault::Slow { ms, .. }) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Some(Fault::FailWith { code, .. }) => fail_with = Some(code),
+        Some(Fault::LoseResponse { .. }) => lose_response = true,
         Some(Fault::Outage { .. }) | None => {}
     }
     let params = switchboard_twilio::signature::form_params(&body);
@@ -368,6 +373,7 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         status: "queued".into(),
         error_code: None,
         received_ms: i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        created_unix: now.unix_timestamp(),
     };
     em.lock().sent.push(sent);
     if let Some(url) = status_callback {
@@ -399,6 +405,11 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         uri: Some(format!("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")),
         ..Default::default()
     };
+    if lose_response {
+        // The message exists and goes out; the answer breaks off after its status line.
+        let broken = futures_util::stream::once(async { Err::<axum::body::Bytes, _>(std::io::Error::other("connection lost")) });
+        return (StatusCode::CREATED, axum::body::Body::from_stream(broken)).into_response();
+    }
     (StatusCode::CREATED, axum::Json(resource)).into_response()
 }
 

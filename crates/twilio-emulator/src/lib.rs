@@ -15,6 +15,7 @@ mod callbacks;
 mod customers;
 mod deliver;
 mod http;
+mod list;
 mod state;
 
 pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, OpenWindows, SentMessage, Stats};

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::content::ContentPage;
 use crate::errors::{self, Retry};
-use crate::messages::{CreateMessage, ErrorBody, MessageResource};
+use crate::messages::{CreateMessage, ErrorBody, MessagePage, MessageResource};
 
 /// An account's credentials: Account SID (or API key SID) and auth token (or key secret).
 #[derive(Clone)]
@@ -59,6 +59,10 @@ pub enum TwilioError {
     /// No answer (connect, TLS, timeout).
     #[error("could not reach Twilio: {0}")]
     Network(String),
+    /// The request went out but its answer was lost (a timeout or a connection cut after
+    /// sending, or an accepted answer that broke off): Twilio may have acted on it.
+    #[error("Twilio's answer was lost, the outcome is unknown: {0}")]
+    Lost(String),
     /// An answer that does not parse.
     #[error("unexpected answer from Twilio: {0}")]
     Decode(String),
@@ -72,7 +76,7 @@ impl TwilioError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { status, code, .. } => errors::classify(*status, *code) == Retry::Retryable,
-            Self::Network(_) => true,
+            Self::Network(_) | Self::Lost(_) => true,
             Self::Decode(_) | Self::ForeignHost(_) => false,
         }
     }
@@ -132,8 +136,59 @@ impl TwilioClient {
             .post(url)
             .basic_auth(&creds.username, Some(creds.password.expose_secret()))
             .form(&message.form());
-        let response = request.send().await.map_err(|e| TwilioError::Network(redact(&e)))?;
-        json_or_error(response).await
+        let response = request.send().await.map_err(|e| {
+            // A failed connect never reached Twilio; anything later may have.
+            if e.is_connect() {
+                TwilioError::Network(redact(&e))
+            } else {
+                TwilioError::Lost(redact(&e))
+            }
+        })?;
+        let status = response.status();
+        match json_or_error(response).await {
+            // Accepted, but the answer broke off or does not parse: the message exists.
+            Err(TwilioError::Network(e) | TwilioError::Decode(e)) if status.is_success() => Err(TwilioError::Lost(e)),
+            other => other,
+        }
+    }
+
+    /// Lists the messages from `from` to `to` sent on or after `since` (a day, UTC), newest
+    /// first, following `next_page_uri` for at most `max_pages` pages of 1,000.
+    pub async fn list_messages(
+        &self,
+        creds: &Credentials,
+        to: &str,
+        from: &str,
+        since: time::Date,
+        max_pages: usize,
+    ) -> Result<Vec<MessageResource>, TwilioError> {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("To", to)
+            .append_pair("From", from)
+            .append_pair(
+                "DateSent>",
+                &format!("{:04}-{:02}-{:02}", since.year(), u8::from(since.month()), since.day()),
+            )
+            .append_pair("PageSize", "1000")
+            .finish();
+        let mut url = format!("{}/2010-04-01/Accounts/{}/Messages.json?{query}", self.api_base, creds.account_sid);
+        let mut all = Vec::new();
+        for _ in 0..max_pages.max(1) {
+            let response = self
+                .http
+                .get(&url)
+                .basic_auth(&creds.username, Some(creds.password.expose_secret()))
+                .send()
+                .await
+                .map_err(|e| TwilioError::Network(redact(&e)))?;
+            let page: MessagePage = json_or_error(response).await?;
+            all.extend(page.messages);
+            match page.next_page_uri {
+                Some(next) if next.starts_with('/') => url = format!("{}{next}", self.api_base),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     /// Fetches a message by SID.

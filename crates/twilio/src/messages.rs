@@ -78,6 +78,16 @@ pub struct MessageResource {
     pub subresource_uris: Option<serde_json::Value>,
 }
 
+/// One page of the Messages list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessagePage {
+    /// The messages, newest first.
+    #[serde(default)]
+    pub messages: Vec<MessageResource>,
+    /// The next page, relative to the API host; `None` on the last.
+    pub next_page_uri: Option<String>,
+}
+
 /// Twilio's error body: `{"code","message","more_info","status"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -5,3 +5,4 @@
 mod harness;
 mod outage;
 mod sends;
+mod unknown;
