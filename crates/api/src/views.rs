@@ -20,6 +20,11 @@ fn ts(value: Option<&prost_types::Timestamp>) -> Option<String> {
     value.and_then(rfc3339)
 }
 
+/// A protobuf timestamp as RFC 3339.
+pub fn timestamp(value: Option<&prost_types::Timestamp>) -> Option<String> {
+    ts(value)
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }

@@ -20,6 +20,7 @@ use crate::app::{Events, Session};
 use crate::conversations::{ConversationRow, TransitionInput};
 use crate::error::{SessionError, parse_id};
 use crate::messages::MessageRow;
+use crate::unroutable::Reason;
 
 /// Consumes `inbound.received.v1`.
 pub struct InboundHandler {
@@ -58,7 +59,7 @@ impl Handler for InboundHandler {
         let mut tx = session.pool.begin().await.map_err(|e| classify(e.into()))?;
         let mut events = Events::default();
         let mut seen = session.known_sids(&mut tx, &parsed).await.map_err(classify)?;
-        let mut numbers: HashMap<(String, String), NumberForInbound> = HashMap::new();
+        let mut numbers: HashMap<(String, String), Result<NumberForInbound, Reason>> = HashMap::new();
         for (event, message) in &parsed {
             if !seen.insert((event.channel_id.clone(), message.message_sid.clone())) {
                 tracing::debug!(message_sid = %message.message_sid, "duplicate inbound message ignored");
@@ -74,6 +75,13 @@ impl Handler for InboundHandler {
                         .map_err(classify)?;
                     numbers.insert(key, n.clone());
                     n
+                }
+            };
+            let number = match number {
+                Ok(number) => number,
+                Err(reason) => {
+                    session.record_unroutable(&mut tx, event, message, reason).await.map_err(classify)?;
+                    continue;
                 }
             };
             session
@@ -153,7 +161,7 @@ impl Session {
         tx: &mut PgConnection,
         channel_id: &str,
         message: &InboundMessage,
-    ) -> Result<NumberForInbound, SessionError> {
+    ) -> Result<Result<NumberForInbound, Reason>, SessionError> {
         let channel_id = parse_id(channel_id, "channel_id")?;
         let number = sqlx::query_as::<_, NumberForInbound>(
             "SELECT n.id, n.workstream_id, n.default_language, n.customer_attachments, n.agent_attachments, n.max_attachment_bytes, \
@@ -163,12 +171,12 @@ impl Session {
         .bind(channel_id)
         .bind(message.to.as_str())
         .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| SessionError::Precondition(format!("no WhatsApp number {} is configured on channel {channel_id}", message.to)))?;
-        if !number.live {
-            return Err(SessionError::Precondition(format!("WhatsApp number {} is inactive", message.to)));
-        }
-        Ok(number)
+        .await?;
+        Ok(match number {
+            None => Err(Reason::UnknownNumber),
+            Some(number) if !number.live => Err(Reason::InactiveNumber),
+            Some(number) => Ok(number),
+        })
     }
 
     /// Applies one new (not duplicate) inbound message inside the caller's transaction.

@@ -19,6 +19,7 @@ pub mod messages;
 pub mod metrics;
 pub mod numbers;
 pub mod templates;
+pub mod unroutable;
 
 use std::sync::Arc;
 use std::time::Duration;

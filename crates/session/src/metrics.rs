@@ -12,6 +12,7 @@ struct Instruments {
     denied: Counter<u64>,
     delivery: Counter<u64>,
     opened: Counter<u64>,
+    unroutable: Counter<u64>,
 }
 
 fn instruments() -> &'static Instruments {
@@ -35,6 +36,10 @@ fn instruments() -> &'static Instruments {
                 .u64_counter("switchboard.session.conversations.opened")
                 .with_description("conversations opened or reopened")
                 .build(),
+            unroutable: meter
+                .u64_counter("switchboard.session.inbound.unroutable")
+                .with_description("inbound messages to a number not configured on their channel, or inactive, by reason")
+                .build(),
         }
     })
 }
@@ -57,6 +62,11 @@ pub fn delivery(status: &'static str, error_code: Option<u32>) {
     instruments()
         .delivery
         .add(1, &[KeyValue::new("status", status), KeyValue::new("twilio.error_code", code)]);
+}
+
+/// Counts an inbound message no number takes.
+pub fn unroutable(reason: &'static str) {
+    instruments().unroutable.add(1, &[KeyValue::new("reason", reason)]);
 }
 
 /// Counts a conversation entering Open.

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod routing_config;
 pub mod supervisor;
 pub mod templates;
+pub mod unroutable;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -38,4 +39,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(conversations::router())
         .merge(supervisor::router())
         .merge(bots::router())
+        .merge(unroutable::router())
 }

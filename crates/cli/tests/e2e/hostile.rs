@@ -150,3 +150,41 @@ async fn nul_bytes_are_cleaned_from_webhooks_and_refused_by_the_api_with_a_clear
     assert_eq!(schema["type"], "array", "{schema}");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_to_an_inactive_number_is_answered_200_and_listed_for_the_admin() {
+    let w = World::start().await;
+    w.admin
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/numbers/{}", w.number_id),
+            Some(&json!({ "active": false })),
+        )
+        .await
+        .unwrap();
+    // Twilio still delivers to the number; ingress answers 200 (a retry could never route it).
+    let sent = w.customer_writes("+5511955553333", json!({ "body": "anyone there?" })).await;
+    let listed = wait_for(WAIT, "the message listed as unroutable", || async {
+        let list = w.admin.get("/unroutable-messages").await.ok()?;
+        list.as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(listed["message_sid"], sent["message_sid"]);
+    assert_eq!(listed["reason"], "inactive_number");
+    assert_eq!(listed["to"], BUSINESS);
+    assert_eq!(listed["from"], "+5511955553333");
+    assert_eq!(listed["body"], "anyone there?");
+    assert_eq!(listed["channel_id"], w.channel_id.as_str());
+    // Not an admin: refused.
+    let (status, _) = send(
+        reqwest::Method::GET,
+        format!("{}/api/v1/unroutable-messages", w.stack.urls.api),
+        &w.ana.key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let conversations = w.admin.get("/conversations").await.unwrap();
+    assert_eq!(conversations["items"], json!([]), "no conversation was opened");
+    w.stop().await;
+}

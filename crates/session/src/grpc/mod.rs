@@ -335,6 +335,33 @@ impl SessionService for SessionGrpc {
         })
     }
 
+    async fn list_unroutable_messages(
+        &self,
+        request: Request<pb::ListUnroutableMessagesRequest>,
+    ) -> Reply<pb::ListUnroutableMessagesResponse> {
+        let r = request.get_ref();
+        let limit = if r.limit == 0 { 100 } else { i64::from(r.limit) };
+        let rows = self
+            .session
+            .list_unroutable(optional_id(&r.channel_id, "channel_id")?, limit)
+            .await?;
+        ok(pb::ListUnroutableMessagesResponse {
+            messages: rows
+                .into_iter()
+                .map(|m| pb::UnroutableMessage {
+                    id: m.id.to_string(),
+                    channel_id: m.channel_id.to_string(),
+                    message_sid: m.message_sid,
+                    to: m.to_number,
+                    from: m.from_address,
+                    reason: m.reason,
+                    body: m.body,
+                    received_at: Some(convert::timestamp(m.received_at)),
+                })
+                .collect(),
+        })
+    }
+
     async fn delete_automated_message(&self, request: Request<pb::DeleteAutomatedMessageRequest>) -> Reply<Empty> {
         let r = request.get_ref();
         self.session

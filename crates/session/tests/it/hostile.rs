@@ -5,7 +5,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use switchboard_bus::Envelope;
 use switchboard_bus::events::InboundReceivedV1;
-use switchboard_test_support::wait_until;
+use switchboard_test_support::{wait_for, wait_until};
 use switchboard_twilio::{Verified, Webhook};
 
 use crate::harness::*;
@@ -177,5 +177,56 @@ async fn every_message_ingress_would_accept_is_stored_whatever_its_values() {
     .await;
     assert_eq!(dead_letters(&h).await, 0, "nothing that ingress accepts fails to store");
     assert_eq!(inbound_bodies(&h).await.len(), accepted.len());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn messages_to_unknown_or_inactive_numbers_are_recorded_not_dead_lettered() {
+    let h = Harness::start(1).await;
+    let (channel_id, number_id) = h.channel_and_number().await;
+    let shards = h.bus.config.shards;
+    let publish = |params: Vec<(String, String)>| {
+        let envelope = Envelope::new(event(&channel_id, params, shards));
+        let publisher = h.bus.publisher();
+        async move { publisher.publish_event(&envelope, true).await.unwrap() }
+    };
+    let mut unknown = params(&sid(1), "+5511900000301", &[("Body", "wrong number")]);
+    unknown.retain(|(k, _)| k != "To");
+    unknown.push(("To".into(), "whatsapp:+14155550999".into()));
+    publish(unknown.clone()).await;
+    publish(unknown).await; // Twilio retried it: still one record.
+    h.client()
+        .update_number(switchboard_proto::session::v1::UpdateNumberRequest {
+            id: number_id,
+            active: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    publish(params(&sid(2), "+5511900000302", &[("Body", "number switched off")])).await;
+    let listed = wait_for(WAIT, "both recorded", || async {
+        let list = h
+            .client()
+            .list_unroutable_messages(switchboard_proto::session::v1::ListUnroutableMessagesRequest {
+                channel_id: channel_id.clone(),
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages;
+        (list.len() >= 2).then_some(list)
+    })
+    .await;
+    let summary: Vec<(&str, &str, &str)> = listed.iter().map(|m| (m.reason.as_str(), m.to.as_str(), m.body.as_str())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("inactive_number", BUSINESS, "number switched off"),
+            ("unknown_number", "+14155550999", "wrong number")
+        ]
+    );
+    assert_eq!(dead_letters(&h).await, 0, "nothing dead-lettered");
+    assert!(inbound_bodies(&h).await.is_empty(), "no conversation message stored");
     h.stop().await;
 }
