@@ -78,6 +78,15 @@ pub fn is_allowed_type(content_type: &str) -> bool {
     ALLOWED.iter().any(|(_, mime)| *mime == base)
 }
 
+/// Returns whether a browser may show a customer's file of this type inline on the desk's
+/// origin: images (but not SVG, which runs script), audio and video. Anything else (HTML, PDF,
+/// documents, unknown types) is served as a download.
+pub fn shows_inline(content_type: &str) -> bool {
+    let base = base_type(content_type);
+    let media = base.starts_with("image/") || base.starts_with("audio/") || base.starts_with("video/");
+    media && !base.contains("svg") && !base.contains("xml")
+}
+
 /// Returns the allowed extensions as a readable list.
 pub fn allowed_list() -> String {
     ALLOWED.iter().map(|(ext, _)| format!(".{ext}")).collect::<Vec<_>>().join(" ")
@@ -133,6 +142,23 @@ pub fn decide_inbound(settings: &AttachmentSettings, file: &InboundFile) -> Inbo
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_plain_media_is_shown_inline() {
+        for shown in ["image/jpeg", "IMAGE/PNG", "audio/ogg; codecs=opus", "video/mp4"] {
+            assert!(super::shows_inline(shown), "{shown}");
+        }
+        for download in [
+            "image/svg+xml",
+            "text/html",
+            "application/pdf",
+            "application/octet-stream",
+            "",
+            "text/plain",
+        ] {
+            assert!(!super::shows_inline(download), "{download}");
+        }
+    }
+
     use super::*;
 
     fn file(ct: &str, name: Option<&str>, size: Option<u64>) -> InboundFile {

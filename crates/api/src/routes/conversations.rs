@@ -245,10 +245,16 @@ async fn get_media(
         .await
         .api()?;
     let first = stream.message().await.map_err(ApiError::from)?.unwrap_or_default();
-    let content_type = if first.content_type.is_empty() {
-        "application/octet-stream".to_owned()
+    // A customer chose this type: only plain media is shown inline; a type that is not a valid
+    // header value is served as bytes.
+    let content_type = http::HeaderValue::from_str(&first.content_type)
+        .ok()
+        .filter(|_| !first.content_type.is_empty())
+        .unwrap_or_else(|| http::HeaderValue::from_static("application/octet-stream"));
+    let disposition = if switchboard_domain::attachment::shows_inline(&first.content_type) {
+        format!("inline; filename=\"media-{index}\"")
     } else {
-        first.content_type.clone()
+        format!("attachment; filename=\"media-{index}\"")
     };
     let rest = futures_util::stream::once(async move { Ok::<_, tonic::Status>(first.data) })
         .chain(stream.map(|chunk| chunk.map(|c| c.data)))
@@ -256,7 +262,16 @@ async fn get_media(
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "private, max-age=300".into()),
+            (header::CACHE_CONTROL, http::HeaderValue::from_static("private, max-age=300")),
+            (header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff")),
+            (
+                header::CONTENT_DISPOSITION,
+                http::HeaderValue::from_str(&disposition).unwrap_or_else(|_| http::HeaderValue::from_static("attachment")),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                http::HeaderValue::from_static("default-src 'none'; sandbox"),
+            ),
         ],
         Body::from_stream(rest),
     )

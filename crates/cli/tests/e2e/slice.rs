@@ -125,6 +125,9 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
         .unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["content-type"], "image/jpeg");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(got.headers()["content-disposition"], "inline; filename=\"media-0\"");
+    assert!(got.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
     assert_eq!(got.bytes().await.unwrap().to_vec(), photo);
     let denied = http
         .get(format!("{}{media_path}", w.stack.urls.api))
