@@ -227,6 +227,24 @@ impl Keys {
         )
     }
 
+    /// Returns what key `key_id` stands for now, read from the database (not the cache), or
+    /// `None` once it is revoked. Open streams call this every few seconds.
+    pub async fn current(&self, key_id: Uuid) -> Result<Option<Caller>, ApiError> {
+        let row: Option<(String, Option<Uuid>, Vec<Uuid>)> =
+            sqlx::query_as("SELECT role, agent_id, queue_ids FROM api.keys WHERE id = $1 AND revoked_at IS NULL")
+                .bind(key_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(role, agent_id, queue_ids)| {
+            Some(Caller {
+                key_id,
+                role: Role::parse(&role)?,
+                agent_id,
+                queue_ids,
+            })
+        }))
+    }
+
     /// Returns the caller a presented key stands for.
     pub async fn authenticate(&self, presented: &str) -> Result<Arc<Caller>, ApiError> {
         let unauthenticated = || {

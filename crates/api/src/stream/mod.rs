@@ -92,6 +92,25 @@ pub async fn oldest_id(pool: &PgPool) -> sqlx::Result<i64> {
 pub struct Hub {
     sender: broadcast::Sender<Arc<StreamEvent>>,
     last: Arc<AtomicI64>,
+    sockets: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+}
+
+/// One open stream of a key, counted until dropped.
+pub struct Admitted {
+    sockets: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+    key_id: Uuid,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = sockets.get_mut(&self.key_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                sockets.remove(&self.key_id);
+            }
+        }
+    }
 }
 
 impl Hub {
@@ -100,7 +119,22 @@ impl Hub {
         Self {
             sender: broadcast::channel(capacity).0,
             last: Arc::new(AtomicI64::new(0)),
+            sockets: Arc::default(),
         }
+    }
+
+    /// Counts one more stream of `key_id` on this replica, or `None` when it already has `max`.
+    pub fn admit(&self, key_id: Uuid, max: usize) -> Option<Admitted> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = sockets.entry(key_id).or_default();
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(Admitted {
+            sockets: self.sockets.clone(),
+            key_id,
+        })
     }
 
     /// Subscribes to new events.

@@ -43,6 +43,14 @@ pub async fn stream(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let upgrade = upgrade.map_err(|e| crate::error::ApiError::invalid(format!("this endpoint is a WebSocket: {e}")))?;
+    let admitted = s.hub.admit(caller.key_id, MAX_STREAMS_PER_KEY).ok_or_else(|| {
+        crate::error::ApiError::new(
+            switchboard_service_kit::ErrorCode::ResourceExhausted,
+            format!("this key already has {MAX_STREAMS_PER_KEY} open streams"),
+        )
+    })?;
+    // Clients send nothing but control frames: anything large is refused.
+    let upgrade = upgrade.max_message_size(MAX_CLIENT_MESSAGE).max_frame_size(MAX_CLIENT_MESSAGE);
     let after = resume.after.or_else(|| {
         headers
             .get("last-event-id")
@@ -50,11 +58,21 @@ pub async fn stream(
             .and_then(|v| v.parse().ok())
     });
     Ok(upgrade.protocols(["switchboard.v1"]).on_upgrade(move |socket| async move {
+        let _admitted = admitted;
         if let Err(error) = serve(socket, s, caller, after).await {
             tracing::debug!(%error, "stream closed");
         }
     }))
 }
+
+/// Open streams one key may have on one replica.
+pub const MAX_STREAMS_PER_KEY: usize = 16;
+
+/// Largest message (and frame) a client may send.
+const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+
+/// How often an open stream checks that its key is still valid and unchanged.
+const RECHECK: Duration = Duration::from_secs(2);
 
 fn frame(event: &StreamEvent) -> Message {
     Message::Text(serde_json::to_string(event).unwrap_or_default().into())
@@ -93,6 +111,8 @@ async fn serve(mut socket: WebSocket, s: AppState, caller: Caller, after: Option
     socket.send(control("stream.ready", last)).await?;
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.tick().await;
     loop {
         tokio::select! {
             event = live.recv() => match event {
@@ -112,6 +132,20 @@ async fn serve(mut socket: WebSocket, s: AppState, caller: Caller, after: Option
                 Some(Ok(_)) => {}
             },
             _ = ping.tick() => socket.send(Message::Ping(Vec::new().into())).await?,
+            _ = recheck.tick() => {
+                // A revoked key, or a changed role or scope, ends the stream within RECHECK; the
+                // client reconnects with what it may see now.
+                let reason = match s.keys.current(caller.key_id).await {
+                    Ok(Some(now)) if now == caller => None,
+                    Ok(Some(_)) => Some("the key's access changed; reconnect"),
+                    Ok(None) => Some("the key was revoked"),
+                    Err(_) => None,
+                };
+                if let Some(reason) = reason {
+                    let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame { code: 1008, reason: reason.into() }))).await;
+                    return Ok(());
+                }
+            }
             () = s.shutdown.cancelled() => {
                 // 1012: service restart; the client reconnects (to another replica) and resumes.
                 let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame { code: 1012, reason: "restarting".into() }))).await;

@@ -273,3 +273,58 @@ async fn an_agent_loses_access_when_their_waiting_conversation_goes_back_to_the_
     assert!(w.emulator().sent().iter().all(|m| m.body.as_deref() != Some("still me")));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn an_open_stream_ends_within_seconds_of_its_key_being_revoked_and_streams_per_key_are_capped() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let w = World::start().await;
+    let api = w.stack.urls.api.clone();
+    let created = w
+        .admin
+        .post("/api-keys", &json!({ "name": "wallboard", "role": "supervisor" }))
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let mut stream = Stream::open(&api, &key, None).await;
+    w.admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api-keys/{}", created["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    // Closed by the server's next check of the key (every 2 s), not at the next reconnect.
+    let (code, reason) = stream.closed().await;
+    assert_eq!((code, reason.as_str()), (1008, "the key was revoked"));
+
+    // One key may hold 16 streams on a replica; the 17th upgrade is refused with 429.
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        open.push(Stream::open(&api, &w.ana.key, None).await);
+    }
+    let mut request = format!("{}/api/v1/stream", api.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {}", w.ana.key).parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        other => panic!("the 17th stream was not refused: {:?}", other.map(|_| ())),
+    }
+    // Closing one frees a place.
+    open.pop().unwrap().close().await;
+    wait_for(WAIT, "a place freed", || async {
+        let mut request = format!("{}/api/v1/stream", api.replace("http://", "ws://"))
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {}", w.ana.key).parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.ok().map(|_| ())
+    })
+    .await;
+    w.stop().await;
+}

@@ -255,6 +255,22 @@ impl Stream {
         }
     }
 
+    /// Waits for the server to close the stream; returns the close code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("the stream was not closed within {WAIT:?}"));
+            match frame {
+                Some(Ok(Message::Close(Some(close)))) => return (close.code.into(), close.reason.to_string()),
+                Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => panic!("stream error before a close: {error}"),
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.send(Message::Close(None)).await;
     }
