@@ -33,6 +33,9 @@ pub struct BotsSettings {
     pub concurrency: usize,
     pub retry_base_ms: u64,
     pub drain_timeout_ms: u64,
+    /// Let bot endpoints on the loopback interface be called (development bots).
+    #[serde(default)]
+    pub allow_loopback_endpoints: bool,
 }
 
 impl Config {

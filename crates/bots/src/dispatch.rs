@@ -21,6 +21,8 @@ use crate::signature;
 pub struct TurnHandler {
     clients: Clients,
     http: reqwest::Client,
+    /// Loopback endpoints may be called (development).
+    allow_loopback: bool,
     retry_base: Duration,
     /// One turn at a time per conversation on this replica, so replies keep their order.
     locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
@@ -32,10 +34,11 @@ fn retry(error: impl std::fmt::Display) -> HandleError {
 
 impl TurnHandler {
     /// A handler using `clients`.
-    pub fn new(clients: Clients, retry_base: Duration) -> anyhow::Result<Self> {
+    pub fn new(clients: Clients, retry_base: Duration, allow_loopback: bool) -> anyhow::Result<Self> {
         Ok(Self {
             clients,
-            http: reqwest::Client::builder().user_agent("Switchboard-Bots/1").build()?,
+            http: crate::guard::client(allow_loopback)?,
+            allow_loopback,
             retry_base,
             locks: moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build(),
         })
@@ -105,6 +108,7 @@ impl TurnHandler {
 
     /// Calls the bot up to `max_attempts` times.
     async fn call(&self, turn: &BotTurnV1, bot: &spb::Bot, secret: &SecretString) -> Result<BotResponse, String> {
+        crate::guard::check_literal(&bot.endpoint, self.allow_loopback)?;
         let body = serde_json::to_vec(&BotRequest::from(turn)).map_err(|e| e.to_string())?;
         let attempts = bot.max_attempts.max(1);
         let mut last = String::new();
@@ -121,13 +125,19 @@ impl TurnHandler {
                 .send()
                 .await;
             last = match answer {
-                Ok(response) if response.status().is_success() => match response.bytes().await {
+                Ok(response) if response.status().is_success() => match crate::guard::read_capped(response).await {
                     Ok(bytes) => match BotResponse::parse(&bytes) {
                         Ok(parsed) => return Ok(parsed),
                         Err(e) => e,
                     },
-                    Err(e) => format!("the answer could not be read: {e}"),
+                    Err(e) => e,
                 },
+                Ok(response) if response.status().is_redirection() => {
+                    format!(
+                        "it answered a redirect (HTTP {}), which is not followed",
+                        response.status().as_u16()
+                    )
+                }
                 Ok(response) => format!("it answered HTTP {}", response.status().as_u16()),
                 Err(e) if e.is_timeout() => format!("no answer within {} ms", bot.timeout_ms),
                 Err(e) => format!("it could not be reached: {e}"),

@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod config;
 pub mod dispatch;
+pub mod guard;
 pub mod protocol;
 pub mod signature;
 pub mod testbot;
@@ -28,7 +29,11 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
     let broker = Broker::new(config.amqp_url.clone(), "bots", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
     let clients = clients::Clients::connect(&settings.session_url, &settings.routing_url)?;
-    let handler = Arc::new(dispatch::TurnHandler::new(clients, Duration::from_millis(settings.retry_base_ms))?);
+    let handler = Arc::new(dispatch::TurnHandler::new(
+        clients,
+        Duration::from_millis(settings.retry_base_ms),
+        settings.allow_loopback_endpoints,
+    )?);
     let queue = broker
         .topology()
         .system_queues()

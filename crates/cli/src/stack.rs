@@ -169,7 +169,10 @@ impl Stack {
                 "token_active_key": "dev",
                 "token_keys": { "dev": base64::engine::general_purpose::STANDARD.encode(DEV_TOKEN_KEY) },
                 "db_max_connections": 8,
+                // Development bots (the demo's among them) listen on this machine.
+                "bot_endpoints": { "allow_loopback": true },
             },
+            "bots": { "allow_loopback_endpoints": true },
             "routing": { "db_max_connections": 8 },
             "api": { "db_max_connections": 8 },
         });

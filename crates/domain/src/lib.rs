@@ -9,6 +9,7 @@ pub mod automated;
 pub mod clock;
 pub mod conversation;
 pub mod delivery;
+pub mod netguard;
 pub mod policy;
 pub mod routing;
 pub mod template;

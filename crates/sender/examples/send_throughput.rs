@@ -83,6 +83,7 @@ async fn main() {
             drain_timeout_ms: 5_000,
             shard_leases: Default::default(),
             webhooks: Default::default(),
+            bot_endpoints: Default::default(),
         },
     };
     let stop_session = CancellationToken::new();

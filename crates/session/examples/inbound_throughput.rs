@@ -52,6 +52,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             drain_timeout_ms: 5_000,
             shard_leases: Default::default(),
             webhooks: Default::default(),
+            bot_endpoints: Default::default(),
         },
     }
 }

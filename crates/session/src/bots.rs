@@ -50,16 +50,33 @@ pub struct BotUpdate {
 
 const COLUMNS: &str = "id, name, endpoint, timeout_ms, max_attempts, active, secret_hint, created_at, updated_at";
 
-/// Bots are called over HTTPS; plain HTTP only on the loopback interface (development bots).
-fn check_endpoint(url: &str) -> Result<(), SessionError> {
+/// Bots are called over HTTPS on a public address. A literal private, link-local or metadata
+/// address, or the local machine, is refused here; the bots service checks every address again
+/// after DNS when it connects. Loopback (and plain HTTP on it) only when `allow_loopback` is set,
+/// for development bots.
+fn check_endpoint(url: &str, allow_loopback: bool) -> Result<(), SessionError> {
+    use switchboard_domain::netguard;
     let parsed = url::Url::parse(url).map_err(|_| SessionError::invalid("endpoint must be an absolute URL"))?;
-    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => netguard::check(ip.into(), allow_loopback)
+            .map_err(|why| SessionError::invalid(format!("endpoint must not be {why}")))
+            .map(|()| ip.is_loopback())?,
+        Some(url::Host::Ipv6(ip)) => netguard::check(ip.into(), allow_loopback)
+            .map_err(|why| SessionError::invalid(format!("endpoint must not be {why}")))
+            .map(|()| ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))?,
+        Some(url::Host::Domain(name)) if netguard::is_local_name(name) => {
+            if !allow_loopback {
+                return Err(SessionError::invalid("endpoint must not be the local machine"));
+            }
+            true
+        }
+        Some(url::Host::Domain(_)) => false,
+        None => return Err(SessionError::invalid("endpoint must name a host")),
+    };
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(SessionError::invalid(
-            "endpoint must be an https:// URL (http:// only on localhost)",
-        )),
+        _ => Err(SessionError::invalid("endpoint must be an https:// URL")),
     }
 }
 
@@ -97,7 +114,7 @@ impl Session {
     /// Creates a bot.
     pub async fn create_bot(&self, new: NewBot) -> Result<Bot, SessionError> {
         check(Some(&new.name), Some(&new.secret), Some(new.timeout_ms), Some(new.max_attempts))?;
-        check_endpoint(&new.endpoint)?;
+        check_endpoint(&new.endpoint, self.settings.bot_endpoints.allow_loopback)?;
         let (key_id, sealed) = self.cipher.seal(new.secret.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
         let bot = sqlx::query_as::<_, Bot>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO session.bots (id, name, endpoint, secret_key_id, secret_ciphertext, secret_hint, timeout_ms, max_attempts) \
@@ -146,7 +163,7 @@ impl Session {
             update.max_attempts,
         )?;
         if let Some(endpoint) = &update.endpoint {
-            check_endpoint(endpoint)?;
+            check_endpoint(endpoint, self.settings.bot_endpoints.allow_loopback)?;
         }
         let sealed = match &update.secret {
             Some(secret) => Some(self.cipher.seal(secret.expose_secret()).map_err(|e| anyhow::anyhow!(e))?),

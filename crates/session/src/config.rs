@@ -28,6 +28,14 @@ pub struct Config {
     pub session: SessionSettings,
 }
 
+/// Which bot endpoints may be configured.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BotEndpoints {
+    /// Allow endpoints on the loopback interface, over plain HTTP too (development only).
+    pub allow_loopback: bool,
+}
+
 /// How the webhook URLs given to Twilio are made.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -70,6 +78,9 @@ pub struct SessionSettings {
     #[serde(default)]
     pub token_keys: BTreeMap<String, SecretString>,
     pub drain_timeout_ms: u64,
+    /// Which bot endpoints may be configured (`[session.bot_endpoints]`).
+    #[serde(default)]
+    pub bot_endpoints: BotEndpoints,
     /// The webhook URLs given out (`[session.webhooks]`).
     #[serde(default)]
     pub webhooks: WebhookUrls,

@@ -61,7 +61,7 @@ impl From<spb::Bot> for Bot {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewBot {
     pub name: String,
-    /// `https://…` (`http://` only on localhost).
+    /// `https://…` on a public address (private, link-local and metadata addresses are refused; loopback and `http://` only in development).
     pub endpoint: String,
     /// Signs every call (HMAC-SHA256, see docs/bots.md); 16 to 256 characters.
     pub signing_secret: String,

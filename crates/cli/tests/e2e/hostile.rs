@@ -188,3 +188,23 @@ async fn a_message_to_an_inactive_number_is_answered_200_and_listed_for_the_admi
     assert_eq!(conversations["items"], json!([]), "no conversation was opened");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_bot_endpoint_on_a_private_link_local_or_metadata_address_is_refused() {
+    let w = World::start().await;
+    let api = format!("{}/api/v1", w.stack.urls.api);
+    for endpoint in [
+        "https://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/bot",
+        "https://192.168.0.10/bot",
+        "https://[::ffff:172.16.0.1]/bot",
+        "https://[fd00::5]/bot",
+        "http://bots.example.com/turn",
+    ] {
+        let body = json!({ "name": "evil", "endpoint": endpoint, "signing_secret": "0123456789abcdef0123456789abcdef" }).to_string();
+        let (status, error) = send(reqwest::Method::POST, format!("{api}/bots"), ADMIN_KEY, Some(&body)).await;
+        assert_eq!(status, 400, "{endpoint}: {error}");
+    }
+    assert_eq!(w.admin.get("/bots").await.unwrap(), json!([]), "nothing created");
+    w.stop().await;
+}

@@ -79,6 +79,7 @@ impl Harness {
                 drain_timeout_ms: 5_000,
                 shard_leases: Default::default(),
                 webhooks: Default::default(),
+                bot_endpoints: Default::default(),
             },
         };
         let stop = CancellationToken::new();

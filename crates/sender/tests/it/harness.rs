@@ -335,6 +335,7 @@ fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
             drain_timeout_ms: 5_000,
             shard_leases: Default::default(),
             webhooks: Default::default(),
+            bot_endpoints: Default::default(),
         },
     }
 }

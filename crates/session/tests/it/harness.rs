@@ -71,6 +71,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
                 ttl_ms: 2_000,
                 heartbeat_ms: 200,
             },
+            bot_endpoints: switchboard_session::config::BotEndpoints { allow_loopback: true },
             webhooks: switchboard_session::config::WebhookUrls {
                 fallback_base_url: "https://fallback.example.com".into(),
                 ..Default::default()
