@@ -14,6 +14,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, ["../../proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("switchboard_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Messages that carry a secret get a hand-written Debug that redacts it (src/redact.rs).
+    tonic_prost_build::configure()
+        .skip_debug([
+            "switchboard.session.v1.ResolveChannelResponse",
+            "switchboard.session.v1.CreateChannelRequest",
+            "switchboard.session.v1.UpdateChannelRequest",
+            "switchboard.session.v1.CreateBotRequest",
+            "switchboard.session.v1.UpdateBotRequest",
+            "switchboard.session.v1.ResolveBotResponse",
+        ])
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -27,5 +27,7 @@ pub mod routing {
     }
 }
 
+mod redact;
+
 /// The encoded `FileDescriptorSet` of every proto, for reflection and tooling.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

@@ -58,7 +58,8 @@ impl From<spb::Bot> for Bot {
 }
 
 /// A bot to create.
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a secret, which must never reach a log line.
+#[derive(Deserialize, ToSchema)]
 pub struct NewBot {
     pub name: String,
     /// `https://…` on a public address (private, link-local and metadata addresses are refused; loopback and `http://` only in development).
@@ -74,7 +75,8 @@ pub struct NewBot {
 }
 
 /// Changes to a bot; absent fields stay.
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a secret, which must never reach a log line.
+#[derive(Deserialize, ToSchema)]
 pub struct BotPatch {
     pub name: Option<String>,
     pub endpoint: Option<String>,

@@ -25,7 +25,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A channel to create. The auth token is stored encrypted and never shown again.
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a secret, which must never reach a log line.
+#[derive(Deserialize, ToSchema)]
 pub struct NewChannel {
     pub name: String,
     /// `AC…`.
@@ -41,7 +42,8 @@ pub struct NewChannel {
 }
 
 /// Changes to a channel; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a secret, which must never reach a log line.
+#[derive(Deserialize, ToSchema)]
 pub struct ChannelPatch {
     pub name: Option<String>,
     /// A rotated auth token.
