@@ -21,6 +21,10 @@ BIN=${SWITCHBOARD_BIN:-target/release/switchboard}
 DIR=${STACK_DIR:-target/stack}
 SERVICES=(session routing sender api bots ingress)
 mkdir -p "$DIR"
+# Every process this script starts carries its stack's directory in its environment, so `stop`
+# finds them all even when a pid file no longer names one (a failed restart, say).
+STACK_MARK=$(cd "$DIR" && pwd)
+export SWITCHBOARD_STACK_DIR=$STACK_MARK
 
 export SWITCHBOARD_ADMIN_API_KEY=${SWITCHBOARD_ADMIN_API_KEY:-sb_local_stack_admin_key_0123456789abcdef}
 export SWITCHBOARD_SESSION__TOKEN_ACTIVE_KEY=local
@@ -33,6 +37,41 @@ export OTEL_SDK_DISABLED=${OTEL_SDK_DISABLED:-true}
 if [[ ${STACK_BROKER_PROXY:-0} == 1 ]]; then
     export AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f
 fi
+
+grpc_port() {
+    case $1 in
+        session) echo 50051 ;; routing) echo 50052 ;; *) echo "" ;;
+    esac
+}
+
+# Pids of every process of this stack.
+stack_pids() {
+    local f pid
+    for f in /proc/[0-9]*/environ; do
+        pid=${f#/proc/}; pid=${pid%/environ}
+        [[ $pid == "$$" ]] && continue
+        if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "SWITCHBOARD_STACK_DIR=$STACK_MARK"; then
+            # Only our binary's processes, not shells or curl started from a drill.
+            local exe
+            exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+            [[ ${exe% (deleted)} == "$(readlink -f "$BIN")" ]] && echo "$pid"
+        fi
+    done
+}
+
+port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits until pid $2 of service $1 is gone and its ports are free (a restart started before
+# that failed with "Address already in use").
+wait_gone() {
+    local svc=$1 pid=$2 port
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then echo "$svc (pid $pid) did not exit" >&2; return 1; fi
+    for port in $(health_port "$svc") $(grpc_port "$svc"); do
+        for _ in $(seq 300); do port_free "$port" && break; sleep 0.1; done
+        port_free "$port" || { echo "$svc: port $port still in use" >&2; return 1; }
+    done
+}
 
 health_port() {
     case $1 in
@@ -80,20 +119,30 @@ case ${1:-} in
         echo "stack running: API http://127.0.0.1:8088 (admin key in SWITCHBOARD_ADMIN_API_KEY), emulator http://127.0.0.1:8089"
         ;;
     stop)
-        for svc in "${SERVICES[@]}" emulator proxy; do
-            [[ -f $DIR/$svc.pid ]] && kill "$(cat "$DIR/$svc.pid")" 2>/dev/null || true
+        pids=$(stack_pids)
+        [[ -n $pids ]] && kill $pids 2>/dev/null || true
+        for pid in $pids; do
+            for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
         done
-        for svc in "${SERVICES[@]}" emulator proxy; do
-            if [[ -f $DIR/$svc.pid ]]; then
-                pid=$(cat "$DIR/$svc.pid")
-                for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-                kill -9 "$pid" 2>/dev/null || true
-                rm -f "$DIR/$svc.pid"
-            fi
-        done
+        rm -f "$DIR"/*.pid
+        left=$(stack_pids)
+        if [[ -n $left ]]; then echo "still running: $left" >&2; exit 1; fi
         ;;
-    kill9) kill -9 "$(cat "$DIR/$2.pid")" ;;
-    restart) start_one "$2" ;;
+    kill9)
+        pid=$(cat "$DIR/$2.pid")
+        kill -9 "$pid"
+        wait_gone "$2" "$pid"
+        ;;
+    restart)
+        if [[ -f $DIR/$2.pid ]] && kill -0 "$(cat "$DIR/$2.pid")" 2>/dev/null; then
+            echo "$2 is still running (pid $(cat "$DIR/$2.pid"))" >&2; exit 1
+        fi
+        for port in $(health_port "$2") $(grpc_port "$2"); do
+            for _ in $(seq 300); do port_free "$port" && break; sleep 0.1; done
+        done
+        start_one "$2"
+        ;;
     ready) ready "$2" ;;
     rss)
         for svc in "${SERVICES[@]}" emulator; do

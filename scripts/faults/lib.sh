@@ -34,6 +34,8 @@ drill() {
         echo "   the fault could not be injected; stopping the load" >&2
         kill "$load" 2>/dev/null || true
         wait "$load" 2>/dev/null || true
+        # Said in the summary too, so a drill that tested nothing does not read as a pass.
+        echo "{\"drill\": \"$name\", \"ok\": false, \"injected\": false}" | tee -a "$OUT/summary.jsonl"
         return 1
     fi
     echo "   fault injected and service back in $(echo "$(date +%s.%N) - $t0" | bc) s"

@@ -8,6 +8,9 @@ print("| drill | inbound accepted / lost / dup | replies accepted / lost / dup |
 print("|---|---|---|---|---|---|")
 for line in open(path):
     d = json.loads(line)
+    if d.get("injected") is False:
+        print(f"| {d['drill']} | **fault not injected: the drill tested nothing** | | | | |")
+        continue
     r = d["recovery_s"]
     fmt = lambda v: "–" if v is None else f"{v:.1f} s"
     print(f"| {d['drill']} | {d['inbound_accepted']} / {d['inbound_lost']} / {d['inbound_duplicated']} "
