@@ -365,13 +365,44 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = presented_key(parts).ok_or_else(|| {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let too_many = |wait: Duration, what: &str| {
             ApiError::new(
+                ErrorCode::ResourceExhausted,
+                format!("{what}; try again in {} s", wait.as_secs().max(1)),
+            )
+        };
+        if let Some(address) = address {
+            state
+                .limits
+                .address_allowed(address)
+                .map_err(|wait| too_many(wait, "too many failed authentications from this address"))?;
+        }
+        let presented = presented_key(parts);
+        let authenticated = match &presented {
+            Some(key) => state.keys.authenticate(key).await,
+            None => Err(ApiError::new(
                 ErrorCode::Unauthenticated,
                 "a valid API key is required (Authorization: Bearer sb_…)",
-            )
-        })?;
-        let caller = state.keys.authenticate(&key).await?;
+            )),
+        };
+        let caller = match authenticated {
+            Ok(caller) => caller,
+            Err(error) => {
+                // A wrong key is a guess; no key at all is not.
+                if let (Some(address), ErrorCode::Unauthenticated, Some(_)) = (address, error.code, &presented) {
+                    state.limits.failed(address);
+                }
+                return Err(error);
+            }
+        };
+        state
+            .limits
+            .request(caller.key_id)
+            .map_err(|wait| too_many(wait, "this key is over its request rate"))?;
         Ok((*caller).clone())
     }
 }

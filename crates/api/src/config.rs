@@ -44,6 +44,9 @@ pub struct ApiSettings {
     pub stream_buffer: usize,
     pub stream_resume_max: i64,
     pub drain_timeout_ms: u64,
+    /// Request limits (`[api.limits]`).
+    #[serde(default)]
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl Config {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod routes;
 pub mod state;
 pub mod stream;
@@ -167,6 +168,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         publisher: publisher.clone(),
         pool: pool.clone(),
         hub: hub.clone(),
+        limits: limits::Limits::new(&settings.limits),
         settings: settings.clone(),
         shutdown: shutdown.clone(),
     });
@@ -199,7 +201,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     health.set_ready(true);
     let app = app(state).merge(health.router());
     tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // The client address feeds the failed-authentication limit.
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         result = &mut server => return result.context("api server task failed")?.context("api server failed"),

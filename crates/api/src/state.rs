@@ -41,6 +41,8 @@ pub struct Inner {
     pub hub: Hub,
     /// Settings.
     pub settings: ApiSettings,
+    /// Request limits per key and per client address.
+    pub limits: crate::limits::Limits,
     /// Cancelled when the service stops (closes WebSocket streams).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -328,3 +328,52 @@ async fn an_open_stream_ends_within_seconds_of_its_key_being_revoked_and_streams
     .await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn wrong_keys_lock_an_address_out_and_a_key_over_its_rate_gets_429() {
+    let w = World::start_with(json!({
+        "api": { "limits": { "key_requests_per_second": 1.0, "key_burst": 40.0, "failed_auth_per_minute": 5.0 } }
+    }))
+    .await;
+    let api = w.stack.urls.api.clone();
+    // A key over its rate: the burst passes, then 429 with the error body.
+    let supervisor = w
+        .admin
+        .post("/api-keys", &json!({ "name": "busy", "role": "supervisor" }))
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        statuses.push(raw(reqwest::Method::GET, format!("{api}/api/v1/stats/queues"), Some(&supervisor), None).await);
+    }
+    assert!(statuses[..40].iter().all(|(s, _)| *s == 200), "the burst passes: {statuses:?}");
+    let limited = statuses.iter().find(|(s, _)| *s == 429).expect("a 429 after the burst");
+    assert_eq!(limited.1["error"]["code"], "resource_exhausted");
+    assert!(limited.1["error"]["message"].as_str().unwrap().contains("request rate"));
+
+    // Requests without a key are not guesses: they stay 401.
+    for _ in 0..8 {
+        assert_eq!(
+            raw(reqwest::Method::GET, format!("{api}/api/v1/stats/queues"), None, None).await.0,
+            401
+        );
+    }
+    // Five wrong keys from this address, then every authentication from it is refused, even
+    // with a valid key, until the budget refills.
+    for n in 0..5 {
+        let wrong = format!("sb_wrong_guess_{n:02}_0123456789abcdefghijklmnop");
+        assert_eq!(
+            raw(reqwest::Method::GET, format!("{api}/api/v1/stats/queues"), Some(&wrong), None)
+                .await
+                .0,
+            401
+        );
+    }
+    let locked = raw(reqwest::Method::GET, format!("{api}/api/v1/channels"), Some(ADMIN_KEY), None).await;
+    assert_eq!(locked.0, 429, "{locked:?}");
+    assert!(locked.1["error"]["message"].as_str().unwrap().contains("failed authentications"));
+    w.stop().await;
+}

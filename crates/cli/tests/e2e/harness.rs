@@ -39,6 +39,20 @@ pub struct Agent {
 impl World {
     /// Starts everything and configures it through the API as an admin would.
     pub async fn start() -> Self {
+        Self::start_with(json!({})).await
+    }
+
+    /// Like [`World::start`], with `extra` settings per service (e.g. `{"api": {...}}`).
+    pub async fn start_with(extra: Value) -> Self {
+        let mut overrides = json!({ "session": { "auto_close_interval_secs": 1 } });
+        if let (Some(all), Some(extra)) = (overrides.as_object_mut(), extra.as_object()) {
+            for (service, settings) in extra {
+                let entry = all.entry(service.clone()).or_insert_with(|| json!({}));
+                if let (Some(entry), Some(settings)) = (entry.as_object_mut(), settings.as_object()) {
+                    entry.extend(settings.clone());
+                }
+            }
+        }
         switchboard_cli::install_crypto();
         let db = TestDb::new().await;
         let bus = TestBus::new();
@@ -54,7 +68,7 @@ impl World {
             public_base_url: None,
             admin_api_key: Some(ADMIN_KEY.into()),
             config_file: None,
-            overrides: serde_json::json!({ "session": { "auto_close_interval_secs": 1 } }),
+            overrides,
         })
         .await
         .unwrap();
