@@ -7,19 +7,6 @@ use switchboard_test_support::wait_for;
 
 use crate::harness::*;
 
-async fn raw(method: reqwest::Method, url: String, key: Option<&str>, body: Option<&str>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body.to_owned());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn agents_see_only_their_conversations_and_roles_keys_and_webhooks_are_enforced() {
     let w = World::start().await;
@@ -276,8 +263,6 @@ async fn an_agent_loses_access_when_their_waiting_conversation_goes_back_to_the_
 
 #[tokio::test]
 async fn an_open_stream_ends_within_seconds_of_its_key_being_revoked_and_streams_per_key_are_capped() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let w = World::start().await;
     let api = w.stack.urls.api.clone();
     let created = w
@@ -304,26 +289,17 @@ async fn an_open_stream_ends_within_seconds_of_its_key_being_revoked_and_streams
     for _ in 0..16 {
         open.push(Stream::open(&api, &w.ana.key, None).await);
     }
-    let mut request = format!("{}/api/v1/stream", api.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {}", w.ana.key).parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
+    match tokio_tungstenite::connect_async(stream_request(&api, &w.ana.key)).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
         other => panic!("the 17th stream was not refused: {:?}", other.map(|_| ())),
     }
     // Closing one frees a place.
     open.pop().unwrap().close().await;
     wait_for(WAIT, "a place freed", || async {
-        let mut request = format!("{}/api/v1/stream", api.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {}", w.ana.key).parse().unwrap());
-        tokio_tungstenite::connect_async(request).await.ok().map(|_| ())
+        tokio_tungstenite::connect_async(stream_request(&api, &w.ana.key))
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
     w.stop().await;

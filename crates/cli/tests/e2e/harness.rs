@@ -196,6 +196,31 @@ impl World {
     }
 }
 
+/// Sends one API request as-is (`key` as a bearer token); returns the status and the JSON body.
+pub async fn raw(method: reqwest::Method, url: String, key: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The WebSocket upgrade request of `/api/v1/stream` with `key`.
+pub fn stream_request(api: &str, key: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = format!("{}/api/v1/stream", api.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    request
+}
+
 /// A WebSocket client of `/api/v1/stream`.
 pub struct Stream {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,

@@ -8,13 +8,7 @@ use switchboard_test_support::wait_for;
 use crate::harness::*;
 
 async fn send(method: reqwest::Method, url: String, key: &str, body: Option<&str>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body.to_owned());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    raw(method, url, Some(key), body).await
 }
 
 #[tokio::test]
