@@ -38,11 +38,12 @@ pub async fn run_with_clock(
 ) -> anyhow::Result<()> {
     let broker = Broker::new(config.amqp_url.clone(), "ingress", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
-    spawn_topology_declaration(broker.clone(), publisher.clone(), shutdown.clone());
+    let health = Health::new(shutdown.clone());
+    // Ready once the shard queues exist and the confirm channel is open: a webhook that arrived
+    // earlier would be answered 503 (found by a test that posted while the channel opened).
+    spawn_topology_declaration(broker.clone(), publisher.clone(), health.clone(), shutdown.clone());
     let resolver = ChannelResolver::connect(&config.ingress).context("invalid session_url")?;
     let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config, clock));
-    let health = Health::new(shutdown.clone());
-    health.set_ready(true);
     let app = router(webhooks, &config.ingress).merge(health.router());
 
     let addr = listener.local_addr().ok();
@@ -63,17 +64,20 @@ pub async fn run_with_clock(
     Ok(())
 }
 
-/// Declares the topology (so shard queues exist before the first publish), retrying until the
-/// broker answers.
-fn spawn_topology_declaration(broker: Broker, publisher: Publisher, shutdown: CancellationToken) {
+/// Declares the topology (so shard queues exist before the first publish) and opens the confirm
+/// channel, retrying until the broker answers; then marks ingress ready.
+fn spawn_topology_declaration(broker: Broker, publisher: Publisher, health: Health, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);
         loop {
             match broker.declare_topology().await {
-                Ok(()) => {
-                    let _ = publisher.connect().await;
-                    return;
-                }
+                Ok(()) => match publisher.connect().await {
+                    Ok(()) => {
+                        health.set_ready(true);
+                        return;
+                    }
+                    Err(error) => tracing::warn!(error = %error, "cannot open the publisher's channel yet"),
+                },
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "cannot declare the bus topology yet")
                 }

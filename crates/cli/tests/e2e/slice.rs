@@ -232,12 +232,14 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
     })
     .await;
     assert_eq!(got_survey.to, "whatsapp:+5511988887777");
-    let sent = w.emulator().sent();
-    assert!(
-        sent.iter()
-            .any(|m| m.body.as_deref().is_some_and(|b| b.starts_with("Ana has ended the conversation"))),
-        "the automated message names the agent"
-    );
+    // The end message and the survey are two sends; the sender may deliver them in either order.
+    wait_until(WAIT, "the automated end message names the agent", || async {
+        w.emulator()
+            .sent()
+            .iter()
+            .any(|m| m.body.as_deref().is_some_and(|b| b.starts_with("Ana has ended the conversation")))
+    })
+    .await;
 
     // Supervisors see the queue; the conversation is listed as closed for Ana.
     let stats: Value = w.admin.get("/stats/queues").await.unwrap();
