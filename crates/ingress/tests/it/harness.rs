@@ -73,6 +73,12 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(cache_ttl_ms: u64) -> Self {
+        Self::start_with(cache_ttl_ms, false).await
+    }
+
+    /// Like [`Harness::start`]; with `broker_down`, the proxy to RabbitMQ refuses connections
+    /// from the start and nothing waits for ingress to be ready.
+    pub async fn start_with(cache_ttl_ms: u64, broker_down: bool) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let bus = TestBus::new();
         bus.declare().await;
@@ -93,6 +99,9 @@ impl Harness {
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
         );
         let proxy = TcpProxy::start("127.0.0.1:5672").await;
+        if broker_down {
+            proxy.block();
+        }
         let amqp = proxy.rewrite_url(&switchboard_test_support::amqp_url(), "127.0.0.1:5672");
         let listener = bind_local().await;
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -115,13 +124,15 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(switchboard_ingress::run(config, listener, shutdown.clone()));
         let http = reqwest::Client::new();
-        wait_until(Duration::from_secs(10), "ingress up", || async {
-            http.get(format!("{url}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
+        if !broker_down {
+            wait_until(Duration::from_secs(10), "ingress up", || async {
+                http.get(format!("{url}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            })
+            .await;
+        }
         Self {
             url,
             bus,

@@ -348,3 +348,36 @@ async fn a_webhook_answered_503_while_the_broker_is_down_is_retried_by_twilio_an
     assert_eq!(sids.iter().filter(|s| **s == first.message_sid).count(), 1);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn ingress_is_ready_only_once_it_can_publish() {
+    let h = Harness::start_with(5_000, true).await;
+    let readyz = || async {
+        h.http
+            .get(format!("{}/readyz", h.url))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    // Listening, but the broker is unreachable: not ready, so no traffic is sent its way.
+    wait_until(Duration::from_secs(10), "ingress answering", || async { readyz().await != 0 }).await;
+    wait_until(Duration::from_secs(10), "ingress tried the broker", || async {
+        h.proxy.refused() > 0
+    })
+    .await;
+    assert_eq!(readyz().await, 503, "not ready while it cannot publish");
+    h.proxy.unblock();
+    wait_until(Duration::from_secs(20), "ready once it can publish", || async {
+        readyz().await == 200
+    })
+    .await;
+    // The first webhook after readiness is published, not answered 503.
+    assert_eq!(
+        h.post(&inbound_path(), &refs(&text_message(&sid(40), "whatsapp:+5511900000040")), TOKEN)
+            .await
+            .status(),
+        200
+    );
+    h.stop().await;
+}
