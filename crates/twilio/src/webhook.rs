@@ -80,11 +80,12 @@ impl Webhook<Unverified> {
 
 impl Webhook<Verified> {
     /// Wraps parameters that were verified earlier (e.g. by ingress, before publishing).
-    /// Every value is made storable first ([`storable`]), so this holds for a message published
-    /// before that rule too.
-    pub fn trusted(params: Vec<(String, String)>) -> Self {
+    /// Every value is made storable first ([`make_storable`]), so this holds for a message
+    /// published before that rule too.
+    pub fn trusted(mut params: Vec<(String, String)>) -> Self {
+        make_storable(&mut params);
         Self {
-            params: storable(params),
+            params,
             state: PhantomData,
         }
     }
@@ -114,19 +115,18 @@ impl Webhook<Verified> {
     }
 }
 
-/// Makes every name and value storable: NUL (U+0000), which a form may carry as `%00` but
-/// PostgreSQL text and JSON cannot hold, is removed. This is the one place where webhook input is
-/// cleaned; everything downstream (profile names, bodies, button texts, addresses) reads the
-/// result.
-pub fn storable(mut params: Vec<(String, String)>) -> Vec<(String, String)> {
-    for (name, value) in &mut params {
+/// Makes every name and value storable, in place: NUL (U+0000), which a form may carry as `%00`
+/// but PostgreSQL text and JSON cannot hold, is removed. This is the one place where webhook
+/// input is cleaned; everything downstream (profile names, bodies, button texts, addresses, the
+/// parameters kept with a message) reads the result.
+pub fn make_storable(params: &mut [(String, String)]) {
+    for (name, value) in params {
         for text in [name, value] {
             if text.contains('\0') {
                 text.retain(|c| c != '\0');
             }
         }
     }
-    params
 }
 
 fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -190,7 +190,7 @@ async fn messages_to_unknown_or_inactive_numbers_are_recorded_not_dead_lettered(
         let publisher = h.bus.publisher();
         async move { publisher.publish_event(&envelope, true).await.unwrap() }
     };
-    let mut unknown = params(&sid(1), "+5511900000301", &[("Body", "wrong number")]);
+    let mut unknown = params(&sid(1), "+5511900000301", &[("Body", "wrong\0 number")]);
     unknown.retain(|(k, _)| k != "To");
     unknown.push(("To".into(), "whatsapp:+14155550999".into()));
     publish(unknown.clone()).await;
