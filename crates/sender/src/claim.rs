@@ -14,7 +14,7 @@ use switchboard_twilio::{Credentials, TwilioError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::send::App;
+use crate::send::{App, transient};
 
 /// What a copy of a send may do.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,15 @@ pub(crate) enum Claim {
     Done,
     /// Another copy holds the lease for about this long.
     Held(Duration),
+}
+
+/// Whether Twilio may have the message when a claim gives its lease back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Certainly not created.
+    No,
+    /// Perhaps created: look before any resend.
+    Maybe,
 }
 
 const CLAIM: &str = "WITH ins AS ( \
@@ -50,10 +59,6 @@ const CLAIM: &str = "WITH ins AS ( \
      UNION ALL SELECT CASE WHEN prev.was IN ('sending', 'unknown') AND prev.lease_until >= now() THEN 'held' ELSE 'done' END, \
        0, false, now(), GREATEST(EXTRACT(EPOCH FROM prev.lease_until - now()), 0)::float8 \
        FROM prev WHERE NOT EXISTS (SELECT 1 FROM upd)";
-
-fn transient(error: impl Into<anyhow::Error>) -> HandleError {
-    HandleError::Retry(error.into())
-}
 
 impl App {
     /// How long a claim holds a send: every quick retry of the slowest Twilio call, the longest
@@ -81,29 +86,18 @@ impl App {
         })
     }
 
-    /// Gives the lease back after Twilio answered without creating the message (a 5xx, a
-    /// 429, a refused connect): the next attempt sends without looking first.
-    pub(crate) async fn not_sent(&self, id: Uuid, fence: i32) -> Result<(), HandleError> {
+    /// Gives claim `fence`'s lease back. [`Sent::No`]: Twilio answered without creating the
+    /// message (a 5xx, a 429, a refused connect), or nothing was called, so the next attempt
+    /// sends without looking first. [`Sent::Maybe`]: the outcome stays `unknown`, so the next
+    /// attempt looks first.
+    pub(crate) async fn release(&self, id: Uuid, fence: i32, sent: Sent) -> Result<(), HandleError> {
         sqlx::query(
-            "UPDATE sender.deliveries SET status = 'sending', lease_until = NULL, updated_at = now() \
-             WHERE message_id = $1 AND attempts = $2 AND twilio_sid IS NULL AND status = 'unknown'",
+            "UPDATE sender.deliveries SET status = CASE WHEN $3 THEN status ELSE 'sending' END, lease_until = NULL, \
+             updated_at = now() WHERE message_id = $1 AND attempts = $2 AND twilio_sid IS NULL AND status = 'unknown'",
         )
         .bind(id)
         .bind(fence)
-        .execute(&self.pool)
-        .await
-        .map_err(transient)?;
-        Ok(())
-    }
-
-    /// Gives the lease back with the outcome still unknown: the next attempt looks first.
-    pub(crate) async fn outcome_lost(&self, id: Uuid, fence: i32) -> Result<(), HandleError> {
-        sqlx::query(
-            "UPDATE sender.deliveries SET lease_until = NULL, updated_at = now() \
-             WHERE message_id = $1 AND attempts = $2 AND twilio_sid IS NULL",
-        )
-        .bind(id)
-        .bind(fence)
+        .bind(sent == Sent::Maybe)
         .execute(&self.pool)
         .await
         .map_err(transient)?;

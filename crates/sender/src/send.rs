@@ -18,7 +18,7 @@ use switchboard_twilio::messages::CreateMessage;
 use switchboard_twilio::{Credentials, TwilioClient, TwilioError};
 use uuid::Uuid;
 
-use crate::claim::Claim;
+use crate::claim::{Claim, Sent};
 use crate::config::SenderSettings;
 use crate::credentials::{CredentialStore, CredentialsError};
 use crate::limiter::RateLimiter;
@@ -79,7 +79,7 @@ impl SendHandler {
     }
 }
 
-fn transient(error: impl Into<anyhow::Error>) -> HandleError {
+pub(crate) fn transient(error: impl Into<anyhow::Error>) -> HandleError {
     HandleError::Retry(error.into())
 }
 
@@ -159,7 +159,8 @@ impl App {
                     .await;
             }
             Err(error @ CredentialsError::Unavailable(_)) => {
-                self.outcome_lost_or_not_sent(id, fence, reconcile).await?;
+                let sent = if reconcile { Sent::Maybe } else { Sent::No };
+                self.release(id, fence, sent).await?;
                 return Err(transient(error));
             }
         };
@@ -173,7 +174,7 @@ impl App {
                 }
                 Ok(None) => tracing::info!(message_id = %id, "not in Twilio's Messages list; sending"),
                 Err(error) => {
-                    self.outcome_lost(id, fence).await?;
+                    self.release(id, fence, Sent::Maybe).await?;
                     return Err(transient(anyhow::anyhow!(
                         "cannot look the send up in Twilio's Messages list: {error}"
                     )));
@@ -189,7 +190,7 @@ impl App {
         match self.limiter.reserve(&event.number_id, &credentials.account_sid, rate, max_wait) {
             Ok(at) => tokio::time::sleep_until(at).await,
             Err(wait) => {
-                self.not_sent(id, fence).await?;
+                self.release(id, fence, Sent::No).await?;
                 return Err(HandleError::Defer(wait));
             }
         }
@@ -215,7 +216,7 @@ impl App {
                         );
                         return self.fail(id, fence, event, None, &reason).await;
                     }
-                    self.outcome_lost(id, fence).await?;
+                    self.release(id, fence, Sent::Maybe).await?;
                     return Err(transient(error));
                 }
                 Err(error) if error.is_retryable() => {
@@ -239,7 +240,7 @@ impl App {
                             )
                             .await;
                     }
-                    self.not_sent(id, fence).await?;
+                    self.release(id, fence, Sent::No).await?;
                     return Err(transient(error));
                 }
                 Err(error) => {
@@ -250,14 +251,6 @@ impl App {
                     return self.fail(id, fence, event, error.code(), &text).await;
                 }
             }
-        }
-    }
-
-    async fn outcome_lost_or_not_sent(&self, id: Uuid, fence: i32, reconcile: bool) -> Result<(), HandleError> {
-        if reconcile {
-            self.outcome_lost(id, fence).await
-        } else {
-            self.not_sent(id, fence).await
         }
     }
 
