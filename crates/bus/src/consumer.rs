@@ -412,7 +412,7 @@ impl<H: Handler> Inner<H> {
             let started = Instant::now();
             let span = self.span_for(&message, 1);
             let result = self.handler.handle(std::slice::from_ref(&message)).instrument(span).await;
-            let error = match result {
+            let (error, holds_shard) = match result {
                 Ok(()) => {
                     self.record(std::slice::from_ref(&message), started, "ok");
                     settle(message.acker.ack(BasicAckOptions::default())).await?;
@@ -441,7 +441,6 @@ impl<H: Handler> Inner<H> {
                 Err(HandleError::Retry(error)) => (error, false),
                 Err(HandleError::Suspect(error)) => (error, self.options.retry == RetryPolicy::InPlace),
             };
-            let (error, holds_shard) = error;
             self.record(std::slice::from_ref(&message), started, "retry");
             if message.attempt >= max_attempts {
                 tracing::error!(queue = %self.queue, attempt = message.attempt, error = %format!("{error:#}"), "message failed on every attempt, dead-lettering");
@@ -452,11 +451,9 @@ impl<H: Handler> Inner<H> {
                     "message keeps failing for no known reason; dead-lettering it so the rest of the shard goes on");
                 return self.dead_letter(&message, &error.to_string()).await;
             }
-            let delay = if holds_shard {
-                Duration::from_millis(self.broker.topology().delay_for_attempt(2))
-            } else {
-                Duration::from_millis(self.broker.topology().delay_for_attempt(message.attempt + 1))
-            };
+            // A suspect holding its shard always waits the shortest tier.
+            let next = if holds_shard { 2 } else { message.attempt + 1 };
+            let delay = Duration::from_millis(self.broker.topology().delay_for_attempt(next));
             tracing::warn!(queue = %self.queue, attempt = message.attempt, retry_in_ms = delay.as_millis(), error = %format!("{error:#}"), "message failed, will retry");
             match self.options.retry {
                 RetryPolicy::InPlace => {
