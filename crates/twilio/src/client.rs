@@ -174,14 +174,7 @@ impl TwilioClient {
         let mut url = format!("{}/2010-04-01/Accounts/{}/Messages.json?{query}", self.api_base, creds.account_sid);
         let mut all = Vec::new();
         for _ in 0..max_pages.max(1) {
-            let response = self
-                .http
-                .get(&url)
-                .basic_auth(&creds.username, Some(creds.password.expose_secret()))
-                .send()
-                .await
-                .map_err(|e| TwilioError::Network(redact(&e)))?;
-            let page: MessagePage = json_or_error(response).await?;
+            let page: MessagePage = self.get_json(creds, &url).await?;
             all.extend(page.messages);
             match page.next_page_uri {
                 Some(next) if next.starts_with('/') => url = format!("{}{next}", self.api_base),
@@ -194,6 +187,11 @@ impl TwilioClient {
     /// Fetches a message by SID.
     pub async fn fetch_message(&self, creds: &Credentials, sid: &str) -> Result<MessageResource, TwilioError> {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages/{sid}.json", self.api_base, creds.account_sid);
+        self.get_json(creds, &url).await
+    }
+
+    /// GETs `url` with the account's credentials and decodes the JSON answer.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, creds: &Credentials, url: &str) -> Result<T, TwilioError> {
         let response = self
             .http
             .get(url)
@@ -212,14 +210,7 @@ impl TwilioClient {
             Some(next) => return Err(TwilioError::ForeignHost(host_of(next))),
             None => format!("{}/v1/ContentAndApprovals?PageSize=100", self.content_base),
         };
-        let response = self
-            .http
-            .get(url)
-            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| TwilioError::Network(redact(&e)))?;
-        json_or_error(response).await
+        self.get_json(creds, &url).await
     }
 
     /// Starts downloading an inbound media URL with the account's credentials. Only URLs on
