@@ -50,45 +50,39 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
-    fn level(&self, state: &mut HashMap<K, (f64, Instant)>, key: &K, now: Instant) -> f64 {
-        let (tokens, at) = state.get(key).copied().unwrap_or((self.burst, now));
-        (tokens + now.duration_since(at).as_secs_f64() * self.rate).min(self.burst)
-    }
-
     /// Takes one token; `Err(wait)` when none is left.
     fn take(&self, key: &K) -> Result<(), Duration> {
-        if self.rate <= 0.0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if state.len() > 100_000 {
-            // Forget the buckets that refilled, so the map stays small.
-            let (rate, burst) = (self.rate, self.burst);
-            state.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
-        }
-        let level = self.level(&mut state, key, now);
-        if level < 1.0 {
-            state.insert(key.clone(), (level, now));
-            return Err(Duration::from_secs_f64((1.0 - level) / self.rate));
-        }
-        state.insert(key.clone(), (level - 1.0, now));
-        Ok(())
+        self.spend(key, true)
     }
 
     /// Whether a token is left, without taking one; `Err(wait)` when none is.
     fn check(&self, key: &K) -> Result<(), Duration> {
+        self.spend(key, false)
+    }
+
+    fn spend(&self, key: &K, take: bool) -> Result<(), Duration> {
         if self.rate <= 0.0 {
             return Ok(());
         }
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let level = self.level(&mut state, key, now);
-        if level < 1.0 {
-            Err(Duration::from_secs_f64((1.0 - level) / self.rate))
-        } else {
-            Ok(())
+        let (rate, burst) = (self.rate, self.burst);
+        let refilled = |(tokens, at): (f64, Instant)| (tokens + now.duration_since(at).as_secs_f64() * rate).min(burst);
+        if take && state.len() > 100_000 {
+            // Forget the buckets that refilled, so the map stays small.
+            state.retain(|_, bucket| refilled(*bucket) < burst);
         }
+        let level = state.get(key).copied().map_or(burst, refilled);
+        if level < 1.0 {
+            if take {
+                state.insert(key.clone(), (level, now));
+            }
+            return Err(Duration::from_secs_f64((1.0 - level) / rate));
+        }
+        if take {
+            state.insert(key.clone(), (level - 1.0, now));
+        }
+        Ok(())
     }
 }
 
