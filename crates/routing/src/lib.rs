@@ -8,6 +8,7 @@ pub mod app;
 pub mod bots;
 pub mod catalog;
 pub mod config;
+pub mod converge;
 pub mod cycle;
 pub mod error;
 pub mod grpc;

@@ -118,15 +118,18 @@ impl Routing {
                     }
                 }
             }
-            ("open", "release_to_queue") if item.state == "assigned" => {
-                // The agent released it to its queue (not a routing transfer, which updates the item first).
-                self.release(&mut tx, &item, &mut events).await?;
-                sqlx::query("UPDATE routing.work_items SET state = 'queued', agent_id = NULL, enqueued_at = $2, updated_at = $2 WHERE conversation_id = $1")
-                    .bind(conversation_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                cycle_queues.extend(item.queue_id);
+            ("open", "release_to_queue") => {
+                // The agent released it to its queue, or a transfer's routing write was lost (a
+                // transfer that committed has already re-queued the item, and this changes nothing).
+                if let Some(queue) = self.adopt_release(&mut tx, &item, &mut events).await? {
+                    cycle_queues.push(queue);
+                }
+            }
+            ("active", "accept" | "pick" | "supervisor_assign") => {
+                if let Some(agent) = e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()? {
+                    let freed = self.adopt_assignment(&mut tx, &item, agent, &e.transition, &mut events).await?;
+                    cycle_queues.extend(self.agent_queues(&mut tx, freed).await?);
+                }
             }
             ("active", "revive") if item.state == "waiting" => {
                 let agent = e

@@ -12,6 +12,7 @@ struct Instruments {
     time_to_assignment: Histogram<f64>,
     cycle_duration: Histogram<f64>,
     cycle_considered: Histogram<u64>,
+    converged: Counter<u64>,
 }
 
 fn instruments() -> &'static Instruments {
@@ -37,6 +38,10 @@ fn instruments() -> &'static Instruments {
                 .u64_histogram("switchboard.routing.cycle.items")
                 .with_description("work items looked at per cycle")
                 .build(),
+            converged: meter
+                .u64_counter("switchboard.routing.converged")
+                .with_description("work items repaired to match a session transition whose routing write was lost")
+                .build(),
         }
     })
 }
@@ -49,6 +54,13 @@ pub fn offers_made(n: usize, attrs: &[KeyValue]) {
 /// Counts an offer's outcome.
 pub fn offer_outcome(outcome: &'static str) {
     instruments().offer_outcomes.add(1, &[KeyValue::new("outcome", outcome)]);
+}
+
+/// Counts a work item repaired to match session (`transition` is session's transition).
+pub fn converged(transition: &str) {
+    instruments()
+        .converged
+        .add(1, &[KeyValue::new("transition", transition.to_owned())]);
 }
 
 /// Records the wait from queueing to assignment.

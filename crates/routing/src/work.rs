@@ -388,18 +388,20 @@ impl Routing {
         } else {
             note.to_owned()
         };
+        // Session records the target queue, so that if this transaction is lost after session
+        // commits, its status event re-queues the item there (`converge`).
+        let moved = ItemRow {
+            queue_id: Some(target_queue),
+            ..item.clone()
+        };
         if item.state == "assigned" {
-            self.session_transition(&item, "release_to_queue", None, names.clone(), &text)
+            self.session_transition(&moved, "release_to_queue", None, names.clone(), &text)
                 .await?;
         }
         let mut events = EventBatch::default();
         self.release(&mut tx, &item, &mut events).await?;
         if queue.1.members.is_empty() && to_agent.is_none() {
             // Dynamics: a transfer to a queue with no agents closes the conversation.
-            let moved = ItemRow {
-                queue_id: Some(target_queue),
-                ..item.clone()
-            };
             self.session_transition(&moved, "no_agents", None, names, "").await?;
             sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
                 .bind(conversation_id)

@@ -5,3 +5,4 @@
 mod flows;
 mod harness;
 mod load;
+mod split;

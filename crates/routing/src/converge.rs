@@ -1,0 +1,164 @@
+//! Routing converging on session's word.
+//!
+//! Routing asks session to move a conversation (accept, pick, supervisor assignment, transfer)
+//! while it holds the work item's row lock, then commits its own side. When that commit is lost
+//! (the process is killed, the connection drops, the call timed out after session had committed),
+//! session has moved and routing has not. Session's `conversation.status_changed.v1`, published
+//! from its outbox, still reaches routing; when it finds the work item in a state that disagrees,
+//! routing asks session for the conversation as it is now (events are consumed concurrently and
+//! can be late) and, if session confirms, repairs the item to match. Under the item's lock no other
+//! routing transition can move the conversation meanwhile, so the answer cannot go stale.
+
+use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1};
+use switchboard_domain::conversation::ConversationStatus;
+use switchboard_proto::session::v1::GetByIdRequest;
+use switchboard_storage::outbox::EventBatch;
+use uuid::Uuid;
+
+use crate::app::{ItemRow, Routing, Touch};
+use crate::error::RoutingError;
+
+/// Work-item states from which session's Active-with-an-agent is routing's own write lost.
+const BEFORE_ASSIGNMENT: [&str; 4] = ["queued", "offered", "pick_only", "unrouted"];
+
+/// How session has the conversation now.
+pub(crate) struct SessionView {
+    pub status: Option<ConversationStatus>,
+    pub agent_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+}
+
+impl Routing {
+    /// Reads the conversation from session; `None` when session no longer has it.
+    pub(crate) async fn session_view(&self, conversation_id: Uuid) -> Result<Option<SessionView>, RoutingError> {
+        let request = GetByIdRequest {
+            id: conversation_id.to_string(),
+        };
+        match self.session.clone().get_conversation(request).await {
+            Ok(c) => {
+                let c = c.into_inner();
+                Ok(Some(SessionView {
+                    status: ConversationStatus::parse(&c.status),
+                    agent_id: c.agent_id.parse().ok(),
+                    queue_id: c.queue_id.parse().ok(),
+                }))
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(RoutingError::from_session(status)),
+        }
+    }
+
+    /// Session made the conversation Active with `agent` (an accept, pick or supervisor
+    /// assignment) while the work item still waits: adopts session's assignment. Returns the
+    /// agent whose capacity was freed, if another agent held it.
+    pub(crate) async fn adopt_assignment(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        item: &ItemRow,
+        agent: Uuid,
+        transition: &str,
+        events: &mut EventBatch,
+    ) -> Result<Option<Uuid>, RoutingError> {
+        if !BEFORE_ASSIGNMENT.contains(&item.state.as_str()) {
+            return Ok(None);
+        }
+        let Some(now_in_session) = self.session_view(item.conversation_id).await? else {
+            return Ok(None);
+        };
+        if now_in_session.status != Some(ConversationStatus::Active) || now_in_session.agent_id != Some(agent) {
+            return Ok(None); // a late event: session has moved on since
+        }
+        let now = self.now();
+        if let Some(offer) = item.offer_id {
+            let state = if item.agent_id == Some(agent) { "accepted" } else { "cancelled" };
+            let closed = sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1 AND state = 'pending'")
+                .bind(offer)
+                .bind(state)
+                .execute(&mut *tx)
+                .await?;
+            if closed.rows_affected() > 0 {
+                events.push(
+                    OfferClosedV1 {
+                        offer_id: offer.to_string(),
+                        conversation_id: item.conversation_id.to_string(),
+                        agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                        state: state.into(),
+                    },
+                    now,
+                );
+                crate::metrics::offer_outcome(if state == "accepted" { "accepted" } else { "cancelled" });
+            }
+        }
+        let mut freed = None;
+        if !(item.capacity_held && item.agent_id == Some(agent)) {
+            if item.capacity_held {
+                freed = item.agent_id;
+            }
+            self.release(tx, item, events).await?;
+            self.change_capacity(tx, agent, item.units, &item.profiles, 1, Touch::Assigned, events)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, release_at = NULL, \
+             updated_at = $3 WHERE conversation_id = $1",
+        )
+        .bind(item.conversation_id)
+        .bind(agent)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        events.push(
+            ConversationAssignedV1 {
+                conversation_id: item.conversation_id.to_string(),
+                agent_id: agent.to_string(),
+                queue_id: item.queue_id.map(|q| q.to_string()),
+                how: transition.to_owned(),
+            },
+            now,
+        );
+        crate::metrics::converged(transition);
+        crate::metrics::assigned_after(now - item.enqueued_at);
+        tracing::warn!(
+            conversation_id = %item.conversation_id,
+            %agent,
+            transition,
+            was = %item.state,
+            "routing's write after a session transition was lost; the work item now follows session"
+        );
+        Ok(freed)
+    }
+
+    /// Session released the conversation to a queue while the work item is still assigned (an
+    /// agent's own release, or a transfer whose routing write was lost): re-queues the item in the
+    /// queue session names. Returns that queue when it did.
+    pub(crate) async fn adopt_release(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        item: &ItemRow,
+        events: &mut EventBatch,
+    ) -> Result<Option<Uuid>, RoutingError> {
+        if item.state != "assigned" {
+            return Ok(None);
+        }
+        let Some(now_in_session) = self.session_view(item.conversation_id).await? else {
+            return Ok(None);
+        };
+        if now_in_session.status != Some(ConversationStatus::Open) {
+            return Ok(None); // a late event: the conversation was taken again since
+        }
+        let queue = now_in_session.queue_id.or(item.queue_id);
+        self.release(tx, item, events).await?;
+        let now = self.now();
+        sqlx::query(
+            "UPDATE routing.work_items SET state = 'queued', agent_id = NULL, offer_id = NULL, queue_id = $3, enqueued_at = $2, updated_at = $2, \
+             queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $3), queue_priority) \
+             WHERE conversation_id = $1",
+        )
+        .bind(item.conversation_id)
+        .bind(now)
+        .bind(queue)
+        .execute(&mut *tx)
+        .await?;
+        Ok(queue)
+    }
+}
