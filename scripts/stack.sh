@@ -40,7 +40,7 @@ fi
 
 grpc_port() {
     case $1 in
-        session) echo 50051 ;; routing) echo 50052 ;; *) echo "" ;;
+        session) echo 50051 ;; routing) echo 50052 ;; ingress) echo 50055 ;; *) echo "" ;;
     esac
 }
 

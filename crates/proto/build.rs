@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "switchboard/session/v1/bots.proto",
     "switchboard/session/v1/session.proto",
     "switchboard/routing/v1/routing.proto",
+    "switchboard/ingress/v1/ingress.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

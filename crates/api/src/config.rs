@@ -35,6 +35,7 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     pub session_url: String,
     pub routing_url: String,
+    pub ingress_url: String,
     pub db_max_connections: u32,
     pub key_cache_ttl_ms: u64,
     pub grpc_timeout_ms: u64,
@@ -70,7 +71,11 @@ impl Validate for Config {
             }
         }
         let a = &self.api;
-        for (key, url) in [("api.session_url", &a.session_url), ("api.routing_url", &a.routing_url)] {
+        for (key, url) in [
+            ("api.session_url", &a.session_url),
+            ("api.routing_url", &a.routing_url),
+            ("api.ingress_url", &a.ingress_url),
+        ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::invalid(key, "must be an http(s):// URL"));
             }

@@ -23,6 +23,7 @@ use axum::routing::get;
 use http::StatusCode;
 use secrecy::ExposeSecret;
 use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
+use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_service_kit::Health;
@@ -165,6 +166,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         keys,
         session: SessionServiceClient::with_interceptor(grpc_channel(&settings.session_url, grpc_timeout)?, GrpcTraceInterceptor),
         routing: RoutingServiceClient::with_interceptor(grpc_channel(&settings.routing_url, grpc_timeout)?, GrpcTraceInterceptor),
+        journal: WebhookJournalClient::with_interceptor(grpc_channel(&settings.ingress_url, grpc_timeout)?, GrpcTraceInterceptor),
         publisher: publisher.clone(),
         pool: pool.clone(),
         hub: hub.clone(),

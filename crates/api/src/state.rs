@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 use switchboard_bus::Publisher;
+use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
@@ -16,6 +17,8 @@ use crate::stream::Hub;
 
 /// The session client, carrying trace context.
 pub type SessionClient = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+/// The ingress webhook-journal client, carrying trace context.
+pub type JournalClient = WebhookJournalClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
 /// The routing client, carrying trace context.
 pub type RoutingClient = RoutingServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
 
@@ -33,6 +36,8 @@ pub struct Inner {
     pub session: SessionClient,
     /// Routing service.
     pub routing: RoutingClient,
+    /// Ingress's webhook journal.
+    pub journal: JournalClient,
     /// Commands to other services (template sync).
     pub publisher: Publisher,
     /// The `api` schema.
@@ -56,6 +61,11 @@ impl AppState {
     /// A session client (cheap clone of one shared channel).
     pub fn session(&self) -> SessionClient {
         self.inner.session.clone()
+    }
+
+    /// A journal client (cheap clone of one shared channel).
+    pub fn journal(&self) -> JournalClient {
+        self.inner.journal.clone()
     }
 
     /// A routing client (cheap clone of one shared channel).

@@ -36,6 +36,10 @@ pub enum Resource {
     Agents,
     ApiKeys,
     Bots,
+    /// Ingress's webhook journal: list, show, replay.
+    Webhooks,
+    /// Inbound messages no number took: list.
+    UnroutableMessages,
 }
 
 impl Resource {
@@ -53,6 +57,8 @@ impl Resource {
             Self::Agents => "/agents",
             Self::ApiKeys => "/api-keys",
             Self::Bots => "/bots",
+            Self::Webhooks => "/webhooks",
+            Self::UnroutableMessages => "/unroutable-messages",
         }
     }
 
@@ -74,7 +80,10 @@ impl Resource {
   switchboard admin numbers survey <id> --set enabled=true --set url=https://example.com/survey
   switchboard admin channels sync-templates <id>
   switchboard admin api-keys create --set name=ana --set role=agent --set agent_id=<agent id>
-  switchboard admin automated-messages list --filter channel_id=<id>")]
+  switchboard admin automated-messages list --filter channel_id=<id>
+  switchboard admin webhooks list --filter customer=+5511900000001 --filter answer=503
+  switchboard admin webhooks show <id>
+  switchboard admin webhooks replay <id>")]
 pub struct AdminArgs {
     #[command(flatten)]
     conn: Connection,
@@ -160,7 +169,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let id = args.id.as_ref();
     let result = match (args.action.as_str(), r) {
         ("list", _) => client.get(&format!("{base}{}", query(&args.filters)?)).await?,
-        ("get", _) => client.get(&format!("{base}/{}", need_id(id, r, "get")?)).await?,
+        ("get" | "show", _) => client.get(&format!("{base}/{}", need_id(id, r, &args.action)?)).await?,
+        ("replay", Resource::Webhooks) => {
+            client
+                .post(&format!("/webhooks/{}/replay", need_id(id, r, "replay")?), &json!({}))
+                .await?
+        }
         ("create", _) => client.post(base, &make_body()?).await?,
         ("update", Resource::AutomatedMessages) => client.put(base, &make_body()?).await?,
         ("update", Resource::Channels | Resource::Numbers | Resource::Bots) => {
@@ -203,6 +217,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 Resource::Channels => " (or sync-templates)",
                 Resource::Numbers => " (or survey)",
                 Resource::Workstreams => " (or classification, route-to-queue)",
+                Resource::Webhooks => " (webhooks: list, show, replay)",
                 _ => "",
             }
         ),
@@ -225,6 +240,20 @@ fn print_summary(r: Resource, action: &str, result: &Value) -> anyhow::Result<()
             println!("(none)");
         }
         for item in items {
+            if r == Resource::Webhooks {
+                println!(
+                    "{}  {}  {:<7}  {}  {} -> {}  {}  {}",
+                    field(item, "id"),
+                    field(item, "received_at"),
+                    field(item, "kind"),
+                    item["answer"],
+                    field(item, "from"),
+                    field(item, "to"),
+                    field(item, "message_sid"),
+                    field(item, "outcome"),
+                );
+                continue;
+            }
             let label = ["name", "phone", "trigger"]
                 .iter()
                 .map(|k| field(item, k))
@@ -245,6 +274,14 @@ fn print_summary(r: Resource, action: &str, result: &Value) -> anyhow::Result<()
             println!("In the Twilio console (Messaging → Senders → WhatsApp senders, or the Sandbox settings), set:");
             println!("  When a message comes in (POST): {}", field(result, "inbound_url"));
             println!("  Status callback URL:            {}", field(result, "status_url"));
+        }
+        (Resource::Webhooks, "replay") => {
+            println!(
+                "webhook {} ({}) published again ({} replays); session ignores it if it has the message already",
+                field(result, "id"),
+                field(result, "message_sid"),
+                result["replays"]
+            );
         }
         (Resource::ApiKeys, "create") => {
             println!("API key {} created; store it now, it is not shown again:", field(result, "id"));

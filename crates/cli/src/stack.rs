@@ -30,6 +30,7 @@ const DEV_TOKEN_KEY: [u8; 32] = *b"switchboard-dev-only-token-key!!";
 pub struct Ports {
     pub api: u16,
     pub ingress: u16,
+    pub ingress_admin: u16,
     pub session_grpc: u16,
     pub session_http: u16,
     pub routing_grpc: u16,
@@ -45,6 +46,7 @@ impl Ports {
     pub const DEV: Self = Self {
         api: 8088,
         ingress: 8080,
+        ingress_admin: 50055,
         session_grpc: 50051,
         session_http: 8081,
         routing_grpc: 50052,
@@ -59,6 +61,7 @@ impl Ports {
     pub const ANY: Self = Self {
         api: 0,
         ingress: 0,
+        ingress_admin: 0,
         session_grpc: 0,
         session_http: 0,
         routing_grpc: 0,
@@ -148,6 +151,7 @@ impl Stack {
         let h = opts.host;
         let (api_l, api) = bind(h, p.api, "api").await?;
         let (ingress_l, ingress) = bind(h, p.ingress, "ingress").await?;
+        let (ingress_admin_l, ingress_admin) = bind(h, p.ingress_admin, "ingress journal gRPC").await?;
         let (session_grpc_l, session_grpc) = bind(h, p.session_grpc, "session gRPC").await?;
         let (session_http_l, _) = bind(h, p.session_http, "session health").await?;
         let (routing_grpc_l, routing_grpc) = bind(h, p.routing_grpc, "routing gRPC").await?;
@@ -185,7 +189,7 @@ impl Stack {
             "routing": { "session_url": http(session_grpc) },
             "sender": { "session_url": http(session_grpc) },
             "bots": { "session_url": http(session_grpc), "routing_url": http(routing_grpc) },
-            "api": { "session_url": http(session_grpc), "routing_url": http(routing_grpc) },
+            "api": { "session_url": http(session_grpc), "routing_url": http(routing_grpc), "ingress_url": http(ingress_admin) },
         });
         if let Some((_, em, _, _)) = &emulator_listeners {
             for service in ["session", "sender"] {
@@ -259,6 +263,7 @@ impl Stack {
                 ingress_config,
                 clock,
                 ingress_l,
+                Some(ingress_admin_l),
                 shutdown.clone(),
             )),
         ));

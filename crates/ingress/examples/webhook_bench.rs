@@ -1,7 +1,8 @@
 //! Ingress benchmark pieces, run as separate processes by `scripts/bench-ingress.sh`:
 //! - `serve-bare ADDR`: an axum handler answering the same TwiML, verifying and publishing nothing;
 //! - `serve-ingress ADDR`: the real ingress (with an in-process fake session service) publishing
-//!   with confirms to the local RabbitMQ under a private namespace, removed on exit;
+//!   with confirms to the local RabbitMQ under a private namespace, removed on exit; with
+//!   `JOURNAL=1` it also keeps the webhook journal, in a private database removed on exit;
 //! - `load ADDR CONNECTIONS SECONDS [RATE]`: pre-signed inbound webhooks from 1,000 customers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -77,9 +78,14 @@ async fn serve_ingress(addr: &str) {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
     );
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let db = match std::env::var("JOURNAL").as_deref() {
+        Ok("1") => Some(switchboard_test_support::TestDb::new().await),
+        _ => None,
+    };
     let config = Config {
         public_base_url: PUBLIC.into(),
         amqp_url: SecretString::from(switchboard_test_support::amqp_url()),
+        database_url: SecretString::from(db.as_ref().map_or_else(switchboard_test_support::database_url, |d| d.url.clone())),
         bus: bus.config.clone(),
         ingress: IngressSettings {
             listen: listener.local_addr().unwrap(),
@@ -90,11 +96,17 @@ async fn serve_ingress(addr: &str) {
             channel_stale_ttl_ms: 600_000,
             grpc_timeout_ms: 1_000,
             drain_timeout_ms: 5_000,
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            journal: switchboard_ingress::config::JournalSettings {
+                enabled: db.is_some(),
+                ..Default::default()
+            },
         },
     };
     let shutdown = CancellationToken::new();
     switchboard_service_kit::spawn_shutdown_on_signal(shutdown.clone());
     switchboard_ingress::run(config, listener, shutdown).await.unwrap();
+    drop(db);
     drop(bus);
 }
 

@@ -18,6 +18,8 @@ pub struct Config {
     pub public_base_url: String,
     /// The broker.
     pub amqp_url: SecretString,
+    /// PostgreSQL (the webhook journal).
+    pub database_url: SecretString,
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
@@ -37,6 +39,29 @@ pub struct IngressSettings {
     pub channel_stale_ttl_ms: u64,
     pub grpc_timeout_ms: u64,
     pub drain_timeout_ms: u64,
+    pub admin_listen: SocketAddr,
+    pub journal: JournalSettings,
+}
+
+/// The `[ingress.journal]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(missing_docs)] // documented in config.default.toml
+pub struct JournalSettings {
+    pub enabled: bool,
+    pub retention_hours: u64,
+    pub queue_capacity: usize,
+    pub db_max_connections: u32,
+}
+
+impl Default for JournalSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_hours: 168,
+            queue_capacity: 20_000,
+            db_max_connections: 4,
+        }
+    }
 }
 
 impl Config {
@@ -73,6 +98,12 @@ impl Validate for Config {
             return Err(ConfigError::invalid(
                 "ingress.channel_stale_ttl_ms",
                 "must not be shorter than channel_cache_ttl_ms",
+            ));
+        }
+        if s.journal.enabled && (s.journal.retention_hours == 0 || s.journal.queue_capacity == 0 || s.journal.db_max_connections == 0) {
+            return Err(ConfigError::invalid(
+                "ingress.journal",
+                "retention_hours, queue_capacity and db_max_connections must be at least 1",
             ));
         }
         Ok(())

@@ -98,6 +98,7 @@ async fn handle(
         content_type: header_str("content-type"),
         signature: header_str("x-twilio-signature"),
         idempotency_token: header_str("i-twilio-idempotency-token"),
+        user_agent: header_str("user-agent"),
         body: &body,
     };
     match state.webhooks.handle(received).await {
@@ -115,12 +116,5 @@ fn too_large() -> Response {
 }
 
 fn refused(refusal: &Refusal) -> Response {
-    let status = match refusal {
-        Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Refusal::UnknownChannel => StatusCode::NOT_FOUND,
-        Refusal::BadSignature | Refusal::AccountMismatch => StatusCode::FORBIDDEN,
-        Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
-        Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, format!("{refusal}\n")).into_response()
+    (refusal.status(), format!("{refusal}\n")).into_response()
 }

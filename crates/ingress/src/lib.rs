@@ -1,19 +1,27 @@
 //! Ingress: receives Twilio's webhooks for every configured channel, verifies
 //! `X-Twilio-Signature` against the public URL before parsing anything, publishes the verified
 //! webhook to RabbitMQ with a publisher confirm, and only then answers Twilio. It never loses
-//! a message it acknowledged and never publishes one it refused. Stateless: scale it on CPU.
+//! a message it acknowledged and never publishes one it refused. Stateless on the hot path:
+//! scale it on CPU. Every webhook whose signature verified is also kept in the webhook journal
+//! (`journal`), written behind the answer, and served to the API for list, show and replay
+//! (`admin`).
 
+mod admin;
 mod channels;
 pub mod config;
 mod http;
+pub mod journal;
 mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use journal::Journal;
+use secrecy::ExposeSecret;
 use switchboard_bus::{Broker, Publisher};
 use switchboard_domain::{Clock, SystemClock};
+use switchboard_proto::ingress::v1::webhook_journal_server::WebhookJournalServer;
 use switchboard_service_kit::Health;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,17 +31,29 @@ pub use config::Config;
 pub use http::router;
 pub use webhooks::Webhooks;
 
-/// Runs ingress on `listener` until `shutdown`, then drains in-flight requests.
+/// Runs ingress on `listener` until `shutdown`, then drains in-flight requests. With the journal
+/// enabled, its gRPC service listens on `ingress.admin_listen`.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    run_with_clock(config, Arc::new(SystemClock), listener, shutdown).await
+    let admin = if config.ingress.journal.enabled {
+        let addr = config.ingress.admin_listen;
+        Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (ingress journal gRPC)"))?,
+        )
+    } else {
+        None
+    };
+    run_with_clock(config, Arc::new(SystemClock), listener, admin, shutdown).await
 }
 
 /// Like [`run`], stamping webhooks' arrival time with `clock` (tests and `switchboard dev`
-/// move time to show the 24-hour window closing).
+/// move time to show the 24-hour window closing), with the journal's gRPC service on `admin`.
 pub async fn run_with_clock(
     config: Config,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
+    admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let broker = Broker::new(config.amqp_url.clone(), "ingress", config.bus.clone());
@@ -43,7 +63,41 @@ pub async fn run_with_clock(
     // earlier would be answered 503 (found by a test that posted while the channel opened).
     spawn_topology_declaration(broker.clone(), publisher.clone(), health.clone(), shutdown.clone());
     let resolver = ChannelResolver::connect(&config.ingress).context("invalid session_url")?;
-    let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config, clock));
+    let settings = &config.ingress.journal;
+    let journal_pool = if settings.enabled {
+        Some(
+            switchboard_storage::connect_lazy(config.database_url.expose_secret(), settings.db_max_connections)
+                .context("invalid database_url")?,
+        )
+    } else {
+        None
+    };
+    // Written until every handler has let go of its sender, so a graceful stop flushes it.
+    let journal = journal_pool.clone().map(|pool| {
+        Journal::start(
+            pool,
+            settings.queue_capacity,
+            Duration::from_secs(settings.retention_hours.saturating_mul(3600)),
+            shutdown.clone(),
+        )
+    });
+    let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config, clock.clone(), journal));
+    let admin_task = match (admin, journal_pool) {
+        (Some(admin), Some(pool)) => {
+            let service = admin::JournalService::new(pool, webhooks.clone(), clock);
+            tracing::info!(addr = ?admin.local_addr().ok(), "ingress journal gRPC listening");
+            Some(tokio::spawn(
+                tonic::transport::Server::builder()
+                    .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
+                    .add_service(WebhookJournalServer::new(service))
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(admin),
+                        shutdown.clone().cancelled_owned(),
+                    ),
+            ))
+        }
+        _ => None,
+    };
     let app = router(webhooks, &config.ingress).merge(health.router());
 
     let addr = listener.local_addr().ok();
@@ -58,6 +112,9 @@ pub async fn run_with_clock(
     match tokio::time::timeout(drain, server).await {
         Ok(result) => result.context("ingress server task failed")?.context("ingress server failed")?,
         Err(_) => tracing::warn!(?drain, "in-flight webhooks did not finish in time"),
+    }
+    if let Some(task) = admin_task {
+        let _ = task.await;
     }
     broker.close().await;
     tracing::info!("ingress stopped");

@@ -4,17 +4,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use http::StatusCode;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 use secrecy::ExposeSecret;
 use switchboard_bus::events::{InboundReceivedV1, StatusReceivedV1};
-use switchboard_bus::{Envelope, Event, PublishError, Publisher, Topology};
+use switchboard_bus::{Envelope, PublishError, Publisher, Topology};
 use switchboard_domain::Clock;
 use switchboard_twilio::webhook::SignatureError;
-use switchboard_twilio::{Unverified, Webhook};
+use switchboard_twilio::{Unverified, Verified, Webhook};
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::channels::{ChannelResolver, ResolveError};
 use crate::config::Config;
+use crate::journal::Journal;
 
 /// Which webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +30,28 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    /// The name used in logs, metrics and the journal.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Inbound => "inbound",
             Self::Status => "status",
+        }
+    }
+
+    /// Parses [`Kind::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "inbound" => Some(Self::Inbound),
+            "status" => Some(Self::Status),
+            _ => None,
+        }
+    }
+
+    /// The status an accepted webhook of this kind is answered with (TwiML, or no content).
+    pub fn accepted_status(self) -> StatusCode {
+        match self {
+            Self::Inbound => StatusCode::OK,
+            Self::Status => StatusCode::NO_CONTENT,
         }
     }
 }
@@ -49,6 +71,8 @@ pub struct Received<'a> {
     pub signature: Option<&'a str>,
     /// `I-Twilio-Idempotency-Token`.
     pub idempotency_token: Option<&'a str>,
+    /// `User-Agent` (journaled).
+    pub user_agent: Option<&'a str>,
     /// The raw body.
     pub body: &'a [u8],
 }
@@ -77,6 +101,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnknownChannel => StatusCode::NOT_FOUND,
+            Self::BadSignature | Self::AccountMismatch => StatusCode::FORBIDDEN,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
     /// Returns the outcome label used in logs and metrics.
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -97,13 +132,14 @@ pub struct Webhooks {
     topology: Topology,
     public_base_url: String,
     clock: Arc<dyn Clock>,
+    journal: Option<Journal>,
     requests: Counter<u64>,
     duration: Histogram<f64>,
 }
 
 impl Webhooks {
     /// Builds the service.
-    pub fn new(resolver: ChannelResolver, publisher: Publisher, config: &Config, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(resolver: ChannelResolver, publisher: Publisher, config: &Config, clock: Arc<dyn Clock>, journal: Option<Journal>) -> Self {
         let meter = switchboard_telemetry::metrics::meter();
         Self {
             resolver,
@@ -111,6 +147,7 @@ impl Webhooks {
             publisher,
             public_base_url: config.public_base_url.clone(),
             clock,
+            journal,
             requests: meter
                 .u64_counter("switchboard.ingress.webhooks")
                 .with_description("webhooks by kind and outcome")
@@ -126,7 +163,8 @@ impl Webhooks {
     /// Handles one webhook; `Ok` means it was published and confirmed.
     pub async fn handle(&self, received: Received<'_>) -> Result<(), Refusal> {
         let started = Instant::now();
-        let result = self.process(&received).await;
+        let mut verified = None;
+        let result = self.process(&received, &mut verified).await;
         let outcome = result.as_ref().map_or_else(Refusal::outcome, |()| "accepted");
         let attrs = [KeyValue::new("kind", received.kind.as_str()), KeyValue::new("outcome", outcome)];
         self.requests.add(1, &attrs);
@@ -138,10 +176,15 @@ impl Webhooks {
                 tracing::info!(kind = received.kind.as_str(), outcome, reason = %refusal, "webhook refused")
             }
         }
+        if let (Some(journal), Some((webhook, received_at))) = (&self.journal, verified) {
+            let answer = result.as_ref().map_or_else(Refusal::status, |()| received.kind.accepted_status());
+            journal.record(journal_entry(&received, webhook, received_at, answer, outcome));
+        }
         result
     }
 
-    async fn process(&self, r: &Received<'_>) -> Result<(), Refusal> {
+    /// Checks and publishes; once the signature verifies, `verified` holds the webhook.
+    async fn process(&self, r: &Received<'_>, verified: &mut Option<(Webhook<Verified>, OffsetDateTime)>) -> Result<(), Refusal> {
         let form = r.content_type.and_then(|ct| ct.split(';').next()).map(str::trim);
         if !form.is_some_and(|ct| ct.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
             return Err(Refusal::UnsupportedMediaType);
@@ -156,57 +199,152 @@ impl Webhooks {
         };
         // The URL Twilio signed: our public base plus the path and query as received.
         let url = format!("{}{}", self.public_base_url, r.path_and_query);
-        let verified = Webhook::<Unverified>::from_form(r.body)
+        let webhook = Webhook::<Unverified>::from_form(r.body)
             .verify(channel.auth_token.expose_secret(), &url, r.signature)
             .map_err(|e: SignatureError| {
                 tracing::debug!(error = %e, "signature check failed");
                 Refusal::BadSignature
             })?;
         let received_at = self.clock.now();
-        let idempotency_token = r.idempotency_token.map(str::to_owned);
-        match r.kind {
+        let webhook = &verified.insert((webhook, received_at)).0;
+        let event = Outgoing::build(
+            r.kind,
+            &channel.channel_id,
+            webhook,
+            received_at,
+            r.idempotency_token.map(str::to_owned),
+            self.topology.shards(),
+        )?;
+        if event.account_sid() != channel.account_sid {
+            return Err(Refusal::AccountMismatch);
+        }
+        self.publish(event).await
+    }
+
+    /// Publishes a journaled webhook's event again, stamped with its original arrival.
+    pub async fn replay(&self, entry: &crate::journal::Entry) -> Result<(), Refusal> {
+        let kind = Kind::parse(&entry.kind).ok_or_else(|| Refusal::Malformed(format!("unknown kind {}", entry.kind)))?;
+        let webhook = Webhook::trusted(entry.params.0.clone());
+        let token = entry
+            .headers
+            .0
+            .iter()
+            .find(|(name, _)| name == "i-twilio-idempotency-token")
+            .map(|(_, v)| v.clone());
+        let event = Outgoing::build(kind, &entry.channel_id, &webhook, entry.received_at, token, self.topology.shards())?;
+        self.publish(event).await
+    }
+
+    async fn publish(&self, event: Outgoing) -> Result<(), Refusal> {
+        let published = match event {
+            Outgoing::Inbound(e, _) => {
+                let at = e.received_at;
+                self.publisher.publish_event(&Envelope::at(e, at), true).await
+            }
+            Outgoing::Status(e, _) => {
+                let at = e.received_at;
+                self.publisher.publish_event(&Envelope::at(e, at), true).await
+            }
+        };
+        published.map_err(|error: PublishError| {
+            tracing::warn!(error = %error, "publish failed, answering 503 so Twilio uses the fallback URL");
+            Refusal::Unavailable
+        })
+    }
+}
+
+/// The event a verified webhook becomes, with the AccountSid it carried.
+enum Outgoing {
+    Inbound(InboundReceivedV1, String),
+    Status(StatusReceivedV1, String),
+}
+
+impl Outgoing {
+    fn build(
+        kind: Kind,
+        channel_id: &str,
+        webhook: &Webhook<Verified>,
+        received_at: OffsetDateTime,
+        idempotency_token: Option<String>,
+        shards: u16,
+    ) -> Result<Self, Refusal> {
+        Ok(match kind {
             Kind::Inbound => {
-                let message = verified.inbound().map_err(|e| Refusal::Malformed(e.to_string()))?;
+                let message = webhook.inbound().map_err(|e| Refusal::Malformed(e.to_string()))?;
                 tracing::Span::current().record("message_sid", message.message_sid.as_str());
-                if message.account_sid != channel.account_sid {
-                    return Err(Refusal::AccountMismatch);
-                }
-                let ordering_key = format!("{}|{}", channel.channel_id, message.customer.key());
-                let shard = switchboard_bus::shard_for(&ordering_key, self.topology.shards());
+                let ordering_key = format!("{channel_id}|{}", message.customer.key());
+                let shard = switchboard_bus::shard_for(&ordering_key, shards);
                 let event = InboundReceivedV1 {
-                    channel_id: channel.channel_id.clone(),
+                    channel_id: channel_id.to_owned(),
                     message_sid: message.message_sid,
                     ordering_key,
                     shard,
                     received_at,
                     idempotency_token,
-                    params: verified.params().to_vec(),
+                    params: webhook.params().to_vec(),
                 };
-                self.publish(&Envelope::at(event, received_at)).await
+                Self::Inbound(event, message.account_sid)
             }
             Kind::Status => {
-                let status = verified.status().map_err(|e| Refusal::Malformed(e.to_string()))?;
+                let status = webhook.status().map_err(|e| Refusal::Malformed(e.to_string()))?;
                 tracing::Span::current().record("message_sid", status.message_sid.as_str());
-                if status.account_sid != channel.account_sid {
-                    return Err(Refusal::AccountMismatch);
-                }
                 let event = StatusReceivedV1 {
-                    channel_id: channel.channel_id.clone(),
+                    channel_id: channel_id.to_owned(),
                     message_sid: status.message_sid,
                     status: status.status,
                     error_code: status.error_code,
                     error_message: status.error_message.or(status.channel_status_message),
                     received_at,
                 };
-                self.publish(&Envelope::at(event, received_at)).await
+                Self::Status(event, status.account_sid)
             }
-        }
+        })
     }
 
-    async fn publish<T: Event>(&self, envelope: &Envelope<T>) -> Result<(), Refusal> {
-        self.publisher.publish_event(envelope, true).await.map_err(|error: PublishError| {
-            tracing::warn!(error = %error, "publish failed, answering 503 so Twilio uses the fallback URL");
-            Refusal::Unavailable
-        })
+    fn account_sid(&self) -> &str {
+        match self {
+            Self::Inbound(_, a) | Self::Status(_, a) => a,
+        }
+    }
+}
+
+fn journal_entry(
+    r: &Received<'_>,
+    webhook: Webhook<Verified>,
+    received_at: OffsetDateTime,
+    answer: StatusCode,
+    outcome: &str,
+) -> crate::journal::Entry {
+    let param = |name: &str| {
+        webhook
+            .params()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let headers = [
+        ("content-type", r.content_type),
+        ("x-twilio-signature", r.signature),
+        ("i-twilio-idempotency-token", r.idempotency_token),
+        ("user-agent", r.user_agent),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v.to_owned())))
+    .collect();
+    crate::journal::Entry {
+        id: Uuid::now_v7(),
+        channel_id: r.channel_id.to_owned(),
+        kind: r.kind.as_str().to_owned(),
+        message_sid: param("MessageSid"),
+        from_address: param("From"),
+        to_address: param("To"),
+        answer: i16::try_from(answer.as_u16()).unwrap_or(i16::MAX),
+        outcome: outcome.to_owned(),
+        headers: sqlx::types::Json(headers),
+        params: sqlx::types::Json(webhook.into_params()),
+        received_at,
+        replays: 0,
+        last_replayed_at: None,
     }
 }

@@ -27,7 +27,16 @@ pub mod routing {
     }
 }
 
+/// Ingress's webhook journal.
+pub mod ingress {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchboard.ingress.v1");
+    }
+}
+
 mod redact;
+pub mod time;
 
 /// The encoded `FileDescriptorSet` of every proto, for reflection and tooling.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

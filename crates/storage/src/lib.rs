@@ -17,22 +17,32 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Opens a pool of at most `max_connections` to `url`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StorageError> {
+    Ok(pool_options(max_connections).connect_with(connect_options(url)?).await?)
+}
+
+/// Like [`connect`], but connects on first use: for a service that must start and keep working
+/// while PostgreSQL is down (ingress's journal).
+pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, StorageError> {
+    Ok(pool_options(max_connections).connect_lazy_with(connect_options(url)?))
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, StorageError> {
     // Plans are made for each execution's values and the statistics of the moment. Postgres
     // otherwise settles on a generic plan after five runs of a prepared statement and keeps it
     // for the connection's life: made while a fresh table was nearly empty, it scanned every
     // customer and every message of a channel per lookup once the tables filled (the inbound
     // path went from 1.2 ms to 20 ms per batch under load). Planning these statements costs tens
     // of microseconds.
-    let options: PgConnectOptions = url
+    Ok(url
         .parse::<PgConnectOptions>()?
         .options([("plan_cache_mode", "force_custom_plan")])
-        .log_statements(tracing::log::LevelFilter::Trace);
-    let pool = PgPoolOptions::new()
+        .log_statements(tracing::log::LevelFilter::Trace))
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await?;
-    Ok(pool)
 }
 
 /// A storage failure, with the Postgres error codes callers care about told apart.

@@ -95,6 +95,11 @@ impl Webhook<Verified> {
         &self.params
     }
 
+    /// Takes the verified parameters.
+    pub fn into_params(self) -> Vec<(String, String)> {
+        self.params
+    }
+
     /// Returns the `AccountSid` parameter.
     pub fn account_sid(&self) -> Option<&str> {
         self.get("AccountSid")

@@ -10,6 +10,7 @@ pub mod routing_config;
 pub mod supervisor;
 pub mod templates;
 pub mod unroutable;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -40,4 +41,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(supervisor::router())
         .merge(bots::router())
         .merge(unroutable::router())
+        .merge(webhooks::router())
 }

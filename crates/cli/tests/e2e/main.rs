@@ -8,4 +8,5 @@ mod access;
 mod bots;
 mod harness;
 mod hostile;
+mod journal;
 mod slice;

@@ -8,9 +8,10 @@ use secrecy::SecretString;
 use switchboard_bus::Envelope;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
+use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient;
 use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
-use switchboard_test_support::{TcpProxy, TestBus, bind_local, wait_until};
+use switchboard_test_support::{TcpProxy, TestBus, TestDb, bind_local, wait_until};
 use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -64,6 +65,9 @@ impl ChannelDirectory for FakeSession {
 pub struct Harness {
     pub url: String,
     pub bus: TestBus,
+    pub db: TestDb,
+    /// The webhook journal's gRPC service.
+    pub journal: WebhookJournalClient<tonic::transport::Channel>,
     pub session: FakeSession,
     pub proxy: TcpProxy,
     pub http: reqwest::Client,
@@ -82,6 +86,7 @@ impl Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let bus = TestBus::new();
         bus.declare().await;
+        let db = TestDb::new().await;
         let session = FakeSession::default();
         session.channels.lock().unwrap().insert(
             CHANNEL.into(),
@@ -105,10 +110,13 @@ impl Harness {
         let amqp = proxy.rewrite_url(&switchboard_test_support::amqp_url(), "127.0.0.1:5672");
         let listener = bind_local().await;
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let admin = bind_local().await;
+        let admin_url = format!("http://{}", admin.local_addr().unwrap());
         let config = Config {
             // The URL Twilio is given is where ingress listens, so the emulator can call it.
             public_base_url: url.clone(),
             amqp_url: SecretString::from(amqp),
+            database_url: SecretString::from(db.url.clone()),
             bus: bus.config.clone(),
             ingress: IngressSettings {
                 listen: listener.local_addr().unwrap(),
@@ -119,10 +127,19 @@ impl Harness {
                 channel_stale_ttl_ms: 600_000,
                 grpc_timeout_ms: 1_000,
                 drain_timeout_ms: 5_000,
+                admin_listen: admin.local_addr().unwrap(),
+                journal: Default::default(),
             },
         };
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(switchboard_ingress::run(config, listener, shutdown.clone()));
+        let task = tokio::spawn(switchboard_ingress::run_with_clock(
+            config,
+            Arc::new(switchboard_domain::SystemClock),
+            listener,
+            Some(admin),
+            shutdown.clone(),
+        ));
+        let journal = WebhookJournalClient::new(tonic::transport::Endpoint::from_shared(admin_url).unwrap().connect_lazy());
         let http = reqwest::Client::new();
         if !broker_down {
             wait_until(Duration::from_secs(10), "ingress up", || async {
@@ -136,6 +153,8 @@ impl Harness {
         Self {
             url,
             bus,
+            db,
+            journal,
             session,
             proxy,
             http,

@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
 
 mod harness;
+mod journal;
 mod webhooks;
