@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::app::{Events, Session};
 use crate::conversations::ConversationRow;
+use crate::crypto::Owner;
 use crate::error::SessionError;
 use crate::messages::MessageRow;
 
@@ -115,12 +116,16 @@ impl Session {
     pub async fn create_bot(&self, new: NewBot) -> Result<Bot, SessionError> {
         check(Some(&new.name), Some(&new.secret), Some(new.timeout_ms), Some(new.max_attempts))?;
         check_endpoint(&new.endpoint, self.settings.bot_endpoints.allow_loopback)?;
-        let (key_id, sealed) = self.cipher.seal(new.secret.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
+        let id = Uuid::now_v7();
+        let (key_id, sealed) = self
+            .cipher
+            .seal(new.secret.expose_secret(), Owner::Bot(id))
+            .map_err(|e| anyhow::anyhow!(e))?;
         let bot = sqlx::query_as::<_, Bot>(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO session.bots (id, name, endpoint, secret_key_id, secret_ciphertext, secret_hint, timeout_ms, max_attempts) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+            "INSERT INTO session.bots (id, name, endpoint, secret_key_id, secret_ciphertext, secret_bound, secret_hint, timeout_ms, max_attempts) \
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8) RETURNING {COLUMNS}"
         )))
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(new.name.trim())
         .bind(&new.endpoint)
         .bind(key_id)
@@ -166,13 +171,17 @@ impl Session {
             check_endpoint(endpoint, self.settings.bot_endpoints.allow_loopback)?;
         }
         let sealed = match &update.secret {
-            Some(secret) => Some(self.cipher.seal(secret.expose_secret()).map_err(|e| anyhow::anyhow!(e))?),
+            Some(secret) => Some(
+                self.cipher
+                    .seal(secret.expose_secret(), Owner::Bot(id))
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            ),
             None => None,
         };
         let (key_id, ciphertext) = sealed.map_or((None, None), |(k, c)| (Some(k), Some(c)));
         sqlx::query_as::<_, Bot>(sqlx::AssertSqlSafe(format!(
             "UPDATE session.bots SET name = COALESCE($2, name), endpoint = COALESCE($3, endpoint), secret_key_id = COALESCE($4, secret_key_id), \
-             secret_ciphertext = COALESCE($5, secret_ciphertext), secret_hint = COALESCE($6, secret_hint), timeout_ms = COALESCE($7, timeout_ms), \
+             secret_ciphertext = COALESCE($5, secret_ciphertext), secret_bound = secret_bound OR $5 IS NOT NULL, secret_hint = COALESCE($6, secret_hint), timeout_ms = COALESCE($7, timeout_ms), \
              max_attempts = COALESCE($8, max_attempts), active = COALESCE($9, active), updated_at = now() \
              WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
         )))
@@ -204,13 +213,16 @@ impl Session {
 
     /// Returns a bot with its clear secret (bots service only).
     pub async fn resolve_bot(&self, id: Uuid) -> Result<(Bot, SecretString), SessionError> {
-        let row: Option<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT secret_key_id, secret_ciphertext FROM session.bots WHERE id = $1 AND deleted_at IS NULL")
+        let row: Option<(String, Vec<u8>, bool)> =
+            sqlx::query_as("SELECT secret_key_id, secret_ciphertext, secret_bound FROM session.bots WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let (key_id, sealed) = row.ok_or(SessionError::NotFound("bot"))?;
-        let secret = self.cipher.open(&key_id, &sealed).map_err(|e| anyhow::anyhow!("bot {id}: {e}"))?;
+        let (key_id, sealed, bound) = row.ok_or(SessionError::NotFound("bot"))?;
+        let secret = self
+            .cipher
+            .open(&key_id, &sealed, Owner::Bot(id), bound)
+            .map_err(|e| anyhow::anyhow!("bot {id}: {e}"))?;
         Ok((self.bot(id).await?, secret))
     }
 

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::Session;
+use crate::crypto::Owner;
 use crate::error::SessionError;
 
 /// What admins see of a channel (no token).
@@ -90,12 +91,16 @@ impl Session {
             return Err(SessionError::invalid("account_sid must be AC followed by 32 hex digits"));
         }
         check_token(input.auth_token.expose_secret())?;
-        let (key_id, sealed) = self.cipher.seal(input.auth_token.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
+        let id = Uuid::now_v7();
+        let (key_id, sealed) = self
+            .cipher
+            .seal(input.auth_token.expose_secret(), Owner::Channel(id))
+            .map_err(|e| anyhow::anyhow!(e))?;
         let channel = sqlx::query_as::<_, Channel>(
-            "INSERT INTO session.channels (id, name, account_sid, auth_token_key_id, auth_token_ciphertext, sandbox, sandbox_join_code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at",
+            "INSERT INTO session.channels (id, name, account_sid, auth_token_key_id, auth_token_ciphertext, auth_token_bound, sandbox, sandbox_join_code) \
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7) RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at",
         )
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(input.name.trim())
         .bind(&input.account_sid)
         .bind(key_id)
@@ -133,15 +138,16 @@ impl Session {
 
     /// Returns a channel with its decrypted token.
     pub async fn resolve_channel(&self, id: Uuid) -> Result<Resolved, SessionError> {
-        let row: Option<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT auth_token_key_id, auth_token_ciphertext FROM session.channels WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let (key_id, sealed) = row.ok_or(SessionError::NotFound("channel"))?;
+        let row: Option<(String, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT auth_token_key_id, auth_token_ciphertext, auth_token_bound FROM session.channels WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (key_id, sealed, bound) = row.ok_or(SessionError::NotFound("channel"))?;
         let auth_token = self
             .cipher
-            .open(&key_id, &sealed)
+            .open(&key_id, &sealed, Owner::Channel(id), bound)
             .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
         Ok(Resolved {
             channel: self.channel(id).await?,
@@ -157,14 +163,19 @@ impl Session {
         let sealed = match &update.auth_token {
             Some(token) => {
                 check_token(token.expose_secret())?;
-                Some(self.cipher.seal(token.expose_secret()).map_err(|e| anyhow::anyhow!(e))?)
+                Some(
+                    self.cipher
+                        .seal(token.expose_secret(), Owner::Channel(id))
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                )
             }
             None => None,
         };
         let (key_id, ciphertext) = sealed.map_or((None, None), |(k, c)| (Some(k), Some(c)));
         let updated = sqlx::query_as::<_, Channel>(
             "UPDATE session.channels SET name = COALESCE($2, name), auth_token_key_id = COALESCE($3, auth_token_key_id), \
-             auth_token_ciphertext = COALESCE($4, auth_token_ciphertext), sandbox = COALESCE($5, sandbox), \
+             auth_token_ciphertext = COALESCE($4, auth_token_ciphertext), auth_token_bound = auth_token_bound OR $4 IS NOT NULL, \
+             sandbox = COALESCE($5, sandbox), \
              sandbox_join_code = COALESCE($6, sandbox_join_code), active = COALESCE($7, active), updated_at = now() \
              WHERE id = $1 AND deleted_at IS NULL RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at",
         )
@@ -180,6 +191,15 @@ impl Session {
         .ok_or(SessionError::NotFound("channel"))?;
         tracing::info!(channel_id = %id, token_changed = update.auth_token.is_some(), "channel updated");
         Ok(updated)
+    }
+
+    /// Opens a secret and seals it again with the active key, bound to `owner`.
+    fn reseal(&self, key_id: &str, sealed: &[u8], owner: Owner, bound: bool) -> Result<(String, Vec<u8>), SessionError> {
+        let secret = self
+            .cipher
+            .open(key_id, sealed, owner, bound)
+            .map_err(|e| anyhow::anyhow!("{owner:?}: {e}"))?;
+        Ok(self.cipher.seal(secret.expose_secret(), owner).map_err(|e| anyhow::anyhow!(e))?)
     }
 
     /// Deletes a channel that has no numbers left.
@@ -210,35 +230,38 @@ impl Session {
         Ok(())
     }
 
-    /// Re-encrypts every auth token and bot secret not sealed with the active key; returns how many.
+    /// Re-encrypts every auth token and bot secret not sealed with the active key, or not yet
+    /// bound to its row; returns how many.
     pub async fn rotate_token_encryption(&self) -> Result<u32, SessionError> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, auth_token_key_id, auth_token_ciphertext FROM session.channels WHERE auth_token_key_id <> $1 FOR UPDATE",
+        let rows: Vec<(Uuid, String, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT id, auth_token_key_id, auth_token_ciphertext, auth_token_bound FROM session.channels \
+             WHERE auth_token_key_id <> $1 OR NOT auth_token_bound FOR UPDATE",
         )
         .bind(self.cipher.active_key())
         .fetch_all(&mut *tx)
         .await?;
-        for (id, key_id, sealed) in &rows {
-            let token = self.cipher.open(key_id, sealed).map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
-            let (new_key, new_sealed) = self.cipher.seal(token.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
-            sqlx::query("UPDATE session.channels SET auth_token_key_id = $2, auth_token_ciphertext = $3 WHERE id = $1")
-                .bind(id)
-                .bind(new_key)
-                .bind(new_sealed)
-                .execute(&mut *tx)
-                .await?;
+        for (id, key_id, sealed, bound) in &rows {
+            let (new_key, new_sealed) = self.reseal(key_id, sealed, Owner::Channel(*id), *bound)?;
+            sqlx::query(
+                "UPDATE session.channels SET auth_token_key_id = $2, auth_token_ciphertext = $3, auth_token_bound = true WHERE id = $1",
+            )
+            .bind(id)
+            .bind(new_key)
+            .bind(new_sealed)
+            .execute(&mut *tx)
+            .await?;
         }
         // Bots' signing secrets are sealed with the same keys.
-        let bots: Vec<(Uuid, String, Vec<u8>)> =
-            sqlx::query_as("SELECT id, secret_key_id, secret_ciphertext FROM session.bots WHERE secret_key_id <> $1 FOR UPDATE")
-                .bind(self.cipher.active_key())
-                .fetch_all(&mut *tx)
-                .await?;
-        for (id, key_id, sealed) in &bots {
-            let secret = self.cipher.open(key_id, sealed).map_err(|e| anyhow::anyhow!("bot {id}: {e}"))?;
-            let (new_key, new_sealed) = self.cipher.seal(secret.expose_secret()).map_err(|e| anyhow::anyhow!(e))?;
-            sqlx::query("UPDATE session.bots SET secret_key_id = $2, secret_ciphertext = $3 WHERE id = $1")
+        let bots: Vec<(Uuid, String, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT id, secret_key_id, secret_ciphertext, secret_bound FROM session.bots WHERE secret_key_id <> $1 OR NOT secret_bound FOR UPDATE",
+        )
+        .bind(self.cipher.active_key())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, key_id, sealed, bound) in &bots {
+            let (new_key, new_sealed) = self.reseal(key_id, sealed, Owner::Bot(*id), *bound)?;
+            sqlx::query("UPDATE session.bots SET secret_key_id = $2, secret_ciphertext = $3, secret_bound = true WHERE id = $1")
                 .bind(id)
                 .bind(new_key)
                 .bind(new_sealed)

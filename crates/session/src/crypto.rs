@@ -1,5 +1,7 @@
 //! Auth tokens at rest: AES-256-GCM with a random nonce, tagged with the id of the key that
-//! sealed them, so keys can be rotated (add a key, make it active, re-encrypt).
+//! sealed them, so keys can be rotated (add a key, make it active, re-encrypt). The owning row
+//! (`Owner`) is the associated data, so a ciphertext moved to another channel or bot does not
+//! decrypt there: whoever can write the table cannot make one channel use another's token.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +10,27 @@ use base64::engine::general_purpose::STANDARD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
 
 use crate::config::SessionSettings;
+
+/// The row a sealed secret belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A channel's Twilio auth token.
+    Channel(Uuid),
+    /// A bot's signing secret.
+    Bot(Uuid),
+}
+
+impl Owner {
+    fn associated_data(self) -> String {
+        match self {
+            Self::Channel(id) => format!("switchboard/session.channels/{id}/auth_token"),
+            Self::Bot(id) => format!("switchboard/session.bots/{id}/secret"),
+        }
+    }
+}
 
 /// Seals and opens auth tokens.
 pub struct TokenCipher {
@@ -58,21 +79,23 @@ impl TokenCipher {
         &self.active
     }
 
-    /// Seals `token`; returns (key id, nonce ‖ ciphertext ‖ tag).
-    pub fn seal(&self, token: &str) -> Result<(String, Vec<u8>), String> {
+    /// Seals `token` for `owner`; returns (key id, nonce ‖ ciphertext ‖ tag).
+    pub fn seal(&self, token: &str, owner: Owner) -> Result<(String, Vec<u8>), String> {
         let key = self.keys.get(&self.active).ok_or("no active key")?;
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| "no randomness")?;
         let mut sealed = token.as_bytes().to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed)
+        let aad = owner.associated_data();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut sealed)
             .map_err(|_| "seal failed")?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok((self.active.clone(), out))
     }
 
-    /// Opens a token sealed with key `key_id`.
-    pub fn open(&self, key_id: &str, sealed: &[u8]) -> Result<SecretString, String> {
+    /// Opens a token sealed with key `key_id` for `owner`; `bound` is false for a row sealed
+    /// before secrets were bound to their row (opened without associated data).
+    pub fn open(&self, key_id: &str, sealed: &[u8], owner: Owner, bound: bool) -> Result<SecretString, String> {
         let key = self
             .keys
             .get(key_id)
@@ -83,9 +106,10 @@ impl TokenCipher {
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "bad nonce")?;
         let mut buffer = ciphertext.to_vec();
+        let aad = if bound { owner.associated_data() } else { String::new() };
         let plain = key
-            .open_in_place(nonce, Aad::empty(), &mut buffer)
-            .map_err(|_| "token does not decrypt (wrong key or tampered)")?;
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buffer)
+            .map_err(|_| "token does not decrypt (wrong key, another row's, or tampered)")?;
         let token = String::from_utf8(plain.to_vec()).map_err(|_| "token is not UTF-8")?;
         Ok(SecretString::from(token))
     }
@@ -111,8 +135,9 @@ mod tests {
 
     #[test]
     fn seals_opens_and_rotates() {
+        let owner = Owner::Channel(Uuid::now_v7());
         let old = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
-        let (id, sealed) = old.seal("0123456789abcdef0123456789abcdef").unwrap();
+        let (id, sealed) = old.seal("0123456789abcdef0123456789abcdef", owner).unwrap();
         assert_eq!(id, "k1");
         assert!(
             !sealed.windows(8).any(|w| w == b"01234567"),
@@ -120,16 +145,50 @@ mod tests {
         );
         let rotated = TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
         assert_eq!(
-            rotated.open(&id, &sealed).unwrap().expose_secret(),
+            rotated.open(&id, &sealed, owner, true).unwrap().expose_secret(),
             "0123456789abcdef0123456789abcdef"
         );
-        let (id2, resealed) = rotated.seal("0123456789abcdef0123456789abcdef").unwrap();
+        let (id2, resealed) = rotated.seal("0123456789abcdef0123456789abcdef", owner).unwrap();
         assert_eq!(id2, "k2");
         assert_ne!(resealed, sealed, "fresh nonce");
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
-        assert!(rotated.open("k1", &tampered).is_err());
-        assert!(rotated.open("k9", &sealed).is_err());
+        assert!(rotated.open("k1", &tampered, owner, true).is_err());
+        assert!(rotated.open("k9", &sealed, owner, true).is_err());
+    }
+
+    #[test]
+    fn a_secret_opens_only_for_its_own_row() {
+        let cipher = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let id = Uuid::now_v7();
+        let (key, sealed) = cipher.seal("secret", Owner::Channel(id)).unwrap();
+        assert!(
+            cipher.open(&key, &sealed, Owner::Channel(Uuid::now_v7()), true).is_err(),
+            "another channel"
+        );
+        assert!(cipher.open(&key, &sealed, Owner::Bot(id), true).is_err(), "a bot with the same id");
+        assert!(
+            cipher.open(&key, &sealed, Owner::Channel(id), false).is_err(),
+            "not as an unbound row"
+        );
+        assert_eq!(
+            cipher.open(&key, &sealed, Owner::Channel(id), true).unwrap().expose_secret(),
+            "secret"
+        );
+    }
+
+    #[test]
+    fn a_row_sealed_before_binding_still_opens() {
+        let cipher = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let key = cipher.keys.get("k1").unwrap();
+        let nonce = [9u8; NONCE_LEN];
+        let mut legacy = b"old-token".to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut legacy)
+            .unwrap();
+        let sealed = [nonce.to_vec(), legacy].concat();
+        let owner = Owner::Channel(Uuid::now_v7());
+        assert_eq!(cipher.open("k1", &sealed, owner, false).unwrap().expose_secret(), "old-token");
+        assert!(cipher.open("k1", &sealed, owner, true).is_err());
     }
 
     #[test]

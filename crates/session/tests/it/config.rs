@@ -237,3 +237,86 @@ async fn automated_messages_fall_back_from_number_to_channel_to_builtin() {
     assert!(unknown.message().contains("greeting"));
     h.stop().await;
 }
+
+async fn new_channel(client: &mut Client, name: &str, account: &str, token: &str) -> String {
+    client
+        .create_channel(pb::CreateChannelRequest {
+            name: name.into(),
+            account_sid: account.into(),
+            auth_token: token.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .id
+}
+
+async fn resolve(h: &Harness, id: &str) -> Result<String, tonic::Status> {
+    directory(h)
+        .resolve_channel(pb::ResolveChannelRequest { channel_id: id.into() })
+        .await
+        .map(|r| r.into_inner().auth_token)
+}
+
+#[tokio::test]
+async fn a_token_moved_to_another_channel_does_not_decrypt_there_and_rotation_binds_older_rows() {
+    let h = Harness::start(1).await;
+    let mut client = h.client();
+    let other = "other0123456789abcdef0123456789ab";
+    let a = new_channel(&mut client, "A", ACCOUNT, TOKEN).await;
+    let b = new_channel(&mut client, "B", "AC00000000000000000000000000000b0b", other).await;
+    assert_eq!(resolve(&h, &b).await.unwrap(), other);
+
+    // Someone who can write the table copies A's sealed token into B's row.
+    sqlx::query(
+        "UPDATE session.channels b SET auth_token_ciphertext = a.auth_token_ciphertext, auth_token_key_id = a.auth_token_key_id \
+         FROM session.channels a WHERE a.id = $1::uuid AND b.id = $2::uuid",
+    )
+    .bind(&a)
+    .bind(&b)
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    let refused = resolve(&h, &b).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
+    assert!(!refused.message().contains(TOKEN));
+    assert_eq!(resolve(&h, &a).await.unwrap(), TOKEN, "A's own row still opens");
+
+    // A row sealed before tokens were bound to their row (no associated data) still opens, and
+    // rotation re-seals it bound.
+    let key = ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[7u8; 32]).unwrap());
+    let nonce = [3u8; ring::aead::NONCE_LEN];
+    let mut legacy = other.as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        ring::aead::Nonce::assume_unique_for_key(nonce),
+        ring::aead::Aad::empty(),
+        &mut legacy,
+    )
+    .unwrap();
+    let legacy = [nonce.to_vec(), legacy].concat();
+    sqlx::query(
+        "UPDATE session.channels SET auth_token_ciphertext = $2, auth_token_key_id = 'k1', auth_token_bound = false WHERE id = $1::uuid",
+    )
+    .bind(&b)
+    .bind(&legacy)
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(resolve(&h, &b).await.unwrap(), other);
+    let rotated = client
+        .rotate_token_encryption(switchboard_proto::common::v1::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rotated.reencrypted, 1, "only the unbound row");
+    let (bound, stored): (bool, Vec<u8>) =
+        sqlx::query_as("SELECT auth_token_bound, auth_token_ciphertext FROM session.channels WHERE id = $1::uuid")
+            .bind(&b)
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+    assert!(bound && stored != legacy);
+    assert_eq!(resolve(&h, &b).await.unwrap(), other);
+    h.stop().await;
+}
