@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
 
+mod migrations;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
