@@ -58,7 +58,8 @@ fn check(name: &str, sql: &str) -> Vec<String> {
         let squashed = upper.split_whitespace().collect::<Vec<_>>().join(" ");
         if squashed.starts_with("CREATE INDEX") || squashed.starts_with("CREATE UNIQUE INDEX") {
             let table = object_after(s, &upper, " ON ").unwrap_or_default();
-            if !created.contains(&table) && !(squashed.contains(" CONCURRENTLY ") && no_transaction) {
+            let concurrent = squashed.contains(" CONCURRENTLY ") && no_transaction;
+            if !(created.contains(&table) || concurrent) {
                 problems.push(format!(
                     "{name}: index on existing table {table} must be CREATE INDEX CONCURRENTLY in a `-- no-transaction` migration"
                 ));
