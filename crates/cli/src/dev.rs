@@ -89,6 +89,7 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         emulator,
         database_url: None,
+        service_database_urls: Default::default(),
         amqp_url: None,
         bus: None,
         public_base_url: None,

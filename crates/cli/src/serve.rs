@@ -138,6 +138,21 @@ pub async fn apply_migrations(url: &str) -> anyhow::Result<usize> {
     };
     let start = if before > 0 { count_applied(pool.clone()).await } else { 0 };
     switchboard_storage::MIGRATOR.run(&pool).await.context("migration failed")?;
+    // Each service's role gets its own schema (and only that), tables added just now included.
+    let mut conn = pool.acquire().await.context("cannot connect to Postgres")?;
+    for granted in switchboard_storage::roles::grant(&mut conn)
+        .await
+        .context("cannot grant the service roles")?
+    {
+        if let switchboard_storage::roles::Granted::NoRole { service, role } = granted {
+            tracing::warn!(
+                service,
+                role,
+                "role missing and this user may not create it: {service} cannot use a least-privilege login until it exists"
+            );
+        }
+    }
+    drop(conn);
     let end = count_applied(pool.clone()).await;
     pool.close().await;
     Ok(usize::try_from(end - start).unwrap_or(0))

@@ -84,6 +84,9 @@ pub struct StackOptions {
     pub emulator: bool,
     /// Forces the database (tests); otherwise `DATABASE_URL` or the default.
     pub database_url: Option<String>,
+    /// Per service (`session`, `routing`, …), a database URL that wins over `database_url`
+    /// (tests: each service on its own least-privilege role).
+    pub service_database_urls: std::collections::BTreeMap<String, String>,
     /// Forces the broker (tests); otherwise `AMQP_URL` or the default.
     pub amqp_url: Option<String>,
     /// Forces the bus layout (tests: a private namespace).
@@ -217,6 +220,19 @@ impl Stack {
         let sender_config: switchboard_sender::Config = load(switchboard_sender::config::DEFAULTS, &overlay, &forced, file, "sender")?;
         let api_config: switchboard_api::Config = load(switchboard_api::config::DEFAULTS, &overlay, &forced, file, "api")?;
         let bots_config: switchboard_bots::Config = load(switchboard_bots::config::DEFAULTS, &overlay, &forced, file, "bots")?;
+        let (mut ingress_config, mut session_config, mut routing_config, mut sender_config, mut api_config) =
+            (ingress_config, session_config, routing_config, sender_config, api_config);
+        for (service, url) in &opts.service_database_urls {
+            let url = secrecy::SecretString::from(url.clone());
+            match service.as_str() {
+                "ingress" => ingress_config.database_url = url,
+                "session" => session_config.database_url = url,
+                "routing" => routing_config.database_url = url,
+                "sender" => sender_config.database_url = url,
+                "api" => api_config.database_url = url,
+                other => anyhow::bail!("no service {other} uses a database"),
+            }
+        }
 
         let shutdown = CancellationToken::new();
         let mut tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();

@@ -3,6 +3,7 @@
 
 pub mod leases;
 pub mod outbox;
+pub mod roles;
 
 use std::time::Duration;
 

@@ -12,11 +12,16 @@ pub struct TestDb {
     pub pool: PgPool,
     name: String,
     admin_url: String,
+    logins: std::sync::Mutex<Vec<String>>,
 }
 
 fn template_name() -> String {
     // Any change to any migration gives a new template.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in switchboard_storage::roles::VERSION.to_le_bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
     for migration in MIGRATOR.iter() {
         for byte in migration.checksum.iter().chain(migration.version.to_le_bytes().iter()) {
             hash ^= u64::from(*byte);
@@ -64,6 +69,7 @@ impl TestDb {
                 .await
                 .expect("connect template");
             MIGRATOR.run(&mut conn).await.expect("migrations apply");
+            switchboard_storage::roles::grant(&mut conn).await.expect("service roles granted");
             conn.close().await.expect("close template");
             sqlx::query(AssertSqlSafe(format!("ALTER DATABASE {building} RENAME TO {template}")))
                 .execute(&mut admin)
@@ -87,14 +93,42 @@ impl TestDb {
             pool,
             name,
             admin_url,
+            logins: std::sync::Mutex::new(Vec::new()),
         }
     }
+
+    /// Creates a login role for `service` that is a member of its group role only (its own
+    /// schema, as in production), dropped with the database; returns a URL that logs in as it.
+    pub async fn login_for(&self, service: &str) -> String {
+        let role = format!("{}_{service}", self.name);
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE {}",
+            switchboard_storage::roles::group_role(service)
+        )))
+        .execute(&self.pool)
+        .await
+        .expect("create login role");
+        self.logins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(role.clone());
+        with_user(&self.url, &role, &password)
+    }
+}
+
+/// Returns `url` logging in as `user` with `password`.
+fn with_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         let admin_url = self.admin_url.clone();
+        let logins = std::mem::take(&mut *self.logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         // The pool's connections belong to the test's runtime, which is blocked here: FORCE
         // terminates them server-side instead of closing them from this thread.
         let _ = std::thread::spawn(move || {
@@ -106,6 +140,11 @@ impl Drop for TestDb {
                     let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                         .execute(&mut admin)
                         .await;
+                    for role in logins {
+                        let _ = sqlx::query(AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+                            .execute(&mut admin)
+                            .await;
+                    }
                     let _ = admin.close().await;
                 }
             });

@@ -55,6 +55,11 @@ impl World {
         }
         switchboard_cli::install_crypto();
         let db = TestDb::new().await;
+        // Every service logs in as a role limited to its own schema, as in production.
+        let mut service_database_urls = std::collections::BTreeMap::new();
+        for service in switchboard_storage::roles::SERVICES {
+            service_database_urls.insert(service.to_owned(), db.login_for(service).await);
+        }
         let bus = TestBus::new();
         let clock = ManualClock::new();
         let stack = Stack::start(StackOptions {
@@ -63,6 +68,7 @@ impl World {
             clock: Arc::new(clock.clone()),
             emulator: true,
             database_url: Some(db.url.clone()),
+            service_database_urls,
             amqp_url: Some(bus.url().to_owned()),
             bus: Some(bus.config.clone()),
             public_base_url: None,
