@@ -14,6 +14,8 @@ if ! command -v kubectl >/dev/null; then
   echo "validate-k8s: kubectl is needed to render the kustomizations (apt-get install kubernetes-client)" >&2
   exit 1
 fi
+# The dev overlay's secrets are generated at deploy time, never committed: make a set to render.
+bash deploy/k8s/overlays/dev/generate-secrets.sh >/dev/null
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 for target in deploy/k8s/base deploy/k8s/overlays/dev deploy/k8s/overlays/prod; do

@@ -29,12 +29,12 @@ fn channel(url: &str) -> anyhow::Result<Channel> {
 }
 
 impl Clients {
-    /// Clients of session at `session_url` and routing at `routing_url` (connected lazily).
-    pub fn connect(session_url: &str, routing_url: &str) -> anyhow::Result<Self> {
-        let session = channel(session_url)?;
+    /// Clients of session at `session_url` (its `ChannelDirectory` at `directory_url`) and
+    /// routing at `routing_url` (connected lazily).
+    pub fn connect(session_url: &str, directory_url: &str, routing_url: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            session: SessionServiceClient::with_interceptor(session.clone(), GrpcTraceInterceptor),
-            directory: ChannelDirectoryClient::with_interceptor(session, GrpcTraceInterceptor),
+            session: SessionServiceClient::with_interceptor(channel(session_url)?, GrpcTraceInterceptor),
+            directory: ChannelDirectoryClient::with_interceptor(channel(directory_url)?, GrpcTraceInterceptor),
             routing: RoutingServiceClient::with_interceptor(channel(routing_url)?, GrpcTraceInterceptor),
         })
     }

@@ -29,6 +29,9 @@ pub struct Config {
 pub struct BotsSettings {
     pub http_listen: SocketAddr,
     pub session_url: String,
+    /// Session's `ChannelDirectory` when it listens on a port of its own; empty: `session_url`.
+    #[serde(default)]
+    pub directory_url: String,
     pub routing_url: String,
     pub concurrency: usize,
     pub retry_base_ms: u64,
@@ -52,11 +55,26 @@ impl Validate for Config {
         if !(1..=1024).contains(&b.concurrency) {
             return Err(ConfigError::invalid("bots.concurrency", "must be between 1 and 1024"));
         }
-        for (key, url) in [("bots.session_url", &b.session_url), ("bots.routing_url", &b.routing_url)] {
+        for (key, url) in [
+            ("bots.session_url", b.session_url.as_str()),
+            ("bots.directory_url", b.directory()),
+            ("bots.routing_url", b.routing_url.as_str()),
+        ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::invalid(key, "must be an http(s):// URL"));
             }
         }
         Ok(())
+    }
+}
+
+impl BotsSettings {
+    /// Where session's `ChannelDirectory` is.
+    pub fn directory(&self) -> &str {
+        if self.directory_url.is_empty() {
+            &self.session_url
+        } else {
+            &self.directory_url
+        }
     }
 }

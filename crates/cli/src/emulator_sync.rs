@@ -14,13 +14,15 @@ use switchboard_twilio_emulator::{AccountSetup, Emulator, NumberSetup};
 use tokio_util::sync::CancellationToken;
 
 /// Mirrors the configuration every second until `shutdown`.
-pub async fn run(emulator: Emulator, session_url: String, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let channel = tonic::transport::Endpoint::from_shared(session_url)?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
-        .connect_lazy();
-    let mut session = SessionServiceClient::new(channel.clone());
-    let mut directory = ChannelDirectoryClient::new(channel);
+pub async fn run(emulator: Emulator, session_url: String, directory_url: String, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let lazy = |url: String| -> anyhow::Result<tonic::transport::Channel> {
+        Ok(tonic::transport::Endpoint::from_shared(url)?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy())
+    };
+    let mut session = SessionServiceClient::new(lazy(session_url)?);
+    let mut directory = ChannelDirectoryClient::new(lazy(directory_url)?);
     let mut known: BTreeMap<String, String> = BTreeMap::new();
     loop {
         if let Err(error) = sync_once(&emulator, &mut session, &mut directory, &mut known).await {

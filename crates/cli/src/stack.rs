@@ -32,6 +32,7 @@ pub struct Ports {
     pub ingress: u16,
     pub ingress_admin: u16,
     pub session_grpc: u16,
+    pub session_directory: u16,
     pub session_http: u16,
     pub routing_grpc: u16,
     pub routing_http: u16,
@@ -48,6 +49,7 @@ impl Ports {
         ingress: 8080,
         ingress_admin: 50055,
         session_grpc: 50051,
+        session_directory: 50056,
         session_http: 8081,
         routing_grpc: 50052,
         routing_http: 8083,
@@ -63,6 +65,7 @@ impl Ports {
         ingress: 0,
         ingress_admin: 0,
         session_grpc: 0,
+        session_directory: 0,
         session_http: 0,
         routing_grpc: 0,
         routing_http: 0,
@@ -108,6 +111,8 @@ pub struct Urls {
     pub ingress: String,
     pub public_base_url: String,
     pub session_grpc: String,
+    /// Session's ChannelDirectory (decrypted tokens), on its own port.
+    pub session_directory: String,
     pub routing_grpc: String,
     pub emulator: Option<String>,
 }
@@ -156,6 +161,7 @@ impl Stack {
         let (ingress_l, ingress) = bind(h, p.ingress, "ingress").await?;
         let (ingress_admin_l, ingress_admin) = bind(h, p.ingress_admin, "ingress journal gRPC").await?;
         let (session_grpc_l, session_grpc) = bind(h, p.session_grpc, "session gRPC").await?;
+        let (session_directory_l, session_directory) = bind(h, p.session_directory, "session ChannelDirectory gRPC").await?;
         let (session_http_l, _) = bind(h, p.session_http, "session health").await?;
         let (routing_grpc_l, routing_grpc) = bind(h, p.routing_grpc, "routing gRPC").await?;
         let (routing_http_l, _) = bind(h, p.routing_http, "routing health").await?;
@@ -188,10 +194,11 @@ impl Stack {
         }
         // The wiring: only this process knows where the others listen.
         let mut forced = json!({
-            "ingress": { "session_url": http(session_grpc) },
+            // ChannelDirectory (decrypted tokens) on its own port, as in production.
+            "ingress": { "session_url": http(session_directory) },
             "routing": { "session_url": http(session_grpc) },
-            "sender": { "session_url": http(session_grpc) },
-            "bots": { "session_url": http(session_grpc), "routing_url": http(routing_grpc) },
+            "sender": { "session_url": http(session_grpc), "directory_url": http(session_directory) },
+            "bots": { "session_url": http(session_grpc), "directory_url": http(session_directory), "routing_url": http(routing_grpc) },
             "api": { "session_url": http(session_grpc), "routing_url": http(routing_grpc), "ingress_url": http(ingress_admin) },
         });
         if let Some((_, em, _, _)) = &emulator_listeners {
@@ -255,10 +262,11 @@ impl Stack {
         let clock = opts.clock.clone();
         tasks.push((
             "session",
-            tokio::spawn(switchboard_session::run(
+            tokio::spawn(switchboard_session::run_with_directory(
                 session_config,
                 clock.clone(),
                 session_grpc_l,
+                Some(session_directory_l),
                 session_http_l,
                 shutdown.clone(),
             )),
@@ -297,13 +305,19 @@ impl Stack {
             ingress: http(ingress),
             public_base_url,
             session_grpc: http(session_grpc),
+            session_directory: http(session_directory),
             routing_grpc: http(routing_grpc),
             emulator: emulator_url,
         };
         if let Some(em) = &emulator {
             tasks.push((
                 "emulator-sync",
-                tokio::spawn(crate::emulator_sync::run(em.clone(), urls.session_grpc.clone(), shutdown.clone())),
+                tokio::spawn(crate::emulator_sync::run(
+                    em.clone(),
+                    urls.session_grpc.clone(),
+                    urls.session_directory.clone(),
+                    shutdown.clone(),
+                )),
             ));
         }
         Ok(Self {
@@ -318,11 +332,13 @@ impl Stack {
     /// does so every second on its own).
     pub async fn sync_emulator(&self) -> anyhow::Result<()> {
         let Some(emulator) = &self.emulator else { return Ok(()) };
-        let channel = tonic::transport::Endpoint::from_shared(self.urls.session_grpc.clone())?
-            .connect()
-            .await?;
-        let mut session = switchboard_proto::session::v1::session_service_client::SessionServiceClient::new(channel.clone());
-        let mut directory = switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient::new(channel);
+        let connect = |url: String| async move { tonic::transport::Endpoint::from_shared(url)?.connect().await };
+        let mut session = switchboard_proto::session::v1::session_service_client::SessionServiceClient::new(
+            connect(self.urls.session_grpc.clone()).await?,
+        );
+        let mut directory = switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient::new(
+            connect(self.urls.session_directory.clone()).await?,
+        );
         crate::emulator_sync::sync_once(emulator, &mut session, &mut directory, &mut Default::default()).await
     }
 

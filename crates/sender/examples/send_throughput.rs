@@ -67,6 +67,7 @@ async fn main() {
         bus: bus.config.clone(),
         session: switchboard_session::config::SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            directory_listen: None,
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 4,
             inbound_batch_max: 16,
@@ -188,6 +189,7 @@ async fn main() {
         sender: switchboard_sender::config::SenderSettings {
             http_listen: "127.0.0.1:0".parse().unwrap(),
             session_url,
+            directory_url: String::new(),
             twilio_api_base: emulator.api_base().into(),
             twilio_content_base: emulator.api_base().into(),
             concurrency: 256,

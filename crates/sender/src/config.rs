@@ -31,6 +31,9 @@ pub struct Config {
 pub struct SenderSettings {
     pub http_listen: SocketAddr,
     pub session_url: String,
+    /// Session's `ChannelDirectory` when it listens on a port of its own; empty: `session_url`.
+    #[serde(default)]
+    pub directory_url: String,
     pub twilio_api_base: String,
     pub twilio_content_base: String,
     pub concurrency: usize,
@@ -79,5 +82,16 @@ impl Validate for Config {
             }
         }
         Ok(())
+    }
+}
+
+impl SenderSettings {
+    /// Where session's `ChannelDirectory` is.
+    pub fn directory(&self) -> &str {
+        if self.directory_url.is_empty() {
+            &self.session_url
+        } else {
+            &self.directory_url
+        }
     }
 }

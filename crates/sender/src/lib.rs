@@ -40,7 +40,7 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         &settings.twilio_content_base,
         Duration::from_millis(settings.request_timeout_ms),
     )?;
-    let credentials = credentials::CredentialStore::connect(&settings.session_url)?;
+    let credentials = credentials::CredentialStore::connect(settings.directory())?;
     let app = Arc::new(App::new(
         pool.clone(),
         twilio,

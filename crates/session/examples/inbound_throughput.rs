@@ -36,6 +36,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
         bus: bus.clone(),
         session: SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            directory_listen: None,
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 16,
             inbound_batch_max: 64,

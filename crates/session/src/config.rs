@@ -63,6 +63,10 @@ impl Default for WebhookUrls {
 #[allow(missing_docs)] // documented in config.default.toml
 pub struct SessionSettings {
     pub grpc_listen: SocketAddr,
+    /// Where `ChannelDirectory` (it hands out decrypted auth tokens and bot secrets) listens, on
+    /// its own port that only ingress, sender and bots may reach; unset, it shares `grpc_listen`.
+    #[serde(default)]
+    pub directory_listen: Option<SocketAddr>,
     pub http_listen: SocketAddr,
     pub db_max_connections: u32,
     pub inbound_batch_max: usize,

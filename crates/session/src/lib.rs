@@ -41,11 +41,32 @@ use tokio_util::task::TaskTracker;
 pub use app::Session;
 pub use config::Config;
 
-/// Runs the session service until `shutdown`, then drains.
+/// Runs the session service until `shutdown`, then drains. `ChannelDirectory` listens on
+/// `session.directory_listen` when that is set, else on `grpc` with everything else.
 pub async fn run(
     config: Config,
     clock: Arc<dyn Clock>,
     grpc: TcpListener,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let directory = match config.session.directory_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (session ChannelDirectory gRPC)"))?,
+        ),
+        None => None,
+    };
+    run_with_directory(config, clock, grpc, directory, http, shutdown).await
+}
+
+/// Like [`run`], with `ChannelDirectory` alone on `directory` when given.
+pub async fn run_with_directory(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    grpc: TcpListener,
+    directory: Option<TcpListener>,
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -144,17 +165,43 @@ pub async fn run(
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
-    let grpc_server = tonic::transport::Server::builder()
-        .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
-        .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
-        .add_service(health_service)
-        .add_service(ChannelDirectoryServer::new(grpc::SessionGrpc::new(session.clone())))
-        .add_service(SessionServiceServer::new(grpc::SessionGrpc::new(session.clone())).max_decoding_message_size(8 * 1024 * 1024))
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(grpc),
-            shutdown.clone().cancelled_owned(),
-        );
-    let grpc_task = tokio::spawn(grpc_server);
+    let server = || {
+        tonic::transport::Server::builder()
+            .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
+            .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
+    };
+    let directory_service = ChannelDirectoryServer::new(grpc::SessionGrpc::new(session.clone()));
+    let session_service = SessionServiceServer::new(grpc::SessionGrpc::new(session.clone())).max_decoding_message_size(8 * 1024 * 1024);
+    let (grpc_task, directory_task) = match directory {
+        Some(directory) => {
+            tracing::info!(addr = ?directory.local_addr().ok(), "ChannelDirectory on its own port");
+            let main = server().add_service(health_service.clone()).add_service(session_service);
+            let dir = server().add_service(health_service).add_service(directory_service);
+            (
+                tokio::spawn(main.serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(grpc),
+                    shutdown.clone().cancelled_owned(),
+                )),
+                Some(tokio::spawn(dir.serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(directory),
+                    shutdown.clone().cancelled_owned(),
+                ))),
+            )
+        }
+        None => (
+            tokio::spawn(
+                server()
+                    .add_service(health_service)
+                    .add_service(directory_service)
+                    .add_service(session_service)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(grpc),
+                        shutdown.clone().cancelled_owned(),
+                    ),
+            ),
+            None,
+        ),
+    };
 
     let health = Health::new(shutdown.clone());
     health.set_ready(true);
@@ -168,6 +215,9 @@ pub async fn run(
     switchboard_service_kit::shutdown::drain_within("session", Duration::from_millis(settings.drain_timeout_ms), async {
         tasks.wait().await;
         let _ = grpc_task.await;
+        if let Some(task) = directory_task {
+            let _ = task.await;
+        }
         let _ = http_task.await;
     })
     .await;

@@ -353,3 +353,40 @@ async fn wrong_keys_lock_an_address_out_and_a_key_over_its_rate_gets_429() {
     assert!(locked.1["error"]["message"].as_str().unwrap().contains("failed authentications"));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn the_channel_directory_answers_only_on_its_own_port() {
+    use switchboard_proto::session::v1 as spb;
+    let w = World::start().await;
+    let connect = |url: String| async move { tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap() };
+    let main = connect(w.stack.urls.session_grpc.clone()).await;
+    let directory = connect(w.stack.urls.session_directory.clone()).await;
+    let resolve = spb::ResolveChannelRequest {
+        channel_id: w.channel_id.clone(),
+    };
+    let refused = spb::channel_directory_client::ChannelDirectoryClient::new(main.clone())
+        .resolve_channel(resolve.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unimplemented,
+        "no tokens on the main port: {refused:?}"
+    );
+    let resolved = spb::channel_directory_client::ChannelDirectoryClient::new(directory.clone())
+        .resolve_channel(resolve)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.auth_token, TOKEN);
+    let not_here = spb::session_service_client::SessionServiceClient::new(directory)
+        .get_channel(spb::GetByIdRequest { id: w.channel_id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(not_here.code(), tonic::Code::Unimplemented);
+    spb::session_service_client::SessionServiceClient::new(main)
+        .get_channel(spb::GetByIdRequest { id: w.channel_id.clone() })
+        .await
+        .unwrap();
+    w.stop().await;
+}

@@ -63,6 +63,7 @@ impl Harness {
             bus: bus.config.clone(),
             session: switchboard_session::config::SessionSettings {
                 grpc_listen: "127.0.0.1:0".parse().unwrap(),
+                directory_listen: None,
                 http_listen: "127.0.0.1:0".parse().unwrap(),
                 db_max_connections: 8,
                 inbound_batch_max: 16,

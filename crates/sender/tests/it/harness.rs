@@ -192,6 +192,7 @@ impl Harness {
             sender: SenderSettings {
                 http_listen: "127.0.0.1:0".parse().unwrap(),
                 session_url,
+                directory_url: String::new(),
                 twilio_api_base: emulator.api_base().into(),
                 twilio_content_base: emulator.api_base().into(),
                 concurrency,
@@ -319,6 +320,7 @@ fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
         bus: bus.config.clone(),
         session: switchboard_session::config::SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            directory_listen: None,
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 8,
             inbound_batch_max: 16,

@@ -52,6 +52,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
         bus: bus.config.clone(),
         session: SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            directory_listen: None,
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 8,
             inbound_batch_max: 16,
