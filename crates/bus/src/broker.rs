@@ -76,10 +76,19 @@ impl Broker {
         }
     }
 
-    /// Declares the system topology on a fresh channel.
+    /// Declares the system topology on a fresh channel; with `bus.declare` off, checks that it
+    /// was declared (by `switchboard migrate`) instead.
     pub async fn declare_topology(&self) -> anyhow::Result<()> {
         let channel = self.channel().await?;
-        self.inner.topology.declare_all(&channel).await?;
+        if self.inner.config.declare {
+            self.inner.topology.declare_all(&channel).await?;
+        } else {
+            self.inner
+                .topology
+                .verify_all(&channel)
+                .await
+                .map_err(|e| anyhow::anyhow!("the bus topology is not declared ({e}); run `switchboard migrate --amqp-url …`"))?;
+        }
         let _ = channel.close(200, "topology declared".into()).await;
         Ok(())
     }

@@ -24,6 +24,10 @@ pub struct BusConfig {
     pub max_attempts: u32,
     /// Longest pause between reconnection attempts.
     pub reconnect_max_backoff_ms: u64,
+    /// Declare the topology at start (the default). Off, a service only checks that it exists,
+    /// so its broker user needs no configure permission: `switchboard migrate --amqp-url`
+    /// declares it once per rollout, as an administrator (see [`crate::Topology::permissions`]).
+    pub declare: bool,
 }
 
 impl Default for BusConfig {
@@ -37,6 +41,7 @@ impl Default for BusConfig {
             retry_delays_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000],
             max_attempts: 6,
             reconnect_max_backoff_ms: 5_000,
+            declare: true,
         }
     }
 }

@@ -282,8 +282,13 @@ impl<H: Handler> Inner<H> {
     async fn subscribe(&self) -> anyhow::Result<(Channel, lapin::Consumer, String)> {
         let channel = self.broker.channel().await?;
         let topology = self.broker.topology();
-        topology.declare_base(&channel).await?;
-        topology.declare_queue(&channel, &self.options.queue).await?;
+        if self.broker.config().declare {
+            topology.declare_base(&channel).await?;
+            topology.declare_queue(&channel, &self.options.queue).await?;
+        } else {
+            // Declared by the migrate step; this user may not configure.
+            topology.verify_queue(&channel, &self.options.queue).await?;
+        }
         let prefetch = self
             .broker
             .config()

@@ -59,6 +59,25 @@ pub fn shard_for(key: &str, shards: u16) -> u16 {
 }
 
 /// Names and declarations of the bus under one namespace.
+/// A RabbitMQ user's permissions in a vhost, as `rabbitmqctl set_permissions` takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+fn regex_escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if !c.is_ascii_alphanumeric() && c != '_' && c != '-' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[derive(Debug, Clone)]
 pub struct Topology {
     ns: String,
@@ -297,6 +316,85 @@ impl Topology {
             self.declare_queue(channel, &spec).await?;
         }
         Ok(())
+    }
+
+    /// Checks that the base and every system queue exist (passive declarations: no configure
+    /// permission needed); an error names the first one missing.
+    pub async fn verify_all(&self, channel: &Channel) -> lapin::Result<()> {
+        for exchange in [
+            self.events_exchange(),
+            self.dead_letter_exchange(),
+            self.delay_exchange(),
+            self.retry_exchange(),
+        ] {
+            self.verify_exchange(channel, &exchange).await?;
+        }
+        for spec in self.system_queues() {
+            self.verify_queue(channel, &spec).await?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the exchange `name` exists.
+    pub async fn verify_exchange(&self, channel: &Channel, name: &str) -> lapin::Result<()> {
+        let passive = ExchangeDeclareOptions {
+            passive: true,
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .exchange_declare(name.into(), ExchangeKind::Topic, passive, FieldTable::default())
+            .await
+    }
+
+    /// Checks that queue `spec` exists.
+    pub async fn verify_queue(&self, channel: &Channel, spec: &QueueSpec) -> lapin::Result<()> {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(self.queue(&spec.name).as_str().into(), passive, FieldTable::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// The least RabbitMQ permissions (configure, write, read regular expressions) `service`
+    /// needs when the topology is declared for it (`bus.declare = false`): publish events and
+    /// park retries, consume its own queues, configure nothing.
+    pub fn permissions(&self, service: &str) -> Permissions {
+        let ns = regex_escape(&self.ns);
+        let mut own: Vec<String> = Vec::new();
+        for queue in self
+            .system_queues()
+            .into_iter()
+            .filter(|q| q.name.split('.').next() == Some(service))
+        {
+            // Shards (`session.inbound.7`) as one pattern, whatever their number.
+            let pattern = match queue.name.rsplit_once('.') {
+                Some((stem, shard)) if shard.chars().all(|c| c.is_ascii_digit()) => format!("{}\\.[0-9]+", regex_escape(stem)),
+                _ => regex_escape(&queue.name),
+            };
+            if !own.contains(&pattern) {
+                own.push(pattern);
+            }
+        }
+        let read = if own.is_empty() {
+            "^$".to_owned()
+        } else {
+            format!("^{ns}\\.({})$", own.join("|"))
+        };
+        let write = if service == "migrate" {
+            ".*".to_owned()
+        } else {
+            format!("^{ns}\\.(events|delay)$")
+        };
+        Permissions {
+            configure: if service == "migrate" { ".*".into() } else { "^$".into() },
+            write,
+            read: if service == "migrate" { ".*".into() } else { read },
+        }
     }
 
     /// Deletes every queue and exchange of this namespace (test cleanup), including `extra` queues.

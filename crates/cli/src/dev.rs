@@ -90,6 +90,7 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
         emulator,
         database_url: None,
         service_database_urls: Default::default(),
+        service_amqp_urls: Default::default(),
         amqp_url: None,
         bus: None,
         public_base_url: None,

@@ -108,15 +108,53 @@ pub struct MigrateArgs {
         hide_env_values = true
     )]
     database_url: secrecy::SecretString,
+    /// Also declare the bus topology, as a RabbitMQ user that may configure it, so that the
+    /// services can run with `SWITCHBOARD_BUS__DECLARE=false` on users that may not.
+    #[arg(long, hide_env_values = true)]
+    amqp_url: Option<secrecy::SecretString>,
+    /// Print the `rabbitmqctl set_permissions` of each service's least-privilege user (for the
+    /// bus layout in the environment, `SWITCHBOARD_BUS__*`) and exit.
+    #[arg(long)]
+    rabbitmq_permissions: bool,
 }
 
-/// Applies every pending migration; safe to run again and from several places at once.
+/// The bus layout from the environment (`SWITCHBOARD_BUS__*`), as the services read it.
+fn bus_from_env() -> anyhow::Result<switchboard_bus::BusConfig> {
+    #[derive(serde::Deserialize)]
+    struct Only {
+        #[serde(default)]
+        bus: switchboard_bus::BusConfig,
+    }
+    let figment = switchboard_service_kit::config::figment_with("", figment::providers::Serialized::defaults(serde_json::json!({})), None);
+    Ok(figment.extract::<Only>().context("invalid SWITCHBOARD_BUS__* settings")?.bus)
+}
+
+/// Applies every pending migration (and declares the bus topology when given a broker); safe to
+/// run again and from several places at once.
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let bus = bus_from_env()?;
+    if args.rabbitmq_permissions {
+        let topology = switchboard_bus::Topology::new(&bus);
+        for service in ["ingress", "session", "routing", "sender", "bots", "api"] {
+            let p = topology.permissions(service);
+            println!(
+                "rabbitmqctl set_permissions -p <vhost> {service} '{}' '{}' '{}'",
+                p.configure, p.write, p.read
+            );
+        }
+        return Ok(());
+    }
     let applied = apply_migrations(args.database_url.expose_secret()).await?;
     if applied == 0 {
         println!("database is up to date");
     } else {
         println!("applied {applied} migration(s)");
+    }
+    if let Some(url) = args.amqp_url {
+        let broker = switchboard_bus::Broker::new(url, "migrate", switchboard_bus::BusConfig { declare: true, ..bus });
+        broker.declare_topology().await.context("cannot declare the bus topology")?;
+        broker.close().await;
+        println!("bus topology declared");
     }
     Ok(())
 }

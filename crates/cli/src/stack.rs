@@ -90,6 +90,9 @@ pub struct StackOptions {
     /// Per service (`session`, `routing`, …), a database URL that wins over `database_url`
     /// (tests: each service on its own least-privilege role).
     pub service_database_urls: std::collections::BTreeMap<String, String>,
+    /// Per service, a broker URL that wins over `amqp_url` (tests: each service on its own
+    /// least-privilege RabbitMQ user).
+    pub service_amqp_urls: std::collections::BTreeMap<String, String>,
     /// Forces the broker (tests); otherwise `AMQP_URL` or the default.
     pub amqp_url: Option<String>,
     /// Forces the bus layout (tests: a private namespace).
@@ -229,6 +232,19 @@ impl Stack {
         let bots_config: switchboard_bots::Config = load(switchboard_bots::config::DEFAULTS, &overlay, &forced, file, "bots")?;
         let (mut ingress_config, mut session_config, mut routing_config, mut sender_config, mut api_config) =
             (ingress_config, session_config, routing_config, sender_config, api_config);
+        let mut bots_config = bots_config;
+        for (service, url) in &opts.service_amqp_urls {
+            let url = secrecy::SecretString::from(url.clone());
+            match service.as_str() {
+                "ingress" => ingress_config.amqp_url = url,
+                "session" => session_config.amqp_url = url,
+                "routing" => routing_config.amqp_url = url,
+                "sender" => sender_config.amqp_url = url,
+                "api" => api_config.amqp_url = url,
+                "bots" => bots_config.amqp_url = url,
+                other => anyhow::bail!("no service {other} uses the broker"),
+            }
+        }
         for (service, url) in &opts.service_database_urls {
             let url = secrecy::SecretString::from(url.clone());
             match service.as_str() {

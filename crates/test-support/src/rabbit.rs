@@ -30,6 +30,7 @@ impl TestBus {
             retry_delays_ms: vec![50, 100],
             max_attempts: 3,
             reconnect_max_backoff_ms: 500,
+            declare: true,
         };
         Self {
             config,

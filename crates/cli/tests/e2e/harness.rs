@@ -44,6 +44,12 @@ impl World {
 
     /// Like [`World::start`], with `extra` settings per service (e.g. `{"api": {...}}`).
     pub async fn start_with(extra: Value) -> Self {
+        Self::start_on(extra, TestBus::new(), Default::default()).await
+    }
+
+    /// Like [`World::start_with`], on `bus` (its topology declared or not), each service on the
+    /// broker URL `amqp_urls` gives it, if any.
+    pub async fn start_on(extra: Value, bus: TestBus, amqp_urls: std::collections::BTreeMap<String, String>) -> Self {
         let mut overrides = json!({ "session": { "auto_close_interval_secs": 1 } });
         if let (Some(all), Some(extra)) = (overrides.as_object_mut(), extra.as_object()) {
             for (service, settings) in extra {
@@ -60,7 +66,6 @@ impl World {
         for service in switchboard_storage::roles::SERVICES {
             service_database_urls.insert(service.to_owned(), db.login_for(service).await);
         }
-        let bus = TestBus::new();
         let clock = ManualClock::new();
         let stack = Stack::start(StackOptions {
             host: "127.0.0.1".parse().unwrap(),
@@ -69,6 +74,7 @@ impl World {
             emulator: true,
             database_url: Some(db.url.clone()),
             service_database_urls,
+            service_amqp_urls: amqp_urls,
             amqp_url: Some(bus.url().to_owned()),
             bus: Some(bus.config.clone()),
             public_base_url: None,

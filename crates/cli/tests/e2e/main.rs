@@ -6,6 +6,7 @@
 
 mod access;
 mod bots;
+mod broker_users;
 mod harness;
 mod hostile;
 mod journal;

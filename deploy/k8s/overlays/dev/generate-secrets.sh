@@ -20,7 +20,7 @@ declare -A pw
 for s in session routing sender ingress api; do pw[$s]=$(rand 48 32); done
 write postgres <<<"POSTGRES_PASSWORD=$pg_super"
 write rabbitmq <<<"RABBITMQ_DEFAULT_PASS=$rabbit"
-write migrate <<<"DATABASE_URL=postgres://postgres:${pg_super}@postgres:5432/postgres"
+printf 'DATABASE_URL=postgres://postgres:%s@postgres:5432/postgres\nAMQP_ADMIN_URL=%s\n' "$pg_super" "$amqp" | write migrate
 {
     echo "PGPASSWORD=$pg_super"
     for s in session routing sender ingress api; do echo "LOGIN_PASSWORD_${s^^}=${pw[$s]}"; done
