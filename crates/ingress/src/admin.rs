@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 use switchboard_domain::Clock;
+use switchboard_proto::common::v1::Attribute;
 use switchboard_proto::ingress::v1 as pb;
 use switchboard_proto::ingress::v1::webhook_journal_server::WebhookJournal;
 use switchboard_proto::time::{datetime, timestamp};
@@ -66,6 +67,10 @@ fn customer(raw: String) -> Option<String> {
     }
 }
 
+fn attribute((key, value): (String, String)) -> Attribute {
+    Attribute { key, value }
+}
+
 fn view(e: Entry) -> pb::JournaledWebhook {
     pb::JournaledWebhook {
         id: e.id.to_string(),
@@ -76,8 +81,8 @@ fn view(e: Entry) -> pb::JournaledWebhook {
         to: e.to_address,
         answer: u32::try_from(e.answer).unwrap_or(0),
         outcome: e.outcome,
-        params: e.params.0.into_iter().map(|(name, value)| pb::Param { name, value }).collect(),
-        headers: e.headers.0.into_iter().map(|(name, value)| pb::Header { name, value }).collect(),
+        params: e.params.0.into_iter().map(attribute).collect(),
+        headers: e.headers.0.into_iter().map(attribute).collect(),
         received_at: Some(timestamp(e.received_at)),
         replays: u32::try_from(e.replays).unwrap_or(0),
         last_replayed_at: e.last_replayed_at.map(timestamp),

@@ -83,8 +83,8 @@ impl From<ipb::JournaledWebhook> for JournaledWebhook {
             to: w.to,
             answer: w.answer,
             outcome: w.outcome,
-            params: w.params.into_iter().map(|p| (p.name, p.value)).collect(),
-            headers: w.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            params: w.params.into_iter().map(|p| (p.key, p.value)).collect(),
+            headers: w.headers.into_iter().map(|h| (h.key, h.value)).collect(),
             replays: w.replays,
         }
     }

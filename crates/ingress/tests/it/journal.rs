@@ -31,11 +31,11 @@ async fn journaled(h: &Harness, message_sid: &str) -> ipb::JournaledWebhook {
 }
 
 fn param<'a>(w: &'a ipb::JournaledWebhook, name: &str) -> Option<&'a str> {
-    w.params.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    w.params.iter().find(|p| p.key == name).map(|p| p.value.as_str())
 }
 
 fn header<'a>(w: &'a ipb::JournaledWebhook, name: &str) -> Option<&'a str> {
-    w.headers.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    w.headers.iter().find(|p| p.key == name).map(|p| p.value.as_str())
 }
 
 #[tokio::test]
