@@ -9,9 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Formats a protobuf timestamp as RFC 3339.
 pub fn rfc3339(ts: &prost_types::Timestamp) -> Option<String> {
-    let nanos = i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos);
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()?
+    switchboard_proto::time::datetime(ts)?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
 }

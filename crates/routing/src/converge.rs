@@ -86,7 +86,7 @@ impl Routing {
                     },
                     now,
                 );
-                crate::metrics::offer_outcome(if state == "accepted" { "accepted" } else { "cancelled" });
+                crate::metrics::offer_outcome(state);
             }
         }
         let mut freed = None;

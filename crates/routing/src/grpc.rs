@@ -30,12 +30,7 @@ impl RoutingGrpc {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-fn ts(t: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
-    }
-}
+use switchboard_proto::time::timestamp as ts;
 
 fn config(row: &ConfigRow) -> pb::ConfigObject {
     pb::ConfigObject {

@@ -15,13 +15,7 @@ use crate::messages::MessageRow;
 use crate::numbers::{Number, NumberSettings};
 use crate::templates::{StoredTemplate, build_template};
 
-/// Converts a time to a protobuf timestamp.
-pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
-    }
-}
+pub use switchboard_proto::time::timestamp;
 
 /// Parses an optional UUID ("" means none).
 pub fn optional_id(raw: &str, what: &'static str) -> Result<Option<Uuid>, SessionError> {
