@@ -9,6 +9,11 @@ use uuid::Uuid;
 pub trait Event: Serialize + DeserializeOwned + Send + Sync {
     /// Returns the routing key on the events exchange (`<stream>.<event>.v<N>[.<shard>]`).
     fn routing_key(&self) -> String;
+
+    /// Returns the aggregate whose events must stay in order (a conversation, a message, an
+    /// agent). The outbox relays publish the events of one key in order and different keys in
+    /// parallel.
+    fn order_key(&self) -> &str;
 }
 
 /// The JSON envelope: a unique id (consumers dedupe on it), when it happened, the schema

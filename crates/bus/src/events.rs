@@ -32,6 +32,10 @@ impl Event for InboundReceivedV1 {
     fn routing_key(&self) -> String {
         format!("inbound.received.v1.{}", self.shard)
     }
+
+    fn order_key(&self) -> &str {
+        &self.ordering_key
+    }
 }
 
 /// A verified status callback (ingress → session).
@@ -57,14 +61,22 @@ impl Event for StatusReceivedV1 {
     fn routing_key(&self) -> String {
         "status.received.v1".into()
     }
+
+    fn order_key(&self) -> &str {
+        &self.message_sid
+    }
 }
 
-/// Implements [`Event`] with a fixed routing key.
+/// Implements [`Event`] with a fixed routing key, ordered by the field `$order`.
 macro_rules! fixed_key {
-    ($ty:ty, $key:literal) => {
+    ($ty:ty, $key:literal, $order:ident) => {
         impl Event for $ty {
             fn routing_key(&self) -> String {
                 $key.into()
+            }
+
+            fn order_key(&self) -> &str {
+                &self.$order
             }
         }
     };
@@ -103,7 +115,7 @@ pub struct ConversationOpenedV1 {
     #[serde(with = "time::serde::rfc3339")]
     pub last_customer_message_at: OffsetDateTime,
 }
-fixed_key!(ConversationOpenedV1, "conversation.opened.v1");
+fixed_key!(ConversationOpenedV1, "conversation.opened.v1", conversation_id);
 
 /// A conversation's status changed (session → routing, api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +143,7 @@ pub struct ConversationStatusChangedV1 {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
-fixed_key!(ConversationStatusChangedV1, "conversation.status_changed.v1");
+fixed_key!(ConversationStatusChangedV1, "conversation.status_changed.v1", conversation_id);
 
 /// A message was added to a conversation (session → api live view, bots).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,7 +171,7 @@ pub struct ConversationMessageV1 {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
-fixed_key!(ConversationMessageV1, "conversation.message.v1");
+fixed_key!(ConversationMessageV1, "conversation.message.v1", conversation_id);
 
 /// An outbound message's delivery status moved forward (session → api live view).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,7 +190,7 @@ pub struct MessageStatusV1 {
     /// The conversation's agent.
     pub agent_id: Option<String>,
 }
-fixed_key!(MessageStatusV1, "message.status.v1");
+fixed_key!(MessageStatusV1, "message.status.v1", conversation_id);
 
 /// What the sender puts in the Twilio request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,7 +242,7 @@ pub struct OutboundSendV1 {
     /// Sends per second allowed from this number (0: default).
     pub rate_per_second: f64,
 }
-fixed_key!(OutboundSendV1, "outbound.send.v1");
+fixed_key!(OutboundSendV1, "outbound.send.v1", message_id);
 
 /// Do not send a message still waiting to be sent (its number was deleted) (session → sender).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,7 +251,7 @@ pub struct OutboundCancelledV1 {
     /// Our message id.
     pub message_id: String,
 }
-fixed_key!(OutboundCancelledV1, "outbound.cancelled.v1");
+fixed_key!(OutboundCancelledV1, "outbound.cancelled.v1", message_id);
 
 /// Twilio accepted a message (sender → session).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +266,7 @@ pub struct OutboundAcceptedV1 {
     /// Twilio's initial status (queued, accepted).
     pub status: String,
 }
-fixed_key!(OutboundAcceptedV1, "outbound.accepted.v1");
+fixed_key!(OutboundAcceptedV1, "outbound.accepted.v1", message_id);
 
 /// Twilio refused a message for good (sender → session).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,7 +281,7 @@ pub struct OutboundFailedV1 {
     /// Human explanation.
     pub error_message: String,
 }
-fixed_key!(OutboundFailedV1, "outbound.failed.v1");
+fixed_key!(OutboundFailedV1, "outbound.failed.v1", message_id);
 
 /// A workstream's settings that session needs (routing → session).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,7 +298,7 @@ pub struct WorkstreamUpdatedV1 {
     /// The workstream was deleted.
     pub deleted: bool,
 }
-fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1");
+fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 
 /// Fetch templates from Twilio's Content API now (api → sender).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,7 +307,15 @@ pub struct SyncTemplatesV1 {
     /// The channel to sync; every channel when absent.
     pub channel_id: Option<String>,
 }
-fixed_key!(SyncTemplatesV1, "sender.command.sync_templates.v1");
+impl Event for SyncTemplatesV1 {
+    fn routing_key(&self) -> String {
+        "sender.command.sync_templates.v1".into()
+    }
+
+    fn order_key(&self) -> &str {
+        self.channel_id.as_deref().unwrap_or("")
+    }
+}
 
 /// An agent was offered a work item (routing → api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,7 +335,7 @@ pub struct OfferCreatedV1 {
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
-fixed_key!(OfferCreatedV1, "offer.created.v1");
+fixed_key!(OfferCreatedV1, "offer.created.v1", conversation_id);
 
 /// An offer ended (routing → api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,7 +350,7 @@ pub struct OfferClosedV1 {
     /// accepted, declined, cancelled (an expiry is `offer.expired.v1`).
     pub state: String,
 }
-fixed_key!(OfferClosedV1, "offer.closed.v1");
+fixed_key!(OfferClosedV1, "offer.closed.v1", conversation_id);
 
 /// An offer timed out before the agent answered (routing → api); the item goes to the next agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,7 +363,7 @@ pub struct OfferExpiredV1 {
     /// Agent the offer was made to.
     pub agent_id: String,
 }
-fixed_key!(OfferExpiredV1, "offer.expired.v1");
+fixed_key!(OfferExpiredV1, "offer.expired.v1", conversation_id);
 
 /// A conversation got its agent (routing → api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -358,7 +378,7 @@ pub struct ConversationAssignedV1 {
     /// accept, pick or supervisor_assign.
     pub how: String,
 }
-fixed_key!(ConversationAssignedV1, "conversation.assigned.v1");
+fixed_key!(ConversationAssignedV1, "conversation.assigned.v1", conversation_id);
 
 /// An agent's presence changed (routing → api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,7 +391,7 @@ pub struct AgentPresenceV1 {
     /// What they last chose.
     pub chosen: String,
 }
-fixed_key!(AgentPresenceV1, "agent.presence.v1");
+fixed_key!(AgentPresenceV1, "agent.presence.v1", agent_id);
 
 #[cfg(test)]
 mod tests {
@@ -428,7 +448,7 @@ pub struct BotTurnV1 {
     #[serde(with = "time::serde::rfc3339::option")]
     pub window_expires_at: Option<OffsetDateTime>,
 }
-fixed_key!(BotTurnV1, "bot.turn.v1");
+fixed_key!(BotTurnV1, "bot.turn.v1", conversation_id);
 
 /// The customer, as a bot sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

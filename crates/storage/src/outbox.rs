@@ -1,8 +1,18 @@
 //! The transactional outbox: events are written in the same transaction as the state change they
 //! describe, and a relay publishes them with confirms, then deletes them.
 //!
-//! One relay per schema works at a time (a transaction-scoped advisory lock), so rows are
-//! published once and in commit order even with several replicas running; the others stand by.
+//! Every replica's relay publishes, in parallel, and the events of one aggregate (a
+//! conversation, a message, an agent: [`Event::order_key`]) still leave once and in order:
+//! - each row carries the partition of its aggregate ([`part_of`], one of [`PARTS`]);
+//! - a relay's transaction first takes the transaction-scoped advisory lock of each partition it
+//!   will publish (`pg_try_advisory_xact_lock`, skipping those another relay holds), then deletes
+//!   and publishes the oldest rows of those partitions only, and commits after the broker's
+//!   confirms. Two relays never hold one partition, and a partition's rows leave oldest first;
+//! - a relay takes at most its share of the partitions that have rows (the live relays count
+//!   themselves by heartbeat in `<schema>.outbox_relays`), so N relays divide the work;
+//! - a relay of the previous version took one exclusive advisory lock per schema; every
+//!   transaction here takes that lock shared, so the two never publish at the same time during a
+//!   rolling upgrade.
 //!
 //! Writers wake the relay of their own process (an in-memory signal, not a Postgres `NOTIFY`:
 //! `NOTIFY` takes a database-wide lock at commit, which serialised every writing transaction of
@@ -11,10 +21,11 @@
 //! the next ~100 ms; rows another replica wrote are found by that replica's relay or by the poll.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use switchboard_bus::{Envelope, Event, Outgoing, PublishError, Publisher};
@@ -35,6 +46,8 @@ pub struct OutboxRecord {
     pub payload: Vec<u8>,
     /// Headers, usually the trace context of the transaction that wrote it.
     pub headers: BTreeMap<String, String>,
+    /// The partition of its aggregate ([`part_of`]): rows of one partition leave in order.
+    pub part: i16,
 }
 
 impl OutboxRecord {
@@ -45,8 +58,22 @@ impl OutboxRecord {
             routing_key: envelope.payload.routing_key(),
             payload: envelope.to_bytes(),
             headers: switchboard_telemetry::propagation::current_context_map(),
+            part: part_of(envelope.payload.order_key()),
         }
     }
+}
+
+/// How many partitions an outbox has. Fixed, not configurable: with another count, the later
+/// events of an aggregate would land in another partition than its earlier ones still waiting.
+pub const PARTS: u16 = 64;
+
+/// Returns the outbox partition of an aggregate's `order_key` (FNV-1a, stable across builds).
+pub fn part_of(order_key: &str) -> i16 {
+    let hash = order_key
+        .bytes()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    // The remainder is below PARTS (64), so it fits.
+    i16::try_from(hash % u32::from(PARTS)).unwrap_or(0)
 }
 
 /// Events collected during one transaction, written to the outbox before it commits.
@@ -77,9 +104,11 @@ impl EventBatch {
 pub struct Outbox {
     schema: &'static str,
     insert: String,
-    select: String,
-    delete: String,
-    /// Names the advisory lock only one relay holds.
+    claim: String,
+    take: String,
+    heartbeat: String,
+    leave: String,
+    /// Names the advisory locks: the schema's (taken shared) and its partitions'.
     lock_key: String,
     wake: Arc<Notify>,
 }
@@ -94,14 +123,34 @@ impl Outbox {
         Self {
             schema,
             insert: format!(
-                "INSERT INTO {schema}.outbox (message_id, routing_key, payload, headers) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])"
+                "INSERT INTO {schema}.outbox (message_id, routing_key, payload, headers, part) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[], $5::int2[])"
             ),
-            select: format!(
-                "SELECT id, message_id, routing_key, payload, headers FROM {schema}.outbox \
-                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+            // The partitions among the oldest rows, in random order; lock at most this relay's
+            // share of them. The lock calls are volatile, so nothing evaluates them early, and
+            // the LIMIT stops at the share.
+            claim: format!(
+                "WITH head AS MATERIALIZED (\
+                   SELECT DISTINCT part FROM (SELECT part FROM {schema}.outbox ORDER BY id LIMIT $1) h), \
+                 shuffled AS MATERIALIZED (SELECT part FROM head ORDER BY random()) \
+                 SELECT (SELECT count(*) FROM head) AS present, \
+                   ARRAY(SELECT part FROM shuffled \
+                         WHERE pg_try_advisory_xact_lock_shared(hashtext($2)::int8) \
+                           AND pg_try_advisory_xact_lock(hashtext($2 || '.part'), part::int4) \
+                         LIMIT greatest(1, ceil((SELECT count(*) FROM head)::float8 / $3)::int8)) AS locked"
             ),
-            delete: format!("DELETE FROM {schema}.outbox WHERE id = ANY($1)"),
+            take: format!(
+                "DELETE FROM {schema}.outbox WHERE id IN (\
+                   SELECT id FROM {schema}.outbox WHERE part = ANY($1) ORDER BY id LIMIT $2 FOR UPDATE) \
+                 RETURNING id, message_id, routing_key, payload, headers"
+            ),
+            heartbeat: format!(
+                "WITH beat AS (INSERT INTO {schema}.outbox_relays (member, heartbeat_at) VALUES ($1, now()) \
+                   ON CONFLICT (member) DO UPDATE SET heartbeat_at = now()) \
+                 SELECT count(*) FILTER (WHERE member <> $1) + 1 FROM {schema}.outbox_relays \
+                 WHERE heartbeat_at > now() - make_interval(secs => $2)"
+            ),
+            leave: format!("DELETE FROM {schema}.outbox_relays WHERE member = $1 OR heartbeat_at < now() - make_interval(secs => $2)"),
             lock_key: format!("{schema}_outbox"),
             wake: Arc::new(Notify::new()),
         }
@@ -127,11 +176,13 @@ impl Outbox {
         let keys: Vec<&str> = records.iter().map(|r| r.routing_key.as_str()).collect();
         let payloads: Vec<&[u8]> = records.iter().map(|r| r.payload.as_slice()).collect();
         let headers: Vec<serde_json::Value> = records.iter().map(|r| serde_json::json!(r.headers)).collect();
+        let parts: Vec<i16> = records.iter().map(|r| r.part).collect();
         sqlx::query(AssertSqlSafe(self.insert.clone()))
             .bind(ids)
             .bind(keys)
             .bind(payloads)
             .bind(headers)
+            .bind(parts)
             .execute(&mut *conn)
             .await?;
         self.wake();
@@ -154,9 +205,14 @@ const LOOK_AGAIN_MS: [u64; 5] = [1, 5, 20, 50, 100];
 pub struct Drained {
     /// Rows published.
     pub published: u64,
-    /// Another relay held the lock.
+    /// Other relays held the lock of every partition that had rows.
     pub busy: bool,
 }
+
+/// A relay counts as running while its heartbeat is younger than this.
+const RELAY_TTL: Duration = Duration::from_secs(10);
+/// How often a relay heartbeats (and recounts the running relays).
+const RELAY_HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// Publishes an [`Outbox`] until shutdown.
 pub struct OutboxRelay {
@@ -165,6 +221,9 @@ pub struct OutboxRelay {
     publisher: Publisher,
     batch: i64,
     poll: Duration,
+    member: String,
+    /// Running relays of this outbox, this one included (from the last heartbeat).
+    relays: AtomicI64,
 }
 
 impl OutboxRelay {
@@ -176,6 +235,30 @@ impl OutboxRelay {
             publisher,
             batch: batch.max(1),
             poll,
+            member: Uuid::now_v7().to_string(),
+            relays: AtomicI64::new(1),
+        }
+    }
+
+    /// Heartbeats and recounts the running relays ([`OutboxRelay::run`] does it every 2 s).
+    pub async fn heartbeat(&self) -> Result<(), StorageError> {
+        let relays: i64 = sqlx::query_scalar(AssertSqlSafe(self.outbox.heartbeat.as_str()))
+            .bind(&self.member)
+            .bind(RELAY_TTL.as_secs_f64())
+            .fetch_one(&self.pool)
+            .await?;
+        self.relays.store(relays.max(1), Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn leave(&self) {
+        let left = sqlx::query(AssertSqlSafe(self.outbox.leave.as_str()))
+            .bind(&self.member)
+            .bind(RELAY_TTL.as_secs_f64() * 10.0)
+            .execute(&self.pool)
+            .await;
+        if let Err(error) = left {
+            tracing::warn!(schema = self.outbox.schema, error = %error, "cannot leave the outbox relays; the heartbeat will expire");
         }
     }
 
@@ -191,7 +274,14 @@ impl OutboxRelay {
         // Events are published as mandatory: every queue they are routed to is declared first,
         // whichever service starts first, and again after a return.
         let mut declared = false;
+        let mut beat: Option<Instant> = None;
         while !shutdown.is_cancelled() {
+            if beat.is_none_or(|at| at.elapsed() >= RELAY_HEARTBEAT) {
+                match self.heartbeat().await {
+                    Ok(()) => beat = Some(Instant::now()),
+                    Err(error) => tracing::warn!(schema = self.outbox.schema, error = %error, "outbox relay heartbeat failed"),
+                }
+            }
             if !declared {
                 match self.publisher.broker().declare_topology().await {
                     Ok(()) => declared = true,
@@ -234,44 +324,55 @@ impl OutboxRelay {
                 () = self.outbox.wake.notified(), if failures == 0 => looks = 0,
             }
         }
+        self.leave().await;
     }
 
-    /// Publishes batches until the outbox is empty (or another relay holds the lock).
+    /// Publishes batches until the outbox is empty (or other relays hold every partition).
     pub async fn drain(&self) -> anyhow::Result<Drained> {
         let mut drained = Drained::default();
         loop {
-            let Some(n) = self.relay_batch().await? else {
+            let Some((n, more)) = self.one_batch().await? else {
                 drained.busy = true;
                 return Ok(drained);
             };
             drained.published += n;
-            if n < u64::try_from(self.batch).unwrap_or(u64::MAX) {
+            if !more {
                 return Ok(drained);
             }
         }
     }
 
-    /// Publishes one batch; `None` when another relay holds the lock.
-    async fn relay_batch(&self) -> anyhow::Result<Option<u64>> {
+    /// Publishes one batch of the partitions this relay could lock, at most its share of those
+    /// among the oldest rows; `None` when other relays hold every one of them.
+    pub async fn publish_batch(&self) -> anyhow::Result<Option<u64>> {
+        Ok(self.one_batch().await?.map(|(n, _)| n))
+    }
+
+    /// One batch: how many rows it published, and whether rows may be left (a full batch, or
+    /// partitions left to others or beyond this relay's share).
+    async fn one_batch(&self) -> anyhow::Result<Option<(u64, bool)>> {
         let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+        let (present, locked): (i64, Vec<i16>) = sqlx::query_as(AssertSqlSafe(self.outbox.claim.as_str()))
+            .bind(self.batch.saturating_mul(4))
             .bind(&self.outbox.lock_key)
+            .bind(self.relays.load(Ordering::Relaxed) as f64)
             .fetch_one(&mut *tx)
             .await?;
-        if !locked {
+        if present == 0 {
+            return Ok(Some((0, false)));
+        }
+        if locked.is_empty() {
             return Ok(None);
         }
-        let rows = sqlx::query(AssertSqlSafe(self.outbox.select.clone()))
+        let mut rows = sqlx::query(AssertSqlSafe(self.outbox.take.as_str()))
+            .bind(&locked)
             .bind(self.batch)
             .fetch_all(&mut *tx)
             .await?;
-        if rows.is_empty() {
-            return Ok(Some(0));
-        }
-        let mut ids = Vec::with_capacity(rows.len());
+        // RETURNING follows no order: publish oldest first.
+        rows.sort_by_key(|row| row.try_get::<i64, _>("id").unwrap_or(i64::MAX));
         let mut owned = Vec::with_capacity(rows.len());
         for row in &rows {
-            ids.push(row.try_get::<i64, _>("id")?);
             let headers: serde_json::Value = row.try_get("headers")?;
             let headers: BTreeMap<String, String> = serde_json::from_value(headers).unwrap_or_default();
             owned.push((
@@ -294,11 +395,9 @@ impl OutboxRelay {
             })
             .collect();
         self.publisher.publish_batch(&messages).await?;
-        sqlx::query(AssertSqlSafe(self.outbox.delete.clone()))
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(Some(ids.len() as u64))
+        let more =
+            i64::try_from(owned.len()).unwrap_or(i64::MAX) >= self.batch || i64::try_from(locked.len()).unwrap_or(i64::MAX) < present;
+        Ok(Some((owned.len() as u64, more)))
     }
 }

@@ -30,6 +30,11 @@ impl Event for Probe {
     fn routing_key(&self) -> String {
         "it.trace.v1".into()
     }
+
+    fn order_key(&self) -> &str {
+        let Self::Traced { channel_id } = self;
+        channel_id
+    }
 }
 
 struct Grpc {
