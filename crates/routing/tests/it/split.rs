@@ -121,8 +121,8 @@ async fn a_pick_whose_routing_write_is_lost_takes_capacity_when_adopted() {
         .unwrap_err();
     assert!(fired(&pool, "routing.work_items").await, "the write was lost: {lost:?}");
     assert_eq!(h.conversation(&conversation).await.agent_id, member, "session committed");
-    assert_eq!(h.agent(&member).await.used_units, 0, "routing's capacity change was lost with it");
-
+    // Routing's capacity change was lost with its write; session's event may already have been
+    // adopted by now, so only the end state is asserted: adopted once, capacity taken once.
     wait_until(WAIT, "routing adopts the pick", || assigned_to(&h, &conversation, &member)).await;
     assert_eq!(h.agent(&member).await.used_units, 1);
     pool.close().await;
