@@ -47,7 +47,7 @@ pub struct ConsumerOptions {
     pub queue: QueueSpec,
     /// Deliveries handled at once; 1 keeps order.
     pub concurrency: usize,
-    /// Most deliveries handed to the handler in one call (sequential mode only).
+    /// Most deliveries handed to the handler in one call.
     pub batch_max: usize,
     /// Retry behaviour.
     pub retry: RetryPolicy,
@@ -72,6 +72,14 @@ impl ConsumerOptions {
             batch_max: 1,
             retry: RetryPolicy::DelayQueue,
         }
+    }
+
+    /// Hands the handler up to `batch_max` deliveries that are already waiting in one call (a
+    /// concurrent consumer runs up to `concurrency` such batches at once). A batch that fails is
+    /// handled again one message at a time.
+    pub fn batched(mut self, batch_max: usize) -> Self {
+        self.batch_max = batch_max.max(1);
+        self
     }
 }
 
@@ -345,7 +353,7 @@ impl<H: Handler> Inner<H> {
     ) -> anyhow::Result<()> {
         let tracker = TaskTracker::new();
         let permits = Arc::new(Semaphore::new(self.options.concurrency));
-        let outcome = loop {
+        let outcome = 'deliveries: loop {
             let next = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
@@ -360,11 +368,19 @@ impl<H: Handler> Inner<H> {
                 None => break Err(anyhow::anyhow!("the broker ended the consumer")),
             };
             let permit = permits.clone().acquire_owned().await?;
+            let mut batch = vec![Incoming::from_delivery(delivery)];
+            while batch.len() < self.options.batch_max {
+                match consumer.next().now_or_never() {
+                    Some(Some(Ok(delivery))) => batch.push(Incoming::from_delivery(delivery)),
+                    Some(Some(Err(error))) => break 'deliveries Err(error.into()),
+                    _ => break,
+                }
+            }
             let this = self.clone();
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
                 let _permit = permit;
-                if let Err(error) = this.process_one(Incoming::from_delivery(delivery), &shutdown).await {
+                if let Err(error) = this.process_batch(batch, &shutdown).await {
                     tracing::warn!(queue = %this.queue, error = %format!("{error:#}"), "delivery left unacknowledged; the broker will redeliver it");
                 }
             });
@@ -395,8 +411,15 @@ impl<H: Handler> Inner<H> {
             match self.handler.handle(&batch).instrument(span).await {
                 Ok(()) => {
                     self.record(&batch, started, "ok");
-                    if let Some(last) = batch.last() {
-                        settle(last.acker.ack(BasicAckOptions { multiple: true })).await?;
+                    if self.options.concurrency == 1 {
+                        if let Some(last) = batch.last() {
+                            settle(last.acker.ack(BasicAckOptions { multiple: true })).await?;
+                        }
+                    } else {
+                        // Other batches of this channel are in flight: ack only these.
+                        for message in &batch {
+                            settle(message.acker.ack(BasicAckOptions::default())).await?;
+                        }
                     }
                     return Ok(());
                 }

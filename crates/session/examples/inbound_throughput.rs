@@ -41,6 +41,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             db_max_connections: 16,
             inbound_batch_max: 64,
             delivery_concurrency: 8,
+            delivery_batch_max: 64,
             outbox_batch: 500,
             outbox_poll_ms: 200,
             auto_close_interval_secs: 3_600,

@@ -71,6 +71,9 @@ pub struct SessionSettings {
     pub db_max_connections: u32,
     pub inbound_batch_max: usize,
     pub delivery_concurrency: usize,
+    /// Most delivery reports (status callbacks, accepted, failed) applied in one transaction.
+    #[serde(default = "default_delivery_batch_max")]
+    pub delivery_batch_max: usize,
     pub outbox_batch: i64,
     pub outbox_poll_ms: u64,
     pub auto_close_interval_secs: u64,
@@ -91,6 +94,10 @@ pub struct SessionSettings {
     /// How replicas divide the inbound shards (`[session.shard_leases]`).
     #[serde(default)]
     pub shard_leases: switchboard_storage::leases::LeaseSettings,
+}
+
+fn default_delivery_batch_max() -> usize {
+    64
 }
 
 impl Config {
@@ -118,7 +125,7 @@ impl Validate for Config {
             ));
         }
         crate::crypto::TokenCipher::from_config(s).map_err(|e| ConfigError::invalid("session.token_keys", e))?;
-        if s.inbound_batch_max == 0 || s.delivery_concurrency == 0 || s.db_max_connections < 2 {
+        if s.inbound_batch_max == 0 || s.delivery_concurrency == 0 || s.delivery_batch_max == 0 || s.db_max_connections < 2 {
             return Err(ConfigError::invalid(
                 "session",
                 "batch, concurrency and connection counts must be positive (at least 2 connections)",

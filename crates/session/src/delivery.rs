@@ -1,7 +1,13 @@
 //! Delivery results: Twilio's status callbacks and the sender's accepted/failed reports. The
-//! status only moves forward (`domain::delivery`), whatever order they arrive in. A callback that
-//! arrives before the sender reported the SID waits in `pending_statuses`; both paths take the
-//! same advisory lock per SID, so neither can miss the other.
+//! status only moves forward (`domain::delivery`), whatever order they arrive in.
+//!
+//! A batch of reports is applied in one transaction with a fixed number of statements, whatever
+//! its size: lock the SIDs it names (one statement, in sorted order), record the SIDs the
+//! sender reported and take the callbacks that were waiting for them, read and lock every
+//! message concerned, apply the reports in arrival order in memory, then write the messages
+//! that moved, the callbacks still waiting, and the events. A callback that arrives before the
+//! sender reported its SID waits in `pending_statuses`; both paths hold the SID's advisory lock,
+//! so neither can miss the other.
 
 use std::sync::Arc;
 
@@ -30,27 +36,8 @@ impl DeliveryHandler {
 
 impl Handler for DeliveryHandler {
     async fn handle(&self, batch: &[Incoming]) -> Result<(), HandleError> {
-        for incoming in batch {
-            let result = match incoming.routing_key.as_str() {
-                "status.received.v1" => {
-                    let e: Envelope<StatusReceivedV1> = incoming.json()?;
-                    self.session.apply_status_callback(&e.payload).await
-                }
-                "outbound.accepted.v1" => {
-                    let e: Envelope<OutboundAcceptedV1> = incoming.json()?;
-                    self.session.apply_accepted(&e.payload).await
-                }
-                "outbound.failed.v1" => {
-                    let e: Envelope<OutboundFailedV1> = incoming.json()?;
-                    self.session.apply_failed(&e.payload).await
-                }
-                other => {
-                    return Err(HandleError::Reject(anyhow::anyhow!("unexpected routing key {other}")));
-                }
-            };
-            result.map_err(classify)?;
-        }
-        Ok(())
+        let reports = batch.iter().map(Report::parse).collect::<Result<Vec<_>, _>>()?;
+        self.session.apply_reports(&reports).await.map_err(classify)
     }
 }
 
@@ -81,197 +68,254 @@ impl Handler for CommandHandler {
     }
 }
 
+/// One report of a batch, its ids parsed.
+pub enum Report {
+    /// A Twilio status callback.
+    Status(StatusReceivedV1),
+    /// The sender's report of the SID Twilio gave a message.
+    Accepted(OutboundAcceptedV1),
+    /// The sender's report that a message failed for good.
+    Failed(OutboundFailedV1),
+}
+
+impl Report {
+    fn parse(incoming: &Incoming) -> Result<Self, HandleError> {
+        Ok(match incoming.routing_key.as_str() {
+            "status.received.v1" => Self::Status(incoming.json::<Envelope<StatusReceivedV1>>()?.payload),
+            "outbound.accepted.v1" => Self::Accepted(incoming.json::<Envelope<OutboundAcceptedV1>>()?.payload),
+            "outbound.failed.v1" => Self::Failed(incoming.json::<Envelope<OutboundFailedV1>>()?.payload),
+            other => return Err(HandleError::Reject(anyhow::anyhow!("unexpected routing key {other}"))),
+        })
+    }
+}
+
 #[derive(FromRow)]
 struct Tracked {
     id: Uuid,
     conversation_id: Uuid,
+    channel_id: Uuid,
+    twilio_sid: Option<String>,
     status: String,
     error_code: Option<i32>,
+    error_message: Option<String>,
     agent_id: Option<Uuid>,
+    #[sqlx(skip)]
+    moved: bool,
 }
 
-const TRACKED: &str = "SELECT m.id, m.conversation_id, m.status, m.error_code, c.agent_id FROM session.messages m \
-     JOIN session.conversations c ON c.id = m.conversation_id";
-
-async fn lock_sid(conn: &mut PgConnection, channel_id: Uuid, sid: &str) -> Result<(), SessionError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-        .bind(format!("{channel_id}|{sid}"))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// A callback to keep until its SID is reported.
+struct Waiting<'a> {
+    channel_id: Uuid,
+    sid: &'a str,
+    status: &'a str,
+    error_code: Option<i32>,
+    error_message: Option<&'a str>,
+    received_at: OffsetDateTime,
 }
 
-impl Session {
-    /// Moves `message` forward to `status` if that is forward; returns whether it changed.
-    async fn advance(
-        &self,
-        conn: &mut PgConnection,
-        message: &Tracked,
-        status: &str,
-        code: Option<u32>,
-        text: Option<&str>,
-        events: &mut Events,
-    ) -> Result<bool, SessionError> {
+type Pending = (Uuid, String, String, Option<i32>, Option<String>);
+
+impl Tracked {
+    /// Moves this message forward to `status` if that is forward; returns the event saying so.
+    fn advance(&mut self, status: &str, code: Option<u32>, text: Option<&str>) -> Option<MessageStatusV1> {
         let Some(incoming) = DeliveryStatus::from_twilio(status) else {
             tracing::debug!(status, "ignoring a status that is not an outbound delivery state");
-            return Ok(false);
+            return None;
         };
-        let current = DeliveryStatus::parse(&message.status).unwrap_or(DeliveryStatus::Pending);
         let mut delivery = Delivery {
-            status: current,
-            error_code: message.error_code.and_then(|c| u32::try_from(c).ok()),
+            status: DeliveryStatus::parse(&self.status).unwrap_or(DeliveryStatus::Pending),
+            error_code: self.error_code.and_then(|c| u32::try_from(c).ok()),
         };
         if !delivery.apply(incoming, code) {
-            return Ok(false);
+            return None;
         }
         let error_message = delivery.status.is_failure().then(|| match delivery.error_code {
             Some(c) => switchboard_twilio::errors::explain(c, text),
             None => text.unwrap_or("failed").to_owned(),
         });
         crate::metrics::delivery(delivery.status.as_str(), delivery.error_code);
-        sqlx::query("UPDATE session.messages SET status = $2, error_code = $3, error_message = $4 WHERE id = $1")
-            .bind(message.id)
-            .bind(delivery.status.as_str())
-            .bind(delivery.error_code.and_then(|c| i32::try_from(c).ok()))
-            .bind(&error_message)
-            .execute(&mut *conn)
-            .await?;
-        events.push(
-            MessageStatusV1 {
-                conversation_id: message.conversation_id.to_string(),
-                message_id: message.id.to_string(),
-                status: delivery.status.as_str().into(),
-                error_code: delivery.error_code,
-                error_message,
-                agent_id: message.agent_id.map(|a| a.to_string()),
-            },
-            self.now(),
-        );
-        Ok(true)
+        self.status = delivery.status.as_str().to_owned();
+        self.error_code = delivery.error_code.and_then(|c| i32::try_from(c).ok());
+        self.error_message.clone_from(&error_message);
+        self.moved = true;
+        Some(MessageStatusV1 {
+            conversation_id: self.conversation_id.to_string(),
+            message_id: self.id.to_string(),
+            status: self.status.clone(),
+            error_code: delivery.error_code,
+            error_message,
+            agent_id: self.agent_id.map(|a| a.to_string()),
+        })
     }
+}
 
+impl Session {
     /// Applies a Twilio status callback.
     pub async fn apply_status_callback(&self, event: &StatusReceivedV1) -> Result<(), SessionError> {
-        let channel_id = parse_id(&event.channel_id, "channel_id")?;
-        let mut tx = self.pool.begin().await?;
-        lock_sid(&mut tx, channel_id, &event.message_sid).await?;
-        let tracked = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!(
-            "{TRACKED} WHERE m.channel_id = $1 AND m.twilio_sid = $2 FOR UPDATE OF m"
-        )))
-        .bind(channel_id)
-        .bind(&event.message_sid)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let mut events = Events::default();
-        match tracked {
-            Some(message) => {
-                self.advance(
-                    &mut tx,
-                    &message,
-                    &event.status,
-                    event.error_code,
-                    event.error_message.as_deref(),
-                    &mut events,
-                )
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO session.pending_statuses (channel_id, twilio_sid, status, error_code, error_message, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(channel_id)
-                .bind(&event.message_sid)
-                .bind(&event.status)
-                .bind(event.error_code.and_then(|c| i32::try_from(c).ok()))
-                .bind(&event.error_message)
-                .bind(event.received_at)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        self.emit(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(())
+        self.apply_reports(&[Report::Status(event.clone())]).await
     }
 
     /// Records the SID Twilio gave a message, then any callbacks that were waiting for it.
     pub async fn apply_accepted(&self, event: &OutboundAcceptedV1) -> Result<(), SessionError> {
-        let channel_id = parse_id(&event.channel_id, "channel_id")?;
-        let message_id = parse_id(&event.message_id, "message_id")?;
-        let mut tx = self.pool.begin().await?;
-        lock_sid(&mut tx, channel_id, &event.twilio_sid).await?;
-        let updated = sqlx::query("UPDATE session.messages SET twilio_sid = $2 WHERE id = $1 AND (twilio_sid IS NULL OR twilio_sid = $2)")
-            .bind(message_id)
-            .bind(&event.twilio_sid)
-            .execute(&mut *tx)
-            .await?;
-        if updated.rows_affected() == 0 {
-            tracing::warn!(%message_id, "accepted report for an unknown message or a different SID, ignored");
-            return Ok(());
+        self.apply_reports(&[Report::Accepted(event.clone())]).await
+    }
+
+    /// Marks a message failed for good.
+    pub async fn apply_failed(&self, event: &OutboundFailedV1) -> Result<(), SessionError> {
+        self.apply_reports(&[Report::Failed(event.clone())]).await
+    }
+
+    /// Applies a batch of delivery reports in one transaction (see the module documentation).
+    pub async fn apply_reports(&self, reports: &[Report]) -> Result<(), SessionError> {
+        // Ids first: a bad one refuses the batch before anything is written.
+        let mut sids: Vec<(Uuid, &str)> = Vec::new();
+        let mut accepted: Vec<(Uuid, Uuid, &str)> = Vec::new();
+        let mut failed: Vec<Uuid> = Vec::new();
+        for report in reports {
+            match report {
+                Report::Status(e) => sids.push((parse_id(&e.channel_id, "channel_id")?, &e.message_sid)),
+                Report::Accepted(e) => {
+                    let (channel, message) = (parse_id(&e.channel_id, "channel_id")?, parse_id(&e.message_id, "message_id")?);
+                    sids.push((channel, &e.twilio_sid));
+                    if !accepted.iter().any(|(m, _, _)| *m == message) {
+                        accepted.push((message, channel, &e.twilio_sid));
+                    }
+                }
+                Report::Failed(e) => failed.push(parse_id(&e.message_id, "message_id")?),
+            }
         }
-        let message = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!("{TRACKED} WHERE m.id = $1 FOR UPDATE OF m")))
-            .bind(message_id)
-            .fetch_one(&mut *tx)
+        let mut tx = self.pool.begin().await?;
+        let mut locks: Vec<String> = sids.iter().map(|(c, s)| format!("{c}|{s}")).collect();
+        locks.sort_unstable();
+        locks.dedup();
+        if !locks.is_empty() {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) k")
+                .bind(&locks)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (mut known, mut waiting): (Vec<Uuid>, Vec<Pending>) = (Vec::new(), Vec::new());
+        if !accepted.is_empty() {
+            let ids: Vec<Uuid> = accepted.iter().map(|a| a.0).collect();
+            let reported: Vec<&str> = accepted.iter().map(|a| a.2).collect();
+            known = sqlx::query_scalar(
+                "UPDATE session.messages m SET twilio_sid = u.sid FROM unnest($1::uuid[], $2::text[]) u(id, sid) \
+                 WHERE m.id = u.id AND (m.twilio_sid IS NULL OR m.twilio_sid = u.sid) RETURNING m.id",
+            )
+            .bind(&ids)
+            .bind(&reported)
+            .fetch_all(&mut *tx)
             .await?;
-        let mut events = Events::default();
-        let mut current = message;
-        let mut updates: Vec<(String, Option<i32>, Option<String>)> = vec![(event.status.clone(), None, None)];
-        let waiting: Vec<(String, Option<i32>, Option<String>)> = sqlx::query_as(
-            "DELETE FROM session.pending_statuses WHERE channel_id = $1 AND twilio_sid = $2 RETURNING status, error_code, error_message",
+            let (channels, sids): (Vec<Uuid>, Vec<&str>) = accepted.iter().filter(|a| known.contains(&a.0)).map(|a| (a.1, a.2)).unzip();
+            waiting = sqlx::query_as(
+                "DELETE FROM session.pending_statuses p USING unnest($1::uuid[], $2::text[]) u(ch, sid) \
+                 WHERE p.channel_id = u.ch AND p.twilio_sid = u.sid \
+                 RETURNING p.channel_id, p.twilio_sid, p.status, p.error_code, p.error_message",
+            )
+            .bind(&channels)
+            .bind(&sids)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
+        let by_id: Vec<Uuid> = known.iter().chain(&failed).copied().collect();
+        let (channels, sid_list): (Vec<Uuid>, Vec<&str>) = sids.iter().copied().unzip();
+        let mut messages: Vec<Tracked> = sqlx::query_as(
+            "SELECT m.id, m.conversation_id, m.channel_id, m.twilio_sid, m.status, m.error_code, m.error_message, c.agent_id \
+             FROM session.messages m JOIN session.conversations c ON c.id = m.conversation_id \
+             WHERE m.id IN (SELECT unnest($1::uuid[]) UNION \
+                            SELECT s.id FROM session.messages s JOIN unnest($2::uuid[], $3::text[]) u(ch, sid) \
+                            ON s.twilio_sid IS NOT NULL AND s.twilio_sid = u.sid AND s.channel_id = u.ch) \
+             ORDER BY m.id FOR UPDATE OF m",
         )
-        .bind(channel_id)
-        .bind(&event.twilio_sid)
+        .bind(&by_id)
+        .bind(&channels)
+        .bind(&sid_list)
         .fetch_all(&mut *tx)
         .await?;
-        updates.extend(waiting);
-        for (status, code, text) in updates {
-            if self
-                .advance(
-                    &mut tx,
-                    &current,
-                    &status,
-                    code.and_then(|c| u32::try_from(c).ok()),
-                    text.as_deref(),
-                    &mut events,
-                )
-                .await?
-            {
-                current = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!("{TRACKED} WHERE m.id = $1")))
-                    .bind(message_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+        let mut events = Events::default();
+        let mut keep: Vec<Waiting<'_>> = Vec::new();
+        let now = self.now();
+        for report in reports {
+            let mut emit = |event: Option<MessageStatusV1>| {
+                if let Some(event) = event {
+                    events.push(event, now);
+                }
+            };
+            match report {
+                Report::Status(e) => {
+                    let channel = parse_id(&e.channel_id, "channel_id")?;
+                    let sid = Some(e.message_sid.as_str());
+                    match messages
+                        .iter_mut()
+                        .find(|m| m.channel_id == channel && m.twilio_sid.as_deref() == sid)
+                    {
+                        Some(m) => emit(m.advance(&e.status, e.error_code, e.error_message.as_deref())),
+                        None => keep.push(Waiting {
+                            channel_id: channel,
+                            sid: &e.message_sid,
+                            status: &e.status,
+                            error_code: e.error_code.and_then(|c| i32::try_from(c).ok()),
+                            error_message: e.error_message.as_deref(),
+                            received_at: e.received_at,
+                        }),
+                    }
+                }
+                Report::Accepted(e) => {
+                    let id = parse_id(&e.message_id, "message_id")?;
+                    let Some(m) = messages.iter_mut().find(|m| m.id == id && known.contains(&id)) else {
+                        tracing::warn!(message_id = %id, "accepted report for an unknown message or a different SID, ignored");
+                        continue;
+                    };
+                    emit(m.advance(&e.status, None, None));
+                    let channel = m.channel_id;
+                    for (_, _, status, code, text) in waiting.iter().filter(|w| w.0 == channel && w.1 == e.twilio_sid) {
+                        emit(m.advance(status, code.and_then(|c| u32::try_from(c).ok()), text.as_deref()));
+                    }
+                }
+                Report::Failed(e) => {
+                    let id = parse_id(&e.message_id, "message_id")?;
+                    match messages.iter_mut().find(|m| m.id == id) {
+                        Some(m) => emit(m.advance("failed", e.error_code, Some(&e.error_message))),
+                        None => tracing::warn!(message_id = %id, "failure report for an unknown message, ignored"),
+                    }
+                }
             }
+        }
+        self.write_moved(&mut tx, &messages).await?;
+        if !keep.is_empty() {
+            sqlx::query(
+                "INSERT INTO session.pending_statuses (channel_id, twilio_sid, status, error_code, error_message, received_at) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(keep.iter().map(|w| w.channel_id).collect::<Vec<_>>())
+            .bind(keep.iter().map(|w| w.sid).collect::<Vec<_>>())
+            .bind(keep.iter().map(|w| w.status).collect::<Vec<_>>())
+            .bind(keep.iter().map(|w| w.error_code).collect::<Vec<_>>())
+            .bind(keep.iter().map(|w| w.error_message).collect::<Vec<_>>())
+            .bind(keep.iter().map(|w| w.received_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Marks a message failed for good.
-    pub async fn apply_failed(&self, event: &OutboundFailedV1) -> Result<(), SessionError> {
-        let message_id = parse_id(&event.message_id, "message_id")?;
-        let mut tx = self.pool.begin().await?;
-        let Some(message) = sqlx::query_as::<_, Tracked>(sqlx::AssertSqlSafe(format!("{TRACKED} WHERE m.id = $1 FOR UPDATE OF m")))
-            .bind(message_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            tracing::warn!(%message_id, "failure report for an unknown message, ignored");
+    async fn write_moved(&self, conn: &mut PgConnection, messages: &[Tracked]) -> Result<(), SessionError> {
+        let moved: Vec<&Tracked> = messages.iter().filter(|m| m.moved).collect();
+        if moved.is_empty() {
             return Ok(());
-        };
-        let mut events = Events::default();
-        self.advance(
-            &mut tx,
-            &message,
-            "failed",
-            event.error_code,
-            Some(&event.error_message),
-            &mut events,
+        }
+        sqlx::query(
+            "UPDATE session.messages m SET status = u.status, error_code = u.code, error_message = u.message \
+             FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::text[]) u(id, status, code, message) WHERE m.id = u.id",
         )
+        .bind(moved.iter().map(|m| m.id).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.status.as_str()).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.error_code).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.error_message.as_deref()).collect::<Vec<_>>())
+        .execute(&mut *conn)
         .await?;
-        self.emit(&mut tx, &events).await?;
-        tx.commit().await?;
         Ok(())
     }
 

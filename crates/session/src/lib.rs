@@ -129,7 +129,8 @@ pub async fn run_with_directory(
         shutdown.clone(),
         start_shard,
     ));
-    let delivery = ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency);
+    let delivery =
+        ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency).batched(settings.delivery_batch_max);
     tasks.spawn(
         Consumer::new(
             broker.clone(),

@@ -1,4 +1,5 @@
-use switchboard_bus::events::{OutboundAcceptedV1, StatusReceivedV1};
+use switchboard_bus::Envelope;
+use switchboard_bus::events::{OutboundAcceptedV1, OutboundFailedV1, StatusReceivedV1};
 use switchboard_proto::session::v1 as pb;
 use switchboard_test_support::{wait_for, wait_until};
 
@@ -183,5 +184,92 @@ async fn deleting_a_number_closes_its_conversations_fails_queued_sends_and_remov
         .await
         .unwrap_err();
     assert_eq!(gone.code(), tonic::Code::NotFound);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_reports_in_any_order_and_batching_ends_each_message_where_its_furthest_report_says() {
+    let h = Harness::start(1).await;
+    let (channel_id, _) = h.channel_and_number().await;
+    let mut messages = Vec::new();
+    for n in 0..5 {
+        messages.push(conversation_with_reply(&h, &channel_id, &format!("+55119000002{n:02}"), 20 + n).await);
+    }
+    let sid_of = |n: usize| format!("SM{n:032x}");
+    let accepted = |n: usize| OutboundAcceptedV1 {
+        message_id: messages[n].1.clone(),
+        channel_id: channel_id.clone(),
+        twilio_sid: sid_of(n),
+        status: "queued".into(),
+    };
+    let mut set = tokio::task::JoinSet::new();
+    let publisher = h.bus.publisher();
+    // A callback for a SID nobody reported waits (published first: it also opens the channel).
+    let unknown = status(&channel_id, "SMunknownunknownunknownunknownunkn", "delivered", None);
+    publisher.publish_event(&Envelope::new(unknown), true).await.unwrap();
+    let mut spawn = |bytes: Vec<u8>, key: String| {
+        let publisher = publisher.clone();
+        set.spawn(async move {
+            publisher
+                .publish(switchboard_bus::Outgoing {
+                    exchange: None,
+                    routing_key: &key,
+                    payload: &bytes,
+                    message_id: &uuid::Uuid::now_v7().to_string(),
+                    headers: Default::default(),
+                    mandatory: true,
+                })
+                .await
+                .unwrap();
+        });
+    };
+    // Every report at once, concurrently: the consumer sees them in any order and in batches.
+    for (n, statuses) in [
+        (0, &["sent", "delivered", "read"][..]),
+        (1, &["read", "delivered"][..]),
+        (2, &[][..]),
+        (3, &["undelivered"][..]),
+        (4, &["sent", "sent"][..]),
+    ] {
+        let a = accepted(n);
+        spawn(Envelope::new(a).to_bytes(), "outbound.accepted.v1".into());
+        for s in statuses {
+            let code = (*s == "undelivered").then_some(30008);
+            let e = status(&channel_id, &sid_of(n), s, code);
+            spawn(Envelope::new(e).to_bytes(), "status.received.v1".into());
+        }
+    }
+    let failed = OutboundFailedV1 {
+        message_id: messages[2].1.clone(),
+        channel_id: channel_id.clone(),
+        error_code: Some(63016),
+        error_message: "outside the window".into(),
+    };
+    spawn(Envelope::new(failed).to_bytes(), "outbound.failed.v1".into());
+    // One with a malformed channel is refused alone.
+    let bad = status("not-a-channel", &sid_of(0), "read", None);
+    spawn(Envelope::new(bad).to_bytes(), "status.received.v1".into());
+    set.join_all().await;
+
+    let expected = ["read", "read", "failed", "undelivered", "sent"];
+    for (n, want) in expected.iter().enumerate() {
+        let (conversation, message) = &messages[n];
+        wait_until(WAIT, "each message at its furthest status", || async {
+            message_status(&h, conversation, message).await.0 == *want
+        })
+        .await;
+    }
+    assert_eq!(message_status(&h, &messages[3].0, &messages[3].1).await.1, 30008);
+    assert_eq!(message_status(&h, &messages[2].0, &messages[2].1).await.1, 63016);
+    let dlq = h.bus.topology().dead_letter_queue("session.delivery");
+    wait_until(WAIT, "the malformed report dead-lettered", || async {
+        h.bus.ready_count(&dlq).await == Some(1)
+    })
+    .await;
+    let parked: Vec<String> = sqlx::query_scalar("SELECT twilio_sid FROM session.pending_statuses")
+        .fetch_all(&h.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(parked, vec!["SMunknownunknownunknownunknownunkn".to_owned()]);
     h.stop().await;
 }

@@ -57,6 +57,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
             db_max_connections: 8,
             inbound_batch_max: 16,
             delivery_concurrency: 4,
+            delivery_batch_max: 64,
             outbox_batch: 200,
             outbox_poll_ms: 100,
             auto_close_interval_secs: 1,
