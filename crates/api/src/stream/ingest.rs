@@ -2,6 +2,8 @@
 //! agent it concerns and the queue of its conversation (learnt from routing's events, since
 //! message events name no queue).
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use sqlx::PgPool;
 use switchboard_bus::{HandleError, Handler, Incoming};
@@ -20,7 +22,18 @@ fn id(event: &serde_json::Value, field: &str) -> Option<Uuid> {
     event.get(field).and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok())
 }
 
-/// Writes stream events; one transaction per batch, serialized so ids become visible in order.
+/// Where a conversation's events are seen: its queue and its agent.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+struct Route {
+    queue_id: Option<Uuid>,
+    agent_id: Option<Uuid>,
+}
+
+/// Writes stream events, one transaction per batch with a fixed number of statements: read the
+/// routes of the batch's conversations, apply the events to them in order in memory, upsert the
+/// routes that changed, insert every event. No lock: each row's id is its position
+/// ([`super::POSITION`]), so readers below the horizon miss nothing whatever order concurrent
+/// writers commit in.
 pub struct StreamIngest {
     pool: PgPool,
 }
@@ -32,56 +45,108 @@ impl StreamIngest {
     }
 }
 
+/// One event of a batch, ready to insert.
+struct Row<'a> {
+    message_id: Uuid,
+    kind: &'a str,
+    agent: Option<Uuid>,
+    queue: Option<Uuid>,
+    conversation: Option<Uuid>,
+    occurred_at: time::OffsetDateTime,
+    data: serde_json::Value,
+}
+
 impl Handler for StreamIngest {
     async fn handle(&self, batch: &[Incoming]) -> Result<(), HandleError> {
         let retry = |e: sqlx::Error| HandleError::Retry(e.into());
-        let mut tx = self.pool.begin().await.map_err(retry)?;
-        // One writer at a time: a row's id is then never smaller than one already visible, so
-        // readers that follow "id > last seen" miss nothing.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('api.stream'))")
-            .execute(&mut *tx)
-            .await
-            .map_err(retry)?;
+        let mut rows = Vec::with_capacity(batch.len());
         for incoming in batch {
             let raw: Raw = incoming.json()?;
-            let kind = incoming.routing_key.as_str();
-            let event = &raw.event;
-            let conversation = id(event, "conversation_id");
-            let agent = id(event, "agent_id");
-            let queue = id(event, "queue_id");
-            let routes_conversation = matches!(
-                kind,
-                "offer.created.v1" | "conversation.assigned.v1" | "conversation.status_changed.v1"
-            );
-            if routes_conversation && let Some(conversation) = conversation {
-                sqlx::query(
-                    "INSERT INTO api.conversation_routes (conversation_id, queue_id, agent_id, updated_at) VALUES ($1, $2, $3, now()) \
-                     ON CONFLICT (conversation_id) DO UPDATE SET queue_id = COALESCE($2, api.conversation_routes.queue_id), \
-                     agent_id = COALESCE($3, api.conversation_routes.agent_id), updated_at = now()",
-                )
-                .bind(conversation)
-                .bind(queue)
-                .bind(if kind == "offer.created.v1" { None } else { agent })
-                .execute(&mut *tx)
+            rows.push(Row {
+                message_id: raw.message_id,
+                kind: incoming.routing_key.as_str(),
+                agent: id(&raw.event, "agent_id"),
+                queue: id(&raw.event, "queue_id"),
+                conversation: id(&raw.event, "conversation_id"),
+                occurred_at: raw.occurred_at,
+                data: raw.event,
+            });
+        }
+        if rows.len() >= (1 << super::POSITION_BITS) {
+            return Err(HandleError::Reject(anyhow::anyhow!(
+                "a stream batch of {} events is too large",
+                rows.len()
+            )));
+        }
+        let mut conversations: Vec<Uuid> = rows.iter().filter_map(|r| r.conversation).collect();
+        conversations.sort_unstable();
+        conversations.dedup();
+        let mut tx = self.pool.begin().await.map_err(retry)?;
+        let known: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> =
+            sqlx::query_as("SELECT conversation_id, queue_id, agent_id FROM api.conversation_routes WHERE conversation_id = ANY($1)")
+                .bind(&conversations)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(retry)?;
+        let mut routes: HashMap<Uuid, Route> = known
+            .into_iter()
+            .map(|(c, queue_id, agent_id)| (c, Route { queue_id, agent_id }))
+            .collect();
+        let mut changed: Vec<Uuid> = Vec::new();
+        for row in &mut rows {
+            let Some(conversation) = row.conversation else {
+                continue;
+            };
+            let routes_conversation = matches!(
+                row.kind,
+                "offer.created.v1" | "conversation.assigned.v1" | "conversation.status_changed.v1"
+            );
+            let route = routes.entry(conversation).or_default();
+            if routes_conversation {
+                route.queue_id = row.queue.or(route.queue_id);
+                // An offer names an agent who does not have the conversation yet.
+                if row.kind != "offer.created.v1" {
+                    route.agent_id = row.agent.or(route.agent_id);
+                }
+                if !changed.contains(&conversation) {
+                    changed.push(conversation);
+                }
             }
+            row.queue = row.queue.or(route.queue_id);
+        }
+        if !changed.is_empty() {
+            let queues: Vec<Option<Uuid>> = changed.iter().map(|c| routes.get(c).and_then(|r| r.queue_id)).collect();
+            let agents: Vec<Option<Uuid>> = changed.iter().map(|c| routes.get(c).and_then(|r| r.agent_id)).collect();
             sqlx::query(
-                "INSERT INTO api.stream_events (message_id, type, agent_id, queue_id, conversation_id, occurred_at, data) \
-                 VALUES ($1, $2, $3, COALESCE($4, (SELECT queue_id FROM api.conversation_routes WHERE conversation_id = $5)), $5, $6, $7) \
-                 ON CONFLICT (message_id) DO NOTHING",
+                "INSERT INTO api.conversation_routes (conversation_id, queue_id, agent_id, updated_at) \
+                 SELECT *, now() FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) \
+                 ON CONFLICT (conversation_id) DO UPDATE SET queue_id = EXCLUDED.queue_id, agent_id = EXCLUDED.agent_id, updated_at = now()",
             )
-            .bind(raw.message_id)
-            .bind(kind)
-            .bind(agent)
-            .bind(queue)
-            .bind(conversation)
-            .bind(raw.occurred_at)
-            .bind(event)
+            .bind(&changed)
+            .bind(&queues)
+            .bind(&agents)
             .execute(&mut *tx)
             .await
             .map_err(retry)?;
         }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO api.stream_events (id, message_id, type, agent_id, queue_id, conversation_id, occurred_at, data) \
+             SELECT {} + u.n, u.message_id, u.type, u.agent, u.queue, u.conversation, u.at, u.data \
+             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::jsonb[]) \
+               WITH ORDINALITY AS u(message_id, type, agent, queue, conversation, at, data, n) \
+             ON CONFLICT (message_id) DO NOTHING",
+            super::POSITION
+        )))
+        .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.agent).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.queue).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.conversation).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &r.data).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(retry)?;
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(super::CHANNEL)
             .execute(&mut *tx)

@@ -1,10 +1,17 @@
 //! The live stream: routing and session events, relayed to WebSocket clients.
 //!
-//! One replica at a time ingests the `api.stream` queue (single active consumer) into
-//! `api.stream_events` and notifies; every replica's [`Hub`] reads new rows once and fans them
-//! out to its sockets, each of which keeps what its caller may see. Rows are kept for
-//! `stream_retention_secs`, so a client that reconnects (to any replica) resumes after the last
-//! id it saw.
+//! The `api.stream` queue is ingested into `api.stream_events` in batches, and each batch
+//! notifies; every replica's [`Hub`] reads new rows once and fans them out to its sockets, each
+//! of which keeps what its caller may see. Rows are kept for `stream_retention_secs`, so a
+//! client that reconnects (to any replica) resumes after the last id it saw.
+//!
+//! Ids are positions, not a sequence, so writers need no lock between them: a row's id is its
+//! writing transaction's id shifted left by [`POSITION_BITS`], plus its place in the batch. Readers
+//! read only below the horizon, the oldest transaction still running
+//! (`pg_snapshot_xmin(pg_current_snapshot())`, shifted the same way): every row below it is
+//! committed or never will be, and every row still to come lands above it. So a reader that
+//! follows "id > last seen" never skips a row that commits late, which a sequence cannot promise
+//! (an id taken by a transaction that commits after a larger id became visible).
 
 pub mod ingest;
 pub mod ws;
@@ -24,6 +31,13 @@ use crate::auth::{Caller, Role};
 
 /// The notification channel new rows are announced on.
 pub const CHANNEL: &str = "api_stream";
+
+/// Bits of a position for the place in its batch (batches are far smaller than 2^19).
+pub const POSITION_BITS: u32 = 19;
+/// The SQL of the position of the current transaction's first row (add its place, from 1).
+pub const POSITION: &str = "(pg_current_xact_id()::text::int8 << 19)";
+/// The SQL of the horizon: positions below it are final.
+const HORIZON: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::int8 << 19)";
 
 /// One event as clients receive it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -55,23 +69,17 @@ pub fn visible(caller: &Caller, event: &StreamEvent) -> bool {
 
 /// Reads events after `after` that `caller` may see, oldest first, at most `limit`.
 pub async fn replay(pool: &PgPool, caller: &Caller, after: i64, limit: i64) -> sqlx::Result<Vec<StreamEvent>> {
-    let sql = match caller.role {
-        Role::Admin => {
-            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT $2"
-        }
-        Role::Supervisor if caller.queue_ids.is_empty() => {
-            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT $2"
-        }
-        Role::Supervisor => {
-            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
-             WHERE id > $1 AND queue_id = ANY($3) ORDER BY id LIMIT $2"
-        }
-        Role::Agent => {
-            "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
-             WHERE id > $1 AND agent_id = $4 ORDER BY id LIMIT $2"
-        }
+    let scope = match caller.role {
+        Role::Admin => "",
+        Role::Supervisor if caller.queue_ids.is_empty() => "",
+        Role::Supervisor => "AND queue_id = ANY($3)",
+        Role::Agent => "AND agent_id = $4",
     };
-    sqlx::query_as(sql)
+    let sql = format!(
+        "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
+         WHERE id > $1 AND id < {HORIZON} {scope} ORDER BY id LIMIT $2"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(after)
         .bind(limit)
         .bind(&caller.queue_ids)
@@ -150,12 +158,15 @@ impl Hub {
     /// Follows the table until `shutdown`: on every notification, and every second in case one
     /// was missed (the listener reconnecting, say), reads rows after the last one fanned out.
     pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
-        let start = sqlx::query_scalar::<_, i64>("SELECT COALESCE(max(id), 0) FROM api.stream_events")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(0);
+        let start = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT COALESCE(max(id), 0) FROM api.stream_events WHERE id < {HORIZON}"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(0);
         self.last.store(start, Ordering::Release);
         let mut listener = None;
+        let (mut pause, mut held) = (POLL, 0usize);
         loop {
             if listener.is_none() {
                 match PgListener::connect_with(&pool).await {
@@ -175,20 +186,36 @@ impl Hub {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 result = woke => if result.is_err() { listener = None; },
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = tokio::time::sleep(pause) => {}
             }
-            if let Err(error) = self.fan_out(&pool).await {
-                tracing::warn!(%error, "cannot read stream events");
-            }
+            pause = match self.fan_out(&pool).await {
+                // Rows above the horizon wait for an older transaction (of any writer) to end,
+                // which sends no notification: look again soon.
+                Ok(true) => HELD_BACK.get(held).map_or(POLL, |ms| {
+                    held += 1;
+                    Duration::from_millis(*ms)
+                }),
+                Ok(false) => {
+                    held = 0;
+                    POLL
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read stream events");
+                    POLL
+                }
+            };
         }
     }
 
-    async fn fan_out(&self, pool: &PgPool) -> sqlx::Result<()> {
+    /// Fans out the rows after the last one, below the horizon; returns whether newer rows are
+    /// held back above it.
+    async fn fan_out(&self, pool: &PgPool) -> sqlx::Result<bool> {
         loop {
             let after = self.last_id();
-            let rows: Vec<StreamEvent> = sqlx::query_as(
-                "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT 1000",
-            )
+            let rows: Vec<StreamEvent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
+                 WHERE id > $1 AND id < {HORIZON} ORDER BY id LIMIT 1000"
+            )))
             .bind(after)
             .fetch_all(pool)
             .await?;
@@ -199,11 +226,20 @@ impl Hub {
                 let _ = self.sender.send(Arc::new(row));
             }
             if !full {
-                return Ok(());
+                let held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api.stream_events WHERE id > $1)")
+                    .bind(self.last_id())
+                    .fetch_one(pool)
+                    .await?;
+                return Ok(held);
             }
         }
     }
 }
+
+/// The hub reads at least this often.
+const POLL: Duration = Duration::from_secs(1);
+/// While rows are held back above the horizon, the hub looks again this many ms apart.
+const HELD_BACK: [u64; 8] = [2, 5, 10, 20, 50, 100, 200, 500];
 
 /// Deletes stream rows older than the retention, every minute, until `shutdown`.
 pub async fn janitor(pool: PgPool, retention: Duration, shutdown: CancellationToken) {
