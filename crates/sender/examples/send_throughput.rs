@@ -72,6 +72,7 @@ async fn main() {
             db_max_connections: 4,
             inbound_batch_max: 16,
             delivery_concurrency: 4,
+            delivery_batch_max: 64,
             outbox_batch: 500,
             outbox_poll_ms: 200,
             auto_close_interval_secs: 3_600,

@@ -68,6 +68,7 @@ impl Harness {
                 db_max_connections: 8,
                 inbound_batch_max: 16,
                 delivery_concurrency: 4,
+                delivery_batch_max: 64,
                 outbox_batch: 200,
                 outbox_poll_ms: 50,
                 auto_close_interval_secs: 3_600,
