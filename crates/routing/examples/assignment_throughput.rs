@@ -75,6 +75,7 @@ async fn main() {
             outbox_poll_ms: 200,
             drain_timeout_ms: 1_000,
         },
+        cycles: Default::default(),
     };
 
     let started = Instant::now();

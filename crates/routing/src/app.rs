@@ -33,6 +33,8 @@ pub struct Routing {
     pub outbox: Outbox,
     pub session: SessionClient,
     pub settings: RoutingSettings,
+    /// Cycles asked for, run by this replica's assigner ([`crate::assigner`]).
+    pub cycles: std::sync::Arc<crate::assigner::CycleRequests>,
 }
 
 /// A work item row.

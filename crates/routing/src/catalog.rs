@@ -193,7 +193,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if !cycle.is_empty() {
-            self.assign(Some(&cycle)).await?;
+            self.request_cycle(Some(&cycle));
         }
         Ok(row)
     }

@@ -66,6 +66,12 @@ fn candidate(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Cap
 }
 
 impl Routing {
+    /// Asks this replica's assigner for a cycle of `queues` (every queue when `None`) and
+    /// returns at once: callers never wait on the cycle lock.
+    pub fn request_cycle(&self, queues: Option<&[Uuid]>) {
+        self.cycles.request(queues);
+    }
+
     /// Runs cycles until one makes no offer. Returns the offers made.
     pub async fn assign(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
         let mut total = 0;

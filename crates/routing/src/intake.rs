@@ -250,7 +250,7 @@ impl Routing {
             .await?;
         tx.commit().await?;
         tracing::debug!(%conversation_id, %queue_id, rule = ?outcome.rule, fired = ?classification.fired, "conversation queued");
-        self.assign(Some(&[queue_id])).await?;
+        self.request_cycle(Some(&[queue_id]));
         Ok(())
     }
 

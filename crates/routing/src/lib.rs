@@ -5,6 +5,7 @@
 //! `domain::routing`; this crate persists state in schema `routing` and talks to session.
 
 pub mod app;
+pub mod assigner;
 pub mod bots;
 pub mod catalog;
 pub mod config;
@@ -61,6 +62,7 @@ pub async fn run(
         outbox: Outbox::new("routing"),
         session: SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor),
         settings: settings.clone(),
+        cycles: Arc::default(),
     });
 
     let tasks = TaskTracker::new();
@@ -88,6 +90,7 @@ pub async fn run(
         Duration::from_millis(settings.outbox_poll_ms),
     );
     tasks.spawn(relay.run(shutdown.clone()));
+    tasks.spawn(assigner::run(routing.clone(), shutdown.clone()));
     tasks.spawn(scheduler(
         routing.clone(),
         Duration::from_millis(settings.scheduler_interval_ms),
@@ -139,7 +142,8 @@ async fn scheduler(routing: Arc<Routing>, every: Duration, shutdown: Cancellatio
             routing.expire_offers().await?;
             routing.release_due_wrap_ups().await?;
             routing.waiting_overflow().await?;
-            routing.assign(None).await
+            routing.request_cycle(None);
+            Ok::<(), error::RoutingError>(())
         };
         if let Err(error) = steps.await {
             tracing::warn!(error = %error, "routing scheduler step failed");

@@ -41,7 +41,7 @@ impl Routing {
             .await?;
         tx.commit().await?;
         if !queues.is_empty() {
-            self.assign(Some(&queues)).await?;
+            self.request_cycle(Some(&queues));
         }
         Ok(())
     }
@@ -154,7 +154,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if !cycle_queues.is_empty() {
-            self.assign(Some(&cycle_queues)).await?;
+            self.request_cycle(Some(&cycle_queues));
         }
         Ok(())
     }
@@ -185,7 +185,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if !queues.is_empty() {
-            self.assign(Some(&queues)).await?;
+            self.request_cycle(Some(&queues));
         }
         Ok(due.len())
     }

@@ -229,7 +229,7 @@ impl Routing {
         tx.commit().await?;
         crate::metrics::offer_outcome(outcome);
         if let Some(queue) = item.queue_id {
-            self.assign(Some(&[queue])).await?;
+            self.request_cycle(Some(&[queue]));
         }
         Ok(item)
     }
@@ -428,7 +428,7 @@ impl Routing {
         .await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
-        self.assign(Some(&[target_queue])).await?;
+        self.request_cycle(Some(&[target_queue]));
         Ok(item)
     }
 
