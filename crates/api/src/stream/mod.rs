@@ -226,11 +226,13 @@ impl Hub {
                 let _ = self.sender.send(Arc::new(row));
             }
             if !full {
-                let held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api.stream_events WHERE id > $1)")
+                // Ordered with a limit, so it is planned on the primary key whatever the
+                // statistics say (as `EXISTS` it was planned as a scan of the whole table).
+                let held: Option<i64> = sqlx::query_scalar("SELECT id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT 1")
                     .bind(self.last_id())
-                    .fetch_one(pool)
+                    .fetch_optional(pool)
                     .await?;
-                return Ok(held);
+                return Ok(held.is_some());
             }
         }
     }
