@@ -1,9 +1,11 @@
 //! The assignment cycle (Dynamics §3.5): work items in order of queue priority, item priority and
 //! then FIFO on the customer's last message; each offered to the agent `domain::routing::assign`
-//! chooses. One cycle runs at a time across every replica (a transaction-scoped advisory lock),
-//! items are taken with `SKIP LOCKED` and the candidates' state rows are locked, so no item is
-//! offered twice and no agent is over-filled. Offers, item states and agent loads are written in
-//! bulk.
+//! chooses. Queues fall into [`CYCLE_GROUPS`] groups by id: cycles of different groups run at
+//! the same time, on any replicas, and one group's cycles one at a time (a transaction-scoped
+//! advisory lock per group). Items are taken with `SKIP LOCKED` and the candidates' state rows
+//! are locked (`FOR UPDATE`, which waits for another group's cycle and then reads the load it
+//! committed), so no item is offered twice and no agent is over-filled, whichever cycles share
+//! an agent. Offers, item states and agent loads are written in bulk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -19,6 +21,19 @@ use uuid::Uuid;
 
 use crate::app::{AgentStateRow, ItemRow, Routing, all_profiles, definitions, load};
 use crate::error::RoutingError;
+
+/// Queue groups whose cycles may run at the same time. Fixed: replicas must agree on it.
+pub const CYCLE_GROUPS: u16 = 16;
+
+/// Returns the cycle group of a queue.
+pub fn group_of(queue: Uuid) -> i32 {
+    let hash = queue
+        .as_bytes()
+        .iter()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193));
+    // Below CYCLE_GROUPS (16), so it fits.
+    i32::try_from(hash % u32::from(CYCLE_GROUPS)).unwrap_or(0)
+}
 
 /// Most items looked at in one cycle (so a long head of unassignable items cannot starve the rest).
 const MAX_CONSIDERED: usize = 2_000;
@@ -72,24 +87,48 @@ impl Routing {
         self.cycles.request(queues);
     }
 
-    /// Runs cycles until one makes no offer. Returns the offers made.
+    /// Runs the cycles of each group of `queues` (every queue with waiting items when `None`)
+    /// until one makes no offer. Returns the offers made.
     pub async fn assign(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
+        let queues: Vec<Uuid> = match queues {
+            Some(queues) => queues.to_vec(),
+            None => {
+                sqlx::query_scalar("SELECT DISTINCT queue_id FROM routing.work_items WHERE state = 'queued' AND queue_id IS NOT NULL")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut groups: BTreeMap<i32, Vec<Uuid>> = BTreeMap::new();
+        for queue in queues {
+            groups.entry(group_of(queue)).or_default().push(queue);
+        }
         let mut total = 0;
-        loop {
-            let made = self.cycle(queues).await?;
-            total += made;
-            if made == 0 {
-                return Ok(total);
+        for queues in groups.values() {
+            loop {
+                let made = self.cycle(Some(queues)).await?;
+                total += made;
+                if made == 0 {
+                    break;
+                }
             }
         }
+        Ok(total)
     }
 
-    /// Runs one cycle; returns the offers made.
+    /// Runs one cycle of `queues` (every queue when `None`) under the lock of each of their
+    /// groups (all groups when `None`), taken in order; returns the offers made.
     pub async fn cycle(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
         let started = std::time::Instant::now();
         let now = self.now();
+        let mut groups: Vec<i32> = match queues {
+            Some(queues) => queues.iter().map(|q| group_of(*q)).collect(),
+            None => (0..i32::from(CYCLE_GROUPS)).collect(),
+        };
+        groups.sort_unstable();
+        groups.dedup();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('routing.cycle'))")
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('routing.cycle'), g) FROM unnest($1::int4[]) g")
+            .bind(&groups)
             .execute(&mut *tx)
             .await?;
         let profiles = all_profiles(&mut tx).await?;

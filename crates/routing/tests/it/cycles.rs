@@ -1,5 +1,9 @@
 //! Requests never wait on the assignment cycle: with another replica's cycle holding the lock,
 //! a decline and a new customer's intake still complete, and their offers follow once it ends.
+//! Cycles of different queue groups run at once on three replicas without offering an item twice
+//! or over-filling an agent that several queues share.
+
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 use switchboard_proto::routing::v1 as rpb;
@@ -20,7 +24,7 @@ async fn a_decline_and_an_intake_complete_while_a_cycle_holds_the_lock() {
 
     // A cycle of another replica, stuck while holding the lock.
     let mut stuck = h.db.pool.begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('routing.cycle'))")
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('routing.cycle'), g) FROM generate_series(0, 15) g")
         .execute(&mut *stuck)
         .await
         .unwrap();
@@ -48,5 +52,112 @@ async fn a_decline_and_an_intake_complete_while_a_cycle_holds_the_lock() {
     let next = h.offer_for(&b, &first).await;
     assert_eq!(next.conversation_id, first, "the declined conversation goes to the next agent");
     h.offer_for(&a, &second).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn three_replicas_cycling_four_queues_that_share_agents_never_double_offer_or_overfill() {
+    let h = Harness::start(3).await;
+    let mut agents = Vec::new();
+    for i in 0..9 {
+        agents.push(h.put("agent", &format!("agent {i}"), json!({ "capacity_units": 2 })).await);
+    }
+    // Each agent is in two of the four queues; the queues fall into different cycle groups.
+    let mut queues = Vec::new();
+    for q in 0..4 {
+        let members: Vec<&String> = agents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == q || (i + 1) % 4 == q)
+            .map(|(_, a)| a)
+            .collect();
+        queues.push(h.put("queue", &format!("Q{q}"), json!({ "priority": 1, "members": members })).await);
+    }
+    let groups: HashSet<i32> = queues
+        .iter()
+        .map(|q| switchboard_routing::cycle::group_of(q.parse().unwrap()))
+        .collect();
+    assert!(groups.len() > 1, "the queues span several cycle groups");
+    let targets: Vec<serde_json::Value> = queues.iter().map(|q| json!({ "queue_id": q, "percent": 25 })).collect();
+    let route = json!({ "agent_affinity": false, "route_to_queue": [{ "name": "spread", "targets": targets }] });
+    let ws = h.put("workstream", "W", workstream(&queues[0], route)).await;
+    h.feed(&ws).await;
+    futures_util::future::join_all((0..40).map(|i| {
+        let h = &h;
+        async move { h.customer_writes(&format!("+55119200{i:05}"), "help").await }
+    }))
+    .await;
+    // Stir cycles on every replica: presence changes and declines through all three.
+    for (i, agent) in agents.iter().enumerate() {
+        let mut routing = h.routing[i % 3].clone();
+        routing
+            .set_presence(rpb::SetPresenceRequest {
+                agent_id: agent.clone(),
+                presence: "busy".into(),
+            })
+            .await
+            .unwrap();
+    }
+    // 9 agents × 2 units = 18 offers at most; the other 22 wait.
+    wait_until(WAIT, "capacity filled", || async {
+        let offered: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+        offered == 18
+    })
+    .await;
+    let pending: Vec<(String, String)> = sqlx::query_as("SELECT id::text, agent_id::text FROM routing.offers WHERE state = 'pending'")
+        .fetch_all(&h.db.pool)
+        .await
+        .unwrap();
+    for (n, (offer, agent)) in pending.iter().enumerate() {
+        let mut routing = h.routing[n % 3].clone();
+        routing
+            .decline_offer(rpb::OfferAction {
+                offer_id: offer.clone(),
+                agent_id: agent.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    wait_until(WAIT, "refilled after the declines", || async {
+        let offered: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+        offered == 18
+    })
+    .await;
+
+    let doubled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT conversation_id FROM routing.offers WHERE state = 'pending' GROUP BY conversation_id HAVING count(*) > 1) d",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0, "no conversation offered twice");
+    let recorded: HashMap<String, i32> = sqlx::query_as::<_, (String, i32)>("SELECT agent_id::text, used_units FROM routing.agent_state")
+        .fetch_all(&h.db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let held: HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT agent_id::text, count(*) FROM routing.work_items WHERE capacity_held GROUP BY agent_id")
+            .fetch_all(&h.db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    for agent in &agents {
+        let used = recorded[agent];
+        assert!(used <= 2, "{agent} holds {used} units of 2");
+        assert_eq!(
+            i64::from(used),
+            held.get(agent).copied().unwrap_or(0),
+            "{agent}'s load matches its work items"
+        );
+    }
     h.stop().await;
 }
