@@ -291,7 +291,13 @@ async fn names(s: &AppState, agent_id: &str, queue_id: &str) -> (String, String)
                 agent_id: agent_id.to_owned(),
             })
             .await;
-        r.map(|r| r.into_inner().name).unwrap_or_default()
+        match r {
+            Ok(r) => r.into_inner().name,
+            Err(status) => {
+                tracing::warn!(agent_id, code = ?status.code(), message = status.message(), "cannot read the agent's name for the automated message");
+                String::new()
+            }
+        }
     };
     let queue = async {
         if queue_id.is_empty() {
