@@ -4,7 +4,8 @@
 #
 #   scripts/stack.sh start              migrate, start the emulator and every service, wait until ready
 #   scripts/stack.sh stop               SIGTERM everything (and the broker proxy)
-#   scripts/stack.sh kill9 SERVICE      kill -9 one service (ingress session routing sender api bots)
+#   scripts/stack.sh kill9 SERVICE      kill -9 one service (ingress session routing sender api bots,
+#                                       or a second replica: session-2 routing-2 sender-2)
 #   scripts/stack.sh restart SERVICE    start it again and wait until it is ready
 #   scripts/stack.sh ready SERVICE      wait until it answers /readyz
 #   scripts/stack.sh rss                resident memory of each process, MiB
@@ -12,7 +13,9 @@
 # SWITCHBOARD_BIN picks the binary (default target/release/switchboard), STACK_DIR the place for
 # logs and pid files (default target/stack). STACK_BROKER_PROXY=1 puts `switchboard fault-proxy`
 # between the services and RabbitMQ (5673 → 5672, control on 5674) so the broker can be cut off.
-# The admin key is SWITCHBOARD_ADMIN_API_KEY (a fixed development key by default). The token key
+# STACK_REPLICAS=N (default 1) runs N replicas of session, routing and sender (`session-2` …, on
+# ports 100·(n−1) above the first's); they divide the queue work, while the other services keep
+# calling the first replica's gRPC port. The admin key is SWITCHBOARD_ADMIN_API_KEY (a fixed development key by default). The token key
 # below is for this local drill only: production keys come from a Secret.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,16 @@ cd "$(dirname "$0")/.."
 BIN=${SWITCHBOARD_BIN:-target/release/switchboard}
 DIR=${STACK_DIR:-target/stack}
 SERVICES=(session routing sender api bots ingress)
+REPLICAS=${STACK_REPLICAS:-1}
+EXTRA=()
+for n in $(seq 2 "$REPLICAS"); do EXTRA+=("session-$n" "routing-$n" "sender-$n"); done
+if ((REPLICAS > 1)); then
+    # Replicas share the one local PostgreSQL (max_connections 100): smaller pools each.
+    export SWITCHBOARD_SESSION__DB_MAX_CONNECTIONS=${SWITCHBOARD_SESSION__DB_MAX_CONNECTIONS:-8}
+    export SWITCHBOARD_ROUTING__DB_MAX_CONNECTIONS=${SWITCHBOARD_ROUTING__DB_MAX_CONNECTIONS:-6}
+    export SWITCHBOARD_API__DB_MAX_CONNECTIONS=${SWITCHBOARD_API__DB_MAX_CONNECTIONS:-8}
+    export SWITCHBOARD_SENDER__DB_MAX_CONNECTIONS=${SWITCHBOARD_SENDER__DB_MAX_CONNECTIONS:-8}
+fi
 mkdir -p "$DIR"
 # Every process this script starts carries its stack's directory in its environment, so `stop`
 # finds them all even when a pid file no longer names one (a failed restart, say).
@@ -38,10 +51,15 @@ if [[ ${STACK_BROKER_PROXY:-0} == 1 ]]; then
     export AMQP_URL=amqp://guest:guest@127.0.0.1:5673/%2f
 fi
 
+# A second replica `svc-N` listens 100·(N−1) above the first.
+offset() { [[ $1 == *-[0-9]* ]] && echo $(((${1##*-} - 1) * 100)) || echo 0; }
+
 grpc_port() {
-    case $1 in
-        session) echo 50051 ;; routing) echo 50052 ;; ingress) echo 50055 ;; *) echo "" ;;
+    local base
+    case ${1%-[0-9]*} in
+        session) base=50051 ;; routing) base=50052 ;; ingress) base=50055 ;; *) echo ""; return ;;
     esac
+    echo $((base + $(offset "$1")))
 }
 
 # Pids of every process of this stack.
@@ -74,10 +92,12 @@ wait_gone() {
 }
 
 health_port() {
-    case $1 in
-        ingress) echo 8080 ;; session) echo 8081 ;; sender) echo 8082 ;; routing) echo 8083 ;;
-        bots) echo 8085 ;; api) echo 8088 ;; emulator) echo 8089 ;; *) echo "unknown service $1" >&2; exit 2 ;;
+    local base
+    case ${1%-[0-9]*} in
+        ingress) base=8080 ;; session) base=8081 ;; sender) base=8082 ;; routing) base=8083 ;;
+        bots) base=8085 ;; api) base=8088 ;; emulator) base=8089 ;; *) echo "unknown service $1" >&2; exit 2 ;;
     esac
+    echo $((base + $(offset "$1")))
 }
 
 ready() {
@@ -96,9 +116,17 @@ ready() {
 }
 
 start_one() {
-    local svc=$1
+    local svc=$1 kind=${1%-[0-9]*}
     if [[ $svc == emulator ]]; then
         "$BIN" twilio-emulator >>"$DIR/$svc.log" 2>&1 &
+    elif [[ $svc != "$kind" ]]; then
+        # Another replica: its own listening ports, everything else as the first.
+        local upper=${kind^^}
+        local settings=("SWITCHBOARD_${upper}__HTTP_LISTEN=0.0.0.0:$(health_port "$svc")")
+        if [[ -n $(grpc_port "$svc") ]]; then
+            settings+=("SWITCHBOARD_${upper}__GRPC_LISTEN=0.0.0.0:$(grpc_port "$svc")")
+        fi
+        env "${settings[@]}" "$BIN" serve "$kind" >>"$DIR/$svc.log" 2>&1 &
     else
         "$BIN" serve "$svc" >>"$DIR/$svc.log" 2>&1 &
     fi
@@ -115,7 +143,7 @@ case ${1:-} in
         fi
         "$BIN" migrate >>"$DIR/migrate.log" 2>&1
         start_one emulator
-        for svc in "${SERVICES[@]}"; do start_one "$svc"; done
+        for svc in "${SERVICES[@]}" "${EXTRA[@]}"; do start_one "$svc"; done
         echo "stack running: API http://127.0.0.1:8088 (admin key in SWITCHBOARD_ADMIN_API_KEY), emulator http://127.0.0.1:8089"
         ;;
     stop)
@@ -145,7 +173,7 @@ case ${1:-} in
         ;;
     ready) ready "$2" ;;
     rss)
-        for svc in "${SERVICES[@]}" emulator; do
+        for svc in "${SERVICES[@]}" "${EXTRA[@]}" emulator; do
             [[ -f $DIR/$svc.pid ]] && printf '%-9s %6.1f MiB\n' "$svc" "$(awk '/VmRSS/ {print $2 / 1024}' "/proc/$(cat "$DIR/$svc.pid")/status")"
         done
         ;;

@@ -188,6 +188,7 @@ async fn main() {
         amqp_url: SecretString::from(bus.url().to_owned()),
         bus: bus.config.clone(),
         sender: switchboard_sender::config::SenderSettings {
+            db_max_connections: 16,
             http_listen: "127.0.0.1:0".parse().unwrap(),
             session_url,
             directory_url: String::new(),

@@ -30,6 +30,9 @@ pub struct Config {
 #[allow(missing_docs)] // documented in config.default.toml
 pub struct SenderSettings {
     pub http_listen: SocketAddr,
+    /// PostgreSQL connections (sends in flight each hold one briefly).
+    #[serde(default = "default_db_max_connections")]
+    pub db_max_connections: u32,
     pub session_url: String,
     /// Session's `ChannelDirectory` when it listens on a port of its own; empty: `session_url`.
     #[serde(default)]
@@ -83,6 +86,10 @@ impl Validate for Config {
         }
         Ok(())
     }
+}
+
+fn default_db_max_connections() -> u32 {
+    32
 }
 
 impl SenderSettings {

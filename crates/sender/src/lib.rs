@@ -30,7 +30,7 @@ pub use send::App;
 /// Runs the sender until `shutdown`, then drains.
 pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let settings = config.sender.clone();
-    let pool = switchboard_storage::connect(config.database_url.expose_secret(), 32)
+    let pool = switchboard_storage::connect(config.database_url.expose_secret(), settings.db_max_connections)
         .await
         .context("cannot connect to Postgres")?;
     let broker = Broker::new(config.amqp_url.clone(), "sender", config.bus.clone());
