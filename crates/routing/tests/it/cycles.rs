@@ -3,7 +3,7 @@
 //! Cycles of different queue groups run at once on three replicas without offering an item twice
 //! or over-filling an agent that several queues share.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::json;
 use switchboard_proto::routing::v1 as rpb;
@@ -99,14 +99,7 @@ async fn three_replicas_cycling_four_queues_that_share_agents_never_double_offer
             .unwrap();
     }
     // 9 agents × 2 units = 18 offers at most; the other 22 wait.
-    wait_until(WAIT, "capacity filled", || async {
-        let offered: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
-            .fetch_one(&h.db.pool)
-            .await
-            .unwrap();
-        offered == 18
-    })
-    .await;
+    wait_until(WAIT, "capacity filled", || async { h.pending_offers().await == 18 }).await;
     let pending: Vec<(String, String)> = sqlx::query_as("SELECT id::text, agent_id::text FROM routing.offers WHERE state = 'pending'")
         .fetch_all(&h.db.pool)
         .await
@@ -121,43 +114,8 @@ async fn three_replicas_cycling_four_queues_that_share_agents_never_double_offer
             .await
             .unwrap();
     }
-    wait_until(WAIT, "refilled after the declines", || async {
-        let offered: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
-            .fetch_one(&h.db.pool)
-            .await
-            .unwrap();
-        offered == 18
-    })
-    .await;
+    wait_until(WAIT, "refilled after the declines", || async { h.pending_offers().await == 18 }).await;
 
-    let doubled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT conversation_id FROM routing.offers WHERE state = 'pending' GROUP BY conversation_id HAVING count(*) > 1) d",
-    )
-    .fetch_one(&h.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(doubled, 0, "no conversation offered twice");
-    let recorded: HashMap<String, i32> = sqlx::query_as::<_, (String, i32)>("SELECT agent_id::text, used_units FROM routing.agent_state")
-        .fetch_all(&h.db.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    let held: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT agent_id::text, count(*) FROM routing.work_items WHERE capacity_held GROUP BY agent_id")
-            .fetch_all(&h.db.pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    for agent in &agents {
-        let used = recorded[agent];
-        assert!(used <= 2, "{agent} holds {used} units of 2");
-        assert_eq!(
-            i64::from(used),
-            held.get(agent).copied().unwrap_or(0),
-            "{agent}'s load matches its work items"
-        );
-    }
+    h.assert_no_double_offer_or_overfill(&agents, 2).await;
     h.stop().await;
 }

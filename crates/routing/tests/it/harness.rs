@@ -307,6 +307,53 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// Pending offers in the database.
+    pub async fn pending_offers(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// The routing guarantees, read from the database: at most one live offer per conversation,
+    /// no agent over `capacity` units, and each agent's recorded load equal to the work items
+    /// holding their capacity.
+    pub async fn assert_no_double_offer_or_overfill(&self, agents: &[String], capacity: i32) {
+        let doubled: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT conversation_id FROM routing.offers WHERE state = 'pending' GROUP BY conversation_id HAVING count(*) > 1) d",
+        )
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(doubled, 0, "no conversation offered twice");
+        let recorded: std::collections::HashMap<String, i32> =
+            sqlx::query_as::<_, (String, i32)>("SELECT agent_id::text, used_units FROM routing.agent_state")
+                .fetch_all(&self.db.pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+        let held: std::collections::HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+            "SELECT agent_id::text, count(*) FROM routing.work_items WHERE capacity_held GROUP BY agent_id",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+        for agent in agents {
+            let used = recorded[agent];
+            assert!(used <= capacity, "{agent} holds {used} units of {capacity}");
+            assert_eq!(
+                i64::from(used),
+                held.get(agent).copied().unwrap_or(0),
+                "{agent}'s load matches its work items"
+            );
+        }
+    }
+}
+
 /// A push workstream falling back to `queue` with extra settings merged in.
 pub fn workstream(queue: &str, extra: serde_json::Value) -> serde_json::Value {
     let mut ws = serde_json::json!({ "mode": "push", "fallback_queue_id": queue, "offer_timeout_secs": 30 });

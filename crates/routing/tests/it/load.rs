@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use serde_json::json;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_test_support::wait_until;
@@ -24,14 +22,7 @@ async fn two_routing_replicas_under_concurrent_load_never_double_offer_or_overfi
     }))
     .await;
     // 8 agents × 2 units = 16 offers at most; the other 14 wait.
-    wait_until(WAIT, "capacity filled", || async {
-        let offered: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
-            .fetch_one(&h.db.pool)
-            .await
-            .unwrap();
-        offered == 16
-    })
-    .await;
+    wait_until(WAIT, "capacity filled", || async { h.pending_offers().await == 16 }).await;
     // Both replicas react to every presence change: flip everyone away and back to stir cycles.
     for (i, agent) in agents.iter().enumerate() {
         let mut routing = h.routing[i % 2].clone();
@@ -60,44 +51,9 @@ async fn two_routing_replicas_under_concurrent_load_never_double_offer_or_overfi
             routing.decline_offer(action).await.unwrap();
         }
     }
-    wait_until(WAIT, "refilled", || async {
-        let offered: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")
-            .fetch_one(&h.db.pool)
-            .await
-            .unwrap();
-        offered == 8
-    })
-    .await;
+    wait_until(WAIT, "refilled", || async { h.pending_offers().await == 8 }).await;
 
-    // The database after the run: at most one live offer per conversation, no agent over capacity,
-    // and every agent's recorded load equals the work items that hold their capacity.
-    let doubled: i64 = sqlx::query_scalar("SELECT count(*) FROM (SELECT conversation_id FROM routing.offers WHERE state = 'pending' GROUP BY conversation_id HAVING count(*) > 1) d")
-        .fetch_one(&h.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(doubled, 0);
-    let recorded: HashMap<String, i32> = sqlx::query_as::<_, (String, i32)>("SELECT agent_id::text, used_units FROM routing.agent_state")
-        .fetch_all(&h.db.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    let held: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT agent_id::text, count(*) FROM routing.work_items WHERE capacity_held GROUP BY agent_id")
-            .fetch_all(&h.db.pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    for agent in &agents {
-        let used = recorded[agent];
-        assert!(used <= 2, "{agent} holds {used} units of 2");
-        assert_eq!(
-            i64::from(used),
-            held.get(agent).copied().unwrap_or(0),
-            "{agent}'s load matches its work items"
-        );
-    }
+    h.assert_no_double_offer_or_overfill(&agents, 2).await;
     let accepted: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.work_items WHERE state = 'assigned'")
         .fetch_one(&h.db.pool)
         .await
