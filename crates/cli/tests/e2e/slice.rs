@@ -239,21 +239,13 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
     .await;
     assert_eq!(got_survey.to, "whatsapp:+5511988887777");
     // The end message and the survey are two sends; the sender may deliver them in either order.
-    let ended_message = tokio::time::timeout(WAIT, async {
-        loop {
-            let sent = w.emulator().sent();
-            if sent
-                .iter()
-                .any(|m| m.body.as_deref().is_some_and(|b| b.starts_with("Ana has ended the conversation")))
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    wait_until(WAIT, "the automated end message names the agent", || async {
+        w.emulator()
+            .sent()
+            .iter()
+            .any(|m| m.body.as_deref().is_some_and(|b| b.starts_with("Ana has ended the conversation")))
     })
     .await;
-    let bodies: Vec<Option<String>> = w.emulator().sent().into_iter().map(|m| m.body).collect();
-    assert!(ended_message.is_ok(), "the automated end message names the agent; sent: {bodies:?}");
 
     // Supervisors see the queue; the conversation is listed as closed for Ana.
     let stats: Value = w.admin.get("/stats/queues").await.unwrap();
