@@ -68,7 +68,7 @@ impl Handler for CommandHandler {
     }
 }
 
-/// One report of a batch, its ids parsed.
+/// One delivery report of a batch.
 pub enum Report {
     /// A Twilio status callback.
     Status(StatusReceivedV1),
@@ -114,6 +114,13 @@ struct Waiting<'a> {
 }
 
 type Pending = (Uuid, String, String, Option<i32>, Option<String>);
+
+/// A report with its id parsed: the channel of a status, the message of the others.
+enum Parsed<'a> {
+    Status(Uuid, &'a StatusReceivedV1),
+    Accepted(Uuid, &'a OutboundAcceptedV1),
+    Failed(Uuid, &'a OutboundFailedV1),
+}
 
 impl Tracked {
     /// Moves this message forward to `status` if that is forward; returns the event saying so.
@@ -168,21 +175,31 @@ impl Session {
     /// Applies a batch of delivery reports in one transaction (see the module documentation).
     pub async fn apply_reports(&self, reports: &[Report]) -> Result<(), SessionError> {
         // Ids first: a bad one refuses the batch before anything is written.
+        let mut parsed = Vec::with_capacity(reports.len());
         let mut sids: Vec<(Uuid, &str)> = Vec::new();
         let mut accepted: Vec<(Uuid, Uuid, &str)> = Vec::new();
         let mut failed: Vec<Uuid> = Vec::new();
         for report in reports {
-            match report {
-                Report::Status(e) => sids.push((parse_id(&e.channel_id, "channel_id")?, &e.message_sid)),
+            parsed.push(match report {
+                Report::Status(e) => {
+                    let channel = parse_id(&e.channel_id, "channel_id")?;
+                    sids.push((channel, &e.message_sid));
+                    Parsed::Status(channel, e)
+                }
                 Report::Accepted(e) => {
                     let (channel, message) = (parse_id(&e.channel_id, "channel_id")?, parse_id(&e.message_id, "message_id")?);
                     sids.push((channel, &e.twilio_sid));
                     if !accepted.iter().any(|(m, _, _)| *m == message) {
                         accepted.push((message, channel, &e.twilio_sid));
                     }
+                    Parsed::Accepted(message, e)
                 }
-                Report::Failed(e) => failed.push(parse_id(&e.message_id, "message_id")?),
-            }
+                Report::Failed(e) => {
+                    let message = parse_id(&e.message_id, "message_id")?;
+                    failed.push(message);
+                    Parsed::Failed(message, e)
+                }
+            });
         }
         let mut tx = self.pool.begin().await?;
         let mut locks: Vec<String> = sids.iter().map(|(c, s)| format!("{c}|{s}")).collect();
@@ -235,16 +252,15 @@ impl Session {
         let mut events = Events::default();
         let mut keep: Vec<Waiting<'_>> = Vec::new();
         let now = self.now();
-        for report in reports {
+        for report in &parsed {
             let mut emit = |event: Option<MessageStatusV1>| {
                 if let Some(event) = event {
                     events.push(event, now);
                 }
             };
             match report {
-                Report::Status(e) => {
-                    let channel = parse_id(&e.channel_id, "channel_id")?;
-                    let sid = Some(e.message_sid.as_str());
+                Parsed::Status(channel, e) => {
+                    let (channel, sid) = (*channel, Some(e.message_sid.as_str()));
                     match messages
                         .iter_mut()
                         .find(|m| m.channel_id == channel && m.twilio_sid.as_deref() == sid)
@@ -260,8 +276,8 @@ impl Session {
                         }),
                     }
                 }
-                Report::Accepted(e) => {
-                    let id = parse_id(&e.message_id, "message_id")?;
+                Parsed::Accepted(id, e) => {
+                    let id = *id;
                     let Some(m) = messages.iter_mut().find(|m| m.id == id && known.contains(&id)) else {
                         tracing::warn!(message_id = %id, "accepted report for an unknown message or a different SID, ignored");
                         continue;
@@ -272,8 +288,8 @@ impl Session {
                         emit(m.advance(status, code.and_then(|c| u32::try_from(c).ok()), text.as_deref()));
                     }
                 }
-                Report::Failed(e) => {
-                    let id = parse_id(&e.message_id, "message_id")?;
+                Parsed::Failed(id, e) => {
+                    let id = *id;
                     match messages.iter_mut().find(|m| m.id == id) {
                         Some(m) => emit(m.advance("failed", e.error_code, Some(&e.error_message))),
                         None => tracing::warn!(message_id = %id, "failure report for an unknown message, ignored"),
