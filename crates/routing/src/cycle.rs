@@ -25,14 +25,9 @@ use crate::error::RoutingError;
 /// Queue groups whose cycles may run at the same time. Fixed: replicas must agree on it.
 pub const CYCLE_GROUPS: u16 = 16;
 
-/// Returns the cycle group of a queue.
+/// Returns the cycle group of a queue (the bus's stable shard hash of its id).
 pub fn group_of(queue: Uuid) -> i32 {
-    let hash = queue
-        .as_bytes()
-        .iter()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193));
-    // Below CYCLE_GROUPS (16), so it fits.
-    i32::try_from(hash % u32::from(CYCLE_GROUPS)).unwrap_or(0)
+    i32::from(switchboard_bus::shard_for(&queue.to_string(), CYCLE_GROUPS))
 }
 
 /// Most items looked at in one cycle (so a long head of unassignable items cannot starve the rest).

@@ -67,13 +67,10 @@ impl OutboxRecord {
 /// events of an aggregate would land in another partition than its earlier ones still waiting.
 pub const PARTS: u16 = 64;
 
-/// Returns the outbox partition of an aggregate's `order_key` (FNV-1a, stable across builds).
+/// Returns the outbox partition of an aggregate's `order_key` (the bus's stable shard hash).
 pub fn part_of(order_key: &str) -> i16 {
-    let hash = order_key
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    // The remainder is below PARTS (64), so it fits.
-    i16::try_from(hash % u32::from(PARTS)).unwrap_or(0)
+    // Below PARTS (64), so it fits.
+    i16::try_from(switchboard_bus::shard_for(order_key, PARTS)).unwrap_or(0)
 }
 
 /// Events collected during one transaction, written to the outbox before it commits.
