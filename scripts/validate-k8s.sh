@@ -18,7 +18,7 @@ fi
 bash deploy/k8s/overlays/dev/generate-secrets.sh >/dev/null
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-for target in deploy/k8s/base deploy/k8s/overlays/dev deploy/k8s/overlays/prod; do
+for target in deploy/k8s/base deploy/k8s/overlays/dev deploy/k8s/overlays/prod deploy/k8s/overlays/prod-mtls; do
   name="$(echo "$target" | tr '/' '_')"
   kubectl kustomize "$target" > "$out/$name.yaml"
 done

@@ -21,6 +21,9 @@ pub struct Config {
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
+    /// Mutual TLS between services (`[grpc_tls]`), off by default.
+    #[serde(default)]
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// A key that is always an admin key (`SWITCHBOARD_ADMIN_API_KEY`).
     #[serde(default)]
     pub admin_api_key: Option<SecretString>,
@@ -60,6 +63,7 @@ impl Config {
 impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        self.grpc_tls.check()?;
         if let Some(key) = &self.admin_api_key {
             use secrecy::ExposeSecret;
             let key = key.expose_secret();

@@ -15,6 +15,7 @@ pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 
 use anyhow::Context;
 use axum::Router;
@@ -136,12 +137,8 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(switchboard_telemetry::propagation::http_server_span))
 }
 
-fn grpc_channel(url: &str, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("invalid URL {url}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(timeout)
-        .connect_lazy())
+fn grpc_channel(url: &str, tls: &GrpcTls, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {
+    switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(timeout)).with_context(|| format!("cannot reach {url}"))
 }
 
 /// Runs the api service on `listener` until `shutdown`, then drains.
@@ -164,9 +161,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let hub = stream::Hub::new(settings.stream_buffer);
     let state = AppState::new(state::Inner {
         keys,
-        session: SessionServiceClient::with_interceptor(grpc_channel(&settings.session_url, grpc_timeout)?, GrpcTraceInterceptor),
-        routing: RoutingServiceClient::with_interceptor(grpc_channel(&settings.routing_url, grpc_timeout)?, GrpcTraceInterceptor),
-        journal: WebhookJournalClient::with_interceptor(grpc_channel(&settings.ingress_url, grpc_timeout)?, GrpcTraceInterceptor),
+        session: SessionServiceClient::with_interceptor(
+            grpc_channel(&settings.session_url, &config.grpc_tls, grpc_timeout)?,
+            GrpcTraceInterceptor,
+        ),
+        routing: RoutingServiceClient::with_interceptor(
+            grpc_channel(&settings.routing_url, &config.grpc_tls, grpc_timeout)?,
+            GrpcTraceInterceptor,
+        ),
+        journal: WebhookJournalClient::with_interceptor(
+            grpc_channel(&settings.ingress_url, &config.grpc_tls, grpc_timeout)?,
+            GrpcTraceInterceptor,
+        ),
         publisher: publisher.clone(),
         pool: pool.clone(),
         hub: hub.clone(),

@@ -6,6 +6,7 @@ use anyhow::Context;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -20,22 +21,18 @@ pub struct Clients {
     pub routing: RoutingServiceClient<Traced>,
 }
 
-fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("invalid URL {url}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10))
-        .connect_lazy())
+fn channel(url: &str, tls: &GrpcTls) -> anyhow::Result<Channel> {
+    switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(Duration::from_secs(10))).with_context(|| format!("cannot reach {url}"))
 }
 
 impl Clients {
     /// Clients of session at `session_url` (its `ChannelDirectory` at `directory_url`) and
     /// routing at `routing_url` (connected lazily).
-    pub fn connect(session_url: &str, directory_url: &str, routing_url: &str) -> anyhow::Result<Self> {
+    pub fn connect(session_url: &str, directory_url: &str, routing_url: &str, tls: &GrpcTls) -> anyhow::Result<Self> {
         Ok(Self {
-            session: SessionServiceClient::with_interceptor(channel(session_url)?, GrpcTraceInterceptor),
-            directory: ChannelDirectoryClient::with_interceptor(channel(directory_url)?, GrpcTraceInterceptor),
-            routing: RoutingServiceClient::with_interceptor(channel(routing_url)?, GrpcTraceInterceptor),
+            session: SessionServiceClient::with_interceptor(channel(session_url, tls)?, GrpcTraceInterceptor),
+            directory: ChannelDirectoryClient::with_interceptor(channel(directory_url, tls)?, GrpcTraceInterceptor),
+            routing: RoutingServiceClient::with_interceptor(channel(routing_url, tls)?, GrpcTraceInterceptor),
         })
     }
 }

@@ -19,6 +19,9 @@ pub struct Config {
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
+    /// Mutual TLS between services (`[grpc_tls]`), off by default.
+    #[serde(default)]
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// The service's own settings.
     pub bots: BotsSettings,
 }
@@ -51,6 +54,7 @@ impl Config {
 impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        self.grpc_tls.check()?;
         let b = &self.bots;
         if !(1..=1024).contains(&b.concurrency) {
             return Err(ConfigError::invalid("bots.concurrency", "must be between 1 and 1024"));

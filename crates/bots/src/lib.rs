@@ -28,7 +28,7 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
     let settings = config.bots.clone();
     let broker = Broker::new(config.amqp_url.clone(), "bots", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
-    let clients = clients::Clients::connect(&settings.session_url, settings.directory(), &settings.routing_url)?;
+    let clients = clients::Clients::connect(&settings.session_url, settings.directory(), &settings.routing_url, &config.grpc_tls)?;
     let handler = Arc::new(dispatch::TurnHandler::new(
         clients,
         Duration::from_millis(settings.retry_base_ms),

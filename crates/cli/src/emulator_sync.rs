@@ -10,19 +10,21 @@ use switchboard_proto::common::v1::PageRequest;
 use switchboard_proto::session::v1 as spb;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_twilio_emulator::{AccountSetup, Emulator, NumberSetup};
 use tokio_util::sync::CancellationToken;
 
 /// Mirrors the configuration every second until `shutdown`.
-pub async fn run(emulator: Emulator, session_url: String, directory_url: String, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let lazy = |url: String| -> anyhow::Result<tonic::transport::Channel> {
-        Ok(tonic::transport::Endpoint::from_shared(url)?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy())
-    };
-    let mut session = SessionServiceClient::new(lazy(session_url)?);
-    let mut directory = ChannelDirectoryClient::new(lazy(directory_url)?);
+pub async fn run(
+    emulator: Emulator,
+    session_url: String,
+    directory_url: String,
+    tls: GrpcTls,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let lazy = |url: &str| switchboard_service_kit::grpc::channel(url, &tls, Timeouts::call(Duration::from_secs(5)));
+    let mut session = SessionServiceClient::new(lazy(&session_url)?);
+    let mut directory = ChannelDirectoryClient::new(lazy(&directory_url)?);
     let mut known: BTreeMap<String, String> = BTreeMap::new();
     loop {
         if let Err(error) = sync_once(&emulator, &mut session, &mut directory, &mut known).await {

@@ -13,6 +13,7 @@ mod loadgen;
 mod serve;
 mod simulate;
 pub mod stack;
+pub mod tls_certs;
 mod twilio_cmd;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     Loadgen(Box<loadgen::LoadgenArgs>),
     /// A TCP proxy that can cut connections on demand (fault drills).
     FaultProxy(fault_proxy::FaultProxyArgs),
+    /// Make a private CA and a certificate per service for mutual TLS between services.
+    TlsCerts(tls_certs::TlsCertsArgs),
     /// Debug Twilio webhook signatures the way Twilio computes them.
     #[command(subcommand)]
     Twilio(twilio_cmd::TwilioCommand),
@@ -63,8 +66,10 @@ pub fn install_crypto() {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Twilio(cmd) = cli.command {
-        return twilio_cmd::run(cmd);
+    match cli.command {
+        Command::Twilio(cmd) => return twilio_cmd::run(cmd),
+        Command::TlsCerts(args) => return tls_certs::run(&args).map(|()| ExitCode::SUCCESS),
+        _ => {}
     }
     install_crypto();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -79,7 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::TwilioEmulator(args) => emulator_cmd::run(args).await,
             Command::Loadgen(args) => loadgen::run(*args).await,
             Command::FaultProxy(args) => fault_proxy::run(args).await,
-            Command::Twilio(_) => unreachable!("handled above"),
+            Command::Twilio(_) | Command::TlsCerts(_) => unreachable!("handled above"),
         }
     })?;
     Ok(ExitCode::SUCCESS)

@@ -123,6 +123,8 @@ pub struct Urls {
 /// The running services.
 pub struct Stack {
     pub urls: Urls,
+    /// How the services' gRPC is secured (the session's `[grpc_tls]`).
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// The emulator, when it stands in for Twilio.
     pub emulator: Option<switchboard_twilio_emulator::Emulator>,
     shutdown: CancellationToken,
@@ -275,6 +277,7 @@ impl Stack {
             emulator = Some(em_service);
         }
         let public_base_url = session_config.public_base_url.clone();
+        let grpc_tls = session_config.grpc_tls.clone();
         let clock = opts.clock.clone();
         tasks.push((
             "session",
@@ -332,12 +335,14 @@ impl Stack {
                     em.clone(),
                     urls.session_grpc.clone(),
                     urls.session_directory.clone(),
+                    grpc_tls.clone(),
                     shutdown.clone(),
                 )),
             ));
         }
         Ok(Self {
             urls,
+            grpc_tls,
             emulator,
             shutdown,
             tasks,
@@ -348,13 +353,14 @@ impl Stack {
     /// does so every second on its own).
     pub async fn sync_emulator(&self) -> anyhow::Result<()> {
         let Some(emulator) = &self.emulator else { return Ok(()) };
-        let connect = |url: String| async move { tonic::transport::Endpoint::from_shared(url)?.connect().await };
-        let mut session = switchboard_proto::session::v1::session_service_client::SessionServiceClient::new(
-            connect(self.urls.session_grpc.clone()).await?,
-        );
-        let mut directory = switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient::new(
-            connect(self.urls.session_directory.clone()).await?,
-        );
+        let connect = |url: &str| {
+            let timeouts = switchboard_service_kit::grpc::Timeouts::call(std::time::Duration::from_secs(10));
+            switchboard_service_kit::grpc::channel(url, &self.grpc_tls, timeouts)
+        };
+        let mut session =
+            switchboard_proto::session::v1::session_service_client::SessionServiceClient::new(connect(&self.urls.session_grpc)?);
+        let mut directory =
+            switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient::new(connect(&self.urls.session_directory)?);
         crate::emulator_sync::sync_once(emulator, &mut session, &mut directory, &mut Default::default()).await
     }
 

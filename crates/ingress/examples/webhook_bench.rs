@@ -87,6 +87,7 @@ async fn serve_ingress(addr: &str) {
         amqp_url: SecretString::from(switchboard_test_support::amqp_url()),
         database_url: SecretString::from(db.as_ref().map_or_else(switchboard_test_support::database_url, |d| d.url.clone())),
         bus: bus.config.clone(),
+        grpc_tls: Default::default(),
         ingress: IngressSettings {
             listen: listener.local_addr().unwrap(),
             session_url: format!("http://{grpc_addr}"),

@@ -10,9 +10,10 @@ use moka::future::Cache;
 use secrecy::SecretString;
 use switchboard_proto::session::v1::ResolveChannelRequest;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
+use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::config::IngressSettings;
 
@@ -57,12 +58,13 @@ pub struct ChannelResolver {
 
 impl ChannelResolver {
     /// Builds a resolver for the session service at `settings.session_url` (connects lazily).
-    pub fn connect(settings: &IngressSettings) -> anyhow::Result<Self> {
+    pub fn connect(settings: &IngressSettings, tls: &GrpcTls) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(settings.grpc_timeout_ms);
-        let channel = Endpoint::from_shared(settings.session_url.clone())?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .connect_lazy();
+        let timeouts = Timeouts {
+            connect: timeout,
+            request: timeout,
+        };
+        let channel = switchboard_service_kit::grpc::channel(&settings.session_url, tls, timeouts)?;
         let client = ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor);
         Ok(Self {
             client,

@@ -23,6 +23,9 @@ pub struct Config {
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
+    /// Mutual TLS between services (`[grpc_tls]`), off by default.
+    #[serde(default)]
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// Ingress's own settings.
     pub ingress: IngressSettings,
 }
@@ -84,6 +87,7 @@ impl Validate for Config {
             return Err(ConfigError::invalid("public_base_url", "must not carry a query or fragment"));
         }
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        self.grpc_tls.check()?;
         let s = &self.ingress;
         if s.body_limit_bytes < 1024 {
             return Err(ConfigError::invalid("ingress.body_limit_bytes", "must be at least 1024"));

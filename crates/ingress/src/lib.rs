@@ -62,7 +62,7 @@ pub async fn run_with_clock(
     // Ready once the shard queues exist and the confirm channel is open: a webhook that arrived
     // earlier would be answered 503 (found by a test that posted while the channel opened).
     spawn_topology_declaration(broker.clone(), publisher.clone(), health.clone(), shutdown.clone());
-    let resolver = ChannelResolver::connect(&config.ingress).context("invalid session_url")?;
+    let resolver = ChannelResolver::connect(&config.ingress, &config.grpc_tls).context("invalid session_url")?;
     let settings = &config.ingress.journal;
     let journal_pool = if settings.enabled {
         Some(
@@ -87,7 +87,8 @@ pub async fn run_with_clock(
             let service = admin::JournalService::new(pool, webhooks.clone(), clock);
             tracing::info!(addr = ?admin.local_addr().ok(), "ingress journal gRPC listening");
             Some(tokio::spawn(
-                tonic::transport::Server::builder()
+                switchboard_service_kit::grpc::server(&config.grpc_tls)
+                    .context("cannot set up gRPC TLS")?
                     .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
                     .add_service(WebhookJournalServer::new(service))
                     .serve_with_incoming_shutdown(

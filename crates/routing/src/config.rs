@@ -21,6 +21,9 @@ pub struct Config {
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
+    /// Mutual TLS between services (`[grpc_tls]`), off by default.
+    #[serde(default)]
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// Routing's own settings.
     pub routing: RoutingSettings,
 }
@@ -51,6 +54,7 @@ impl Config {
 impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        self.grpc_tls.check()?;
         let r = &self.routing;
         if !(1..=1_000).contains(&r.cycle_batch) {
             return Err(ConfigError::invalid("routing.cycle_batch", "must be between 1 and 1000"));

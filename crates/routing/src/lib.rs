@@ -29,6 +29,7 @@ use switchboard_domain::Clock;
 use switchboard_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_service_kit::Health;
+use switchboard_service_kit::grpc::{self as grpc_setup, Timeouts};
 use switchboard_storage::outbox::{Outbox, OutboxRelay};
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
 use tokio::net::TcpListener;
@@ -52,10 +53,8 @@ pub async fn run(
         .context("cannot connect to Postgres")?;
     let broker = Broker::new(config.amqp_url.clone(), "routing", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
-    let channel = tonic::transport::Endpoint::from_shared(settings.session_url.clone())?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10))
-        .connect_lazy();
+    let grpc_server = grpc_setup::server(&config.grpc_tls).context("cannot set up gRPC TLS")?;
+    let channel = grpc_setup::channel(&settings.session_url, &config.grpc_tls, Timeouts::call(Duration::from_secs(10)))?;
     let routing = Arc::new(Routing {
         pool: pool.clone(),
         clock,
@@ -99,7 +98,7 @@ pub async fn run(
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     reporter.set_serving::<RoutingServiceServer<grpc::RoutingGrpc>>().await;
-    let server = tonic::transport::Server::builder()
+    let server = grpc_server
         .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
         .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
         .add_service(health_service)

@@ -65,9 +65,11 @@ async fn main() {
         database_url: SecretString::from(db.url.clone()),
         amqp_url: SecretString::from(bus.url().to_owned()),
         bus: bus.config.clone(),
+        grpc_tls: Default::default(),
         session: switchboard_session::config::SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             directory_listen: None,
+            directory_clients: Vec::new(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 4,
             inbound_batch_max: 16,
@@ -187,6 +189,7 @@ async fn main() {
         database_url: SecretString::from(db.url.clone()),
         amqp_url: SecretString::from(bus.url().to_owned()),
         bus: bus.config.clone(),
+        grpc_tls: Default::default(),
         sender: switchboard_sender::config::SenderSettings {
             db_max_connections: 16,
             http_listen: "127.0.0.1:0".parse().unwrap(),

@@ -21,6 +21,9 @@ pub struct Config {
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
+    /// Mutual TLS between services (`[grpc_tls]`), off by default.
+    #[serde(default)]
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// Sender's own settings.
     pub sender: SenderSettings,
 }
@@ -63,6 +66,7 @@ impl Config {
 impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        self.grpc_tls.check()?;
         let s = &self.sender;
         if s.concurrency == 0 {
             return Err(ConfigError::invalid("sender.concurrency", "must be at least 1"));

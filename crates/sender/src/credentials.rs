@@ -6,10 +6,11 @@ use moka::future::Cache;
 use secrecy::SecretString;
 use switchboard_proto::session::v1::ResolveChannelRequest;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
+use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
 use switchboard_twilio::Credentials;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Why credentials could not be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,11 +34,8 @@ pub struct CredentialStore {
 
 impl CredentialStore {
     /// Connects (lazily) to session at `url`.
-    pub fn connect(url: &str) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+    pub fn connect(url: &str, tls: &GrpcTls) -> anyhow::Result<Self> {
+        let channel = switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(Duration::from_secs(5)))?;
         Ok(Self {
             client: ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor),
             cache: Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build(),

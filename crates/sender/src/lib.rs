@@ -40,7 +40,7 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         &settings.twilio_content_base,
         Duration::from_millis(settings.request_timeout_ms),
     )?;
-    let credentials = credentials::CredentialStore::connect(settings.directory())?;
+    let credentials = credentials::CredentialStore::connect(settings.directory(), &config.grpc_tls)?;
     let app = Arc::new(App::new(
         pool.clone(),
         twilio,
@@ -48,7 +48,7 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         settings.clone(),
         config.bus.max_attempts,
     ));
-    let sync = templates::TemplateSync::connect(app.clone(), &settings.session_url)?;
+    let sync = templates::TemplateSync::connect(app.clone(), &settings.session_url, &config.grpc_tls)?;
 
     let tasks = TaskTracker::new();
     let topology = broker.topology().clone();

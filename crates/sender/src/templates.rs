@@ -11,6 +11,7 @@ use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
 use switchboard_proto::common::v1::PageRequest;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_proto::session::v1::{ListChannelsRequest, SyncTemplatesRequest, SyncedTemplate};
+use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_telemetry::propagation::GrpcTraceInterceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -32,10 +33,8 @@ const MAX_PAGES: usize = 100;
 
 impl TemplateSync {
     /// A syncer using session at `url`.
-    pub fn connect(app: Arc<App>, url: &str) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .timeout(Duration::from_secs(30))
-            .connect_lazy();
+    pub fn connect(app: Arc<App>, url: &str, tls: &GrpcTls) -> anyhow::Result<Self> {
+        let channel = switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(Duration::from_secs(30)))?;
         Ok(Self {
             app,
             session: SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor),

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod shutdown;
 

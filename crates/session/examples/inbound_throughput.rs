@@ -34,9 +34,11 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
         database_url: SecretString::from(db.url.clone()),
         amqp_url: SecretString::from(switchboard_test_support::amqp_url()),
         bus: bus.clone(),
+        grpc_tls: Default::default(),
         session: SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             directory_listen: None,
+            directory_clients: Vec::new(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 16,
             inbound_batch_max: 64,

@@ -24,6 +24,9 @@ pub struct Config {
     /// Bus layout.
     #[serde(default)]
     pub bus: BusConfig,
+    /// Mutual TLS between services (`[grpc_tls]`), off by default.
+    #[serde(default)]
+    pub grpc_tls: switchboard_service_kit::grpc::GrpcTls,
     /// Session's own settings.
     pub session: SessionSettings,
 }
@@ -67,6 +70,10 @@ pub struct SessionSettings {
     /// its own port that only ingress, sender and bots may reach; unset, it shares `grpc_listen`.
     #[serde(default)]
     pub directory_listen: Option<SocketAddr>,
+    /// With `grpc_tls` on, the DNS names a client certificate must carry (one of them) to call
+    /// `ChannelDirectory`.
+    #[serde(default = "default_directory_clients")]
+    pub directory_clients: Vec<String>,
     pub http_listen: SocketAddr,
     pub db_max_connections: u32,
     pub inbound_batch_max: usize,
@@ -96,6 +103,10 @@ pub struct SessionSettings {
     pub shard_leases: switchboard_storage::leases::LeaseSettings,
 }
 
+fn default_directory_clients() -> Vec<String> {
+    ["ingress", "sender", "bots"].map(String::from).to_vec()
+}
+
 fn default_delivery_batch_max() -> usize {
     64
 }
@@ -117,7 +128,14 @@ impl Validate for Config {
             ));
         }
         self.bus.check().map_err(|e| ConfigError::invalid("bus", e))?;
+        self.grpc_tls.check()?;
         let s = &self.session;
+        if self.grpc_tls.enabled && s.directory_clients.iter().all(|n| n.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                "session.directory_clients",
+                "must name at least one service when grpc_tls is enabled",
+            ));
+        }
         if s.token_keys.is_empty() {
             return Err(ConfigError::invalid(
                 "session.token_keys",

@@ -31,6 +31,7 @@ use switchboard_domain::Clock;
 use switchboard_proto::session::v1::channel_directory_server::ChannelDirectoryServer;
 use switchboard_proto::session::v1::session_service_server::SessionServiceServer;
 use switchboard_service_kit::Health;
+use switchboard_service_kit::grpc as grpc_setup;
 use switchboard_storage::leases::{self, Leases};
 use switchboard_storage::outbox::{Outbox, OutboxRelay};
 use switchboard_twilio::TwilioClient;
@@ -71,6 +72,7 @@ pub async fn run_with_directory(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = config.session.clone();
+    let grpc_server = grpc_setup::server(&config.grpc_tls).context("cannot set up gRPC TLS")?;
     let pool = switchboard_storage::connect(config.database_url.expose_secret(), settings.db_max_connections)
         .await
         .context("cannot connect to Postgres")?;
@@ -167,11 +169,15 @@ pub async fn run_with_directory(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
     let server = || {
-        tonic::transport::Server::builder()
+        grpc_server
+            .clone()
             .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
             .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
     };
-    let directory_service = ChannelDirectoryServer::new(grpc::SessionGrpc::new(session.clone()));
+    let directory_service = ChannelDirectoryServer::with_interceptor(
+        grpc::SessionGrpc::new(session.clone()),
+        grpc_setup::ClientNames::new(&config.grpc_tls, &settings.directory_clients),
+    );
     let session_service = SessionServiceServer::new(grpc::SessionGrpc::new(session.clone())).max_decoding_message_size(8 * 1024 * 1024);
     let (grpc_task, directory_task) = match directory {
         Some(directory) => {

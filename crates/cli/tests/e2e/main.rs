@@ -10,5 +10,6 @@ mod broker_users;
 mod harness;
 mod hostile;
 mod journal;
+mod mtls;
 mod slice;
 mod stream;

@@ -118,6 +118,7 @@ impl Harness {
             amqp_url: SecretString::from(amqp),
             database_url: SecretString::from(db.url.clone()),
             bus: bus.config.clone(),
+            grpc_tls: Default::default(),
             ingress: IngressSettings {
                 listen: listener.local_addr().unwrap(),
                 session_url: format!("http://{grpc_addr}"),

@@ -61,9 +61,11 @@ impl Harness {
             database_url: SecretString::from(db.url.clone()),
             amqp_url: SecretString::from(bus.url().to_owned()),
             bus: bus.config.clone(),
+            grpc_tls: Default::default(),
             session: switchboard_session::config::SessionSettings {
                 grpc_listen: "127.0.0.1:0".parse().unwrap(),
                 directory_listen: None,
+                directory_clients: Vec::new(),
                 http_listen: "127.0.0.1:0".parse().unwrap(),
                 db_max_connections: 8,
                 inbound_batch_max: 16,
@@ -140,6 +142,7 @@ impl Harness {
             database_url: SecretString::from(self.db.url.clone()),
             amqp_url: SecretString::from(self.bus.url().to_owned()),
             bus: self.bus.config.clone(),
+            grpc_tls: Default::default(),
             routing: switchboard_routing::config::RoutingSettings {
                 grpc_listen: "127.0.0.1:0".parse().unwrap(),
                 http_listen: "127.0.0.1:0".parse().unwrap(),

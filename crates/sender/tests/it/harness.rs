@@ -189,6 +189,7 @@ impl Harness {
             database_url: SecretString::from(db.url.clone()),
             amqp_url: SecretString::from(bus.url().to_owned()),
             bus: bus.config.clone(),
+            grpc_tls: Default::default(),
             sender: SenderSettings {
                 db_max_connections: 16,
                 http_listen: "127.0.0.1:0".parse().unwrap(),
@@ -319,9 +320,11 @@ fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
         database_url: SecretString::from(db.url.clone()),
         amqp_url: SecretString::from(bus.url().to_owned()),
         bus: bus.config.clone(),
+        grpc_tls: Default::default(),
         session: switchboard_session::config::SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             directory_listen: None,
+            directory_clients: Vec::new(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 8,
             inbound_batch_max: 16,

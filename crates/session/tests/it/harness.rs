@@ -50,9 +50,11 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
         database_url: SecretString::from(db.url.clone()),
         amqp_url: SecretString::from(bus.url().to_owned()),
         bus: bus.config.clone(),
+        grpc_tls: Default::default(),
         session: SessionSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             directory_listen: None,
+            directory_clients: Vec::new(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
             db_max_connections: 8,
             inbound_batch_max: 16,
