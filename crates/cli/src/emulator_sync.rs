@@ -81,6 +81,7 @@ pub async fn sync_once(
                     .map(|n| NumberSetup {
                         phone: n.phone,
                         inbound_url: channel.inbound_url.clone(),
+                        fallback_url: (!channel.fallback_url.is_empty()).then(|| channel.fallback_url.clone()),
                     })
                     .collect(),
                 sandbox_join_code: (!channel.sandbox_join_code.is_empty()).then(|| channel.sandbox_join_code.clone()),

@@ -134,6 +134,7 @@ async fn main() {
             .map(|(_, p)| NumberSetup {
                 phone: p.clone(),
                 inbound_url: "http://127.0.0.1:9/none".into(),
+                fallback_url: None,
             })
             .collect(),
         sandbox_join_code: None,

@@ -46,6 +46,7 @@ async fn main() {
         numbers: vec![NumberSetup {
             phone: "+14155238886".into(),
             inbound_url: "http://127.0.0.1:9/none".into(),
+            fallback_url: None,
         }],
         sandbox_join_code: None,
         templates: None,

@@ -19,6 +19,10 @@ pub struct NumberSetup {
     pub phone: String,
     /// "When a message comes in" URL.
     pub inbound_url: String,
+    /// "Primary handler fails" URL: requested once the inbound URL failed (its retries spent),
+    /// with `ErrorCode` and `ErrorUrl` added.
+    #[serde(default)]
+    pub fallback_url: Option<String>,
 }
 
 /// An account to emulate.
@@ -83,6 +87,9 @@ pub struct CustomerResult {
     /// Attempts made (more than one when the URL's overrides asked for retries).
     #[serde(default)]
     pub webhook_attempts: u32,
+    /// Whether the number's fallback URL was requested (the status and error are then its).
+    #[serde(default)]
+    pub webhook_fallback: bool,
 }
 
 /// A fault applied to the next Messages API requests.

@@ -12,7 +12,7 @@ impl Emulator {
     pub async fn customer_message(&self, message: CustomerMessage) -> anyhow::Result<CustomerResult> {
         let from = switchboard_domain::PhoneNumber::parse(&message.from).map_err(|e| anyhow::anyhow!("from: {e}"))?;
         let to = switchboard_domain::PhoneNumber::parse(&message.to).map_err(|e| anyhow::anyhow!("to: {e}"))?;
-        let (account_sid, token, url, join_code) = {
+        let (account_sid, token, urls, join_code) = {
             let state = self.lock();
             let (sid, account) = state
                 .accounts
@@ -99,12 +99,27 @@ impl Emulator {
         if let Some(bsuid) = &message.external_user_id {
             params.push(("ExternalUserId".into(), format!("whatsapp:{bsuid}")));
         }
-        let delivered = crate::deliver::post(self, &url, &token, &params).await;
+        let mut delivered = crate::deliver::post(self, &urls.inbound, &token, &params).await;
+        let mut fallback = false;
+        if let (false, Some(fallback_url)) = (delivered.succeeded(), &urls.fallback) {
+            // Twilio requests the fallback URL at once, naming the failure and where it happened.
+            let code = if delivered.status == 0 { "11205" } else { "11200" };
+            let (failed_url, _) = switchboard_twilio::overrides::split(&urls.inbound);
+            params.push(("ErrorCode".into(), code.into()));
+            params.push(("ErrorUrl".into(), failed_url.to_owned()));
+            let second = crate::deliver::post(self, fallback_url, &token, &params).await;
+            delivered = crate::deliver::Delivered {
+                attempts: delivered.attempts + second.attempts,
+                ..second
+            };
+            fallback = true;
+        }
         Ok(CustomerResult {
             message_sid,
             webhook_status: delivered.status,
             webhook_error: delivered.error,
             webhook_attempts: delivered.attempts,
+            webhook_fallback: fallback,
         })
     }
 }

@@ -20,6 +20,13 @@ pub(crate) struct Delivered {
     pub attempts: u32,
 }
 
+impl Delivered {
+    /// Whether the webhook was taken (a 1xx, 2xx or 3xx answer).
+    pub fn succeeded(&self) -> bool {
+        (100..400).contains(&self.status)
+    }
+}
+
 /// The pause before a retry (Twilio does not document one).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 

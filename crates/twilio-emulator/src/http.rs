@@ -16,7 +16,7 @@ use switchboard_twilio::messages::{ErrorBody, MessageResource};
 use time::OffsetDateTime;
 
 use crate::admin::{self, Fault, SentMessage, Stats};
-use crate::state::{Account, CallbackSettings, Shared, State as EmulatorState, default_templates};
+use crate::state::{Account, CallbackSettings, NumberUrls, Shared, State as EmulatorState, default_templates};
 
 /// A running emulator's handle (cheap to clone).
 #[derive(Clone)]
@@ -84,7 +84,17 @@ impl Emulator {
 
     /// Creates or replaces an account.
     pub fn setup_account(&self, setup: admin::AccountSetup) {
-        let numbers: BTreeMap<String, String> = setup.numbers.into_iter().map(|n| (n.phone, n.inbound_url)).collect();
+        let numbers: BTreeMap<String, NumberUrls> = setup
+            .numbers
+            .into_iter()
+            .map(|n| {
+                let urls = NumberUrls {
+                    inbound: n.inbound_url,
+                    fallback: n.fallback_url.filter(|url| !url.is_empty()),
+                };
+                (n.phone, urls)
+            })
+            .collect();
         let account = Account {
             auth_token: setup.auth_token,
             numbers,

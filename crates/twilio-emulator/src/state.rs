@@ -12,10 +12,19 @@ use crate::admin::{Fault, SentMessage};
 #[derive(Debug, Clone)]
 pub struct Account {
     pub auth_token: String,
-    /// Number (E.164) → inbound webhook URL.
-    pub numbers: BTreeMap<String, String>,
+    /// Number (E.164) → its webhook URLs.
+    pub numbers: BTreeMap<String, NumberUrls>,
     pub sandbox_join_code: Option<String>,
     pub templates: Vec<SeededTemplate>,
+}
+
+/// Where a number's inbound webhooks go.
+#[derive(Debug, Clone)]
+pub struct NumberUrls {
+    /// "A message comes in".
+    pub inbound: String,
+    /// "Primary handler fails": tried once the inbound URL failed, with `ErrorCode` and `ErrorUrl`.
+    pub fallback: Option<String>,
 }
 
 /// A Content template with its WhatsApp approval status.

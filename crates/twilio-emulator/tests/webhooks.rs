@@ -1,5 +1,6 @@
 //! The emulator posts customer webhooks as Twilio does: retried only when the URL's connection
-//! overrides say so, every attempt signed over the URL without its fragment.
+//! overrides say so, every attempt signed over the URL without its fragment; once the inbound URL
+//! has failed, the number's fallback URL is requested with `ErrorCode` and `ErrorUrl`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
 
@@ -22,6 +23,7 @@ struct Flaky {
     fail: u32,
     seen: Arc<AtomicU32>,
     log: Arc<Mutex<Vec<(bool, String)>>>,
+    params: Arc<Mutex<Vec<Vec<(String, String)>>>>,
     url: String,
 }
 
@@ -35,6 +37,7 @@ async fn hook(State(f): State<Flaky>, headers: HeaderMap, body: Bytes) -> Status
         .to_owned();
     let valid = switchboard_twilio::signature::validate(TOKEN, &f.url, &params, signature);
     f.log.lock().unwrap().push((valid, token));
+    f.params.lock().unwrap().push(params);
     if f.seen.fetch_add(1, Ordering::SeqCst) < f.fail {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -49,6 +52,7 @@ async fn flaky(fail: u32) -> Flaky {
         fail,
         seen: Arc::new(AtomicU32::new(0)),
         log: Arc::new(Mutex::new(Vec::new())),
+        params: Arc::new(Mutex::new(Vec::new())),
         url,
     };
     let app = axum::Router::new()
@@ -59,6 +63,10 @@ async fn flaky(fail: u32) -> Flaky {
 }
 
 fn emulator(inbound_url: &str) -> Emulator {
+    emulator_with_fallback(inbound_url, None)
+}
+
+fn emulator_with_fallback(inbound_url: &str, fallback_url: Option<&str>) -> Emulator {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let em = Emulator::new("http://127.0.0.1:9", "http://127.0.0.1:9", Arc::new(ManualClock::new())).unwrap();
     em.setup_account(AccountSetup {
@@ -67,6 +75,7 @@ fn emulator(inbound_url: &str) -> Emulator {
         numbers: vec![NumberSetup {
             phone: "+14155550100".into(),
             inbound_url: inbound_url.into(),
+            fallback_url: fallback_url.map(str::to_owned),
         }],
         sandbox_join_code: None,
         templates: None,
@@ -108,4 +117,57 @@ async fn a_503_is_retried_only_when_the_url_carries_overrides_and_every_attempt_
     let url = format!("{}#rc=1&rp=5xx", limited.url);
     let result = emulator(&url).customer_message(hello()).await.unwrap();
     assert_eq!((result.webhook_status, result.webhook_attempts), (503, 2));
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn a_failed_inbound_url_sends_the_webhook_to_the_fallback_url_with_the_error() {
+    // The inbound URL answers 503 to its two attempts; the fallback URL takes it.
+    let primary = flaky(u32::MAX).await;
+    let fallback = flaky(0).await;
+    let inbound = format!("{}#rc=1&rp=5xx", primary.url);
+    let em = emulator_with_fallback(&inbound, Some(&fallback.url));
+    let result = em.customer_message(hello()).await.unwrap();
+    assert_eq!(
+        (result.webhook_status, result.webhook_attempts, result.webhook_fallback),
+        (200, 3, true)
+    );
+    let tried = primary.params.lock().unwrap().clone();
+    let got = fallback.params.lock().unwrap().clone();
+    assert_eq!((tried.len(), got.len()), (2, 1));
+    assert_eq!(param(&got[0], "MessageSid"), Some(result.message_sid.as_str()));
+    assert_eq!(param(&got[0], "Body"), Some("hello"));
+    assert_eq!(param(&got[0], "ErrorCode"), Some("11200"), "an HTTP error answer");
+    assert_eq!(
+        param(&got[0], "ErrorUrl"),
+        Some(primary.url.as_str()),
+        "the failed URL, no fragment"
+    );
+    assert_eq!(param(&tried[0], "ErrorCode"), None, "the primary request names no error");
+    assert!(fallback.log.lock().unwrap()[0].0, "signed over the fallback URL");
+
+    // A primary nobody listens on: a connection failure, 11205.
+    let closed = {
+        let listener = bind_local().await;
+        format!("http://{}/gone", listener.local_addr().unwrap())
+    };
+    let fallback = flaky(0).await;
+    let em = emulator_with_fallback(&closed, Some(&fallback.url));
+    let result = em.customer_message(hello()).await.unwrap();
+    assert!(result.webhook_fallback && result.webhook_status == 200, "{result:?}");
+    let got = fallback.params.lock().unwrap().clone();
+    assert_eq!(param(&got[0], "ErrorCode"), Some("11205"));
+
+    // A primary that takes it: the fallback is never asked.
+    let fine = flaky(0).await;
+    let fallback = flaky(0).await;
+    let result = emulator_with_fallback(&fine.url, Some(&fallback.url))
+        .customer_message(hello())
+        .await
+        .unwrap();
+    assert!(!result.webhook_fallback, "{result:?}");
+    assert!(fallback.params.lock().unwrap().is_empty());
 }

@@ -306,6 +306,7 @@ async fn a_webhook_answered_503_while_the_broker_is_down_is_retried_by_twilio_an
         numbers: vec![NumberSetup {
             phone: "+14155238886".into(),
             inbound_url: format!("{}{}#{}", h.url, inbound_path(), ConnectionOverrides::switchboard()),
+            fallback_url: None,
         }],
         sandbox_join_code: None,
         templates: None,
@@ -346,6 +347,52 @@ async fn a_webhook_answered_503_while_the_broker_is_down_is_retried_by_twilio_an
     }
     assert_eq!(sids.iter().filter(|s| **s == during.message_sid).count(), 1, "published once");
     assert_eq!(sids.iter().filter(|s| **s == first.message_sid).count(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn twilio_falls_back_to_this_ingress_when_the_primary_fails_and_the_message_is_published_once() {
+    use switchboard_twilio_emulator::{AccountSetup, CustomerMessage, Emulator, NumberSetup};
+
+    // The channel's primary ingress is down (nothing listens); this ingress is its fallback URL.
+    let h = Harness::start(5_000).await;
+    let primary = {
+        let listener = switchboard_test_support::bind_local().await;
+        format!("http://{}{}", listener.local_addr().unwrap(), inbound_path())
+    };
+    let em = Emulator::new(
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        Arc::new(switchboard_domain::ManualClock::new()),
+    )
+    .unwrap();
+    em.setup_account(AccountSetup {
+        account_sid: ACCOUNT.into(),
+        auth_token: TOKEN.into(),
+        numbers: vec![NumberSetup {
+            phone: "+14155238886".into(),
+            inbound_url: format!("{primary}#ct=500&rc=1&rp=ct"),
+            fallback_url: Some(format!("{}{}", h.url, inbound_path())),
+        }],
+        sandbox_join_code: None,
+        templates: None,
+    });
+    let sent = em
+        .customer_message(CustomerMessage {
+            from: "+5511900000041".into(),
+            to: "+14155238886".into(),
+            body: "via the fallback".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(sent.webhook_fallback && sent.webhook_status == 200, "{sent:?}");
+    let mut published = Vec::new();
+    for shard in 0..h.bus.config.shards {
+        published.extend(h.drain::<InboundReceivedV1>(&format!("session.inbound.{shard}")).await);
+    }
+    assert_eq!(published.len(), 1, "published once");
+    assert_eq!(published[0].payload.message_sid, sent.message_sid);
     h.stop().await;
 }
 

@@ -179,6 +179,7 @@ impl Harness {
                 .map(|(_, phone)| NumberSetup {
                     phone: phone.clone(),
                     inbound_url: "http://127.0.0.1:9/unreachable".into(),
+                    fallback_url: None,
                 })
                 .collect(),
             sandbox_join_code: None,
