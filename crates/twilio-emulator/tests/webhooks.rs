@@ -17,13 +17,16 @@ use switchboard_twilio_emulator::{AccountSetup, CustomerMessage, Emulator, Numbe
 const ACCOUNT: &str = "AC33333333333333333333333333333333";
 const TOKEN: &str = "emulated0123456789abcdef01234567";
 
+/// One request's form parameters.
+type Form = Vec<(String, String)>;
+
 /// Answers 503 to the first `fail` requests, then 200; keeps (signature valid, idempotency token).
 #[derive(Clone)]
 struct Flaky {
     fail: u32,
     seen: Arc<AtomicU32>,
     log: Arc<Mutex<Vec<(bool, String)>>>,
-    params: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    params: Arc<Mutex<Vec<Form>>>,
     url: String,
 }
 
