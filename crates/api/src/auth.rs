@@ -365,10 +365,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
+        let address = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| {
+            let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+            switchboard_domain::client_address::client_address(c.0.ip(), forwarded, &state.settings.limits.trusted_proxies)
+        });
         let too_many = |wait: Duration, what: &str| {
             ApiError::new(
                 ErrorCode::ResourceExhausted,

@@ -22,6 +22,10 @@ pub struct LimitSettings {
     /// Wrong keys one client address may present per minute before every authentication from
     /// it is refused for a while (a request without a key is not counted).
     pub failed_auth_per_minute: f64,
+    /// Our own proxies in front of the api (ingress controller, load balancer), as networks:
+    /// a request from one of them is counted against the address it forwarded
+    /// (`X-Forwarded-For`, read from the right). Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<switchboard_domain::client_address::Cidr>,
 }
 
 impl Default for LimitSettings {
@@ -30,6 +34,7 @@ impl Default for LimitSettings {
             key_requests_per_second: 1_000.0,
             key_burst: 2_000.0,
             failed_auth_per_minute: 20.0,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod attachment;
 pub mod automated;
+pub mod client_address;
 pub mod clock;
 pub mod conversation;
 pub mod delivery;

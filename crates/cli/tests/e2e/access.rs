@@ -355,6 +355,41 @@ async fn wrong_keys_lock_an_address_out_and_a_key_over_its_rate_gets_429() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_locked_out_and_not_the_proxy() {
+    // The test's requests come from 127.0.0.1, here one of our proxies.
+    let w = World::start_with(json!({
+        "api": { "limits": { "failed_auth_per_minute": 5.0, "trusted_proxies": ["127.0.0.0/8"] } }
+    }))
+    .await;
+    let api = w.stack.urls.api.clone();
+    let http = reqwest::Client::new();
+    let get = |key: String, forwarded: &'static str| {
+        let request = http
+            .get(format!("{api}/api/v1/channels"))
+            .bearer_auth(key)
+            .header("x-forwarded-for", forwarded);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for n in 0..5 {
+        let wrong = format!("sb_wrong_guess_{n:02}_0123456789abcdefghijklmnop");
+        assert_eq!(get(wrong, "203.0.113.5").await, 401);
+    }
+    // That client is locked out, even with a valid key, and even when it claims another
+    // address on the left of the header (only the proxy's entry is believed).
+    assert_eq!(get(ADMIN_KEY.into(), "203.0.113.5").await, 429);
+    assert_eq!(get(ADMIN_KEY.into(), "198.51.100.1, 203.0.113.5").await, 429);
+    // Other clients behind the same proxy are not.
+    assert_eq!(get(ADMIN_KEY.into(), "203.0.113.6").await, 200);
+    assert_eq!(
+        raw(reqwest::Method::GET, format!("{api}/api/v1/channels"), Some(ADMIN_KEY), None)
+            .await
+            .0,
+        200
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
 async fn the_channel_directory_answers_only_on_its_own_port() {
     use switchboard_proto::session::v1 as spb;
     let w = World::start().await;
