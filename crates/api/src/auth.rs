@@ -34,7 +34,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
             Self::Supervisor => "supervisor",
@@ -42,16 +42,32 @@ impl Role {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         [Self::Admin, Self::Supervisor, Self::Agent].into_iter().find(|r| r.as_str() == raw)
     }
+}
+
+/// How a caller signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// An API key (machines, the CLI).
+    Key,
+    /// A browser session of a user, with the CSRF token its state-changing requests carry.
+    Session {
+        /// The user signed in.
+        user_id: Uuid,
+        /// The session's CSRF token.
+        csrf: Arc<str>,
+    },
 }
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The key used.
+    /// The key used, or the browser session (its id).
     pub key_id: Uuid,
+    /// A key or a session.
+    pub via: Via,
     /// Its role.
     pub role: Role,
     /// The agent an agent key acts as.
@@ -238,6 +254,7 @@ impl Keys {
         Ok(row.and_then(|(role, agent_id, queue_ids)| {
             Some(Caller {
                 key_id,
+                via: Via::Key,
                 role: Role::parse(&role)?,
                 agent_id,
                 queue_ids,
@@ -272,6 +289,7 @@ impl Keys {
                 Ok::<_, sqlx::Error>(row.and_then(|(key_id, role, agent_id, queue_ids)| {
                     Some(Arc::new(Caller {
                         key_id,
+                        via: Via::Key,
                         role: Role::parse(&role)?,
                         agent_id,
                         queue_ids,
@@ -361,14 +379,30 @@ pub fn presented_key(parts: &Parts) -> Option<String> {
         .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_owned))
 }
 
+/// The client's address: the connection's peer, or behind a trusted proxy the address it
+/// forwarded (`api.limits.trusted_proxies`); `None` when the server was not given peers.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(parts, state)))
+    }
+}
+
+fn client_address(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| {
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        switchboard_domain::client_address::client_address(c.0.ip(), forwarded, &state.settings.limits.trusted_proxies)
+    })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let address = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| {
-            let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-            switchboard_domain::client_address::client_address(c.0.ip(), forwarded, &state.settings.limits.trusted_proxies)
-        });
+        let address = client_address(parts, state);
         let too_many = |wait: Duration, what: &str| {
             ApiError::new(
                 ErrorCode::ResourceExhausted,
@@ -382,17 +416,28 @@ impl FromRequestParts<AppState> for Caller {
                 .map_err(|wait| too_many(wait, "too many failed authentications from this address"))?;
         }
         let presented = presented_key(parts);
-        let authenticated = match &presented {
-            Some(key) => state.keys.authenticate(key).await,
-            None => Err(ApiError::new(
+        let cookie = crate::cookies::session_token(&parts.headers);
+        let authenticated = match (&presented, &cookie) {
+            (Some(key), _) => state.keys.authenticate(key).await,
+            (None, Some(token)) => match state.users.authenticate(token).await? {
+                Some(session) => {
+                    if let Via::Session { csrf, .. } = &session.caller.via {
+                        crate::cookies::check(parts, csrf)?;
+                    }
+                    Ok(Arc::new(session.caller.clone()))
+                }
+                None => Err(ApiError::new(ErrorCode::Unauthenticated, "your session has ended; sign in again")),
+            },
+            (None, None) => Err(ApiError::new(
                 ErrorCode::Unauthenticated,
-                "a valid API key is required (Authorization: Bearer sb_…)",
+                "a valid API key (Authorization: Bearer sb_…) or a signed-in session is required",
             )),
         };
         let caller = match authenticated {
             Ok(caller) => caller,
             Err(error) => {
-                // A wrong key is a guess; no key at all is not.
+                // A wrong key is a guess; no key at all is not, nor a session cookie that has
+                // ended (256 random bits cannot be guessed; a browser keeps sending a stale one).
                 if let (Some(address), ErrorCode::Unauthenticated, Some(_)) = (address, error.code, &presented) {
                     state.limits.failed(address);
                 }

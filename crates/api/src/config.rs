@@ -51,6 +51,28 @@ pub struct ApiSettings {
     /// Request limits (`[api.limits]`).
     #[serde(default)]
     pub limits: crate::limits::LimitSettings,
+    /// Browser sign-in (`[api.web]`).
+    #[serde(default)]
+    pub web: WebSettings,
+}
+
+/// The `[api.web]` section: users' browser sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebSettings {
+    /// A session ends after this many hours without a request.
+    pub session_hours: u64,
+    /// An invitation or password-reset link works for this many hours.
+    pub setup_hours: u64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            session_hours: 12,
+            setup_hours: 72,
+        }
+    }
 }
 
 impl Config {

@@ -5,12 +5,14 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod routes;
 pub mod state;
 pub mod stream;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;
@@ -159,8 +161,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let publisher = Publisher::new(broker.clone());
     let grpc_timeout = Duration::from_millis(settings.grpc_timeout_ms);
     let hub = stream::Hub::new(settings.stream_buffer);
+    let users = users::Users::new(
+        pool.clone(),
+        Duration::from_secs(settings.web.session_hours.saturating_mul(3600)),
+        Duration::from_secs(settings.web.setup_hours.saturating_mul(3600)),
+        Duration::from_millis(settings.key_cache_ttl_ms),
+    );
     let state = AppState::new(state::Inner {
         keys,
+        users,
         session: SessionServiceClient::with_interceptor(
             grpc_channel(&settings.session_url, &config.grpc_tls, grpc_timeout)?,
             GrpcTraceInterceptor,

@@ -95,6 +95,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 pub struct Limits {
     keys: Buckets<Uuid>,
     failures: Buckets<IpAddr>,
+    accounts: Buckets<String>,
 }
 
 impl Limits {
@@ -104,6 +105,7 @@ impl Limits {
         Self {
             keys: Buckets::new(settings.key_requests_per_second, settings.key_burst),
             failures: Buckets::new(per_minute / 60.0, per_minute),
+            accounts: Buckets::new(per_minute / 60.0, per_minute),
         }
     }
 
@@ -115,6 +117,17 @@ impl Limits {
     /// Counts a failed authentication from `address`.
     pub fn failed(&self, address: IpAddr) {
         let _ = self.failures.take(&address);
+    }
+
+    /// Refuses sign-ins to `email` (any case) while its wrong passwords are over the limit,
+    /// from whatever address they come.
+    pub fn account_allowed(&self, email: &str) -> Result<(), Duration> {
+        self.accounts.check(&email.trim().to_lowercase())
+    }
+
+    /// Counts a wrong password for `email`.
+    pub fn account_failed(&self, email: &str) {
+        let _ = self.accounts.take(&email.trim().to_lowercase());
     }
 
     /// Counts a request of `key_id`; `Err(wait)` when it is over its rate.

@@ -32,6 +32,8 @@ pub struct AppState {
 pub struct Inner {
     /// API keys.
     pub keys: Keys,
+    /// Users of the web desk and their sessions.
+    pub users: crate::users::Users,
     /// Session service.
     pub session: SessionClient,
     /// Routing service.

@@ -10,6 +10,7 @@ pub mod routing_config;
 pub mod supervisor;
 pub mod templates;
 pub mod unroutable;
+pub mod users;
 pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -42,4 +43,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(bots::router())
         .merge(unroutable::router())
         .merge(webhooks::router())
+        .merge(users::router())
 }

@@ -135,10 +135,15 @@ async fn serve(mut socket: WebSocket, s: AppState, caller: Caller, after: Option
             _ = recheck.tick() => {
                 // A revoked key, or a changed role or scope, ends the stream within RECHECK; the
                 // client reconnects with what it may see now.
-                let reason = match s.keys.current(caller.key_id).await {
+                let now = match caller.via {
+                    crate::auth::Via::Key => s.keys.current(caller.key_id).await,
+                    crate::auth::Via::Session { .. } => s.users.current(caller.key_id).await,
+                };
+                let reason = match now {
                     Ok(Some(now)) if now == caller => None,
-                    Ok(Some(_)) => Some("the key's access changed; reconnect"),
-                    Ok(None) => Some("the key was revoked"),
+                    Ok(Some(_)) => Some("access changed; reconnect"),
+                    Ok(None) if caller.via == crate::auth::Via::Key => Some("the key was revoked"),
+                    Ok(None) => Some("the session ended"),
                     Err(_) => None,
                 };
                 if let Some(reason) = reason {

@@ -253,6 +253,11 @@ impl Stream {
         request
             .headers_mut()
             .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        Self::open_request(request, after).await
+    }
+
+    /// Opens a stream with `request` as it is (a browser's cookie, say), resuming `after`.
+    pub async fn open_request(request: tokio_tungstenite::tungstenite::handshake::client::Request, after: Option<i64>) -> Self {
         let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         let mut stream = Self {
             socket,

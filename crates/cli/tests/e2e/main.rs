@@ -13,3 +13,4 @@ mod journal;
 mod mtls;
 mod slice;
 mod stream;
+mod users;
