@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and RabbitMQ answer on 127.0.0.1 (used by .ci/run, `make test`, `make dev`).
+# Makes sure PostgreSQL and RabbitMQ answer on 127.0.0.1 (used by .ci/run, `make test`, `make dev`),
+# and that Chromium and chromedriver are installed for the desk's browser tests.
 # Docker compose where a Docker engine runs; otherwise Debian's packages, installed if missing
 # and started if stopped. Prints the DATABASE_URL and AMQP_URL to use, as `export` lines, on fd 3
 # when fd 3 is open (callers: `eval "$(scripts/ensure-services.sh 3>&1 >&2)"`).
@@ -71,6 +72,11 @@ if ! port_open 5672; then
 fi
 wait_port 5672 RabbitMQ
 AMQP_URL=${AMQP_URL:-$AMQP}
+
+# Headless Chromium and its WebDriver, for the desk's browser tests.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium chromium-driver
+fi
 
 log "PostgreSQL and RabbitMQ are up"
 if { true >&3; } 2>/dev/null; then

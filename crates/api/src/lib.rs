@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod cookies;
+pub mod desk;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -129,6 +130,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.settings.body_limit_bytes;
     router
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .merge(desk::router())
         .route_layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::http(|extensions| {
             extensions.get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned())
         }))

@@ -22,6 +22,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accept_offer))
         .routes(routes!(decline_offer))
         .routes(routes!(pickable))
+        .routes(routes!(transfer_targets))
 }
 
 /// The caller.
@@ -122,4 +123,59 @@ async fn pickable(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<V
     let me = caller.agent()?;
     let r = s.routing().list_pickable(rpb::AgentRef { agent_id: me.to_string() }).await.api()?;
     Ok(Json(r.items.into_iter().map(Into::into).collect()))
+}
+
+/// A queue an agent may transfer to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetQueue {
+    pub id: String,
+    pub name: String,
+    /// Within its operating hours.
+    pub open: bool,
+}
+
+/// An agent one may transfer to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetAgent {
+    pub id: String,
+    pub name: String,
+    pub presence: String,
+}
+
+/// Where the caller may transfer a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferTargets {
+    pub queues: Vec<TargetQueue>,
+    /// Agents who are signed in and reachable (available or busy), the caller excepted.
+    pub agents: Vec<TargetAgent>,
+}
+
+#[utoipa::path(get, path = "/me/transfer-targets", tag = "agent",
+    description = "The queues, and the agents present (available or busy), a conversation can be transferred to.",
+    responses((status = 200, body = TransferTargets)))]
+async fn transfer_targets(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<TransferTargets>> {
+    caller.require(Role::Agent)?;
+    let empty = switchboard_proto::common::v1::Empty {};
+    let queues = s.routing().queue_stats(empty).await.api()?.queues;
+    let agents = s.routing().list_agent_statuses(empty).await.api()?.agents;
+    let me = caller.agent_id.map(|a| a.to_string());
+    Ok(Json(TransferTargets {
+        queues: queues
+            .into_iter()
+            .map(|q| TargetQueue {
+                id: q.queue_id,
+                name: q.name,
+                open: q.open,
+            })
+            .collect(),
+        agents: agents
+            .into_iter()
+            .filter(|a| matches!(a.presence.as_str(), "available" | "busy") && Some(&a.agent_id) != me.as_ref())
+            .map(|a| TargetAgent {
+                id: a.agent_id,
+                name: a.name,
+                presence: a.presence,
+            })
+            .collect(),
+    }))
 }

@@ -7,6 +7,8 @@
 mod access;
 mod bots;
 mod broker_users;
+mod browser;
+mod desk;
 mod harness;
 mod hostile;
 mod journal;

@@ -1,0 +1,475 @@
+// Switchboard desk: the agent desk, the supervisor view and the admin console, on the public
+// REST API and the WebSocket stream only. Plain JavaScript, no build step. Text from the API is
+// only ever set as text (never as HTML).
+'use strict';
+
+const S = {
+  user: null, csrf: '', ws: null, lastId: 0, retry: 500,
+  openId: null, conversation: null, messages: [], unread: new Map(), offers: [],
+  templates: [], windowTimer: null, refreshTimer: null,
+};
+const $ = (id) => document.getElementById(id);
+const PRESENCES = { available: 'Available', busy: 'Busy', busy_dnd: 'Do not disturb', away: 'Away', offline: 'Offline' };
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'text') el.textContent = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid !== null && kid !== undefined && kid !== false) el.append(kid instanceof Node ? kid : String(kid));
+  }
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && S.csrf) headers['x-csrf-token'] = S.csrf;
+  const res = await fetch('/api/v1' + path, {
+    method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!res.ok) {
+    if (res.status === 401 && S.user && !path.startsWith('/auth/')) signedOut('Your session has ended. Sign in again.');
+    throw new ApiError(res.status, (json && json.error && json.error.message) || res.statusText);
+  }
+  return json;
+}
+
+function notice(text, ok) {
+  const el = $('notice');
+  el.textContent = text;
+  el.className = ok ? 'notice ok' : 'notice';
+  el.hidden = !text;
+}
+
+async function attempt(fn) {
+  try { notice(''); return await fn(); } catch (e) { notice(e.message); return undefined; }
+}
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  const two = (n) => String(n).padStart(2, '0');
+  return hh ? `${hh}:${two(mm)}:${two(ss)}` : `${mm}:${two(ss)}`;
+}
+
+// ---- signing in ----------------------------------------------------------------------------
+
+function showSignIn(message) {
+  $('bar').hidden = true;
+  const email = h('input', { id: 'email', type: 'email', autocomplete: 'username', required: true });
+  const password = h('input', { id: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const form = h('form', { class: 'card signin', 'aria-labelledby': 'signin-h' },
+    h('h1', { id: 'signin-h', text: 'Sign in to Switchboard' }),
+    h('label', {}, 'Email', email),
+    h('label', {}, 'Password', password),
+    h('button', { type: 'submit', id: 'sign-in' }, 'Sign in'));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const me = await attempt(() => api('POST', '/auth/sign-in', { email: email.value, password: password.value }));
+    if (me) signedIn(me);
+  });
+  $('main').replaceChildren(form);
+  notice(message || '');
+  email.focus();
+}
+
+function showSetup(token) {
+  $('bar').hidden = true;
+  const password = h('input', { id: 'new-password', type: 'password', autocomplete: 'new-password', minlength: 12, required: true });
+  const form = h('form', { class: 'card signin' },
+    h('h1', { text: 'Choose your password' }),
+    h('p', { class: 'empty', text: 'At least 12 characters.' }),
+    h('label', {}, 'New password', password),
+    h('button', { type: 'submit' }, 'Save password'));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const done = await attempt(() => api('POST', '/auth/setup', { token, password: password.value }).then(() => true));
+    if (done) { history.replaceState(null, '', '/desk'); showSignIn(''); notice('Password saved. Sign in.', true); }
+  });
+  $('main').replaceChildren(form);
+}
+
+function signedIn(me) {
+  S.user = me.user;
+  S.csrf = me.csrf_token;
+  $('bar').hidden = false;
+  $('who').textContent = `${S.user.name} (${S.user.role})`;
+  const views = { agent: [['desk', 'Desk']], supervisor: [['supervisor', 'Supervisor']], admin: [['supervisor', 'Supervisor'], ['admin', 'Admin']] }[S.user.role];
+  $('nav').replaceChildren(...views.map(([id, name]) => h('a', { href: '#/' + id, id: 'nav-' + id }, name)));
+  $('presence-label').hidden = S.user.role !== 'agent';
+  connectStream();
+  if (!location.hash.startsWith('#/')) location.hash = '#/' + views[0][0];
+  else route();
+}
+
+function signedOut(message) {
+  S.user = null;
+  S.csrf = '';
+  if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+  clearInterval(S.windowTimer);
+  clearInterval(S.refreshTimer);
+  showSignIn(message);
+}
+
+// ---- the stream ----------------------------------------------------------------------------
+
+function connectStream() {
+  if (!S.user) return;
+  const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+  const ws = new WebSocket(`${scheme}${location.host}/api/v1/stream${S.lastId ? '?after=' + S.lastId : ''}`, ['switchboard.v1']);
+  S.ws = ws;
+  ws.onopen = () => { S.retry = 500; };
+  ws.onmessage = (e) => {
+    const frame = JSON.parse(e.data);
+    if (frame.type === 'stream.ready') { S.lastId = Math.max(S.lastId, frame.last_id || 0); return; }
+    if (frame.type === 'stream.reset') { S.lastId = 0; route(); return; }
+    if (frame.id) S.lastId = Math.max(S.lastId, frame.id);
+    onEvent(frame);
+  };
+  ws.onclose = (e) => {
+    if (S.ws !== ws) return;
+    if (e.code === 1008 && /session/.test(e.reason)) { signedOut('Your session has ended. Sign in again.'); return; }
+    setTimeout(connectStream, S.retry);
+    S.retry = Math.min(S.retry * 2, 10000);
+  };
+}
+
+function onEvent(frame) {
+  const d = frame.data || {};
+  const view = location.hash;
+  if (view === '#/desk') {
+    if (frame.type.startsWith('offer.')) loadOffers();
+    if (frame.type.startsWith('conversation.') && frame.type !== 'conversation.message.v1') loadConversations();
+    if (frame.type === 'conversation.message.v1') {
+      if (d.conversation_id === S.openId) loadMessages();
+      else if (d.direction === 'inbound') { S.unread.set(d.conversation_id, (S.unread.get(d.conversation_id) || 0) + 1); loadConversations(); }
+    }
+    if (frame.type === 'message.status.v1' && d.conversation_id === S.openId) loadMessages();
+    if (frame.type === 'conversation.status_changed.v1' && d.conversation_id === S.openId) openConversation(S.openId);
+  } else if (view === '#/supervisor') {
+    scheduleSupervisorRefresh();
+  }
+}
+
+// ---- views ---------------------------------------------------------------------------------
+
+function route() {
+  if (!S.user) return;
+  clearInterval(S.windowTimer);
+  clearInterval(S.refreshTimer);
+  const view = location.hash.slice(2) || 'desk';
+  for (const a of document.querySelectorAll('#nav a')) a.toggleAttribute('aria-current', a.id === 'nav-' + view);
+  for (const a of document.querySelectorAll('#nav a')) if (a.id === 'nav-' + view) a.setAttribute('aria-current', 'page');
+  if (view === 'desk' && S.user.role === 'agent') return deskView();
+  if (view === 'supervisor' && S.user.role !== 'agent') return supervisorView();
+  if (view === 'admin' && S.user.role === 'admin') return window.SwitchboardAdmin.view(api, h, attempt, notice);
+  $('main').replaceChildren(h('p', { class: 'card', text: 'This view is not for your role.' }));
+}
+
+async function deskView() {
+  $('main').replaceChildren(h('div', { class: 'desk' },
+    h('aside', { class: 'side' },
+      h('section', { class: 'card', 'aria-labelledby': 'offers-h' }, h('h2', { id: 'offers-h', text: 'Offers' }), h('ul', { id: 'offers', class: 'list' })),
+      h('section', { class: 'card', 'aria-labelledby': 'convs-h' }, h('h2', { id: 'convs-h', text: 'My conversations' }), h('ul', { id: 'convs', class: 'list' }))),
+    h('section', { class: 'card conversation', id: 'conv', 'aria-labelledby': 'conv-h' }, h('p', { class: 'empty', id: 'conv-h', text: 'Choose a conversation.' }))));
+  const me = await attempt(() => api('GET', '/me'));
+  if (me && me.agent) $('presence').value = me.agent.chosen_presence || me.agent.presence;
+  await Promise.all([loadOffers(), loadConversations()]);
+  S.windowTimer = setInterval(tick, 1000);
+  if (S.openId) openConversation(S.openId);
+}
+
+async function loadOffers() {
+  const offers = await attempt(() => api('GET', '/me/offers'));
+  if (!offers || !$('offers')) return;
+  S.offers = offers.filter((o) => o.state === 'pending');
+  $('offers').replaceChildren(...(S.offers.length ? S.offers.map((o) => h('li', { class: 'offer', 'data-offer': o.id },
+    h('span', {}, 'Conversation ', h('code', { text: o.conversation_id.slice(-8) })),
+    h('span', { class: 'countdown', 'data-expires': o.expires_at || '' }),
+    h('span', { class: 'actions' },
+      h('button', { type: 'button', class: 'accept', onclick: () => accept(o) }, 'Accept'),
+      h('button', { type: 'button', class: 'secondary decline', onclick: () => decline(o) }, 'Decline'))))
+    : [h('li', { class: 'empty', text: 'No offers.' })]));
+  tick();
+}
+
+async function accept(offer) {
+  const done = await attempt(() => api('POST', `/offers/${offer.id}/accept`, {}));
+  if (done === undefined) return;
+  await Promise.all([loadOffers(), loadConversations()]);
+  openConversation(offer.conversation_id);
+}
+
+async function decline(offer) {
+  await attempt(() => api('POST', `/offers/${offer.id}/decline`, {}));
+  loadOffers();
+}
+
+function customerName(c) {
+  const customer = c.customer || {};
+  return customer.profile_name || customer.phone || customer.bsuid || 'Customer';
+}
+
+async function loadConversations() {
+  const page = await attempt(() => api('GET', '/conversations?status=active,waiting,wrap_up&page_size=100'));
+  if (!page || !$('convs')) return;
+  const items = page.items.map((c) => {
+    const unread = S.unread.get(c.id) || 0;
+    return h('li', {}, h('button', { type: 'button', class: 'item', 'data-conversation': c.id, 'aria-current': c.id === S.openId ? 'true' : null, onclick: () => openConversation(c.id) },
+      h('span', {}, customerName(c), h('br'), h('small', { class: 'empty', text: c.status })),
+      unread ? h('span', { class: 'badge', 'aria-label': `${unread} unread`, text: String(unread) }) : null));
+  });
+  $('convs').replaceChildren(...(items.length ? items : [h('li', { class: 'empty', text: 'None yet.' })]));
+}
+
+async function openConversation(id) {
+  S.openId = id;
+  S.unread.delete(id);
+  const c = await attempt(() => api('GET', `/conversations/${id}`));
+  if (!c || !$('conv')) return;
+  S.conversation = c;
+  S.templates = [];
+  if (!c.window_open) {
+    const all = await attempt(() => api('GET', `/templates?number_id=${encodeURIComponent(c.number_id)}`));
+    S.templates = (all || []).map((t) => ({ ...t, localizations: t.localizations.filter((l) => l.status === 'approved') })).filter((t) => t.localizations.length);
+  }
+  const history = c.customer ? await attempt(() => api('GET', `/conversations?customer_id=${encodeURIComponent(c.customer.id)}&status=closed&page_size=10`)) : null;
+  renderConversation(history ? history.items.filter((x) => x.id !== c.id) : []);
+  await loadMessages();
+  loadConversations();
+}
+
+function renderConversation(earlier) {
+  const c = S.conversation;
+  const mine = c.status === 'active';
+  const actions = h('div', { class: 'actions' });
+  if (mine) actions.append(h('button', { type: 'button', id: 'end', class: 'secondary', onclick: () => transition('end') }, 'End'));
+  if (c.status === 'wrap_up') actions.append(h('button', { type: 'button', id: 'close', class: 'secondary', onclick: () => transition('close') }, 'Close'));
+  if (mine) actions.append(transferControl());
+  $('conv').replaceChildren(...[
+    h('header', {}, h('div', {}, h('h2', { id: 'conv-h', text: customerName(c) }),
+      h('small', { class: 'empty', text: `${(c.customer && c.customer.phone) || ''} · ${c.status}` })), actions),
+    h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-label': 'Messages' }),
+    composer(c),
+    earlier.length ? h('details', {}, h('summary', { text: `Earlier conversations (${earlier.length})` }),
+      h('ul', {}, ...earlier.map((e) => h('li', { text: `${e.opened_at || ''} · ${e.first_message || ''}` })))) : null].filter(Boolean));
+  tick();
+}
+
+function transferControl() {
+  const select = h('select', { id: 'transfer-to', 'aria-label': 'Transfer to' }, h('option', { value: '', text: 'Transfer to…' }));
+  attempt(() => api('GET', '/me/transfer-targets')).then((t) => {
+    if (!t) return;
+    select.append(h('optgroup', { label: 'Queues' }, ...t.queues.map((q) => h('option', { value: 'queue:' + q.id, text: q.name + (q.open ? '' : ' (closed)') }))));
+    select.append(h('optgroup', { label: 'Agents present' }, ...t.agents.map((a) => h('option', { value: 'agent:' + a.id, text: `${a.name} (${PRESENCES[a.presence] || a.presence})` }))));
+  });
+  const go = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+    const [kind, id] = select.value.split(':');
+    if (!id) return;
+    const done = await attempt(() => api('POST', `/conversations/${S.openId}/transfer`, kind === 'queue' ? { queue_id: id } : { agent_id: id }));
+    if (done !== undefined) { notice('Transferred.', true); S.openId = null; deskView(); }
+  } }, 'Transfer');
+  return h('span', { class: 'url' }, select, go);
+}
+
+async function transition(what) {
+  const done = await attempt(() => api('POST', `/conversations/${S.openId}/${what}`, {}));
+  if (done !== undefined) openConversation(S.openId);
+}
+
+function composer(c) {
+  if (c.status !== 'active') return h('p', { class: 'empty composer', text: 'This conversation is not active with you.' });
+  const windowLine = h('div', { class: 'window', id: 'window' });
+  if (c.window_open) {
+    const text = h('textarea', { id: 'reply', 'aria-label': 'Reply', placeholder: 'Write a reply' });
+    const send = h('button', { type: 'button', id: 'send', onclick: () => sendReply({ text: text.value }, () => { text.value = ''; }) }, 'Send');
+    text.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send.click(); });
+    const note = h('input', { id: 'note', 'aria-label': 'Note', placeholder: 'Internal note' });
+    const addNote = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      if (!note.value.trim()) return;
+      const done = await attempt(() => api('POST', `/conversations/${S.openId}/notes`, { text: note.value }));
+      if (done !== undefined) { note.value = ''; loadMessages(); }
+    } }, 'Add note');
+    return h('div', { class: 'composer' }, windowLine, h('div', { class: 'row' }, text, send), h('div', { class: 'row' }, note, addNote));
+  }
+  // The window is closed: only an approved template may go out.
+  if (!S.templates.length) return h('div', { class: 'composer' }, windowLine, h('p', { class: 'empty', text: 'The 24-hour window is closed and this number has no approved template.' }));
+  const pick = h('select', { id: 'template', 'aria-label': 'Template' }, ...S.templates.map((t) => h('option', { value: t.id, text: t.name })));
+  const lang = h('select', { id: 'template-language', 'aria-label': 'Language' });
+  const vars = h('div', { class: 'row', id: 'template-variables' });
+  const preview = h('p', { class: 'empty', id: 'template-preview' });
+  const refresh = () => {
+    const t = S.templates.find((x) => x.id === pick.value);
+    if (lang.dataset.template !== t.id) {
+      lang.replaceChildren(...t.localizations.map((l) => h('option', { value: l.language, text: l.language })));
+      lang.value = t.localizations.some((l) => l.language === t.default_language) ? t.default_language : t.localizations[0].language;
+      lang.dataset.template = t.id;
+    }
+    const loc = t.localizations.find((l) => l.language === lang.value);
+    preview.textContent = loc.text;
+    const names = [...new Set([...loc.text.matchAll(/\{\{\s*([\w.]+)\s*\}\}/g)].map((m) => m[1]))];
+    vars.replaceChildren(...names.map((n) => h('label', {}, `Variable ${n}`, h('input', { 'data-variable': n, required: true }))));
+  };
+  pick.addEventListener('change', refresh);
+  lang.addEventListener('change', refresh);
+  const send = h('button', { type: 'button', id: 'send-template', onclick: () => {
+    const variables = {};
+    for (const input of vars.querySelectorAll('input')) variables[input.dataset.variable] = input.value;
+    sendReply({ template: { template_id: pick.value, language: lang.value, variables } }, () => {});
+  } }, 'Send template');
+  const box = h('div', { class: 'composer' }, windowLine, h('div', { class: 'row' }, h('label', {}, 'Template', pick), h('label', {}, 'Language', lang)), preview, vars, h('div', { class: 'row' }, send));
+  setTimeout(refresh);
+  return box;
+}
+
+async function sendReply(content, sent) {
+  const id = S.openId;
+  const body = { ...content, client_message_id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random() };
+  const done = await attempt(() => api('POST', `/conversations/${id}/messages`, body));
+  if (done !== undefined) { sent(); loadMessages(); }
+}
+
+const TICKS = {
+  pending: '🕓 sending', queued: '🕓 queued', accepted: '🕓 queued', sent: '✓ sent', delivered: '✓✓ delivered', read: '✓✓ read',
+  failed: '⚠ failed', undelivered: '⚠ undelivered',
+};
+
+function messageView(m) {
+  const kind = m.direction === 'note' || m.author_kind === 'note' ? 'note' : m.author_kind;
+  const d = m.details || {};
+  const parts = [];
+  if (d.replied_to && d.replied_to.message_id) {
+    const quoted = S.messages.find((x) => x.id === d.replied_to.message_id);
+    parts.push(h('div', { class: 'quote', text: quoted ? quoted.body : 'an earlier message' }));
+  }
+  if (m.body) parts.push(h('span', { class: 'body', text: m.body }));
+  if (d.button) parts.push(h('div', { class: 'empty', text: `Button: ${d.button.text || ''} (${d.button.payload || ''})` }));
+  if (d.location) {
+    const { latitude, longitude, label, address } = d.location;
+    parts.push(h('div', {}, '📍 ', h('a', { href: `https://www.openstreetmap.org/?mlat=${latitude}&mlon=${longitude}`, target: '_blank', rel: 'noopener noreferrer', text: label || address || `${latitude}, ${longitude}` })));
+  }
+  for (const media of m.media || []) {
+    if (media.content_type.startsWith('image/') && media.content_type !== 'image/svg+xml') parts.push(h('img', { src: media.url, alt: 'Image from the customer' }));
+    else if (media.content_type.startsWith('audio/')) parts.push(h('audio', { src: media.url, controls: true }));
+    else if (media.content_type.startsWith('video/')) parts.push(h('video', { src: media.url, controls: true }));
+    else parts.push(h('a', { href: media.url, download: '', text: `Download (${media.content_type})` }));
+  }
+  const meta = [['bot', 'automated', 'system'].includes(m.author_kind) ? m.author_kind : null, m.created_at ? new Date(m.created_at).toLocaleTimeString() : null].filter(Boolean).join(' · ');
+  const tick = m.direction === 'outbound' ? h('span', { class: `tick ${m.status}`, 'data-status': m.status, text: TICKS[m.status] || m.status }) : null;
+  const failure = (m.status === 'failed' || m.status === 'undelivered') && m.error_message ? ` ${m.error_message}` : '';
+  return h('div', { class: `msg ${kind}`, 'data-message': m.id, 'data-direction': m.direction }, ...parts,
+    h('span', { class: 'meta' }, meta, tick ? ' · ' : '', tick, failure));
+}
+
+async function loadMessages() {
+  const id = S.openId;
+  const messages = await attempt(() => api('GET', `/conversations/${id}/messages?limit=500`));
+  if (!messages || id !== S.openId || !$('messages')) return;
+  S.messages = messages;
+  const box = $('messages');
+  const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.replaceChildren(...messages.map(messageView));
+  if (atEnd || box.dataset.loaded !== id) box.scrollTop = box.scrollHeight;
+  box.dataset.loaded = id;
+}
+
+function tick() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll('.countdown[data-expires]')) {
+    const left = (Date.parse(el.dataset.expires) - now) / 1000;
+    el.textContent = Number.isFinite(left) ? `expires in ${clock(left)}` : '';
+  }
+  const line = $('window');
+  const c = S.conversation;
+  if (line && c) {
+    const left = c.window_expires_at ? (Date.parse(c.window_expires_at) - now) / 1000 : 0;
+    const open = c.window_open && left > 0;
+    line.textContent = open ? `24-hour window closes in ${clock(left)}` : 'The 24-hour window is closed: send an approved template.';
+    line.classList.toggle('closed', !open);
+    if (c.window_open && !open) { c.window_open = false; openConversation(c.id); }
+  }
+}
+
+// ---- supervisor ----------------------------------------------------------------------------
+
+let supervisorPending = null;
+function scheduleSupervisorRefresh() {
+  if (supervisorPending) return;
+  supervisorPending = setTimeout(() => { supervisorPending = null; loadSupervisor(); }, 300);
+}
+
+function supervisorView() {
+  $('main').replaceChildren(h('div', { class: 'grid' },
+    h('section', { class: 'card wide', 'aria-labelledby': 'queues-h' }, h('h2', { id: 'queues-h', text: 'Queues' }), h('div', { id: 'queue-stats' })),
+    h('section', { class: 'card', 'aria-labelledby': 'agents-h' }, h('h2', { id: 'agents-h', text: 'Agents' }), h('div', { id: 'agent-stats' })),
+    h('section', { class: 'card wide', 'aria-labelledby': 'items-h' }, h('h2', { id: 'items-h', text: 'Waiting items' }), h('div', { id: 'queue-items', class: 'empty', text: 'Choose a queue.' }))));
+  loadSupervisor();
+  S.refreshTimer = setInterval(loadSupervisor, 5000);
+}
+
+function table(headers, rows) {
+  return h('table', {}, h('thead', {}, h('tr', {}, ...headers.map((x) => h('th', { scope: 'col', text: x })))), h('tbody', {}, ...rows));
+}
+
+async function loadSupervisor() {
+  const [queues, agents] = await Promise.all([attempt(() => api('GET', '/stats/queues')), attempt(() => api('GET', '/stats/agents'))]);
+  // Re-render only what changed, so a control is not replaced under the pointer for nothing.
+  const unchanged = (id, data) => { const el = $(id); const sig = JSON.stringify(data); if (!el || el.dataset.sig === sig) return true; el.dataset.sig = sig; return false; };
+  if (queues && !unchanged('queue-stats', queues)) {
+    $('queue-stats').replaceChildren(table(['Queue', 'Waiting', 'Offered', 'Assigned', 'Longest wait', 'Agents available', ''],
+      queues.map((q) => h('tr', { 'data-queue': q.queue_id },
+        h('td', { text: q.name + (q.open ? '' : ' (closed)') }), h('td', { class: 'waiting', text: q.waiting }), h('td', { class: 'offered', text: q.offered }),
+        h('td', { class: 'assigned', text: q.assigned }), h('td', { text: clock(q.longest_wait_seconds) }), h('td', { text: `${q.agents_available}/${q.members}` }),
+        h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => loadItems(q, agents || []) }, 'Items'))))));
+  }
+  if (agents && !unchanged('agent-stats', agents)) {
+    $('agent-stats').replaceChildren(table(['Agent', 'Presence', 'Load', 'Conversations'],
+      agents.map((a) => h('tr', { 'data-agent': a.agent_id },
+        h('td', { text: a.name }), h('td', { text: PRESENCES[a.presence] || a.presence }), h('td', { text: `${a.used_units}/${a.capacity_units}` }), h('td', { text: a.active_items })))));
+  }
+}
+
+async function loadItems(queue, agents) {
+  const page = await attempt(() => api('GET', `/queues/${queue.queue_id}/items?page_size=100`));
+  if (!page) return;
+  const rows = page.items.map((item) => {
+    const who = h('select', { 'aria-label': 'Assign to' }, h('option', { value: '', text: 'Assign to…' }), ...agents.map((a) => h('option', { value: a.agent_id, text: `${a.name} (${PRESENCES[a.presence] || a.presence})` })));
+    return h('tr', {}, h('td', {}, h('code', { text: item.conversation_id.slice(-8) })), h('td', { text: item.state }), h('td', { text: item.enqueued_at ? new Date(item.enqueued_at).toLocaleTimeString() : '' }),
+      h('td', {}, who, ' ', h('button', { type: 'button', class: 'secondary', onclick: async () => {
+        if (!who.value) return;
+        const done = await attempt(() => api('POST', `/conversations/${item.conversation_id}/assign`, { agent_id: who.value }));
+        if (done !== undefined) { notice('Assigned.', true); loadItems(queue, agents); }
+      } }, 'Assign'), ' ', h('button', { type: 'button', class: 'danger', onclick: async () => {
+        const done = await attempt(() => api('POST', `/conversations/${item.conversation_id}/force-close`, { note: 'closed by a supervisor' }));
+        if (done !== undefined) { notice('Closed.', true); loadItems(queue, agents); }
+      } }, 'Force close')));
+  });
+  $('queue-items').className = '';
+  $('queue-items').replaceChildren(h('h3', { text: queue.name }), rows.length ? table(['Conversation', 'State', 'Since', ''], rows) : h('p', { class: 'empty', text: 'Nothing waiting.' }));
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+document.addEventListener('DOMContentLoaded', async () => {
+  $('sign-out').addEventListener('click', async () => { await attempt(() => api('POST', '/auth/sign-out')); signedOut('Signed out.'); });
+  $('presence').addEventListener('change', (e) => attempt(() => api('PUT', '/me/presence', { presence: e.target.value })));
+  window.addEventListener('hashchange', route);
+  const setup = new URLSearchParams(location.hash.slice(1)).get('setup');
+  if (setup) { showSetup(setup); return; }
+  try {
+    signedIn(await api('GET', '/auth/me'));
+  } catch (e) {
+    showSignIn(e.status === 401 ? '' : e.message);
+  }
+});

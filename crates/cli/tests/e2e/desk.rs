@@ -1,0 +1,232 @@
+//! The web desk in real headless Chromium (#17): an agent signs in, accepts an offer, reads the
+//! customer, replies and sees the reply read; once the window is past 24 h the composer offers
+//! only templates and one is sent; a second agent cannot open the first one's conversation; a
+//! supervisor sees the queue counts change; an admin adds an account and a number and sees the
+//! inbound URL. Screenshots land in `target/screenshots/` (README shows them).
+
+use serde_json::json;
+use switchboard_test_support::wait_until;
+
+use crate::browser::Browser;
+use crate::harness::*;
+
+const PASSWORD: &str = "a long desk password";
+
+/// Invites a user through the API and sets their password with the setup token.
+async fn user(w: &World, email: &str, role: &str, agent_id: Option<&str>) {
+    let mut body = json!({ "email": email, "name": email.split('@').next().unwrap(), "role": role });
+    if let Some(agent) = agent_id {
+        body["agent_id"] = json!(agent);
+    }
+    let invited = w.admin.post("/users", &body).await.unwrap();
+    let (status, _) = raw(
+        reqwest::Method::POST,
+        format!("{}/api/v1/auth/setup", w.stack.urls.api),
+        None,
+        Some(&json!({ "token": invited["setup_token"], "password": PASSWORD }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+async fn sign_in(b: &Browser, api: &str, email: &str) {
+    b.goto(&format!("{api}/desk")).await;
+    let field = b.find("#email").await;
+    b.type_into(&field, email).await;
+    b.type_into(&b.find("#password").await, PASSWORD).await;
+    b.click_css("#sign-in").await;
+    b.wait_text("#who", "signed in", |t| t.contains('(')).await;
+}
+
+#[tokio::test]
+async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
+    let w = World::start().await;
+    let api = w.stack.urls.api.clone();
+    user(&w, "ana@example.com", "agent", Some(&w.ana.id)).await;
+    user(&w, "bo@example.com", "agent", Some(&w.bo.id)).await;
+    // Bo is away: the customer is offered to Ana.
+    w.bo.api.put("/me/presence", &json!({ "presence": "away" })).await.unwrap();
+
+    let ana = Browser::start(1280, 860).await;
+    sign_in(&ana, &api, "ana@example.com").await;
+    ana.find("#offers").await;
+    ana.wait_text("#offers", "no offers yet", |t| t.contains("No offers")).await;
+
+    w.customer_writes(
+        "+5511944443333",
+        json!({ "body": "Hello from the browser test", "profile_name": "Carla" }),
+    )
+    .await;
+    // The offer arrives over the stream with its countdown; Ana accepts it.
+    ana.wait_text(".offer .countdown", "the offer's countdown", |t| {
+        t.starts_with("expires in 1:") || t.starts_with("expires in 2:")
+    })
+    .await;
+    ana.click_css(".offer .accept").await;
+    ana.wait_text("#messages .msg.customer", "the customer's message", |t| {
+        t.contains("Hello from the browser test")
+    })
+    .await;
+    ana.wait_text("#window", "the window countdown", |t| t.starts_with("24-hour window closes in"))
+        .await;
+    let conversation = ana
+        .attribute(&ana.find("#convs button[aria-current=\"true\"]").await, "data-conversation")
+        .await
+        .unwrap();
+
+    // Ana replies; the emulator reports it sent, delivered and read, and the ticks follow.
+    ana.type_into(&ana.find("#reply").await, "Hi Carla, how can I help?").await;
+    ana.click_css("#send").await;
+    ana.wait_text("#messages .msg.agent", "the reply read", |t| {
+        t.contains("Hi Carla, how can I help?") && t.contains("read")
+    })
+    .await;
+    assert_eq!(
+        w.emulator()
+            .sent()
+            .iter()
+            .filter(|m| m.body.as_deref() == Some("Hi Carla, how can I help?"))
+            .count(),
+        1
+    );
+    ana.screenshot("desk-conversation").await;
+
+    // Bo signs in too and cannot open Ana's conversation, even by asking the API from the page.
+    let bo = Browser::start(1280, 860).await;
+    sign_in(&bo, &api, "bo@example.com").await;
+    let status = bo
+        .run(&format!(
+            "const done = arguments[arguments.length - 1]; fetch('/api/v1/conversations/{conversation}').then(r => done(r.status));"
+        ))
+        .await;
+    assert_eq!(status, 403, "{status}");
+    bo.wait_text("#convs", "Bo's own list", |t| t.contains("None yet")).await;
+    bo.close().await;
+
+    // A day passes: free text gives way to the number's approved templates.
+    w.admin
+        .post(&format!("/channels/{}/templates/sync", w.channel_id), &json!({}))
+        .await
+        .unwrap();
+    wait_until(WAIT, "templates synced", || async {
+        w.ana
+            .api
+            .get(&format!("/templates?number_id={}", w.number_id))
+            .await
+            .is_ok_and(|t| t.as_array().is_some_and(|a| a.iter().any(|t| t["name"] == "follow_up")))
+    })
+    .await;
+    w.clock.advance(time::Duration::hours(25));
+    ana.click_css("#convs button[aria-current=\"true\"]").await;
+    ana.wait_text("#window", "the window closed", |t| t.contains("closed")).await;
+    assert!(ana.find_all("#reply").await.is_empty(), "no free text outside the window");
+    ana.find("#send-template").await;
+    ana.select("#template", &template_id(&w, "follow_up").await).await;
+    ana.select("#template-language", "en").await;
+    ana.wait_text("#template-preview", "the template's text", |t| t.contains("{{1}}"))
+        .await;
+    let variables = ana.find_all("#template-variables input").await;
+    assert_eq!(variables.len(), 2, "one input per variable");
+    ana.type_into(&variables[0], "Carla").await;
+    ana.type_into(&variables[1], "A-42").await;
+    ana.screenshot("desk-template").await;
+    ana.click_css("#send-template").await;
+    ana.wait_text("#messages .msg.agent", "the template delivered", |t| {
+        t.contains("following up on your request A-42") && (t.contains("delivered") || t.contains("read"))
+    })
+    .await;
+    assert!(
+        w.emulator().sent().iter().any(|m| m.content_sid.is_some()),
+        "sent as a Content template"
+    );
+    ana.close().await;
+
+    // On a phone-width screen the desk stacks its panels.
+    let phone = Browser::start(390, 844).await;
+    sign_in(&phone, &api, "ana@example.com").await;
+    phone.find("#convs button").await;
+    phone.screenshot("desk-phone").await;
+    phone.close().await;
+    w.stop().await;
+}
+
+async fn template_id(w: &World, name: &str) -> String {
+    let templates = w.ana.api.get(&format!("/templates?number_id={}", w.number_id)).await.unwrap();
+    templates.as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_queues_change_and_an_admin_sets_up_a_channel() {
+    let w = World::start().await;
+    let api = w.stack.urls.api.clone();
+    user(&w, "sam@example.com", "supervisor", None).await;
+    user(&w, "root@example.com", "admin", None).await;
+    // Nobody is available: customers wait in the queue.
+    for agent in [&w.ana, &w.bo] {
+        agent.api.put("/me/presence", &json!({ "presence": "offline" })).await.unwrap();
+    }
+    let sam = Browser::start(1280, 860).await;
+    sign_in(&sam, &api, "sam@example.com").await;
+    sam.wait_text(&format!("tr[data-queue=\"{}\"] .waiting", w.queue_id), "an empty queue", |t| {
+        t == "0"
+    })
+    .await;
+    w.customer_writes("+5511933332222", json!({ "body": "anyone there?" })).await;
+    w.customer_writes("+5511933332223", json!({ "body": "me too" })).await;
+    sam.wait_text(&format!("tr[data-queue=\"{}\"] .waiting", w.queue_id), "two waiting", |t| t == "2")
+        .await;
+    sam.wait_text("#agent-stats", "the agents' presence", |t| t.contains("Offline"))
+        .await;
+    sam.click_css(&format!("tr[data-queue=\"{}\"] button", w.queue_id)).await;
+    sam.wait_text("#queue-items", "the waiting items", |t| {
+        t.contains("General") && t.contains("Assign")
+    })
+    .await;
+    sam.screenshot("supervisor").await;
+    sam.close().await;
+
+    let root = Browser::start(1280, 900).await;
+    sign_in(&root, &api, "root@example.com").await;
+    root.click_css("#nav-admin").await;
+    let form = "#channel-form";
+    root.type_into(&root.find(&format!("{form} input[name=name]")).await, "Contoso")
+        .await;
+    root.type_into(
+        &root.find(&format!("{form} input[name=account_sid]")).await,
+        "AC0123456789abcdef0123456789abcdef",
+    )
+    .await;
+    root.type_into(
+        &root.find(&format!("{form} input[name=auth_token]")).await,
+        "contoso0secret0token0000000000000",
+    )
+    .await;
+    root.click_css(&format!("{form} button")).await;
+    let inbound = root
+        .wait_text("#channels .card", "the new account's inbound URL", |t| {
+            t.contains("Contoso") && t.contains("/inbound")
+        })
+        .await;
+    assert!(inbound.contains("/v1/twilio/") && inbound.contains("/status"), "{inbound}");
+    assert!(!inbound.contains("contoso0secret"), "the token is never shown");
+    let contoso = root.find_all("#channels .card").await;
+    let mut contoso_id = None;
+    for card in contoso {
+        if root.text(&card).await.contains("Contoso") {
+            contoso_id = root.attribute(&card, "data-channel").await;
+        }
+    }
+    root.select("#number-channel", &contoso_id.unwrap()).await;
+    root.type_into(&root.find("#number-form input[name=display_name]").await, "Contoso support")
+        .await;
+    root.type_into(&root.find("#number-form input[name=phone]").await, "+14155550999")
+        .await;
+    root.click_css("#number-form button").await;
+    root.wait_text("#numbers", "the new number", |t| t.contains("+14155550999")).await;
+    root.screenshot("admin").await;
+    root.close().await;
+    w.stop().await;
+}
