@@ -36,6 +36,9 @@ pub struct Demo {
     pub ana_key: String,
     pub ben_key: String,
     pub supervisor_key: String,
+    /// The desk's demo users (email, role) and the password they all share this run.
+    pub users: Vec<(String, String)>,
+    pub password: String,
     pub inbound_url: String,
     pub status_url: String,
 }
@@ -59,6 +62,27 @@ async fn config_object(admin: &ApiClient, collection: &str, name: &str, definiti
 pub struct DemoBot {
     pub endpoint: String,
     pub secret: String,
+}
+
+/// Makes a desk user with `password`: invited the first time, reset on later runs.
+async fn demo_user(admin: &ApiClient, email: &str, name: &str, role: &str, agent: Option<&str>, password: &str) -> anyhow::Result<()> {
+    let users = admin.get("/users").await?;
+    let existing = users.as_array().and_then(|a| a.iter().find(|u| field(u, "email") == email).cloned());
+    let setup = match existing {
+        Some(user) => admin.post(&format!("/users/{}/reset-password", field(&user, "id")), &json!({})).await?,
+        None => {
+            let mut body = json!({ "email": email, "name": name, "role": role });
+            if let Some(agent) = agent {
+                body["agent_id"] = json!(agent);
+            }
+            admin.post("/users", &body).await?
+        }
+    };
+    admin
+        .post("/auth/setup", &json!({ "token": field(&setup, "setup_token"), "password": password }))
+        .await
+        .with_context(|| format!("setting the password of {email}"))?;
+    Ok(())
 }
 
 /// Creates the demo bot, or points the existing one at `bot` with its new secret.
@@ -190,7 +214,6 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
         )
         .await
         .context("setting the demo number's workstream and survey")?;
-    admin.post(&format!("/channels/{channel_id}/templates/sync"), &json!({})).await?;
 
     let key = |name: String, role: &str, agent: Option<&str>| {
         let admin = admin.clone();
@@ -210,7 +233,20 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
             .put("/me/presence", &json!({ "presence": "available" }))
             .await?;
     }
+    let password = format!("demo-{}", &switchboard_api::auth::generate().map_err(|e| anyhow::anyhow!(e.message))?[3..19]);
+    let mut users = Vec::new();
+    for (email, name, role, agent) in [
+        ("ana@example.com", "Ana", "agent", Some(ana_id.as_str())),
+        ("ben@example.com", "Ben", "agent", Some(ben_id.as_str())),
+        ("sam@example.com", "Sam", "supervisor", None),
+        ("admin@example.com", "Admin", "admin", None),
+    ] {
+        demo_user(admin, email, name, role, agent, &password).await?;
+        users.push((email.to_owned(), role.to_owned()));
+    }
     Ok(Demo {
+        users,
+        password,
         inbound_url: field(&channel, "inbound_url").to_owned(),
         status_url: field(&channel, "status_url").to_owned(),
         channel_id,

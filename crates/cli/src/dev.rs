@@ -121,6 +121,16 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
         Ok(()) => Ok(None),
         Err(error) => Err(error),
     };
+    // The emulator learns the demo's account first, so the template sync it asks for is
+    // answered, not refused with a 401 and retried.
+    let demo = match demo {
+        Ok(Some(demo)) => stack
+            .sync_emulator()
+            .await
+            .and(admin.post(&format!("/channels/{}/templates/sync", demo.channel_id), &serde_json::json!({})).await)
+            .map(|_| Some(demo)),
+        other => other,
+    };
     let demo = match demo {
         Ok(demo) => demo,
         Err(error) => {
@@ -147,6 +157,7 @@ fn banner(stack: &Stack, admin_key: &str, generated: bool, demo: Option<&Demo>) 
     let u = &stack.urls;
     let mut out = String::new();
     let _ = writeln!(out, "\nSwitchboard is running.");
+    let _ = writeln!(out, "  Desk       {}/desk   (agents, supervisors and admins sign in here)", u.api);
     let _ = writeln!(out, "  API        {}/api/v1   (OpenAPI: {}/api/v1/openapi.json)", u.api, u.api);
     let _ = writeln!(out, "  Webhooks   {}/v1/twilio/<channel_id>/inbound and /status", u.public_base_url);
     match &u.emulator {
@@ -169,6 +180,10 @@ fn banner(stack: &Stack, admin_key: &str, generated: bool, demo: Option<&Demo>) 
             "\nDemo: number {} → workstream \"Customer support\" → queues General and Billing",
             d.number
         );
+        let _ = writeln!(out, "  desk sign-ins   password {} for each of:", d.password);
+        for (email, role) in &d.users {
+            let _ = writeln!(out, "    {email:<30} {role}");
+        }
         let _ = writeln!(out, "  agent Ana key   {}", d.ana_key);
         let _ = writeln!(out, "  agent Ben key   {}", d.ben_key);
         let _ = writeln!(out, "  supervisor key  {}", d.supervisor_key);
