@@ -157,7 +157,7 @@ function onEvent(frame) {
     }
     if (frame.type === 'message.status.v1' && d.conversation_id === S.openId) loadMessages();
     if (frame.type === 'conversation.status_changed.v1' && d.conversation_id === S.openId) openConversation(S.openId);
-  } else if (view === '#/supervisor') {
+  } else if (view.startsWith('#/supervisor')) {
     scheduleSupervisorRefresh();
   }
 }
@@ -168,12 +168,12 @@ function route() {
   if (!S.user) return;
   clearInterval(S.windowTimer);
   clearInterval(S.refreshTimer);
-  const view = location.hash.slice(2) || 'desk';
+  const [view, tab] = (location.hash.slice(2) || 'desk').split('/');
   for (const a of document.querySelectorAll('#nav a')) a.toggleAttribute('aria-current', a.id === 'nav-' + view);
   for (const a of document.querySelectorAll('#nav a')) if (a.id === 'nav-' + view) a.setAttribute('aria-current', 'page');
   if (view === 'desk' && S.user.role === 'agent') return deskView();
   if (view === 'supervisor' && S.user.role !== 'agent') return supervisorView();
-  if (view === 'admin' && S.user.role === 'admin') return window.SwitchboardAdmin.view(api, h, attempt, notice);
+  if (view === 'admin' && S.user.role === 'admin') return window.SwitchboardAdmin.view(api, h, attempt, notice, tab);
   $('main').replaceChildren(h('p', { class: 'card', text: 'This view is not for your role.' }));
 }
 

@@ -67,9 +67,15 @@ pub struct DemoBot {
 /// Makes a desk user with `password`: invited the first time, reset on later runs.
 async fn demo_user(admin: &ApiClient, email: &str, name: &str, role: &str, agent: Option<&str>, password: &str) -> anyhow::Result<()> {
     let users = admin.get("/users").await?;
-    let existing = users.as_array().and_then(|a| a.iter().find(|u| field(u, "email") == email).cloned());
+    let existing = users
+        .as_array()
+        .and_then(|a| a.iter().find(|u| field(u, "email") == email).cloned());
     let setup = match existing {
-        Some(user) => admin.post(&format!("/users/{}/reset-password", field(&user, "id")), &json!({})).await?,
+        Some(user) => {
+            admin
+                .post(&format!("/users/{}/reset-password", field(&user, "id")), &json!({}))
+                .await?
+        }
         None => {
             let mut body = json!({ "email": email, "name": name, "role": role });
             if let Some(agent) = agent {
@@ -79,7 +85,10 @@ async fn demo_user(admin: &ApiClient, email: &str, name: &str, role: &str, agent
         }
     };
     admin
-        .post("/auth/setup", &json!({ "token": field(&setup, "setup_token"), "password": password }))
+        .post(
+            "/auth/setup",
+            &json!({ "token": field(&setup, "setup_token"), "password": password }),
+        )
         .await
         .with_context(|| format!("setting the password of {email}"))?;
     Ok(())
@@ -233,7 +242,10 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
             .put("/me/presence", &json!({ "presence": "available" }))
             .await?;
     }
-    let password = format!("demo-{}", &switchboard_api::auth::generate().map_err(|e| anyhow::anyhow!(e.message))?[3..19]);
+    let password = format!(
+        "demo-{}",
+        &switchboard_api::auth::generate().map_err(|e| anyhow::anyhow!(e.message))?[3..19]
+    );
     let mut users = Vec::new();
     for (email, name, role, agent) in [
         ("ana@example.com", "Ana", "agent", Some(ana_id.as_str())),

@@ -127,7 +127,11 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
         Ok(Some(demo)) => stack
             .sync_emulator()
             .await
-            .and(admin.post(&format!("/channels/{}/templates/sync", demo.channel_id), &serde_json::json!({})).await)
+            .and(
+                admin
+                    .post(&format!("/channels/{}/templates/sync", demo.channel_id), &serde_json::json!({}))
+                    .await,
+            )
             .map(|_| Some(demo)),
         other => other,
     };

@@ -188,6 +188,14 @@ impl Browser {
         assert!(v.is_null(), "typing failed: {v}");
     }
 
+    /// Empties an input.
+    pub async fn clear(&self, e: &Element) {
+        let v = self
+            .command(reqwest::Method::POST, &format!("/element/{}/clear", Self::id(e)), Some(json!({})))
+            .await;
+        assert!(v.is_null(), "clearing failed: {v}");
+    }
+
     pub async fn text(&self, e: &Element) -> String {
         let v = self
             .command(reqwest::Method::GET, &format!("/element/{}/text", Self::id(e)), None)

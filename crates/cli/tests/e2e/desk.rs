@@ -227,6 +227,43 @@ async fn a_supervisor_sees_queues_change_and_an_admin_sets_up_a_channel() {
     root.click_css("#number-form button").await;
     root.wait_text("#numbers", "the new number", |t| t.contains("+14155550999")).await;
     root.screenshot("admin").await;
+
+    // 4. The number's WhatsApp settings: language and attachments, saved through the API.
+    root.click_css("#tab-settings").await;
+    let settings = format!("#settings-form-{}", w.number_id);
+    let language = root.find(&format!("{settings} input[name=default_language]")).await;
+    root.clear(&language).await;
+    root.type_into(&language, "es").await;
+    root.click_css(&format!("{settings} input[name=agent_attachments]")).await;
+    root.click_css(&format!("{settings} button[type=submit]")).await;
+    root.wait_text("#notice", "saved", |t| t.contains("saved")).await;
+    let number = w.admin.get(&format!("/numbers/{}", w.number_id)).await.unwrap();
+    assert_eq!(number["settings"]["default_language"], "es", "{number}");
+    assert_eq!(number["settings"]["agent_attachments"], false, "{number}");
+    assert_eq!(
+        number["settings"]["workstream_id"],
+        w.workstream_id.as_str(),
+        "the workstream is kept"
+    );
+    root.screenshot("admin-settings").await;
+
+    // 10. Deletion says first what happens: the two waiting customers' conversations.
+    root.click_css("#tab-delete").await;
+    root.wait_text(&format!("li[data-number=\"{}\"]", w.number_id), "the open conversations", |t| {
+        t.contains("2 open conversation(s)")
+    })
+    .await;
+
+    // Users: an invitation gives a one-time link.
+    root.click_css("#tab-users").await;
+    root.type_into(&root.find("#user-form input[name=email]").await, "new.agent@example.com")
+        .await;
+    root.type_into(&root.find("#user-form input[name=name]").await, "New Agent").await;
+    root.select("#user-role", "agent").await;
+    root.select("#user-agent", &w.bo.id).await;
+    root.click_css("#user-form button").await;
+    root.wait_text("#invite-link", "the setup link", |t| t.contains("/desk#setup=sbs_"))
+        .await;
     root.close().await;
     w.stop().await;
 }
