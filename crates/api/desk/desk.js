@@ -7,6 +7,7 @@ const S = {
   user: null, csrf: '', ws: null, lastId: 0, retry: 500,
   openId: null, conversation: null, messages: [], unread: new Map(), offers: [],
   templates: [], windowTimer: null, refreshTimer: null,
+  inflight: 0, // API requests not yet answered
 };
 const $ = (id) => document.getElementById(id);
 const PRESENCES = { available: 'Available', busy: 'Busy', busy_dnd: 'Do not disturb', away: 'Away', offline: 'Offline' };
@@ -33,10 +34,16 @@ async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && S.csrf) headers['x-csrf-token'] = S.csrf;
-  const res = await fetch('/api/v1' + path, {
-    method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
+  S.inflight += 1;
+  let res, text;
+  try {
+    res = await fetch('/api/v1' + path, {
+      method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    text = await res.text();
+  } finally {
+    S.inflight -= 1;
+  }
   const json = text ? JSON.parse(text) : null;
   if (!res.ok) {
     if (res.status === 401 && S.user && !path.startsWith('/auth/')) signedOut('Your session has ended. Sign in again.');
@@ -159,6 +166,7 @@ function onEvent(frame) {
     if (frame.type === 'conversation.status_changed.v1' && d.conversation_id === S.openId) openConversation(S.openId);
   } else if (view.startsWith('#/supervisor')) {
     scheduleSupervisorRefresh();
+    if (S.openId && d.conversation_id === S.openId && ['conversation.message.v1', 'message.status.v1'].includes(frame.type)) loadMessages();
   }
 }
 
@@ -240,6 +248,7 @@ async function openConversation(id) {
   if (!c || !$('conv')) return;
   S.conversation = c;
   S.templates = [];
+  S.compose = S.user.role === 'agent' && c.status === 'active' ? await attempt(() => api('GET', `/conversations/${id}/compose`)) : null;
   if (!c.window_open) {
     const all = await attempt(() => api('GET', `/templates?number_id=${encodeURIComponent(c.number_id)}`));
     S.templates = (all || []).map((t) => ({ ...t, localizations: t.localizations.filter((l) => l.status === 'approved') })).filter((t) => t.localizations.length);
@@ -252,16 +261,24 @@ async function openConversation(id) {
 
 function renderConversation(earlier) {
   const c = S.conversation;
-  const mine = c.status === 'active';
+  const agent = S.user.role === 'agent';
+  const mine = agent && c.status === 'active';
+  const live = ['open', 'active', 'waiting', 'wrap_up'].includes(c.status);
   const actions = h('div', { class: 'actions' });
   if (mine) actions.append(h('button', { type: 'button', id: 'end', class: 'secondary', onclick: () => transition('end') }, 'End'));
-  if (c.status === 'wrap_up') actions.append(h('button', { type: 'button', id: 'close', class: 'secondary', onclick: () => transition('close') }, 'Close'));
-  if (mine) actions.append(transferControl());
+  if (agent && c.status === 'wrap_up') actions.append(h('button', { type: 'button', id: 'close', class: 'secondary', onclick: () => transition('close') }, 'Close'));
+  if (mine || (!agent && live)) actions.append(transferControl());
+  if (!agent && live) {
+    actions.append(h('button', { type: 'button', id: 'force-close', class: 'danger', onclick: async () => {
+      const done = await attempt(() => api('POST', `/conversations/${S.openId}/force-close`, { note: 'closed by a supervisor' }));
+      if (done !== undefined) openConversation(S.openId);
+    } }, 'Force close'));
+  }
   $('conv').replaceChildren(...[
     h('header', {}, h('div', {}, h('h2', { id: 'conv-h', text: customerName(c) }),
       h('small', { class: 'empty', text: `${(c.customer && c.customer.phone) || ''} · ${c.status}` })), actions),
     h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-label': 'Messages' }),
-    composer(c),
+    agent ? composer(c) : null,
     earlier.length ? h('details', {}, h('summary', { text: `Earlier conversations (${earlier.length})` }),
       h('ul', {}, ...earlier.map((e) => h('li', { text: `${e.opened_at || ''} · ${e.first_message || ''}` })))) : null].filter(Boolean));
   tick();
@@ -278,7 +295,9 @@ function transferControl() {
     const [kind, id] = select.value.split(':');
     if (!id) return;
     const done = await attempt(() => api('POST', `/conversations/${S.openId}/transfer`, kind === 'queue' ? { queue_id: id } : { agent_id: id }));
-    if (done !== undefined) { notice('Transferred.', true); S.openId = null; deskView(); }
+    if (done === undefined) return;
+    notice('Transferred.', true);
+    if (S.user.role === 'agent') { S.openId = null; deskView(); } else openConversation(S.openId);
   } }, 'Transfer');
   return h('span', { class: 'url' }, select, go);
 }
@@ -301,7 +320,7 @@ function composer(c) {
       const done = await attempt(() => api('POST', `/conversations/${S.openId}/notes`, { text: note.value }));
       if (done !== undefined) { note.value = ''; loadMessages(); }
     } }, 'Add note');
-    return h('div', { class: 'composer' }, windowLine, h('div', { class: 'row' }, text, send), h('div', { class: 'row' }, note, addNote));
+    return h('div', { class: 'composer' }, windowLine, h('div', { class: 'row' }, text, send), attachmentRow(), h('div', { class: 'row' }, note, addNote));
   }
   // The window is closed: only an approved template may go out.
   if (!S.templates.length) return h('div', { class: 'composer' }, windowLine, h('p', { class: 'empty', text: 'The 24-hour window is closed and this number has no approved template.' }));
@@ -331,6 +350,22 @@ function composer(c) {
   const box = h('div', { class: 'composer' }, windowLine, h('div', { class: 'row' }, h('label', {}, 'Template', pick), h('label', {}, 'Language', lang)), preview, vars, h('div', { class: 'row' }, send));
   setTimeout(refresh);
   return box;
+}
+
+// Files go by public HTTPS URL (Twilio fetches them), only where the number lets agents attach.
+function attachmentRow() {
+  const rules = S.compose;
+  if (!rules || !rules.attachments) return h('p', { class: 'empty', id: 'no-attachments', text: 'This number does not let agents send attachments.' });
+  const url = h('input', { id: 'attachment-url', type: 'url', placeholder: 'https://…/file.pdf', 'aria-label': 'Attachment URL' });
+  const type = h('select', { id: 'attachment-type', 'aria-label': 'Attachment type' },
+    ...['image/jpeg', 'image/png', 'application/pdf', 'video/mp4', 'audio/ogg'].map((t) => h('option', { value: t, text: t })));
+  const caption = h('input', { id: 'attachment-caption', placeholder: 'Caption', 'aria-label': 'Caption' });
+  const go = h('button', { type: 'button', class: 'secondary', id: 'send-attachment', onclick: () => {
+    if (!url.value) return;
+    sendReply({ media: { url: url.value, content_type: type.value, caption: caption.value } }, () => { url.value = ''; caption.value = ''; });
+  } }, 'Send file');
+  const limit = `up to ${(rules.max_attachment_bytes / 1048576).toFixed(1)} MB`;
+  return h('div', { class: 'row' }, url, type, caption, go, h('small', { class: 'empty', text: limit }));
 }
 
 async function sendReply(content, sent) {
@@ -413,7 +448,10 @@ function supervisorView() {
   $('main').replaceChildren(h('div', { class: 'grid' },
     h('section', { class: 'card wide', 'aria-labelledby': 'queues-h' }, h('h2', { id: 'queues-h', text: 'Queues' }), h('div', { id: 'queue-stats' })),
     h('section', { class: 'card', 'aria-labelledby': 'agents-h' }, h('h2', { id: 'agents-h', text: 'Agents' }), h('div', { id: 'agent-stats' })),
-    h('section', { class: 'card wide', 'aria-labelledby': 'items-h' }, h('h2', { id: 'items-h', text: 'Waiting items' }), h('div', { id: 'queue-items', class: 'empty', text: 'Choose a queue.' }))));
+    h('section', { class: 'card wide', 'aria-labelledby': 'items-h' }, h('h2', { id: 'items-h', text: 'Waiting items' }), h('div', { id: 'queue-items', class: 'empty', text: 'Choose a queue.' })),
+    h('section', { class: 'card', 'aria-labelledby': 'live-h' }, h('h2', { id: 'live-h', text: 'Conversations' }), h('ul', { id: 'live', class: 'list' })),
+    h('section', { class: 'card conversation', id: 'conv', 'aria-labelledby': 'conv-h' }, h('p', { class: 'empty', id: 'conv-h', text: 'Open a conversation.' }))));
+  S.openId = null;
   loadSupervisor();
   S.refreshTimer = setInterval(loadSupervisor, 5000);
 }
@@ -432,6 +470,15 @@ async function loadSupervisor() {
         h('td', { text: q.name + (q.open ? '' : ' (closed)') }), h('td', { class: 'waiting', text: q.waiting }), h('td', { class: 'offered', text: q.offered }),
         h('td', { class: 'assigned', text: q.assigned }), h('td', { text: clock(q.longest_wait_seconds) }), h('td', { text: `${q.agents_available}/${q.members}` }),
         h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => loadItems(q, agents || []) }, 'Items'))))));
+  }
+  // A supervisor limited to several queues asks queue by queue.
+  const scopes = S.user.queue_ids.length > 1 ? S.user.queue_ids.map((q) => `&queue_id=${q}`) : [''];
+  const pages = await Promise.all(scopes.map((q) => attempt(() => api('GET', `/conversations?status=open,active,waiting,wrap_up&page_size=100${q}`))));
+  const live = pages.every(Boolean) ? { items: pages.flatMap((p) => p.items) } : null;
+  if (live && !unchanged('live', live.items)) {
+    $('live').replaceChildren(...(live.items.length ? live.items.map((c) => h('li', {}, h('button', { type: 'button', class: 'item', 'data-conversation': c.id, onclick: () => openConversation(c.id) },
+      h('span', {}, customerName(c), h('br'), h('small', { class: 'empty', text: c.status })))))
+      : [h('li', { class: 'empty', text: 'None.' })]));
   }
   if (agents && !unchanged('agent-stats', agents)) {
     $('agent-stats').replaceChildren(table(['Agent', 'Presence', 'Load', 'Conversations'],

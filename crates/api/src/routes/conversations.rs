@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::{StatusCode, header};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -25,6 +25,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
+        .routes(routes!(compose_rules))
         .routes(routes!(list_messages, send_message))
         .routes(routes!(get_media))
         .routes(routes!(end))
@@ -111,6 +112,31 @@ async fn list_conversations(
     responses((status = 200, body = Conversation), (status = 403, body = crate::error::ErrorBody)))]
 async fn get_conversation(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
     Ok(Json(conversation(&s, &caller, &id, Intent::Read).await?.into()))
+}
+
+/// What a reply in a conversation may carry besides text, by its number's settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComposeRules {
+    /// Agents may send files on this number.
+    pub attachments: bool,
+    /// The largest file, in bytes.
+    pub max_attachment_bytes: u64,
+    /// The number's default language (for templates).
+    pub default_language: String,
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/compose", tag = "conversations",
+    description = "Whether agents may attach files in this conversation (its number's settings), and the largest file.",
+    responses((status = 200, body = ComposeRules), (status = 403, body = crate::error::ErrorBody)))]
+async fn compose_rules(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ComposeRules>> {
+    let c = conversation(&s, &caller, &id, Intent::Read).await?;
+    let number = s.session().get_number(spb::GetByIdRequest { id: c.number_id }).await.api()?;
+    let settings = number.settings.unwrap_or_default();
+    Ok(Json(ComposeRules {
+        attachments: settings.agent_attachments,
+        max_attachment_bytes: settings.max_attachment_bytes,
+        default_language: settings.default_language,
+    }))
 }
 
 /// Which messages.

@@ -203,6 +203,22 @@ impl Browser {
         v.as_str().unwrap_or_default().to_owned()
     }
 
+    /// The attribute `name` of the element matching `css`, found again if the page replaced it
+    /// before it could be read.
+    pub async fn attribute_css(&self, css: &str, name: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let e = self.find(css).await;
+            if let Some(value) = self.attribute(&e, name).await {
+                return value;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("no {name} on {css}; the page shows: {}", self.page_text().await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn attribute(&self, e: &Element, name: &str) -> Option<String> {
         let v = self
             .command(reqwest::Method::GET, &format!("/element/{}/attribute/{name}", Self::id(e)), None)
