@@ -246,14 +246,19 @@ async function openConversation(id) {
   S.unread.delete(id);
   const c = await attempt(() => api('GET', `/conversations/${id}`));
   if (!c || !$('conv')) return;
-  S.conversation = c;
-  S.templates = [];
-  S.compose = S.user.role === 'agent' && c.status === 'active' ? await attempt(() => api('GET', `/conversations/${id}/compose`)) : null;
+  // Everything the view needs is read first; the state changes with the view, at once, so the
+  // window line and the composer never disagree.
+  const compose = S.user.role === 'agent' && c.status === 'active' ? await attempt(() => api('GET', `/conversations/${id}/compose`)) : null;
+  let templates = [];
   if (!c.window_open) {
     const all = await attempt(() => api('GET', `/templates?number_id=${encodeURIComponent(c.number_id)}`));
-    S.templates = (all || []).map((t) => ({ ...t, localizations: t.localizations.filter((l) => l.status === 'approved') })).filter((t) => t.localizations.length);
+    templates = (all || []).map((t) => ({ ...t, localizations: t.localizations.filter((l) => l.status === 'approved') })).filter((t) => t.localizations.length);
   }
   const history = c.customer ? await attempt(() => api('GET', `/conversations?customer_id=${encodeURIComponent(c.customer.id)}&status=closed&page_size=10`)) : null;
+  if (id !== S.openId || !$('conv')) return;
+  S.conversation = c;
+  S.compose = compose;
+  S.templates = templates;
   renderConversation(history ? history.items.filter((x) => x.id !== c.id) : []);
   await loadMessages();
   loadConversations();

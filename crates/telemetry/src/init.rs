@@ -5,9 +5,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The filter used when `RUST_LOG` is not set.
 const DEFAULT_FILTER: &str = "info,opentelemetry_sdk=warn,opentelemetry-otlp=warn,h2=warn,lapin=warn,sqlx=warn";
@@ -74,19 +74,22 @@ fn env_filter() -> EnvFilter {
 /// Logs are JSON on stdout; set `SWITCHBOARD_LOG_FORMAT=pretty` for human-readable lines.
 pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     let pretty = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v == "pretty");
+    // Log lines by RUST_LOG; exported spans by their own filter, so RUST_LOG=warn keeps traces.
+    let slot = crate::logfmt::DispatchSlot::default();
     let fmt_json = (!pretty).then(|| {
         tracing_subscriber::fmt::layer()
             .json()
-            .with_current_span(true)
-            .with_span_list(false)
+            .event_format(crate::logfmt::json_with_trace_ids(slot.clone()))
+            .with_filter(env_filter())
     });
-    let fmt_pretty = pretty.then(|| tracing_subscriber::fmt::layer().compact());
+    let register = crate::logfmt::RegisterDispatch(slot);
+    let fmt_pretty = pretty.then(|| tracing_subscriber::fmt::layer().compact().with_filter(env_filter()));
 
     if !otlp_enabled() {
         tracing_subscriber::registry()
-            .with(env_filter())
             .with(fmt_json)
             .with(fmt_pretty)
+            .with(register)
             .try_init()?;
         return Ok(TelemetryGuard {
             tracer_provider: None,
@@ -108,12 +111,14 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_meter_provider(meter_provider.clone());
     opentelemetry::global::set_tracer_provider(tracer_provider.clone());
 
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer(service_name.to_owned()));
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer_provider.tracer(service_name.to_owned()))
+        .with_filter(crate::logfmt::trace_filter());
     tracing_subscriber::registry()
-        .with(env_filter())
         .with(fmt_json)
         .with(fmt_pretty)
         .with(otel_layer)
+        .with(register)
         .try_init()?;
     Ok(TelemetryGuard {
         tracer_provider: Some(tracer_provider),

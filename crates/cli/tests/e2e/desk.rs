@@ -156,9 +156,9 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
     .await;
     w.clock.advance(time::Duration::hours(25));
     ana.click_css("#convs button[aria-current=\"true\"]").await;
+    ana.find("#send-template").await;
     ana.wait_text("#window", "the window closed", |t| t.contains("closed")).await;
     assert!(ana.find_all("#reply").await.is_empty(), "no free text outside the window");
-    ana.find("#send-template").await;
     ana.select("#template", &template_id(&w, "follow_up").await).await;
     ana.select("#template-language", "en").await;
     ana.wait_text("#template-preview", "the template's text", |t| t.contains("{{1}}"))
