@@ -6,6 +6,7 @@ mod agent_cmd;
 pub mod client;
 pub mod demo;
 mod dev;
+pub mod doctor;
 mod emulator_cmd;
 pub mod emulator_sync;
 mod fault_proxy;
@@ -52,6 +53,9 @@ enum Command {
     Loadgen(Box<loadgen::LoadgenArgs>),
     /// A TCP proxy that can cut connections on demand (fault drills).
     FaultProxy(fault_proxy::FaultProxyArgs),
+    /// Check the whole set-up (database, migrations, broker and queues, Twilio credentials,
+    /// OTLP) and say what is wrong; exits 1 on a problem.
+    Doctor(doctor::DoctorArgs),
     /// Make a private CA and a certificate per service for mutual TLS between services.
     TlsCerts(tls_certs::TlsCertsArgs),
     /// Debug Twilio webhook signatures the way Twilio computes them.
@@ -74,18 +78,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     install_crypto();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
-            Command::Dev(args) => dev::run(args).await,
-            Command::Migrate(args) => serve::migrate(args).await,
-            Command::Serve(args) => serve::serve(args).await,
-            Command::Admin(args) => admin::run(*args).await,
-            Command::Agent(args) => agent_cmd::run(args).await,
-            Command::Simulate(cmd) => simulate::run(cmd).await,
-            Command::TwilioEmulator(args) => emulator_cmd::run(args).await,
-            Command::Loadgen(args) => loadgen::run(*args).await,
-            Command::FaultProxy(args) => fault_proxy::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
+            Command::Dev(args) => done(dev::run(args).await),
+            Command::Migrate(args) => done(serve::migrate(args).await),
+            Command::Serve(args) => done(serve::serve(args).await),
+            Command::Admin(args) => done(admin::run(*args).await),
+            Command::Agent(args) => done(agent_cmd::run(args).await),
+            Command::Simulate(cmd) => done(simulate::run(cmd).await),
+            Command::TwilioEmulator(args) => done(emulator_cmd::run(args).await),
+            Command::Loadgen(args) => done(loadgen::run(*args).await),
+            Command::FaultProxy(args) => done(fault_proxy::run(args).await),
             Command::Twilio(_) | Command::TlsCerts(_) => unreachable!("handled above"),
         }
-    })?;
-    Ok(ExitCode::SUCCESS)
+    })
 }

@@ -174,6 +174,16 @@ pub(crate) fn twilio_error(status: StatusCode, code: u32, message: &str) -> Resp
 }
 
 /// Checks HTTP Basic auth against the account; returns its token on success.
+/// The answer every Messages API request gets while an injected outage lasts (reads too: an
+/// outage at Twilio does not spare the list and fetch endpoints).
+pub(crate) fn outage_answer(em: &Emulator) -> Option<Response> {
+    let (until, status, code) = em.lock().outage?;
+    (std::time::Instant::now() < until).then(|| {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        twilio_error(status, code, "injected outage")
+    })
+}
+
 pub(crate) fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let unauthorized = || {
         em.lock().refused += 1;
@@ -432,6 +442,9 @@ fn url_host(url: &str) -> Option<String> {
 async fn fetch_message(State(em): State<Emulator>, Path((account_sid, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
     if let Err(response) = authenticate(&em, &account_sid, &headers) {
         return *response;
+    }
+    if let Some(answer) = outage_answer(&em) {
+        return answer;
     }
     let sid = file.trim_end_matches(".json");
     let found = em

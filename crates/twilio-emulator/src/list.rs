@@ -50,6 +50,9 @@ pub(crate) async fn list_messages(
     if let Err(response) = authenticate(&em, &account_sid, &headers) {
         return *response;
     }
+    if let Some(answer) = crate::http::outage_answer(&em) {
+        return answer;
+    }
     let query = query.unwrap_or_default();
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());

@@ -190,6 +190,16 @@ impl TwilioClient {
         self.get_json(creds, &url).await
     }
 
+    /// Checks that Twilio accepts `creds`: reads one message of the account's list (no side
+    /// effect; a revoked or wrong token gets 401, code 20003).
+    pub async fn check_credentials(&self, creds: &Credentials) -> Result<(), TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json?PageSize=1",
+            self.api_base, creds.account_sid
+        );
+        self.get_json::<serde_json::Value>(creds, &url).await.map(|_| ())
+    }
+
     /// GETs `url` with the account's credentials and decodes the JSON answer.
     async fn get_json<T: serde::de::DeserializeOwned>(&self, creds: &Credentials, url: &str) -> Result<T, TwilioError> {
         let response = self

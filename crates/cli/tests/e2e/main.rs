@@ -9,6 +9,7 @@ mod bots;
 mod broker_users;
 mod browser;
 mod desk;
+mod doctor;
 mod harness;
 mod hostile;
 mod journal;
