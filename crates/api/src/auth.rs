@@ -310,14 +310,7 @@ impl Keys {
         if name.is_empty() || name.len() > 200 {
             return Err(ApiError::invalid("name must be 1 to 200 characters"));
         }
-        match (new.role, new.agent_id) {
-            (Role::Agent, None) => return Err(ApiError::invalid("an agent key needs agent_id")),
-            (Role::Admin | Role::Supervisor, Some(_)) => return Err(ApiError::invalid("only agent keys take agent_id")),
-            _ => {}
-        }
-        if new.role != Role::Supervisor && !new.queue_ids.is_empty() {
-            return Err(ApiError::invalid("only supervisor keys take queue_ids"));
-        }
+        check_grant(new.role, new.agent_id, &new.queue_ids, "keys")?;
         let key = generate()?;
         let info: KeyInfo = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO api.keys (id, name, role, agent_id, queue_ids, prefix, hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
@@ -357,6 +350,17 @@ impl Keys {
             .fetch_one(&self.pool)
             .await?;
         Ok(info)
+    }
+}
+
+/// What a key or a user may be granted: agents are one agent, only supervisors are limited
+/// to queues; `what` names it in the error ("keys", "users").
+pub fn check_grant(role: Role, agent_id: Option<Uuid>, queue_ids: &[Uuid], what: &str) -> Result<(), ApiError> {
+    match (role, agent_id) {
+        (Role::Agent, None) => Err(ApiError::invalid(format!("agent {what} need agent_id"))),
+        (Role::Admin | Role::Supervisor, Some(_)) => Err(ApiError::invalid(format!("only agent {what} take agent_id"))),
+        (Role::Admin | Role::Agent, _) if !queue_ids.is_empty() => Err(ApiError::invalid(format!("only supervisor {what} take queue_ids"))),
+        _ => Ok(()),
     }
 }
 

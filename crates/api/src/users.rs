@@ -215,14 +215,7 @@ impl Users {
         if name.is_empty() || name.len() > 200 {
             return Err(ApiError::invalid("name must be 1 to 200 characters"));
         }
-        match (new.role, new.agent_id) {
-            (Role::Agent, None) => return Err(ApiError::invalid("an agent user needs agent_id")),
-            (Role::Admin | Role::Supervisor, Some(_)) => return Err(ApiError::invalid("only agent users take agent_id")),
-            _ => {}
-        }
-        if new.role != Role::Supervisor && !new.queue_ids.is_empty() {
-            return Err(ApiError::invalid("only supervisors take queue_ids"));
-        }
+        crate::auth::check_grant(new.role, new.agent_id, &new.queue_ids, "users")?;
         let (token, expires_at) = self.new_setup()?;
         let user: User = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO api.users (id, email, name, role, agent_id, queue_ids, setup_token_hash, setup_expires_at) \

@@ -2,11 +2,9 @@
 
 use axum::extract::State;
 use http::StatusCode;
-use switchboard_proto::routing::v1 as rpb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::GrpcExt;
 use crate::auth::{AdminCaller, CreatedKey, KeyInfo, NewKey};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
@@ -22,16 +20,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     description = "Creates a key; the response carries the key itself, shown only this once.",
     responses((status = 201, body = CreatedKey), (status = 400, body = crate::error::ErrorBody)))]
 async fn create_key(_: AdminCaller, State(s): State<AppState>, Json(new): Json<NewKey>) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    if let Some(agent) = new.agent_id {
-        // The agent must exist in routing.
-        s.routing()
-            .get_config(rpb::ConfigRef {
-                kind: "agent".into(),
-                id: agent.to_string(),
-            })
-            .await
-            .api()?;
-    }
+    super::agent_exists(&s, new.agent_id).await?;
     Ok((StatusCode::CREATED, Json(s.keys.create(&new).await?)))
 }
 

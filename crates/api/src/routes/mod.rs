@@ -30,6 +30,18 @@ impl<T> GrpcExt<T> for Result<tonic::Response<T>, tonic::Status> {
     }
 }
 
+/// Refuses an `agent` that routing does not know (`404`), before a key or a user is bound to it.
+pub(crate) async fn agent_exists(s: &AppState, agent: Option<uuid::Uuid>) -> ApiResult<()> {
+    if let Some(agent) = agent {
+        let config = switchboard_proto::routing::v1::ConfigRef {
+            kind: "agent".into(),
+            id: agent.to_string(),
+        };
+        s.routing().get_config(config).await.api()?;
+    }
+    Ok(())
+}
+
 /// Every REST route under `/api/v1`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -7,13 +7,11 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::SET_COOKIE;
 use serde::Deserialize;
-use switchboard_proto::routing::v1 as rpb;
 use switchboard_service_kit::ErrorCode;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::GrpcExt;
 use crate::auth::{AdminCaller, Caller, ClientAddress, Via};
 use crate::cookies;
 use crate::error::{ApiError, ApiResult};
@@ -137,15 +135,7 @@ async fn setup(State(s): State<AppState>, ClientAddress(address): ClientAddress,
     description = "Invites a user: the response carries a one-time setup token (valid `api.web.setup_hours`) with which they choose a password.",
     responses((status = 201, body = SetupToken), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn invite_user(_: AdminCaller, State(s): State<AppState>, Json(new): Json<NewUser>) -> ApiResult<(StatusCode, Json<SetupToken>)> {
-    if let Some(agent) = new.agent_id {
-        s.routing()
-            .get_config(rpb::ConfigRef {
-                kind: "agent".into(),
-                id: agent.to_string(),
-            })
-            .await
-            .api()?;
-    }
+    super::agent_exists(&s, new.agent_id).await?;
     Ok((StatusCode::CREATED, Json(s.users.invite(&new).await?)))
 }
 

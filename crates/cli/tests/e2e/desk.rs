@@ -142,18 +142,7 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
     bo.close().await;
 
     // A day passes: free text gives way to the number's approved templates.
-    w.admin
-        .post(&format!("/channels/{}/templates/sync", w.channel_id), &json!({}))
-        .await
-        .unwrap();
-    wait_until(WAIT, "templates synced", || async {
-        w.ana
-            .api
-            .get(&format!("/templates?number_id={}", w.number_id))
-            .await
-            .is_ok_and(|t| t.as_array().is_some_and(|a| a.iter().any(|t| t["name"] == "follow_up")))
-    })
-    .await;
+    w.sync_templates().await;
     w.clock.advance(time::Duration::hours(25));
     ana.click_css("#convs button[aria-current=\"true\"]").await;
     ana.find("#send-template").await;

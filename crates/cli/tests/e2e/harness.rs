@@ -203,6 +203,55 @@ impl World {
         result
     }
 
+    /// A whole conversation through every service: `customer` writes, the offer reaches Ana's
+    /// stream, she accepts and replies `reply`, and the reply is delivered (the emulator's
+    /// callbacks). Returns the conversation's id.
+    pub async fn conversation_with_ana(&self, customer: &str, reply: &str) -> String {
+        let mut stream = Stream::open(&self.stack.urls.api, &self.ana.key, None).await;
+        self.customer_writes(customer, json!({ "body": "hello" })).await;
+        let offer = stream.expect("offer.created.v1", |d| d["agent_id"] == self.ana.id.as_str()).await;
+        let offer_id = offer["data"]["offer_id"].as_str().unwrap().to_owned();
+        let conversation = offer["data"]["conversation_id"].as_str().unwrap().to_owned();
+        self.ana.api.post(&format!("/offers/{offer_id}/accept"), &json!({})).await.unwrap();
+        let path = format!("/conversations/{conversation}/messages");
+        self.ana
+            .api
+            .post(
+                &path,
+                &json!({ "text": reply, "client_message_id": format!("reply-{conversation}") }),
+            )
+            .await
+            .unwrap();
+        switchboard_test_support::wait_until(WAIT, "the reply delivered", || async {
+            let messages = self.ana.api.get(&path).await.unwrap();
+            messages
+                .as_array()
+                .unwrap()
+                .iter()
+                // The emulator reports it delivered, then read, within milliseconds.
+                .any(|m| m["body"] == reply && (m["status"] == "delivered" || m["status"] == "read"))
+        })
+        .await;
+        stream.close().await;
+        conversation
+    }
+
+    /// Syncs the number's templates from the emulator's Content API and waits for them.
+    pub async fn sync_templates(&self) {
+        self.admin
+            .post(&format!("/channels/{}/templates/sync", self.channel_id), &json!({}))
+            .await
+            .unwrap();
+        switchboard_test_support::wait_until(WAIT, "templates synced", || async {
+            self.ana
+                .api
+                .get(&format!("/templates?number_id={}", self.number_id))
+                .await
+                .is_ok_and(|t| t.as_array().is_some_and(|a| a.iter().any(|t| t["name"] == "follow_up")))
+        })
+        .await;
+    }
+
     pub async fn stop(self) {
         self.stack.stop().await.unwrap();
     }

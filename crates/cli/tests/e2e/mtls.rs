@@ -11,7 +11,6 @@ use serde_json::json;
 use switchboard_cli::tls_certs;
 use switchboard_proto::session::v1 as spb;
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts, channel};
-use switchboard_test_support::wait_until;
 
 use crate::harness::*;
 
@@ -62,29 +61,7 @@ async fn with_mutual_tls_a_conversation_runs_and_only_named_services_read_the_di
 
     // A conversation through every service: webhook → session → routing → offer over the API →
     // accept → reply → sender (credentials from ChannelDirectory) → Twilio → status callbacks.
-    let mut stream = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
-    w.customer_writes("+5511955554444", json!({ "body": "over tls" })).await;
-    let offer = stream.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
-    let offer_id = offer["data"]["offer_id"].as_str().unwrap().to_owned();
-    let conversation = offer["data"]["conversation_id"].as_str().unwrap().to_owned();
-    w.ana.api.post(&format!("/offers/{offer_id}/accept"), &json!({})).await.unwrap();
-    w.ana
-        .api
-        .post(
-            &format!("/conversations/{conversation}/messages"),
-            &json!({ "text": "answered over tls", "client_message_id": "t1" }),
-        )
-        .await
-        .unwrap();
-    wait_until(WAIT, "the reply delivered", || async {
-        let messages = w.ana.api.get(&format!("/conversations/{conversation}/messages")).await.unwrap();
-        messages
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["body"] == "answered over tls" && (m["status"] == "delivered" || m["status"] == "read"))
-    })
-    .await;
+    w.conversation_with_ana("+5511955554444", "answered over tls").await;
     let sent = w.emulator().sent();
     assert_eq!(sent.iter().filter(|m| m.body.as_deref() == Some("answered over tls")).count(), 1);
 

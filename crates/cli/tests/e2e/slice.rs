@@ -172,18 +172,7 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
     );
 
     // An approved template (synced from Twilio's Content API) goes through and is delivered.
-    w.admin
-        .post(&format!("/channels/{}/templates/sync", w.channel_id), &json!({}))
-        .await
-        .unwrap();
-    wait_until(WAIT, "templates synced", || async {
-        w.ana
-            .api
-            .get(&format!("/templates?number_id={}", w.number_id))
-            .await
-            .is_ok_and(|t| t.as_array().is_some_and(|a| a.iter().any(|t| t["name"] == "follow_up")))
-    })
-    .await;
+    w.sync_templates().await;
     w.ana
         .api
         .post(
