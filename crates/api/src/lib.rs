@@ -131,6 +131,7 @@ pub fn app(state: AppState) -> Router {
     router
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .merge(desk::router())
+        .route_layer(axum::middleware::from_fn(name_span_after_route))
         .route_layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::http(|extensions| {
             extensions.get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned())
         }))
@@ -139,6 +140,14 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http().make_span_with(switchboard_telemetry::propagation::http_server_span))
+}
+
+/// Names the request's span after the route template that matched (`GET /api/v1/conversations/{id}`).
+async fn name_span_after_route(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if let Some(route) = request.extensions().get::<axum::extract::MatchedPath>() {
+        switchboard_telemetry::propagation::record_http_route(request.method(), route.as_str());
+    }
+    next.run(request).await
 }
 
 fn grpc_channel(url: &str, tls: &GrpcTls, timeout: Duration) -> anyhow::Result<tonic::transport::Channel> {

@@ -393,7 +393,9 @@ impl<H: Handler> Inner<H> {
     fn span_for(&self, message: &Incoming, batch: usize) -> tracing::Span {
         let span = tracing::info_span!(
             "bus.consume",
+            otel.name = %format_args!("process {}", self.queue),
             otel.kind = "consumer",
+            messaging.operation.type = "process",
             messaging.system = "rabbitmq",
             messaging.destination.name = %self.queue,
             messaging.batch.message_count = batch,

@@ -140,16 +140,28 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
     let webhook = finished
         .iter()
         .find(|s| {
-            s.name == "twilio.webhook"
+            s.name == "POST /v1/twilio/{channel_id}/inbound"
                 && s.attributes
                     .iter()
                     .any(|a| a.key.as_str() == "url.path" && a.value.as_str().contains("/inbound"))
         })
         .expect("the webhook's span");
     let trace_id = webhook.span_context.trace_id();
+    // The API's spans are named after their route template, and gRPC's after the method.
+    for name in [
+        "POST /api/v1/offers/{id}/accept",
+        "POST /api/v1/conversations/{id}/messages",
+        "switchboard.session.v1.SessionService/SendMessage",
+    ] {
+        assert!(
+            finished.iter().any(|s| s.name == name),
+            "no span {name} among {:?}",
+            finished.iter().map(|s| s.name.to_string()).collect::<BTreeSet<_>>()
+        );
+    }
     let hops: BTreeSet<String> = finished
         .iter()
-        .filter(|s| s.span_context.trace_id() == trace_id && s.name == "bus.consume")
+        .filter(|s| s.span_context.trace_id() == trace_id && s.name.starts_with("process "))
         .filter_map(|s| {
             s.attributes
                 .iter()

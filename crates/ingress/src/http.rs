@@ -47,9 +47,16 @@ fn matched_route(extensions: &http::Extensions) -> Option<String> {
 }
 
 fn webhook_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let kind = if request.uri().path().ends_with("/status") {
+        "status"
+    } else {
+        "inbound"
+    };
     let span = tracing::info_span!(
         "twilio.webhook",
+        otel.name = %format_args!("{} /v1/twilio/{{channel_id}}/{kind}", request.method()),
         otel.kind = "server",
+        http.route = %format_args!("/v1/twilio/{{channel_id}}/{kind}"),
         http.request.method = %request.method(),
         url.path = %request.uri().path(),
         idempotency_token = request.headers().get("i-twilio-idempotency-token").and_then(|v| v.to_str().ok()).unwrap_or(""),

@@ -92,13 +92,17 @@ pub fn set_parent(span: &Span, cx: Context) {
     }
 }
 
-/// Builds the server span for an incoming HTTP request, parented to the caller's trace.
-/// Use with `tower_http::trace::TraceLayer::make_span_with`.
+/// Builds the server span for an incoming HTTP request, parented to the caller's trace. Named
+/// `{method}` until routing knows the route template, then `{method} {route}` (OpenTelemetry's
+/// HTTP server convention; see [`record_http_route`]). Use with
+/// `tower_http::trace::TraceLayer::make_span_with`.
 pub fn http_server_span<B>(request: &http::Request<B>) -> Span {
     let span = tracing::info_span!(
         "http.request",
+        otel.name = %request.method(),
         otel.kind = "server",
         http.request.method = %request.method(),
+        http.route = tracing::field::Empty,
         url.path = %request.uri().path(),
         http.response.status_code = tracing::field::Empty,
     );
@@ -106,14 +110,31 @@ pub fn http_server_span<B>(request: &http::Request<B>) -> Span {
     span
 }
 
-/// Builds the server span for an incoming gRPC call, parented to the caller's trace.
+/// Names the current HTTP server span after its route template (`POST
+/// /api/v1/conversations/{id}/messages`), once routing has matched one.
+pub fn record_http_route(method: &http::Method, route: &str) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = Span::current();
+    span.record("http.route", route);
+    // The span has started by now (it was entered), so its OpenTelemetry name is updated
+    // directly; `otel.name` is read only while a span is being built.
+    span.context().span().update_name(format!("{method} {route}"));
+}
+
+/// Builds the server span for an incoming gRPC call, parented to the caller's trace, named
+/// `{package.Service}/{Method}` (OpenTelemetry's RPC convention).
 /// Use with `tonic::transport::Server::trace_fn`.
 pub fn grpc_server_span(request: &http::Request<()>) -> Span {
+    let path = request.uri().path().trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
     let span = tracing::info_span!(
         "grpc.request",
+        otel.name = path,
         otel.kind = "server",
         rpc.system = "grpc",
-        rpc.method = %request.uri().path(),
+        rpc.service = service,
+        rpc.method = method,
     );
     set_parent(&span, extract_http(request.headers()));
     span
