@@ -173,7 +173,7 @@ pub enum Transition {
     End,
     /// The agent closes the session: Wrap-up → Closed, or (without End) Active → Waiting.
     CloseSession,
-    /// The agent releases it (or transfers it) to a queue: Active → Open.
+    /// The agent releases it (or transfers it) to a queue: Active or Waiting → Open.
     ReleaseToQueue,
     /// The customer writes: Waiting → Open (no change in other live states).
     CustomerMessage,
@@ -219,7 +219,7 @@ pub fn apply(from: ConversationStatus, transition: Transition) -> Result<(Conver
         (S::Open, T::NoAgents) => (S::Closed, R::ClosedNoAgents),
         (S::Active, T::End) => (S::WrapUp, R::AgentMovedToWrapUp),
         (S::Active, T::CloseSession) => (S::Waiting, R::AwaitingCustomerResponse),
-        (S::Active, T::ReleaseToQueue) => (S::Open, R::AwaitingAgentAssignment),
+        (S::Active | S::Waiting, T::ReleaseToQueue) => (S::Open, R::AwaitingAgentAssignment),
         (S::Active, T::BotEnd) => (S::Closed, R::ConversationEndedByBot),
         (S::Waiting, T::CustomerMessage) => (S::Open, R::AwaitingAgentAssignment),
         (S::Waiting, T::Revive) => (S::Active, R::InConversation),
@@ -292,6 +292,11 @@ mod tests {
             apply(S::Active, T::CloseSession).unwrap(),
             (S::Waiting, StatusReason::AwaitingCustomerResponse),
             "X without End → Waiting"
+        );
+        assert_eq!(
+            apply(S::Waiting, T::ReleaseToQueue).unwrap(),
+            (S::Open, StatusReason::AwaitingAgentAssignment),
+            "a Waiting conversation transferred goes back to a queue"
         );
         assert_eq!(
             apply(S::WrapUp, T::CloseSession).unwrap(),

@@ -394,10 +394,10 @@ impl Routing {
             queue_id: Some(target_queue),
             ..item.clone()
         };
-        if item.state == "assigned" {
-            self.session_transition(&moved, "release_to_queue", None, names.clone(), &text)
-                .await?;
-        }
+        // Active and Waiting conversations both belong to an agent in session: both go back to
+        // the queue there too, or the next agent's accept would be refused.
+        self.session_transition(&moved, "release_to_queue", None, names.clone(), &text)
+            .await?;
         let mut events = EventBatch::default();
         self.release(&mut tx, &item, &mut events).await?;
         if queue.1.members.is_empty() && to_agent.is_none() {

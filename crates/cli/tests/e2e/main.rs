@@ -16,4 +16,5 @@ mod journal;
 mod mtls;
 mod slice;
 mod stream;
+mod transfer;
 mod users;
