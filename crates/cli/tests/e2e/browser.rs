@@ -8,6 +8,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use switchboard_test_support::{poll_for, wait_until};
+
 use crate::harness::WAIT;
 
 /// Chromium under chromedriver, one session.
@@ -38,18 +40,13 @@ impl Browser {
             .expect("chromedriver runs (apt-get install chromium chromium-driver; .ci/run installs them)");
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let ready = http.get(format!("{base}/status")).send().await;
-            if let Ok(r) = ready
-                && let Ok(v) = r.json::<Value>().await
-                && v["value"]["ready"] == true
-            {
-                break;
+        wait_until(WAIT, "chromedriver ready", || async {
+            match http.get(format!("{base}/status")).send().await {
+                Ok(r) => r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true),
+                Err(_) => false,
             }
-            assert!(tokio::time::Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
         let profile = std::env::temp_dir().join(format!("sb-chromium-{}", uuid::Uuid::new_v4().simple()));
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
@@ -111,32 +108,27 @@ impl Browser {
 
     /// Waits for an element matching `css`.
     pub async fn find(&self, css: &str) -> Element {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(e) = self.find_all(css).await.into_iter().next() {
-                return e;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("no element {css} appeared; the page shows: {}", self.page_text().await);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match poll_for(WAIT, || async { self.find_all(css).await.into_iter().next() }).await {
+            Some(e) => e,
+            None => panic!("no element {css} appeared; the page shows: {}", self.page_text().await),
         }
     }
 
     /// Waits until the text of the first element matching `css` satisfies `pred`; returns it.
     pub async fn wait_text(&self, css: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
+        let matched = poll_for(WAIT, || async {
             for e in self.find_all(css).await {
                 let text = self.text(&e).await;
                 if pred(&text) {
-                    return text;
+                    return Some(text);
                 }
             }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("{what}: no {css} matched; the page shows: {}", self.page_text().await);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            None
+        })
+        .await;
+        match matched {
+            Some(text) => text,
+            None => panic!("{what}: no {css} matched; the page shows: {}", self.page_text().await),
         }
     }
 
@@ -160,21 +152,24 @@ impl Browser {
     /// Clicks the element matching `css`, finding it again if the page replaced it meanwhile
     /// (a live view re-renders as events arrive, as it would under a person's pointer).
     pub async fn click_css(&self, css: &str) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
+        let last = std::cell::RefCell::new(Value::Null);
+        let clicked = poll_for(WAIT, || async {
             let e = self.find(css).await;
             let v = self
                 .command(reqwest::Method::POST, &format!("/element/{}/click", Self::id(&e)), Some(json!({})))
                 .await;
-            if v.is_null() {
-                return;
-            }
             let replaced = v["error"] == "stale element reference" || v["error"] == "element click intercepted";
-            if !replaced || tokio::time::Instant::now() >= deadline {
-                panic!("click on {css} failed: {v}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            assert!(v.is_null() || replaced, "click on {css} failed: {v}");
+            let done = v.is_null().then_some(());
+            last.replace(v);
+            done
+        })
+        .await;
+        assert!(
+            clicked.is_some(),
+            "click on {css} kept missing a replaced element: {}",
+            last.borrow()
+        );
     }
 
     pub async fn type_into(&self, e: &Element, text: &str) {
@@ -206,16 +201,9 @@ impl Browser {
     /// The attribute `name` of the element matching `css`, found again if the page replaced it
     /// before it could be read.
     pub async fn attribute_css(&self, css: &str, name: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let e = self.find(css).await;
-            if let Some(value) = self.attribute(&e, name).await {
-                return value;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("no {name} on {css}; the page shows: {}", self.page_text().await);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match poll_for(WAIT, || async { self.attribute(&self.find(css).await, name).await }).await {
+            Some(value) => value,
+            None => panic!("no {name} on {css}; the page shows: {}", self.page_text().await),
         }
     }
 
