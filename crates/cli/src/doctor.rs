@@ -92,29 +92,34 @@ pub async fn examine(target: &Target) -> Vec<Finding> {
     out
 }
 
+/// Awaits `connect` for at most 5 s; a failure names `check` and `url` (without credentials).
+async fn connect_within<T, E: fmt::Display>(
+    check: &str,
+    url: &str,
+    connect: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Finding> {
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(connected)) => Ok(connected),
+        Ok(Err(e)) => Err(finding(Level::Fail, check, format!("{}: {e}", without_credentials(url)))),
+        Err(_) => Err(finding(
+            Level::Fail,
+            check,
+            format!("{}: no answer in 5 s", without_credentials(url)),
+        )),
+    }
+}
+
 async fn postgres(target: &Target, out: &mut Vec<Finding>) {
     let url = target.database_url.expose_secret();
-    let pool = match tokio::time::timeout(Duration::from_secs(5), switchboard_storage::connect(url, 1)).await {
-        Ok(Ok(pool)) => pool,
-        Ok(Err(e)) => {
-            return out.push(finding(
-                Level::Fail,
-                "PostgreSQL reachable",
-                format!("{}: {e}", without_credentials(url)),
-            ));
-        }
-        Err(_) => {
-            return out.push(finding(
-                Level::Fail,
-                "PostgreSQL reachable",
-                format!("{}: no answer in 5 s", without_credentials(url)),
-            ));
-        }
+    let check = "PostgreSQL reachable";
+    let pool = match connect_within(check, url, switchboard_storage::connect(url, 1)).await {
+        Ok(pool) => pool,
+        Err(failed) => return out.push(failed),
     };
     let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await.unwrap_or_default();
     out.push(finding(
         Level::Ok,
-        "PostgreSQL reachable",
+        check,
         format!("{} (PostgreSQL {version})", without_credentials(url)),
     ));
     let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
@@ -144,22 +149,9 @@ async fn postgres(target: &Target, out: &mut Vec<Finding>) {
 async fn rabbitmq(target: &Target, out: &mut Vec<Finding>) {
     let url = target.amqp_url.expose_secret();
     let connect = lapin::Connection::connect(url, lapin::ConnectionProperties::default());
-    let conn = match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            return out.push(finding(
-                Level::Fail,
-                "RabbitMQ reachable",
-                format!("{}: {e}", without_credentials(url)),
-            ));
-        }
-        Err(_) => {
-            return out.push(finding(
-                Level::Fail,
-                "RabbitMQ reachable",
-                format!("{}: no answer in 5 s", without_credentials(url)),
-            ));
-        }
+    let conn = match connect_within("RabbitMQ reachable", url, connect).await {
+        Ok(conn) => conn,
+        Err(failed) => return out.push(failed),
     };
     out.push(finding(Level::Ok, "RabbitMQ reachable", without_credentials(url)));
     let topology = Topology::new(&target.bus);

@@ -7,19 +7,29 @@ use switchboard_test_support::wait_until;
 
 use crate::harness::*;
 
+/// `agent` accepts the offer of an `offer.created.v1` frame.
+async fn accept(agent: &Agent, offer: &Value) {
+    let path = format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap());
+    agent.api.post(&path, &json!({})).await.unwrap();
+}
+
+/// Waits until session has the conversation Waiting (its agent closed the session unended).
+async fn until_waiting(w: &World, conversation: &str) {
+    wait_until(WAIT, "the conversation waiting", || async {
+        w.admin
+            .get(&format!("/conversations/{conversation}"))
+            .await
+            .is_ok_and(|c| c["status"] == "waiting")
+    })
+    .await;
+}
+
 /// Ana takes a new customer's conversation; returns its id.
 async fn ana_takes(w: &World, customer: &str) -> String {
     let mut stream = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
     w.customer_writes(customer, json!({ "body": "I need help" })).await;
     let offer = stream.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
-    w.ana
-        .api
-        .post(
-            &format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap()),
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    accept(&w.ana, &offer).await;
     stream.close().await;
     offer["data"]["conversation_id"].as_str().unwrap().to_owned()
 }
@@ -31,13 +41,7 @@ async fn bo_accepts(w: &World, bo: &mut Stream, conversation: &str) {
             d["conversation_id"] == conversation && d["agent_id"] == w.bo.id.as_str()
         })
         .await;
-    w.bo.api
-        .post(
-            &format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap()),
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    accept(&w.bo, &offer).await;
     let c: Value = w.bo.api.get(&format!("/conversations/{conversation}")).await.unwrap();
     assert_eq!(
         (c["status"].as_str(), c["agent_id"].as_str()),
@@ -93,13 +97,7 @@ async fn transfers_to_an_agent_or_a_queue_from_active_and_from_waiting_reach_the
     // Waiting (Ana closed the session without ending it) → a queue, by a supervisor.
     let third = ana_takes(&w, "+5511922220003").await;
     w.ana.api.post(&format!("/conversations/{third}/close"), &json!({})).await.unwrap();
-    wait_until(WAIT, "the conversation waiting", || async {
-        w.admin
-            .get(&format!("/conversations/{third}"))
-            .await
-            .is_ok_and(|c| c["status"] == "waiting")
-    })
-    .await;
+    until_waiting(&w, &third).await;
     w.admin
         .post(&format!("/conversations/{third}/transfer"), &json!({ "queue_id": billing }))
         .await
@@ -110,13 +108,7 @@ async fn transfers_to_an_agent_or_a_queue_from_active_and_from_waiting_reach_the
 
     // And Waiting → an agent.
     w.bo.api.post(&format!("/conversations/{third}/close"), &json!({})).await.unwrap();
-    wait_until(WAIT, "waiting again", || async {
-        w.admin
-            .get(&format!("/conversations/{third}"))
-            .await
-            .is_ok_and(|c| c["status"] == "waiting")
-    })
-    .await;
+    until_waiting(&w, &third).await;
     let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
     w.admin
         .post(&format!("/conversations/{third}/transfer"), &json!({ "agent_id": w.ana.id }))
@@ -127,14 +119,7 @@ async fn transfers_to_an_agent_or_a_queue_from_active_and_from_waiting_reach_the
             d["conversation_id"] == third.as_str() && d["agent_id"] == w.ana.id.as_str()
         })
         .await;
-    w.ana
-        .api
-        .post(
-            &format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap()),
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    accept(&w.ana, &offer).await;
     let c = w.ana.api.get(&format!("/conversations/{third}")).await.unwrap();
     assert_eq!(
         (c["status"].as_str(), c["agent_id"].as_str()),
