@@ -425,10 +425,10 @@ impl FromRequestParts<AppState> for Caller {
             (Some(key), _) => state.keys.authenticate(key).await,
             (None, Some(token)) => match state.users.authenticate(token).await? {
                 Some(session) => {
-                    if let Via::Session { csrf, .. } = &session.caller.via {
+                    if let Via::Session { csrf, .. } = &session.via {
                         crate::cookies::check(parts, csrf)?;
                     }
-                    Ok(Arc::new(session.caller.clone()))
+                    Ok(session)
                 }
                 None => Err(ApiError::new(ErrorCode::Unauthenticated, "your session has ended; sign in again")),
             },

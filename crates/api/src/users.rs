@@ -88,12 +88,6 @@ pub struct SignedIn {
     pub csrf_token: String,
 }
 
-/// A session found by its cookie.
-#[derive(Debug, Clone)]
-pub struct SessionCaller {
-    pub caller: Caller,
-}
-
 const USER_COLUMNS: &str = "id, email, name, role, agent_id, queue_ids, password_hash IS NOT NULL AS active, disabled_at, created_at";
 /// The shortest and longest password accepted.
 const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 12..=256;
@@ -162,7 +156,7 @@ pub struct Users {
     pool: PgPool,
     session_ttl: Duration,
     setup_ttl: Duration,
-    cache: moka::future::Cache<Vec<u8>, Option<Arc<SessionCaller>>>,
+    cache: moka::future::Cache<Vec<u8>, Option<Arc<Caller>>>,
 }
 
 impl Users {
@@ -224,7 +218,7 @@ impl Users {
         .bind(Uuid::now_v7())
         .bind(email)
         .bind(name)
-        .bind(role_str(new.role))
+        .bind(new.role.as_str())
         .bind(new.agent_id)
         .bind(&new.queue_ids)
         .bind(digest(&token))
@@ -362,15 +356,16 @@ impl Users {
     }
 
     /// The caller a session cookie stands for (sliding its expiry), or `None`.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<SessionCaller>>, ApiError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Caller>>, ApiError> {
         if token.len() > 128 {
             return Ok(None);
         }
         let pool = self.pool.clone();
         let ttl = self.session_ttl;
-        let lookup = digest(token);
+        let hash = digest(token);
+        let lookup = hash.clone();
         self.cache
-            .try_get_with(digest(token), async move {
+            .try_get_with(hash, async move {
                 let row: Option<SessionRow> = sqlx::query_as(
                     "UPDATE api.web_sessions s SET last_seen_at = now(), expires_at = now() + make_interval(secs => $2) \
                      FROM api.users u WHERE s.token_hash = $1 AND s.expires_at > now() AND u.id = s.user_id \
@@ -400,7 +395,7 @@ impl Users {
         .bind(session_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.and_then(SessionRow::caller).map(|s| s.caller))
+        Ok(row.and_then(SessionRow::caller))
     }
 
     /// The signed-in user of `session_id`, with its CSRF token.
@@ -483,22 +478,16 @@ struct SessionRow {
 }
 
 impl SessionRow {
-    fn caller(self) -> Option<SessionCaller> {
-        Some(SessionCaller {
-            caller: Caller {
-                key_id: self.id,
-                role: Role::parse(&self.role)?,
-                agent_id: self.agent_id,
-                queue_ids: self.queue_ids,
-                via: Via::Session {
-                    user_id: self.user_id,
-                    csrf: self.csrf_token.into(),
-                },
+    fn caller(self) -> Option<Caller> {
+        Some(Caller {
+            key_id: self.id,
+            role: Role::parse(&self.role)?,
+            agent_id: self.agent_id,
+            queue_ids: self.queue_ids,
+            via: Via::Session {
+                user_id: self.user_id,
+                csrf: self.csrf_token.into(),
             },
         })
     }
-}
-
-fn role_str(role: Role) -> &'static str {
-    role.as_str()
 }
