@@ -30,8 +30,8 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-async function api(method, path, body) {
-  const headers = { accept: 'application/json' };
+async function api(method, path, body, extra) {
+  const headers = { accept: 'application/json', ...(extra || {}) };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && S.csrf) headers['x-csrf-token'] = S.csrf;
   S.inflight += 1;
@@ -376,7 +376,10 @@ function attachmentRow() {
 async function sendReply(content, sent) {
   const id = S.openId;
   const body = { ...content, client_message_id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random() };
-  const done = await attempt(() => api('POST', `/conversations/${id}/messages`, body));
+  // The reply continues the trace of the customer's message it answers (the latest one).
+  const answered = [...(S.messages || [])].reverse().find((m) => m.direction === 'inbound' && m.traceparent);
+  const trace = answered ? { traceparent: answered.traceparent } : undefined;
+  const done = await attempt(() => api('POST', `/conversations/${id}/messages`, body, trace));
   if (done !== undefined) { sent(); loadMessages(); }
 }
 

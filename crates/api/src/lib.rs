@@ -31,7 +31,7 @@ use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_service_kit::Health;
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use switchboard_telemetry::propagation::TracedChannel;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
@@ -139,7 +139,11 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
-        .layer(TraceLayer::new_for_http().make_span_with(switchboard_telemetry::propagation::http_server_span))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+            let span = switchboard_telemetry::propagation::http_server_span(request);
+            span.record("switchboard.service", "api");
+            span
+        }))
 }
 
 /// Names the request's span after the route template that matched (`GET /api/v1/conversations/{id}`).
@@ -181,18 +185,21 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let state = AppState::new(state::Inner {
         keys,
         users,
-        session: SessionServiceClient::with_interceptor(
-            grpc_channel(&settings.session_url, &config.grpc_tls, grpc_timeout)?,
-            GrpcTraceInterceptor,
-        ),
-        routing: RoutingServiceClient::with_interceptor(
-            grpc_channel(&settings.routing_url, &config.grpc_tls, grpc_timeout)?,
-            GrpcTraceInterceptor,
-        ),
-        journal: WebhookJournalClient::with_interceptor(
-            grpc_channel(&settings.ingress_url, &config.grpc_tls, grpc_timeout)?,
-            GrpcTraceInterceptor,
-        ),
+        session: SessionServiceClient::new(TracedChannel::new(grpc_channel(
+            &settings.session_url,
+            &config.grpc_tls,
+            grpc_timeout,
+        )?)),
+        routing: RoutingServiceClient::new(TracedChannel::new(grpc_channel(
+            &settings.routing_url,
+            &config.grpc_tls,
+            grpc_timeout,
+        )?)),
+        journal: WebhookJournalClient::new(TracedChannel::new(grpc_channel(
+            &settings.ingress_url,
+            &config.grpc_tls,
+            grpc_timeout,
+        )?)),
         publisher: publisher.clone(),
         pool: pool.clone(),
         hub: hub.clone(),

@@ -379,6 +379,9 @@ pub struct Message {
     /// Location, button reply, template used, … as JSON.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+    /// The W3C `traceparent` the message was handled in. Send it as the `traceparent` header of
+    /// the reply to this message, and the reply continues this message's trace.
+    pub traceparent: Option<String>,
 }
 
 impl From<spb::Message> for Message {
@@ -412,6 +415,7 @@ impl From<spb::Message> for Message {
             error_code: (m.error_code != 0).then_some(m.error_code),
             error_message: non_empty(m.error_message),
             twilio_sid: non_empty(m.twilio_sid),
+            traceparent: non_empty(m.traceparent),
         }
     }
 }

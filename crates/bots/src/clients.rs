@@ -7,11 +7,10 @@ use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
-use tonic::service::interceptor::InterceptedService;
+use switchboard_telemetry::propagation::TracedChannel;
 use tonic::transport::Channel;
 
-type Traced = InterceptedService<Channel, GrpcTraceInterceptor>;
+type Traced = TracedChannel;
 
 /// The services a turn talks to.
 #[derive(Clone)]
@@ -30,9 +29,9 @@ impl Clients {
     /// routing at `routing_url` (connected lazily).
     pub fn connect(session_url: &str, directory_url: &str, routing_url: &str, tls: &GrpcTls) -> anyhow::Result<Self> {
         Ok(Self {
-            session: SessionServiceClient::with_interceptor(channel(session_url, tls)?, GrpcTraceInterceptor),
-            directory: ChannelDirectoryClient::with_interceptor(channel(directory_url, tls)?, GrpcTraceInterceptor),
-            routing: RoutingServiceClient::with_interceptor(channel(routing_url, tls)?, GrpcTraceInterceptor),
+            session: SessionServiceClient::new(TracedChannel::new(channel(session_url, tls)?)),
+            directory: ChannelDirectoryClient::new(TracedChannel::new(channel(directory_url, tls)?)),
+            routing: RoutingServiceClient::new(TracedChannel::new(channel(routing_url, tls)?)),
         })
     }
 }

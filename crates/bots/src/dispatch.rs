@@ -12,6 +12,7 @@ use switchboard_proto::common::v1::Attribute;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use switchboard_proto::session::v1::send_message_request::Content;
+use tracing::Instrument as _;
 
 use crate::clients::Clients;
 use crate::protocol::{Action, BotRequest, BotResponse, Reply, render_buttons};
@@ -114,6 +115,10 @@ impl TurnHandler {
         let mut last = String::new();
         for attempt in 1..=attempts {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let span = bot_call_span(bot, attempt);
+            // The bot may continue the trace: it gets the call's W3C context.
+            let mut trace_headers = reqwest::header::HeaderMap::new();
+            switchboard_telemetry::propagation::inject_http(&span, &mut trace_headers);
             let answer = self
                 .http
                 .post(&bot.endpoint)
@@ -121,9 +126,22 @@ impl TurnHandler {
                 .header("content-type", "application/json")
                 .header(signature::HEADER, signature::sign(secret.expose_secret().as_bytes(), now, &body))
                 .header(signature::TURN_HEADER, &turn.turn_id)
+                .headers(trace_headers)
                 .body(body.clone())
                 .send()
+                .instrument(span.clone())
                 .await;
+            match &answer {
+                Ok(response) => {
+                    span.record("http.response.status_code", response.status().as_u16());
+                    if !response.status().is_success() {
+                        span.record("otel.status_code", "ERROR");
+                    }
+                }
+                Err(_) => {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             last = match answer {
                 Ok(response) if response.status().is_success() => match crate::guard::read_capped(response).await {
                     Ok(bytes) => match BotResponse::parse(&bytes) {
@@ -319,4 +337,24 @@ impl Handler for TurnHandler {
         }
         Ok(())
     }
+}
+
+/// The HTTP client span of one call to a bot (`POST`, OpenTelemetry's HTTP client convention;
+/// the endpoint's host, never its path, which may hold a secret).
+fn bot_call_span(bot: &spb::Bot, attempt: u32) -> tracing::Span {
+    let host = url::Url::parse(&bot.endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    tracing::info_span!(
+        "bot.call",
+        otel.name = "POST",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "POST",
+        server.address = %host,
+        http.request.resend_count = attempt.saturating_sub(1),
+        http.response.status_code = tracing::field::Empty,
+        bot = %bot.name,
+    )
 }

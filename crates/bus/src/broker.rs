@@ -48,6 +48,11 @@ impl Broker {
         }
     }
 
+    /// The connection name: the service this handle belongs to.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
     /// Returns the bus settings.
     pub fn config(&self) -> &BusConfig {
         &self.inner.config

@@ -401,6 +401,7 @@ impl<H: Handler> Inner<H> {
             messaging.batch.message_count = batch,
             messaging.message.id = message.message_id.as_deref().unwrap_or(""),
             attempt = message.attempt,
+            switchboard.service = self.broker.name(),
         );
         switchboard_telemetry::propagation::set_parent(&span, switchboard_telemetry::propagation::extract_map(&message.headers));
         span

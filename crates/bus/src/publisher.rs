@@ -38,6 +38,18 @@ pub enum PublishError {
     Timeout(Duration),
 }
 
+impl PublishError {
+    /// A short, stable name for the `error.type` attribute.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Nacked => "nacked",
+            Self::Unroutable(_) => "unroutable",
+            Self::Timeout(_) => "timeout",
+        }
+    }
+}
+
 /// A message to publish.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
@@ -140,14 +152,22 @@ impl Publisher {
         let timestamp = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
         let started = Instant::now();
         let mut confirms = Vec::with_capacity(messages.len());
+        let mut spans = Vec::with_capacity(messages.len());
         for message in messages {
+            let exchange = message.exchange.unwrap_or(&events);
+            // The consumer continues the producer span's trace: its context replaces the caller's.
+            let span = self.producer_span(exchange, message);
+            let mut headers = message.headers.clone();
+            if !span.is_none() {
+                switchboard_telemetry::propagation::inject_map(&span, &mut headers);
+            }
+            spans.push(span);
             let properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
                 .with_message_id(message.message_id.into())
                 .with_timestamp(timestamp)
-                .with_headers(map_to_table(&message.headers));
-            let exchange = message.exchange.unwrap_or(&events);
+                .with_headers(map_to_table(&headers));
             let options = BasicPublishOptions {
                 mandatory: message.mandatory,
                 ..Default::default()
@@ -166,7 +186,7 @@ impl Publisher {
         let timeout = self.inner.broker.config().confirm_timeout();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut outcome = Ok(());
-        for (confirm, routing_key) in confirms {
+        for (index, (confirm, routing_key)) in confirms.into_iter().enumerate() {
             let confirmation = match tokio::time::timeout_at(deadline, confirm).await {
                 Err(_) => return Err(PublishError::Timeout(timeout)),
                 Ok(Err(error)) => {
@@ -181,6 +201,10 @@ impl Publisher {
                 Confirmation::Nack(_) => Err(PublishError::Nacked),
                 Confirmation::NotRequested => Err(PublishError::Unavailable("channel is not in confirm mode".into())),
             };
+            if let (Err(error), Some(span)) = (&this, spans.get(index)) {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", error.kind());
+            }
             if outcome.is_ok() {
                 outcome = this;
             }
@@ -190,6 +214,37 @@ impl Publisher {
             .confirm_latency
             .record(started.elapsed().as_secs_f64(), &[KeyValue::new("outcome", result)]);
         outcome
+    }
+
+    /// The producer span of one publish (OpenTelemetry's messaging conventions), open until its
+    /// confirm arrives. Its parent is the trace the message carries (an outbox row's), else the
+    /// caller's span; with neither there is no trace to extend and no span.
+    fn producer_span(&self, exchange: &str, message: &Outgoing<'_>) -> tracing::Span {
+        use opentelemetry::trace::TraceContextExt as _;
+        let carried = switchboard_telemetry::propagation::extract_map(&message.headers);
+        let carried = carried.span().span_context().is_valid().then_some(carried);
+        if carried.is_none() && tracing::Span::current().is_none() {
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            "bus.publish",
+            otel.name = %format_args!("publish {exchange}"),
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "send",
+            messaging.operation.name = "publish",
+            messaging.destination.name = exchange,
+            messaging.rabbitmq.destination.routing_key = message.routing_key,
+            messaging.message.id = message.message_id,
+            messaging.message.body.size = message.payload.len(),
+            switchboard.service = self.inner.broker.name(),
+        );
+        if let Some(cx) = carried {
+            switchboard_telemetry::propagation::set_parent(&span, cx);
+        }
+        span
     }
 
     async fn channel(&self) -> Result<Channel, PublishError> {

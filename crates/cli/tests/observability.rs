@@ -62,7 +62,8 @@ fn kind_and_labels<T>(data: &MetricData<T>, labels: &mut BTreeSet<String>) -> &'
 #[tokio::test]
 async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
     let spans = InMemorySpanExporter::default();
-    let tracer = switchboard_telemetry::init_with_span_exporter("switchboard-test", spans.clone()).unwrap();
+    let logs = switchboard_test_support::LogCapture::default();
+    let tracer = switchboard_telemetry::init_with_span_exporter("switchboard-test", spans.clone(), logs.clone()).unwrap();
     let metrics = InMemoryMetricExporter::default();
     let meters = SdkMeterProvider::builder().with_periodic_exporter(metrics.clone()).build();
     opentelemetry::global::set_meter_provider(meters.clone());
@@ -93,14 +94,29 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
         .post(&format!("/offers/{}/accept", offer["id"].as_str().unwrap()), &json!({}))
         .await
         .unwrap();
-    w.ana
-        .api
-        .post(
-            &format!("/conversations/{conversation}/messages"),
-            &json!({ "text": "traced reply" }),
-        )
-        .await
-        .unwrap();
+    // The agent answers as the desk does: continuing the trace of the message it answers.
+    let messages = w.ana.api.get(&format!("/conversations/{conversation}/messages")).await.unwrap();
+    let inbound = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["direction"] == "inbound")
+        .unwrap()
+        .clone();
+    let traceparent = inbound["traceparent"]
+        .as_str()
+        .expect("an inbound message names its trace")
+        .to_owned();
+    let api = w.stack.urls.api.clone();
+    let reply = |text: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{api}/api/v1/conversations/{conversation}/messages"))
+            .bearer_auth(&w.ana.key)
+            .header("traceparent", &traceparent)
+            .json(&json!({ "text": text }))
+            .send()
+    };
+    assert_eq!(reply("traced reply").await.unwrap().status(), 201);
     wait_until(WAIT, "the reply is read", || async {
         let messages = w.ana.api.get(&format!("/conversations/{conversation}/messages")).await.unwrap();
         messages
@@ -111,13 +127,7 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
     })
     .await;
     w.clock.advance(time::Duration::hours(25));
-    assert!(
-        w.ana
-            .api
-            .post(&format!("/conversations/{conversation}/messages"), &json!({ "text": "late" }))
-            .await
-            .is_err()
-    );
+    assert_eq!(reply("late").await.unwrap().status(), 422, "outside the window");
     // Routing's gauges appear once its scheduler has read the queues.
     wait_until(WAIT, "routing's gauges", || async {
         meters.force_flush().unwrap();
@@ -134,9 +144,14 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
     })
     .await;
 
-    // One trace from the webhook to the send of the automated greeting it caused.
-    tracer.force_flush().unwrap();
-    let finished = spans.get_finished_spans().unwrap();
+    // One trace for the turn: the webhook, session's store, the offer, the agent's API call, the
+    // sender's Twilio call and the status callbacks of the reply.
+    let finished = wait_for(WAIT, "the reply's read status in its trace", || async {
+        tracer.force_flush().unwrap();
+        let finished = spans.get_finished_spans().unwrap();
+        finished.iter().any(|s| s.name == "message read").then_some(finished)
+    })
+    .await;
     let webhook = finished
         .iter()
         .find(|s| {
@@ -147,31 +162,88 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
         })
         .expect("the webhook's span");
     let trace_id = webhook.span_context.trace_id();
-    // The API's spans are named after their route template, and gRPC's after the method.
+    assert!(traceparent.contains(&trace_id.to_string()), "the message names its webhook's trace");
+    let trace: Vec<_> = finished.iter().filter(|s| s.span_context.trace_id() == trace_id).collect();
+    let attr = |s: &opentelemetry_sdk::trace::SpanData, key: &str| {
+        s.attributes
+            .iter()
+            .find(|a| a.key.as_str() == key)
+            .map(|a| a.value.as_str().into_owned())
+    };
+    let named = |name: &str| -> Vec<&opentelemetry_sdk::trace::SpanData> { trace.iter().copied().filter(|s| s.name == name).collect() };
+    let kind_of = |name: &str| named(name).first().copied().map(|s| s.span_kind.clone());
+    let names: BTreeSet<String> = trace.iter().map(|s| s.name.to_string()).collect();
+    let service_of = |name: &str| named(name).first().copied().and_then(|s| attr(s, "switchboard.service"));
+    use opentelemetry::trace::SpanKind;
+    assert_eq!(
+        kind_of("POST /v1/twilio/{channel_id}/inbound"),
+        Some(SpanKind::Server),
+        "{names:#?}"
+    );
+    assert_eq!(service_of("POST /v1/twilio/{channel_id}/inbound").as_deref(), Some("ingress"));
+    assert_eq!(service_of("store inbound message").as_deref(), Some("session"), "{names:#?}");
+    let events = format!("publish {}.events", w._bus.config.namespace);
+    assert_eq!(kind_of(&events), Some(SpanKind::Producer), "{names:#?}");
+    // Database work, named by the conventions, with no parameter values.
+    let insert = *named("INSERT session.messages").first().expect("the store's INSERT");
+    assert_eq!(insert.span_kind, SpanKind::Client);
+    assert_eq!(attr(insert, "db.system.name").as_deref(), Some("postgresql"));
+    assert_eq!(attr(insert, "db.operation.name").as_deref(), Some("INSERT"));
+    assert_eq!(attr(insert, "db.collection.name").as_deref(), Some("session.messages"));
+    assert_eq!(attr(insert, "switchboard.service").as_deref(), Some("session"));
+    assert!(
+        trace
+            .iter()
+            .all(|s| !attr(s, "db.query.text").unwrap_or_default().contains("trace me")),
+        "no bound value in a query's text"
+    );
+    assert_eq!(service_of("offer").as_deref(), Some("routing"), "{names:#?}");
     for name in [
-        "POST /api/v1/offers/{id}/accept",
         "POST /api/v1/conversations/{id}/messages",
         "switchboard.session.v1.SessionService/SendMessage",
+        "POST /2010-04-01/Accounts/{AccountSid}/Messages.json",
+        "message sent",
+        "message delivered",
+        "message read",
     ] {
-        assert!(
-            finished.iter().any(|s| s.name == name),
-            "no span {name} among {:?}",
-            finished.iter().map(|s| s.name.to_string()).collect::<BTreeSet<_>>()
-        );
+        assert!(names.contains(name), "no span {name} in the trace: {names:#?}");
     }
-    let hops: BTreeSet<String> = finished
+    let send_calls = named("switchboard.session.v1.SessionService/SendMessage");
+    assert!(
+        send_calls.iter().any(|s| s.span_kind == SpanKind::Client),
+        "the API's call is a client span"
+    );
+    assert!(
+        send_calls.iter().any(|s| s.span_kind == SpanKind::Server),
+        "session's is a server span"
+    );
+    assert_eq!(
+        kind_of("POST /2010-04-01/Accounts/{AccountSid}/Messages.json"),
+        Some(SpanKind::Client)
+    );
+    assert_eq!(
+        service_of("POST /2010-04-01/Accounts/{AccountSid}/Messages.json").as_deref(),
+        Some("sender")
+    );
+    let read = named("message read")[0];
+    assert_eq!(read.links.len(), 1, "the read status links the callback's own trace");
+    let hops: BTreeSet<String> = trace
         .iter()
-        .filter(|s| s.span_context.trace_id() == trace_id && s.name.starts_with("process "))
-        .filter_map(|s| {
-            s.attributes
-                .iter()
-                .find(|a| a.key.as_str() == "messaging.destination.name")
-                .map(|a| a.value.as_str().split('.').skip(1).take(2).collect::<Vec<_>>().join("."))
-        })
+        .filter(|s| s.name.starts_with("process "))
+        .filter_map(|s| attr(s, "messaging.destination.name"))
+        .map(|q| q.split('.').skip(1).take(2).collect::<Vec<_>>().join("."))
         .collect();
-    for hop in ["session.inbound", "routing.work", "sender.outbound"] {
+    for hop in ["session.inbound", "routing.work", "sender.outbound", "api.stream"] {
         assert!(hops.contains(hop), "the trace reaches {hop}: {hops:?}");
     }
+    // The refused late reply was in the same trace, and its log line names it.
+    let refusal = logs
+        .contents()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "send refused by policy")
+        .expect("the refusal is logged");
+    assert_eq!(refusal["trace_id"], trace_id.to_string(), "{refusal}");
 
     // Metric names and labels the code emits, as Prometheus will see them.
     meters.force_flush().unwrap();

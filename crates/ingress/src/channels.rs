@@ -11,9 +11,7 @@ use secrecy::SecretString;
 use switchboard_proto::session::v1::ResolveChannelRequest;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use switchboard_telemetry::propagation::TracedChannel;
 
 use crate::config::IngressSettings;
 
@@ -45,7 +43,7 @@ pub enum ResolveError {
     Unavailable(String),
 }
 
-type Client = ChannelDirectoryClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+type Client = ChannelDirectoryClient<TracedChannel>;
 
 /// Resolves channel ids through a two-level cache in front of the session service.
 #[derive(Clone)]
@@ -65,7 +63,7 @@ impl ChannelResolver {
             request: timeout,
         };
         let channel = switchboard_service_kit::grpc::channel(&settings.session_url, tls, timeouts)?;
-        let client = ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor);
+        let client = ChannelDirectoryClient::new(TracedChannel::new(channel));
         Ok(Self {
             client,
             fresh: Cache::builder()

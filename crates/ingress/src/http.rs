@@ -63,6 +63,7 @@ fn webhook_span<B>(request: &http::Request<B>) -> tracing::Span {
         channel_id = tracing::field::Empty,
         message_sid = tracing::field::Empty,
         outcome = tracing::field::Empty,
+        switchboard.service = "ingress",
     );
     switchboard_telemetry::propagation::set_parent(&span, switchboard_telemetry::propagation::extract_http(request.headers()));
     span

@@ -62,7 +62,7 @@ async fn main() {
         pool: db.pool.clone(),
         clock: Arc::new(switchboard_domain::SystemClock),
         outbox: Outbox::new("routing"),
-        session: SessionServiceClient::with_interceptor(channel, switchboard_telemetry::propagation::GrpcTraceInterceptor),
+        session: SessionServiceClient::new(switchboard_telemetry::propagation::TracedChannel::new(channel)),
         settings: RoutingSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             http_listen: "127.0.0.1:0".parse().unwrap(),

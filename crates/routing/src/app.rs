@@ -14,17 +14,15 @@ use switchboard_domain::routing::presence::{Load, ProfileLoad, recompute};
 use switchboard_domain::routing::{Presence, SkillRequirement};
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_storage::outbox::{EventBatch, Outbox};
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use switchboard_telemetry::propagation::TracedChannel;
 use time::OffsetDateTime;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::config::RoutingSettings;
 use crate::error::RoutingError;
 
 /// A session gRPC client.
-pub type SessionClient = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+pub type SessionClient = SessionServiceClient<TracedChannel>;
 
 /// Everything a routing operation needs.
 pub struct Routing {
@@ -62,6 +60,8 @@ pub struct ItemRow {
     pub total_declines: i32,
     pub updated_at: OffsetDateTime,
     pub queue_priority: i32,
+    /// The trace the item was queued in (W3C `traceparent`), when it was traced.
+    pub traceparent: Option<String>,
 }
 
 impl ItemRow {

@@ -47,6 +47,32 @@ struct Offer {
     queue_id: Option<Uuid>,
     workstream_id: Option<Uuid>,
     expires_at: OffsetDateTime,
+    /// The span the offer is recorded in, in its item's trace; it ends when the cycle commits.
+    span: tracing::Span,
+}
+
+/// The span of one offer, a child of the trace its work item was queued in: the cycle runs on
+/// its own, and this puts each offer (and the events it sends) in its conversation's trace.
+fn offer_span(item: &ItemRow, agent_id: Uuid, waited: time::Duration) -> tracing::Span {
+    use switchboard_telemetry::propagation::{extract_map, set_parent};
+    let Some(traceparent) = &item.traceparent else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        parent: None,
+        "routing.offer",
+        otel.name = "offer",
+        conversation_id = %item.conversation_id,
+        agent_id = %agent_id,
+        queue_id = ?item.queue_id,
+        routing.wait_ms = waited.whole_milliseconds(),
+        switchboard.service = "routing",
+    );
+    set_parent(
+        &span,
+        extract_map(&std::collections::BTreeMap::from([("traceparent".to_owned(), traceparent.clone())])),
+    );
+    span
 }
 
 fn nanos(t: Option<OffsetDateTime>) -> i64 {
@@ -263,6 +289,7 @@ impl Routing {
                     queue_id: Some(queue_id),
                     workstream_id: Some(ws_id),
                     expires_at: now + timeout,
+                    span: offer_span(item, agent_id, now - item.enqueued_at),
                 });
             }
             let anyone_free = agents
@@ -387,17 +414,20 @@ impl Routing {
             }
         }
         for o in offers {
-            events.push(
-                OfferCreatedV1 {
-                    offer_id: o.id.to_string(),
-                    conversation_id: o.conversation_id.to_string(),
-                    agent_id: o.agent_id.to_string(),
-                    queue_id: o.queue_id.map(|q| q.to_string()),
-                    workstream_id: o.workstream_id.map(|w| w.to_string()),
-                    expires_at: o.expires_at,
-                },
-                now,
-            );
+            // Inside the offer's span, so the event carries its conversation's trace.
+            o.span.in_scope(|| {
+                events.push(
+                    OfferCreatedV1 {
+                        offer_id: o.id.to_string(),
+                        conversation_id: o.conversation_id.to_string(),
+                        agent_id: o.agent_id.to_string(),
+                        queue_id: o.queue_id.map(|q| q.to_string()),
+                        workstream_id: o.workstream_id.map(|w| w.to_string()),
+                        expires_at: o.expires_at,
+                    },
+                    now,
+                );
+            });
         }
         crate::metrics::offers_made(offers.len(), &[KeyValue::new("how", "cycle")]);
         Ok(())

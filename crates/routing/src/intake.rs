@@ -271,9 +271,9 @@ impl Routing {
         let now = self.now();
         sqlx::query(
             "INSERT INTO routing.work_items (conversation_id, workstream_id, number_id, queue_id, state, priority, profiles, skills, facts, \
-             enqueued_at, last_customer_message_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             enqueued_at, last_customer_message_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (conversation_id) DO UPDATE SET workstream_id = $2, queue_id = $4, state = $5, priority = $6, profiles = $7, skills = $8, \
-             facts = $9, enqueued_at = $10, last_customer_message_at = $11, agent_id = NULL, offer_id = NULL, pinned_agent_id = NULL, \
+             facts = $9, enqueued_at = $10, last_customer_message_at = $11, traceparent = $12, agent_id = NULL, offer_id = NULL, pinned_agent_id = NULL, \
              declines = '{}'::jsonb, total_declines = 0, release_at = NULL, updated_at = $10, \
              escalated_from_bot = routing.work_items.escalated_from_bot AND $5 <> 'bot'",
         )
@@ -288,6 +288,7 @@ impl Routing {
         .bind(serde_json::json!(facts))
         .bind(now)
         .bind(e.last_customer_message_at)
+        .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
         .execute(&mut *tx)
         .await?;
         Ok(())

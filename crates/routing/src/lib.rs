@@ -31,7 +31,7 @@ use switchboard_proto::session::v1::session_service_client::SessionServiceClient
 use switchboard_service_kit::Health;
 use switchboard_service_kit::grpc::{self as grpc_setup, Timeouts};
 use switchboard_storage::outbox::{Outbox, OutboxRelay};
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use switchboard_telemetry::propagation::TracedChannel;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -59,7 +59,7 @@ pub async fn run(
         pool: pool.clone(),
         clock,
         outbox: Outbox::new("routing"),
-        session: SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor),
+        session: SessionServiceClient::new(TracedChannel::new(channel)),
         settings: settings.clone(),
         cycles: Arc::default(),
     });

@@ -7,10 +7,8 @@ use secrecy::SecretString;
 use switchboard_proto::session::v1::ResolveChannelRequest;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use switchboard_telemetry::propagation::TracedChannel;
 use switchboard_twilio::Credentials;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 /// Why credentials could not be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -23,7 +21,7 @@ pub enum CredentialsError {
     Unavailable(String),
 }
 
-type Client = ChannelDirectoryClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+type Client = ChannelDirectoryClient<TracedChannel>;
 
 /// A cached credentials source.
 #[derive(Clone)]
@@ -37,7 +35,7 @@ impl CredentialStore {
     pub fn connect(url: &str, tls: &GrpcTls) -> anyhow::Result<Self> {
         let channel = switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(Duration::from_secs(5)))?;
         Ok(Self {
-            client: ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor),
+            client: ChannelDirectoryClient::new(TracedChannel::new(channel)),
             cache: Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build(),
         })
     }

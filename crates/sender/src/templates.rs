@@ -12,14 +12,12 @@ use switchboard_proto::common::v1::PageRequest;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_proto::session::v1::{ListChannelsRequest, SyncTemplatesRequest, SyncedTemplate};
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
-use switchboard_telemetry::propagation::GrpcTraceInterceptor;
+use switchboard_telemetry::propagation::TracedChannel;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::send::App;
 
-type Session = SessionServiceClient<InterceptedService<Channel, GrpcTraceInterceptor>>;
+type Session = SessionServiceClient<TracedChannel>;
 
 /// Syncs templates.
 #[derive(Clone)]
@@ -37,7 +35,7 @@ impl TemplateSync {
         let channel = switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(Duration::from_secs(30)))?;
         Ok(Self {
             app,
-            session: SessionServiceClient::with_interceptor(channel, GrpcTraceInterceptor),
+            session: SessionServiceClient::new(TracedChannel::new(channel)),
         })
     }
 

@@ -99,6 +99,7 @@ struct Tracked {
     error_code: Option<i32>,
     error_message: Option<String>,
     agent_id: Option<Uuid>,
+    traceparent: Option<String>,
     #[sqlx(skip)]
     moved: bool,
 }
@@ -156,6 +157,31 @@ impl Tracked {
     }
 }
 
+/// Records each status a message moved to in that message's own trace (the agent's or bot's
+/// reply it was sent in), linked to the callback's trace: so the reply's trace ends with its
+/// delivery and read, though Twilio's callbacks carry no trace context.
+fn trace_moves(started: std::time::SystemTime, moves: &[(String, String)], messages: &[Tracked]) {
+    use opentelemetry::KeyValue;
+    for (id, status) in moves {
+        let Some(message) = messages.iter().find(|m| m.id.to_string() == *id) else {
+            continue;
+        };
+        let Some(traceparent) = message.traceparent.as_deref() else {
+            continue;
+        };
+        let mut attributes = vec![
+            KeyValue::new(switchboard_telemetry::semconv::SWITCHBOARD_SERVICE, "session"),
+            KeyValue::new("message_id", id.clone()),
+            KeyValue::new(switchboard_telemetry::semconv::CONVERSATION_ID, message.conversation_id.to_string()),
+            KeyValue::new("message.status", status.clone()),
+        ];
+        if let Some(sid) = &message.twilio_sid {
+            attributes.push(KeyValue::new(switchboard_telemetry::semconv::MESSAGE_SID, sid.clone()));
+        }
+        switchboard_telemetry::propagation::record_in_stored_trace(traceparent, format!("message {status}"), started, attributes);
+    }
+}
+
 impl Session {
     /// Applies a Twilio status callback.
     pub async fn apply_status_callback(&self, event: &StatusReceivedV1) -> Result<(), SessionError> {
@@ -174,6 +200,7 @@ impl Session {
 
     /// Applies a batch of delivery reports in one transaction (see the module documentation).
     pub async fn apply_reports(&self, reports: &[Report]) -> Result<(), SessionError> {
+        let started = std::time::SystemTime::now();
         // Ids first: a bad one refuses the batch before anything is written.
         let mut parsed = Vec::with_capacity(reports.len());
         let mut sids: Vec<(Uuid, &str)> = Vec::new();
@@ -237,7 +264,7 @@ impl Session {
         let by_id: Vec<Uuid> = known.iter().chain(&failed).copied().collect();
         let (channels, sid_list): (Vec<Uuid>, Vec<&str>) = sids.iter().copied().unzip();
         let mut messages: Vec<Tracked> = sqlx::query_as(
-            "SELECT m.id, m.conversation_id, m.channel_id, m.twilio_sid, m.status, m.error_code, m.error_message, c.agent_id \
+            "SELECT m.id, m.conversation_id, m.channel_id, m.twilio_sid, m.status, m.error_code, m.error_message, c.agent_id, m.traceparent \
              FROM session.messages m JOIN session.conversations c ON c.id = m.conversation_id \
              WHERE m.id IN (SELECT unnest($1::uuid[]) UNION \
                             SELECT s.id FROM session.messages s JOIN unnest($2::uuid[], $3::text[]) u(ch, sid) \
@@ -251,10 +278,12 @@ impl Session {
         .await?;
         let mut events = Events::default();
         let mut keep: Vec<Waiting<'_>> = Vec::new();
+        let mut moves: Vec<(String, String)> = Vec::new();
         let now = self.now();
         for report in &parsed {
             let mut emit = |event: Option<MessageStatusV1>| {
                 if let Some(event) = event {
+                    moves.push((event.message_id.clone(), event.status.clone()));
                     events.push(event, now);
                 }
             };
@@ -314,6 +343,7 @@ impl Session {
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
+        trace_moves(started, &moves, &messages);
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use switchboard_domain::automated::{RenderContext, Trigger};
 use switchboard_domain::conversation::{ConversationStatus, StatusReason, Transition};
 use switchboard_twilio::InboundMessage;
 use switchboard_twilio::webhook::make_storable;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::app::{Events, Session};
@@ -48,6 +49,7 @@ pub(crate) fn classify(error: SessionError) -> HandleError {
 impl Handler for InboundHandler {
     async fn handle(&self, batch: &[Incoming]) -> Result<(), HandleError> {
         let mut parsed = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
         for incoming in batch {
             let mut envelope: Envelope<InboundReceivedV1> = incoming.json()?;
             // Cleaned in place as ingress cleans them (a message published before that rule
@@ -55,6 +57,7 @@ impl Handler for InboundHandler {
             make_storable(&mut envelope.payload.params);
             let message = InboundMessage::from_params(&envelope.payload.params)
                 .map_err(|e| HandleError::Reject(anyhow::anyhow!("unparseable webhook: {e}")))?;
+            spans.push(store_span(incoming, &message.message_sid));
             parsed.push((envelope.payload, message));
         }
         let session = &self.session;
@@ -62,7 +65,7 @@ impl Handler for InboundHandler {
         let mut events = Events::default();
         let mut seen = session.known_sids(&mut tx, &parsed).await.map_err(classify)?;
         let mut numbers: HashMap<(String, String), Result<NumberForInbound, Reason>> = HashMap::new();
-        for (event, message) in &parsed {
+        for ((event, message), span) in parsed.iter().zip(&spans) {
             if !seen.insert((event.channel_id.clone(), message.message_sid.clone())) {
                 tracing::debug!(message_sid = %message.message_sid, "duplicate inbound message ignored");
                 continue;
@@ -86,8 +89,11 @@ impl Handler for InboundHandler {
                     continue;
                 }
             };
+            // Each message in its own trace (a batch holds many customers'): the events it causes
+            // and the trace it is stored with are its webhook's.
             session
                 .apply_inbound(&mut tx, event, message, &number, &mut events)
+                .instrument(span.clone())
                 .await
                 .map_err(classify)?;
         }
@@ -95,6 +101,19 @@ impl Handler for InboundHandler {
         tx.commit().await.map_err(|e| classify(e.into()))?;
         Ok(())
     }
+}
+
+/// The span one inbound message is stored in, a child of its webhook's trace (its AMQP headers).
+fn store_span(incoming: &Incoming, message_sid: &str) -> tracing::Span {
+    use switchboard_telemetry::propagation::{extract_map, set_parent};
+    let span = tracing::info_span!(
+        "session.store_inbound",
+        otel.name = "store inbound message",
+        message_sid,
+        conversation_id = tracing::field::Empty,
+    );
+    set_parent(&span, extract_map(&incoming.headers));
+    span
 }
 
 /// The number an inbound message was sent to.
@@ -250,8 +269,8 @@ impl Session {
             "idempotency_token": event.idempotency_token,
         });
         let stored = sqlx::query_as::<_, MessageRow>(
-            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, twilio_sid, body, media, details, status, created_at) \
-             VALUES ($1, $2, $3, 'inbound', 'customer', $4, $5, $6, $7, 'received', $8) RETURNING *",
+            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, twilio_sid, body, media, details, status, created_at, traceparent) \
+             VALUES ($1, $2, $3, 'inbound', 'customer', $4, $5, $6, $7, 'received', $8, $9) RETURNING *",
         )
         .bind(Uuid::now_v7())
         .bind(conversation.id)
@@ -261,8 +280,10 @@ impl Session {
         .bind(serde_json::Value::Array(media))
         .bind(details)
         .bind(received_at)
+        .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
         .fetch_one(&mut *tx)
         .await?;
+        tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
         events.push(self.message_event(&stored, conversation.agent_id, conversation.bot_id), now);
         if let (Some(bot), "active") = (conversation.bot_id, conversation.status.as_str()) {
             self.push_bot_turn(tx, &conversation, bot, Some(stored.id), events).await?;

@@ -39,6 +39,8 @@ pub struct MessageRow {
     pub error_message: Option<String>,
     pub client_message_id: Option<String>,
     pub created_at: OffsetDateTime,
+    /// The W3C `traceparent` the message was handled in, when it was traced.
+    pub traceparent: Option<String>,
 }
 
 /// Everything needed to decide on and address an outbound message.
@@ -338,8 +340,8 @@ impl Session {
             Approved::Text { .. } => (serde_json::json!([]), serde_json::json!({})),
         };
         let message = sqlx::query_as::<_, MessageRow>(
-            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, author_id, body, media, details, status, client_message_id, created_at) \
-             VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING *",
+            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, author_id, body, media, details, status, client_message_id, created_at, traceparent) \
+             VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, 'pending', $9, $10, $11) RETURNING *",
         )
         .bind(Uuid::now_v7())
         .bind(ctx.conversation_id)
@@ -351,6 +353,7 @@ impl Session {
         .bind(details)
         .bind(client_message_id)
         .bind(now)
+        .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
         .fetch_one(&mut *tx)
         .await?;
         events.push(

@@ -69,28 +69,58 @@ fn env_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
 }
 
+/// The layers every subscriber here is made of, in order: JSON (or pretty) log lines by
+/// `RUST_LOG`; then, when `tracer` is given, the `switchboard.service` attribute, the spans
+/// chosen by `SWITCHBOARD_TRACE_FILTER`, and a client span per SQL statement.
+fn install<W>(provider: Option<&SdkTracerProvider>, service_name: &str, pretty: bool, writer: W) -> anyhow::Result<()>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    // Log lines by RUST_LOG; exported spans by their own filter, so RUST_LOG=warn keeps traces.
+    let slot = crate::logfmt::DispatchSlot::default();
+    let (fmt_json, fmt_pretty) = if pretty {
+        let layer = tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(writer)
+            .with_filter(env_filter());
+        (None, Some(layer))
+    } else {
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .event_format(crate::logfmt::json_with_trace_ids(slot.clone()))
+            .with_writer(writer)
+            .with_filter(env_filter());
+        (Some(layer), None)
+    };
+    // The two helpers see the spans that are exported, as the OpenTelemetry layer does (a
+    // filtered layer sees only the spans its own filter enables).
+    let service = provider.map(|_| crate::service::ServiceAttribute::new(slot.clone()).with_filter(crate::logfmt::trace_filter()));
+    let otel = provider.map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service_name.to_owned()))
+            .with_filter(crate::logfmt::trace_filter())
+    });
+    let db = provider.map(|p| {
+        crate::dbspans::DbSpans::new(p.tracer("switchboard.db"), slot.clone()).with_filter(crate::dbspans::DbSpans::<()>::filter())
+    });
+    tracing_subscriber::registry()
+        .with(fmt_json)
+        .with(fmt_pretty)
+        .with(service)
+        .with(otel)
+        .with(db)
+        .with(crate::logfmt::RegisterDispatch(slot))
+        .try_init()?;
+    Ok(())
+}
+
 /// Installs the global subscriber for `service_name` and, when configured, the OTLP pipelines.
 ///
 /// Logs are JSON on stdout; set `SWITCHBOARD_LOG_FORMAT=pretty` for human-readable lines.
 pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     let pretty = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v == "pretty");
-    // Log lines by RUST_LOG; exported spans by their own filter, so RUST_LOG=warn keeps traces.
-    let slot = crate::logfmt::DispatchSlot::default();
-    let fmt_json = (!pretty).then(|| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .event_format(crate::logfmt::json_with_trace_ids(slot.clone()))
-            .with_filter(env_filter())
-    });
-    let register = crate::logfmt::RegisterDispatch(slot);
-    let fmt_pretty = pretty.then(|| tracing_subscriber::fmt::layer().compact().with_filter(env_filter()));
-
     if !otlp_enabled() {
-        tracing_subscriber::registry()
-            .with(fmt_json)
-            .with(fmt_pretty)
-            .with(register)
-            .try_init()?;
+        install(None, service_name, pretty, std::io::stdout)?;
         return Ok(TelemetryGuard {
             tracer_provider: None,
             meter_provider: None,
@@ -110,37 +140,26 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
         .build();
     opentelemetry::global::set_meter_provider(meter_provider.clone());
     opentelemetry::global::set_tracer_provider(tracer_provider.clone());
-
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer_provider.tracer(service_name.to_owned()))
-        .with_filter(crate::logfmt::trace_filter());
-    tracing_subscriber::registry()
-        .with(fmt_json)
-        .with(fmt_pretty)
-        .with(otel_layer)
-        .with(register)
-        .try_init()?;
+    install(Some(&tracer_provider), service_name, pretty, std::io::stdout)?;
     Ok(TelemetryGuard {
         tracer_provider: Some(tracer_provider),
         meter_provider: Some(meter_provider),
     })
 }
 
-/// Installs a global subscriber that sends spans to `exporter` synchronously (tests use an
-/// in-memory exporter to assert on traces). Returns the provider so the test can flush it.
-pub fn init_with_span_exporter<E>(service_name: &str, exporter: E) -> anyhow::Result<SdkTracerProvider>
+/// Installs the same global subscriber as [`init`], but sends spans to `exporter` synchronously
+/// and JSON log lines to `logs` (tests use an in-memory exporter and buffer to assert on traces
+/// and their log lines). Returns the provider so the test can flush it.
+pub fn init_with_span_exporter<E, W>(service_name: &str, exporter: E, logs: W) -> anyhow::Result<SdkTracerProvider>
 where
     E: SpanExporter + 'static,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter)
         .with_resource(resource(service_name))
         .build();
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()));
-    tracing_subscriber::registry()
-        .with(EnvFilter::new("info"))
-        .with(tracing_subscriber::fmt::layer().with_test_writer())
-        .with(otel_layer)
-        .try_init()?;
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    install(Some(&provider), service_name, false, logs)?;
     Ok(provider)
 }

@@ -5,11 +5,13 @@
 //! `OTEL_TRACES_SAMPLER` says. [`propagation`] carries W3C trace context across HTTP,
 //! gRPC and AMQP so one trace follows a message through every hop.
 
+pub mod dbspans;
 mod init;
 pub mod logfmt;
 pub mod metrics;
 pub mod propagation;
 pub mod semconv;
 pub mod server_metrics;
+pub mod service;
 
 pub use init::{TelemetryGuard, init, init_with_span_exporter, otlp_enabled};

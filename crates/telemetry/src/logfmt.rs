@@ -32,6 +32,13 @@ pub fn trace_filter() -> EnvFilter {
 #[derive(Clone, Default)]
 pub struct DispatchSlot(Arc<OnceLock<WeakDispatch>>);
 
+impl DispatchSlot {
+    /// The registered subscriber, while it is alive.
+    pub fn upgrade(&self) -> Option<Dispatch> {
+        self.0.get().and_then(WeakDispatch::upgrade)
+    }
+}
+
 /// A layer that only records the subscriber it was registered with into a [`DispatchSlot`].
 pub struct RegisterDispatch(pub DispatchSlot);
 
@@ -59,7 +66,7 @@ where
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let mut line = String::new();
         self.inner.format_event(ctx, Writer::new(&mut line), event)?;
-        let dispatch = self.dispatch.0.get().and_then(WeakDispatch::upgrade);
+        let dispatch = self.dispatch.upgrade();
         let ids = ctx
             .lookup_current()
             .zip(dispatch)

@@ -69,13 +69,32 @@ pub fn inject_current_http(headers: &mut HeaderMap) {
     propagator().inject_context(&cx, &mut HeaderInjector(headers));
 }
 
+/// Writes `span`'s context into outgoing HTTP headers.
+pub fn inject_http(span: &Span, headers: &mut HeaderMap) {
+    propagator().inject_context(&span.context(), &mut HeaderInjector(headers));
+}
+
 /// Returns the current span's context as `traceparent`/`tracestate` entries (AMQP headers,
 /// outbox rows).
 pub fn current_context_map() -> BTreeMap<String, String> {
+    context_map(&Span::current())
+}
+
+/// Returns `span`'s context as `traceparent`/`tracestate` entries.
+pub fn context_map(span: &Span) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
-    let cx = Span::current().context();
-    propagator().inject_context(&cx, &mut MapInjector(&mut map));
+    propagator().inject_context(&span.context(), &mut MapInjector(&mut map));
     map
+}
+
+/// Writes `span`'s context over the `traceparent`/`tracestate` entries of `map`.
+pub fn inject_map(span: &Span, map: &mut BTreeMap<String, String>) {
+    propagator().inject_context(&span.context(), &mut MapInjector(map));
+}
+
+/// The `traceparent` of `span`, when it is traced (for clients that continue a trace by hand).
+pub fn traceparent(span: &Span) -> Option<String> {
+    context_map(span).remove("traceparent")
 }
 
 /// Returns the remote parent context carried by a string map (AMQP headers, outbox rows).
@@ -92,6 +111,33 @@ pub fn set_parent(span: &Span, cx: Context) {
     }
 }
 
+/// Records a finished span, from `start` until now, in the trace of a stored `traceparent` (a
+/// message's), linked to the current span: for work that a later, separate request does to
+/// something an earlier trace made (a status callback about a message sent long before). The
+/// span is recorded only when that trace was sampled.
+pub fn record_in_stored_trace(traceparent: &str, name: String, start: std::time::SystemTime, attributes: Vec<opentelemetry::KeyValue>) {
+    use opentelemetry::trace::{Link, Span as _, TraceContextExt as _, Tracer as _};
+    let stored = BTreeMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent = extract_map(&stored);
+    if !parent.span().span_context().is_sampled() {
+        return;
+    }
+    let current = Span::current().context().span().span_context().clone();
+    let links = if current.is_valid() {
+        vec![Link::with_context(current)]
+    } else {
+        Vec::new()
+    };
+    let tracer = opentelemetry::global::tracer("switchboard");
+    let mut span = tracer
+        .span_builder(name)
+        .with_start_time(start)
+        .with_attributes(attributes)
+        .with_links(links)
+        .start_with_context(&tracer, &parent);
+    span.end();
+}
+
 /// Builds the server span for an incoming HTTP request, parented to the caller's trace. Named
 /// `{method}` until routing knows the route template, then `{method} {route}` (OpenTelemetry's
 /// HTTP server convention; see [`record_http_route`]). Use with
@@ -105,6 +151,7 @@ pub fn http_server_span<B>(request: &http::Request<B>) -> Span {
         http.route = tracing::field::Empty,
         url.path = %request.uri().path(),
         http.response.status_code = tracing::field::Empty,
+        switchboard.service = tracing::field::Empty,
     );
     set_parent(&span, extract_http(request.headers()));
     span
@@ -135,28 +182,89 @@ pub fn grpc_server_span(request: &http::Request<()>) -> Span {
         rpc.system = "grpc",
         rpc.service = service,
         rpc.method = method,
+        switchboard.service = crate::service::of_rpc_service(service),
     );
     set_parent(&span, extract_http(request.headers()));
     span
 }
 
-/// A tonic client interceptor that sends the current trace context with every call.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GrpcTraceInterceptor;
+/// A gRPC channel that makes each call a client span (`{package.Service}/{Method}`, kind client,
+/// OpenTelemetry's RPC convention) and sends that span's context in the call's metadata, so the
+/// server's span is its child. A call made outside any span is passed through untraced.
+#[derive(Clone, Debug)]
+pub struct TracedChannel<S = tonic::transport::Channel> {
+    inner: S,
+}
 
-impl tonic::service::Interceptor for GrpcTraceInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let mut headers = HeaderMap::new();
-        inject_current_http(&mut headers);
-        for (name, value) in &headers {
-            if let (Ok(key), Ok(value)) = (
-                tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()),
-                tonic::metadata::MetadataValue::try_from(value.as_bytes()),
-            ) {
-                request.metadata_mut().insert(key, value);
-            }
+impl<S> TracedChannel<S> {
+    /// Wraps `inner` (a tonic `Channel`).
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for TracedChannel<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    R: 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        use tracing::Instrument as _;
+        if Span::current().is_none() {
+            return Box::pin(self.inner.call(request));
         }
-        Ok(request)
+        let path = request.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let span = tracing::info_span!(
+            "grpc.call",
+            otel.name = path,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        inject_http(&span, request.headers_mut());
+        let call = self.inner.call(request);
+        let recorder = span.clone();
+        Box::pin(
+            async move {
+                let result = call.await;
+                match &result {
+                    // A failed call answers at once, its status in the headers; a good one sends
+                    // it in the trailers, after the body.
+                    Ok(response) => {
+                        if let Some(code) = response
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<i64>().ok())
+                        {
+                            recorder.record("rpc.grpc.status_code", code);
+                            if code != 0 {
+                                recorder.record("otel.status_code", "ERROR");
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        recorder.record("otel.status_code", "ERROR");
+                    }
+                }
+                result
+            }
+            .instrument(span),
+        )
     }
 }
 

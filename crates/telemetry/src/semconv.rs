@@ -28,3 +28,6 @@ pub const SWITCHBOARD_DEAD_LETTERED: &str = "switchboard.bus.dead_lettered";
 pub const SWITCHBOARD_CONSUMER_LAG: &str = "switchboard.bus.consumer.lag";
 /// Outbox rows published by the relay.
 pub const SWITCHBOARD_OUTBOX_PUBLISHED: &str = "switchboard.outbox.published";
+/// Which Switchboard service a span belongs to (`session`, `routing`, …): in the all-in-one
+/// `switchboard dev` every span shares one `service.name`, and this still tells them apart.
+pub const SWITCHBOARD_SERVICE: &str = "switchboard.service";

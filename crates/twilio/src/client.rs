@@ -136,7 +136,7 @@ impl TwilioClient {
             .post(url)
             .basic_auth(&creds.username, Some(creds.password.expose_secret()))
             .form(&message.form());
-        let response = request.send().await.map_err(|e| {
+        let response = self.send(request, "POST", MESSAGES).await.map_err(|e| {
             // A failed connect never reached Twilio; anything later may have.
             if e.is_connect() {
                 TwilioError::Network(redact(&e))
@@ -174,7 +174,7 @@ impl TwilioClient {
         let mut url = format!("{}/2010-04-01/Accounts/{}/Messages.json?{query}", self.api_base, creds.account_sid);
         let mut all = Vec::new();
         for _ in 0..max_pages.max(1) {
-            let page: MessagePage = self.get_json(creds, &url).await?;
+            let page: MessagePage = self.get_json(creds, &url, MESSAGES).await?;
             all.extend(page.messages);
             match page.next_page_uri {
                 Some(next) if next.starts_with('/') => url = format!("{}{next}", self.api_base),
@@ -187,7 +187,8 @@ impl TwilioClient {
     /// Fetches a message by SID.
     pub async fn fetch_message(&self, creds: &Credentials, sid: &str) -> Result<MessageResource, TwilioError> {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages/{sid}.json", self.api_base, creds.account_sid);
-        self.get_json(creds, &url).await
+        self.get_json(creds, &url, "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json")
+            .await
     }
 
     /// Checks that Twilio accepts `creds`: reads one message of the account's list (no side
@@ -197,16 +198,19 @@ impl TwilioClient {
             "{}/2010-04-01/Accounts/{}/Messages.json?PageSize=1",
             self.api_base, creds.account_sid
         );
-        self.get_json::<serde_json::Value>(creds, &url).await.map(|_| ())
+        self.get_json::<serde_json::Value>(creds, &url, MESSAGES).await.map(|_| ())
     }
 
     /// GETs `url` with the account's credentials and decodes the JSON answer.
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, creds: &Credentials, url: &str) -> Result<T, TwilioError> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        url: &str,
+        template: &'static str,
+    ) -> Result<T, TwilioError> {
+        let request = self.http.get(url).basic_auth(&creds.username, Some(creds.password.expose_secret()));
         let response = self
-            .http
-            .get(url)
-            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
-            .send()
+            .send(request, "GET", template)
             .await
             .map_err(|e| TwilioError::Network(redact(&e)))?;
         json_or_error(response).await
@@ -220,7 +224,7 @@ impl TwilioClient {
             Some(next) => return Err(TwilioError::ForeignHost(host_of(next))),
             None => format!("{}/v1/ContentAndApprovals?PageSize=100", self.content_base),
         };
-        self.get_json(creds, &url).await
+        self.get_json(creds, &url, "/v1/ContentAndApprovals").await
     }
 
     /// Starts downloading an inbound media URL with the account's credentials. Only URLs on
@@ -230,11 +234,13 @@ impl TwilioClient {
         if !url.starts_with(&format!("{}/", self.api_base)) {
             return Err(TwilioError::ForeignHost(host_of(url)));
         }
+        let request = self.http.get(url).basic_auth(&creds.username, Some(creds.password.expose_secret()));
         let response = self
-            .http
-            .get(url)
-            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
-            .send()
+            .send(
+                request,
+                "GET",
+                "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}",
+            )
             .await
             .map_err(|e| TwilioError::Network(redact(&e)))?;
         if response.status().is_success() {
@@ -242,6 +248,57 @@ impl TwilioClient {
         } else {
             Err(api_error(response).await)
         }
+    }
+}
+
+/// The Messages list resource's URL template.
+const MESSAGES: &str = "/2010-04-01/Accounts/{AccountSid}/Messages.json";
+
+impl TwilioClient {
+    /// Sends `request` inside an HTTP client span (`{method} {url.template}`, OpenTelemetry's
+    /// HTTP client convention): the span times the call to Twilio up to its answer's headers.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &'static str,
+        template: &'static str,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            "twilio.request",
+            otel.name = %format_args!("{method} {template}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = method,
+            url.template = template,
+            server.address = %host_of(if template.starts_with("/v1/") { &self.content_base } else { &self.api_base }),
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let result = request.send().instrument(span.clone()).await;
+        match &result {
+            Ok(response) => {
+                span.record("http.response.status_code", response.status().as_u16());
+                if !response.status().is_success() {
+                    span.record("otel.status_code", "ERROR");
+                    span.record("error.type", response.status().as_str());
+                }
+            }
+            Err(error) => {
+                span.record("otel.status_code", "ERROR");
+                span.record(
+                    "error.type",
+                    if error.is_timeout() {
+                        "timeout"
+                    } else if error.is_connect() {
+                        "connect"
+                    } else {
+                        "transport"
+                    },
+                );
+            }
+        }
+        result
     }
 }
 

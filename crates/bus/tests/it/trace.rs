@@ -12,7 +12,7 @@ use switchboard_bus::{Consumer, ConsumerOptions, Envelope, Event, HandleError, H
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
 use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
-use switchboard_telemetry::propagation::{GrpcTraceInterceptor, grpc_server_span, http_server_span};
+use switchboard_telemetry::propagation::{TracedChannel, grpc_server_span, http_server_span};
 use switchboard_test_support::{TestBus, bind_local, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -80,7 +80,7 @@ impl Handler for Sink {
     }
 }
 
-type Client = ChannelDirectoryClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, GrpcTraceInterceptor>>;
+type Client = ChannelDirectoryClient<TracedChannel>;
 
 async fn hook(State(client): State<Arc<tokio::sync::Mutex<Client>>>) -> &'static str {
     let mut client = client.lock().await.clone();
@@ -94,7 +94,9 @@ async fn hook(State(client): State<Arc<tokio::sync::Mutex<Client>>>) -> &'static
 #[tokio::test]
 async fn one_trace_follows_http_then_grpc_then_amqp_then_the_consumer() {
     let exporter = InMemorySpanExporter::default();
-    let _provider = switchboard_telemetry::init_with_span_exporter("trace-test", exporter.clone()).expect("subscriber");
+    let _provider =
+        switchboard_telemetry::init_with_span_exporter("trace-test", exporter.clone(), tracing_subscriber::fmt::TestWriter::new())
+            .expect("subscriber");
     let bus = TestBus::new();
     let publisher = bus.publisher();
     let spec = bus.track(QueueSpec::shared("it.trace", &["it.trace.v1"]));
@@ -135,7 +137,7 @@ async fn one_trace_follows_http_then_grpc_then_amqp_then_the_consumer() {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}"))
         .unwrap()
         .connect_lazy();
-    let client = ChannelDirectoryClient::with_interceptor(channel, GrpcTraceInterceptor);
+    let client = ChannelDirectoryClient::new(TracedChannel::new(channel));
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(Arc::new(tokio::sync::Mutex::new(client)))

@@ -219,6 +219,7 @@ pub fn message(m: &MessageRow) -> pb::Message {
         twilio_sid: m.twilio_sid.clone().unwrap_or_default(),
         created_at: Some(timestamp(m.created_at)),
         details_json: m.details.to_string(),
+        traceparent: m.traceparent.clone().unwrap_or_default(),
     }
 }
 
