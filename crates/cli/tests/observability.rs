@@ -245,6 +245,44 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
         .expect("the refusal is logged");
     assert_eq!(refusal["trace_id"], trace_id.to_string(), "{refusal}");
 
+    // The latency panels' exemplar series select spans by kind and name: each selects spans
+    // that really are exported.
+    let selector = regex::Regex::new(r#"span_kind="SPAN_KIND_([A-Z]+)"(?:,span_name=~"([^"]+)")?"#).unwrap();
+    let mut selected = 0;
+    for entry in
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/observability/grafana/dashboards")).unwrap()
+    {
+        let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        for target in dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap())
+        {
+            let Some(expr) = target["expr"].as_str() else { continue };
+            for found in selector.captures_iter(expr) {
+                selected += 1;
+                let kind = match &found[1] {
+                    "SERVER" => SpanKind::Server,
+                    "CLIENT" => SpanKind::Client,
+                    "PRODUCER" => SpanKind::Producer,
+                    "CONSUMER" => SpanKind::Consumer,
+                    _ => SpanKind::Internal,
+                };
+                let name = regex::Regex::new(&format!(
+                    "^(?:{})$",
+                    found.get(2).map_or(".*".to_owned(), |m| m.as_str().replace(r"\\", r"\"))
+                ))
+                .unwrap();
+                assert!(
+                    finished.iter().any(|s| s.span_kind == kind && name.is_match(&s.name)),
+                    "no exported span matches {expr}"
+                );
+            }
+        }
+    }
+    assert!(selected >= 7, "the latency panels plot span metrics ({selected})");
+
     // Metric names and labels the code emits, as Prometheus will see them.
     meters.force_flush().unwrap();
     let mut names = BTreeSet::new();
