@@ -316,6 +316,8 @@ pub struct Conversation {
     pub closed_at: Option<String>,
     pub attributes: std::collections::BTreeMap<String, String>,
     pub first_message: String,
+    /// Transfers so far (to a queue or an agent).
+    pub transfer_count: u32,
 }
 
 impl From<spb::Conversation> for Conversation {
@@ -343,6 +345,7 @@ impl From<spb::Conversation> for Conversation {
             window_open: c.window_open,
             attributes: c.attributes.into_iter().map(|a| (a.key, a.value)).collect(),
             first_message: c.first_message,
+            transfer_count: c.transfer_count,
         }
     }
 }

@@ -297,6 +297,9 @@ pub struct WorkstreamUpdatedV1 {
     pub bot_inactivity_secs: i64,
     /// The workstream was deleted.
     pub deleted: bool,
+    /// The workstream's default language (automated messages prefer it to the number's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_language: Option<String>,
 }
 fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 

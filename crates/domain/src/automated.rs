@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::{ConversationStatus, Transition};
+
 /// When an automated message is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,6 +92,52 @@ impl Trigger {
     }
 }
 
+impl Trigger {
+    /// Whether a deactivated message of this trigger is still sent, with the default text:
+    /// Dynamics does so for the overflow and closed-queue messages, which tell the customer
+    /// why nobody will answer.
+    pub fn falls_back_when_inactive(self) -> bool {
+        matches!(self, Self::OverflowEnd | Self::OutOfOperatingHours | Self::Holiday)
+    }
+}
+
+/// The automated message a lifecycle transition sends, if any. `with_agent`: the conversation
+/// now has an agent (not a bot); `transfer_pending`: it was transferred and this is the
+/// transfer's accept.
+pub fn trigger_for(transition: Transition, to: ConversationStatus, with_agent: bool, transfer_pending: bool) -> Option<Trigger> {
+    match (transition, to) {
+        (Transition::Accept | Transition::Pick | Transition::SupervisorAssign, ConversationStatus::Active)
+            if with_agent && transfer_pending =>
+        {
+            Some(Trigger::TransferAccepted)
+        }
+        // The agent accepted (or took) it: they joined.
+        (Transition::Accept | Transition::Pick, ConversationStatus::Active) if with_agent => Some(Trigger::AgentJoined),
+        // A supervisor gave it to an agent, who did not accept anything: it was assigned.
+        (Transition::SupervisorAssign, ConversationStatus::Active) if with_agent => Some(Trigger::AgentAssigned),
+        (Transition::End, ConversationStatus::WrapUp) => Some(Trigger::AgentEnded),
+        (Transition::CloseSession, ConversationStatus::Closed) => Some(Trigger::SessionEnded),
+        // Closed by overflow, or because the queue has no agents at all: both are the overflow
+        // "end conversation" message.
+        (Transition::OverflowEnd | Transition::NoAgents, ConversationStatus::Closed) => Some(Trigger::OverflowEnd),
+        _ => None,
+    }
+}
+
+/// The languages to look for an automated message in, best first: the customer's (a `language`
+/// context variable, set by a bot or a classification rule), the workstream's default, the
+/// number's default. Blank and repeated ones are dropped.
+pub fn preferred_languages(customer: Option<&str>, workstream: Option<&str>, number: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for language in [customer, workstream, Some(number)].into_iter().flatten() {
+        let language = language.trim();
+        if !language.is_empty() && !out.iter().any(|l| l.eq_ignore_ascii_case(language)) {
+            out.push(language.to_owned());
+        }
+    }
+    out
+}
+
 /// Values available when rendering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderContext {
@@ -159,6 +207,38 @@ mod tests {
         );
         assert_eq!(render("{AgentName} joined", &RenderContext::default()), " joined");
         assert_eq!(render("braces {stay} and {$bad name$}", &ctx), "braces {stay} and {$bad name$}");
+    }
+
+    #[test]
+    fn transitions_send_the_messages_dynamics_sends() {
+        use ConversationStatus::{Active, Closed, Open, WrapUp};
+        assert_eq!(trigger_for(Transition::Accept, Active, true, false), Some(Trigger::AgentJoined));
+        assert_eq!(trigger_for(Transition::Accept, Active, false, false), None, "a bot took it");
+        assert_eq!(
+            trigger_for(Transition::SupervisorAssign, Active, true, false),
+            Some(Trigger::AgentAssigned)
+        );
+        assert_eq!(trigger_for(Transition::Accept, Active, true, true), Some(Trigger::TransferAccepted));
+        assert_eq!(
+            trigger_for(Transition::SupervisorAssign, Active, true, true),
+            Some(Trigger::TransferAccepted)
+        );
+        assert_eq!(trigger_for(Transition::End, WrapUp, true, false), Some(Trigger::AgentEnded));
+        assert_eq!(trigger_for(Transition::NoAgents, Closed, false, false), Some(Trigger::OverflowEnd));
+        assert_eq!(
+            trigger_for(Transition::OverflowEnd, Closed, false, false),
+            Some(Trigger::OverflowEnd)
+        );
+        assert_eq!(trigger_for(Transition::ReleaseToQueue, Open, false, false), None);
+    }
+
+    #[test]
+    fn languages_are_the_customers_then_the_workstreams_then_the_numbers() {
+        assert_eq!(preferred_languages(Some("pt-BR"), Some("es"), "en"), ["pt-BR", "es", "en"]);
+        assert_eq!(preferred_languages(None, Some(" "), "en"), ["en"]);
+        assert_eq!(preferred_languages(Some("EN"), None, "en"), ["EN"]);
+        assert!(Trigger::OverflowEnd.falls_back_when_inactive());
+        assert!(!Trigger::Greeting.falls_back_when_inactive());
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl Routing {
                         bot_id: def.bot_id.map(|b| b.to_string()),
                         bot_inactivity_secs: def.bot_inactivity_secs,
                         deleted: false,
+                        default_language: Some(def.default_language.clone()),
                     },
                     self.now(),
                 );
@@ -218,8 +219,52 @@ impl Routing {
         )
     }
 
+    /// The numbers (their phones) whose conversations a workstream routes, read from session.
+    async fn numbers_using(&self, workstream: Uuid) -> Result<Vec<String>, RoutingError> {
+        use switchboard_proto::common::v1::PageRequest;
+        use switchboard_proto::session::v1::ListNumbersRequest;
+        let wanted = workstream.to_string();
+        let mut using = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .session
+                .clone()
+                .list_numbers(ListNumbersRequest {
+                    channel_id: String::new(),
+                    page: Some(PageRequest {
+                        page_size: 500,
+                        page_token: token,
+                    }),
+                })
+                .await
+                .map_err(RoutingError::from_session)?
+                .into_inner();
+            using.extend(
+                page.numbers
+                    .into_iter()
+                    .filter(|n| n.settings.as_ref().is_some_and(|s| s.workstream_id == wanted))
+                    .map(|n| n.phone),
+            );
+            match page.page.map(|p| p.next_page_token).filter(|t| !t.is_empty()) {
+                Some(next) => token = next,
+                None => return Ok(using),
+            }
+        }
+    }
+
     /// Deletes an object nothing uses.
     pub async fn delete_config(&self, kind: Kind, id: Uuid) -> Result<(), RoutingError> {
+        // A number still feeding a workstream would leave its customers unrouted.
+        if kind == Kind::Workstream {
+            let numbers = self.numbers_using(id).await?;
+            if !numbers.is_empty() {
+                return Err(RoutingError::Precondition(format!(
+                    "still used by number(s) {}: give them another workstream first",
+                    numbers.join(", ")
+                )));
+            }
+        }
         let mut tx = self.pool.begin().await?;
         // Every reference is an id inside some definition, so a text search finds users.
         let users: Vec<(String, String)> = sqlx::query_as(
@@ -302,6 +347,7 @@ impl Routing {
                     bot_id: None,
                     bot_inactivity_secs: 0,
                     deleted: true,
+                    default_language: None,
                 },
                 self.now(),
             ),

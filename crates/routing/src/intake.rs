@@ -118,6 +118,7 @@ impl Routing {
         {
             return Ok(()); // already routed: a redelivered event
         }
+        let was_unrouted = existing.as_ref().is_some_and(|i| i.state == "unrouted");
         let workstream = match e.workstream_id.as_deref().map(|w| parse_id(w, "workstream_id")).transpose()? {
             Some(id) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, id)
                 .await?
@@ -125,10 +126,16 @@ impl Routing {
             None => None,
         };
         let Some((ws_id, ws)) = workstream else {
-            tracing::warn!(%conversation_id, "conversation's number has no workstream; it waits unrouted");
+            // A set-up fault, not a lack of agents: the customer is told (Dynamics' "agent
+            // couldn't be assigned"), the item waits for a workstream, and the
+            // switchboard.routing.unrouted gauge raises the alert.
+            tracing::warn!(%conversation_id, workstream_id = ?e.workstream_id, "conversation's number has no workstream; it waits unrouted");
             self.upsert_item(&mut tx, conversation_id, e, None, None, 0, &[], &[], &BTreeMap::new(), "unrouted")
                 .await?;
             tx.commit().await?;
+            if !was_unrouted {
+                self.notify(conversation_id, "agent_unavailable", "").await;
+            }
             return Ok(());
         };
         // A bot answers new conversations first (Dynamics §3.1); a reopened one goes to people.

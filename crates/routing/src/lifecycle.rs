@@ -263,6 +263,9 @@ impl Routing {
         let presence: Vec<(String, i64)> = sqlx::query_as("SELECT presence, count(*) FROM routing.agent_state GROUP BY presence")
             .fetch_all(&self.pool)
             .await?;
+        let unrouted: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.work_items WHERE state = 'unrouted'")
+            .fetch_one(&self.pool)
+            .await?;
         let now = self.now();
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(crate::metrics::Snapshot {
@@ -278,6 +281,7 @@ impl Routing {
                 })
                 .collect(),
             presence: presence.into_iter().map(|(p, c)| (p, n(c))).collect(),
+            unrouted: n(unrouted),
         })
     }
 }

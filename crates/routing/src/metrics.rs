@@ -93,6 +93,8 @@ pub struct Snapshot {
     pub queues: Vec<QueueFigures>,
     /// Agents per presence.
     pub presence: Vec<(String, u64)>,
+    /// Conversations that no workstream routes (their number has none, or it was deleted).
+    pub unrouted: u64,
 }
 
 fn snapshot() -> &'static std::sync::Mutex<Snapshot> {
@@ -107,7 +109,13 @@ fn read_snapshot() -> Snapshot {
 /// Registers the queue and presence gauges (once); they report the latest [`Snapshot`].
 fn ensure_gauges() {
     use opentelemetry::metrics::ObservableGauge;
-    static G: OnceLock<(ObservableGauge<u64>, ObservableGauge<f64>, ObservableGauge<u64>)> = OnceLock::new();
+    type Gauges = (
+        ObservableGauge<u64>,
+        ObservableGauge<f64>,
+        ObservableGauge<u64>,
+        ObservableGauge<u64>,
+    );
+    static G: OnceLock<Gauges> = OnceLock::new();
     G.get_or_init(|| {
         let meter = switchboard_telemetry::metrics::meter();
         let items = meter
@@ -153,7 +161,12 @@ fn ensure_gauges() {
                 }
             })
             .build();
-        (items, wait, agents)
+        let unrouted = meter
+            .u64_observable_gauge("switchboard.routing.unrouted")
+            .with_description("conversations waiting with no workstream to route them (alert on any)")
+            .with_callback(|observer| observer.observe(read_snapshot().unrouted, &[]))
+            .build();
+        (items, wait, agents, unrouted)
     });
 }
 

@@ -54,7 +54,7 @@ impl Routing {
         names: (String, String),
         note: &str,
     ) -> Result<(), RoutingError> {
-        let request = TransitionRequest {
+        self.session_transition_request(TransitionRequest {
             conversation_id: item.conversation_id.to_string(),
             transition: transition.into(),
             agent_id: agent.map(|a| a.to_string()).unwrap_or_default(),
@@ -64,7 +64,11 @@ impl Routing {
             queue_name: names.1,
             note: note.into(),
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    async fn session_transition_request(&self, request: TransitionRequest) -> Result<(), RoutingError> {
         self.session
             .clone()
             .transition_conversation(request)
@@ -396,8 +400,17 @@ impl Routing {
         };
         // Active and Waiting conversations both belong to an agent in session: both go back to
         // the queue there too, or the next agent's accept would be refused.
-        self.session_transition(&moved, "release_to_queue", None, names.clone(), &text)
-            .await?;
+        self.session_transition_request(TransitionRequest {
+            conversation_id: moved.conversation_id.to_string(),
+            transition: "release_to_queue".into(),
+            queue_id: target_queue.to_string(),
+            workstream_id: moved.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
+            queue_name: names.1.clone(),
+            note: text,
+            transfer: true,
+            ..Default::default()
+        })
+        .await?;
         let mut events = EventBatch::default();
         self.release(&mut tx, &item, &mut events).await?;
         if queue.1.members.is_empty() && to_agent.is_none() {

@@ -39,24 +39,26 @@ pub fn parse_trigger(raw: &str) -> Result<Trigger, SessionError> {
 }
 
 impl Session {
-    /// Returns the effective message for `trigger` on a number, in `language` or any language.
+    /// Returns the effective message for `trigger` on a number: in the first of `languages`
+    /// that has one, else one for any language (""), the number's setting before the channel's.
     pub async fn effective_automated(
         &self,
         conn: &mut PgConnection,
         channel_id: Uuid,
         number_id: Uuid,
         trigger: Trigger,
-        language: &str,
+        languages: &[String],
     ) -> Result<Effective, SessionError> {
         let row: Option<(Option<Uuid>, String, String, bool)> = sqlx::query_as(
             "SELECT number_id, language, text, active FROM session.automated_messages \
-             WHERE channel_id = $1 AND (number_id = $2 OR number_id IS NULL) AND trigger = $3 AND language IN ($4, '') \
-             ORDER BY number_id NULLS LAST, language DESC LIMIT 1",
+             WHERE channel_id = $1 AND (number_id = $2 OR number_id IS NULL) AND trigger = $3 \
+             AND (lower(language) = ANY($4) OR language = '') \
+             ORDER BY array_position($4, lower(language)) NULLS LAST, number_id NULLS LAST LIMIT 1",
         )
         .bind(channel_id)
         .bind(number_id)
         .bind(trigger.as_str())
-        .bind(language)
+        .bind(languages.iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>())
         .fetch_optional(&mut *conn)
         .await?;
         Ok(match row {
@@ -84,8 +86,8 @@ impl Session {
         let mut out = Vec::new();
         for trigger in Trigger::ALL {
             let effective = match number_id {
-                Some(n) => self.effective_automated(&mut conn, channel_id, n, trigger, "").await?,
-                None => self.effective_automated(&mut conn, channel_id, Uuid::nil(), trigger, "").await?,
+                Some(n) => self.effective_automated(&mut conn, channel_id, n, trigger, &[]).await?,
+                None => self.effective_automated(&mut conn, channel_id, Uuid::nil(), trigger, &[]).await?,
             };
             out.push((
                 Setting {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgConnection, QueryBuilder};
 use switchboard_bus::events::ConversationStatusChangedV1;
-use switchboard_domain::automated::{RenderContext, Trigger};
+use switchboard_domain::automated::{self, RenderContext};
 use switchboard_domain::conversation::{self, ConversationStatus, StatusReason, Transition};
 use switchboard_domain::window::ServiceWindow;
 use time::OffsetDateTime;
@@ -36,6 +36,10 @@ pub struct ConversationRow {
     pub last_activity_at: OffsetDateTime,
     pub closed_at: Option<OffsetDateTime>,
     pub survey_sent: bool,
+    /// Transfers so far.
+    pub transfer_count: i32,
+    /// A transfer waits for its accept.
+    pub transfer_pending: bool,
 }
 
 impl ConversationRow {
@@ -92,6 +96,8 @@ pub struct TransitionInput {
     pub note: Option<String>,
     pub agent_name: Option<String>,
     pub queue_name: Option<String>,
+    /// A release to a queue that is a transfer.
+    pub transfer: bool,
 }
 
 impl TransitionInput {
@@ -106,6 +112,7 @@ impl TransitionInput {
             note: None,
             agent_name: None,
             queue_name: None,
+            transfer: false,
         }
     }
 }
@@ -254,7 +261,9 @@ impl Session {
         let updated = sqlx::query_as::<_, ConversationRow>(
             "UPDATE session.conversations SET status = $2, status_reason = $3, agent_id = $4, bot_id = $5, \
              queue_id = COALESCE($6, queue_id), workstream_id = COALESCE($7, workstream_id), status_changed_at = $8, \
-             last_activity_at = $8, closed_at = CASE WHEN $2 = 'closed' THEN $8 ELSE NULL END WHERE id = $1 RETURNING *",
+             last_activity_at = $8, closed_at = CASE WHEN $2 = 'closed' THEN $8 ELSE NULL END, \
+             transfer_count = transfer_count + $9::int, transfer_pending = CASE WHEN $9::int = 1 THEN true WHEN $2 = 'active' THEN false ELSE transfer_pending END \
+             WHERE id = $1 RETURNING *",
         )
         .bind(c.id)
         .bind(to.as_str())
@@ -264,6 +273,7 @@ impl Session {
         .bind(input.queue_id)
         .bind(input.workstream_id)
         .bind(now)
+        .bind(i32::from(input.transfer && input.transition == Transition::ReleaseToQueue))
         .fetch_one(&mut *tx)
         .await?;
         if let (Transition::Accept, Some(bot)) = (input.transition, updated.bot_id) {
@@ -287,15 +297,7 @@ impl Session {
             },
             now,
         );
-        let trigger = match (input.transition, to) {
-            (Transition::Accept | Transition::Pick | Transition::SupervisorAssign, ConversationStatus::Active) if agent_id.is_some() => {
-                Some(Trigger::AgentJoined)
-            }
-            (Transition::End, ConversationStatus::WrapUp) => Some(Trigger::AgentEnded),
-            (Transition::CloseSession, ConversationStatus::Closed) => Some(Trigger::SessionEnded),
-            (Transition::OverflowEnd, ConversationStatus::Closed) => Some(Trigger::OverflowEnd),
-            _ => None,
-        };
+        let trigger = automated::trigger_for(input.transition, to, agent_id.is_some(), c.transfer_pending);
         if let Some(trigger) = trigger {
             let ctx = RenderContext {
                 agent_name: input.agent_name.clone(),

@@ -377,15 +377,17 @@ impl Session {
         }
         let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
         sqlx::query(
-            "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at, default_language) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (id) DO UPDATE SET waiting_auto_close_secs = EXCLUDED.waiting_auto_close_secs, bot_id = EXCLUDED.bot_id, \
-             bot_inactivity_secs = EXCLUDED.bot_inactivity_secs, updated_at = EXCLUDED.updated_at",
+             bot_inactivity_secs = EXCLUDED.bot_inactivity_secs, updated_at = EXCLUDED.updated_at, default_language = EXCLUDED.default_language",
         )
         .bind(id)
         .bind(event.waiting_auto_close_secs)
         .bind(bot)
         .bind(event.bot_inactivity_secs)
         .bind(OffsetDateTime::now_utc())
+        .bind(&event.default_language)
         .execute(&self.pool)
         .await?;
         Ok(())

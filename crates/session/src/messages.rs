@@ -403,13 +403,28 @@ impl Session {
         if ctx.number_deleted {
             return Ok(AutomatedOutcome::NotSent("the number was deleted".into()));
         }
+        let workstream_language: Option<String> = match c.workstream_id {
+            Some(ws) => sqlx::query_scalar("SELECT default_language FROM session.workstreams WHERE id = $1")
+                .bind(ws)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten(),
+            None => None,
+        };
+        let languages = automated::preferred_languages(
+            render.variables.get("language").map(String::as_str),
+            workstream_language.as_deref(),
+            &ctx.default_language,
+        );
         let effective = self
-            .effective_automated(tx, ctx.channel_id, ctx.number_id, trigger, &ctx.default_language)
+            .effective_automated(tx, ctx.channel_id, ctx.number_id, trigger, &languages)
             .await?;
-        if !effective.active {
-            return Ok(AutomatedOutcome::NotSent("inactive".into()));
-        }
-        let text = automated::render(&effective.text, render);
+        let text = match (effective.active, trigger.falls_back_when_inactive()) {
+            (true, _) => effective.text,
+            (false, true) => trigger.default_text().to_owned(),
+            (false, false) => return Ok(AutomatedOutcome::NotSent("inactive".into())),
+        };
+        let text = automated::render(&text, render);
         match policy::evaluate(self.now(), &ctx.window(), &ctx.attachments(), &OutboundContent::Text { body: text }) {
             Ok(approved) => Ok(AutomatedOutcome::Sent(Box::new(
                 self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?,

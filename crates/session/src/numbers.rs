@@ -183,6 +183,7 @@ impl Session {
             check_display_name(name)?;
         }
         let current = self.number(id).await?;
+        let previous_workstream = current.settings.workstream_id;
         let s = match settings {
             Some(s) => {
                 s.validate()?;
@@ -207,7 +208,7 @@ impl Session {
              survey_enabled = $10, survey_url = $11, survey_message = $12, survey_template_id = $13, updated_at = now() \
              WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
         );
-        sqlx::query_as::<_, Number>(sqlx::AssertSqlSafe(sql))
+        let updated = sqlx::query_as::<_, Number>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(display_name.map(str::trim))
             .bind(active)
@@ -223,7 +224,66 @@ impl Session {
             .bind(s.survey_template_id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or(SessionError::NotFound("number"))
+            .ok_or(SessionError::NotFound("number"))?;
+        if updated.settings.workstream_id.is_some() && updated.settings.workstream_id != previous_workstream {
+            self.route_unrouted(&updated).await?;
+        }
+        Ok(updated)
+    }
+
+    /// Sends the number's waiting conversations that no workstream routed (it had none, or
+    /// its workstream was deleted) to routing again, now through the number's new workstream.
+    async fn route_unrouted(&self, number: &Number) -> Result<(), SessionError> {
+        let mut tx = self.pool.begin().await?;
+        #[derive(sqlx::FromRow)]
+        struct Waiting {
+            #[sqlx(flatten)]
+            c: crate::conversations::ConversationRow,
+            phone: Option<String>,
+            profile_name: Option<String>,
+        }
+        let waiting: Vec<Waiting> = sqlx::query_as(
+            "SELECT c.*, cu.phone, cu.profile_name FROM session.conversations c JOIN session.customers cu ON cu.id = c.customer_id \
+             WHERE c.number_id = $1 AND c.status = 'open' AND c.agent_id IS NULL AND c.bot_id IS NULL \
+             AND (c.workstream_id IS NULL OR NOT EXISTS (SELECT 1 FROM session.workstreams w WHERE w.id = c.workstream_id)) \
+             ORDER BY c.id FOR UPDATE OF c",
+        )
+        .bind(number.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = crate::app::Events::default();
+        let now = self.now();
+        for Waiting { c, phone, profile_name } in &waiting {
+            sqlx::query("UPDATE session.conversations SET workstream_id = $2 WHERE id = $1")
+                .bind(c.id)
+                .bind(number.settings.workstream_id)
+                .execute(&mut *tx)
+                .await?;
+            events.push(
+                switchboard_bus::events::ConversationOpenedV1 {
+                    conversation_id: c.id.to_string(),
+                    channel_id: c.channel_id.to_string(),
+                    number_id: number.id.to_string(),
+                    workstream_id: number.settings.workstream_id.map(|w| w.to_string()),
+                    customer_id: c.customer_id.to_string(),
+                    customer_phone: phone.clone(),
+                    profile_name: profile_name.clone(),
+                    language: number.settings.default_language.clone(),
+                    first_message: c.first_message.clone(),
+                    attributes: c.attributes(),
+                    reopened: false,
+                    previous_agent_id: None,
+                    last_customer_message_at: c.last_customer_message_at.unwrap_or(c.opened_at),
+                },
+                now,
+            );
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !waiting.is_empty() {
+            tracing::info!(number_id = %number.id, conversations = waiting.len(), "unrouted conversations sent to the number's new workstream");
+        }
+        Ok(())
     }
 
     /// Deletes a number with the documented cascade.

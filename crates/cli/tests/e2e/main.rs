@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod automated;
 mod bots;
 mod broker_users;
 mod browser;

@@ -180,6 +180,7 @@ pub fn conversation(v: &ConversationView, now: OffsetDateTime) -> pb::Conversati
         closed_at: c.closed_at.map(timestamp),
         attributes: attributes(&c.attributes()),
         first_message: c.first_message.clone(),
+        transfer_count: u32::try_from(c.transfer_count).unwrap_or(0),
         bot_id: c.bot_id.map(|b| b.to_string()).unwrap_or_default(),
     }
 }

@@ -461,6 +461,7 @@ impl SessionService for SessionGrpc {
             note: (!r.note.is_empty()).then_some(r.note),
             agent_name: (!r.agent_name.is_empty()).then_some(r.agent_name),
             queue_name: (!r.queue_name.is_empty()).then_some(r.queue_name),
+            transfer: r.transfer,
         };
         let view = self
             .session
