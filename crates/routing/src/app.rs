@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use sqlx::{FromRow, PgConnection, PgPool};
 use switchboard_bus::events::AgentPresenceV1;
 use switchboard_domain::Clock;
-use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind};
+use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind, ResetFrequency};
 use switchboard_domain::routing::presence::{Load, ProfileLoad, recompute};
 use switchboard_domain::routing::{Presence, SkillRequirement};
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
@@ -224,15 +224,20 @@ impl Routing {
         let Some((_, def)) = definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {
             return Ok(());
         };
+        let profile_defs = all_profiles(tx).await?;
         let mut used = state.profile_used();
         for p in profiles {
-            *used.entry(*p).or_insert(0) += sign;
+            // An end-of-day profile's use is given back when the day changes, not when the
+            // work ends (`reset_daily_capacity`).
+            let daily = profile_defs.get(p).is_some_and(|d| d.reset == ResetFrequency::Daily);
+            if sign > 0 || !daily {
+                *used.entry(*p).or_insert(0) += sign;
+            }
         }
         let mut next = state.clone();
         next.used_units += sign * units;
         next.active_items += sign;
         next.profile_used = serde_json::json!(used);
-        let profile_defs = all_profiles(tx).await?;
         let presence = recompute(state.chosen(), &load(&def, &next, &profile_defs));
         let now = self.now();
         sqlx::query(

@@ -89,10 +89,15 @@ fn candidate(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Cap
             .capacity_profiles
             .iter()
             .filter_map(|(id, personal)| {
-                Some((
-                    *id,
-                    personal.unwrap_or(profiles.get(id)?.max_items) - used.get(id).copied().unwrap_or(0),
-                ))
+                let profile = profiles.get(id)?;
+                // A profile without "assignment blocking" never stops assignment; it only
+                // counts towards presence (Do not disturb when every such profile is full).
+                let free = if profile.blocking {
+                    personal.unwrap_or(profile.max_items) - used.get(id).copied().unwrap_or(0)
+                } else {
+                    i32::MAX
+                };
+                Some((*id, free))
             })
             .collect(),
         skills: def.skills.clone(),

@@ -140,6 +140,7 @@ async fn scheduler(routing: Arc<Routing>, every: Duration, shutdown: Cancellatio
         let steps = async {
             routing.expire_offers().await?;
             routing.release_due_wrap_ups().await?;
+            routing.reset_daily_capacity().await?;
             routing.waiting_overflow().await?;
             routing.request_cycle(None);
             Ok::<(), error::RoutingError>(())

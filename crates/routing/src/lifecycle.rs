@@ -3,7 +3,8 @@
 //! and waiting-time overflow.
 
 use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
-use switchboard_domain::routing::config::{Kind, QueueDef, WorkstreamDef};
+use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
+use switchboard_domain::routing::presence::recompute;
 use switchboard_domain::routing::{Presence, WrapUpCapacity};
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
@@ -165,6 +166,61 @@ impl Routing {
             .bind(agent)
             .fetch_all(&mut *conn)
             .await?)
+    }
+
+    /// Gives back the use of end-of-day (`reset: daily`) capacity profiles once the day (UTC, by
+    /// the service clock) has changed since an agent's last reset; returns how many agents.
+    pub async fn reset_daily_capacity(&self) -> Result<usize, RoutingError> {
+        let today = self.now().date();
+        let mut tx = self.pool.begin().await?;
+        let due: Vec<crate::app::AgentStateRow> = sqlx::query_as(
+            "SELECT * FROM routing.agent_state WHERE profile_day IS DISTINCT FROM $1 ORDER BY agent_id FOR UPDATE SKIP LOCKED LIMIT 500",
+        )
+        .bind(today)
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let profiles = crate::app::all_profiles(&mut tx).await?;
+        let mut events = EventBatch::default();
+        let mut queues = Vec::new();
+        for state in &due {
+            let mut next = state.clone();
+            let mut used = state.profile_used();
+            used.retain(|p, _| profiles.get(p).is_none_or(|d| d.reset != ResetFrequency::Daily));
+            next.profile_used = serde_json::json!(used);
+            let presence = match definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
+                Some((_, def)) => recompute(state.chosen(), &crate::app::load(&def, &next, &profiles)),
+                None => state.presence(),
+            };
+            sqlx::query("UPDATE routing.agent_state SET profile_day = $2, profile_used = $3, presence = $4 WHERE agent_id = $1")
+                .bind(state.agent_id)
+                .bind(today)
+                .bind(&next.profile_used)
+                .bind(presence.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if next.profile_used != state.profile_used {
+                queues.extend(self.agent_queues(&mut tx, Some(state.agent_id)).await?);
+            }
+            if presence != state.presence() {
+                events.push(
+                    AgentPresenceV1 {
+                        agent_id: state.agent_id.to_string(),
+                        presence: presence.as_str().into(),
+                        chosen: state.chosen_presence.clone(),
+                    },
+                    self.now(),
+                );
+            }
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !queues.is_empty() {
+            self.request_cycle(Some(&queues));
+        }
+        Ok(due.len())
     }
 
     /// Releases wrap-up capacity whose block time is over; returns how many.

@@ -1,0 +1,4 @@
+-- The day (UTC, by the service clock) an agent's end-of-day capacity profiles were last reset.
+-- Use of a `reset: daily` profile is not given back when the work ends; it returns to zero when
+-- the day changes.
+ALTER TABLE routing.agent_state ADD COLUMN profile_day date;
