@@ -54,6 +54,15 @@ enum AgentAction {
     End { conversation_id: Option<String> },
     /// Closes the session (Wrap-up → Closed).
     Close { conversation_id: Option<String> },
+    /// Resumes a Waiting conversation of mine (Waiting → Active).
+    Revive { conversation_id: String },
+    /// Releases a conversation back to its queue (Active or Waiting → Open).
+    Release {
+        conversation_id: Option<String>,
+        /// Recorded in the transcript.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Transfers to a queue or an agent.
     Transfer {
         conversation_id: Option<String>,
@@ -147,6 +156,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             c.post(
                 &format!("/conversations/{}/end", my_conversation(c, conversation_id).await?),
                 &json!({}),
+            )
+            .await?
+        }
+        AgentAction::Revive { conversation_id } => c.post(&format!("/conversations/{conversation_id}/revive"), &json!({})).await?,
+        AgentAction::Release { conversation_id, note } => {
+            c.post(
+                &format!("/conversations/{}/release", my_conversation(c, conversation_id).await?),
+                &json!({ "note": note }),
             )
             .await?
         }

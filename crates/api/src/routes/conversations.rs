@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
+use switchboard_domain::conversation::ConversationStatus;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -30,6 +31,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_media))
         .routes(routes!(end))
         .routes(routes!(close))
+        .routes(routes!(revive))
+        .routes(routes!(release))
         .routes(routes!(force_close))
         .routes(routes!(transfer))
         .routes(routes!(pick))
@@ -382,6 +385,36 @@ async fn close(caller: Caller, State(s): State<AppState>, Path(id): Path<String>
     caller.agent()?;
     let current = conversation(&s, &caller, &id, Intent::Work).await?;
     transition(&s, &caller, current, "close_session", String::new()).await
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/revive", tag = "conversations",
+    description = "The agent resumes a conversation of theirs that is Waiting (closed without End, the customer silent): Waiting → Active, holding capacity again.",
+    responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
+async fn revive(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
+    caller.agent()?;
+    // Read access: a Waiting conversation is still its agent's, though not workable.
+    let current = conversation(&s, &caller, &id, Intent::Read).await?;
+    transition(&s, &caller, current, "revive", String::new()).await
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/release", tag = "conversations", request_body = Note,
+    description = "Releases an Active or Waiting conversation back to its queue (Open), freeing the agent's capacity; routing offers it again. Its agent or a supervisor of its queue may.",
+    responses((status = 200, body = Conversation), (status = 422, body = crate::error::ErrorBody)))]
+async fn release(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Note>,
+) -> ApiResult<Json<Conversation>> {
+    let current = conversation(&s, &caller, &id, Intent::Read).await?;
+    let status = ConversationStatus::parse(&current.status);
+    if !matches!(status, Some(ConversationStatus::Active | ConversationStatus::Waiting)) {
+        return Err(ApiError::new(
+            switchboard_service_kit::ErrorCode::FailedPrecondition,
+            format!("only an active or waiting conversation can be released (it is {})", current.status),
+        ));
+    }
+    transition(&s, &caller, current, "release_to_queue", body.note).await
 }
 
 /// Why a supervisor closes a conversation.

@@ -14,6 +14,7 @@ mod doctor;
 mod harness;
 mod hostile;
 mod journal;
+mod lifecycle;
 mod mtls;
 mod slice;
 mod stream;
