@@ -132,6 +132,7 @@ async fn main() {
             declined: &declined,
             max_declines: 3,
             affinity: None,
+            cooling: &[],
         };
         if let Some(index) = choose(&needs, &candidates, AssignmentMethod::HighestCapacity) {
             made += 1;

@@ -62,6 +62,8 @@ pub struct ItemRow {
     pub queue_priority: i32,
     /// The trace the item was queued in (W3C `traceparent`), when it was traced.
     pub traceparent: Option<String>,
+    /// When each agent last declined or missed it.
+    pub declined_at: serde_json::Value,
 }
 
 impl ItemRow {
@@ -73,6 +75,16 @@ impl ItemRow {
     /// Declines per agent.
     pub fn declines(&self) -> BTreeMap<Uuid, u32> {
         serde_json::from_value(self.declines.clone()).unwrap_or_default()
+    }
+
+    /// The agents still in the cool-down of `cooldown_secs` after declining or missing it.
+    pub fn cooling(&self, now: OffsetDateTime, cooldown_secs: u32) -> Vec<Uuid> {
+        if cooldown_secs == 0 {
+            return Vec::new();
+        }
+        let at: BTreeMap<Uuid, i64> = serde_json::from_value(self.declined_at.clone()).unwrap_or_default();
+        let since = now.unix_timestamp() - i64::from(cooldown_secs);
+        at.into_iter().filter(|(_, t)| *t > since).map(|(a, _)| a).collect()
     }
 
     /// Facts (for automated messages and classification on reroute).

@@ -17,6 +17,7 @@ use switchboard_domain::routing::presence::recompute;
 use switchboard_domain::routing::{DistributionMode, Presence};
 use switchboard_storage::outbox::EventBatch;
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::app::{AgentStateRow, ItemRow, Routing, all_profiles, definitions, load};
@@ -49,6 +50,8 @@ struct Offer {
     expires_at: OffsetDateTime,
     /// The span the offer is recorded in, in its item's trace; it ends when the cycle commits.
     span: tracing::Span,
+    /// The workstream accepts offers on the agent's behalf.
+    auto_accept: bool,
 }
 
 /// The span of one offer, a child of the trace its work item was queued in: the cycle runs on
@@ -253,6 +256,7 @@ impl Routing {
                 let candidates: Vec<Candidate> = pool.iter().filter_map(|a| agents.get(a).map(|c| c.candidate.clone())).collect();
                 let skills = item.skills();
                 let declines = item.declines();
+                let cooling = item.cooling(now, ws.decline_cooldown_secs);
                 let needs = Needs {
                     units: item.units,
                     profiles: &item.profiles,
@@ -262,6 +266,7 @@ impl Routing {
                     declined: &declines,
                     max_declines: ws.max_declines,
                     affinity: pinned,
+                    cooling: &cooling,
                 };
                 let Some(index) = choose(&needs, &candidates, queue.assignment) else {
                     continue;
@@ -295,6 +300,7 @@ impl Routing {
                     workstream_id: Some(ws_id),
                     expires_at: now + timeout,
                     span: offer_span(item, agent_id, now - item.enqueued_at),
+                    auto_accept: ws.auto_accept,
                 });
             }
             let anyone_free = agents
@@ -310,6 +316,14 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         crate::metrics::record_cycle(offers.len(), considered, started.elapsed());
+        // Auto-accept: the offer is made (and seen) as usual, then accepted on the agent's
+        // behalf. Should this fail, the offer stays pending and is accepted, declined or
+        // expires as any other.
+        for offer in offers.iter().filter(|o| o.auto_accept) {
+            if let Err(error) = self.accept_offer(offer.id, offer.agent_id).instrument(offer.span.clone()).await {
+                tracing::warn!(offer_id = %offer.id, error = %error, "auto-accept failed; the offer stays pending");
+            }
+        }
         Ok(offers.len())
     }
 

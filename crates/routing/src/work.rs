@@ -198,16 +198,31 @@ impl Routing {
         let total = item.total_declines + 1;
         let state = if total >= MAX_TOTAL_DECLINES { "pick_only" } else { "queued" };
         let item = sqlx::query_as::<_, ItemRow>(
-            "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5 \
-             WHERE conversation_id = $1 RETURNING *",
+            "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5, \
+             declined_at = declined_at || jsonb_build_object($6::text, $7::bigint) WHERE conversation_id = $1 RETURNING *",
         )
         .bind(item.conversation_id)
         .bind(state)
         .bind(serde_json::json!(declines))
         .bind(total)
         .bind(now)
+        .bind(offer.agent_id.to_string())
+        .bind(now.unix_timestamp())
         .fetch_one(&mut *tx)
         .await?;
+        // The workstream may put an agent who missed or declined an offer in another presence.
+        let after = match item.workstream_id {
+            Some(ws) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws)
+                .await?
+                .and_then(|(_, d)| {
+                    if agent_id_given {
+                        d.presence_after_declined
+                    } else {
+                        d.presence_after_missed
+                    }
+                }),
+            None => None,
+        };
         let (offer_id, conversation_id, agent_id) = (offer_id.to_string(), item.conversation_id.to_string(), offer.agent_id.to_string());
         if agent_id_given {
             events.push(
@@ -231,6 +246,9 @@ impl Routing {
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
+        if let Some(presence) = after {
+            self.set_presence(offer.agent_id, presence).await?;
+        }
         crate::metrics::offer_outcome(outcome);
         if let Some(queue) = item.queue_id {
             self.request_cycle(Some(&[queue]));

@@ -176,6 +176,16 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
         list["items"].as_array()?.iter().find(|c| c["customer"]["phone"] == second).cloned()
     })
     .await;
+    // Routing queues it after session opened it.
+    wait_until(WAIT, "its work item queued", || async {
+        let items = w.admin.get(&format!("/queues/{}/items", w.queue_id)).await.unwrap();
+        items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["conversation_id"] == waiting["id"] && i["state"] == "queued")
+    })
+    .await;
     w.admin
         .post(
             &format!("/conversations/{}/assign", waiting["id"].as_str().unwrap()),

@@ -48,6 +48,8 @@ pub struct Needs<'a> {
     pub max_declines: u32,
     /// The agent to keep (agent affinity), if any.
     pub affinity: Option<Uuid>,
+    /// Agents who declined or missed this item within the workstream's cool-down.
+    pub cooling: &'a [Uuid],
 }
 
 /// (missing skills, extra skills): (0, 0) exact, (0, n) over-qualified, (m, _) under-qualified.
@@ -64,6 +66,7 @@ fn closeness(required: &[SkillRequirement], agent: &BTreeMap<Uuid, u8>) -> (usiz
 pub fn eligible(needs: &Needs<'_>, c: &Candidate) -> bool {
     needs.allowed.contains(&c.presence)
         && needs.declined.get(&c.agent_id).copied().unwrap_or(0) < needs.max_declines
+        && !needs.cooling.contains(&c.agent_id)
         && c.free_units >= needs.units
         && needs.profiles.iter().all(|p| c.profile_free.get(p).is_some_and(|free| *free >= 1))
         && (needs.matching == SkillMatching::Closest || closeness(needs.skills, &c.skills).0 == 0)
@@ -75,7 +78,10 @@ pub fn choose(needs: &Needs<'_>, candidates: &[Candidate], method: AssignmentMet
         && let Some(i) = candidates.iter().position(|c| c.agent_id == agent)
     {
         let c = &candidates[i];
-        if c.presence != Presence::Offline && needs.declined.get(&agent).copied().unwrap_or(0) < needs.max_declines {
+        if c.presence != Presence::Offline
+            && needs.declined.get(&agent).copied().unwrap_or(0) < needs.max_declines
+            && !needs.cooling.contains(&agent)
+        {
             return Some(i);
         }
     }
@@ -127,6 +133,7 @@ mod tests {
             declined,
             max_declines: 3,
             affinity: None,
+            cooling: &[],
         }
     }
 
@@ -246,6 +253,7 @@ mod tests {
         let previous = Uuid::from_u128(9);
         let n = Needs {
             affinity: Some(previous),
+            cooling: &[],
             ..needs(&[], &none, SkillMatching::Exact)
         };
         let mut busy = agent(9, 0, 0);
@@ -256,5 +264,21 @@ mod tests {
         );
         busy.presence = Presence::Offline;
         assert_eq!(pick(&n, &[agent(1, 5, 0), busy], AssignmentMethod::HighestCapacity), Some(1));
+    }
+
+    #[test]
+    fn an_agent_cooling_down_after_a_decline_is_passed_over_even_with_affinity() {
+        let none = BTreeMap::new();
+        let cooling = [Uuid::from_u128(9)];
+        let n = Needs {
+            affinity: Some(Uuid::from_u128(9)),
+            cooling: &cooling,
+            ..needs(&[], &none, SkillMatching::Exact)
+        };
+        assert_eq!(
+            pick(&n, &[agent(9, 5, 0), agent(1, 1, 0)], AssignmentMethod::HighestCapacity),
+            Some(1)
+        );
+        assert_eq!(pick(&n, &[agent(9, 5, 0)], AssignmentMethod::HighestCapacity), None);
     }
 }

@@ -71,6 +71,21 @@ pub struct WorkstreamDef {
     /// Declines (or missed offers) after which an agent is not offered an item again (1–5).
     #[serde(default = "three")]
     pub max_declines: u32,
+    /// After declining or missing an item, an agent is not offered it again for this long
+    /// (Dynamics' "assign work item after decline"; 0: at once).
+    #[serde(default)]
+    pub decline_cooldown_secs: u32,
+    /// The presence an agent is put in after missing an offer (e.g. `away`, Dynamics'
+    /// Inactive); none: unchanged.
+    #[serde(default)]
+    pub presence_after_missed: Option<Presence>,
+    /// The presence an agent is put in after declining an offer (e.g. `busy_dnd`); none:
+    /// unchanged.
+    #[serde(default)]
+    pub presence_after_declined: Option<Presence>,
+    /// Offers are accepted on the agent's behalf at once (Dynamics' auto-accept).
+    #[serde(default)]
+    pub auto_accept: bool,
     /// Skill matching.
     #[serde(default)]
     pub matching: SkillMatching,
@@ -101,6 +116,12 @@ impl WorkstreamDef {
         }
         if self.capacity_units < 0 {
             return Err("capacity_units cannot be negative".into());
+        }
+        if self.decline_cooldown_secs > 86_400 {
+            return Err("decline_cooldown_secs is at most 86400 (a day)".into());
+        }
+        if self.auto_accept && self.mode == DistributionMode::Pick {
+            return Err("auto_accept works only on push workstreams".into());
         }
         if self.waiting_auto_close_secs < 60 {
             return Err("waiting_auto_close_secs must be at least 60".into());

@@ -24,6 +24,10 @@ pub type Session = SessionServiceClient<tonic::transport::Channel>;
 pub struct Harness {
     pub db: TestDb,
     pub bus: TestBus,
+    /// One connected publisher for every customer message: tests that write from many tasks
+    /// at once would otherwise open a broker connection per message, and on a loaded machine
+    /// those handshakes time out.
+    publisher: switchboard_bus::Publisher,
     pub clock: ManualClock,
     pub session: Session,
     pub routing: Vec<Routing>,
@@ -95,9 +99,12 @@ impl Harness {
             stop.clone(),
         ));
         let session = SessionServiceClient::new(connect(&session_url).await);
+        let publisher = bus.publisher();
+        publisher.connect().await.unwrap();
         let mut h = Self {
             db,
             bus,
+            publisher,
             clock,
             session,
             routing: Vec::new(),
@@ -244,7 +251,7 @@ impl Harness {
             .filter(|c| c.customer.as_ref().is_some_and(|cu| cu.phone == from) && c.status == "closed")
             .map(|c| c.id)
             .collect();
-        self.bus.publisher().publish_event(&Envelope::new(event), true).await.unwrap();
+        self.publisher.publish_event(&Envelope::new(event), true).await.unwrap();
         let from = from.to_owned();
         wait_for(WAIT, "conversation opened", || {
             let mut session = self.session.clone();

@@ -7,4 +7,5 @@ mod cycles;
 mod flows;
 mod harness;
 mod load;
+mod offers;
 mod split;

@@ -1,0 +1,103 @@
+//! Offer behaviour settings of a workstream (#18 item 6): the decline cool-down, the presence
+//! an agent is put in after declining or missing an offer, and auto-accept.
+
+use serde_json::json;
+use switchboard_proto::routing::v1 as rpb;
+use switchboard_test_support::wait_for;
+
+use crate::harness::*;
+
+/// Waits for the offer of `conversation`, to whichever of `agents` gets it.
+async fn offered(h: &Harness, agents: &[&String], conversation: &str) -> rpb::Offer {
+    wait_for(WAIT, "an offer", || async {
+        for agent in agents {
+            if let Some(o) = h.offers(agent).await.into_iter().find(|o| o.conversation_id == conversation) {
+                return Some(o);
+            }
+        }
+        None
+    })
+    .await
+}
+
+async fn presence(h: &Harness, agent: &str) -> String {
+    h.agent(agent).await.presence
+}
+
+#[tokio::test]
+async fn declines_cool_down_change_presence_and_auto_accept_takes_the_offer() {
+    let h = Harness::start(1).await;
+    let ana = h.put("agent", "Ana", json!({ "capacity_units": 5 })).await;
+    let bo = h.put("agent", "Bo", json!({ "capacity_units": 5 })).await;
+    let queue = h.put("queue", "General", json!({ "priority": 1, "members": [ana, bo] })).await;
+    let settings = json!({
+        "decline_cooldown_secs": 600,
+        "presence_after_declined": "busy_dnd",
+        "presence_after_missed": "away",
+        "max_declines": 5,
+        "agent_affinity": false,
+    });
+    let ws = h.put("workstream", "General", workstream(&queue, settings)).await;
+    h.feed(&ws).await;
+
+    // The first agent declines: Do not disturb, as configured; the item moves to the other.
+    let first = h.customer_writes("+5511900000201", "hello").await;
+    let offer = offered(&h, &[&ana, &bo], &first).await;
+    let (decliner, other) = if offer.agent_id == ana { (&ana, &bo) } else { (&bo, &ana) };
+    h.routing()
+        .decline_offer(rpb::OfferAction {
+            offer_id: offer.id,
+            agent_id: decliner.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(presence(&h, decliner).await, "busy_dnd");
+    let second_offer = h.offer_for(other, &first).await;
+
+    // The other misses it (the countdown runs out): Away, as configured.
+    h.clock.advance(time::Duration::seconds(31));
+    wait_for(WAIT, "the missed offer expired", || async {
+        (presence(&h, other).await == "away").then_some(())
+    })
+    .await;
+    assert!(h.offers(other).await.iter().all(|o| o.id != second_offer.id));
+
+    // Back to Available, the decliner is still cooling down for this item, though free: a
+    // newer item of the same queue is offered to them, and the declined one is passed over.
+    h.routing()
+        .set_presence(rpb::SetPresenceRequest {
+            agent_id: decliner.clone(),
+            presence: "available".into(),
+        })
+        .await
+        .unwrap();
+    let newer = h.customer_writes("+5511900000202", "me too").await;
+    let newer_offer = h.offer_for(decliner, &newer).await;
+    assert!(h.offers(decliner).await.iter().all(|o| o.conversation_id != first));
+    assert_eq!(h.item(&first).await.unwrap().state, "queued");
+    // (Accepted, so its countdown does not run out as time passes below.)
+    h.routing()
+        .accept_offer(rpb::OfferAction {
+            offer_id: newer_offer.id,
+            agent_id: decliner.clone(),
+        })
+        .await
+        .unwrap();
+    // Once the cool-down is over, it is offered to them again.
+    h.clock.advance(time::Duration::seconds(600));
+    h.offer_for(decliner, &first).await;
+
+    // Auto-accept: the conversation is the agent's without their accepting.
+    let cy = h.put("agent", "Cy", json!({ "capacity_units": 5 })).await;
+    let fast = h.put("queue", "Fast", json!({ "priority": 1, "members": [cy] })).await;
+    let auto = h.put("workstream", "Fast", workstream(&fast, json!({ "auto_accept": true }))).await;
+    h.feed(&auto).await;
+    let third = h.customer_writes("+5511900000203", "quick one").await;
+    wait_for(WAIT, "the conversation active with Cy", || async {
+        let c = h.conversation(&third).await;
+        (c.status == "active" && c.agent_id == cy).then_some(())
+    })
+    .await;
+    assert_eq!(h.item(&third).await.unwrap().state, "assigned");
+    h.stop().await;
+}
