@@ -300,6 +300,15 @@ pub struct WorkstreamUpdatedV1 {
     /// The workstream's default language (automated messages prefer it to the number's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_language: Option<String>,
+    /// Auto-close of Open conversations, seconds (none: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_auto_close_secs: Option<i64>,
+    /// Auto-close of Active conversations, seconds (none: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_auto_close_secs: Option<i64>,
+    /// Auto-close of Wrap-up conversations, seconds (none: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_up_auto_close_secs: Option<i64>,
 }
 fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 

@@ -340,9 +340,9 @@ impl Session {
         let due = sqlx::query_as::<_, ConversationRow>(
             "SELECT c.* FROM session.conversations c LEFT JOIN session.workstreams w ON w.id = c.workstream_id \
              WHERE c.status <> 'closed' AND EXTRACT(EPOCH FROM ($1 - c.last_activity_at)) >= CASE c.status \
-               WHEN 'open' THEN $2 \
-               WHEN 'active' THEN CASE WHEN c.bot_id IS NOT NULL THEN COALESCE(w.bot_inactivity_secs, $5) ELSE $3 END \
-               WHEN 'wrap_up' THEN $4 \
+               WHEN 'open' THEN COALESCE(w.open_auto_close_secs, $2) \
+               WHEN 'active' THEN CASE WHEN c.bot_id IS NOT NULL THEN COALESCE(w.bot_inactivity_secs, $5) ELSE COALESCE(w.active_auto_close_secs, $3) END \
+               WHEN 'wrap_up' THEN COALESCE(w.wrap_up_auto_close_secs, $4) \
                ELSE COALESCE(w.waiting_auto_close_secs, $6) END \
              ORDER BY c.last_activity_at LIMIT $7 FOR UPDATE OF c SKIP LOCKED",
         )

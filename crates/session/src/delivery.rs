@@ -377,10 +377,12 @@ impl Session {
         }
         let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
         sqlx::query(
-            "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at, default_language) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at, default_language, \
+             open_auto_close_secs, active_auto_close_secs, wrap_up_auto_close_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET waiting_auto_close_secs = EXCLUDED.waiting_auto_close_secs, bot_id = EXCLUDED.bot_id, \
-             bot_inactivity_secs = EXCLUDED.bot_inactivity_secs, updated_at = EXCLUDED.updated_at, default_language = EXCLUDED.default_language",
+             bot_inactivity_secs = EXCLUDED.bot_inactivity_secs, updated_at = EXCLUDED.updated_at, default_language = EXCLUDED.default_language, \
+             open_auto_close_secs = EXCLUDED.open_auto_close_secs, active_auto_close_secs = EXCLUDED.active_auto_close_secs, \
+             wrap_up_auto_close_secs = EXCLUDED.wrap_up_auto_close_secs",
         )
         .bind(id)
         .bind(event.waiting_auto_close_secs)
@@ -388,6 +390,9 @@ impl Session {
         .bind(event.bot_inactivity_secs)
         .bind(OffsetDateTime::now_utc())
         .bind(&event.default_language)
+        .bind(event.open_auto_close_secs)
+        .bind(event.active_auto_close_secs)
+        .bind(event.wrap_up_auto_close_secs)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -135,17 +135,7 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
 
     // A transfer's accept sends "transfer accepted", not "agent joined", and is counted.
     let first = "+5511933330002";
-    w.customer_writes(first, json!({ "body": "hi" })).await;
-    let offer = ana.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
-    let conversation = offer["data"]["conversation_id"].as_str().unwrap().to_owned();
-    w.ana
-        .api
-        .post(
-            &format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap()),
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    let conversation = w.taken_by(&w.ana, &mut ana, first).await;
     customer_gets(&w, first, "Ana has joined the conversation.").await;
     w.ana
         .api

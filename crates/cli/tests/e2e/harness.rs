@@ -236,6 +236,15 @@ impl World {
         conversation
     }
 
+    /// `customer` writes; the offer reaches `agent`'s `stream` and the agent accepts it.
+    /// Returns the conversation's id.
+    pub async fn taken_by(&self, agent: &Agent, stream: &mut Stream, customer: &str) -> String {
+        self.customer_writes(customer, json!({ "body": "hello" })).await;
+        let offer = stream.expect("offer.created.v1", |d| d["agent_id"] == agent.id.as_str()).await;
+        accept(agent, &offer).await;
+        offer["data"]["conversation_id"].as_str().unwrap().to_owned()
+    }
+
     /// Syncs the number's templates from the emulator's Content API and waits for them.
     pub async fn sync_templates(&self) {
         self.admin
@@ -255,6 +264,12 @@ impl World {
     pub async fn stop(self) {
         self.stack.stop().await.unwrap();
     }
+}
+
+/// `agent` accepts the offer of an `offer.created.v1` frame.
+pub async fn accept(agent: &Agent, offer: &Value) {
+    let path = format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap());
+    agent.api.post(&path, &json!({})).await.unwrap();
 }
 
 /// Sends one API request as-is (`key` as a bearer token); returns the status and the JSON body.

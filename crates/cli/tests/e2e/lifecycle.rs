@@ -20,17 +20,7 @@ async fn an_agent_revives_a_waiting_conversation_and_releases_it_to_the_queue() 
     let w = World::start().await;
     let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
     let mut bo = Stream::open(&w.stack.urls.api, &w.bo.key, None).await;
-    w.customer_writes("+5511944440001", json!({ "body": "hello" })).await;
-    let offer = ana.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
-    let conversation = offer["data"]["conversation_id"].as_str().unwrap().to_owned();
-    w.ana
-        .api
-        .post(
-            &format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap()),
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    let conversation = w.taken_by(&w.ana, &mut ana, "+5511944440001").await;
 
     // Closed without End: Waiting, capacity released.
     w.ana
@@ -88,5 +78,47 @@ async fn an_agent_revives_a_waiting_conversation_and_releases_it_to_the_queue() 
     );
     ana.close().await;
     bo.close().await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_workstream_sets_how_long_a_wrap_up_may_idle_before_it_closes() {
+    let w = World::start().await;
+    let definition = json!({
+        "mode": "push", "fallback_queue_id": w.queue_id, "offer_timeout_secs": 120,
+        "auto_close": { "wrap_up_secs": 120 },
+    });
+    w.admin
+        .put(
+            &format!("/workstreams/{}", w.workstream_id),
+            &json!({ "name": "Support", "definition": definition }),
+        )
+        .await
+        .unwrap();
+    wait_until(WAIT, "session has the workstream's auto-close", || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT wrap_up_auto_close_secs FROM session.workstreams WHERE id = $1::uuid")
+            .bind(&w.workstream_id)
+            .fetch_optional(&w.db.pool)
+            .await
+            .unwrap()
+            .flatten()
+            == Some(120)
+    })
+    .await;
+    let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
+    let ended = w.taken_by(&w.ana, &mut ana, "+5511944440002").await;
+    let active = w.taken_by(&w.ana, &mut ana, "+5511944440003").await;
+    w.ana.api.post(&format!("/conversations/{ended}/end"), &json!({})).await.unwrap();
+    assert_eq!(status(&w, &ended).await["status"], "wrap_up");
+
+    // Two idle minutes close the wrap-up; the Active one keeps Dynamics' 30 days.
+    w.clock.advance(time::Duration::seconds(121));
+    wait_until(WAIT, "the wrap-up auto-closed", || async {
+        status(&w, &ended).await["status"] == "closed"
+    })
+    .await;
+    assert_eq!(status(&w, &ended).await["status_reason"], "auto_closed_by_system");
+    assert_eq!(status(&w, &active).await["status"], "active");
+    ana.close().await;
     w.stop().await;
 }

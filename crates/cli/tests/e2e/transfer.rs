@@ -7,12 +7,6 @@ use switchboard_test_support::wait_until;
 
 use crate::harness::*;
 
-/// `agent` accepts the offer of an `offer.created.v1` frame.
-async fn accept(agent: &Agent, offer: &Value) {
-    let path = format!("/offers/{}/accept", offer["data"]["offer_id"].as_str().unwrap());
-    agent.api.post(&path, &json!({})).await.unwrap();
-}
-
 /// Waits until session has the conversation Waiting (its agent closed the session unended).
 async fn until_waiting(w: &World, conversation: &str) {
     wait_until(WAIT, "the conversation waiting", || async {

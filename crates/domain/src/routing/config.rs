@@ -50,6 +50,10 @@ pub struct WorkstreamDef {
     /// Waiting conversations close after this long without activity (seconds).
     #[serde(default = "day")]
     pub waiting_auto_close_secs: i64,
+    /// Auto-close for Open, Active and Wrap-up conversations (seconds); none: Dynamics'
+    /// defaults for WhatsApp (30 days, 30 days, 1 day).
+    #[serde(default)]
+    pub auto_close: AutoCloseTimes,
     /// Capacity units each conversation takes.
     #[serde(default = "one")]
     pub capacity_units: i32,
@@ -126,6 +130,15 @@ impl WorkstreamDef {
         if self.waiting_auto_close_secs < 60 {
             return Err("waiting_auto_close_secs must be at least 60".into());
         }
+        for (state, secs) in [
+            ("open", self.auto_close.open_secs),
+            ("active", self.auto_close.active_secs),
+            ("wrap_up", self.auto_close.wrap_up_secs),
+        ] {
+            if secs.is_some_and(|s| !(60..=90 * 86_400).contains(&s)) {
+                return Err(format!("auto_close.{state}_secs must be between 60 and 7776000 (90 days)"));
+            }
+        }
         if self.allowed_presences.is_empty() {
             return Err("allowed_presences needs at least one presence".into());
         }
@@ -154,6 +167,20 @@ impl WorkstreamDef {
         q.dedup();
         q
     }
+}
+
+/// Per-state auto-close times of a workstream (Waiting has `waiting_auto_close_secs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoCloseTimes {
+    /// Open (waiting in a queue).
+    #[serde(default)]
+    pub open_secs: Option<i64>,
+    /// Active (with an agent).
+    #[serde(default)]
+    pub active_secs: Option<i64>,
+    /// Wrap-up.
+    #[serde(default)]
+    pub wrap_up_secs: Option<i64>,
 }
 
 /// A queue.

@@ -3,8 +3,6 @@
 //! never stops assignment.
 
 use serde_json::json;
-use switchboard_proto::routing::v1 as rpb;
-use switchboard_proto::session::v1 as spb;
 use switchboard_test_support::wait_until;
 
 use crate::harness::*;
@@ -35,22 +33,8 @@ async fn an_end_of_day_profile_holds_its_use_until_the_day_changes_and_a_non_blo
     // The first item uses the day's one escalation; ending it does not give it back.
     let first = h.customer_writes("+5511900000101", "escalate please").await;
     let offer = h.offer_for(&ana, &first).await;
-    h.routing()
-        .accept_offer(rpb::OfferAction {
-            offer_id: offer.id,
-            agent_id: ana.clone(),
-        })
-        .await
-        .unwrap();
-    h.session
-        .clone()
-        .transition_conversation(spb::TransitionRequest {
-            conversation_id: first.clone(),
-            transition: "close_session".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    h.accept(&offer, &ana).await;
+    h.close_session(&first).await;
     wait_until(WAIT, "the units released", || async { h.agent(&ana).await.used_units == 0 }).await;
     let second = h.customer_writes("+5511900000102", "me too").await;
     // A later item of the same queue that needs no profile: once Ana is offered it, a cycle has

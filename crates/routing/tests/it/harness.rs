@@ -272,6 +272,31 @@ impl Harness {
         .await
     }
 
+    /// `agent` accepts `offer`.
+    pub async fn accept(&self, offer: &rpb::Offer, agent: &str) -> rpb::WorkItem {
+        self.routing()
+            .accept_offer(rpb::OfferAction {
+                offer_id: offer.id.clone(),
+                agent_id: agent.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// The agent closes the session of `conversation` without ending it (Active → Waiting).
+    pub async fn close_session(&self, conversation: &str) {
+        self.session
+            .clone()
+            .transition_conversation(spb::TransitionRequest {
+                conversation_id: conversation.into(),
+                transition: "close_session".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
     pub async fn offers(&self, agent: &str) -> Vec<rpb::Offer> {
         self.routing()
             .list_offers(rpb::AgentRef { agent_id: agent.into() })

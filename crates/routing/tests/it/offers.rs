@@ -76,13 +76,7 @@ async fn declines_cool_down_change_presence_and_auto_accept_takes_the_offer() {
     assert!(h.offers(decliner).await.iter().all(|o| o.conversation_id != first));
     assert_eq!(h.item(&first).await.unwrap().state, "queued");
     // (Accepted, so its countdown does not run out as time passes below.)
-    h.routing()
-        .accept_offer(rpb::OfferAction {
-            offer_id: newer_offer.id,
-            agent_id: decliner.clone(),
-        })
-        .await
-        .unwrap();
+    h.accept(&newer_offer, decliner).await;
     // Once the cool-down is over, it is offered to them again.
     h.clock.advance(time::Duration::seconds(600));
     h.offer_for(decliner, &first).await;
