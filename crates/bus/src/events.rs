@@ -309,6 +309,9 @@ pub struct WorkstreamUpdatedV1 {
     /// Auto-close of Wrap-up conversations, seconds (none: the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wrap_up_auto_close_secs: Option<i64>,
+    /// The context variables it declares: name → `text` or `number`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub context_variables: std::collections::BTreeMap<String, String>,
 }
 fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 

@@ -115,6 +115,11 @@ impl Routing {
                         open_auto_close_secs: def.auto_close.open_secs,
                         active_auto_close_secs: def.auto_close.active_secs,
                         wrap_up_auto_close_secs: def.auto_close.wrap_up_secs,
+                        context_variables: def
+                            .context_variables
+                            .iter()
+                            .map(|v| (v.name.clone(), v.kind.as_str().to_owned()))
+                            .collect(),
                     },
                     self.now(),
                 );
@@ -354,6 +359,7 @@ impl Routing {
                     open_auto_close_secs: None,
                     active_auto_close_secs: None,
                     wrap_up_auto_close_secs: None,
+                    context_variables: Default::default(),
                 },
                 self.now(),
             ),

@@ -8,6 +8,7 @@ use sqlx::{FromRow, PgConnection, QueryBuilder};
 use switchboard_bus::events::ConversationStatusChangedV1;
 use switchboard_domain::automated::{self, RenderContext};
 use switchboard_domain::conversation::{self, ConversationStatus, StatusReason, Transition};
+use switchboard_domain::routing::config::{ContextVariable, VariableKind, check_variable};
 use switchboard_domain::window::ServiceWindow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -320,6 +321,22 @@ impl Session {
                     "attribute {k:?}: names are letters, digits and _ (at most 100), values at most 4,000 characters"
                 )));
             }
+        }
+        // The workstream's declared variables type-check the values (a number must be one).
+        let declared: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT w.context_variables FROM session.conversations c JOIN session.workstreams w ON w.id = c.workstream_id WHERE c.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let declared: Vec<ContextVariable> = declared
+            .and_then(|d| serde_json::from_value::<BTreeMap<String, String>>(d).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, kind)| VariableKind::parse(&kind).map(|kind| ContextVariable { name, kind }))
+            .collect();
+        for (k, v) in attributes {
+            check_variable(&declared, k, v).map_err(SessionError::invalid)?;
         }
         let updated = sqlx::query("UPDATE session.conversations SET attributes = attributes || $2::jsonb WHERE id = $1")
             .bind(id)

@@ -54,6 +54,10 @@ pub struct WorkstreamDef {
     /// defaults for WhatsApp (30 days, 30 days, 1 day).
     #[serde(default)]
     pub auto_close: AutoCloseTimes,
+    /// Context variables it declares, each text or number (Dynamics' workstream context
+    /// variables): set by bots and classification rules, used in rules and automated messages.
+    #[serde(default)]
+    pub context_variables: Vec<ContextVariable>,
     /// Capacity units each conversation takes.
     #[serde(default = "one")]
     pub capacity_units: i32,
@@ -130,6 +134,23 @@ impl WorkstreamDef {
         if self.waiting_auto_close_secs < 60 {
             return Err("waiting_auto_close_secs must be at least 60".into());
         }
+        let mut names = std::collections::BTreeSet::new();
+        for v in &self.context_variables {
+            if !crate::automated::is_variable_name(&v.name) {
+                return Err(format!(
+                    "context variable {:?}: letters, digits and _ only, 1 to 100 of them",
+                    v.name
+                ));
+            }
+            if !names.insert(v.name.as_str()) {
+                return Err(format!("context variable {:?} is declared twice", v.name));
+            }
+        }
+        for rule in self.classification.iter().flat_map(|r| &r.rules) {
+            for (name, value) in &rule.outputs.attributes {
+                check_variable(&self.context_variables, name, value).map_err(|e| format!("rule {:?}: {e}", rule.name))?;
+            }
+        }
         for (state, secs) in [
             ("open", self.auto_close.open_secs),
             ("active", self.auto_close.active_secs),
@@ -166,6 +187,52 @@ impl WorkstreamDef {
         q.sort_unstable();
         q.dedup();
         q
+    }
+}
+
+/// The type of a context variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariableKind {
+    /// Any text (at most 4,000 characters).
+    Text,
+    /// A number (decimal, finite).
+    Number,
+}
+
+impl VariableKind {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Number => "number",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Text, Self::Number].into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// A context variable a workstream declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextVariable {
+    /// Case-sensitive name: letters, digits and `_` (the `{$Name$}` of automated messages).
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: VariableKind,
+}
+
+/// Checks a value given to a context variable against the declarations: a declared number
+/// must be a finite decimal number. An undeclared name is accepted (a bot's own context).
+pub fn check_variable(declared: &[ContextVariable], name: &str, value: &str) -> Result<(), String> {
+    match declared.iter().find(|v| v.name == name).map(|v| v.kind) {
+        Some(VariableKind::Number) if !value.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+            Err(format!("context variable {name:?} is a number, not {value:?}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -384,5 +451,31 @@ mod tests {
                 .is_ok(),
             "unknown fields are ignored"
         );
+    }
+
+    #[test]
+    fn context_variables_are_named_once_and_rules_give_them_values_of_their_type() {
+        let base = |extra: serde_json::Value| {
+            let mut ws = serde_json::json!({ "mode": "push", "fallback_queue_id": Uuid::nil() });
+            ws.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            Kind::Workstream.validate(&ws)
+        };
+        let vars = serde_json::json!([{ "name": "Amount", "type": "number" }, { "name": "Reason", "type": "text" }]);
+        assert!(base(serde_json::json!({ "context_variables": vars })).is_ok());
+        let twice = base(serde_json::json!({ "context_variables": [{ "name": "A", "type": "text" }, { "name": "A", "type": "number" }] }));
+        assert!(twice.unwrap_err().contains("declared twice"));
+        assert!(base(serde_json::json!({ "context_variables": [{ "name": "bad name", "type": "text" }] })).is_err());
+        let rule = |value: &str| {
+            serde_json::json!({ "context_variables": vars, "classification": [{ "name": "r", "rules": [
+                { "name": "big", "outputs": { "attributes": { "Amount": value } } }
+            ] }] })
+        };
+        assert!(base(rule("100")).is_ok());
+        let err = base(rule("lots")).unwrap_err();
+        assert!(err.contains("Amount") && err.contains("number"), "{err}");
+        let declared: Vec<ContextVariable> = serde_json::from_value(vars).unwrap();
+        assert!(check_variable(&declared, "Amount", "-3.5e2").is_ok());
+        assert!(check_variable(&declared, "Amount", "NaN").is_err());
+        assert!(check_variable(&declared, "Anything", "x").is_ok());
     }
 }

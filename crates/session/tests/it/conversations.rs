@@ -1,7 +1,7 @@
 use prost::Message as _;
 use switchboard_bus::Outgoing;
 use switchboard_proto::session::v1 as pb;
-use switchboard_test_support::wait_until;
+use switchboard_test_support::{wait_for, wait_until};
 
 use crate::harness::*;
 
@@ -341,6 +341,83 @@ async fn lifecycle_waiting_reopen_survey_and_auto_close() {
             .status,
         "waiting",
         "only 2 minutes idle"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn context_variables_a_workstream_declares_type_check_what_bots_set() {
+    let h = Harness::start(1).await;
+    let (channel, number) = h.channel_and_number().await;
+    let workstream = uuid::Uuid::now_v7().to_string();
+    h.publish(switchboard_bus::events::WorkstreamUpdatedV1 {
+        workstream_id: workstream.clone(),
+        waiting_auto_close_secs: 86_400,
+        bot_id: None,
+        bot_inactivity_secs: 1_800,
+        deleted: false,
+        default_language: None,
+        open_auto_close_secs: None,
+        active_auto_close_secs: None,
+        wrap_up_auto_close_secs: None,
+        context_variables: [("Amount".to_owned(), "number".to_owned()), ("Reason".to_owned(), "text".to_owned())].into(),
+    })
+    .await;
+    wait_until(WAIT, "session has the workstream", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM session.workstreams WHERE id = $1::uuid")
+            .bind(&workstream)
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+    h.client()
+        .update_number(pb::UpdateNumberRequest {
+            id: number,
+            settings: Some(pb::NumberSettings {
+                default_language: "en".into(),
+                workstream_id: workstream,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    h.inbound(&channel, &sid(1), "+5511977770001", "refund please", &[]).await;
+    let conversation = wait_for(WAIT, "the conversation", || async { h.conversations().await.into_iter().next() }).await;
+    let set = |pairs: &[(&str, &str)]| {
+        let request = pb::SetAttributesRequest {
+            conversation_id: conversation.id.clone(),
+            attributes: pairs
+                .iter()
+                .map(|(k, v)| switchboard_proto::common::v1::Attribute {
+                    key: (*k).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+        };
+        let mut client = h.client();
+        async move { client.set_conversation_attributes(request).await }
+    };
+    let refused = set(&[("Amount", "a lot"), ("Reason", "refund")]).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("Amount"), "{}", refused.message());
+    let stored = h.conversations().await.into_iter().next().unwrap();
+    assert!(
+        stored.attributes.iter().all(|a| a.key != "Reason"),
+        "a refused call changes nothing"
+    );
+    let set_ok = set(&[("Amount", "12.50"), ("Reason", "refund"), ("OrderRef", "A-1")])
+        .await
+        .unwrap()
+        .into_inner();
+    let attrs: std::collections::BTreeMap<_, _> = set_ok.attributes.into_iter().map(|a| (a.key, a.value)).collect();
+    assert_eq!(attrs.get("Amount").map(String::as_str), Some("12.50"));
+    assert_eq!(
+        attrs.get("OrderRef").map(String::as_str),
+        Some("A-1"),
+        "an undeclared one is a bot's own"
     );
     h.stop().await;
 }
