@@ -167,26 +167,32 @@ impl Routing {
         let mut agents: HashMap<Uuid, AgentCtx> = HashMap::new();
         let mut offers: Vec<Offer> = Vec::new();
         let mut considered = 0;
-        let mut cursor: Option<(i32, i32, OffsetDateTime, Uuid)> = None;
+        let mut cursor: Option<(bool, i32, i32, OffsetDateTime, Uuid)> = None;
         let batch = self.settings.cycle_batch;
         let queue_filter: Option<Vec<Uuid>> = queues.map(<[Uuid]>::to_vec);
 
         while considered < MAX_CONSIDERED {
+            // Items kept for an agent (affinity, a transfer to them) skip prioritization and go
+            // first, as Dynamics orders them; then queue priority, item priority, age.
             let page: Vec<ItemRow> = sqlx::query_as::<_, ItemRow>(
                 "SELECT * FROM routing.work_items w WHERE state = 'queued' AND ($1::uuid[] IS NULL OR queue_id = ANY($1)) \
-                 AND ($2::int IS NULL OR (queue_priority, priority, last_customer_message_at, conversation_id) > ($2, $3, $4, $5)) \
-                 ORDER BY queue_priority, priority, last_customer_message_at, conversation_id LIMIT $6 FOR UPDATE SKIP LOCKED",
+                 AND ($2::bool IS NULL OR ((affinity_agent_id IS NULL AND pinned_agent_id IS NULL), queue_priority, priority, last_customer_message_at, conversation_id) \
+                      > ($2, $3, $4, $5, $6)) \
+                 ORDER BY (affinity_agent_id IS NULL AND pinned_agent_id IS NULL), queue_priority, priority, last_customer_message_at, conversation_id \
+                 LIMIT $7 FOR UPDATE SKIP LOCKED",
             )
             .bind(&queue_filter)
             .bind(cursor.map(|c| c.0))
             .bind(cursor.map(|c| c.1))
             .bind(cursor.map(|c| c.2))
             .bind(cursor.map(|c| c.3))
+            .bind(cursor.map(|c| c.4))
             .bind(batch)
             .fetch_all(&mut *tx)
             .await?;
             let Some(last) = page.last() else { break };
             cursor = Some((
+                last.affinity_agent_id.is_none() && last.pinned_agent_id.is_none(),
                 last.queue_priority,
                 last.priority,
                 last.last_customer_message_at,

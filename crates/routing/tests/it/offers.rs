@@ -95,3 +95,34 @@ async fn declines_cool_down_change_presence_and_auto_accept_takes_the_offer() {
     assert_eq!(h.item(&third).await.unwrap().state, "assigned");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_item_kept_for_its_agent_goes_before_older_items() {
+    let h = Harness::start(1).await;
+    let ana = h.put("agent", "Ana", json!({ "capacity_units": 1 })).await;
+    let queue = h.put("queue", "General", json!({ "priority": 1, "members": [ana] })).await;
+    let ws = h.put("workstream", "General", workstream(&queue, json!({}))).await;
+    h.feed(&ws).await;
+    let kept = h.customer_writes("+5511900000301", "hello").await;
+    let offer = h.offer_for(&ana, &kept).await;
+    h.accept(&offer, &ana).await;
+    h.close_session(&kept).await;
+    let presence = |p: &str| rpb::SetPresenceRequest {
+        agent_id: ana.clone(),
+        presence: p.into(),
+    };
+    h.routing().set_presence(presence("offline")).await.unwrap();
+
+    // An older item, then the customer Ana had returns (affinity keeps it for her).
+    let older = h.customer_writes("+5511900000302", "first in line").await;
+    h.customer_writes("+5511900000301", "me again").await;
+    for item in [&older, &kept] {
+        wait_for(WAIT, "queued", || async { (h.item(item).await?.state == "queued").then_some(()) }).await;
+    }
+    // Ana comes back with room for one: the kept item is hers, the older one waits.
+    h.routing().set_presence(presence("available")).await.unwrap();
+    h.offer_for(&ana, &kept).await;
+    assert!(h.offers(&ana).await.iter().all(|o| o.conversation_id != older));
+    assert_eq!(h.item(&older).await.unwrap().state, "queued");
+    h.stop().await;
+}
