@@ -164,10 +164,14 @@ impl Routing {
                     &def.capacity_profiles.keys().copied().collect::<Vec<_>>(),
                 )
                 .await?;
-                sqlx::query("INSERT INTO routing.agent_state (agent_id, presence, chosen_presence) VALUES ($1, $2, $2) ON CONFLICT (agent_id) DO NOTHING")
-                    .bind(id)
-                    .bind(def.default_presence.as_str())
-                    .execute(&mut *tx)
+                // Its capacity day starts today (end-of-day profiles reset when it changes).
+                sqlx::query(
+                    "INSERT INTO routing.agent_state (agent_id, presence, chosen_presence, profile_day) VALUES ($1, $2, $2, $3) ON CONFLICT (agent_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(def.default_presence.as_str())
+                .bind(self.now().date())
+                .execute(&mut *tx)
                     .await?;
                 cycle.extend(
                     sqlx::query_scalar::<_, Uuid>("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")

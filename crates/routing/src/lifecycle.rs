@@ -172,13 +172,17 @@ impl Routing {
     /// the service clock) has changed since an agent's last reset; returns how many agents.
     pub async fn reset_daily_capacity(&self) -> Result<usize, RoutingError> {
         let today = self.now().date();
+        // A new agent's day starts today: what they use before the next tick is today's use.
+        sqlx::query("UPDATE routing.agent_state SET profile_day = $1 WHERE profile_day IS NULL")
+            .bind(today)
+            .execute(&self.pool)
+            .await?;
         let mut tx = self.pool.begin().await?;
-        let due: Vec<crate::app::AgentStateRow> = sqlx::query_as(
-            "SELECT * FROM routing.agent_state WHERE profile_day IS DISTINCT FROM $1 ORDER BY agent_id FOR UPDATE SKIP LOCKED LIMIT 500",
-        )
-        .bind(today)
-        .fetch_all(&mut *tx)
-        .await?;
+        let due: Vec<crate::app::AgentStateRow> =
+            sqlx::query_as("SELECT * FROM routing.agent_state WHERE profile_day < $1 ORDER BY agent_id FOR UPDATE SKIP LOCKED LIMIT 500")
+                .bind(today)
+                .fetch_all(&mut *tx)
+                .await?;
         if due.is_empty() {
             return Ok(0);
         }

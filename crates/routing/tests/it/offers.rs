@@ -87,12 +87,13 @@ async fn declines_cool_down_change_presence_and_auto_accept_takes_the_offer() {
     let auto = h.put("workstream", "Fast", workstream(&fast, json!({ "auto_accept": true }))).await;
     h.feed(&auto).await;
     let third = h.customer_writes("+5511900000203", "quick one").await;
-    wait_for(WAIT, "the conversation active with Cy", || async {
+    // Session commits the accept first, routing's item follows.
+    wait_for(WAIT, "the conversation active with Cy, its item assigned", || async {
         let c = h.conversation(&third).await;
-        (c.status == "active" && c.agent_id == cy).then_some(())
+        let item = h.item(&third).await?;
+        (c.status == "active" && c.agent_id == cy && item.state == "assigned").then_some(())
     })
     .await;
-    assert_eq!(h.item(&third).await.unwrap().state, "assigned");
     h.stop().await;
 }
 
