@@ -131,17 +131,12 @@ impl TurnHandler {
                 .send()
                 .instrument(span.clone())
                 .await;
-            match &answer {
-                Ok(response) => {
-                    span.record("http.response.status_code", response.status().as_u16());
-                    if !response.status().is_success() {
-                        span.record("otel.status_code", "ERROR");
-                    }
-                }
-                Err(_) => {
-                    span.record("otel.status_code", "ERROR");
-                }
-            }
+            let outcome = match &answer {
+                Ok(response) => Ok(response.status().as_u16()),
+                Err(e) if e.is_timeout() => Err("timeout"),
+                Err(_) => Err("transport"),
+            };
+            switchboard_telemetry::propagation::record_http_client_outcome(&span, outcome);
             last = match answer {
                 Ok(response) if response.status().is_success() => match crate::guard::read_capped(response).await {
                     Ok(bytes) => match BotResponse::parse(&bytes) {
@@ -355,6 +350,7 @@ fn bot_call_span(bot: &spb::Bot, attempt: u32) -> tracing::Span {
         server.address = %host,
         http.request.resend_count = attempt.saturating_sub(1),
         http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
         bot = %bot.name,
     )
 }

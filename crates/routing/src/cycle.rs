@@ -57,7 +57,7 @@ struct Offer {
 /// The span of one offer, a child of the trace its work item was queued in: the cycle runs on
 /// its own, and this puts each offer (and the events it sends) in its conversation's trace.
 fn offer_span(item: &ItemRow, agent_id: Uuid, waited: time::Duration) -> tracing::Span {
-    use switchboard_telemetry::propagation::{extract_map, set_parent};
+    use switchboard_telemetry::propagation::{extract_traceparent, set_parent};
     let Some(traceparent) = &item.traceparent else {
         return tracing::Span::none();
     };
@@ -71,10 +71,7 @@ fn offer_span(item: &ItemRow, agent_id: Uuid, waited: time::Duration) -> tracing
         routing.wait_ms = waited.whole_milliseconds(),
         switchboard.service = "routing",
     );
-    set_parent(
-        &span,
-        extract_map(&std::collections::BTreeMap::from([("traceparent".to_owned(), traceparent.clone())])),
-    );
+    set_parent(&span, extract_traceparent(traceparent));
     span
 }
 

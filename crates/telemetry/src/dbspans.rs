@@ -25,7 +25,7 @@ pub const SQLX_TARGET: &str = "sqlx::query";
 /// Longest query text kept on a span.
 const MAX_QUERY_TEXT: usize = 2048;
 
-/// The layer; install it with [`DbSpans::filter`].
+/// The layer; install it with [`filter`].
 pub struct DbSpans<T> {
     tracer: T,
     dispatch: DispatchSlot,
@@ -36,13 +36,13 @@ impl<T> DbSpans<T> {
     pub fn new(tracer: T, dispatch: DispatchSlot) -> Self {
         Self { tracer, dispatch }
     }
+}
 
-    /// The per-layer filter this layer needs: the exported spans (a filtered layer sees no
-    /// other span as an event's parent) and sqlx's statement events.
-    pub fn filter() -> tracing_subscriber::EnvFilter {
-        let statements = format!("{SQLX_TARGET}=trace").parse().unwrap_or_default();
-        crate::logfmt::trace_filter().add_directive(statements)
-    }
+/// The per-layer filter [`DbSpans`] needs: the exported spans (a filtered layer sees no other
+/// span as an event's parent) and sqlx's statement events.
+pub fn filter() -> tracing_subscriber::EnvFilter {
+    let statements = format!("{SQLX_TARGET}=trace").parse().unwrap_or_default();
+    crate::logfmt::trace_filter().add_directive(statements)
 }
 
 #[derive(Default)]
@@ -88,9 +88,8 @@ where
             return;
         }
         let Some(span) = ctx.event_span(event) else { return };
-        let service = span.extensions().get::<ServiceName>().map(|s| s.0.clone());
-        let Some(dispatch) = self.dispatch.upgrade() else { return };
-        let Some(parent) = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch) else {
+        let service = span.extensions().get::<ServiceName>().map(|s| s.name.clone());
+        let Some(parent) = self.dispatch.otel_context(&span.id()) else {
             return;
         };
         if !parent.span().span_context().is_valid() {

@@ -100,9 +100,7 @@ where
             .with_tracer(p.tracer(service_name.to_owned()))
             .with_filter(crate::logfmt::trace_filter())
     });
-    let db = provider.map(|p| {
-        crate::dbspans::DbSpans::new(p.tracer("switchboard.db"), slot.clone()).with_filter(crate::dbspans::DbSpans::<()>::filter())
-    });
+    let db = provider.map(|p| crate::dbspans::DbSpans::new(p.tracer("switchboard.db"), slot.clone()).with_filter(crate::dbspans::filter()));
     tracing_subscriber::registry()
         .with(fmt_json)
         .with(fmt_pretty)

@@ -33,9 +33,12 @@ pub fn trace_filter() -> EnvFilter {
 pub struct DispatchSlot(Arc<OnceLock<WeakDispatch>>);
 
 impl DispatchSlot {
-    /// The registered subscriber, while it is alive.
-    pub fn upgrade(&self) -> Option<Dispatch> {
-        self.0.get().and_then(WeakDispatch::upgrade)
+    /// The OpenTelemetry context of the span `id` (starting it if it was still being built),
+    /// read through the registered subscriber; none once that is gone or when the span is not
+    /// traced.
+    pub fn otel_context(&self, id: &tracing::span::Id) -> Option<opentelemetry::Context> {
+        let dispatch = self.0.get().and_then(WeakDispatch::upgrade)?;
+        tracing_opentelemetry::get_otel_context(id, &dispatch)
     }
 }
 
@@ -66,11 +69,7 @@ where
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let mut line = String::new();
         self.inner.format_event(ctx, Writer::new(&mut line), event)?;
-        let dispatch = self.dispatch.upgrade();
-        let ids = ctx
-            .lookup_current()
-            .zip(dispatch)
-            .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch));
+        let ids = ctx.lookup_current().and_then(|span| self.dispatch.otel_context(&span.id()));
         let ids = ids.and_then(|cx| {
             let span = cx.span();
             let sc = span.span_context();

@@ -65,8 +65,7 @@ pub fn extract_http(headers: &HeaderMap) -> Context {
 
 /// Writes the current span's context into outgoing HTTP headers.
 pub fn inject_current_http(headers: &mut HeaderMap) {
-    let cx = Span::current().context();
-    propagator().inject_context(&cx, &mut HeaderInjector(headers));
+    inject_http(&Span::current(), headers);
 }
 
 /// Writes `span`'s context into outgoing HTTP headers.
@@ -102,6 +101,11 @@ pub fn extract_map(map: &BTreeMap<String, String>) -> Context {
     propagator().extract(&MapExtractor(map))
 }
 
+/// Returns the remote context of a stored W3C `traceparent` (a message's, a work item's).
+pub fn extract_traceparent(traceparent: &str) -> Context {
+    extract_map(&BTreeMap::from([("traceparent".to_owned(), traceparent.to_owned())]))
+}
+
 /// Makes `span` a child of the remote context `cx` when that context is valid.
 pub fn set_parent(span: &Span, cx: Context) {
     use opentelemetry::trace::TraceContextExt as _;
@@ -117,8 +121,7 @@ pub fn set_parent(span: &Span, cx: Context) {
 /// span is recorded only when that trace was sampled.
 pub fn record_in_stored_trace(traceparent: &str, name: String, start: std::time::SystemTime, attributes: Vec<opentelemetry::KeyValue>) {
     use opentelemetry::trace::{Link, Span as _, TraceContextExt as _, Tracer as _};
-    let stored = BTreeMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    let parent = extract_map(&stored);
+    let parent = extract_traceparent(traceparent);
     if !parent.span().span_context().is_sampled() {
         return;
     }
@@ -136,6 +139,26 @@ pub fn record_in_stored_trace(traceparent: &str, name: String, start: std::time:
         .with_links(links)
         .start_with_context(&tracer, &parent);
     span.end();
+}
+
+/// Records how an HTTP client call ended on its span: the response's status (an error unless
+/// 2xx: our callers treat anything else as a failure), or `Err(kind)` when no response came
+/// (`timeout`, `connect`, `transport`). The span declares `http.response.status_code`,
+/// `otel.status_code` and `error.type`.
+pub fn record_http_client_outcome(span: &Span, outcome: Result<u16, &'static str>) {
+    match outcome {
+        Ok(status) => {
+            span.record("http.response.status_code", status);
+            if !(200..300).contains(&status) {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", tracing::field::display(status));
+            }
+        }
+        Err(kind) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", kind);
+        }
+    }
 }
 
 /// Builds the server span for an incoming HTTP request, parented to the caller's trace. Named
@@ -169,12 +192,19 @@ pub fn record_http_route(method: &http::Method, route: &str) {
     span.context().span().update_name(format!("{method} {route}"));
 }
 
+/// A gRPC call's path without its slash, and its service and method
+/// (`switchboard.session.v1.SessionService`, `SendMessage`).
+fn rpc_parts(path: &str) -> (&str, &str, &str) {
+    let path = path.trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    (path, service, method)
+}
+
 /// Builds the server span for an incoming gRPC call, parented to the caller's trace, named
 /// `{package.Service}/{Method}` (OpenTelemetry's RPC convention).
 /// Use with `tonic::transport::Server::trace_fn`.
 pub fn grpc_server_span(request: &http::Request<()>) -> Span {
-    let path = request.uri().path().trim_start_matches('/');
-    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    let (path, service, method) = rpc_parts(request.uri().path());
     let span = tracing::info_span!(
         "grpc.request",
         otel.name = path,
@@ -223,8 +253,7 @@ where
         if Span::current().is_none() {
             return Box::pin(self.inner.call(request));
         }
-        let path = request.uri().path().trim_start_matches('/');
-        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let (path, service, method) = rpc_parts(request.uri().path());
         let span = tracing::info_span!(
             "grpc.call",
             otel.name = path,

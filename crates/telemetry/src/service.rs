@@ -21,10 +21,13 @@ use crate::semconv::SWITCHBOARD_SERVICE;
 
 /// The service a span belongs to, kept in the span's extensions.
 #[derive(Clone, Debug)]
-pub struct ServiceName(pub Arc<str>);
-
-/// Whether the name came from the span's own field (already an attribute) or from a parent.
-struct Inherited;
+pub struct ServiceName {
+    /// The service.
+    pub name: Arc<str>,
+    /// Taken from a parent: the span has no field of its own, so the attribute is written when
+    /// it closes.
+    pub inherited: bool,
+}
 
 #[derive(Default)]
 struct Find(Option<Arc<str>>);
@@ -64,15 +67,15 @@ where
         let mut own = Find::default();
         attrs.record(&mut own);
         let Some(span) = ctx.span(id) else { return };
-        if let Some(name) = own.0 {
-            span.extensions_mut().insert(ServiceName(name));
-            return;
-        }
-        let inherited = span.parent().and_then(|p| p.extensions().get::<ServiceName>().cloned());
-        if let Some(name) = inherited {
-            let mut extensions = span.extensions_mut();
-            extensions.insert(name);
-            extensions.insert(Inherited);
+        let service = match own.0 {
+            Some(name) => Some(ServiceName { name, inherited: false }),
+            None => span.parent().and_then(|p| {
+                let name = p.extensions().get::<ServiceName>()?.name.clone();
+                Some(ServiceName { name, inherited: true })
+            }),
+        };
+        if let Some(service) = service {
+            span.extensions_mut().insert(service);
         }
     }
 
@@ -80,25 +83,21 @@ where
         let mut own = Find::default();
         values.record(&mut own);
         if let (Some(name), Some(span)) = (own.0, ctx.span(id)) {
-            let mut extensions = span.extensions_mut();
-            extensions.insert(ServiceName(name));
-            extensions.remove::<Inherited>();
+            span.extensions_mut().insert(ServiceName { name, inherited: false });
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let name = {
-            let Some(span) = ctx.span(&id) else { return };
-            let extensions = span.extensions();
-            if extensions.get::<Inherited>().is_none() {
-                return;
-            }
-            extensions.get::<ServiceName>().map(|s| s.0.clone())
-        };
-        let (Some(name), Some(dispatch)) = (name, self.dispatch.upgrade()) else {
+        // The extensions are released before the context is read, which locks them again.
+        let Some(name) = ctx.span(&id).and_then(|span| {
+            span.extensions()
+                .get::<ServiceName>()
+                .filter(|s| s.inherited)
+                .map(|s| s.name.clone())
+        }) else {
             return;
         };
-        if let Some(cx) = tracing_opentelemetry::get_otel_context(&id, &dispatch) {
+        if let Some(cx) = self.dispatch.otel_context(&id) {
             cx.span().set_attribute(KeyValue::new(SWITCHBOARD_SERVICE, name.to_string()));
         }
     }

@@ -136,7 +136,7 @@ impl TwilioClient {
             .post(url)
             .basic_auth(&creds.username, Some(creds.password.expose_secret()))
             .form(&message.form());
-        let response = self.send(request, "POST", MESSAGES).await.map_err(|e| {
+        let response = self.send(request, MESSAGES).await.map_err(|e| {
             // A failed connect never reached Twilio; anything later may have.
             if e.is_connect() {
                 TwilioError::Network(redact(&e))
@@ -209,10 +209,7 @@ impl TwilioClient {
         template: &'static str,
     ) -> Result<T, TwilioError> {
         let request = self.http.get(url).basic_auth(&creds.username, Some(creds.password.expose_secret()));
-        let response = self
-            .send(request, "GET", template)
-            .await
-            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        let response = self.send(request, template).await.map_err(|e| TwilioError::Network(redact(&e)))?;
         json_or_error(response).await
     }
 
@@ -236,11 +233,7 @@ impl TwilioClient {
         }
         let request = self.http.get(url).basic_auth(&creds.username, Some(creds.password.expose_secret()));
         let response = self
-            .send(
-                request,
-                "GET",
-                "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}",
-            )
+            .send(request, "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}")
             .await
             .map_err(|e| TwilioError::Network(redact(&e)))?;
         if response.status().is_success() {
@@ -256,14 +249,12 @@ const MESSAGES: &str = "/2010-04-01/Accounts/{AccountSid}/Messages.json";
 
 impl TwilioClient {
     /// Sends `request` inside an HTTP client span (`{method} {url.template}`, OpenTelemetry's
-    /// HTTP client convention): the span times the call to Twilio up to its answer's headers.
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        method: &'static str,
-        template: &'static str,
-    ) -> Result<reqwest::Response, reqwest::Error> {
+    /// HTTP client convention, with the host it goes to): the span times the call to Twilio up
+    /// to its answer's headers.
+    async fn send(&self, request: reqwest::RequestBuilder, template: &'static str) -> Result<reqwest::Response, reqwest::Error> {
         use tracing::Instrument as _;
+        let request = request.build()?;
+        let method = request.method().as_str();
         let span = tracing::info_span!(
             "twilio.request",
             otel.name = %format_args!("{method} {template}"),
@@ -271,33 +262,18 @@ impl TwilioClient {
             otel.status_code = tracing::field::Empty,
             http.request.method = method,
             url.template = template,
-            server.address = %host_of(if template.starts_with("/v1/") { &self.content_base } else { &self.api_base }),
+            server.address = request.url().host_str().unwrap_or_default(),
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
-        let result = request.send().instrument(span.clone()).await;
-        match &result {
-            Ok(response) => {
-                span.record("http.response.status_code", response.status().as_u16());
-                if !response.status().is_success() {
-                    span.record("otel.status_code", "ERROR");
-                    span.record("error.type", response.status().as_str());
-                }
-            }
-            Err(error) => {
-                span.record("otel.status_code", "ERROR");
-                span.record(
-                    "error.type",
-                    if error.is_timeout() {
-                        "timeout"
-                    } else if error.is_connect() {
-                        "connect"
-                    } else {
-                        "transport"
-                    },
-                );
-            }
-        }
+        let result = self.http.execute(request).instrument(span.clone()).await;
+        let outcome = match &result {
+            Ok(response) => Ok(response.status().as_u16()),
+            Err(error) if error.is_timeout() => Err("timeout"),
+            Err(error) if error.is_connect() => Err("connect"),
+            Err(_) => Err("transport"),
+        };
+        switchboard_telemetry::propagation::record_http_client_outcome(&span, outcome);
         result
     }
 }
