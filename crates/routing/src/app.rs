@@ -192,6 +192,21 @@ pub async fn all_profiles(conn: &mut PgConnection) -> Result<HashMap<Uuid, Capac
         .collect()
 }
 
+/// Adds the `agent.presence.v1` event for `state`'s agent, now showing `presence`, if that
+/// differs from what the row shows.
+pub fn push_presence_change(events: &mut EventBatch, state: &AgentStateRow, presence: Presence, now: OffsetDateTime) {
+    if presence != state.presence() {
+        events.push(
+            AgentPresenceV1 {
+                agent_id: state.agent_id.to_string(),
+                presence: presence.as_str().into(),
+                chosen: state.chosen_presence.clone(),
+            },
+            now,
+        );
+    }
+}
+
 /// How a capacity change touches an agent's ordering keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Touch {
@@ -266,16 +281,7 @@ impl Routing {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if presence != state.presence() {
-            events.push(
-                AgentPresenceV1 {
-                    agent_id: agent_id.to_string(),
-                    presence: presence.as_str().into(),
-                    chosen: state.chosen_presence.clone(),
-                },
-                now,
-            );
-        }
+        push_presence_change(events, &state, presence, now);
         Ok(())
     }
 

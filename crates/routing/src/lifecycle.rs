@@ -172,11 +172,6 @@ impl Routing {
     /// the service clock) has changed since an agent's last reset; returns how many agents.
     pub async fn reset_daily_capacity(&self) -> Result<usize, RoutingError> {
         let today = self.now().date();
-        // A new agent's day starts today: what they use before the next tick is today's use.
-        sqlx::query("UPDATE routing.agent_state SET profile_day = $1 WHERE profile_day IS NULL")
-            .bind(today)
-            .execute(&self.pool)
-            .await?;
         let mut tx = self.pool.begin().await?;
         let due: Vec<crate::app::AgentStateRow> =
             sqlx::query_as("SELECT * FROM routing.agent_state WHERE profile_day < $1 ORDER BY agent_id FOR UPDATE SKIP LOCKED LIMIT 500")
@@ -208,16 +203,7 @@ impl Routing {
             if next.profile_used != state.profile_used {
                 queues.extend(self.agent_queues(&mut tx, Some(state.agent_id)).await?);
             }
-            if presence != state.presence() {
-                events.push(
-                    AgentPresenceV1 {
-                        agent_id: state.agent_id.to_string(),
-                        presence: presence.as_str().into(),
-                        chosen: state.chosen_presence.clone(),
-                    },
-                    self.now(),
-                );
-            }
+            crate::app::push_presence_change(&mut events, state, presence, self.now());
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;

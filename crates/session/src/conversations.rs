@@ -263,7 +263,8 @@ impl Session {
             "UPDATE session.conversations SET status = $2, status_reason = $3, agent_id = $4, bot_id = $5, \
              queue_id = COALESCE($6, queue_id), workstream_id = COALESCE($7, workstream_id), status_changed_at = $8, \
              last_activity_at = $8, closed_at = CASE WHEN $2 = 'closed' THEN $8 ELSE NULL END, \
-             transfer_count = transfer_count + $9::int, transfer_pending = CASE WHEN $9::int = 1 THEN true WHEN $2 = 'active' THEN false ELSE transfer_pending END \
+             transfer_count = transfer_count + CASE WHEN $9 THEN 1 ELSE 0 END, \
+             transfer_pending = CASE WHEN $9 THEN true WHEN $2 = 'active' THEN false ELSE transfer_pending END \
              WHERE id = $1 RETURNING *",
         )
         .bind(c.id)
@@ -274,7 +275,7 @@ impl Session {
         .bind(input.queue_id)
         .bind(input.workstream_id)
         .bind(now)
-        .bind(i32::from(input.transfer && input.transition == Transition::ReleaseToQueue))
+        .bind(input.transfer && input.transition == Transition::ReleaseToQueue)
         .fetch_one(&mut *tx)
         .await?;
         if let (Transition::Accept, Some(bot)) = (input.transition, updated.bot_id) {

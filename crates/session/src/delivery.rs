@@ -163,7 +163,7 @@ impl Tracked {
 fn trace_moves(started: std::time::SystemTime, moves: &[(String, String)], messages: &[Tracked]) {
     use opentelemetry::KeyValue;
     for (id, status) in moves {
-        let Some(message) = messages.iter().find(|m| m.id.to_string() == *id) else {
+        let Some(message) = Uuid::parse_str(id).ok().and_then(|id| messages.iter().find(|m| m.id == id)) else {
             continue;
         };
         let Some(traceparent) = message.traceparent.as_deref() else {

@@ -243,22 +243,18 @@ impl Session {
             profile_name: Option<String>,
         }
         let waiting: Vec<Waiting> = sqlx::query_as(
-            "SELECT c.*, cu.phone, cu.profile_name FROM session.conversations c JOIN session.customers cu ON cu.id = c.customer_id \
-             WHERE c.number_id = $1 AND c.status = 'open' AND c.agent_id IS NULL AND c.bot_id IS NULL \
+            "UPDATE session.conversations c SET workstream_id = $2 FROM session.customers cu \
+             WHERE cu.id = c.customer_id AND c.number_id = $1 AND c.status = 'open' AND c.agent_id IS NULL AND c.bot_id IS NULL \
              AND (c.workstream_id IS NULL OR NOT EXISTS (SELECT 1 FROM session.workstreams w WHERE w.id = c.workstream_id)) \
-             ORDER BY c.id FOR UPDATE OF c",
+             RETURNING c.*, cu.phone, cu.profile_name",
         )
         .bind(number.id)
+        .bind(number.settings.workstream_id)
         .fetch_all(&mut *tx)
         .await?;
         let mut events = crate::app::Events::default();
         let now = self.now();
         for Waiting { c, phone, profile_name } in &waiting {
-            sqlx::query("UPDATE session.conversations SET workstream_id = $2 WHERE id = $1")
-                .bind(c.id)
-                .bind(number.settings.workstream_id)
-                .execute(&mut *tx)
-                .await?;
             events.push(
                 switchboard_bus::events::ConversationOpenedV1 {
                     conversation_id: c.id.to_string(),

@@ -231,17 +231,7 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
         .to_owned();
     number(&w, "+14155550999", Some(&lingua)).await;
     // Session learns the workstream's language from routing's event.
-    wait_until(WAIT, "session knows the workstream's language", || async {
-        sqlx::query_scalar::<_, Option<String>>("SELECT default_language FROM session.workstreams WHERE id = $1::uuid")
-            .bind(&lingua)
-            .fetch_optional(&w.db.pool)
-            .await
-            .unwrap()
-            .flatten()
-            .as_deref()
-            == Some("pt-BR")
-    })
-    .await;
+    w.until_session_workstream(&lingua, "default_language = 'pt-BR'").await;
     let fourth = "+5511933330005";
     let english = "+5511933330006";
     writes_to(&w, fourth, "+14155550999", "oi").await;

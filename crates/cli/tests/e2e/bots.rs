@@ -60,19 +60,7 @@ async fn with_bot(w: &World, rules: Vec<Rule>, timeout_ms: u32, extra: Value) ->
         .await
         .unwrap();
     // Session learns the workstream's bot settings (its idle time) from routing's event.
-    let pool = sqlx::PgPool::connect(&w.db.url).await.unwrap();
-    let ws: uuid::Uuid = w.workstream_id.parse().unwrap();
-    wait_until(WAIT, "session knows the workstream's bot", || async {
-        sqlx::query_scalar::<_, bool>("SELECT bot_id IS NOT NULL FROM session.workstreams WHERE id = $1")
-            .bind(ws)
-            .fetch_optional(&pool)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(false)
-    })
-    .await;
-    pool.close().await;
+    w.until_session_workstream(&w.workstream_id, "bot_id IS NOT NULL").await;
     Bot { bot, billing_queue }
 }
 

@@ -245,6 +245,20 @@ impl World {
         offer["data"]["conversation_id"].as_str().unwrap().to_owned()
     }
 
+    /// Waits until session's copy of workstream `id` (which routing's `workstream.updated.v1`
+    /// keeps) satisfies `check`, an SQL condition on `session.workstreams`.
+    pub async fn until_session_workstream(&self, id: &str, check: &str) {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM session.workstreams WHERE id = $1::uuid AND {check})");
+        switchboard_test_support::wait_until(WAIT, &format!("session's workstream {check}"), || async {
+            sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(id)
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap()
+        })
+        .await;
+    }
+
     /// Syncs the number's templates from the emulator's Content API and waits for them.
     pub async fn sync_templates(&self) {
         self.admin

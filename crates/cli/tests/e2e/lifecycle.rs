@@ -95,16 +95,7 @@ async fn a_workstream_sets_how_long_a_wrap_up_may_idle_before_it_closes() {
         )
         .await
         .unwrap();
-    wait_until(WAIT, "session has the workstream's auto-close", || async {
-        sqlx::query_scalar::<_, Option<i64>>("SELECT wrap_up_auto_close_secs FROM session.workstreams WHERE id = $1::uuid")
-            .bind(&w.workstream_id)
-            .fetch_optional(&w.db.pool)
-            .await
-            .unwrap()
-            .flatten()
-            == Some(120)
-    })
-    .await;
+    w.until_session_workstream(&w.workstream_id, "wrap_up_auto_close_secs = 120").await;
     let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
     let ended = w.taken_by(&w.ana, &mut ana, "+5511944440002").await;
     let active = w.taken_by(&w.ana, &mut ana, "+5511944440003").await;
