@@ -182,6 +182,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         Duration::from_secs(settings.web.setup_hours.saturating_mul(3600)),
         Duration::from_millis(settings.key_cache_ttl_ms),
     );
+    let routing = RoutingServiceClient::new(TracedChannel::new(grpc_channel(
+        &settings.routing_url,
+        &config.grpc_tls,
+        grpc_timeout,
+    )?));
+    let connections = stream::presence::Connections::new(routing.clone());
     let state = AppState::new(state::Inner {
         keys,
         users,
@@ -190,11 +196,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             &config.grpc_tls,
             grpc_timeout,
         )?)),
-        routing: RoutingServiceClient::new(TracedChannel::new(grpc_channel(
-            &settings.routing_url,
-            &config.grpc_tls,
-            grpc_timeout,
-        )?)),
+        routing,
+        connections: connections.clone(),
         journal: WebhookJournalClient::new(TracedChannel::new(grpc_channel(
             &settings.ingress_url,
             &config.grpc_tls,
@@ -225,6 +228,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .run(shutdown.clone()),
     );
     tasks.spawn(hub.run(pool.clone(), shutdown.clone()));
+    tasks.spawn(connections.run(shutdown.clone()));
     tasks.spawn(stream::janitor(
         pool.clone(),
         Duration::from_secs(settings.stream_retention_secs),

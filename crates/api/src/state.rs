@@ -44,6 +44,8 @@ pub struct Inner {
     pub pool: PgPool,
     /// Live events for WebSocket clients.
     pub hub: Hub,
+    /// Agents' open streams, reported to routing (presence follows them).
+    pub connections: crate::stream::presence::Connections,
     /// Settings.
     pub settings: ApiSettings,
     /// Request limits per key and per client address.

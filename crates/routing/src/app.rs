@@ -104,6 +104,10 @@ pub struct AgentStateRow {
     pub active_items: i32,
     pub last_assigned_at: Option<OffsetDateTime>,
     pub last_released_at: Option<OffsetDateTime>,
+    /// When the agent's last stream dropped (None while connected, or never connected).
+    pub disconnected_at: Option<OffsetDateTime>,
+    /// What they had chosen before it dropped.
+    pub chosen_before_disconnect: Option<String>,
 }
 
 impl AgentStateRow {

@@ -327,6 +327,7 @@ impl Routing {
             return Err(RoutingError::NotFound("configuration object"));
         }
         let mut events = EventBatch::default();
+        let mut withdraw: Vec<Uuid> = Vec::new();
         match kind {
             Kind::Agent => {
                 sqlx::query("DELETE FROM routing.queue_members WHERE agent_id = $1")
@@ -341,9 +342,11 @@ impl Routing {
                     .bind(id.to_string())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE agent_id = $1 AND state = 'pending'")
+                // Their pending offers are withdrawn once this commits (the items go back to
+                // their queues).
+                withdraw = sqlx::query_scalar("SELECT id FROM routing.offers WHERE agent_id = $1 AND state = 'pending'")
                     .bind(id)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
             }
             Kind::Queue => {
@@ -371,6 +374,12 @@ impl Routing {
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
+        for offer in withdraw {
+            match self.end_offer(offer, crate::work::OfferEnd::Withdrawn).await {
+                Ok(_) | Err(RoutingError::Precondition(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
         Ok(())
     }
 }

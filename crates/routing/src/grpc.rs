@@ -145,6 +145,17 @@ impl RoutingService for RoutingGrpc {
         Ok(Response::new(self.status(agent).await?))
     }
 
+    async fn agent_connections(&self, request: Request<pb::AgentConnectionsRequest>) -> Reply<Empty> {
+        let r = request.get_ref();
+        let pairs = |list: &[pb::AgentConnection]| -> Result<Vec<(Uuid, Uuid)>, RoutingError> {
+            list.iter()
+                .map(|c| Ok((parse_id(&c.agent_id, "agent_id")?, parse_id(&c.connection_id, "connection_id")?)))
+                .collect()
+        };
+        self.routing.agent_connections(&pairs(&r.alive)?, &pairs(&r.closed)?).await?;
+        Ok(Response::new(Empty {}))
+    }
+
     async fn get_agent_status(&self, request: Request<pb::AgentRef>) -> Reply<pb::AgentStatus> {
         Ok(Response::new(
             self.status(parse_id(&request.get_ref().agent_id, "agent_id")?).await?,
@@ -191,7 +202,7 @@ impl RoutingService for RoutingGrpc {
         let r = request.get_ref();
         let i = self
             .routing
-            .decline_offer(parse_id(&r.offer_id, "offer_id")?, Some(parse_id(&r.agent_id, "agent_id")?))
+            .decline_offer(parse_id(&r.offer_id, "offer_id")?, parse_id(&r.agent_id, "agent_id")?)
             .await?;
         Ok(Response::new(item(&i)))
     }

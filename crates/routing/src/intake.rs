@@ -303,11 +303,16 @@ impl Routing {
 
     /// Asks session to send an automated message; failures are logged (it is a courtesy).
     pub(crate) async fn notify(&self, conversation_id: Uuid, trigger: &str, queue_name: &str) {
+        self.notify_as(conversation_id, trigger, "", queue_name).await;
+    }
+
+    /// Sends `trigger`'s automated message, naming the agent; failures are logged.
+    pub(crate) async fn notify_as(&self, conversation_id: Uuid, trigger: &str, agent_name: &str, queue_name: &str) {
         let request = SendAutomatedMessageRequest {
             conversation_id: conversation_id.to_string(),
             trigger: trigger.into(),
+            agent_name: agent_name.into(),
             queue_name: queue_name.into(),
-            ..Default::default()
         };
         if let Err(status) = self.session.clone().send_automated_message(request).await {
             tracing::warn!(%conversation_id, trigger, error = %status.message(), "automated message not sent");

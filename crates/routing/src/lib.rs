@@ -9,6 +9,7 @@ pub mod assigner;
 pub mod bots;
 pub mod catalog;
 pub mod config;
+pub mod connections;
 pub mod converge;
 pub mod cycle;
 pub mod error;
@@ -142,6 +143,8 @@ async fn scheduler(routing: Arc<Routing>, every: Duration, shutdown: Cancellatio
             routing.release_due_wrap_ups().await?;
             routing.reset_daily_capacity().await?;
             routing.waiting_overflow().await?;
+            routing.drop_stale_connections().await?;
+            routing.release_disconnected().await?;
             routing.request_cycle(None);
             Ok::<(), error::RoutingError>(())
         };

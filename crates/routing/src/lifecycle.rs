@@ -16,13 +16,16 @@ impl Routing {
     /// An agent sets their presence.
     pub async fn set_presence(&self, agent_id: Uuid, presence: Presence) -> Result<(), RoutingError> {
         let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE routing.agent_state SET presence = $2, chosen_presence = $2, presence_changed_at = $3 WHERE agent_id = $1")
-                .bind(agent_id)
-                .bind(presence.as_str())
-                .bind(self.now())
-                .execute(&mut *tx)
-                .await?;
+        // A choice made by hand (through the API, without a stream) ends a disconnect.
+        let updated = sqlx::query(
+            "UPDATE routing.agent_state SET presence = $2, chosen_presence = $2, presence_changed_at = $3, \
+                         disconnected_at = NULL, chosen_before_disconnect = NULL, disconnect_handled = false WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(presence.as_str())
+        .bind(self.now())
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() == 0 {
             return Err(RoutingError::NotFound("agent"));
         }

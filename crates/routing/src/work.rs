@@ -26,6 +26,36 @@ pub struct OfferRow {
     pub state: String,
 }
 
+/// How a pending offer ended without an accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferEnd {
+    /// The agent declined it.
+    Declined(Uuid),
+    /// Nobody answered in time (a "missed" offer).
+    Expired,
+    /// Taken back: the agent disconnected.
+    Withdrawn,
+}
+
+impl OfferEnd {
+    /// The outcome, as metrics and events name it.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Self::Declined(_) => "declined",
+            Self::Expired => "expired",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The offer's stored state.
+    fn state(self) -> &'static str {
+        match self {
+            Self::Withdrawn => "cancelled",
+            other => other.outcome(),
+        }
+    }
+}
+
 /// After this many declines in total an item is no longer offered; it waits to be picked.
 const MAX_TOTAL_DECLINES: i32 = 100;
 
@@ -166,11 +196,19 @@ impl Routing {
         Ok(item)
     }
 
-    /// An agent declines an offer, or it expires (which counts as a decline).
-    pub async fn decline_offer(&self, offer_id: Uuid, agent_id: Option<Uuid>) -> Result<ItemRow, RoutingError> {
+    /// An agent declines an offer.
+    pub async fn decline_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+        self.end_offer(offer_id, OfferEnd::Declined(agent_id)).await
+    }
+
+    /// Ends a pending offer without an accept: the item goes back to its queue. A decline or an
+    /// expiry counts against the agent; a withdrawal (they disconnected) does not.
+    pub async fn end_offer(&self, offer_id: Uuid, end: OfferEnd) -> Result<ItemRow, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let offer = self.lock_offer(&mut tx, offer_id).await?;
-        if agent_id.is_some_and(|a| a != offer.agent_id) {
+        if let OfferEnd::Declined(agent) = end
+            && agent != offer.agent_id
+        {
             return Err(RoutingError::Denied("this offer was made to another agent".into()));
         }
         if offer.state != "pending" {
@@ -179,8 +217,7 @@ impl Routing {
                 offer.state
             )));
         }
-        let agent_id_given = agent_id.is_some();
-        let outcome = if agent_id_given { "declined" } else { "expired" };
+        let outcome = end.outcome();
         let item = self
             .lock_item(&mut tx, offer.conversation_id)
             .await?
@@ -189,17 +226,21 @@ impl Routing {
         let now = self.now();
         sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
             .bind(offer_id)
-            .bind(outcome)
+            .bind(end.state())
             .execute(&mut *tx)
             .await?;
         self.release(&mut tx, &item, &mut events).await?;
+        let counted = i32::from(end != OfferEnd::Withdrawn);
         let mut declines = item.declines();
-        *declines.entry(offer.agent_id).or_insert(0) += 1;
-        let total = item.total_declines + 1;
+        if counted > 0 {
+            *declines.entry(offer.agent_id).or_insert(0) += 1;
+        }
+        let total = item.total_declines + counted;
         let state = if total >= MAX_TOTAL_DECLINES { "pick_only" } else { "queued" };
         let item = sqlx::query_as::<_, ItemRow>(
             "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5, \
-             declined_at = declined_at || jsonb_build_object($6::text, $7::bigint) WHERE conversation_id = $1 RETURNING *",
+             declined_at = CASE WHEN $8 THEN declined_at || jsonb_build_object($6::text, $7::bigint) ELSE declined_at END \
+             WHERE conversation_id = $1 RETURNING *",
         )
         .bind(item.conversation_id)
         .bind(state)
@@ -208,38 +249,37 @@ impl Routing {
         .bind(now)
         .bind(offer.agent_id.to_string())
         .bind(now.unix_timestamp())
+        .bind(counted > 0)
         .fetch_one(&mut *tx)
         .await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
         let after = match item.workstream_id {
             Some(ws) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws)
                 .await?
-                .and_then(|(_, d)| {
-                    if agent_id_given {
-                        d.presence_after_declined
-                    } else {
-                        d.presence_after_missed
-                    }
+                .and_then(|(_, d)| match end {
+                    OfferEnd::Declined(_) => d.presence_after_declined,
+                    OfferEnd::Expired => d.presence_after_missed,
+                    OfferEnd::Withdrawn => None,
                 }),
             None => None,
         };
         let (offer_id, conversation_id, agent_id) = (offer_id.to_string(), item.conversation_id.to_string(), offer.agent_id.to_string());
-        if agent_id_given {
+        if end == OfferEnd::Expired {
+            events.push(
+                OfferExpiredV1 {
+                    offer_id,
+                    conversation_id,
+                    agent_id,
+                },
+                now,
+            );
+        } else {
             events.push(
                 OfferClosedV1 {
                     offer_id,
                     conversation_id,
                     agent_id,
                     state: outcome.into(),
-                },
-                now,
-            );
-        } else {
-            events.push(
-                OfferExpiredV1 {
-                    offer_id,
-                    conversation_id,
-                    agent_id,
                 },
                 now,
             );
@@ -265,7 +305,7 @@ impl Routing {
                 .await?;
         let mut expired = 0;
         for id in due {
-            match self.decline_offer(id, None).await {
+            match self.end_offer(id, OfferEnd::Expired).await {
                 Ok(_) => expired += 1,
                 Err(RoutingError::Precondition(_)) => {} // accepted or declined meanwhile
                 Err(error) => return Err(error),

@@ -14,6 +14,7 @@
 //! (an id taken by a transaction that commits after a larger id became visible).
 
 pub mod ingest;
+pub mod presence;
 pub mod ws;
 
 use std::sync::Arc;

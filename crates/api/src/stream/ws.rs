@@ -59,8 +59,20 @@ pub async fn stream(
     });
     Ok(upgrade.protocols(["switchboard.v1"]).on_upgrade(move |socket| async move {
         let _admitted = admitted;
-        if let Err(error) = serve(socket, s, caller, after).await {
+        // An agent's streams decide their presence.
+        let connection = match caller.agent_id {
+            Some(agent) => Some((agent, s.connections.opened(agent).await)),
+            None => None,
+        };
+        if let Err(error) = serve(socket, s.clone(), caller, after).await {
             tracing::debug!(%error, "stream closed");
+        }
+        if let Some((agent, connection)) = connection {
+            if s.shutdown.is_cancelled() {
+                s.connections.forget(connection);
+            } else {
+                s.connections.closed(agent, connection).await;
+            }
         }
     }))
 }

@@ -49,18 +49,6 @@ async fn writes_to(w: &World, customer: &str, to: &str, body: &str) {
     assert_eq!(result["webhook_status"], 200, "{result}");
 }
 
-/// Waits until the customer has been sent a message starting with `text`.
-async fn customer_gets(w: &World, customer: &str, text: &str) {
-    let to = format!("whatsapp:{customer}");
-    wait_until(WAIT, &format!("{customer} is sent {text:?}"), || async {
-        w.emulator()
-            .sent()
-            .iter()
-            .any(|m| m.to == to && m.body.as_deref().is_some_and(|b| b.starts_with(text)))
-    })
-    .await;
-}
-
 /// How many messages starting with `text` the customer was sent.
 fn sent_count(w: &World, customer: &str, text: &str) -> usize {
     let to = format!("whatsapp:{customer}");
@@ -90,7 +78,7 @@ async fn an_unrouted_conversation_tells_the_customer_and_is_routed_once_its_numb
     let customer = "+5511933330001";
     writes_to(&w, customer, "+14155550777", "is anyone there?").await;
     // Dynamics' "agent couldn't be assigned": a set-up fault, told to the customer once.
-    customer_gets(&w, customer, "Sorry, we couldn't connect you to an agent.").await;
+    w.customer_gets(customer, "Sorry, we couldn't connect you to an agent.").await;
     writes_to(&w, customer, "+14155550777", "hello?").await;
     let conversation: Value = wait_for(WAIT, "the conversation", || async {
         let list = w.admin.get("/conversations?status=open").await.ok()?;
@@ -136,7 +124,7 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
     // A transfer's accept sends "transfer accepted", not "agent joined", and is counted.
     let first = "+5511933330002";
     let conversation = w.taken_by(&w.ana, &mut ana, first).await;
-    customer_gets(&w, first, "Ana has joined the conversation.").await;
+    w.customer_gets(first, "Ana has joined the conversation.").await;
     w.ana
         .api
         .post(&format!("/conversations/{conversation}/transfer"), &json!({ "agent_id": w.bo.id }))
@@ -152,7 +140,7 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
         )
         .await
         .unwrap();
-    customer_gets(&w, first, "You are now with Bo.").await;
+    w.customer_gets(first, "You are now with Bo.").await;
     assert_eq!(sent_count(&w, first, "Bo has joined"), 0);
     let c: Value = w.admin.get(&format!("/conversations/{conversation}")).await.unwrap();
     assert_eq!(c["transfer_count"], 1, "{c}");
@@ -183,7 +171,7 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
         )
         .await
         .unwrap();
-    customer_gets(&w, second, "Ana will be helping you today.").await;
+    w.customer_gets(second, "Ana will be helping you today.").await;
 
     // A queue with no agents closes the conversation with the overflow message, which is sent
     // with its default text even when deactivated.
@@ -213,7 +201,7 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
     number(&w, "+14155550888", Some(&nobody)).await;
     let third = "+5511933330004";
     writes_to(&w, third, "+14155550888", "anyone?").await;
-    customer_gets(&w, third, "All our agents are busy right now.").await;
+    w.customer_gets(third, "All our agents are busy right now.").await;
     assert_eq!(sent_count(&w, third, "Custom overflow text"), 0);
 
     // The greeting in the workstream's language, before the number's.
@@ -235,9 +223,9 @@ async fn assignment_transfer_overflow_and_language_send_their_automated_messages
     let fourth = "+5511933330005";
     let english = "+5511933330006";
     writes_to(&w, fourth, "+14155550999", "oi").await;
-    customer_gets(&w, fourth, "Olá! Já vamos atender.").await;
+    w.customer_gets(fourth, "Olá! Já vamos atender.").await;
     w.customer_writes(english, json!({ "body": "hi" })).await;
-    customer_gets(&w, english, "Thanks for contacting us.").await;
+    w.customer_gets(english, "Thanks for contacting us.").await;
     ana.close().await;
     bo.close().await;
     w.stop().await;

@@ -203,6 +203,18 @@ impl World {
         result
     }
 
+    /// Waits until `customer` has been sent a message starting with `text`.
+    pub async fn customer_gets(&self, customer: &str, text: &str) {
+        let to = format!("whatsapp:{customer}");
+        switchboard_test_support::wait_until(WAIT, &format!("{customer} is sent {text:?}"), || async {
+            self.emulator()
+                .sent()
+                .iter()
+                .any(|m| m.to == to && m.body.as_deref().is_some_and(|b| b.starts_with(text)))
+        })
+        .await;
+    }
+
     /// A whole conversation through every service: `customer` writes, the offer reaches Ana's
     /// stream, she accepts and replies `reply`, and the reply is delivered (the emulator's
     /// callbacks). Returns the conversation's id.

@@ -16,6 +16,7 @@ mod hostile;
 mod journal;
 mod lifecycle;
 mod mtls;
+mod presence;
 mod slice;
 mod stream;
 mod transfer;

@@ -63,9 +63,28 @@ pub fn recompute(chosen: Presence, load: &Load) -> Presence {
     }
 }
 
+/// Dynamics §2.3: an agent whose last connection drops shows Offline at once. Back within this
+/// window (2.5 min), they get their presence back; after it, their conversations return to the
+/// queue and their presence is recalculated from their default.
+pub const RESTORE_WINDOW_SECS: i64 = 150;
+
+/// Returns what an agent has chosen on coming back after `away_secs` without a connection:
+/// what they had chosen before (`before`), or their `default` once the restore window is over.
+pub fn chosen_on_return(before: Presence, default: Presence, away_secs: i64) -> Presence {
+    if away_secs <= RESTORE_WINDOW_SECS { before } else { default }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presence_comes_back_within_the_restore_window_and_is_recalculated_after() {
+        assert_eq!(chosen_on_return(Presence::Busy, Presence::Available, 0), Presence::Busy);
+        assert_eq!(chosen_on_return(Presence::Busy, Presence::Available, 150), Presence::Busy);
+        assert_eq!(chosen_on_return(Presence::Busy, Presence::Available, 151), Presence::Available);
+        assert_eq!(chosen_on_return(Presence::Away, Presence::Offline, 3_600), Presence::Offline);
+    }
 
     fn units(capacity: i32, used: i32) -> Load {
         Load {
