@@ -227,9 +227,27 @@ impl Routing {
         .await?;
         let mut events = EventBatch::default();
         let mut queues = Vec::new();
+        let profiles = crate::app::all_profiles(&mut tx).await?;
         for item in &due {
             self.release(&mut tx, item, &mut events).await?;
             queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+            // Dynamics resets presence when a timed wrap-up block ends (not for end-of-day
+            // profiles): a Busy or Do-not-disturb chosen for the wrap-up no longer holds, and
+            // presence follows capacity again. Away and Offline mean the agent has left; they stay.
+            let daily = item
+                .profiles
+                .iter()
+                .any(|p| profiles.get(p).is_some_and(|d| d.reset == ResetFrequency::Daily));
+            if let (false, Some(agent)) = (daily, item.agent_id)
+                && let Some(state) =
+                    sqlx::query_as::<_, crate::app::AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
+                        .bind(agent)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                && matches!(state.chosen(), Presence::Busy | Presence::BusyDnd)
+            {
+                self.choose_presence(&mut tx, &state, Presence::Available, &mut events).await?;
+            }
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;

@@ -3,6 +3,7 @@
 //! never stops assignment.
 
 use serde_json::json;
+use switchboard_proto::routing::v1 as rpb;
 use switchboard_test_support::wait_until;
 
 use crate::harness::*;
@@ -75,5 +76,45 @@ async fn an_end_of_day_profile_holds_its_use_until_the_day_changes_and_a_non_blo
     h.feed(&ws2).await;
     let fourth = h.customer_writes("+5511900000104", "hello").await;
     h.offer_for(&bo, &fourth).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_end_of_a_timed_wrap_up_block_resets_a_busy_presence_chosen_for_it() {
+    let h = Harness::start(1).await;
+    let ana = h.put("agent", "Ana", json!({ "capacity_units": 2 })).await;
+    let queue = h.put("queue", "Support", json!({ "priority": 1, "members": [ana] })).await;
+    let ws = h
+        .put(
+            "workstream",
+            "Support",
+            workstream(&queue, json!({ "wrap_up": { "kind": "minutes", "minutes": 1 } })),
+        )
+        .await;
+    h.feed(&ws).await;
+    let conversation = h.customer_writes("+5511900000301", "hello").await;
+    let offer = h.offer_for(&ana, &conversation).await;
+    h.accept(&offer, &ana).await;
+    h.transition(&conversation, "end").await;
+    wait_until(WAIT, "the item in wrap-up", || async {
+        h.item(&conversation).await.is_some_and(|i| i.state == "wrap_up")
+    })
+    .await;
+    // Ana asks not to be disturbed while she writes up.
+    h.routing()
+        .set_presence(rpb::SetPresenceRequest {
+            agent_id: ana.clone(),
+            presence: "busy_dnd".into(),
+        })
+        .await
+        .unwrap();
+
+    // The block ends: capacity is given back and her presence follows it again.
+    h.clock.advance(time::Duration::seconds(61));
+    wait_until(WAIT, "Ana available again", || async {
+        let a = h.agent(&ana).await;
+        a.used_units == 0 && a.presence == "available" && a.chosen_presence == "available"
+    })
+    .await;
     h.stop().await;
 }

@@ -286,11 +286,16 @@ impl Harness {
 
     /// The agent closes the session of `conversation` without ending it (Active → Waiting).
     pub async fn close_session(&self, conversation: &str) {
+        self.transition(conversation, "close_session").await;
+    }
+
+    /// Applies a lifecycle `transition` to `conversation` in session, as its agent would.
+    pub async fn transition(&self, conversation: &str, transition: &str) {
         self.session
             .clone()
             .transition_conversation(spb::TransitionRequest {
                 conversation_id: conversation.into(),
-                transition: "close_session".into(),
+                transition: transition.into(),
                 ..Default::default()
             })
             .await
