@@ -110,6 +110,7 @@ async fn main() {
             profile_free: BTreeMap::new(),
             skills: if i % 10 == 0 { [(skill, 7)].into() } else { BTreeMap::new() },
             last_assigned: i64::MIN,
+            queue_turn: i64::MIN,
             last_released: 0,
         })
         .collect();

@@ -102,6 +102,7 @@ fn candidate(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Cap
             .collect(),
         skills: def.skills.clone(),
         last_assigned: nanos(state.last_assigned_at),
+        queue_turn: i64::MIN,
         last_released: nanos(state.last_released_at),
     }
 }
@@ -160,6 +161,8 @@ impl Routing {
         let profiles = all_profiles(&mut tx).await?;
         let mut queue_defs: HashMap<Uuid, QueueDef> = HashMap::new();
         let mut members: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        // Each member's round-robin turn in each queue.
+        let mut turns: HashMap<(Uuid, Uuid), i64> = HashMap::new();
         let mut workstreams: HashMap<Uuid, WorkstreamDef> = HashMap::new();
         let mut agents: HashMap<Uuid, AgentCtx> = HashMap::new();
         let mut offers: Vec<Offer> = Vec::new();
@@ -208,13 +211,15 @@ impl Routing {
             for (id, (_, def)) in definitions::<QueueDef>(&mut tx, Kind::Queue, &new_queues).await? {
                 queue_defs.insert(id, def);
             }
-            let rows: Vec<(Uuid, Uuid)> =
-                sqlx::query_as("SELECT queue_id, agent_id FROM routing.queue_members WHERE queue_id = ANY($1) ORDER BY joined_at")
-                    .bind(&new_queues)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            for (queue, agent) in rows {
+            let rows: Vec<(Uuid, Uuid, OffsetDateTime)> = sqlx::query_as(
+                "SELECT queue_id, agent_id, COALESCE(last_assigned_at, joined_at) FROM routing.queue_members WHERE queue_id = ANY($1) ORDER BY joined_at",
+            )
+            .bind(&new_queues)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (queue, agent, turn) in rows {
                 members.entry(queue).or_default().push(agent);
+                turns.insert((queue, agent), nanos(Some(turn)));
             }
             let new_ws: Vec<Uuid> = page
                 .iter()
@@ -256,7 +261,14 @@ impl Routing {
                 }
                 let pinned = item.pinned_agent_id.or(item.affinity_agent_id.filter(|_| ws.agent_affinity));
                 let pool: Vec<Uuid> = members.get(&queue_id).into_iter().flatten().copied().chain(pinned).collect();
-                let candidates: Vec<Candidate> = pool.iter().filter_map(|a| agents.get(a).map(|c| c.candidate.clone())).collect();
+                let candidates: Vec<Candidate> = pool
+                    .iter()
+                    .filter_map(|a| {
+                        let mut c = agents.get(a)?.candidate.clone();
+                        c.queue_turn = turns.get(&(queue_id, *a)).copied().unwrap_or(i64::MIN);
+                        Some(c)
+                    })
+                    .collect();
                 let skills = item.skills();
                 let declines = item.declines();
                 let cooling = item.cooling(now, ws.decline_cooldown_secs);
@@ -275,6 +287,7 @@ impl Routing {
                     continue;
                 };
                 let agent_id = candidates[index].agent_id;
+                turns.insert((queue_id, agent_id), nanos(Some(now)));
                 if let Some(ctx) = agents.get_mut(&agent_id) {
                     ctx.candidate.free_units -= item.units;
                     ctx.state.used_units += item.units;
@@ -399,6 +412,16 @@ impl Routing {
         .bind(&conversations)
         .bind(&agent_ids)
         .bind(&ids)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Each agent's turn in the queue they were offered from moves to the back.
+        sqlx::query(
+            "UPDATE routing.queue_members m SET last_assigned_at = $3 FROM UNNEST($1::uuid[], $2::uuid[]) AS d(q, a) \
+             WHERE m.queue_id = d.q AND m.agent_id = d.a",
+        )
+        .bind(&queues)
+        .bind(&agent_ids)
         .bind(now)
         .execute(&mut *tx)
         .await?;

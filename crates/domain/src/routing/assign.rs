@@ -23,8 +23,11 @@ pub struct Candidate {
     pub profile_free: BTreeMap<Uuid, i32>,
     /// Skill → rating.
     pub skills: BTreeMap<Uuid, u8>,
-    /// Last assignment (ordering key; smaller is longer ago, `i64::MIN` never).
+    /// Last assignment from any queue (ordering key; smaller is longer ago, `i64::MIN` never).
     pub last_assigned: i64,
+    /// The agent's turn in this item's queue: their last assignment from it, else when they
+    /// joined it (round robin is kept per queue, as Dynamics keeps it; smaller goes first).
+    pub queue_turn: i64,
     /// Last capacity release (ordering key for least active).
     pub last_released: i64,
 }
@@ -95,10 +98,11 @@ pub fn choose(needs: &Needs<'_>, candidates: &[Candidate], method: AssignmentMet
             } else {
                 (0, 0)
             };
+            // Ties go round robin (the queue's turn, then the longest since any assignment).
             let method_rank = match method {
-                AssignmentMethod::HighestCapacity => (-i64::from(c.free_units), c.last_assigned),
-                AssignmentMethod::RoundRobin => (c.last_assigned, 0),
-                AssignmentMethod::LeastActive => (c.last_released, c.last_assigned),
+                AssignmentMethod::HighestCapacity => (-i64::from(c.free_units), c.queue_turn, c.last_assigned),
+                AssignmentMethod::RoundRobin => (c.queue_turn, c.last_assigned, 0),
+                AssignmentMethod::LeastActive => (c.last_released, c.queue_turn, c.last_assigned),
             };
             (skill_rank, method_rank, c.agent_id)
         })
@@ -119,8 +123,25 @@ mod tests {
             profile_free: BTreeMap::new(),
             skills: BTreeMap::new(),
             last_assigned,
+            queue_turn: last_assigned,
             last_released: 0,
         }
+    }
+
+    #[test]
+    fn round_robin_follows_the_queues_own_turns_not_assignments_from_other_queues() {
+        let declined = BTreeMap::new();
+        let n = needs(&[], &declined, SkillMatching::Exact);
+        // Agent 1 was assigned from this queue at 10 and from another queue at 30; agent 2 from
+        // this queue at 20. In this queue it is agent 1's turn.
+        let mut one = agent(1, 3, 30);
+        one.queue_turn = 10;
+        let mut two = agent(2, 3, 20);
+        two.queue_turn = 20;
+        assert_eq!(pick(&n, &[one.clone(), two.clone()], AssignmentMethod::RoundRobin), Some(1));
+        // Equal turns: the longest since any assignment.
+        two.queue_turn = 10;
+        assert_eq!(pick(&n, &[one, two], AssignmentMethod::RoundRobin), Some(2));
     }
 
     fn needs<'a>(skills: &'a [SkillRequirement], declined: &'a BTreeMap<Uuid, u32>, matching: SkillMatching) -> Needs<'a> {

@@ -1,7 +1,7 @@
 //! Requests never wait on the assignment cycle: with another replica's cycle holding the lock,
 //! a decline and a new customer's intake still complete, and their offers follow once it ends.
 //! Cycles of different queue groups run at once on three replicas without offering an item twice
-//! or over-filling an agent that several queues share.
+//! or over-filling an agent that several queues share. Round robin keeps its turns per queue.
 
 use std::collections::HashSet;
 
@@ -117,5 +117,43 @@ async fn three_replicas_cycling_four_queues_that_share_agents_never_double_offer
     wait_until(WAIT, "refilled after the declines", || async { h.pending_offers().await == 18 }).await;
 
     h.assert_no_double_offer_or_overfill(&agents, 2).await;
+    h.stop().await;
+}
+
+/// Waits until `conversation` is offered; returns to whom.
+async fn offered_to(h: &Harness, conversation: &str) -> String {
+    switchboard_test_support::wait_for(WAIT, "the item offered", || async {
+        h.item(conversation).await.filter(|i| i.state == "offered").map(|i| i.agent_id)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn round_robin_is_kept_per_queue() {
+    let h = Harness::start(1).await;
+    let ana = h.put("agent", "Ana", json!({ "capacity_units": 5 })).await;
+    let bo = h.put("agent", "Bo", json!({ "capacity_units": 5 })).await;
+    let rr = json!({ "priority": 1, "assignment": "round_robin", "members": [ana, bo] });
+    let sales = h.put("queue", "Sales", rr.clone()).await;
+    let support = h.put("queue", "Support", rr).await;
+    let to_sales = h.put("workstream", "Sales", workstream(&sales, json!({}))).await;
+    let to_support = h.put("workstream", "Support", workstream(&support, json!({}))).await;
+
+    // Sales' first item goes to one of them (X); Support's to the other (Y), X having just been
+    // assigned.
+    h.feed(&to_sales).await;
+    let first = h.customer_writes("+5511900000401", "sales one").await;
+    let x = offered_to(&h, &first).await;
+    h.clock.advance(time::Duration::seconds(1));
+    h.feed(&to_support).await;
+    let second = h.customer_writes("+5511900000402", "support one").await;
+    let y = offered_to(&h, &second).await;
+    assert_ne!(x, y);
+
+    // Sales' next item: in Sales it is Y's turn, although Y was assigned more recently than X.
+    h.clock.advance(time::Duration::seconds(1));
+    h.feed(&to_sales).await;
+    let third = h.customer_writes("+5511900000403", "sales two").await;
+    assert_eq!(offered_to(&h, &third).await, y, "Sales keeps its own turns");
     h.stop().await;
 }
