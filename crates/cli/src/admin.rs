@@ -40,6 +40,11 @@ pub enum Resource {
     Webhooks,
     /// Inbound messages no number took: list.
     UnroutableMessages,
+    /// How queues did over a period: list, with filters from=, to= (RFC 3339), id=,
+    /// service_level_secs=.
+    QueueReports,
+    /// How agents did over a period: list, with filters from=, to=, id=.
+    AgentReports,
 }
 
 impl Resource {
@@ -59,6 +64,8 @@ impl Resource {
             Self::Bots => "/bots",
             Self::Webhooks => "/webhooks",
             Self::UnroutableMessages => "/unroutable-messages",
+            Self::QueueReports => "/reports/queues",
+            Self::AgentReports => "/reports/agents",
         }
     }
 
@@ -82,6 +89,7 @@ impl Resource {
   switchboard admin api-keys create --set name=ana --set role=agent --set agent_id=<agent id>
   switchboard admin automated-messages list --filter channel_id=<id>
   switchboard admin webhooks list --filter customer=+5511900000001 --filter answer=503
+  switchboard admin queue-reports list --filter from=2026-12-05T09:00:00Z --filter to=2026-12-05T12:00:00Z
   switchboard admin webhooks show <id>
   switchboard admin webhooks replay <id>")]
 pub struct AdminArgs {
@@ -240,6 +248,10 @@ fn print_summary(r: Resource, action: &str, result: &Value) -> anyhow::Result<()
             println!("(none)");
         }
         for item in items {
+            if let Some(line) = report_line(r, item) {
+                println!("{line}");
+                continue;
+            }
             if r == Resource::Webhooks {
                 println!(
                     "{}  {}  {:<7}  {}  {} -> {}  {}  {}",
@@ -290,4 +302,37 @@ fn print_summary(r: Resource, action: &str, result: &Value) -> anyhow::Result<()
         _ => println!("{}", serde_json::to_string_pretty(result)?),
     }
     Ok(())
+}
+
+/// One line of a queue or agent report: counts, then rates and average times.
+fn report_line(r: Resource, item: &Value) -> Option<String> {
+    let secs = |k: &str| item[k].as_f64().map_or_else(|| "-".to_owned(), |s| format!("{s:.0}s"));
+    let pct = |k: &str| item[k].as_f64().map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0));
+    match r {
+        Resource::QueueReports => Some(format!(
+            "{}  incoming {}  answered {}  abandoned {}  service level {} (within {}s)  abandon rate {}  ASA {}  AHT {}  wrap-up {}",
+            field(item, "name"),
+            item["incoming"],
+            item["answered"],
+            item["abandoned"],
+            pct("service_level"),
+            item["service_level_secs"],
+            pct("abandon_rate"),
+            secs("average_speed_of_answer_secs"),
+            secs("average_handle_secs"),
+            secs("average_wrap_up_secs"),
+        )),
+        Resource::AgentReports => Some(format!(
+            "{}  handled {}  AHT {}  wrap-up {}  offers {} (accepted {}, declined {}, missed {})",
+            field(item, "name"),
+            item["handled"],
+            secs("average_handle_secs"),
+            secs("average_wrap_up_secs"),
+            item["offered"],
+            item["accepted"],
+            item["declined"],
+            item["missed"],
+        )),
+        _ => None,
+    }
 }

@@ -128,8 +128,17 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
     .await;
     w.clock.advance(time::Duration::hours(25));
     assert_eq!(reply("late").await.unwrap().status(), 422, "outside the window");
-    // Routing's gauges appear once its scheduler has read the queues.
-    wait_until(WAIT, "routing's gauges", || async {
+    // Ana ends and closes it, so its handle and wrap-up times are recorded.
+    for step in ["end", "close"] {
+        w.ana
+            .api
+            .post(&format!("/conversations/{conversation}/{step}"), &json!({}))
+            .await
+            .unwrap();
+    }
+    // Routing's gauges appear once its scheduler has read the queues, and the wrap-up time once
+    // routing has followed the close.
+    wait_until(WAIT, "routing's gauges and reporting figures", || async {
         meters.force_flush().unwrap();
         metrics
             .get_finished_metrics()
@@ -140,7 +149,10 @@ async fn a_message_is_one_trace_and_dashboards_use_only_emitted_metrics() {
                     .flat_map(|s| s.metrics().map(|m| m.name().to_owned()))
                     .collect::<Vec<_>>()
             })
-            .any(|n| n == "switchboard.routing.queue.longest_wait")
+            .filter(|n| n == "switchboard.routing.queue.longest_wait" || n == "switchboard.routing.wrap_up_time")
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 2
     })
     .await;
 

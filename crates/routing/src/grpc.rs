@@ -337,6 +337,29 @@ impl RoutingService for RoutingGrpc {
         }))
     }
 
+    async fn queue_report(&self, request: Request<pb::ReportRequest>) -> Reply<pb::QueueReportResponse> {
+        let (from, to, ids) = crate::report::period(request.get_ref())?;
+        let threshold = i32::try_from(request.get_ref().service_level_secs).ok().filter(|t| *t > 0);
+        let rows = self.routing.queue_report(from, to, threshold, ids.as_deref()).await?;
+        Ok(Response::new(pb::QueueReportResponse {
+            queues: rows.iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn agent_report(&self, request: Request<pb::ReportRequest>) -> Reply<pb::AgentReportResponse> {
+        let (from, to, ids) = crate::report::period(request.get_ref())?;
+        let rows = self.routing.agent_report(from, to, ids.as_deref()).await?;
+        Ok(Response::new(pb::AgentReportResponse {
+            agents: rows.iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn conversation_report(&self, request: Request<pb::ConversationRef>) -> Reply<pb::ConversationFigures> {
+        let id = parse_id(&request.get_ref().conversation_id, "conversation_id")?;
+        let figures = self.routing.conversation_report(id).await?;
+        Ok(Response::new(crate::report::conversation_figures(id, &figures)))
+    }
+
     async fn queue_stats(&self, _request: Request<Empty>) -> Reply<pb::QueueStatsResponse> {
         let now = self.routing.now();
         let mut conn = self.routing.pool.acquire().await.map_err(RoutingError::from)?;

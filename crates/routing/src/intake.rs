@@ -8,6 +8,7 @@ use switchboard_bus::events::ConversationOpenedV1;
 use switchboard_domain::routing::classify::classify;
 use switchboard_domain::routing::config::{Kind, QueueDef, WorkstreamDef};
 use switchboard_domain::routing::hours::{Openness, OperatingHours};
+use switchboard_domain::routing::report::{Cause, Place, Stage};
 use switchboard_domain::routing::route::route;
 use switchboard_domain::routing::{DistributionMode, OverflowAction};
 use switchboard_proto::session::v1::{SendAutomatedMessageRequest, TransitionRequest};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::app::{Routing, definition, definitions};
 use crate::error::{RoutingError, parse_id};
+use crate::report::place;
 
 /// What a queue looks like right now, for the pre-queue checks.
 struct QueueNow {
@@ -172,6 +174,7 @@ impl Routing {
             |q| queues.get(&q).is_some_and(QueueNow::overflowing),
         );
         let mut queue_id = queue_hint.unwrap_or(outcome.queue_id);
+        let matched = queue_id;
         let mut notices = Vec::new();
         let mut action = OverflowAction::AssignAnyway;
         if let Some(q) = queues.get(&queue_id) {
@@ -201,6 +204,15 @@ impl Routing {
             _ if members == 0 && ws.mode == DistributionMode::Push => Some("no_agents"),
             _ => None,
         };
+        // Reporting: a wait in the matched queue, overflowed at once when an overflow rule moved
+        // the conversation on.
+        let mut at = self.lock_item(&mut tx, conversation_id).await?.as_ref().map(place);
+        let mut cause = Cause::Routed;
+        if queue_id != matched {
+            let first = waiting_in(matched);
+            self.track_to(&mut tx, conversation_id, at, Some(first), Cause::Routed).await?;
+            (at, cause) = (Some(first), Cause::Overflow);
+        }
         for trigger in &notices {
             self.notify(conversation_id, trigger, &queue_name).await;
         }
@@ -223,6 +235,10 @@ impl Routing {
                 .bind(conversation_id)
                 .execute(&mut *tx)
                 .await?;
+            // It waited in the queue for no time: ended by the overflow rule or for lack of agents.
+            let last = waiting_in(queue_id);
+            self.track_to(&mut tx, conversation_id, at, Some(last), cause).await?;
+            self.track_to(&mut tx, conversation_id, Some(last), None, Cause::Overflow).await?;
             tx.commit().await?;
             tracing::info!(%conversation_id, transition, "conversation closed by routing");
             return Ok(());
@@ -255,6 +271,7 @@ impl Routing {
             .bind(queue_priority)
             .execute(&mut *tx)
             .await?;
+        self.track(&mut tx, conversation_id, at, cause).await?;
         tx.commit().await?;
         tracing::debug!(%conversation_id, %queue_id, rule = ?outcome.rule, fired = ?classification.fired, "conversation queued");
         self.request_cycle(Some(&[queue_id]));
@@ -317,5 +334,14 @@ impl Routing {
         if let Err(status) = self.session.clone().send_automated_message(request).await {
             tracing::warn!(%conversation_id, trigger, error = %status.message(), "automated message not sent");
         }
+    }
+}
+
+/// A work item waiting in `queue`, for reporting.
+fn waiting_in(queue: Uuid) -> Place {
+    Place {
+        stage: Stage::Waiting,
+        queue: Some(queue),
+        agent: None,
     }
 }

@@ -18,6 +18,7 @@ pub mod handler;
 pub mod intake;
 pub mod lifecycle;
 pub mod metrics;
+pub mod report;
 pub mod work;
 
 use std::sync::Arc;

@@ -5,12 +5,14 @@
 use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
 use switchboard_domain::routing::presence::recompute;
+use switchboard_domain::routing::report::Cause;
 use switchboard_domain::routing::{Presence, WrapUpCapacity};
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing, Touch, definition};
 use crate::error::{RoutingError, parse_id};
+use crate::report::place;
 
 impl Routing {
     /// An agent sets their presence.
@@ -55,6 +57,9 @@ impl Routing {
         let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
         let mut tx = self.pool.begin().await?;
         let Some(item) = self.lock_item(&mut tx, conversation_id).await? else {
+            if e.to == "wrap_up" {
+                self.late_wrap_up(conversation_id, e.at).await?;
+            }
             return Ok(());
         };
         let mut events = EventBatch::default();
@@ -155,6 +160,13 @@ impl Routing {
             }
             _ => {}
         }
+        // Whatever the move was (closed, waiting, wrap-up, released, adopted, revived), book it.
+        let cause = if e.transition == "release_to_queue" {
+            Cause::Released
+        } else {
+            Cause::Routed
+        };
+        self.track_at(&mut tx, conversation_id, Some(place(&item)), cause, e.at).await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if !cycle_queues.is_empty() {
@@ -295,6 +307,7 @@ impl Routing {
                             .bind(conversation_id)
                             .execute(&mut *tx)
                             .await?;
+                        self.track(&mut tx, conversation_id, Some(place(&item)), Cause::Overflow).await?;
                     }
                     switchboard_domain::routing::OverflowAction::TransferToQueue { queue_id: target } => {
                         sqlx::query(
@@ -307,6 +320,7 @@ impl Routing {
                         .bind(self.now())
                         .execute(&mut *tx)
                         .await?;
+                        self.track(&mut tx, conversation_id, Some(place(&item)), Cause::Overflow).await?;
                     }
                     switchboard_domain::routing::OverflowAction::AssignAnyway => {}
                 }

@@ -13,6 +13,11 @@ struct Instruments {
     cycle_duration: Histogram<f64>,
     cycle_considered: Histogram<u64>,
     converged: Counter<u64>,
+    queue_legs: Counter<u64>,
+    answered_within: Counter<u64>,
+    answer_time: Histogram<f64>,
+    handle_time: Histogram<f64>,
+    wrap_up_time: Histogram<f64>,
 }
 
 fn instruments() -> &'static Instruments {
@@ -42,6 +47,29 @@ fn instruments() -> &'static Instruments {
                 .u64_counter("switchboard.routing.converged")
                 .with_description("work items repaired to match a session transition whose routing write was lost")
                 .build(),
+            queue_legs: meter
+                .u64_counter("switchboard.routing.queue.waits")
+                .with_description("waits in a queue that ended, by outcome: answered, abandoned, transferred, overflowed, left")
+                .build(),
+            answered_within: meter
+                .u64_counter("switchboard.routing.queue.answered_within_threshold")
+                .with_description("waits answered within the queue's service-level threshold (service_level_secs)")
+                .build(),
+            answer_time: meter
+                .f64_histogram("switchboard.routing.queue.answer_time")
+                .with_unit("s")
+                .with_description("speed of answer: from entering a queue to an agent taking the conversation")
+                .build(),
+            handle_time: meter
+                .f64_histogram("switchboard.routing.handle_time")
+                .with_unit("s")
+                .with_description("an agent's handling of a conversation, from accept to wrap-up (or its end)")
+                .build(),
+            wrap_up_time: meter
+                .f64_histogram("switchboard.routing.wrap_up_time")
+                .with_unit("s")
+                .with_description("an agent's wrap-up of a conversation")
+                .build(),
         }
     })
 }
@@ -66,6 +94,29 @@ pub fn converged(transition: &str) {
 /// Records the wait from queueing to assignment.
 pub fn assigned_after(wait: time::Duration) {
     instruments().time_to_assignment.record(wait.as_seconds_f64().max(0.0), &[]);
+}
+
+/// Records the end of a wait in `queue` (its name), `waited` seconds long.
+pub fn queue_leg_ended(queue: &str, end: switchboard_domain::routing::report::LegEnd, waited: f64, within_threshold: bool) {
+    let i = instruments();
+    let q = KeyValue::new("queue", queue.to_owned());
+    i.queue_legs.add(1, &[q.clone(), KeyValue::new("outcome", end.as_str())]);
+    if end == switchboard_domain::routing::report::LegEnd::Answered {
+        i.answer_time.record(waited, std::slice::from_ref(&q));
+        if within_threshold {
+            i.answered_within.add(1, &[q]);
+        }
+    }
+}
+
+/// Records the end of an agent's handling of a conversation from `queue` (its name).
+pub fn agent_leg_ended(queue: &str, handle: f64, wrap_up: Option<f64>) {
+    let i = instruments();
+    let q = [KeyValue::new("queue", queue.to_owned())];
+    i.handle_time.record(handle, &q);
+    if let Some(w) = wrap_up {
+        i.wrap_up_time.record(w, &q);
+    }
 }
 
 /// Records one cycle.

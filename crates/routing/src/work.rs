@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1, OfferExpiredV1};
 use switchboard_domain::routing::DistributionMode;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
+use switchboard_domain::routing::report::Cause;
 use switchboard_proto::session::v1::TransitionRequest;
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing, Touch, definition};
 use crate::error::RoutingError;
+use crate::report::place;
 
 /// An offer row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -164,6 +166,7 @@ impl Routing {
             .bind(offer_id)
             .execute(&mut *tx)
             .await?;
+        let before = place(&item);
         let item = sqlx::query_as::<_, ItemRow>(
             "UPDATE routing.work_items SET state = 'assigned', offer_id = NULL, updated_at = $2 WHERE conversation_id = $1 RETURNING *",
         )
@@ -171,6 +174,8 @@ impl Routing {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
+        self.track_to(&mut tx, item.conversation_id, Some(before), Some(place(&item)), Cause::Routed)
+            .await?;
         events.push(
             OfferClosedV1 {
                 offer_id: offer_id.to_string(),
@@ -381,6 +386,7 @@ impl Routing {
         self.session_transition(&item, how, Some(agent_id), names, "").await?;
         self.change_capacity(&mut tx, agent_id, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
             .await?;
+        let before = place(&item);
         let item = sqlx::query_as::<_, ItemRow>(
             "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, updated_at = $3 WHERE conversation_id = $1 RETURNING *",
         )
@@ -389,6 +395,8 @@ impl Routing {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
+        self.track_to(&mut tx, conversation_id, Some(before), Some(place(&item)), Cause::Routed)
+            .await?;
         events.push(
             ConversationAssignedV1 {
                 conversation_id: conversation_id.to_string(),
@@ -433,6 +441,7 @@ impl Routing {
                 item.state
             )));
         }
+        let before = item.clone();
         let target_queue = queue_id
             .or(item.queue_id)
             .ok_or(RoutingError::Invalid("queue_id is required".into()))?;
@@ -478,6 +487,7 @@ impl Routing {
                 .bind(conversation_id)
                 .execute(&mut *tx)
                 .await?;
+            self.track(&mut tx, conversation_id, Some(place(&item)), Cause::Transfer).await?;
             self.emit(&mut tx, &events).await?;
             tx.commit().await?;
             return Err(RoutingError::Precondition(
@@ -497,6 +507,8 @@ impl Routing {
         .bind(queue.1.priority)
         .fetch_one(&mut *tx)
         .await?;
+        self.track_to(&mut tx, conversation_id, Some(place(&before)), Some(place(&item)), Cause::Transfer)
+            .await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         self.request_cycle(Some(&[target_queue]));

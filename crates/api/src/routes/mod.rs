@@ -6,6 +6,7 @@ pub mod bots;
 pub mod channels;
 pub mod conversations;
 pub mod keys;
+pub mod reports;
 pub mod routing_config;
 pub mod supervisor;
 pub mod templates;
@@ -52,6 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(agent::router())
         .merge(conversations::router())
         .merge(supervisor::router())
+        .merge(reports::router())
         .merge(bots::router())
         .merge(unroutable::router())
         .merge(webhooks::router())

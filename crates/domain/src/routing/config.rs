@@ -267,6 +267,14 @@ pub struct QueueDef {
     /// Agents in the queue.
     #[serde(default)]
     pub members: Vec<Uuid>,
+    /// Dynamics' "service level threshold": a conversation answered within this many seconds
+    /// of entering the queue counts towards its service level (60 by default, 1 s to 24 h).
+    #[serde(default = "sixty")]
+    pub service_level_secs: u32,
+}
+
+fn sixty() -> u32 {
+    60
 }
 
 impl QueueDef {
@@ -274,6 +282,9 @@ impl QueueDef {
     pub fn validate(&self) -> Result<(), String> {
         if self.priority < 1 {
             return Err("priority must be 1 or more (lower is higher priority)".into());
+        }
+        if !(1..=86_400).contains(&self.service_level_secs) {
+            return Err("service_level_secs is 1 to 86400".into());
         }
         self.overflow.validate()
     }

@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod config;
 pub mod hours;
 pub mod presence;
+pub mod report;
 pub mod route;
 
 use serde::{Deserialize, Serialize};
