@@ -59,7 +59,7 @@ fn too_many(wait: Duration) -> ApiError {
     )
 }
 
-#[utoipa::path(post, path = "/auth/sign-in", tag = "auth", request_body = SignInRequest,
+#[utoipa::path(post, path = "/auth/sign-in", tag = "auth", request_body = SignInRequest, security(()),
     description = "Signs a user in: sets the `sb_session` cookie (HttpOnly, Secure, SameSite=Strict) and returns the CSRF token \
                    to send as `X-CSRF-Token` with every state-changing request. Wrong passwords are limited per address and per account.",
     responses((status = 200, body = SignedIn), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
@@ -101,8 +101,8 @@ async fn sign_out(caller: Caller, State(s): State<AppState>, headers: http::Head
 }
 
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
-    description = "The signed-in user and the session's CSRF token.",
-    responses((status = 200, body = SignedIn), (status = 401, body = crate::error::ErrorBody)))]
+    description = "The signed-in user and the session's CSRF token (422 for an API key: there is no session).",
+    responses((status = 200, body = SignedIn), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<SignedIn>> {
     Ok(Json(s.users.me(&caller).await?))
 }
@@ -115,7 +115,7 @@ async fn change_password(caller: Caller, State(s): State<AppState>, Json(req): J
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/auth/setup", tag = "auth", request_body = SetupRequest,
+#[utoipa::path(post, path = "/auth/setup", tag = "auth", request_body = SetupRequest, security(()),
     description = "Chooses a password with the one-time token of an invitation or a reset; then sign in.",
     responses((status = 204), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
 async fn setup(State(s): State<AppState>, ClientAddress(address): ClientAddress, Json(req): Json<SetupRequest>) -> ApiResult<StatusCode> {

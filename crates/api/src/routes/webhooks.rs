@@ -119,7 +119,11 @@ async fn list_webhooks(
             answer: f.answer.unwrap_or(0),
             since,
             before: f.before.unwrap_or_default(),
-            limit: f.limit.unwrap_or(100),
+            limit: match f.limit {
+                None => 100,
+                Some(n @ 1..=500) => n,
+                Some(_) => return Err(ApiError::invalid("limit is 1 to 500")),
+            },
         })
         .await
         .api()?;
