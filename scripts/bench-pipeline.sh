@@ -14,24 +14,12 @@ cd "$(dirname "$0")/.."
 RATE=${1:-100}
 DURATION=${2:-20}
 AGENTS=${3:-10}
-PORT=5433
-VERSION=$(ls /etc/postgresql | sort -n | tail -n1)
 eval "$(scripts/ensure-services.sh 3>&1 >&2)"
 export AMQP_URL
-
-if ! pg_lsclusters -h | awk '{print $2}' | grep -qx bench; then
-    pg_createcluster "$VERSION" bench -p "$PORT" -- --auth=trust >/dev/null
-    cat >>"/etc/postgresql/$VERSION/bench/postgresql.conf" <<EOF
-shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = all
-max_connections = 300
-EOF
-fi
-pg_ctlcluster --skip-systemctl-redirect "$VERSION" bench start 2>/dev/null || true
-for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 -p "$PORT" && break; sleep 0.1; done
-PG="postgres://postgres@127.0.0.1:$PORT"
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_pipeline WITH (FORCE)" -qc "CREATE DATABASE sb_pipeline"
-psql "$PG/sb_pipeline" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+source scripts/bench-db.sh
+VERSION=$BENCH_PG_VERSION
+PG=$BENCH_PG
+bench_db_fresh sb_pipeline
 export DATABASE_URL="$PG/sb_pipeline"
 
 cargo build --release -q --locked -p switchboard-cli
