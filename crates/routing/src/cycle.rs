@@ -2,10 +2,12 @@
 //! then FIFO on the customer's last message; each offered to the agent `domain::routing::assign`
 //! chooses. Queues fall into [`CYCLE_GROUPS`] groups by id: cycles of different groups run at
 //! the same time, on any replicas, and one group's cycles one at a time (a transaction-scoped
-//! advisory lock per group). Items are taken with `SKIP LOCKED` and the candidates' state rows
-//! are locked (`FOR UPDATE`, which waits for another group's cycle and then reads the load it
-//! committed), so no item is offered twice and no agent is over-filled, whichever cycles share
-//! an agent. Offers, item states and agent loads are written in bulk.
+//! advisory lock per group). Items are taken with `SKIP LOCKED`, so no item is offered twice.
+//! The candidates' state rows are read without a lock and written back only if they are still
+//! what the cycle read (a conditional update, in agent order): an accept, a release or another
+//! group's cycle that changed one meanwhile makes the cycle start again from what committed, so
+//! no agent is over-filled, and nothing that changes an agent's load waits on a whole cycle
+//! (only on its final writes). Offers, item states and agent loads are written in bulk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -36,10 +38,16 @@ const MAX_CONSIDERED: usize = 2_000;
 
 struct AgentCtx {
     def: AgentDef,
+    /// The row as read: the cycle's writes apply only if it is still so.
+    read: AgentStateRow,
     state: AgentStateRow,
     candidate: Candidate,
     changed: bool,
 }
+
+/// Cycles started again in a row because agents changed under them, before the cycle is left to
+/// the next request.
+const MAX_RESTARTS: usize = 20;
 
 struct Offer {
     id: Uuid,
@@ -145,6 +153,19 @@ impl Routing {
     /// Runs one cycle of `queues` (every queue when `None`) under the lock of each of their
     /// groups (all groups when `None`), taken in order; returns the offers made.
     pub async fn cycle(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
+        for _ in 0..MAX_RESTARTS {
+            if let Some(made) = self.try_cycle(queues).await? {
+                return Ok(made);
+            }
+            crate::metrics::cycle_restarted();
+        }
+        // Agents keep changing under it: the next request (or the scheduler's) runs it again.
+        self.request_cycle(queues);
+        Ok(0)
+    }
+
+    /// One attempt at a cycle: `None` when an agent it would write changed since it read them.
+    async fn try_cycle(&self, queues: Option<&[Uuid]>) -> Result<Option<usize>, RoutingError> {
         let started = std::time::Instant::now();
         let now = self.now();
         let mut groups: Vec<i32> = match queues {
@@ -328,7 +349,10 @@ impl Routing {
         }
 
         let mut events = EventBatch::default();
-        self.persist(&mut tx, &offers, &agents, now, &mut events).await?;
+        if !self.persist(&mut tx, &offers, &agents, now, &mut events).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         crate::metrics::record_cycle(offers.len(), considered, started.elapsed());
@@ -340,7 +364,7 @@ impl Routing {
                 tracing::warn!(offer_id = %offer.id, error = %error, "auto-accept failed; the offer stays pending");
             }
         }
-        Ok(offers.len())
+        Ok(Some(offers.len()))
     }
 
     async fn load_agents(
@@ -353,11 +377,10 @@ impl Routing {
         if ids.is_empty() {
             return Ok(());
         }
-        let states =
-            sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = ANY($1) ORDER BY agent_id FOR UPDATE")
-                .bind(ids)
-                .fetch_all(&mut *tx)
-                .await?;
+        let states = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
         let defs = definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
         for state in states {
             let Some((_, def)) = defs.get(&state.agent_id) else { continue };
@@ -366,6 +389,7 @@ impl Routing {
                 state.agent_id,
                 AgentCtx {
                     def: def.clone(),
+                    read: state.clone(),
                     state,
                     candidate,
                     changed: false,
@@ -375,6 +399,8 @@ impl Routing {
         Ok(())
     }
 
+    /// Writes the cycle's agents, offers and items; `false` (nothing written) when an agent
+    /// changed since the cycle read it.
     async fn persist(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -382,9 +408,38 @@ impl Routing {
         agents: &HashMap<Uuid, AgentCtx>,
         now: OffsetDateTime,
         events: &mut EventBatch,
-    ) -> Result<(), RoutingError> {
+    ) -> Result<bool, RoutingError> {
         if offers.is_empty() {
-            return Ok(());
+            return Ok(true);
+        }
+        // The agents first, in id order (two cycles writing the same agents cannot deadlock),
+        // each only if its row is still what the cycle read.
+        let mut changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
+        changed.sort_by_key(|a| a.state.agent_id);
+        let written = sqlx::query(
+            "UPDATE routing.agent_state s SET used_units = d.u, active_items = d.i, profile_used = d.p, presence = d.pr, last_assigned_at = $6, \
+             presence_changed_at = CASE WHEN s.presence <> d.pr THEN $6 ELSE s.presence_changed_at END \
+             FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::jsonb[], $5::text[], $7::int[], $8::int[], $9::jsonb[], $10::text[], $11::text[]) \
+               AS d(id, u, i, p, pr, ru, ri, rp, rpr, rc) \
+             WHERE s.agent_id = d.id AND s.used_units = d.ru AND s.active_items = d.ri AND s.profile_used = d.rp \
+               AND s.presence = d.rpr AND s.chosen_presence = d.rc",
+        )
+        .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.used_units).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.active_items).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.profile_used.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.presence.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .bind(changed.iter().map(|a| a.read.used_units).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.active_items).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.profile_used.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.presence.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.chosen_presence.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if written != changed.len() as u64 {
+            return Ok(false);
         }
         let ids: Vec<Uuid> = offers.iter().map(|o| o.id).collect();
         let conversations: Vec<Uuid> = offers.iter().map(|o| o.conversation_id).collect();
@@ -425,29 +480,8 @@ impl Routing {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
-        let before: BTreeMap<Uuid, String> =
-            sqlx::query_as::<_, (Uuid, String)>("SELECT agent_id, presence FROM routing.agent_state WHERE agent_id = ANY($1)")
-                .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-        sqlx::query(
-            "UPDATE routing.agent_state s SET used_units = d.u, active_items = d.i, profile_used = d.p, presence = d.pr, last_assigned_at = $6, \
-             presence_changed_at = CASE WHEN s.presence <> d.pr THEN $6 ELSE s.presence_changed_at END \
-             FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::jsonb[], $5::text[]) AS d(id, u, i, p, pr) WHERE s.agent_id = d.id",
-        )
-        .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.used_units).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.active_items).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.profile_used.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.presence.clone()).collect::<Vec<_>>())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         for a in &changed {
-            if before.get(&a.state.agent_id).is_some_and(|p| *p != a.state.presence) {
+            if a.read.presence != a.state.presence {
                 events.push(
                     AgentPresenceV1 {
                         agent_id: a.state.agent_id.to_string(),
@@ -475,6 +509,6 @@ impl Routing {
             });
         }
         crate::metrics::offers_made(offers.len(), &[KeyValue::new("how", "cycle")]);
-        Ok(())
+        Ok(true)
     }
 }

@@ -13,6 +13,7 @@ struct Instruments {
     cycle_duration: Histogram<f64>,
     cycle_considered: Histogram<u64>,
     converged: Counter<u64>,
+    cycle_restarts: Counter<u64>,
     queue_legs: Counter<u64>,
     answered_within: Counter<u64>,
     answer_time: Histogram<f64>,
@@ -46,6 +47,10 @@ fn instruments() -> &'static Instruments {
             converged: meter
                 .u64_counter("switchboard.routing.converged")
                 .with_description("work items repaired to match a session transition whose routing write was lost")
+                .build(),
+            cycle_restarts: meter
+                .u64_counter("switchboard.routing.cycle.restarts")
+                .with_description("assignment cycles started again because an agent's load changed while they ran")
                 .build(),
             queue_legs: meter
                 .u64_counter("switchboard.routing.queue.waits")
@@ -117,6 +122,11 @@ pub fn agent_leg_ended(queue: &str, handle: f64, wrap_up: Option<f64>) {
     if let Some(w) = wrap_up {
         i.wrap_up_time.record(w, &q);
     }
+}
+
+/// Counts a cycle started again.
+pub fn cycle_restarted() {
+    instruments().cycle_restarts.add(1, &[]);
 }
 
 /// Records one cycle.

@@ -157,3 +157,55 @@ async fn round_robin_is_kept_per_queue() {
     assert_eq!(offered_to(&h, &third).await, y, "Sales keeps its own turns");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_cycle_whose_agent_changed_under_it_starts_again_and_does_not_overfill() {
+    let h = Harness::start(1).await;
+    let ana = h.put("agent", "Ana", json!({ "capacity_units": 1 })).await;
+    let queue = h.put("queue", "Support", json!({ "priority": 1, "members": [ana] })).await;
+    let ws = h.put("workstream", "Support", workstream(&queue, json!({}))).await;
+    h.feed(&ws).await;
+
+    // Something else (a pick, say) is filling Ana's one unit and has not committed yet.
+    let mut other = h.db.pool.begin().await.unwrap();
+    sqlx::query("UPDATE routing.agent_state SET used_units = 1, active_items = 1 WHERE agent_id = $1::uuid")
+        .bind(&ana)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    // The cycle reads her free, chooses her, and waits to write her load.
+    let conversation = h.customer_writes("+5511900000501", "hello").await;
+    let waiting_on_lock = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%agent_state%'",
+        )
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap()
+    };
+    wait_until(WAIT, "the cycle waiting to write Ana's load", || async {
+        waiting_on_lock().await == 1
+    })
+    .await;
+    other.commit().await.unwrap();
+    wait_until(WAIT, "the cycle done", || async { waiting_on_lock().await == 0 }).await;
+
+    // It saw the change and started again: no offer to a full agent.
+    let offers: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE agent_id = $1::uuid")
+        .bind(&ana)
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+    let agent = h.agent(&ana).await;
+    assert_eq!((offers, agent.used_units), (0, 1), "no offer beyond her capacity");
+    assert_eq!(h.item(&conversation).await.unwrap().state, "queued");
+
+    // Her unit freed, the scheduler's cycle offers it.
+    sqlx::query("UPDATE routing.agent_state SET used_units = 0, active_items = 0 WHERE agent_id = $1::uuid")
+        .bind(&ana)
+        .execute(&h.db.pool)
+        .await
+        .unwrap();
+    h.offer_for(&ana, &conversation).await;
+    h.stop().await;
+}
