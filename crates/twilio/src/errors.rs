@@ -62,6 +62,7 @@ pub fn describe(code: u32) -> Option<&'static str> {
         63041 => "the template is paused by WhatsApp after negative feedback",
         63049 => "Meta chose not to deliver this marketing message",
         63051 => "the WhatsApp Business account is locked",
+        63112 => "Meta disabled or restricted the WhatsApp Business account (a policy violation): see the Business Manager",
         _ => return None,
     })
 }
@@ -97,7 +98,7 @@ mod tests {
         assert!(explain(63016, Some("")).contains("24-hour"));
         assert_eq!(explain(21211, Some("Invalid 'To' Phone Number")), "Invalid 'To' Phone Number");
         assert!(explain(99999, None).contains("99999"));
-        for code in [63019, 63024, 11751] {
+        for code in [63019, 63024, 11751, 63016, 63018, 63032, 63049, 63051, 63112, 20429, 63017] {
             assert!(describe(code).is_some());
         }
     }

@@ -358,38 +358,40 @@ impl Harness {
 
     /// The routing guarantees, read from the database: at most one live offer per conversation,
     /// no agent over `capacity` units, and each agent's recorded load equal to the work items
-    /// holding their capacity.
-    pub async fn assert_no_double_offer_or_overfill(&self, agents: &[String], capacity: i32) {
+    /// holding their capacity. Each check is one statement, so it reads one snapshot and can run
+    /// while routing works.
+    pub async fn guarantees_broken(&self, agents: &[String], capacity: i32) -> Option<String> {
         let doubled: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM (SELECT conversation_id FROM routing.offers WHERE state = 'pending' GROUP BY conversation_id HAVING count(*) > 1) d",
         )
         .fetch_one(&self.db.pool)
         .await
         .unwrap();
-        assert_eq!(doubled, 0, "no conversation offered twice");
-        let recorded: std::collections::HashMap<String, i32> =
-            sqlx::query_as::<_, (String, i32)>("SELECT agent_id::text, used_units FROM routing.agent_state")
-                .fetch_all(&self.db.pool)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect();
-        let held: std::collections::HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-            "SELECT agent_id::text, count(*) FROM routing.work_items WHERE capacity_held GROUP BY agent_id",
+        if doubled > 0 {
+            return Some(format!("{doubled} conversations offered twice"));
+        }
+        let loads: Vec<(String, i32, i64)> = sqlx::query_as(
+            "SELECT s.agent_id::text, s.used_units, COALESCE(h.n, 0) FROM routing.agent_state s \
+             LEFT JOIN (SELECT agent_id, count(*) AS n FROM routing.work_items WHERE capacity_held GROUP BY agent_id) h USING (agent_id)",
         )
         .fetch_all(&self.db.pool)
         .await
-        .unwrap()
-        .into_iter()
-        .collect();
-        for agent in agents {
-            let used = recorded[agent];
-            assert!(used <= capacity, "{agent} holds {used} units of {capacity}");
-            assert_eq!(
-                i64::from(used),
-                held.get(agent).copied().unwrap_or(0),
-                "{agent}'s load matches its work items"
-            );
+        .unwrap();
+        for (agent, used, held) in loads.into_iter().filter(|(a, _, _)| agents.contains(a)) {
+            if used > capacity {
+                return Some(format!("{agent} holds {used} units of {capacity}"));
+            }
+            if i64::from(used) != held {
+                return Some(format!("{agent} records {used} units but holds {held} items"));
+            }
+        }
+        None
+    }
+
+    /// Asserts [`Harness::guarantees_broken`] finds nothing.
+    pub async fn assert_no_double_offer_or_overfill(&self, agents: &[String], capacity: i32) {
+        if let Some(broken) = self.guarantees_broken(agents, capacity).await {
+            panic!("{broken}");
         }
     }
 }
