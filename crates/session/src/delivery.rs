@@ -327,6 +327,18 @@ impl Session {
             }
         }
         self.write_moved(&mut tx, &messages).await?;
+        // A message the window closed under: whoever works the conversation is told what still
+        // reaches the customer.
+        let mut closed_under: Vec<Uuid> = messages
+            .iter()
+            .filter(|m| m.moved && m.error_code == Some(63016))
+            .map(|m| m.conversation_id)
+            .collect();
+        closed_under.sort_unstable();
+        closed_under.dedup();
+        for conversation in closed_under {
+            self.note_window_closed(&mut tx, conversation, &mut events).await?;
+        }
         if !keep.is_empty() {
             sqlx::query(
                 "INSERT INTO session.pending_statuses (channel_id, twilio_sid, status, error_code, error_message, received_at) \

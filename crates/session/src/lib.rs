@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod numbers;
 pub mod templates;
 pub mod unroutable;
+pub mod window_notes;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -403,19 +403,9 @@ impl Session {
         if ctx.number_deleted {
             return Ok(AutomatedOutcome::NotSent("the number was deleted".into()));
         }
-        let workstream_language: Option<String> = match c.workstream_id {
-            Some(ws) => sqlx::query_scalar("SELECT default_language FROM session.workstreams WHERE id = $1")
-                .bind(ws)
-                .fetch_optional(&mut *tx)
-                .await?
-                .flatten(),
-            None => None,
-        };
-        let languages = automated::preferred_languages(
-            render.variables.get("language").map(String::as_str),
-            workstream_language.as_deref(),
-            &ctx.default_language,
-        );
+        let languages = self
+            .customer_languages(tx, c, &ctx, render.variables.get("language").map(String::as_str))
+            .await?;
         let effective = self
             .effective_automated(tx, ctx.channel_id, ctx.number_id, trigger, &languages)
             .await?;

@@ -94,7 +94,24 @@ async fn callbacks_in_the_order_read_sent_delivered_leave_the_message_read() {
 #[tokio::test]
 async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failures_keep_their_code() {
     let h = Harness::start(1).await;
-    let (channel_id, _) = h.channel_and_number().await;
+    let (channel_id, number_id) = h.channel_and_number().await;
+    // Two approved templates, one in another language (not the customer's: not named).
+    for (name, language) in [("follow_up", "en"), ("seguimento", "pt_BR")] {
+        h.client()
+            .create_template(pb::TemplateInput {
+                number_id: number_id.clone(),
+                name: name.into(),
+                default_language: language.into(),
+                localizations: vec![pb::TemplateLocalization {
+                    language: language.into(),
+                    text: "We are still here for you".into(),
+                    content_sid: format!("HX{:032x}", name.len()),
+                    status: "approved".into(),
+                }],
+            })
+            .await
+            .unwrap();
+    }
     let (conversation, message) = conversation_with_reply(&h, &channel_id, "+5511900000011", 2).await;
     let twilio_sid = "SMbeefbeefbeefbeefbeefbeefbeefbeef";
     h.publish(status(&channel_id, twilio_sid, "undelivered", Some(63016))).await;
@@ -120,6 +137,19 @@ async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failu
     let (_, code, text) = message_status(&h, &conversation, &message).await;
     assert_eq!(code, 63016);
     assert!(text.contains("24-hour"), "human text for a code Twilio sends without one: {text}");
+    // The window closed while the reply was in flight: the transcript says so, and names the
+    // template in the customer's language that still reaches them.
+    let note = h
+        .messages(&conversation)
+        .await
+        .into_iter()
+        .find(|m| m.direction == "note" && m.body.contains("63016"))
+        .expect("a note about the closed window");
+    assert!(
+        note.body.contains("follow_up (en)") && !note.body.contains("seguimento"),
+        "{}",
+        note.body
+    );
     let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM session.pending_statuses")
         .fetch_one(&h.db.pool)
         .await
