@@ -192,6 +192,25 @@ pub struct MessageStatusV1 {
 }
 fixed_key!(MessageStatusV1, "message.status.v1", conversation_id);
 
+/// A customer's 24-hour window is about to close on a conversation an agent holds (session →
+/// api live view): after `closes_at` only an approved template reaches them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.window_closing.v1")]
+pub struct ConversationWindowClosingV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// The conversation's agent.
+    pub agent_id: Option<String>,
+    /// Its queue.
+    pub queue_id: Option<String>,
+    /// When the window closes.
+    #[serde(with = "time::serde::rfc3339")]
+    pub closes_at: OffsetDateTime,
+    /// The number's approved templates in the customer's language, as `name (language)`.
+    pub templates: Vec<String>,
+}
+fixed_key!(ConversationWindowClosingV1, "conversation.window_closing.v1", conversation_id);
+
 /// What the sender puts in the Twilio request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -192,6 +192,7 @@ impl Topology {
                 "conversation.status_changed.v1",
                 "conversation.message.v1",
                 "message.status.v1",
+                "conversation.window_closing.v1",
                 "agent.presence.v1",
             ],
         ));

@@ -79,6 +79,7 @@ async fn main() {
             outbox_poll_ms: 200,
             auto_close_interval_secs: 3_600,
             default_waiting_auto_close_secs: 86_400,
+            window_warning_secs: 3_600,
             twilio_api_base: emulator.api_base().into(),
             twilio_content_base: emulator.api_base().into(),
             media_max_bytes: 1 << 24,

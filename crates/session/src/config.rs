@@ -85,6 +85,10 @@ pub struct SessionSettings {
     pub outbox_poll_ms: u64,
     pub auto_close_interval_secs: u64,
     pub default_waiting_auto_close_secs: i64,
+    /// How long before a customer's 24-hour window closes the conversation's agent is warned
+    /// (`conversation.window_closing.v1` on the stream); 0: never.
+    #[serde(default = "one_hour")]
+    pub window_warning_secs: u64,
     pub twilio_api_base: String,
     pub twilio_content_base: String,
     pub media_max_bytes: u64,
@@ -149,9 +153,19 @@ impl Validate for Config {
                 "batch, concurrency and connection counts must be positive (at least 2 connections)",
             ));
         }
+        if s.window_warning_secs >= 86_400 {
+            return Err(ConfigError::invalid(
+                "session.window_warning_secs",
+                "must be under 24 hours (86400)",
+            ));
+        }
         if s.default_waiting_auto_close_secs <= 0 {
             return Err(ConfigError::invalid("session.default_waiting_auto_close_secs", "must be positive"));
         }
         Ok(())
     }
+}
+
+fn one_hour() -> u64 {
+    3_600
 }

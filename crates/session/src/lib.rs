@@ -263,5 +263,15 @@ async fn auto_close_loop(session: Arc<Session>, every: Duration, shutdown: Cance
                 }
             }
         }
+        loop {
+            match session.warn_closing_windows(200).await {
+                Ok(n) if n < 200 => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "window warning run failed");
+                    break;
+                }
+            }
+        }
     }
 }

@@ -1,9 +1,13 @@
-//! When a free-form message fails with 63016 (the customer's 24-hour window closed while it was
-//! in flight), the conversation's agent is told in the transcript, with the templates that can
-//! still reach the customer: the number's approved templates, in the customer's language first.
+//! The customer's 24-hour window and the agent: a warning on the stream a configurable time
+//! before it closes (`conversation.window_closing.v1`), and, when a free-form message fails with
+//! 63016 (the window closed while it was in flight), a note in the transcript. Both name the
+//! templates that can still reach the customer: the number's approved templates, in the
+//! customer's language first.
 
 use sqlx::PgConnection;
+use switchboard_bus::events::ConversationWindowClosingV1;
 use switchboard_domain::automated;
+use switchboard_domain::window::WINDOW;
 use uuid::Uuid;
 
 use crate::app::{Events, Session};
@@ -39,6 +43,77 @@ impl Session {
         ))
     }
 
+    /// The number's approved templates in the customer's language (best first), as
+    /// `name (language)`.
+    async fn fitting_templates(&self, tx: &mut PgConnection, c: &ConversationRow) -> Result<Vec<String>, SessionError> {
+        let ctx = self.send_context(tx, c.id).await?;
+        let attributes = c.attributes();
+        let languages = self
+            .customer_languages(tx, c, &ctx, attributes.get("language").map(String::as_str))
+            .await?;
+        let templates: Vec<(String, String)> = sqlx::query_as(
+            "SELECT t.name, l.language FROM session.templates t JOIN session.template_localizations l ON l.template_id = t.id \
+             WHERE t.number_id = $1 AND l.status = 'approved' AND l.language = ANY($2) \
+             ORDER BY array_position($2, l.language), t.name LIMIT $3",
+        )
+        .bind(ctx.number_id)
+        .bind(&languages)
+        .bind(MAX_TEMPLATES)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(templates
+            .into_iter()
+            .map(|(name, language)| format!("{name} ({language})"))
+            .collect())
+    }
+
+    /// Warns the agents of conversations whose customer's window closes within
+    /// `window_warning_secs`, once per window (a newer customer message opens a new one);
+    /// returns how many.
+    pub async fn warn_closing_windows(&self, limit: i64) -> Result<u32, SessionError> {
+        let warn = self.settings.window_warning_secs;
+        if warn == 0 {
+            return Ok(0);
+        }
+        let now = self.now();
+        let mut tx = self.pool.begin().await?;
+        // Closing between now and now + warn: the last customer message between now − 24 h
+        // and now − 24 h + warn.
+        let due = sqlx::query_as::<_, ConversationRow>(
+            "SELECT * FROM session.conversations WHERE status IN ('active', 'wrap_up', 'waiting') AND agent_id IS NOT NULL \
+             AND last_customer_message_at > $1 AND last_customer_message_at <= $2 \
+             AND window_warned_for IS DISTINCT FROM last_customer_message_at \
+             ORDER BY last_customer_message_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now - WINDOW)
+        .bind(now - WINDOW + time::Duration::seconds(i64::try_from(warn).unwrap_or(0)))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Events::default();
+        for c in &due {
+            let Some(last) = c.last_customer_message_at else { continue };
+            let templates = self.fitting_templates(&mut tx, c).await?;
+            events.push(
+                ConversationWindowClosingV1 {
+                    conversation_id: c.id.to_string(),
+                    agent_id: c.agent_id.map(|a| a.to_string()),
+                    queue_id: c.queue_id.map(|q| q.to_string()),
+                    closes_at: last + WINDOW,
+                    templates,
+                },
+                now,
+            );
+            sqlx::query("UPDATE session.conversations SET window_warned_for = last_customer_message_at WHERE id = $1")
+                .bind(c.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(u32::try_from(due.len()).unwrap_or(u32::MAX))
+    }
+
     /// Tells the agent of `conversation_id` that the window closed under a message, and which
     /// templates fit.
     pub(crate) async fn note_window_closed(
@@ -54,31 +129,16 @@ impl Session {
         else {
             return Ok(());
         };
-        let ctx = self.send_context(tx, conversation_id).await?;
-        let attributes = c.attributes();
-        let languages = self
-            .customer_languages(tx, &c, &ctx, attributes.get("language").map(String::as_str))
-            .await?;
-        let templates: Vec<(String, String)> = sqlx::query_as(
-            "SELECT t.name, l.language FROM session.templates t JOIN session.template_localizations l ON l.template_id = t.id \
-             WHERE t.number_id = $1 AND l.status = 'approved' AND l.language = ANY($2) \
-             ORDER BY array_position($2, l.language), t.name LIMIT $3",
-        )
-        .bind(ctx.number_id)
-        .bind(&languages)
-        .bind(MAX_TEMPLATES)
-        .fetch_all(&mut *tx)
-        .await?;
+        let templates = self.fitting_templates(tx, &c).await?;
         let text = if templates.is_empty() {
             "The customer's 24-hour window closed before this message could be delivered (63016). This number has no \
              approved template in their language: add or sync one to write to them again."
                 .to_owned()
         } else {
-            let names: Vec<String> = templates.iter().map(|(name, language)| format!("{name} ({language})")).collect();
             format!(
                 "The customer's 24-hour window closed before this message could be delivered (63016). Only an approved \
                  template reaches them now: {}.",
-                names.join(", ")
+                templates.join(", ")
             )
         };
         self.insert_note(tx, &c, &text, events).await?;

@@ -22,3 +22,4 @@ mod slice;
 mod stream;
 mod transfer;
 mod users;
+mod window;

@@ -335,6 +335,7 @@ fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
             outbox_poll_ms: 100,
             auto_close_interval_secs: 3_600,
             default_waiting_auto_close_secs: 86_400,
+            window_warning_secs: 3_600,
             twilio_api_base: "https://api.twilio.com".into(),
             twilio_content_base: "https://content.twilio.com".into(),
             media_max_bytes: 1 << 24,

@@ -64,6 +64,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
             outbox_poll_ms: 100,
             auto_close_interval_secs: 1,
             default_waiting_auto_close_secs: 3_600,
+            window_warning_secs: 3_600,
             twilio_api_base: "https://api.twilio.com".into(),
             twilio_content_base: "https://content.twilio.com".into(),
             media_max_bytes: 16 * 1024 * 1024,
