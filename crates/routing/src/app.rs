@@ -196,6 +196,16 @@ pub async fn all_profiles(conn: &mut PgConnection) -> Result<HashMap<Uuid, Capac
         .collect()
 }
 
+/// Locks and returns an agent's state row (`None`: no such agent, or deleted).
+pub async fn lock_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<Option<AgentStateRow>, RoutingError> {
+    Ok(
+        sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
 /// Adds the `agent.presence.v1` event for `state`'s agent, now showing `presence`, if that
 /// differs from what the row shows.
 pub fn push_presence_change(events: &mut EventBatch, state: &AgentStateRow, presence: Presence, now: OffsetDateTime) {
@@ -245,11 +255,7 @@ impl Routing {
         touch: Touch,
         events: &mut EventBatch,
     ) -> Result<(), RoutingError> {
-        let Some(state) = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
-            .bind(agent_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(state) = lock_agent(tx, agent_id).await? else {
             return Ok(()); // the agent was deleted
         };
         let Some((_, def)) = definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {

@@ -374,12 +374,7 @@ impl Routing {
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
-        for offer in withdraw {
-            match self.end_offer(offer, crate::work::OfferEnd::Withdrawn).await {
-                Ok(_) | Err(RoutingError::Precondition(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
+        self.withdraw_offers(withdraw).await?;
         Ok(())
     }
 }

@@ -20,9 +20,8 @@ use switchboard_domain::routing::presence::{RESTORE_WINDOW_SECS, chosen_on_retur
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
-use crate::app::{AgentStateRow, ItemRow, Routing, all_profiles, definition, load, push_presence_change};
+use crate::app::{AgentStateRow, ItemRow, Routing, all_profiles, definition, load, lock_agent, push_presence_change};
 use crate::error::RoutingError;
-use crate::work::OfferEnd;
 
 /// How often an API replica confirms its open streams.
 pub const CONFIRM_EVERY: Duration = Duration::from_secs(30);
@@ -68,11 +67,7 @@ impl Routing {
         let now = self.now();
         let mut tx = self.pool.begin().await?;
         // The agent's row serialises every change to their connections.
-        let Some(state) = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
-            .bind(agent_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(state) = lock_agent(&mut tx, agent_id).await? else {
             return Ok(());
         };
         sqlx::query(
@@ -97,7 +92,7 @@ impl Routing {
                 .await?;
         let mut events = EventBatch::default();
         let mut withdraw = Vec::new();
-        let mut cycle = false;
+        let mut cycle_queues = Vec::new();
         match (live > 0, state.disconnected_at) {
             (true, Some(since)) => {
                 // Back: within the window they get their choice back, else their default.
@@ -111,7 +106,7 @@ impl Routing {
                     .unwrap_or(default);
                 let chosen = chosen_on_return(before, default, (now - since).whole_seconds());
                 self.choose_presence(&mut tx, &state, chosen, &mut events).await?;
-                cycle = true;
+                cycle_queues = self.agent_queues(&mut tx, Some(agent_id)).await?;
             }
             (false, None) if removed > 0 => {
                 // The last stream dropped: Offline at once, and nothing stays offered to them.
@@ -135,14 +130,9 @@ impl Routing {
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
-        for offer in withdraw {
-            match self.end_offer(offer, OfferEnd::Withdrawn).await {
-                Ok(_) | Err(RoutingError::Precondition(_)) => {} // accepted or ended meanwhile
-                Err(error) => return Err(error),
-            }
-        }
-        if cycle {
-            self.request_cycle(Some(&self.queues_of(agent_id).await?));
+        self.withdraw_offers(withdraw).await?;
+        if !cycle_queues.is_empty() {
+            self.request_cycle(Some(&cycle_queues));
         }
         Ok(())
     }
@@ -230,12 +220,5 @@ impl Routing {
                 .await?;
         }
         Ok(released)
-    }
-
-    pub(crate) async fn queues_of(&self, agent_id: Uuid) -> Result<Vec<Uuid>, RoutingError> {
-        Ok(sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
-            .bind(agent_id)
-            .fetch_all(&self.pool)
-            .await?)
     }
 }

@@ -41,10 +41,7 @@ impl Routing {
             self.now(),
         );
         self.emit(&mut tx, &events).await?;
-        let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
-            .bind(agent_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let queues = self.agent_queues(&mut tx, Some(agent_id)).await?;
         tx.commit().await?;
         if !queues.is_empty() {
             self.request_cycle(Some(&queues));
@@ -175,7 +172,8 @@ impl Routing {
         Ok(())
     }
 
-    async fn agent_queues(&self, conn: &mut sqlx::PgConnection, agent: Option<Uuid>) -> Result<Vec<Uuid>, RoutingError> {
+    /// The queues `agent` is a member of (none for `None`).
+    pub(crate) async fn agent_queues(&self, conn: &mut sqlx::PgConnection, agent: Option<Uuid>) -> Result<Vec<Uuid>, RoutingError> {
         let Some(agent) = agent else { return Ok(Vec::new()) };
         Ok(sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
             .bind(agent)
@@ -251,11 +249,7 @@ impl Routing {
                 .iter()
                 .any(|p| profiles.get(p).is_some_and(|d| d.reset == ResetFrequency::Daily));
             if let (false, Some(agent)) = (daily, item.agent_id)
-                && let Some(state) =
-                    sqlx::query_as::<_, crate::app::AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
-                        .bind(agent)
-                        .fetch_optional(&mut *tx)
-                        .await?
+                && let Some(state) = crate::app::lock_agent(&mut tx, agent).await?
                 && matches!(state.chosen(), Presence::Busy | Presence::BusyDnd)
             {
                 self.choose_presence(&mut tx, &state, Presence::Available, &mut events).await?;

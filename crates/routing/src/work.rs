@@ -301,6 +301,18 @@ impl Routing {
         Ok(item)
     }
 
+    /// Withdraws pending `offers` (their agent disconnected or was deleted); the items go back
+    /// to their queues. One accepted or ended meanwhile is left as it is.
+    pub(crate) async fn withdraw_offers(&self, offers: Vec<Uuid>) -> Result<(), RoutingError> {
+        for offer in offers {
+            match self.end_offer(offer, OfferEnd::Withdrawn).await {
+                Ok(_) | Err(RoutingError::Precondition(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     /// Expires offers past their deadline; returns how many.
     pub async fn expire_offers(&self) -> Result<usize, RoutingError> {
         let due: Vec<Uuid> =
@@ -441,7 +453,7 @@ impl Routing {
                 item.state
             )));
         }
-        let before = item.clone();
+        let before = place(&item);
         let target_queue = queue_id
             .or(item.queue_id)
             .ok_or(RoutingError::Invalid("queue_id is required".into()))?;
@@ -507,7 +519,7 @@ impl Routing {
         .bind(queue.1.priority)
         .fetch_one(&mut *tx)
         .await?;
-        self.track_to(&mut tx, conversation_id, Some(place(&before)), Some(place(&item)), Cause::Transfer)
+        self.track_to(&mut tx, conversation_id, Some(before), Some(place(&item)), Cause::Transfer)
             .await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
