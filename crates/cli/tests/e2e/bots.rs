@@ -52,15 +52,8 @@ async fn with_bot(w: &World, rules: Vec<Rule>, timeout_ms: u32, extra: Value) ->
         }]
     });
     definition.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    w.admin
-        .put(
-            &format!("/workstreams/{}", w.workstream_id),
-            &json!({ "name": "Support", "definition": definition }),
-        )
-        .await
-        .unwrap();
     // Session learns the workstream's bot settings (its idle time) from routing's event.
-    w.until_session_workstream(&w.workstream_id, "bot_id IS NOT NULL").await;
+    w.replace_workstream(definition, "bot_id IS NOT NULL").await;
     Bot { bot, billing_queue }
 }
 

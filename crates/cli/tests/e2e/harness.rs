@@ -257,6 +257,19 @@ impl World {
         offer["data"]["conversation_id"].as_str().unwrap().to_owned()
     }
 
+    /// Replaces the world's workstream ("Support") with `definition`, as an admin does, and waits
+    /// until session's copy satisfies `check` (an SQL condition on `session.workstreams`).
+    pub async fn replace_workstream(&self, definition: Value, check: &str) {
+        self.admin
+            .put(
+                &format!("/workstreams/{}", self.workstream_id),
+                &json!({ "name": "Support", "definition": definition }),
+            )
+            .await
+            .unwrap();
+        self.until_session_workstream(&self.workstream_id, check).await;
+    }
+
     /// Waits until session's copy of workstream `id` (which routing's `workstream.updated.v1`
     /// keeps) satisfies `check`, an SQL condition on `session.workstreams`.
     pub async fn until_session_workstream(&self, id: &str, check: &str) {

@@ -88,14 +88,7 @@ async fn a_workstream_sets_how_long_a_wrap_up_may_idle_before_it_closes() {
         "mode": "push", "fallback_queue_id": w.queue_id, "offer_timeout_secs": 120,
         "auto_close": { "wrap_up_secs": 120 },
     });
-    w.admin
-        .put(
-            &format!("/workstreams/{}", w.workstream_id),
-            &json!({ "name": "Support", "definition": definition }),
-        )
-        .await
-        .unwrap();
-    w.until_session_workstream(&w.workstream_id, "wrap_up_auto_close_secs = 120").await;
+    w.replace_workstream(definition, "wrap_up_auto_close_secs = 120").await;
     let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
     let ended = w.taken_by(&w.ana, &mut ana, "+5511944440002").await;
     let active = w.taken_by(&w.ana, &mut ana, "+5511944440003").await;

@@ -88,16 +88,7 @@ async fn three_replicas_cycling_four_queues_that_share_agents_never_double_offer
     }))
     .await;
     // Stir cycles on every replica: presence changes and declines through all three.
-    for (i, agent) in agents.iter().enumerate() {
-        let mut routing = h.routing[i % 3].clone();
-        routing
-            .set_presence(rpb::SetPresenceRequest {
-                agent_id: agent.clone(),
-                presence: "busy".into(),
-            })
-            .await
-            .unwrap();
-    }
+    h.stir_presence(&agents).await;
     // 9 agents × 2 units = 18 offers at most; the other 22 wait.
     wait_until(WAIT, "capacity filled", || async { h.pending_offers().await == 18 }).await;
     let pending: Vec<(String, String)> = sqlx::query_as("SELECT id::text, agent_id::text FROM routing.offers WHERE state = 'pending'")

@@ -349,6 +349,21 @@ impl Harness {
 }
 
 impl Harness {
+    /// Sets every one of `agents` busy, through the replicas in turn: each replica reacts with
+    /// cycles of its own.
+    pub async fn stir_presence(&self, agents: &[String]) {
+        for (i, agent) in agents.iter().enumerate() {
+            let mut routing = self.routing[i % self.routing.len()].clone();
+            routing
+                .set_presence(rpb::SetPresenceRequest {
+                    agent_id: agent.clone(),
+                    presence: "busy".into(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+
     /// Pending offers in the database.
     pub async fn pending_offers(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM routing.offers WHERE state = 'pending'")

@@ -28,16 +28,7 @@ async fn two_routing_replicas_under_concurrent_load_never_double_offer_or_overfi
     let working = std::sync::atomic::AtomicBool::new(true);
     let work = async {
         // Both replicas react to every presence change: flip everyone to busy to stir cycles.
-        for (i, agent) in agents.iter().enumerate() {
-            let mut routing = h.routing[i % 2].clone();
-            routing
-                .set_presence(rpb::SetPresenceRequest {
-                    agent_id: agent.clone(),
-                    presence: "busy".into(),
-                })
-                .await
-                .unwrap();
-        }
+        h.stir_presence(&agents).await;
         // Accept half the offers through one replica and decline the rest through the other.
         let pending: Vec<(String, String)> = sqlx::query_as("SELECT id::text, agent_id::text FROM routing.offers WHERE state = 'pending'")
             .fetch_all(&h.db.pool)
