@@ -7,6 +7,8 @@ const S = {
   user: null, csrf: '', ws: null, lastId: 0, retry: 500,
   openId: null, conversation: null, messages: [], unread: new Map(), offers: [],
   templates: [], windowTimer: null, refreshTimer: null,
+  warnings: new Map(), // conversation id → its conversation.window_closing.v1
+  typingAt: 0, typingTimer: null,
   inflight: 0, // API requests not yet answered
 };
 const $ = (id) => document.getElementById(id);
@@ -152,20 +154,55 @@ function connectStream() {
   };
 }
 
+// The events that change the conversation list.
+const LIST_EVENTS = ['conversation.opened.v1', 'conversation.assigned.v1', 'conversation.status_changed.v1'];
+
+// The agent's stream says the customer's window closes soon: say when, and what still reaches them.
+function showWarning() {
+  const el = $('window-warning');
+  const w = S.warnings.get(S.openId);
+  if (!el) return;
+  el.hidden = !w;
+  if (!w) return;
+  const at = new Date(w.closes_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const templates = (w.templates || []).join(', ');
+  el.textContent = `The customer's 24-hour window closes at ${at}. After that only a template reaches them` + (templates ? `: ${templates}.` : ', and this number has none approved.');
+}
+
+// A supervisor watching the conversation sees its agent typing (for as long as WhatsApp shows it).
+function showTyping() {
+  const el = $('typing');
+  if (!el) return;
+  el.textContent = 'The agent is typing…';
+  clearTimeout(S.typingTimer);
+  S.typingTimer = setTimeout(() => { el.textContent = ''; }, 25000);
+}
+
+// The agent types: at most every 5 s the API hears it (it sends Twilio's typing indicator, which
+// also shows the customer their messages read, as the workstream's policy says).
+function typing() {
+  if (Date.now() - S.typingAt < 5000) return;
+  S.typingAt = Date.now();
+  api('POST', `/conversations/${S.openId}/typing`, {}).catch(() => {});
+}
+
 function onEvent(frame) {
   const d = frame.data || {};
   const view = location.hash;
   if (view === '#/desk') {
     if (frame.type.startsWith('offer.')) loadOffers();
-    if (frame.type.startsWith('conversation.') && frame.type !== 'conversation.message.v1') loadConversations();
+    if (LIST_EVENTS.includes(frame.type)) loadConversations();
+    if (frame.type === 'conversation.window_closing.v1') { S.warnings.set(d.conversation_id, d); if (d.conversation_id === S.openId) showWarning(); }
     if (frame.type === 'conversation.message.v1') {
       if (d.conversation_id === S.openId) loadMessages();
       else if (d.direction === 'inbound') { S.unread.set(d.conversation_id, (S.unread.get(d.conversation_id) || 0) + 1); loadConversations(); }
     }
     if (frame.type === 'message.status.v1' && d.conversation_id === S.openId) loadMessages();
     if (frame.type === 'conversation.status_changed.v1' && d.conversation_id === S.openId) openConversation(S.openId);
+    if (frame.type === 'conversation.read.v1' && d.conversation_id === S.openId) loadMessages();
   } else if (view.startsWith('#/supervisor')) {
-    scheduleSupervisorRefresh();
+    if (frame.type === 'conversation.typing.v1' && d.conversation_id === S.openId) showTyping();
+    if (frame.type !== 'conversation.typing.v1') scheduleSupervisorRefresh();
     if (S.openId && d.conversation_id === S.openId && ['conversation.message.v1', 'message.status.v1'].includes(frame.type)) loadMessages();
   }
 }
@@ -260,6 +297,8 @@ async function openConversation(id) {
   S.compose = compose;
   S.templates = templates;
   renderConversation(history ? history.items.filter((x) => x.id !== c.id) : []);
+  // Opened: under the workstream's `on_open` policy the customer sees their messages read.
+  if (S.user.role === 'agent' && c.status === 'active') await api('POST', `/conversations/${id}/read`, {}).catch(() => {});
   await loadMessages();
   loadConversations();
 }
@@ -281,12 +320,14 @@ function renderConversation(earlier) {
   }
   $('conv').replaceChildren(...[
     h('header', {}, h('div', {}, h('h2', { id: 'conv-h', text: customerName(c) }),
-      h('small', { class: 'empty', text: `${(c.customer && c.customer.phone) || ''} · ${c.status}` })), actions),
+      h('small', { class: 'empty', text: `${(c.customer && c.customer.phone) || ''} · ${c.status}` }),
+      h('small', { class: 'typing', id: 'typing', 'aria-live': 'polite' })), actions),
     h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-label': 'Messages' }),
     agent ? composer(c) : null,
     earlier.length ? h('details', {}, h('summary', { text: `Earlier conversations (${earlier.length})` }),
       h('ul', {}, ...earlier.map((e) => h('li', { text: `${e.opened_at || ''} · ${e.first_message || ''}` })))) : null].filter(Boolean));
   tick();
+  showWarning();
 }
 
 function transferControl() {
@@ -314,11 +355,13 @@ async function transition(what) {
 
 function composer(c) {
   if (c.status !== 'active') return h('p', { class: 'empty composer', text: 'This conversation is not active with you.' });
-  const windowLine = h('div', { class: 'window', id: 'window' });
+  const windowLine = h('div', {}, h('div', { class: 'window', id: 'window' }),
+    h('div', { class: 'window-warning', id: 'window-warning', role: 'status', hidden: true }));
   if (c.window_open) {
     const text = h('textarea', { id: 'reply', 'aria-label': 'Reply', placeholder: 'Write a reply' });
     const send = h('button', { type: 'button', id: 'send', onclick: () => sendReply({ text: text.value }, () => { text.value = ''; }) }, 'Send');
     text.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send.click(); });
+    text.addEventListener('input', typing);
     const note = h('input', { id: 'note', 'aria-label': 'Note', placeholder: 'Internal note' });
     const addNote = h('button', { type: 'button', class: 'secondary', onclick: async () => {
       if (!note.value.trim()) return;
@@ -408,7 +451,8 @@ function messageView(m) {
     else if (media.content_type.startsWith('video/')) parts.push(h('video', { src: media.url, controls: true }));
     else parts.push(h('a', { href: media.url, download: '', text: `Download (${media.content_type})` }));
   }
-  const meta = [['bot', 'automated', 'system'].includes(m.author_kind) ? m.author_kind : null, m.created_at ? new Date(m.created_at).toLocaleTimeString() : null].filter(Boolean).join(' · ');
+  const meta = [['bot', 'automated', 'system'].includes(m.author_kind) ? m.author_kind : null, m.created_at ? new Date(m.created_at).toLocaleTimeString() : null,
+    m.direction === 'inbound' && m.read_at ? '✓ seen' : null].filter(Boolean).join(' · ');
   const tick = m.direction === 'outbound' ? h('span', { class: `tick ${m.status}`, 'data-status': m.status, text: TICKS[m.status] || m.status }) : null;
   const failure = (m.status === 'failed' || m.status === 'undelivered') && m.error_message ? ` ${m.error_message}` : '';
   return h('div', { class: `msg ${kind}`, 'data-message': m.id, 'data-direction': m.direction }, ...parts,

@@ -385,6 +385,8 @@ pub struct Message {
     /// The W3C `traceparent` the message was handled in. Send it as the `traceparent` header of
     /// the reply to this message, and the reply continues this message's trace.
     pub traceparent: Option<String>,
+    /// Inbound: when the customer was shown it read (the workstream's `read_receipts`).
+    pub read_at: Option<String>,
 }
 
 impl From<spb::Message> for Message {
@@ -419,6 +421,7 @@ impl From<spb::Message> for Message {
             error_message: non_empty(m.error_message),
             twilio_sid: non_empty(m.twilio_sid),
             traceparent: non_empty(m.traceparent),
+            read_at: ts(m.read_at.as_ref()),
         }
     }
 }

@@ -211,6 +211,46 @@ pub struct ConversationWindowClosingV1 {
 }
 fixed_key!(ConversationWindowClosingV1, "conversation.window_closing.v1", conversation_id);
 
+/// The assigned agent is typing (session → api live view, and sender when the customer should
+/// see it). Sent at most every 20 seconds per conversation while the agent types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.typing.v1")]
+pub struct ConversationTypingV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// The agent typing.
+    pub agent_id: String,
+    /// Its queue.
+    pub queue_id: Option<String>,
+    /// Twilio account channel.
+    pub channel_id: String,
+    /// The customer's message Twilio's typing indicator names (it also marks it read); none:
+    /// the customer is not shown (policy `never`, or the window closed).
+    pub indicator_message_sid: Option<String>,
+}
+fixed_key!(ConversationTypingV1, "conversation.typing.v1", conversation_id);
+
+/// The business marked the customer's messages read (session → api live view, and sender, which
+/// asks Twilio to show it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "conversation.read.v1")]
+pub struct ConversationReadV1 {
+    /// Conversation.
+    pub conversation_id: String,
+    /// The agent who read them.
+    pub agent_id: String,
+    /// Its queue.
+    pub queue_id: Option<String>,
+    /// Twilio account channel.
+    pub channel_id: String,
+    /// The latest customer message read (those before it are read too).
+    pub indicator_message_sid: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub read_at: OffsetDateTime,
+}
+fixed_key!(ConversationReadV1, "conversation.read.v1", conversation_id);
+
 /// What the sender puts in the Twilio request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -331,6 +371,10 @@ pub struct WorkstreamUpdatedV1 {
     /// The context variables it declares: name → `text` or `number`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub context_variables: std::collections::BTreeMap<String, String>,
+    /// Read receipt and typing indicator policy: `on_open`, `on_typing` or `never` (none: the
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_receipts: Option<String>,
 }
 fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 

@@ -182,6 +182,10 @@ impl Topology {
         ));
         queues.push(QueueSpec::shared("sender.outbound", &["outbound.send.v1", "outbound.cancelled.v1"]));
         queues.push(QueueSpec::shared("sender.commands", &["sender.command.*.v1"]));
+        queues.push(QueueSpec::shared(
+            "sender.indicators",
+            &["conversation.typing.v1", "conversation.read.v1"],
+        ));
         queues.push(QueueSpec::shared("bots.work", &["bot.turn.v1"]));
         queues.push(QueueSpec::ordered(
             "api.stream",
@@ -193,6 +197,8 @@ impl Topology {
                 "conversation.message.v1",
                 "message.status.v1",
                 "conversation.window_closing.v1",
+                "conversation.typing.v1",
+                "conversation.read.v1",
                 "agent.presence.v1",
             ],
         ));

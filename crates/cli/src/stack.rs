@@ -211,6 +211,7 @@ impl Stack {
                 forced[service]["twilio_api_base"] = json!(http(*em));
                 forced[service]["twilio_content_base"] = json!(http(*em));
             }
+            forced["sender"]["twilio_messaging_base"] = json!(http(*em));
         }
         for (key, value) in [
             ("database_url", opts.database_url.as_ref()),

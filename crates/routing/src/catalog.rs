@@ -120,6 +120,7 @@ impl Routing {
                             .iter()
                             .map(|v| (v.name.clone(), v.kind.as_str().to_owned()))
                             .collect(),
+                        read_receipts: Some(def.read_receipts.as_str().to_owned()),
                     },
                     self.now(),
                 );
@@ -367,6 +368,7 @@ impl Routing {
                     active_auto_close_secs: None,
                     wrap_up_auto_close_secs: None,
                     context_variables: Default::default(),
+                    read_receipts: None,
                 },
                 self.now(),
             ),

@@ -199,6 +199,7 @@ async fn main() {
             directory_url: String::new(),
             twilio_api_base: emulator.api_base().into(),
             twilio_content_base: emulator.api_base().into(),
+            twilio_messaging_base: emulator.api_base().into(),
             concurrency: 256,
             default_rate_per_second: 80.0,
             rate_safety: 0.97,

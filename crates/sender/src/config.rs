@@ -42,6 +42,7 @@ pub struct SenderSettings {
     pub directory_url: String,
     pub twilio_api_base: String,
     pub twilio_content_base: String,
+    pub twilio_messaging_base: String,
     pub concurrency: usize,
     pub default_rate_per_second: f64,
     pub rate_safety: f64,
@@ -83,6 +84,7 @@ impl Validate for Config {
         for (key, url) in [
             ("sender.twilio_api_base", &s.twilio_api_base),
             ("sender.twilio_content_base", &s.twilio_content_base),
+            ("sender.twilio_messaging_base", &s.twilio_messaging_base),
         ] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(ConfigError::invalid(key, "must be an http(s):// URL"));

@@ -1,11 +1,13 @@
 //! The sender: delivers outbound WhatsApp messages through Twilio's Messages API. Per-number
 //! pacing (80/s by default, the sandbox's 1 per 3 s), quick retries with backoff and jitter on
 //! 429/5xx/network (honouring `Retry-After`), then delay-queue retries; permanent errors become
-//! `outbound.failed.v1` with Twilio's code; a message Twilio accepted is never sent twice.
+//! `outbound.failed.v1` with Twilio's code; a message Twilio accepted is never sent twice. It
+//! also sends the typing indicators and read receipts session asks for.
 
 mod claim;
 pub mod config;
 pub mod credentials;
+pub mod indicators;
 pub mod limiter;
 pub mod send;
 pub mod templates;
@@ -39,7 +41,8 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         &settings.twilio_api_base,
         &settings.twilio_content_base,
         Duration::from_millis(settings.request_timeout_ms),
-    )?;
+    )?
+    .with_messaging_base(&settings.twilio_messaging_base);
     let credentials = credentials::CredentialStore::connect(settings.directory(), &config.grpc_tls)?;
     let app = Arc::new(App::new(
         pool.clone(),
@@ -66,6 +69,16 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
             publisher.clone(),
             sends,
             Arc::new(send::SendHandler::new(app.clone())),
+        )
+        .run(shutdown.clone()),
+    );
+    let indicators = ConsumerOptions::concurrent(queue("sender.indicators"), 16);
+    tasks.spawn(
+        Consumer::new(
+            broker.clone(),
+            publisher.clone(),
+            indicators,
+            Arc::new(indicators::IndicatorHandler::new(app.clone())),
         )
         .run(shutdown.clone()),
     );

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod error;
 pub mod grpc;
 pub mod inbound;
+pub mod indicators;
 pub mod messages;
 pub mod metrics;
 pub mod numbers;

@@ -41,6 +41,8 @@ pub struct MessageRow {
     pub created_at: OffsetDateTime,
     /// The W3C `traceparent` the message was handled in, when it was traced.
     pub traceparent: Option<String>,
+    /// When the business marked this customer message read (read receipts policy).
+    pub read_at: Option<OffsetDateTime>,
 }
 
 /// Everything needed to decide on and address an outbound message.

@@ -31,6 +31,15 @@ impl Emulator {
         {
             let mut state = self.lock();
             state.windows.insert((to.as_str().to_owned(), from.as_str().to_owned()), self.now());
+            let order = state.inbound_order.len() as u64 + 1;
+            state.inbound_order.insert(message_sid.clone(), order);
+            state.inbound.insert(
+                message_sid.clone(),
+                crate::indicators::Inbound {
+                    account_sid: account_sid.clone(),
+                    customer: from.as_str().to_owned(),
+                },
+            );
             if join_code.is_some_and(|code| message.body.trim().eq_ignore_ascii_case(&format!("join {code}"))) {
                 state.sandbox_joined.insert(from.as_str().to_owned());
             }

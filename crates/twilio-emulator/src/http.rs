@@ -45,6 +45,8 @@ pub fn router(emulator: Emulator) -> Router {
             get(fetch_media),
         )
         .route("/v1/ContentAndApprovals", get(content_and_approvals))
+        .route("/v2/Indicators/Typing.json", post(crate::indicators::typing))
+        .route("/emulator/indicators", get(crate::indicators::get_indicators))
         .route("/emulator/accounts", put(admin::put_account))
         .route("/emulator/customers/messages", post(admin::post_customer_message))
         .route("/emulator/faults", post(admin::post_fault))
@@ -213,6 +215,17 @@ pub(crate) fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap
         Some(token) if user == account_sid && password == token => Ok(token),
         _ => Err(Box::new(unauthorized())),
     }
+}
+
+/// The user name of a request's HTTP Basic auth.
+pub(crate) fn basic_user(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|d| d.split_once(':').map(|(u, _)| u.to_owned()))
 }
 
 fn bad(em: &Emulator, code: u32, message: &str) -> Response {
@@ -508,14 +521,7 @@ struct PageQuery {
 
 async fn content_and_approvals(State(em): State<Emulator>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
     // The account is whoever authenticates (the Content API has no account in the path).
-    let user = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|d| d.split_once(':').map(|(u, _)| u.to_owned()))
-        .unwrap_or_default();
+    let user = basic_user(&headers).unwrap_or_default();
     if let Err(response) = authenticate(&em, &user, &headers) {
         return *response;
     }

@@ -8,18 +8,21 @@
 //!   and duplication;
 //! - simulated customers whose messages arrive as correctly signed webhooks (15 s timeout, no
 //!   retry on 5xx), media served behind Basic auth with a redirect to a second "CDN" host;
-//! - the Content API (`/v1/ContentAndApprovals`), fault injection, and per-sender send counts.
+//! - the Content API (`/v1/ContentAndApprovals`), the Typing Indicators API
+//!   (`/v2/Indicators/Typing.json`), fault injection, and per-sender send counts.
 
 mod admin;
 mod callbacks;
 mod customers;
 mod deliver;
 mod http;
+mod indicators;
 mod list;
 mod state;
 
 pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, OpenWindows, SentMessage, Stats};
 pub use http::{Emulator, router};
+pub use indicators::{Indicators, TypingIndicator};
 pub use state::{CallbackSettings, SeededTemplate};
 
 /// The shared sandbox sender.

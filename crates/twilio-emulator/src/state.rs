@@ -76,6 +76,12 @@ pub struct State {
     pub callbacks: CallbackSettings,
     /// Media of simulated customer messages: media SID → (account, content type, bytes).
     pub media: HashMap<String, (String, String, Vec<u8>)>,
+    /// Customer messages delivered: SID → account and customer.
+    pub inbound: HashMap<String, crate::indicators::Inbound>,
+    /// Customer message SID → its place in the order they were sent.
+    pub inbound_order: HashMap<String, u64>,
+    /// Typing indicators accepted.
+    pub indicators: Vec<crate::indicators::TypingIndicator>,
     /// Requests refused (auth, validation, injected faults).
     pub refused: u64,
     /// Webhook attempts answered or failed (customer messages and status callbacks, retries

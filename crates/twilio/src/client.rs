@@ -98,12 +98,19 @@ impl TwilioError {
     }
 }
 
+/// Twilio's answer to a typing indicator.
+#[derive(Debug, serde::Deserialize)]
+struct TypingAnswer {
+    success: bool,
+}
+
 /// A Twilio REST client.
 #[derive(Debug, Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
     api_base: String,
     content_base: String,
+    messaging_base: String,
 }
 
 impl TwilioClient {
@@ -120,7 +127,36 @@ impl TwilioClient {
             http,
             api_base: api_base.trim_end_matches('/').to_owned(),
             content_base: content_base.trim_end_matches('/').to_owned(),
+            messaging_base: "https://messaging.twilio.com".into(),
         })
+    }
+
+    /// Uses `base` for the Messaging v2 API (typing indicators) instead of
+    /// `https://messaging.twilio.com`.
+    pub fn with_messaging_base(mut self, base: &str) -> Self {
+        base.trim_end_matches('/').clone_into(&mut self.messaging_base);
+        self
+    }
+
+    /// Shows "typing…" to the customer who sent inbound message `message_sid`, and marks it
+    /// (and their earlier messages) read: Twilio's Typing Indicators API, WhatsApp only.
+    pub async fn typing_indicator(&self, creds: &Credentials, message_sid: &str) -> Result<(), TwilioError> {
+        let url = format!("{}/v2/Indicators/Typing.json", self.messaging_base);
+        let request = self
+            .http
+            .post(url)
+            .basic_auth(&creds.username, Some(creds.password.expose_secret()))
+            .form(&[("channel", "whatsapp"), ("messageId", message_sid)]);
+        let response = self
+            .send(request, "/v2/Indicators/Typing.json")
+            .await
+            .map_err(|e| TwilioError::Network(redact(&e)))?;
+        let answer: TypingAnswer = json_or_error(response).await?;
+        if answer.success {
+            Ok(())
+        } else {
+            Err(TwilioError::Decode("the typing indicator was not accepted (success: false)".into()))
+        }
     }
 
     /// Returns the Messages API base URL.

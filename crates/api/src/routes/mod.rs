@@ -1,6 +1,7 @@
 //! The REST routes, grouped by resource. Handlers stay thin: authorize, convert, call session or
 //! routing over gRPC, convert back.
 
+pub mod activity;
 pub mod agent;
 pub mod bots;
 pub mod channels;
@@ -52,6 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(agent::router())
         .merge(conversations::router())
+        .merge(activity::router())
         .merge(supervisor::router())
         .merge(reports::router())
         .merge(bots::router())

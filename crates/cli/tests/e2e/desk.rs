@@ -52,11 +52,12 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
     ana.find("#offers").await;
     ana.wait_text("#offers", "no offers yet", |t| t.contains("No offers")).await;
 
-    w.customer_writes(
-        "+5511944443333",
-        json!({ "body": "Hello from the browser test", "profile_name": "Carla" }),
-    )
-    .await;
+    let first = w
+        .customer_writes(
+            "+5511944443333",
+            json!({ "body": "Hello from the browser test", "profile_name": "Carla" }),
+        )
+        .await;
     // The offer arrives over the stream with its countdown; Ana accepts it.
     ana.wait_text(".offer .countdown", "the offer's countdown", |t| {
         t.starts_with("expires in 1:") || t.starts_with("expires in 2:")
@@ -85,6 +86,15 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
             .filter(|m| m.body.as_deref() == Some("Hi Carla, how can I help?"))
             .count(),
         1
+    );
+    // Typing the reply showed the customer their message read (Twilio's typing indicator, the
+    // default `on_typing` policy), and the desk marks it seen.
+    ana.wait_text("#messages .msg.customer", "the customer's message seen", |t| t.contains("seen"))
+        .await;
+    let first_sid = first["message_sid"].as_str().unwrap();
+    assert!(
+        w.emulator().indicators().indicators.iter().any(|i| i.message_sid == first_sid),
+        "a typing indicator named the customer's message"
     );
     ana.screenshot("desk-conversation").await;
     // The number lets agents attach files: the composer offers it, with the size limit.
@@ -141,9 +151,16 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
     bo.wait_text("#convs", "Bo's own list", |t| t.contains("None yet")).await;
     bo.close().await;
 
-    // A day passes: free text gives way to the number's approved templates.
+    // An hour before the window closes the desk says so, naming the templates that will still
+    // reach the customer.
     w.sync_templates().await;
-    w.clock.advance(time::Duration::hours(25));
+    w.clock.advance(time::Duration::hours(23) + time::Duration::minutes(1));
+    ana.wait_text("#window-warning", "the window warning", |t| t.contains("follow_up (en)"))
+        .await;
+    ana.screenshot("desk-window-warning").await;
+
+    // A day passes: free text gives way to the number's approved templates.
+    w.clock.advance(time::Duration::hours(2));
     ana.click_css("#convs button[aria-current=\"true\"]").await;
     ana.find("#send-template").await;
     ana.wait_text("#window", "the window closed", |t| t.contains("closed")).await;

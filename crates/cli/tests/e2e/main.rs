@@ -17,6 +17,7 @@ mod journal;
 mod lifecycle;
 mod mtls;
 mod presence;
+mod read_receipts;
 mod reports;
 mod slice;
 mod stream;

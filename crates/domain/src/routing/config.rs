@@ -111,6 +111,10 @@ pub struct WorkstreamDef {
     /// A bot-only conversation closes after this long without activity (seconds).
     #[serde(default = "half_hour")]
     pub bot_inactivity_secs: i64,
+    /// When the customer sees their messages read (and the agent typing): `on_open`,
+    /// `on_typing` (the default) or `never`.
+    #[serde(default)]
+    pub read_receipts: crate::indicators::ReadReceipts,
 }
 
 impl WorkstreamDef {

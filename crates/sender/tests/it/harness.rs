@@ -198,6 +198,7 @@ impl Harness {
                 directory_url: String::new(),
                 twilio_api_base: emulator.api_base().into(),
                 twilio_content_base: emulator.api_base().into(),
+                twilio_messaging_base: emulator.api_base().into(),
                 concurrency,
                 default_rate_per_second: 80.0,
                 rate_safety: 0.97,

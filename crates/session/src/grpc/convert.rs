@@ -221,6 +221,7 @@ pub fn message(m: &MessageRow) -> pb::Message {
         created_at: Some(timestamp(m.created_at)),
         details_json: m.details.to_string(),
         traceparent: m.traceparent.clone().unwrap_or_default(),
+        read_at: m.read_at.map(timestamp),
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::automated::RenderContext;
+use switchboard_domain::indicators::AgentActivity;
 use switchboard_proto::common::v1::Empty;
 use switchboard_proto::session::v1 as pb;
 use switchboard_proto::session::v1::channel_directory_server::ChannelDirectory;
@@ -132,6 +133,28 @@ impl SessionService for SessionGrpc {
             .add_note(parse_id(&r.conversation_id, "conversation_id")?, &r.text)
             .await?;
         ok(convert::message(&note))
+    }
+
+    async fn record_agent_activity(&self, request: Request<pb::AgentActivityRequest>) -> Reply<pb::AgentActivityResponse> {
+        let r = request.get_ref();
+        let activity = match r.activity() {
+            pb::AgentActivity::Opened => AgentActivity::Opened,
+            pb::AgentActivity::Typing => AgentActivity::Typing,
+            pb::AgentActivity::Unspecified => return Err(SessionError::invalid("activity is opened or typing").into()),
+        };
+        let outcome = self
+            .session
+            .record_agent_activity(
+                parse_id(&r.conversation_id, "conversation_id")?,
+                parse_id(&r.agent_id, "agent_id")?,
+                activity,
+            )
+            .await?;
+        ok(pb::AgentActivityResponse {
+            indicator_sent: outcome.indicator_sent,
+            marked_read: outcome.marked_read,
+            read_receipts: outcome.policy.as_str().into(),
+        })
     }
 
     async fn create_bot(&self, request: Request<pb::CreateBotRequest>) -> Reply<pb::Bot> {
