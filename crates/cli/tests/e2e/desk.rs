@@ -243,6 +243,26 @@ async fn a_supervisor_sees_queues_change_and_an_admin_sets_up_a_channel() {
         t == "1"
     })
     .await;
+
+    // Ana comes back and takes the other customer; Sam watches her typing.
+    w.ana.api.put("/me/presence", &json!({ "presence": "available" })).await.unwrap();
+    wait_until(WAIT, "Ana's offer", || async {
+        w.ana.api.get("/me/offers").await.unwrap().as_array().is_some_and(|o| !o.is_empty())
+    })
+    .await;
+    let offers = w.ana.api.get("/me/offers").await.unwrap();
+    let taken = offers[0]["conversation_id"].as_str().unwrap().to_owned();
+    w.ana
+        .api
+        .post(&format!("/offers/{}/accept", offers[0]["id"].as_str().unwrap()), &json!({}))
+        .await
+        .unwrap();
+    sam.click_css(&format!("#live button[data-conversation=\"{taken}\"]")).await;
+    sam.wait_text("#conv small", "the conversation active", |t| t.contains("active"))
+        .await;
+    w.ana.api.post(&format!("/conversations/{taken}/typing"), &json!({})).await.unwrap();
+    sam.wait_text("#typing", "Ana typing", |t| t.contains("typing")).await;
+    sam.screenshot("supervisor-typing").await;
     sam.close().await;
 
     let root = Browser::start(1280, 900).await;
