@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and RabbitMQ answer on 127.0.0.1 (used by .ci/run, `make test`, `make dev`),
-# and that Chromium and chromedriver are installed for the desk's browser tests.
+# that Chromium and chromedriver are installed for the desk's browser tests, and that
+# twilio-python is in target/twilio-venv for the signature cross-check.
 # Docker compose where a Docker engine runs; otherwise Debian's packages, installed if missing
 # and started if stopped. Prints the DATABASE_URL and AMQP_URL to use, as `export` lines, on fd 3
 # when fd 3 is open (callers: `eval "$(scripts/ensure-services.sh 3>&1 >&2)"`).
@@ -76,6 +77,15 @@ AMQP_URL=${AMQP_URL:-$AMQP}
 # Headless Chromium and its WebDriver, for the desk's browser tests.
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium chromium-driver
+fi
+
+# twilio-python, the independent check of shared-key webhook signatures (a PyPI package, in a
+# venv under target/).
+twilio_venv="$(dirname "$0")/../target/twilio-venv"
+if [ ! -x "$twilio_venv/bin/python" ] || ! "$twilio_venv/bin/python" -c 'import twilio' 2>/dev/null; then
+  log "installing twilio-python into target/twilio-venv"
+  python3 -m venv "$twilio_venv"
+  "$twilio_venv/bin/pip" install --quiet --disable-pip-version-check "twilio==9.13.0"
 fi
 
 log "PostgreSQL and RabbitMQ are up"

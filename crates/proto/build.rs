@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .skip_debug([
             "switchboard.session.v1.ResolveChannelResponse",
+            "switchboard.session.v1.WebhookKeySecret",
+            "switchboard.session.v1.AddWebhookKeyRequest",
             "switchboard.session.v1.CreateChannelRequest",
             "switchboard.session.v1.UpdateChannelRequest",
             "switchboard.session.v1.CreateBotRequest",

@@ -14,7 +14,7 @@ pub fn rfc3339(ts: &prost_types::Timestamp) -> Option<String> {
         .ok()
 }
 
-fn ts(value: Option<&prost_types::Timestamp>) -> Option<String> {
+pub(crate) fn ts(value: Option<&prost_types::Timestamp>) -> Option<String> {
     value.and_then(rfc3339)
 }
 

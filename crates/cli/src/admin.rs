@@ -86,6 +86,8 @@ impl Resource {
   switchboard admin workstreams route-to-queue <id> --data @rules.json
   switchboard admin numbers survey <id> --set enabled=true --set url=https://example.com/survey
   switchboard admin channels sync-templates <id>
+  switchboard admin channels add-webhook-key <id> --set key=<shared key id> --set secret=…
+  switchboard admin channels remove-webhook-key <id> --set key=<old shared key id>
   switchboard admin api-keys create --set name=ana --set role=agent --set agent_id=<agent id>
   switchboard admin automated-messages list --filter channel_id=<id>
   switchboard admin webhooks list --filter customer=+5511900000001 --filter answer=503
@@ -209,6 +211,24 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 )
                 .await?
         }
+        ("webhook-keys", Resource::Channels) => {
+            client
+                .get(&format!("/channels/{}/webhook-keys", need_id(id, r, "webhook-keys")?))
+                .await?
+        }
+        ("add-webhook-key", Resource::Channels) => {
+            let path = format!("/channels/{}/webhook-keys", need_id(id, r, "add-webhook-key")?);
+            client.post(&path, &make_body()?).await?
+        }
+        ("remove-webhook-key", Resource::Channels) => {
+            let body = make_body()?;
+            let key = body
+                .get("key")
+                .and_then(Value::as_str)
+                .context("give the key: --set key=<key id>")?;
+            let path = format!("/channels/{}/webhook-keys/{key}", need_id(id, r, "remove-webhook-key")?);
+            client.call(Method::DELETE, &path, None).await?
+        }
         ("survey", Resource::Numbers) => {
             client
                 .put(&format!("/numbers/{}/survey", need_id(id, r, "survey")?), &make_body()?)
@@ -222,7 +242,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             "unknown action {other:?} for {}: use list, get, create, update or delete{}",
             base.trim_start_matches('/'),
             match r {
-                Resource::Channels => " (or sync-templates)",
+                Resource::Channels => " (or sync-templates, webhook-keys, add-webhook-key, remove-webhook-key)",
                 Resource::Numbers => " (or survey)",
                 Resource::Workstreams => " (or classification, route-to-queue)",
                 Resource::Webhooks => " (webhooks: list, show, replay)",
@@ -266,16 +286,16 @@ fn print_summary(r: Resource, action: &str, result: &Value) -> anyhow::Result<()
                 );
                 continue;
             }
-            let label = ["name", "phone", "trigger"]
+            let label = ["name", "phone", "trigger", "key"]
                 .iter()
                 .map(|k| field(item, k))
                 .find(|v| !v.is_empty())
                 .unwrap_or("");
-            let id = if field(item, "id").is_empty() {
-                field(item, "channel_id")
-            } else {
-                field(item, "id")
-            };
+            let id = ["id", "channel_id", "created_at"]
+                .iter()
+                .map(|k| field(item, k))
+                .find(|v| !v.is_empty())
+                .unwrap_or("");
             println!("{id}  {label}");
         }
         return Ok(());

@@ -38,6 +38,7 @@ impl ChannelDirectory for Session {
             auth_token: TOKEN.into(),
             active: true,
             sandbox: false,
+            webhook_keys: Vec::new(),
         }))
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use switchboard_proto::session::v1::ResolveChannelRequest;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
@@ -26,6 +26,18 @@ pub struct ResolvedChannel {
     pub auth_token: SecretString,
     /// Inactive channels refuse traffic.
     pub active: bool,
+    /// Shared keys webhooks may be signed with: key id → secret.
+    pub webhook_keys: Vec<(String, SecretString)>,
+}
+
+impl ResolvedChannel {
+    /// The secret of shared key `key`, if the channel holds it.
+    pub fn webhook_key(&self, key: &str) -> Option<&str> {
+        self.webhook_keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, secret)| secret.expose_secret())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +63,8 @@ pub struct ChannelResolver {
     client: Client,
     fresh: Cache<String, Lookup>,
     stale: Cache<String, Arc<ResolvedChannel>>,
+    /// Channels whose cached answer was dropped lately ([`Self::forget`]).
+    forgotten: Cache<String, ()>,
     timeout: Duration,
 }
 
@@ -74,6 +88,7 @@ impl ChannelResolver {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_millis(settings.channel_stale_ttl_ms))
                 .build(),
+            forgotten: Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(5)).build(),
             timeout,
         })
     }
@@ -95,6 +110,18 @@ impl ChannelResolver {
         }
     }
 
+    /// Drops the cached answer for `channel_id`, so the next lookup asks session; at most once
+    /// every few seconds per channel, so requests naming unknown keys cannot make every webhook
+    /// a call to session. Returns whether it did.
+    pub async fn forget(&self, channel_id: &str) -> bool {
+        if self.forgotten.contains_key(channel_id) {
+            return false;
+        }
+        self.forgotten.insert(channel_id.to_owned(), ()).await;
+        self.fresh.invalidate(channel_id).await;
+        true
+    }
+
     async fn load(&self, channel_id: &str) -> Result<Lookup, String> {
         let mut request = tonic::Request::new(ResolveChannelRequest {
             channel_id: channel_id.to_owned(),
@@ -108,6 +135,7 @@ impl ChannelResolver {
                     account_sid: r.account_sid,
                     auth_token: SecretString::from(r.auth_token),
                     active: r.active,
+                    webhook_keys: r.webhook_keys.into_iter().map(|k| (k.key, SecretString::from(k.secret))).collect(),
                 });
                 self.stale.insert(channel_id.to_owned(), channel.clone()).await;
                 Ok(Lookup::Found(channel))

@@ -105,6 +105,7 @@ async fn handle(
         path_and_query,
         content_type: header_str("content-type"),
         signature: header_str("x-twilio-signature"),
+        signature_settings: header_str(switchboard_twilio::shared_key::SETTINGS_HEADER),
         idempotency_token: header_str("i-twilio-idempotency-token"),
         user_agent: header_str("user-agent"),
         body: &body,

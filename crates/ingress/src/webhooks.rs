@@ -16,7 +16,7 @@ use switchboard_twilio::{Unverified, Verified, Webhook};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::channels::{ChannelResolver, ResolveError};
+use crate::channels::{ChannelResolver, ResolveError, ResolvedChannel};
 use crate::config::Config;
 use crate::journal::Journal;
 
@@ -69,6 +69,8 @@ pub struct Received<'a> {
     pub content_type: Option<&'a str>,
     /// `X-Twilio-Signature`.
     pub signature: Option<&'a str>,
+    /// `X-Twilio-Webhooks-Signature-Settings` (a SharedKey signed it).
+    pub signature_settings: Option<&'a str>,
     /// `I-Twilio-Idempotency-Token`.
     pub idempotency_token: Option<&'a str>,
     /// `User-Agent` (journaled).
@@ -92,6 +94,13 @@ pub enum Refusal {
     /// 403.
     #[error("AccountSid does not belong to this channel")]
     AccountMismatch,
+    /// 403: the signature settings name an algorithm this version does not support, or no key.
+    #[error("unsupported X-Twilio-Webhooks-Signature-Settings")]
+    UnsupportedSignature,
+    /// 500: signed with a shared key this channel does not hold (yet: Twilio retries a 5xx
+    /// where the URL's overrides say so, so a key added moments later loses nothing).
+    #[error("signed with a shared key this channel does not hold")]
+    UnknownSigningKey,
     /// 400.
     #[error("{0}")]
     Malformed(String),
@@ -106,7 +115,8 @@ impl Refusal {
         match self {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UnknownChannel => StatusCode::NOT_FOUND,
-            Self::BadSignature | Self::AccountMismatch => StatusCode::FORBIDDEN,
+            Self::BadSignature | Self::AccountMismatch | Self::UnsupportedSignature => StatusCode::FORBIDDEN,
+            Self::UnknownSigningKey => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -119,6 +129,8 @@ impl Refusal {
             Self::UnknownChannel => "unknown_channel",
             Self::BadSignature => "bad_signature",
             Self::AccountMismatch => "account_mismatch",
+            Self::UnsupportedSignature => "unsupported_signature",
+            Self::UnknownSigningKey => "unknown_signing_key",
             Self::Malformed(_) => "malformed",
             Self::Unavailable => "unavailable",
         }
@@ -189,22 +201,32 @@ impl Webhooks {
         if !form.is_some_and(|ct| ct.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
             return Err(Refusal::UnsupportedMediaType);
         }
-        let channel = match self.resolver.resolve(r.channel_id).await {
-            Ok(channel) if channel.active => channel,
-            Ok(_) | Err(ResolveError::NotFound) => return Err(Refusal::UnknownChannel),
-            Err(ResolveError::Unavailable(error)) => {
-                tracing::warn!(error, "cannot resolve channel");
-                return Err(Refusal::Unavailable);
-            }
-        };
+        let mut channel = self.channel(r.channel_id).await?;
         // The URL Twilio signed: our public base plus the path and query as received.
         let url = format!("{}{}", self.public_base_url, r.path_and_query);
-        let webhook = Webhook::<Unverified>::from_form(r.body)
-            .verify(channel.auth_token.expose_secret(), &url, r.signature)
-            .map_err(|e: SignatureError| {
-                tracing::debug!(error = %e, "signature check failed");
-                Refusal::BadSignature
-            })?;
+        let verify = |channel: &ResolvedChannel| {
+            Webhook::<Unverified>::from_form(r.body).verify_with(
+                channel.auth_token.expose_secret(),
+                |key| channel.webhook_key(key),
+                &url,
+                r.signature,
+                r.signature_settings,
+            )
+        };
+        let mut checked = verify(&channel);
+        if checked.as_ref().is_err_and(|e| *e == SignatureError::UnknownKey) && self.resolver.forget(r.channel_id).await {
+            // A key added since the channel was cached: ask session once more.
+            channel = self.channel(r.channel_id).await?;
+            checked = verify(&channel);
+        }
+        let webhook = checked.map_err(|e: SignatureError| {
+            tracing::debug!(error = %e, settings = r.signature_settings, "signature check failed");
+            match e {
+                SignatureError::UnknownKey => Refusal::UnknownSigningKey,
+                SignatureError::UnsupportedSettings => Refusal::UnsupportedSignature,
+                SignatureError::Missing | SignatureError::Mismatch => Refusal::BadSignature,
+            }
+        })?;
         let received_at = self.clock.now();
         let webhook = &verified.insert((webhook, received_at)).0;
         let event = Outgoing::build(
@@ -219,6 +241,17 @@ impl Webhooks {
             return Err(Refusal::AccountMismatch);
         }
         self.publish(event).await
+    }
+
+    async fn channel(&self, id: &str) -> Result<Arc<ResolvedChannel>, Refusal> {
+        match self.resolver.resolve(id).await {
+            Ok(channel) if channel.active => Ok(channel),
+            Ok(_) | Err(ResolveError::NotFound) => Err(Refusal::UnknownChannel),
+            Err(ResolveError::Unavailable(error)) => {
+                tracing::warn!(error, "cannot resolve channel");
+                Err(Refusal::Unavailable)
+            }
+        }
     }
 
     /// Publishes a journaled webhook's event again, stamped with its original arrival.
@@ -326,6 +359,7 @@ fn journal_entry(
     let headers = [
         ("content-type", r.content_type),
         ("x-twilio-signature", r.signature),
+        ("x-twilio-webhooks-signature-settings", r.signature_settings),
         ("i-twilio-idempotency-token", r.idempotency_token),
         ("user-agent", r.user_agent),
     ]

@@ -24,6 +24,26 @@ impl fmt::Debug for pb::ResolveChannelResponse {
             .field("auth_token", &format_args!("{}", secret(&self.auth_token)))
             .field("active", &self.active)
             .field("sandbox", &self.sandbox)
+            .field("webhook_keys", &self.webhook_keys)
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::WebhookKeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookKeySecret")
+            .field("key", &self.key)
+            .field("secret", &format_args!("{}", secret(&self.secret)))
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::AddWebhookKeyRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddWebhookKeyRequest")
+            .field("channel_id", &self.channel_id)
+            .field("key", &self.key)
+            .field("secret", &format_args!("{}", secret(&self.secret)))
             .finish()
     }
 }

@@ -27,6 +27,8 @@ pub struct Channel {
 pub struct Resolved {
     pub channel: Channel,
     pub auth_token: SecretString,
+    /// The shared keys its webhooks may be signed with: key id → secret.
+    pub webhook_keys: Vec<(String, SecretString)>,
 }
 
 /// New channel input.
@@ -152,6 +154,7 @@ impl Session {
         Ok(Resolved {
             channel: self.channel(id).await?,
             auth_token,
+            webhook_keys: self.webhook_key_secrets(id).await?,
         })
     }
 
@@ -268,7 +271,8 @@ impl Session {
                 .execute(&mut *tx)
                 .await?;
         }
+        let keys = self.reseal_webhook_keys(&mut tx).await?;
         tx.commit().await?;
-        Ok(u32::try_from(rows.len() + bots.len()).unwrap_or(u32::MAX))
+        Ok(u32::try_from(rows.len() + bots.len() + keys).unwrap_or(u32::MAX))
     }
 }

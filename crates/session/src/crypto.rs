@@ -21,6 +21,8 @@ pub enum Owner {
     Channel(Uuid),
     /// A bot's signing secret.
     Bot(Uuid),
+    /// A channel's webhook shared key (its `session.webhook_keys` row).
+    WebhookKey(Uuid),
 }
 
 impl Owner {
@@ -28,6 +30,7 @@ impl Owner {
         match self {
             Self::Channel(id) => format!("switchboard/session.channels/{id}/auth_token"),
             Self::Bot(id) => format!("switchboard/session.bots/{id}/secret"),
+            Self::WebhookKey(id) => format!("switchboard/session.webhook_keys/{id}/secret"),
         }
     }
 }

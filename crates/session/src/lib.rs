@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod numbers;
 pub mod templates;
 pub mod unroutable;
+pub mod webhook_keys;
 pub mod window_notes;
 
 use std::sync::Arc;

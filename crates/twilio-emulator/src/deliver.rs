@@ -34,7 +34,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 pub(crate) async fn post(em: &Emulator, url: &str, token: &str, params: &[(String, String)]) -> Delivered {
     let (target, fragment) = overrides::split(url);
     let rules = fragment.map(ConnectionOverrides::parse).unwrap_or_default();
-    let signature = switchboard_twilio::signature::compute(token, target, params);
+    let (signature, settings) = crate::signing::sign(em, token, target, params);
     let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     let idempotency = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
@@ -43,10 +43,11 @@ pub(crate) async fn post(em: &Emulator, url: &str, token: &str, params: &[(Strin
     loop {
         attempts += 1;
         let left = total.saturating_sub(started.elapsed());
-        let answer = em
-            .inner
-            .http
-            .post(target)
+        let mut request = em.inner.http.post(target);
+        if let Some(settings) = &settings {
+            request = request.header(switchboard_twilio::shared_key::SETTINGS_HEADER, settings);
+        }
+        let answer = request
             .timeout(left.min(Duration::from_millis(u64::from(rules.read_timeout_ms))))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-twilio-signature", &signature)

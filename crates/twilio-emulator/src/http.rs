@@ -48,6 +48,10 @@ pub fn router(emulator: Emulator) -> Router {
         .route("/v2/Indicators/Typing.json", post(crate::indicators::typing))
         .route("/emulator/indicators", get(crate::indicators::get_indicators))
         .route("/emulator/accounts", put(admin::put_account))
+        .route(
+            "/emulator/accounts/{account_sid}/shared-key",
+            put(crate::signing::put_shared_key).delete(crate::signing::delete_shared_key),
+        )
         .route("/emulator/customers/messages", post(admin::post_customer_message))
         .route("/emulator/faults", post(admin::post_fault))
         .route("/emulator/windows", put(admin::put_windows))
@@ -102,6 +106,7 @@ impl Emulator {
             numbers,
             sandbox_join_code: setup.sandbox_join_code,
             templates: setup.templates.unwrap_or_else(default_templates),
+            shared_key: None,
         };
         self.lock().accounts.insert(setup.account_sid, account);
     }

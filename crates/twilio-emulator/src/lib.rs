@@ -4,8 +4,9 @@
 //!   codes (400), `201` with a Message resource, GET by SID;
 //! - WhatsApp's 24-hour window per (sender, customer): free-form messages outside it are accepted
 //!   and then fail with 63016 in their status callback; templates need an approved ContentSid;
-//! - status callbacks signed with the account's auth token, with configurable delay, reordering
-//!   and duplication;
+//! - status callbacks signed with the account's auth token (or a shared key set for the account,
+//!   with `X-Twilio-Webhooks-Signature-Settings`), with configurable delay, reordering and
+//!   duplication;
 //! - simulated customers whose messages arrive as correctly signed webhooks (15 s timeout, no
 //!   retry on 5xx), media served behind Basic auth with a redirect to a second "CDN" host;
 //! - the Content API (`/v1/ContentAndApprovals`), the Typing Indicators API
@@ -18,11 +19,13 @@ mod deliver;
 mod http;
 mod indicators;
 mod list;
+mod signing;
 mod state;
 
 pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, OpenWindows, SentMessage, Stats};
 pub use http::{Emulator, router};
 pub use indicators::{Indicators, TypingIndicator};
+pub use signing::SharedKeySetup;
 pub use state::{CallbackSettings, SeededTemplate};
 
 /// The shared sandbox sender.

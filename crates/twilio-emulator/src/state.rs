@@ -16,6 +16,8 @@ pub struct Account {
     pub numbers: BTreeMap<String, NumberUrls>,
     pub sandbox_join_code: Option<String>,
     pub templates: Vec<SeededTemplate>,
+    /// Signs webhooks instead of the auth token, when set.
+    pub shared_key: Option<crate::signing::SharedKeySetup>,
 }
 
 /// Where a number's inbound webhooks go.

@@ -1,5 +1,6 @@
 //! Every Twilio wire detail Switchboard needs for WhatsApp:
-//! - [`signature`]: computing and checking `X-Twilio-Signature` exactly as Twilio's SDKs do;
+//! - [`signature`]: computing and checking `X-Twilio-Signature` exactly as Twilio's SDKs do, and
+//!   [`shared_key`] for webhooks signed with a SharedKey (HMAC-SHA1 or HMAC-SHA256);
 //! - [`webhook`]: the inbound-message and status-callback webhooks, typed, behind a
 //!   verified/unverified typestate so nothing is parsed before its signature is checked;
 //! - [`messages`] and [`content`]: the Messages API and Content API request/response shapes;
@@ -12,6 +13,7 @@ pub mod content;
 pub mod errors;
 pub mod messages;
 pub mod overrides;
+pub mod shared_key;
 pub mod signature;
 pub mod webhook;
 

@@ -53,7 +53,7 @@ fn sign(auth_token: &str, data: &str) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 

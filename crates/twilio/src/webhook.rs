@@ -7,12 +7,13 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{AddressError, CustomerAddress, PhoneNumber};
 
+use crate::shared_key::{self, SignatureSettings};
 use crate::signature;
 
 /// Marker: the signature has not been checked.
 #[derive(Debug)]
 pub struct Unverified;
-/// Marker: the signature matched the channel's auth token.
+/// Marker: the signature matched the channel's auth token or one of its shared keys.
 #[derive(Debug)]
 pub struct Verified;
 
@@ -32,6 +33,13 @@ pub enum SignatureError {
     /// The header does not match.
     #[error("X-Twilio-Signature does not match")]
     Mismatch,
+    /// `X-Twilio-Webhooks-Signature-Settings` names a shared key this channel does not hold.
+    #[error("the webhook is signed with a shared key this channel does not hold")]
+    UnknownKey,
+    /// `X-Twilio-Webhooks-Signature-Settings` names an algorithm this version does not know,
+    /// or no key.
+    #[error("unsupported X-Twilio-Webhooks-Signature-Settings")]
+    UnsupportedSettings,
 }
 
 /// A verified webhook that does not carry what it should.
@@ -63,6 +71,30 @@ impl Webhook<Unverified> {
         Self {
             params: signature::form_params(body),
             state: PhantomData,
+        }
+    }
+
+    /// Checks `X-Twilio-Signature` against `url`, with the shared key and algorithm that
+    /// `X-Twilio-Webhooks-Signature-Settings` names (`settings`; `shared_key` returns a key's
+    /// secret), or, without that header, with the auth token and HMAC-SHA1.
+    pub fn verify_with<'k>(
+        self,
+        auth_token: &str,
+        shared_key: impl Fn(&str) -> Option<&'k str>,
+        url: &str,
+        header: Option<&str>,
+        settings: Option<&str>,
+    ) -> Result<Webhook<Verified>, SignatureError> {
+        let Some(settings) = settings.filter(|s| !s.trim().is_empty()) else {
+            return self.verify(auth_token, url, header);
+        };
+        let header = header.filter(|h| !h.is_empty()).ok_or(SignatureError::Missing)?;
+        let settings = SignatureSettings::parse(settings).map_err(|_| SignatureError::UnsupportedSettings)?;
+        let secret = shared_key(&settings.key).ok_or(SignatureError::UnknownKey)?;
+        if shared_key::validate(settings.algorithm, secret, url, &self.params, header) {
+            Ok(Webhook::trusted(self.params))
+        } else {
+            Err(SignatureError::Mismatch)
         }
     }
 

@@ -13,6 +13,7 @@ pub mod supervisor;
 pub mod templates;
 pub mod unroutable;
 pub mod users;
+pub mod webhook_keys;
 pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -59,5 +60,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(bots::router())
         .merge(unroutable::router())
         .merge(webhooks::router())
+        .merge(webhook_keys::router())
         .merge(users::router())
 }

@@ -19,6 +19,7 @@ mod mtls;
 mod presence;
 mod read_receipts;
 mod reports;
+mod shared_keys;
 mod slice;
 mod stream;
 mod transfer;

@@ -51,6 +51,7 @@ impl ChannelDirectory for FakeSession {
             auth_token: c.token.clone(),
             active: c.active,
             sandbox: false,
+            webhook_keys: Vec::new(),
         }))
     }
 

@@ -225,6 +225,14 @@ pub fn message(m: &MessageRow) -> pb::Message {
     }
 }
 
+/// A webhook shared key, without its secret.
+pub fn webhook_key(k: &crate::webhook_keys::WebhookKey) -> pb::WebhookKey {
+    pb::WebhookKey {
+        key: k.key_sid.clone(),
+        created_at: Some(timestamp(k.created_at)),
+    }
+}
+
 /// A bot, without its secret.
 pub fn bot(b: &crate::bots::Bot) -> pb::Bot {
     pb::Bot {

@@ -65,6 +65,14 @@ impl ChannelDirectory for SessionGrpc {
             auth_token: resolved.auth_token.expose_secret().to_owned(),
             active: resolved.channel.active,
             sandbox: resolved.channel.sandbox,
+            webhook_keys: resolved
+                .webhook_keys
+                .iter()
+                .map(|(key, secret)| pb::WebhookKeySecret {
+                    key: key.clone(),
+                    secret: secret.expose_secret().to_owned(),
+                })
+                .collect(),
         })
     }
 
@@ -123,6 +131,30 @@ impl SessionService for SessionGrpc {
 
     async fn delete_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<Empty> {
         self.session.delete_channel(parse_id(&request.get_ref().id, "id")?).await?;
+        ok(Empty {})
+    }
+
+    async fn add_webhook_key(&self, request: Request<pb::AddWebhookKeyRequest>) -> Reply<pb::WebhookKey> {
+        let r = request.into_inner();
+        let key = self
+            .session
+            .add_webhook_key(parse_id(&r.channel_id, "channel_id")?, &r.key, &SecretString::from(r.secret))
+            .await?;
+        ok(convert::webhook_key(&key))
+    }
+
+    async fn list_webhook_keys(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::ListWebhookKeysResponse> {
+        let keys = self.session.webhook_keys(parse_id(&request.get_ref().id, "id")?).await?;
+        ok(pb::ListWebhookKeysResponse {
+            keys: keys.iter().map(convert::webhook_key).collect(),
+        })
+    }
+
+    async fn delete_webhook_key(&self, request: Request<pb::DeleteWebhookKeyRequest>) -> Reply<Empty> {
+        let r = request.get_ref();
+        self.session
+            .delete_webhook_key(parse_id(&r.channel_id, "channel_id")?, &r.key)
+            .await?;
         ok(Empty {})
     }
 

@@ -1,0 +1,189 @@
+//! Webhooks signed with a SharedKey (#21 item 4b): ingress verifies `X-Twilio-Webhooks-Signature-
+//! Settings` with the channel's keys, keeps several so a rotation refuses nothing, refuses an
+//! unknown key (500, so Twilio retries) and an unknown algorithm (403); twilio-python's
+//! RequestValidator agrees with every signature ingress accepted.
+
+use serde_json::{Value, json};
+use switchboard_twilio_emulator::SharedKeySetup;
+
+use crate::harness::*;
+
+const ONE: &str = "webhooks_sharedkey_one";
+const TWO: &str = "webhooks_sharedkey_two";
+const SECRET_ONE: &str = "s3cret-one-0123456789abcdef";
+const SECRET_TWO: &str = "s3cret-two-0123456789abcdef";
+
+fn signer(key: &str, secret: &str, algorithm: &str) -> Option<SharedKeySetup> {
+    Some(SharedKeySetup {
+        key: key.into(),
+        secret: secret.into(),
+        algorithm: algorithm.into(),
+    })
+}
+
+/// Asks twilio-python whether the journaled webhook `sid` carries a valid signature for `secret`.
+async fn python_agrees(w: &World, sid: &str, secret: &str) -> String {
+    let (kind, params, headers): (String, Value, Value) =
+        sqlx::query_as("SELECT kind, params, headers FROM ingress.webhook_journal WHERE message_sid = $1 ORDER BY received_at LIMIT 1")
+            .bind(sid)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    let header = |name: &str| {
+        headers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].clone())
+            .unwrap_or(Value::Null)
+    };
+    let request = json!({
+        "url": format!("{}/v1/twilio/{}/{kind}", w.stack.urls.public_base_url, w.channel_id),
+        "params": params,
+        "signature": header("x-twilio-signature"),
+        "settings": header("x-twilio-webhooks-signature-settings"),
+        "secret": secret,
+    });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("target/twilio-venv/bin/python");
+    assert!(python.exists(), "twilio-python is missing: run scripts/ensure-services.sh");
+    let mut child = tokio::process::Command::new(python)
+        .arg(root.join("scripts/twilio_signature_check.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncWriteExt as _;
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Posts a webhook with no MessageSid (never storable) to ingress, signed with `secret` as
+/// HMAC-SHA256 and naming `key` and `algorithm`; returns the status and body.
+async fn crafted(w: &World, key: &str, secret: &str, algorithm: &str) -> (u16, String) {
+    let path = format!("/v1/twilio/{}/inbound", w.channel_id);
+    let params = vec![("AccountSid".to_owned(), ACCOUNT.to_owned()), ("Body".to_owned(), "x".to_owned())];
+    let signature = switchboard_twilio::shared_key::compute(
+        switchboard_twilio::shared_key::Algorithm::HmacSha256,
+        secret,
+        &format!("{}{path}", w.stack.urls.public_base_url),
+        &params,
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}{path}", w.stack.urls.ingress))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .header("x-twilio-webhooks-signature-settings", format!("key={key},algorithm={algorithm}"))
+        .body(form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish())
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+async fn customer(w: &World, body: &str) -> Value {
+    let emulator = switchboard_cli::client::ApiClient::new(w.stack.urls.emulator.as_ref().unwrap(), None).unwrap();
+    emulator
+        .post(
+            "/emulator/customers/messages",
+            &json!({ "from": "+5511977770001", "to": BUSINESS, "body": body }),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn webhooks_signed_with_shared_keys_verify_through_a_rotation() {
+    let w = World::start().await;
+    let keys = format!("/channels/{}/webhook-keys", w.channel_id);
+    let added = w.admin.post(&keys, &json!({ "key": ONE, "secret": SECRET_ONE })).await.unwrap();
+    assert_eq!(added["key"], ONE);
+    let listed = w.admin.get(&keys).await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(!listed.to_string().contains(SECRET_ONE), "secrets are write-only: {listed}");
+    // Bad input changes nothing.
+    let (status, _) = raw(
+        reqwest::Method::POST,
+        format!("{}/api/v1{keys}", w.stack.urls.api),
+        None,
+        Some(&json!({ "key": TWO, "secret": "short" }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 401, "admins only");
+    let short = w.admin.post(&keys, &json!({ "key": TWO, "secret": "short" })).await.unwrap_err();
+    assert!(short.to_string().contains("16 to 256"), "{short}");
+    assert!(
+        w.admin.post(&keys, &json!({ "key": ONE, "secret": SECRET_ONE })).await.is_err(),
+        "no duplicate"
+    );
+
+    // Twilio signs with key one (HMAC-SHA256): the message is stored and offered.
+    let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
+    assert!(w.emulator().set_shared_key(ACCOUNT, signer(ONE, SECRET_ONE, "HMAC_SHA256")));
+    let first = customer(&w, "signed with key one").await;
+    assert_eq!(first["webhook_status"], 200, "{first}");
+    let offer = ana.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
+    accept(&w.ana, &offer).await;
+    let sid = first["message_sid"].as_str().unwrap();
+    assert_eq!(python_agrees(&w, sid, SECRET_ONE).await, "valid HMAC_SHA256");
+    assert_eq!(
+        python_agrees(&w, sid, SECRET_TWO).await,
+        "invalid HMAC_SHA256",
+        "the check can fail"
+    );
+
+    // Rotation: key two is added, Twilio switches to it (HMAC-SHA1 this time), key one goes.
+    w.admin.post(&keys, &json!({ "key": TWO, "secret": SECRET_TWO })).await.unwrap();
+    assert!(w.emulator().set_shared_key(ACCOUNT, signer(TWO, SECRET_TWO, "HMAC_SHA1")));
+    let second = customer(&w, "signed with key two").await;
+    assert_eq!(second["webhook_status"], 200, "{second}");
+    assert_eq!(
+        python_agrees(&w, second["message_sid"].as_str().unwrap(), SECRET_TWO).await,
+        "valid HMAC_SHA1"
+    );
+    w.admin.call(reqwest::Method::DELETE, &format!("{keys}/{ONE}"), None).await.unwrap();
+    // The agent's reply goes out; its status callbacks, signed with key two, are taken.
+    let conversation = offer["data"]["conversation_id"].as_str().unwrap();
+    let path = format!("/conversations/{conversation}/messages");
+    w.ana
+        .api
+        .post(&path, &json!({ "text": "rotated fine", "client_message_id": "rotated" }))
+        .await
+        .unwrap();
+    switchboard_test_support::wait_until(WAIT, "the reply read", || async {
+        let messages = w.ana.api.get(&path).await.unwrap();
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "rotated fine" && m["status"] == "read")
+    })
+    .await;
+
+    // Once ingress's cached copy of the channel expires (5 s), a webhook signed with the removed
+    // key is refused with a 5xx (so Twilio may retry it): probed with a body that could never be
+    // stored, then through the emulator.
+    switchboard_test_support::wait_until(WAIT, "the removed key refused", || async {
+        crafted(&w, ONE, SECRET_ONE, "HMAC_SHA256").await.0 == 500
+    })
+    .await;
+    assert!(w.emulator().set_shared_key(ACCOUNT, signer(ONE, SECRET_ONE, "HMAC_SHA256")));
+    let stale = customer(&w, "signed with the old key").await;
+    assert_eq!(stale["webhook_status"], 500, "{stale}");
+
+    // An algorithm ingress does not know is refused outright.
+    let (status, text) = crafted(&w, TWO, SECRET_TWO, "HMAC_SHA512").await;
+    assert_eq!(status, 403);
+    assert!(text.contains("unsupported"), "{text}");
+    // The right key and algorithm verify (then fail as a webhook without a MessageSid).
+    assert_eq!(crafted(&w, TWO, SECRET_TWO, "HMAC_SHA256").await.0, 400);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM session.messages WHERE direction = 'inbound'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2, "only the two verified messages were stored");
+    ana.close().await;
+    w.stop().await;
+}
