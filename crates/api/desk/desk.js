@@ -320,7 +320,7 @@ function renderConversation(earlier) {
   }
   $('conv').replaceChildren(...[
     h('header', {}, h('div', {}, h('h2', { id: 'conv-h', text: customerName(c) }),
-      h('small', { class: 'empty', text: `${(c.customer && c.customer.phone) || ''} · ${c.status}` }),
+      h('small', { class: 'empty', text: `${(c.customer && (c.customer.phone || c.customer.bsuid)) || ''} · ${c.status}` }),
       h('small', { class: 'typing', id: 'typing', 'aria-live': 'polite' })), actions),
     h('div', { class: 'messages', id: 'messages', role: 'log', 'aria-label': 'Messages' }),
     agent ? composer(c) : null,

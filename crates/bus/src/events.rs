@@ -99,6 +99,10 @@ pub struct ConversationOpenedV1 {
     pub customer_id: String,
     /// Customer phone (E.164), when shared.
     pub customer_phone: Option<String>,
+    /// The customer's WhatsApp BSUID (`CC.…`), when Twilio sent one (always, for customers known
+    /// only by username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_bsuid: Option<String>,
     /// WhatsApp profile name.
     pub profile_name: Option<String>,
     /// The number's default language.
@@ -535,6 +539,10 @@ pub struct BotCustomer {
     pub id: String,
     /// E.164, when known.
     pub phone: Option<String>,
+    /// WhatsApp business-scoped user id (`CC.…`), when known: the only id of a customer who
+    /// uses a username and hides their number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bsuid: Option<String>,
     /// WhatsApp profile name.
     pub name: Option<String>,
 }

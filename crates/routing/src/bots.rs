@@ -101,6 +101,7 @@ impl Routing {
             workstream_id: Some(ws_id.to_string()),
             customer_id: String::new(),
             customer_phone: facts.get("customer.phone").cloned(),
+            customer_bsuid: facts.get("customer.bsuid").cloned(),
             profile_name: facts.get("customer.profile_name").cloned(),
             language: facts.get("language").cloned().unwrap_or_default(),
             first_message: facts.get("first_message").cloned().unwrap_or_default(),

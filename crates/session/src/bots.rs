@@ -283,6 +283,7 @@ impl Session {
             customer: BotCustomer {
                 id: c.customer_id.to_string(),
                 phone: customer.0,
+                bsuid: ctx.customer_bsuid.clone(),
                 name: customer.1,
             },
             language: ctx.default_language.clone(),

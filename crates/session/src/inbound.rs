@@ -305,6 +305,7 @@ impl Session {
                 workstream_id: conversation.workstream_id.or(number.workstream_id).map(|w| w.to_string()),
                 customer_id: customer_id.to_string(),
                 customer_phone: message.customer.phone().map(|p| p.as_str().to_owned()),
+                customer_bsuid: message.customer.bsuid().map(|b| b.as_str().to_owned()),
                 profile_name: message.profile_name.clone(),
                 language: number.default_language.clone(),
                 first_message: summary(message),

@@ -240,13 +240,14 @@ impl Session {
             #[sqlx(flatten)]
             c: crate::conversations::ConversationRow,
             phone: Option<String>,
+            bsuid: Option<String>,
             profile_name: Option<String>,
         }
         let waiting: Vec<Waiting> = sqlx::query_as(
             "UPDATE session.conversations c SET workstream_id = $2 FROM session.customers cu \
              WHERE cu.id = c.customer_id AND c.number_id = $1 AND c.status = 'open' AND c.agent_id IS NULL AND c.bot_id IS NULL \
              AND (c.workstream_id IS NULL OR NOT EXISTS (SELECT 1 FROM session.workstreams w WHERE w.id = c.workstream_id)) \
-             RETURNING c.*, cu.phone, cu.profile_name",
+             RETURNING c.*, cu.phone, cu.bsuid, cu.profile_name",
         )
         .bind(number.id)
         .bind(number.settings.workstream_id)
@@ -254,7 +255,13 @@ impl Session {
         .await?;
         let mut events = crate::app::Events::default();
         let now = self.now();
-        for Waiting { c, phone, profile_name } in &waiting {
+        for Waiting {
+            c,
+            phone,
+            bsuid,
+            profile_name,
+        } in &waiting
+        {
             events.push(
                 switchboard_bus::events::ConversationOpenedV1 {
                     conversation_id: c.id.to_string(),
@@ -263,6 +270,7 @@ impl Session {
                     workstream_id: number.settings.workstream_id.map(|w| w.to_string()),
                     customer_id: c.customer_id.to_string(),
                     customer_phone: phone.clone(),
+                    customer_bsuid: bsuid.clone(),
                     profile_name: profile_name.clone(),
                     language: number.settings.default_language.clone(),
                     first_message: c.first_message.clone(),

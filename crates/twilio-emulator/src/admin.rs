@@ -55,7 +55,7 @@ pub struct CustomerMedia {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CustomerMessage {
-    /// Customer phone (E.164).
+    /// Customer phone (E.164), or their BSUID (`CC.…`) when they are known only by username.
     pub from: String,
     /// Business number (E.164).
     pub to: String,

@@ -10,7 +10,16 @@ use crate::http::Emulator;
 impl Emulator {
     /// Delivers a customer's message to the business as a signed webhook.
     pub async fn customer_message(&self, message: CustomerMessage) -> anyhow::Result<CustomerResult> {
-        let from = switchboard_domain::PhoneNumber::parse(&message.from).map_err(|e| anyhow::anyhow!("from: {e}"))?;
+        // A phone number, or a BSUID (`CC.…`) for a customer known only by username: then Twilio
+        // puts the BSUID in From and ExternalUserId and sends no WaId.
+        let from =
+            switchboard_domain::WhatsAppAddress::parse(&format!("whatsapp:{}", message.from)).map_err(|e| anyhow::anyhow!("from: {e}"))?;
+        let (from_key, wa_id, bsuid) = match &from {
+            switchboard_domain::WhatsAppAddress::Phone(p) => {
+                (p.as_str().to_owned(), Some(p.digits().to_owned()), message.external_user_id.clone())
+            }
+            switchboard_domain::WhatsAppAddress::Bsuid(b) => (b.as_str().to_owned(), None, Some(b.as_str().to_owned())),
+        };
         let to = switchboard_domain::PhoneNumber::parse(&message.to).map_err(|e| anyhow::anyhow!("to: {e}"))?;
         let (account_sid, token, urls, join_code) = {
             let state = self.lock();
@@ -30,18 +39,22 @@ impl Emulator {
         let message_sid = format!("{}{}", if has_media { "MM" } else { "SM" }, uuid::Uuid::new_v4().simple());
         {
             let mut state = self.lock();
-            state.windows.insert((to.as_str().to_owned(), from.as_str().to_owned()), self.now());
+            // The window is the person's, whichever address a reply uses.
+            let now = self.now();
+            for key in [Some(from_key.clone()), bsuid.clone()].into_iter().flatten() {
+                state.windows.insert((to.as_str().to_owned(), key), now);
+            }
             let order = state.inbound_order.len() as u64 + 1;
             state.inbound_order.insert(message_sid.clone(), order);
             state.inbound.insert(
                 message_sid.clone(),
                 crate::indicators::Inbound {
                     account_sid: account_sid.clone(),
-                    customer: from.as_str().to_owned(),
+                    customer: from_key.clone(),
                 },
             );
             if join_code.is_some_and(|code| message.body.trim().eq_ignore_ascii_case(&format!("join {code}"))) {
-                state.sandbox_joined.insert(from.as_str().to_owned());
+                state.sandbox_joined.insert(from_key.clone());
             }
         }
         let mut params: Vec<(String, String)> = vec![
@@ -52,7 +65,6 @@ impl Emulator {
                 message.profile_name.clone().unwrap_or_else(|| "Customer".into()),
             ),
             ("SmsSid".into(), message_sid.clone()),
-            ("WaId".into(), from.digits().to_owned()),
             ("SmsStatus".into(), "received".into()),
             ("Body".into(), message.body.clone()),
             ("To".into(), to.to_whatsapp()),
@@ -60,9 +72,12 @@ impl Emulator {
             ("ReferralNumMedia".into(), "0".into()),
             ("MessageSid".into(), message_sid.clone()),
             ("AccountSid".into(), account_sid.clone()),
-            ("From".into(), from.to_whatsapp()),
+            ("From".into(), from.to_string()),
             ("ApiVersion".into(), "2010-04-01".into()),
         ];
+        if let Some(wa_id) = wa_id {
+            params.push(("WaId".into(), wa_id));
+        }
         let kind = if message.location.is_some() {
             "location"
         } else if message.button.is_some() {
@@ -105,7 +120,7 @@ impl Emulator {
             params.push(("OriginalRepliedMessageSid".into(), sid.clone()));
             params.push(("OriginalRepliedMessageSender".into(), to.to_whatsapp()));
         }
-        if let Some(bsuid) = &message.external_user_id {
+        if let Some(bsuid) = &bsuid {
             params.push(("ExternalUserId".into(), format!("whatsapp:{bsuid}")));
         }
         let mut delivered = crate::deliver::post(self, &urls.inbound, &token, &params).await;

@@ -215,7 +215,8 @@ async fn a_bot_that_does_not_answer_hands_the_conversation_to_people_with_a_note
     )
     .await;
     b.bot.set_delay(Duration::from_secs(3));
-    w.customer_writes("+5511933334444", json!({ "body": "hello" })).await;
+    w.customer_writes("+5511933334444", json!({ "body": "hello", "external_user_id": "BR.B0T0000001" }))
+        .await;
     let offer = wait_for(WAIT, "Ana is offered it", || async {
         w.ana.api.get("/me/offers").await.ok()?.as_array()?.first().cloned()
     })
@@ -232,7 +233,9 @@ async fn a_bot_that_does_not_answer_hands_the_conversation_to_people_with_a_note
         notes.iter().any(|n| n.contains("did not answer (no answer within 300 ms)")),
         "{notes:?}"
     );
-    assert_eq!(b.bot.received().len(), 2, "bounded attempts");
+    let received = b.bot.received();
+    assert_eq!(received.len(), 2, "bounded attempts");
+    assert_eq!(received[0].customer.bsuid.as_deref(), Some("BR.B0T0000001"), "bots see the BSUID");
     b.bot.stop().await;
     w.stop().await;
 }

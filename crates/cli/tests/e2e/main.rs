@@ -9,6 +9,7 @@ mod automated;
 mod bots;
 mod broker_users;
 mod browser;
+mod bsuid;
 mod desk;
 mod doctor;
 mod harness;

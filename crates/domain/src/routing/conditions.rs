@@ -1,5 +1,6 @@
 //! Conditions over a conversation's facts (its attributes, context variables and built-ins such
-//! as `language`, `number_id`, `first_message`, `customer.phone`). String comparisons ignore case.
+//! as `language`, `number_id`, `first_message`, `customer.phone`, `customer.bsuid`). String
+//! comparisons ignore case.
 
 use std::collections::BTreeMap;
 
