@@ -3,7 +3,6 @@
 //! conversation's figures, the per-queue and per-agent aggregates the API serves, and the
 //! OpenTelemetry metrics of the same figures.
 
-use switchboard_domain::routing::config::{Kind, QueueDef};
 use switchboard_domain::routing::report::{Cause, Change, LegEnd, Place, QueueTotals, Stage, changes};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -11,7 +10,7 @@ use uuid::Uuid;
 use switchboard_proto::routing::v1 as pb;
 use switchboard_proto::time::{datetime, timestamp};
 
-use crate::app::{ItemRow, Routing, definition};
+use crate::app::{ItemRow, Routing};
 use crate::error::{RoutingError, parse_id};
 
 /// The longest period a report covers.
@@ -160,9 +159,13 @@ impl Routing {
         for change in changes(before, after, cause) {
             match change {
                 Change::EndQueueLeg(end, agent) => {
-                    let ended: Option<(Uuid, OffsetDateTime)> = sqlx::query_as(
-                        "UPDATE routing.queue_legs SET ended_at = $2, outcome = $3, agent_id = $4 \
-                         WHERE conversation_id = $1 AND ended_at IS NULL RETURNING queue_id, entered_at",
+                    // The queue's name and threshold (for the metrics) come back with the row: no
+                    // second round trip on the accept path.
+                    let ended: Option<(OffsetDateTime, Option<String>, Option<i32>)> = sqlx::query_as(
+                        "UPDATE routing.queue_legs l SET ended_at = $2, outcome = $3, agent_id = $4 \
+                         WHERE conversation_id = $1 AND ended_at IS NULL RETURNING entered_at, \
+                         (SELECT name FROM routing.config WHERE kind = 'queue' AND id = l.queue_id), \
+                         (SELECT COALESCE((definition->>'service_level_secs')::int, 60) FROM routing.config WHERE kind = 'queue' AND id = l.queue_id)",
                     )
                     .bind(conversation_id)
                     .bind(now)
@@ -170,13 +173,10 @@ impl Routing {
                     .bind(agent)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if let Some((queue, entered)) = ended {
-                        let (name, def) = definition::<QueueDef>(tx, Kind::Queue, queue)
-                            .await?
-                            .map_or((String::new(), None), |(n, d)| (n, Some(d)));
+                    if let Some((entered, name, threshold)) = ended {
                         let waited = (now - entered).as_seconds_f64().max(0.0);
-                        let within = end == LegEnd::Answered && def.is_some_and(|d| waited <= f64::from(d.service_level_secs));
-                        crate::metrics::queue_leg_ended(&name, end, waited, within);
+                        let within = end == LegEnd::Answered && threshold.is_some_and(|t| waited <= f64::from(t));
+                        crate::metrics::queue_leg_ended(name.as_deref().unwrap_or_default(), end, waited, within);
                     }
                 }
                 Change::StartQueueLeg(queue, cause) => {
@@ -193,19 +193,15 @@ impl Routing {
                     .await?;
                 }
                 Change::EndAgentLeg => {
-                    let ended: Option<(Option<Uuid>, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
-                        "UPDATE routing.agent_legs SET ended_at = $2 WHERE conversation_id = $1 AND ended_at IS NULL \
-                         RETURNING queue_id, accepted_at, wrap_started_at",
+                    let ended: Option<(Option<String>, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
+                        "UPDATE routing.agent_legs l SET ended_at = $2 WHERE conversation_id = $1 AND ended_at IS NULL \
+                         RETURNING (SELECT name FROM routing.config WHERE kind = 'queue' AND id = l.queue_id), accepted_at, wrap_started_at",
                     )
                     .bind(conversation_id)
                     .bind(now)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if let Some((queue, accepted, wrap)) = ended {
-                        let name = match queue {
-                            Some(q) => definition::<serde_json::Value>(tx, Kind::Queue, q).await?.map(|(n, _)| n),
-                            None => None,
-                        };
+                    if let Some((name, accepted, wrap)) = ended {
                         let handle = (wrap.unwrap_or(now) - accepted).as_seconds_f64().max(0.0);
                         let wrap_up = wrap.map(|w| (now - w).as_seconds_f64().max(0.0));
                         crate::metrics::agent_leg_ended(name.as_deref().unwrap_or_default(), handle, wrap_up);
