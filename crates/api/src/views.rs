@@ -95,12 +95,20 @@ pub struct Channel {
     pub created_at: Option<String>,
     /// What the sandbox does not do (shown when `sandbox`).
     pub sandbox_notes: Option<String>,
+    /// The periodic check: `unknown`, `healthy` or `unhealthy`.
+    pub health: String,
+    /// Why it is not healthy.
+    pub health_reason: Option<String>,
+    pub health_checked_at: Option<String>,
 }
 
 impl From<spb::Channel> for Channel {
     fn from(c: spb::Channel) -> Self {
         Self {
             created_at: ts(c.created_at.as_ref()),
+            health_checked_at: ts(c.health_checked_at.as_ref()),
+            health: c.health,
+            health_reason: non_empty(c.health_reason),
             id: c.id,
             name: c.name,
             account_sid: c.account_sid,

@@ -86,6 +86,9 @@ impl Resource {
   switchboard admin workstreams route-to-queue <id> --data @rules.json
   switchboard admin numbers survey <id> --set enabled=true --set url=https://example.com/survey
   switchboard admin channels sync-templates <id>
+  switchboard admin channels check <id>
+  switchboard admin channels webhooks <id> --json
+  switchboard admin channels configure-webhooks <id>
   switchboard admin channels add-webhook-key <id> --set key=<shared key id> --set secret=…
   switchboard admin channels remove-webhook-key <id> --set key=<old shared key id>
   switchboard admin api-keys create --set name=ana --set role=agent --set agent_id=<agent id>
@@ -211,6 +214,20 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 )
                 .await?
         }
+        ("check", Resource::Channels) => {
+            client
+                .post(&format!("/channels/{}/health-check", need_id(id, r, "check")?), &json!({}))
+                .await?
+        }
+        ("webhooks", Resource::Channels) => client.get(&format!("/channels/{}/webhooks", need_id(id, r, "webhooks")?)).await?,
+        ("configure-webhooks", Resource::Channels) => {
+            client
+                .post(
+                    &format!("/channels/{}/webhooks/configure", need_id(id, r, "configure-webhooks")?),
+                    &json!({}),
+                )
+                .await?
+        }
         ("webhook-keys", Resource::Channels) => {
             client
                 .get(&format!("/channels/{}/webhook-keys", need_id(id, r, "webhook-keys")?))
@@ -242,7 +259,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             "unknown action {other:?} for {}: use list, get, create, update or delete{}",
             base.trim_start_matches('/'),
             match r {
-                Resource::Channels => " (or sync-templates, webhook-keys, add-webhook-key, remove-webhook-key)",
+                Resource::Channels => {
+                    " (or sync-templates, check, webhooks, configure-webhooks, webhook-keys, add-webhook-key, remove-webhook-key)"
+                }
                 Resource::Numbers => " (or survey)",
                 Resource::Workstreams => " (or classification, route-to-queue)",
                 Resource::Webhooks => " (webhooks: list, show, replay)",
@@ -270,6 +289,20 @@ fn print_summary(r: Resource, action: &str, result: &Value) -> anyhow::Result<()
         for item in items {
             if let Some(line) = report_line(r, item) {
                 println!("{line}");
+                continue;
+            }
+            if let Some(matches) = item.get("matches").and_then(Value::as_bool) {
+                println!(
+                    "{}  {}  {}  at Twilio: {}",
+                    field(item, "phone"),
+                    if field(item, "sender_sid").is_empty() {
+                        "no sender"
+                    } else {
+                        field(item, "sender_status")
+                    },
+                    if matches { "as expected" } else { "DIFFERS" },
+                    field(&item["configured"], "callback_url"),
+                );
                 continue;
             }
             if r == Resource::Webhooks {

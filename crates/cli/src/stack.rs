@@ -212,6 +212,7 @@ impl Stack {
                 forced[service]["twilio_content_base"] = json!(http(*em));
             }
             forced["sender"]["twilio_messaging_base"] = json!(http(*em));
+            forced["session"]["channel_health"] = json!({ "twilio_messaging_base": http(*em) });
         }
         for (key, value) in [
             ("database_url", opts.database_url.as_ref()),

@@ -10,6 +10,7 @@ pub mod client_address;
 pub mod clock;
 pub mod conversation;
 pub mod delivery;
+pub mod health;
 pub mod indicators;
 pub mod netguard;
 pub mod policy;

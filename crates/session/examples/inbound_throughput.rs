@@ -55,6 +55,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             token_active_key: "k1".into(),
             token_keys: keys,
             drain_timeout_ms: 5_000,
+            channel_health: Default::default(),
             shard_leases: Default::default(),
             webhooks: Default::default(),
             bot_endpoints: Default::default(),

@@ -20,6 +20,10 @@ pub struct Channel {
     pub sandbox_join_code: String,
     pub active: bool,
     pub created_at: OffsetDateTime,
+    /// `unknown`, `healthy` or `unhealthy` (the periodic check).
+    pub health: String,
+    pub health_reason: Option<String>,
+    pub health_checked_at: Option<OffsetDateTime>,
 }
 
 /// A channel with its clear-text token, for ingress and sender only.
@@ -83,7 +87,7 @@ fn check_token(token: &str) -> Result<(), SessionError> {
     Ok(())
 }
 
-const COLUMNS: &str = "id, name, account_sid, sandbox, sandbox_join_code, active, created_at";
+const COLUMNS: &str = "id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at";
 
 impl Session {
     /// Creates a channel.
@@ -100,7 +104,7 @@ impl Session {
             .map_err(|e| anyhow::anyhow!(e))?;
         let channel = sqlx::query_as::<_, Channel>(
             "INSERT INTO session.channels (id, name, account_sid, auth_token_key_id, auth_token_ciphertext, auth_token_bound, sandbox, sandbox_join_code) \
-             VALUES ($1, $2, $3, $4, $5, true, $6, $7) RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at",
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7) RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at",
         )
         .bind(id)
         .bind(input.name.trim())
@@ -118,7 +122,7 @@ impl Session {
     /// Returns a live channel.
     pub async fn channel(&self, id: Uuid) -> Result<Channel, SessionError> {
         sqlx::query_as::<_, Channel>(
-            "SELECT id, name, account_sid, sandbox, sandbox_join_code, active, created_at FROM session.channels WHERE id = $1 AND deleted_at IS NULL",
+            "SELECT id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at FROM session.channels WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -180,7 +184,7 @@ impl Session {
              auth_token_ciphertext = COALESCE($4, auth_token_ciphertext), auth_token_bound = auth_token_bound OR $4 IS NOT NULL, \
              sandbox = COALESCE($5, sandbox), \
              sandbox_join_code = COALESCE($6, sandbox_join_code), active = COALESCE($7, active), updated_at = now() \
-             WHERE id = $1 AND deleted_at IS NULL RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at",
+             WHERE id = $1 AND deleted_at IS NULL RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at",
         )
         .bind(id)
         .bind(update.name.as_deref().map(str::trim))

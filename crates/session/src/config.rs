@@ -105,6 +105,37 @@ pub struct SessionSettings {
     /// How replicas divide the inbound shards (`[session.shard_leases]`).
     #[serde(default)]
     pub shard_leases: switchboard_storage::leases::LeaseSettings,
+    /// Channel health checks and the Senders API (`[session.channel_health]`).
+    #[serde(default)]
+    pub channel_health: ChannelHealthSettings,
+}
+
+/// `[session.channel_health]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelHealthSettings {
+    /// Seconds between checks of every channel (credentials, status callbacks); 0: never.
+    #[serde(default = "five_minutes")]
+    pub interval_secs: u64,
+    /// Twilio's Messaging v2 host (Senders API; the emulator's in development).
+    #[serde(default = "messaging_base")]
+    pub twilio_messaging_base: String,
+}
+
+impl Default for ChannelHealthSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: five_minutes(),
+            twilio_messaging_base: messaging_base(),
+        }
+    }
+}
+
+fn five_minutes() -> u64 {
+    300
+}
+
+fn messaging_base() -> String {
+    "https://messaging.twilio.com".into()
 }
 
 fn default_directory_clients() -> Vec<String> {

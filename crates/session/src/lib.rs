@@ -7,6 +7,7 @@
 pub mod app;
 pub mod automated;
 pub mod bots;
+pub mod channel_health;
 pub mod channels;
 pub mod config;
 pub mod conversations;
@@ -82,7 +83,8 @@ pub async fn run_with_directory(
     let broker = Broker::new(config.amqp_url.clone(), "session", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
     let cipher = crypto::TokenCipher::from_config(&settings).map_err(|e| anyhow::anyhow!(e))?;
-    let twilio = TwilioClient::new(&settings.twilio_api_base, &settings.twilio_content_base, Duration::from_secs(30))?;
+    let twilio = TwilioClient::new(&settings.twilio_api_base, &settings.twilio_content_base, Duration::from_secs(30))?
+        .with_messaging_base(&settings.channel_health.twilio_messaging_base);
     let session = Arc::new(Session {
         pool: pool.clone(),
         cipher,
@@ -145,6 +147,14 @@ pub async fn run_with_directory(
         )
         .run(shutdown.clone()),
     );
+    channel_health::register_metrics();
+    if settings.channel_health.interval_secs > 0 {
+        tasks.spawn(channel_health::run_checks(
+            session.clone(),
+            Duration::from_secs(settings.channel_health.interval_secs),
+            shutdown.clone(),
+        ));
+    }
     let commands = ConsumerOptions::concurrent(queue("session.commands"), 4);
     tasks.spawn(
         Consumer::new(

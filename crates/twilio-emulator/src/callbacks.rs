@@ -39,6 +39,10 @@ pub(crate) fn schedule(
         m.status = status;
         m.error_code = code;
     }
+    if settings.lost {
+        // Twilio sends them, but they never reach Switchboard (a moved URL, a broken proxy).
+        return;
+    }
     tokio::spawn(async move {
         for (status, code) in statuses {
             tokio::time::sleep(Duration::from_millis(settings.delay_ms)).await;

@@ -46,6 +46,8 @@ pub fn router(emulator: Emulator) -> Router {
         )
         .route("/v1/ContentAndApprovals", get(content_and_approvals))
         .route("/v2/Indicators/Typing.json", post(crate::indicators::typing))
+        .route("/v2/Channels/Senders", get(crate::senders::list))
+        .route("/v2/Channels/Senders/{sid}", post(crate::senders::update))
         .route("/emulator/indicators", get(crate::indicators::get_indicators))
         .route("/emulator/accounts", put(admin::put_account))
         .route(
@@ -97,6 +99,7 @@ impl Emulator {
                 let urls = NumberUrls {
                     inbound: n.inbound_url,
                     fallback: n.fallback_url.filter(|url| !url.is_empty()),
+                    status_callback: None,
                 };
                 (n.phone, urls)
             })

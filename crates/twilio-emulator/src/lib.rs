@@ -10,7 +10,9 @@
 //! - simulated customers whose messages arrive as correctly signed webhooks (15 s timeout, no
 //!   retry on 5xx), media served behind Basic auth with a redirect to a second "CDN" host;
 //! - the Content API (`/v1/ContentAndApprovals`), the Typing Indicators API
-//!   (`/v2/Indicators/Typing.json`), fault injection, and per-sender send counts.
+//!   (`/v2/Indicators/Typing.json`), the Senders API (`/v2/Channels/Senders`, each number a
+//!   sender whose webhook URLs are where the emulator posts), fault injection, and per-sender
+//!   send counts.
 
 mod admin;
 mod callbacks;
@@ -19,6 +21,7 @@ mod deliver;
 mod http;
 mod indicators;
 mod list;
+mod senders;
 mod signing;
 mod state;
 

@@ -27,6 +27,8 @@ pub struct NumberUrls {
     pub inbound: String,
     /// "Primary handler fails": tried once the inbound URL failed, with `ErrorCode` and `ErrorUrl`.
     pub fallback: Option<String>,
+    /// The sender's status callback URL (Senders API); messages name their own.
+    pub status_callback: Option<String>,
 }
 
 /// A Content template with its WhatsApp approval status.
@@ -50,6 +52,9 @@ pub struct CallbackSettings {
     pub duplicate: bool,
     /// Send a `read` callback after `delivered`.
     pub read: bool,
+    /// Status callbacks never arrive (the message still goes through).
+    #[serde(default)]
+    pub lost: bool,
 }
 
 impl Default for CallbackSettings {
@@ -59,6 +64,7 @@ impl Default for CallbackSettings {
             reorder: false,
             duplicate: false,
             read: true,
+            lost: false,
         }
     }
 }

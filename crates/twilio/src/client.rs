@@ -131,6 +131,15 @@ impl TwilioClient {
         })
     }
 
+    /// The Messaging v2 API's base URL.
+    pub fn messaging_base(&self) -> &str {
+        &self.messaging_base
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Uses `base` for the Messaging v2 API (typing indicators) instead of
     /// `https://messaging.twilio.com`.
     pub fn with_messaging_base(mut self, base: &str) -> Self {
@@ -238,7 +247,7 @@ impl TwilioClient {
     }
 
     /// GETs `url` with the account's credentials and decodes the JSON answer.
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         creds: &Credentials,
         url: &str,
@@ -287,7 +296,7 @@ impl TwilioClient {
     /// Sends `request` inside an HTTP client span (`{method} {url.template}`, OpenTelemetry's
     /// HTTP client convention, with the host it goes to): the span times the call to Twilio up
     /// to its answer's headers.
-    async fn send(&self, request: reqwest::RequestBuilder, template: &'static str) -> Result<reqwest::Response, reqwest::Error> {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder, template: &'static str) -> Result<reqwest::Response, reqwest::Error> {
         use tracing::Instrument as _;
         let request = request.build()?;
         let method = request.method().as_str();
@@ -321,12 +330,12 @@ fn host_of(url: &str) -> String {
         .unwrap_or_else(|| "an invalid URL".into())
 }
 
-fn redact(error: &reqwest::Error) -> String {
+pub(crate) fn redact(error: &reqwest::Error) -> String {
     // reqwest errors name the URL; ours never carry credentials in URLs, but strip them anyway.
     error.to_string().split(" for url").next().unwrap_or("request failed").to_owned()
 }
 
-async fn json_or_error<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, TwilioError> {
+pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, TwilioError> {
     if !response.status().is_success() {
         return Err(api_error(response).await);
     }

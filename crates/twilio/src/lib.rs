@@ -13,6 +13,7 @@ pub mod content;
 pub mod errors;
 pub mod messages;
 pub mod overrides;
+pub mod senders;
 pub mod shared_key;
 pub mod signature;
 pub mod webhook;

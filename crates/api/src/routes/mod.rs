@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod agent;
 pub mod bots;
+pub mod channel_health;
 pub mod channels;
 pub mod conversations;
 pub mod keys;
@@ -49,6 +50,7 @@ pub(crate) async fn agent_exists(s: &AppState, agent: Option<uuid::Uuid>) -> Api
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(channels::router())
+        .merge(channel_health::router())
         .merge(templates::router())
         .merge(routing_config::router())
         .merge(keys::router())

@@ -10,6 +10,7 @@ mod bots;
 mod broker_users;
 mod browser;
 mod bsuid;
+mod channel_health;
 mod desk;
 mod doctor;
 mod harness;

@@ -27,6 +27,7 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
         reorder: true,
         duplicate: true,
         read: true,
+        lost: false,
     });
     let mut ana_stream = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
 

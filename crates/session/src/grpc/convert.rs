@@ -61,6 +61,9 @@ pub fn channel(c: &Channel, inbound_url: String, status_url: String, fallback_ur
         created_at: Some(timestamp(c.created_at)),
         sandbox_notes: sandbox_notes(c),
         fallback_url: fallback_url.unwrap_or_default(),
+        health: c.health.clone(),
+        health_reason: c.health_reason.clone().unwrap_or_default(),
+        health_checked_at: c.health_checked_at.map(timestamp),
     }
 }
 
@@ -222,6 +225,33 @@ pub fn message(m: &MessageRow) -> pb::Message {
         details_json: m.details.to_string(),
         traceparent: m.traceparent.clone().unwrap_or_default(),
         read_at: m.read_at.map(timestamp),
+    }
+}
+
+fn webhook_urls(w: Option<&switchboard_twilio::senders::SenderWebhook>) -> pb::SenderWebhookUrls {
+    let url = |v: Option<&Option<String>>| v.and_then(Clone::clone).unwrap_or_default();
+    pb::SenderWebhookUrls {
+        callback_url: url(w.map(|w| &w.callback_url)),
+        fallback_url: url(w.map(|w| &w.fallback_url)),
+        status_callback_url: url(w.map(|w| &w.status_callback_url)),
+    }
+}
+
+/// A channel's webhook report.
+pub fn webhooks(report: &[crate::channel_health::NumberWebhooks]) -> pb::ChannelWebhooksResponse {
+    pb::ChannelWebhooksResponse {
+        numbers: report
+            .iter()
+            .map(|n| pb::NumberWebhooks {
+                number_id: n.number_id.to_string(),
+                phone: n.phone.clone(),
+                sender_sid: n.sender.as_ref().map(|s| s.sid.clone()).unwrap_or_default(),
+                sender_status: n.sender.as_ref().and_then(|s| s.status.clone()).unwrap_or_default(),
+                configured: Some(webhook_urls(n.sender.as_ref().and_then(|s| s.webhook.as_ref()))),
+                expected: Some(webhook_urls(Some(&n.expected))),
+                matches: n.matches,
+            })
+            .collect(),
     }
 }
 

@@ -158,6 +158,22 @@ impl SessionService for SessionGrpc {
         ok(Empty {})
     }
 
+    async fn check_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Channel> {
+        let id = parse_id(&request.get_ref().id, "id")?;
+        self.session.check_channel_health(id).await?;
+        ok(self.channel_pb(&self.session.channel(id).await?))
+    }
+
+    async fn channel_webhooks(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::ChannelWebhooksResponse> {
+        let report = self.session.webhook_report(parse_id(&request.get_ref().id, "id")?).await?;
+        ok(convert::webhooks(&report))
+    }
+
+    async fn configure_channel_webhooks(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::ChannelWebhooksResponse> {
+        let report = self.session.configure_webhooks(parse_id(&request.get_ref().id, "id")?).await?;
+        ok(convert::webhooks(&report))
+    }
+
     async fn add_note(&self, request: Request<pb::AddNoteRequest>) -> Reply<pb::Message> {
         let r = request.get_ref();
         let note = self

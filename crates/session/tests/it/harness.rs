@@ -72,6 +72,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
             token_keys: keys,
             drain_timeout_ms: 5_000,
             // Short leases so replicas rebalance within a test's patience.
+            channel_health: Default::default(),
             shard_leases: switchboard_storage::leases::LeaseSettings {
                 ttl_ms: 2_000,
                 heartbeat_ms: 200,

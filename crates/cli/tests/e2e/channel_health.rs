@@ -1,0 +1,131 @@
+//! Channel health and webhook set-up (#21 item 4): a channel is unhealthy while status callbacks
+//! stop arriving for what Twilio accepted, and once Twilio refuses its token (20003), and healthy
+//! again when that is fixed; the webhook report compares each number's URLs at Twilio (Senders
+//! API) with Switchboard's, and configuring puts them right, after which customers' messages
+//! arrive again.
+
+use serde_json::{Value, json};
+use switchboard_test_support::wait_for;
+use switchboard_twilio_emulator::{AccountSetup, CallbackSettings, NumberSetup};
+
+use crate::harness::*;
+
+async fn channel_health(w: &World, wanted: &str) -> Value {
+    wait_for(WAIT, &format!("the channel {wanted}"), || async {
+        let c = w.admin.get(&format!("/channels/{}", w.channel_id)).await.ok()?;
+        (c["health"] == wanted).then_some(c)
+    })
+    .await
+}
+
+fn account(token: &str, inbound_url: &str) -> AccountSetup {
+    AccountSetup {
+        account_sid: ACCOUNT.into(),
+        auth_token: token.into(),
+        numbers: vec![NumberSetup {
+            phone: BUSINESS.into(),
+            inbound_url: inbound_url.into(),
+            fallback_url: None,
+        }],
+        sandbox_join_code: None,
+        templates: None,
+    }
+}
+
+#[tokio::test]
+async fn a_channel_is_unhealthy_while_callbacks_stop_or_its_token_is_revoked_and_moved_webhooks_are_put_back() {
+    let w = World::start_with(json!({ "session": { "channel_health": { "interval_secs": 1 } } })).await;
+    let healthy = channel_health(&w, "healthy").await;
+    assert!(healthy["health_checked_at"].is_string(), "{healthy}");
+    let inbound_url = healthy["inbound_url"].as_str().unwrap().to_owned();
+    let check = format!("/channels/{}/health-check", w.channel_id);
+
+    // Status callbacks stop arriving while Twilio still takes the sends (three greetings): a
+    // quarter of an hour later the channel is unhealthy.
+    let lost = CallbackSettings {
+        lost: true,
+        ..CallbackSettings::default()
+    };
+    w.emulator().set_callbacks(lost);
+    for customer in ["+5511955550091", "+5511955550092", "+5511955550093"] {
+        w.customer_writes(customer, json!({ "body": "hello" })).await;
+    }
+    switchboard_test_support::wait_until(WAIT, "three greetings accepted by Twilio", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM session.messages WHERE direction = 'outbound' AND twilio_sid IS NOT NULL AND status IN ('accepted', 'queued')",
+        )
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
+            == 3
+    })
+    .await;
+    w.clock.advance(time::Duration::minutes(16));
+    let stopped = w.admin.post(&check, &json!({})).await.unwrap();
+    assert_eq!(stopped["health"], "unhealthy", "{stopped}");
+    assert!(stopped["health_reason"].as_str().unwrap().contains("stopped arriving"), "{stopped}");
+    // They arrive again: once a later message has its status, the channel is healthy.
+    w.emulator().set_callbacks(CallbackSettings::default());
+    w.customer_writes("+5511955550094", json!({ "body": "hello" })).await;
+    w.customer_gets("+5511955550094", "").await;
+    switchboard_test_support::wait_until(WAIT, "a greeting's status callback", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM session.messages WHERE direction = 'outbound' AND status IN ('delivered', 'read')",
+        )
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
+            > 0
+    })
+    .await;
+    w.clock.advance(time::Duration::minutes(16));
+    let recovered = w.admin.post(&check, &json!({})).await.unwrap();
+    assert_eq!(recovered["health"], "healthy", "{recovered}");
+
+    // The number's sender at Twilio has Switchboard's URLs.
+    let path = format!("/channels/{}/webhooks", w.channel_id);
+    let report = w.admin.get(&path).await.unwrap();
+    let number = &report[0];
+    assert_eq!(number["phone"], BUSINESS, "{report}");
+    assert_eq!(number["sender_status"], "ONLINE");
+    assert_eq!(number["matches"], true, "{report}");
+    assert_eq!(number["expected"]["callback_url"], inbound_url.as_str());
+
+    // Someone points the sender elsewhere in the Twilio console: the report shows it, and
+    // configuring puts Switchboard's URLs back.
+    let sender = number["sender_sid"].as_str().unwrap();
+    let moved = reqwest::Client::new()
+        .post(format!("{}/v2/Channels/Senders/{sender}", w.stack.urls.emulator.as_ref().unwrap()))
+        .basic_auth(ACCOUNT, Some(TOKEN))
+        .json(&json!({ "webhook": { "callback_url": "https://elsewhere.example.com/hook", "callback_method": "POST" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status().as_u16(), 202);
+    let report = w.admin.get(&path).await.unwrap();
+    assert_eq!(report[0]["matches"], false, "{report}");
+    assert_eq!(report[0]["configured"]["callback_url"], "https://elsewhere.example.com/hook");
+    let configured = w.admin.post(&format!("{path}/configure"), &json!({})).await.unwrap();
+    assert_eq!(configured[0]["matches"], true, "{configured}");
+    assert_eq!(configured[0]["configured"]["callback_url"], inbound_url.as_str());
+    assert_eq!(
+        configured[0]["configured"]["status_callback_url"],
+        healthy["status_url"].as_str().unwrap()
+    );
+    w.customer_writes("+5511955550099", json!({ "body": "reaching you again" })).await;
+
+    // The auth token is revoked at Twilio: the next check marks the channel unhealthy, saying why.
+    w.emulator()
+        .setup_account(account("a-new-token-000000000000000000000", &inbound_url));
+    let unhealthy = channel_health(&w, "unhealthy").await;
+    assert!(unhealthy["health_reason"].as_str().unwrap().contains("20003"), "{unhealthy}");
+    let refused = w.admin.get(&path).await.unwrap_err();
+    assert!(refused.to_string().contains("credentials"), "{refused}");
+
+    // Fixed: an on-demand check says so at once.
+    w.emulator().setup_account(account(TOKEN, &inbound_url));
+    let checked = w.admin.post(&check, &json!({})).await.unwrap();
+    assert_eq!(checked["health"], "healthy", "{checked}");
+    assert!(checked["health_reason"].is_null());
+    w.stop().await;
+}

@@ -1,0 +1,205 @@
+//! Channel health and webhook set-up (#21 item 4).
+//! - A periodic check (one replica at a time) asks Twilio whether each active channel's
+//!   credentials still work and looks at whether status callbacks still arrive for what Twilio
+//!   accepted; [`switchboard_domain::health::assess`] judges, the channel row keeps the verdict,
+//!   and `switchboard.session.channels.unhealthy` counts the unhealthy ones.
+//! - The webhook report compares, number by number, the URLs each WhatsApp sender has at Twilio
+//!   (Senders API) with the ones Switchboard gives out; `configure_webhooks` sets them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use switchboard_domain::health::{CallbackFacts, CredentialCheck, Health, assess};
+use switchboard_twilio::senders::{Sender, SenderWebhook};
+use switchboard_twilio::{Credentials, TwilioError};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::app::Session;
+use crate::error::SessionError;
+
+/// Unhealthy channels at the last check (the gauge reads it).
+static UNHEALTHY: AtomicU64 = AtomicU64::new(0);
+
+/// Registers `switchboard.session.channels.unhealthy` (once; the handle is kept for the
+/// process's life so the callback stays registered).
+pub fn register_metrics() {
+    static GAUGE: std::sync::OnceLock<opentelemetry::metrics::ObservableGauge<u64>> = std::sync::OnceLock::new();
+    GAUGE.get_or_init(|| {
+        switchboard_telemetry::metrics::meter()
+            .u64_observable_gauge("switchboard.session.channels.unhealthy")
+            .with_description("channels whose last health check failed (credentials refused, or status callbacks stopped)")
+            .with_callback(|observer| observer.observe(UNHEALTHY.load(Ordering::Relaxed), &[]))
+            .build()
+    });
+}
+
+/// One number's webhooks, at Twilio and as Switchboard expects them.
+#[derive(Debug, Clone)]
+pub struct NumberWebhooks {
+    pub number_id: Uuid,
+    pub phone: String,
+    /// The WhatsApp sender at Twilio, if the account has one for this number.
+    pub sender: Option<Sender>,
+    /// What Switchboard gives out.
+    pub expected: SenderWebhook,
+    /// Twilio's inbound and fallback URLs are the expected ones.
+    pub matches: bool,
+}
+
+fn expected(session: &Session, channel: Uuid) -> SenderWebhook {
+    let fallback = session.fallback_url(channel);
+    SenderWebhook {
+        callback_url: Some(session.inbound_url(channel)),
+        callback_method: Some("POST".into()),
+        fallback_method: fallback.as_ref().map(|_| "POST".into()),
+        fallback_url: fallback,
+        status_callback_url: Some(session.status_url(channel)),
+        status_callback_method: Some("POST".into()),
+    }
+}
+
+fn matches(sender: Option<&Sender>, expected: &SenderWebhook) -> bool {
+    let Some(hook) = sender.and_then(|s| s.webhook.as_ref()) else {
+        return false;
+    };
+    let empty_is_none = |v: &Option<String>| v.clone().filter(|u| !u.is_empty());
+    empty_is_none(&hook.callback_url) == expected.callback_url && empty_is_none(&hook.fallback_url) == expected.fallback_url
+}
+
+fn twilio_failure(e: &TwilioError) -> SessionError {
+    match e {
+        TwilioError::Api { status: 401 | 403, .. } => {
+            SessionError::Precondition("Twilio refuses the channel's credentials (20003): update its auth token".into())
+        }
+        other => SessionError::Unavailable(format!("Twilio: {other}")),
+    }
+}
+
+impl Session {
+    async fn credentials(&self, channel: Uuid) -> Result<Credentials, SessionError> {
+        let resolved = self.resolve_channel(channel).await?;
+        Ok(Credentials::account(&resolved.channel.account_sid, resolved.auth_token))
+    }
+
+    /// Compares each number's webhook URLs at Twilio with the ones Switchboard gives out.
+    pub async fn webhook_report(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
+        let credentials = self.credentials(channel).await?;
+        let senders = self.twilio.whatsapp_senders(&credentials).await.map_err(|e| twilio_failure(&e))?;
+        let expected = expected(self, channel);
+        let numbers = self.list_numbers(Some(channel), None, 1_000).await?;
+        Ok(numbers
+            .into_iter()
+            .map(|n| {
+                let sender = senders.iter().find(|s| s.phone() == Some(n.phone.as_str())).cloned();
+                NumberWebhooks {
+                    number_id: n.id,
+                    matches: matches(sender.as_ref(), &expected),
+                    phone: n.phone,
+                    sender,
+                    expected: expected.clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// Sets the expected webhook URLs on every sender of the channel whose URLs differ; returns
+    /// the report afterwards. A number with no sender at Twilio is left (and reported).
+    pub async fn configure_webhooks(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
+        let credentials = self.credentials(channel).await?;
+        for number in self.webhook_report(channel).await? {
+            if let (false, Some(sender)) = (number.matches, &number.sender) {
+                self.twilio
+                    .update_sender_webhook(&credentials, &sender.sid, &number.expected)
+                    .await
+                    .map_err(|e| twilio_failure(&e))?;
+                tracing::info!(channel_id = %channel, phone = %number.phone, sender = %sender.sid, "webhook URLs set at Twilio");
+            }
+        }
+        self.webhook_report(channel).await
+    }
+
+    /// Checks one channel and stores the verdict.
+    pub async fn check_channel_health(&self, channel: Uuid) -> Result<Health, SessionError> {
+        let credentials = self.credentials(channel).await?;
+        let check = match self.twilio.check_credentials(&credentials).await {
+            Ok(()) => CredentialCheck::Accepted,
+            Err(TwilioError::Api {
+                status: 401 | 403, code, ..
+            }) => CredentialCheck::Refused { code },
+            Err(e) => CredentialCheck::Unreachable(e.to_string()),
+        };
+        let now = self.now();
+        let (stuck, advanced): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status IN ('accepted', 'queued')), \
+                    count(*) FILTER (WHERE status IN ('sending', 'sent', 'delivered', 'read', 'undelivered', 'failed')) \
+             FROM session.messages WHERE channel_id = $1 AND direction = 'outbound' AND twilio_sid IS NOT NULL \
+             AND created_at BETWEEN $2 - interval '24 hours' AND $2 - interval '15 minutes'",
+        )
+        .bind(channel)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let (health, reason) = assess(&check, CallbackFacts { stuck, advanced });
+        let previous: Option<String> = sqlx::query_scalar(
+            "UPDATE session.channels c SET health = $2, health_reason = $3, health_checked_at = $4 \
+             FROM (SELECT health FROM session.channels WHERE id = $1) prev WHERE c.id = $1 RETURNING prev.health",
+        )
+        .bind(channel)
+        .bind(health.as_str())
+        .bind(&reason)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if previous.as_deref() != Some(health.as_str()) {
+            match health {
+                Health::Unhealthy => tracing::warn!(channel_id = %channel, reason = reason.as_deref(), "channel unhealthy"),
+                _ => tracing::info!(channel_id = %channel, health = health.as_str(), "channel health changed"),
+            }
+        }
+        Ok(health)
+    }
+
+    /// Checks every active channel.
+    async fn check_all_channels(&self) -> Result<(), SessionError> {
+        let channels: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM session.channels WHERE deleted_at IS NULL AND active ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        for id in channels {
+            if let Err(error) = self.check_channel_health(id).await {
+                tracing::warn!(channel_id = %id, error = %error, "channel health check failed");
+            }
+        }
+        let unhealthy: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM session.channels WHERE deleted_at IS NULL AND active AND health = 'unhealthy'")
+                .fetch_one(&self.pool)
+                .await?;
+        UNHEALTHY.store(u64::try_from(unhealthy).unwrap_or(0), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Checks every channel every `every`, one replica at a time, until `shutdown`.
+pub async fn run_checks(session: Arc<Session>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let Ok(mut conn) = session.pool.acquire().await else { continue };
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('session.channel_health'))")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap_or(false);
+        if !locked {
+            continue;
+        }
+        if let Err(error) = session.check_all_channels().await {
+            tracing::warn!(error = %error, "channel health checks failed");
+        }
+        let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('session.channel_health'))")
+            .execute(&mut *conn)
+            .await;
+    }
+}
