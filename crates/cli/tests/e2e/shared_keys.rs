@@ -23,12 +23,15 @@ fn signer(key: &str, secret: &str, algorithm: &str) -> Option<SharedKeySetup> {
 
 /// Asks twilio-python whether the journaled webhook `sid` carries a valid signature for `secret`.
 async fn python_agrees(w: &World, sid: &str, secret: &str) -> String {
-    let (kind, params, headers): (String, Value, Value) =
+    // The journal is written after the answer, in batches: wait for the row.
+    let (kind, params, headers): (String, Value, Value) = switchboard_test_support::wait_for(WAIT, "the journaled webhook", || async {
         sqlx::query_as("SELECT kind, params, headers FROM ingress.webhook_journal WHERE message_sid = $1 ORDER BY received_at LIMIT 1")
             .bind(sid)
-            .fetch_one(&w.db.pool)
+            .fetch_optional(&w.db.pool)
             .await
-            .unwrap();
+            .unwrap()
+    })
+    .await;
     let header = |name: &str| {
         headers
             .as_array()
