@@ -289,7 +289,8 @@ async function openConversation(id) {
   let templates = [];
   if (!c.window_open) {
     const all = await attempt(() => api('GET', `/templates?number_id=${encodeURIComponent(c.number_id)}`));
-    templates = (all || []).map((t) => ({ ...t, localizations: t.localizations.filter((l) => l.status === 'approved') })).filter((t) => t.localizations.length);
+    // Outside the window: approved templates of a type WhatsApp approves (never a list picker).
+    templates = (all || []).map((t) => ({ ...t, localizations: t.localizations.filter((l) => l.status === 'approved' && l.content_type !== 'twilio/list-picker') })).filter((t) => t.localizations.length);
   }
   const history = c.customer ? await attempt(() => api('GET', `/conversations?customer_id=${encodeURIComponent(c.customer.id)}&status=closed&page_size=10`)) : null;
   if (id !== S.openId || !$('conv')) return;
@@ -384,7 +385,10 @@ function composer(c) {
       lang.dataset.template = t.id;
     }
     const loc = t.localizations.find((l) => l.language === lang.value);
-    preview.textContent = loc.text;
+    // Buttons or list items the customer will see, after the text.
+    const content = loc.content || {};
+    const choices = (content.actions || content.items || []).map((a) => a.title || a.item).filter(Boolean);
+    preview.textContent = loc.text + (choices.length ? `\n[ ${choices.join(' | ')} ]` : '');
     const names = [...new Set([...loc.text.matchAll(/\{\{\s*([\w.]+)\s*\}\}/g)].map((m) => m[1]))];
     vars.replaceChildren(...names.map((n) => h('label', {}, `Variable ${n}`, h('input', { 'data-variable': n, required: true }))));
   };

@@ -221,6 +221,15 @@ pub struct TemplateLocalization {
     /// approved, pending, rejected, paused, disabled.
     #[serde(default)]
     pub status: String,
+    /// `twilio/text` (the default), `twilio/media`, `twilio/quick-reply`, `twilio/list-picker`
+    /// (sent only inside the customer's 24-hour window), `twilio/call-to-action`, `twilio/card`.
+    #[serde(default)]
+    pub content_type: String,
+    /// That type's own fields as Twilio has them (buttons, list items, media); synced templates
+    /// only, ignored on input.
+    #[serde(default, skip_deserializing)]
+    #[schema(value_type = Object)]
+    pub content: Option<serde_json::Value>,
 }
 
 /// A WhatsApp message template.
@@ -248,6 +257,8 @@ impl From<spb::Template> for Template {
                     text: l.text,
                     content_sid: l.content_sid,
                     status: l.status,
+                    content_type: l.content_type,
+                    content: serde_json::from_str(&l.content_json).ok(),
                 })
                 .collect(),
         }

@@ -109,6 +109,10 @@ pub struct ConversationOpenedV1 {
     pub language: String,
     /// The message that opened (or reopened) it.
     pub first_message: String,
+    /// The payload of the button the customer tapped in that message (a quick reply or
+    /// call to action), if any: classification rules see it as `button.payload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_payload: Option<String>,
     /// Context variables and classification attributes so far.
     pub attributes: std::collections::BTreeMap<String, String>,
     /// Reopened from Waiting (the previous agent may get it back by affinity).

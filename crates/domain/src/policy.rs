@@ -184,6 +184,14 @@ pub enum PolicyDenial {
         /// Its status.
         status: &'static str,
     },
+    /// A type WhatsApp delivers only inside the 24-hour window (list pickers), outside it.
+    #[error("template {template:?} is a {kind}, which WhatsApp delivers only inside the customer's 24-hour window")]
+    TemplateSessionOnly {
+        /// Template.
+        template: String,
+        /// Its Content type.
+        kind: &'static str,
+    },
     /// Approved text without a Content SID cannot be sent (Body matching was removed by Twilio).
     #[error("template {template:?} in {language} has no Twilio Content SID; sync templates or add the HX… SID")]
     TemplateWithoutContentSid {
@@ -237,6 +245,7 @@ impl PolicyDenial {
             Self::InvalidMediaUrl => "invalid_media_url",
             Self::TemplateLanguageMissing { .. } => "template_language_missing",
             Self::TemplateNotApproved { .. } => "template_not_approved",
+            Self::TemplateSessionOnly { .. } => "template_session_only",
             Self::TemplateWithoutContentSid { .. } => "template_without_content_sid",
             Self::TemplateVariablesMissing { .. } => "template_variables_missing",
             Self::TemplateVariablesUnexpected { .. } => "template_variables_unexpected",
@@ -259,7 +268,7 @@ pub fn evaluate(
             template,
             language,
             variables,
-        } => approve_template(template, language.as_ref(), variables),
+        } => approve_template(template, language.as_ref(), variables, window.is_open(now)),
         OutboundContent::Text { body } => {
             let body = body.trim_end();
             if body.trim().is_empty() {
@@ -333,16 +342,30 @@ fn check_body(body: &str) -> Result<(), PolicyDenial> {
     Ok(())
 }
 
+/// Outside the window only an approved template of a type WhatsApp approves goes; inside it,
+/// any Content template goes as a session message, approved or not (Twilio needs no approval
+/// there), unless WhatsApp rejected, paused or disabled it.
 fn approve_template(
     template: &Template,
     language: Option<&Language>,
     variables: &BTreeMap<String, String>,
+    window_open: bool,
 ) -> Result<Approved, PolicyDenial> {
     let (language, localization) = template.localization(language).map_err(|_| PolicyDenial::TemplateLanguageMissing {
         template: template.name.clone(),
         language: language.unwrap_or(&template.default_language).to_string(),
     })?;
-    if localization.status != ApprovalStatus::Approved {
+    let refused = matches!(
+        localization.status,
+        ApprovalStatus::Rejected | ApprovalStatus::Paused | ApprovalStatus::Disabled
+    );
+    if !window_open && localization.kind.session_only() {
+        return Err(PolicyDenial::TemplateSessionOnly {
+            template: template.name.clone(),
+            kind: localization.kind.as_twilio(),
+        });
+    }
+    if refused || (!window_open && localization.status != ApprovalStatus::Approved) {
         return Err(PolicyDenial::TemplateNotApproved {
             template: template.name.clone(),
             language: language.to_string(),
@@ -402,7 +425,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::template::Localization;
+    use crate::template::{ContentKind, Localization};
 
     fn t0() -> OffsetDateTime {
         datetime!(2026-11-26 10:00 UTC)
@@ -419,6 +442,7 @@ mod tests {
                     text: "Your appointment is coming up on {{1}} at {{2}}".into(),
                     content_sid: sid.then(|| ContentSid::parse("HX0123456789abcdef0123456789abcdef").unwrap()),
                     status,
+                    kind: ContentKind::Text,
                 },
             )]
             .into(),
@@ -479,6 +503,50 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn inside_the_window_any_content_goes_and_a_list_picker_only_there() {
+        let inside = t0() + Duration::hours(1);
+        let outside = t0() + Duration::days(3);
+        let ok_vars = vars(&[("1", "a"), ("2", "b")]);
+        let send = |now, status, kind| {
+            let mut t = template(status, true);
+            if let Some(l) = t.localizations.values_mut().next() {
+                l.kind = kind;
+            }
+            eval(
+                now,
+                &OutboundContent::Template {
+                    template: t,
+                    language: None,
+                    variables: ok_vars.clone(),
+                },
+            )
+            .map_err(|e| e.rule())
+        };
+        assert!(
+            send(inside, ApprovalStatus::Unsubmitted, ContentKind::QuickReply).is_ok(),
+            "a session message"
+        );
+        assert!(send(inside, ApprovalStatus::Unsubmitted, ContentKind::ListPicker).is_ok());
+        assert_eq!(
+            send(outside, ApprovalStatus::Unsubmitted, ContentKind::ListPicker).unwrap_err(),
+            "template_session_only"
+        );
+        assert_eq!(
+            send(outside, ApprovalStatus::Approved, ContentKind::ListPicker).unwrap_err(),
+            "template_session_only"
+        );
+        assert!(send(outside, ApprovalStatus::Approved, ContentKind::CallToAction).is_ok());
+        assert_eq!(
+            send(inside, ApprovalStatus::Rejected, ContentKind::Card).unwrap_err(),
+            "template_not_approved",
+            "WhatsApp refuses a rejected template even inside the window"
+        );
+        assert_eq!(ContentKind::from_twilio("twilio/list-picker"), ContentKind::ListPicker);
+        assert_eq!(ContentKind::richest(["twilio/text", "twilio/quick-reply"]), ContentKind::QuickReply);
+        assert_eq!(ContentKind::richest(["whatsapp/authentication"]), ContentKind::Other);
     }
 
     #[test]

@@ -169,6 +169,65 @@ impl ApprovalStatus {
     }
 }
 
+/// A Content template's type, as Twilio names it (`twilio/quick-reply`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentKind {
+    /// `twilio/text`.
+    #[default]
+    Text,
+    /// `twilio/media`.
+    Media,
+    /// `twilio/quick-reply`: up to 10 reply buttons.
+    QuickReply,
+    /// `twilio/list-picker`: a menu of up to 10 items. WhatsApp does not approve these, so they
+    /// reach a customer only inside their 24-hour window.
+    ListPicker,
+    /// `twilio/call-to-action`: URL or phone buttons.
+    CallToAction,
+    /// `twilio/card`: title, media and buttons.
+    Card,
+    /// Any other type.
+    Other,
+}
+
+impl ContentKind {
+    /// All of Twilio's WhatsApp content types, the richest first (a template with several types
+    /// is shown as its richest).
+    const ORDER: [(Self, &'static str); 6] = [
+        (Self::Card, "twilio/card"),
+        (Self::ListPicker, "twilio/list-picker"),
+        (Self::QuickReply, "twilio/quick-reply"),
+        (Self::CallToAction, "twilio/call-to-action"),
+        (Self::Media, "twilio/media"),
+        (Self::Text, "twilio/text"),
+    ];
+
+    /// Parses Twilio's name.
+    pub fn from_twilio(name: &str) -> Self {
+        Self::ORDER.iter().find(|(_, n)| *n == name).map_or(Self::Other, |(k, _)| *k)
+    }
+
+    /// Twilio's name (`twilio/other` for anything else).
+    pub fn as_twilio(self) -> &'static str {
+        Self::ORDER.iter().find(|(k, _)| *k == self).map_or("twilio/other", |(_, n)| n)
+    }
+
+    /// The richest of the type names a Content template has.
+    pub fn richest<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let names: Vec<&str> = names.into_iter().collect();
+        Self::ORDER
+            .iter()
+            .find(|(_, n)| names.contains(n))
+            .map_or(if names.is_empty() { Self::Text } else { Self::Other }, |(k, _)| *k)
+    }
+
+    /// WhatsApp delivers it only inside the customer's 24-hour window, approved or not.
+    pub fn session_only(self) -> bool {
+        self == Self::ListPicker
+    }
+}
+
 /// The template in one language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Localization {
@@ -178,6 +237,9 @@ pub struct Localization {
     pub content_sid: Option<ContentSid>,
     /// WhatsApp's approval status.
     pub status: ApprovalStatus,
+    /// Its Content type.
+    #[serde(default)]
+    pub kind: ContentKind,
 }
 
 /// A message template with its languages.
@@ -369,6 +431,7 @@ mod tests {
                     text: "Shipped {{1}}".into(),
                     content_sid: None,
                     status: ApprovalStatus::Approved,
+                    kind: ContentKind::Text,
                 },
             )]
             .into(),

@@ -105,6 +105,7 @@ impl Routing {
             profile_name: facts.get("customer.profile_name").cloned(),
             language: facts.get("language").cloned().unwrap_or_default(),
             first_message: facts.get("first_message").cloned().unwrap_or_default(),
+            button_payload: facts.get("button.payload").cloned(),
             attributes: facts,
             reopened: false,
             previous_agent_id: None,

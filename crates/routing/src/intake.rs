@@ -61,6 +61,9 @@ pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
     if let Some(phone) = &e.customer_phone {
         facts.insert("customer.phone".into(), phone.clone());
     }
+    if let Some(payload) = &e.button_payload {
+        facts.insert("button.payload".into(), payload.clone());
+    }
     if let Some(bsuid) = &e.customer_bsuid {
         facts.insert("customer.bsuid".into(), bsuid.clone());
     }

@@ -50,12 +50,15 @@ impl TemplateSync {
                 let (Some(language), Some(text)) = (item.language.clone(), item.text()) else {
                     continue;
                 };
+                let (content_type, content) = item.content().unwrap_or(("twilio/text", &serde_json::Value::Null));
                 templates.push(SyncedTemplate {
                     content_sid: item.sid.clone(),
                     name: item.name(),
                     language,
                     text,
                     status: item.whatsapp_status().as_str().into(),
+                    content_type: content_type.to_owned(),
+                    content_json: content.to_string(),
                 });
             }
             match page.meta.next_page_url {

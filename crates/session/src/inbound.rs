@@ -309,6 +309,7 @@ impl Session {
                 profile_name: message.profile_name.clone(),
                 language: number.default_language.clone(),
                 first_message: summary(message),
+                button_payload: message.button.as_ref().and_then(|b| b.payload.clone()),
                 attributes: conversation.attributes(),
                 reopened: matches!(opened, Opening::Reopened { .. }),
                 previous_agent_id: previous_agent.map(|a| a.to_string()),

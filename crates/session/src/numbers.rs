@@ -274,6 +274,7 @@ impl Session {
                     profile_name: profile_name.clone(),
                     language: number.settings.default_language.clone(),
                     first_message: c.first_message.clone(),
+                    button_payload: None,
                     attributes: c.attributes(),
                     reopened: false,
                     previous_agent_id: None,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgConnection;
-use switchboard_domain::template::{ApprovalStatus, ContentSid, Language, Localization, Template};
+use switchboard_domain::template::{ApprovalStatus, ContentKind, ContentSid, Language, Localization, Template};
 use uuid::Uuid;
 
 use crate::app::Session;
@@ -16,6 +16,9 @@ pub struct StoredTemplate {
     pub id: Uuid,
     pub number_id: Uuid,
     pub template: Template,
+    /// Per language, the Content type's own fields (buttons, list items, media), as Twilio
+    /// has them; synced templates only.
+    pub contents: BTreeMap<String, serde_json::Value>,
 }
 
 /// One template as fetched from Twilio.
@@ -26,6 +29,10 @@ pub struct SyncedTemplate {
     pub language: String,
     pub text: String,
     pub status: String,
+    /// `twilio/quick-reply`, …
+    pub content_type: String,
+    /// That type's fields.
+    pub content: serde_json::Value,
 }
 
 fn parse_status(raw: &str) -> Result<ApprovalStatus, SessionError> {
@@ -39,11 +46,19 @@ fn parse_status(raw: &str) -> Result<ApprovalStatus, SessionError> {
 pub fn build_template(
     name: &str,
     default_language: &str,
-    localizations: &[(String, String, String, String)],
+    localizations: &[(String, String, String, String, String)],
 ) -> Result<Template, SessionError> {
     let default_language = Language::parse(default_language).map_err(|e| SessionError::invalid(e.to_string()))?;
     let mut map = BTreeMap::new();
-    for (language, text, content_sid, status) in localizations {
+    for (language, text, content_sid, status, content_type) in localizations {
+        let kind = if content_type.is_empty() {
+            ContentKind::Text
+        } else {
+            match ContentKind::from_twilio(content_type) {
+                ContentKind::Other => return Err(SessionError::invalid(format!("unknown content type {content_type:?}"))),
+                kind => kind,
+            }
+        };
         let language = Language::parse(language).map_err(|e| SessionError::invalid(e.to_string()))?;
         let content_sid = if content_sid.is_empty() {
             None
@@ -62,6 +77,7 @@ pub fn build_template(
                     text: text.clone(),
                     content_sid,
                     status,
+                    kind,
                 },
             )
             .is_some()
@@ -90,20 +106,21 @@ async fn write_localizations(conn: &mut PgConnection, id: Uuid, template: &Templ
         .await?;
     for (language, l) in &template.localizations {
         sqlx::query(
-            "INSERT INTO session.template_localizations (template_id, language, text, content_sid, status) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO session.template_localizations (template_id, language, text, content_sid, status, content_type) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(language.as_str())
         .bind(&l.text)
         .bind(l.content_sid.as_ref().map(ContentSid::as_str))
         .bind(l.status.as_str())
+        .bind(l.kind.as_twilio())
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-type LocalizationRow = (Uuid, String, String, Option<String>, String);
+type LocalizationRow = (Uuid, String, String, Option<String>, String, String, Option<serde_json::Value>);
 
 impl Session {
     /// Creates a template on a number.
@@ -120,7 +137,12 @@ impl Session {
             .await?;
         write_localizations(&mut tx, id, &template).await?;
         tx.commit().await?;
-        Ok(StoredTemplate { id, number_id, template })
+        Ok(StoredTemplate {
+            id,
+            number_id,
+            template,
+            contents: BTreeMap::new(),
+        })
     }
 
     /// Replaces a template's name, default language and texts.
@@ -137,7 +159,12 @@ impl Session {
         .ok_or(SessionError::NotFound("template"))?;
         write_localizations(&mut tx, id, &template).await?;
         tx.commit().await?;
-        Ok(StoredTemplate { id, number_id, template })
+        Ok(StoredTemplate {
+            id,
+            number_id,
+            template,
+            contents: BTreeMap::new(),
+        })
     }
 
     /// Deletes a template.
@@ -161,7 +188,7 @@ impl Session {
                 .await?;
         let (number_id, name, default_language) = head.ok_or(SessionError::NotFound("template"))?;
         let rows: Vec<LocalizationRow> = sqlx::query_as(
-            "SELECT template_id, language, text, content_sid, status FROM session.template_localizations WHERE template_id = $1",
+            "SELECT template_id, language, text, content_sid, status, content_type, content FROM session.template_localizations WHERE template_id = $1",
         )
         .bind(id)
         .fetch_all(&mut *conn)
@@ -170,6 +197,7 @@ impl Session {
             id,
             number_id,
             template: assemble(name, &default_language, rows.iter()),
+            contents: contents(rows.iter()),
         })
     }
 
@@ -191,7 +219,7 @@ impl Session {
                 .fetch_all(&self.pool)
                 .await?;
         let rows: Vec<LocalizationRow> = sqlx::query_as(
-            "SELECT l.template_id, l.language, l.text, l.content_sid, l.status FROM session.template_localizations l \
+            "SELECT l.template_id, l.language, l.text, l.content_sid, l.status, l.content_type, l.content FROM session.template_localizations l \
              JOIN session.templates t ON t.id = l.template_id WHERE t.number_id = $1",
         )
         .bind(number_id)
@@ -203,6 +231,7 @@ impl Session {
                 id,
                 number_id,
                 template: assemble(name, &lang, rows.iter().filter(|r| r.0 == id)),
+                contents: contents(rows.iter().filter(|r| r.0 == id)),
             })
             .collect())
     }
@@ -260,14 +289,17 @@ impl Session {
                     }
                 };
                 sqlx::query(
-                    "INSERT INTO session.template_localizations (template_id, language, text, content_sid, status) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (template_id, language) DO UPDATE SET text = EXCLUDED.text, content_sid = EXCLUDED.content_sid, status = EXCLUDED.status",
+                    "INSERT INTO session.template_localizations (template_id, language, text, content_sid, status, content_type, content) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (template_id, language) DO UPDATE SET text = EXCLUDED.text, \
+                     content_sid = EXCLUDED.content_sid, status = EXCLUDED.status, content_type = EXCLUDED.content_type, content = EXCLUDED.content",
                 )
                 .bind(template_id)
                 .bind(language.as_str())
                 .bind(&item.text)
                 .bind(&item.content_sid)
                 .bind(status)
+                .bind(ContentKind::from_twilio(&item.content_type).as_twilio())
+                .bind(&item.content)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -277,15 +309,21 @@ impl Session {
     }
 }
 
+fn contents<'a>(rows: impl Iterator<Item = &'a LocalizationRow>) -> BTreeMap<String, serde_json::Value> {
+    rows.filter_map(|(_, lang, _, _, _, _, content)| Some((lang.clone(), content.clone()?)))
+        .collect()
+}
+
 fn assemble<'a>(name: String, default_language: &str, rows: impl Iterator<Item = &'a LocalizationRow>) -> Template {
     let localizations = rows
-        .filter_map(|(_, lang, text, sid, status)| {
+        .filter_map(|(_, lang, text, sid, status, content_type, _)| {
             Some((
                 Language::parse(lang).ok()?,
                 Localization {
                     text: text.clone(),
                     content_sid: sid.as_deref().and_then(|s| ContentSid::parse(s).ok()),
                     status: ApprovalStatus::from_twilio(status),
+                    kind: ContentKind::from_twilio(content_type),
                 },
             ))
         })

@@ -543,7 +543,7 @@ async fn content_and_approvals(State(em): State<Emulator>, headers: HeaderMap, Q
         .map(|t| {
             serde_json::json!({
                 "sid": t.sid, "account_sid": user, "friendly_name": t.name, "language": t.language,
-                "variables": {}, "types": { "twilio/text": { "body": t.body } },
+                "variables": {}, "types": t.types(),
                 "approval_requests": { "name": t.name, "category": "UTILITY", "status": t.status, "rejection_reason": "" }
             })
         })

@@ -39,6 +39,24 @@ pub struct SeededTemplate {
     pub language: String,
     pub body: String,
     pub status: String,
+    /// Its Content type (`twilio/text` when absent).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// That type's other fields (`actions`, `items`, `button`, …).
+    #[serde(default)]
+    pub content: Option<serde_json::Value>,
+}
+
+impl SeededTemplate {
+    /// The `types` object of its Content resource.
+    pub fn types(&self) -> serde_json::Value {
+        let kind = self.content_type.clone().unwrap_or_else(|| "twilio/text".into());
+        let mut fields = self.content.clone().unwrap_or_else(|| serde_json::json!({}));
+        if let Some(o) = fields.as_object_mut() {
+            o.insert("body".into(), serde_json::Value::String(self.body.clone()));
+        }
+        serde_json::json!({ kind: fields })
+    }
 }
 
 /// How status callbacks are sent.
@@ -108,6 +126,13 @@ pub fn default_templates() -> Vec<SeededTemplate> {
         language: language.into(),
         body: body.into(),
         status: status.into(),
+        content_type: None,
+        content: None,
+    };
+    let rich = |n: u32, name: &str, body: &str, status: &str, kind: &str, content: serde_json::Value| SeededTemplate {
+        content_type: Some(kind.into()),
+        content: Some(content),
+        ..t(n, name, "en", body, status)
     };
     vec![
         t(
@@ -148,5 +173,24 @@ pub fn default_templates() -> Vec<SeededTemplate> {
         ),
         t(7, "promo_blast", "en", "Big sale {{1}}!", "rejected"),
         t(8, "new_feature", "en", "Try our new feature {{1}}", "pending"),
+        rich(
+            9,
+            "delivery_slot",
+            "When should we deliver order {{1}}?",
+            "approved",
+            "twilio/quick-reply",
+            serde_json::json!({ "actions": [{ "title": "Morning", "id": "slot_am" }, { "title": "Afternoon", "id": "slot_pm" }] }),
+        ),
+        rich(
+            10,
+            "help_topics",
+            "What do you need help with?",
+            "unsubmitted",
+            "twilio/list-picker",
+            serde_json::json!({ "button": "Topics", "items": [
+                { "item": "Billing", "id": "topic_billing", "description": "Invoices and payments" },
+                { "item": "Delivery", "id": "topic_delivery", "description": "Where is my order" }
+            ] }),
+        ),
     ]
 }

@@ -44,11 +44,25 @@ pub struct ContentItem {
 }
 
 impl ContentItem {
-    /// Returns the template's text: the `body` of its `twilio/text` type, else of any type.
+    /// Returns the template's text: the `body` of its `twilio/text` type, else of its richest
+    /// type, else any type's `body` (a card's `title` when it has none).
     pub fn text(&self) -> Option<String> {
         let types = self.types.as_ref()?.as_object()?;
-        let body = |v: &serde_json::Value| v.get("body").and_then(|b| b.as_str()).map(str::to_owned);
-        types.get("twilio/text").and_then(body).or_else(|| types.values().find_map(body))
+        let field = |name: &'static str| move |v: &serde_json::Value| v.get(name).and_then(|b| b.as_str()).map(str::to_owned);
+        types
+            .get("twilio/text")
+            .and_then(field("body"))
+            .or_else(|| self.content().and_then(|(_, c)| field("body")(c).or_else(|| field("title")(c))))
+            .or_else(|| types.values().find_map(field("body")))
+    }
+
+    /// Returns the richest WhatsApp type the template has (`twilio/card` over
+    /// `twilio/list-picker` over `twilio/quick-reply` over `twilio/call-to-action` over
+    /// `twilio/media` over `twilio/text`) with that type's fields.
+    pub fn content(&self) -> Option<(&str, &serde_json::Value)> {
+        let types = self.types.as_ref()?.as_object()?;
+        let kind = switchboard_domain::template::ContentKind::richest(types.keys().map(String::as_str));
+        types.get_key_value(kind.as_twilio()).map(|(k, v)| (k.as_str(), v))
     }
 
     /// Returns the WhatsApp approval status (`approval_requests.status`, or
@@ -104,5 +118,27 @@ mod tests {
         assert_eq!(page.contents[2].whatsapp_status(), ApprovalStatus::Unsubmitted);
         assert!(page.contents[2].text().is_none());
         assert!(page.meta.next_page_url.unwrap().contains("Page=1"));
+    }
+
+    #[test]
+    fn the_richest_type_gives_the_kind_and_the_text() {
+        let item: ContentItem = serde_json::from_value(serde_json::json!({
+            "sid": "HX11111111111111111111111111111111",
+            "types": {
+                "twilio/text": { "body": "Pick a slot" },
+                "twilio/quick-reply": { "body": "Pick a slot, {{1}}", "actions": [{ "title": "Morning", "id": "am" }] }
+            }
+        }))
+        .unwrap();
+        let (kind, content) = item.content().unwrap();
+        assert_eq!(kind, "twilio/quick-reply");
+        assert_eq!(content["actions"][0]["id"], "am");
+        assert_eq!(item.text().as_deref(), Some("Pick a slot"), "twilio/text wins for the text");
+        let card: ContentItem = serde_json::from_value(serde_json::json!({
+            "sid": "HX22222222222222222222222222222222",
+            "types": { "twilio/card": { "title": "Your order {{1}}", "actions": [] } }
+        }))
+        .unwrap();
+        assert_eq!(card.text().as_deref(), Some("Your order {{1}}"));
     }
 }

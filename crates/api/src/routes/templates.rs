@@ -48,6 +48,8 @@ impl From<TemplateInput> for spb::TemplateInput {
                     text: l.text,
                     content_sid: l.content_sid,
                     status: l.status,
+                    content_type: l.content_type,
+                    content_json: String::new(),
                 })
                 .collect(),
         }

@@ -165,6 +165,12 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
     ana.find("#send-template").await;
     ana.wait_text("#window", "the window closed", |t| t.contains("closed")).await;
     assert!(ana.find_all("#reply").await.is_empty(), "no free text outside the window");
+    // A quick reply shows its buttons in the preview.
+    ana.select("#template", &template_id(&w, "delivery_slot").await).await;
+    ana.wait_text("#template-preview", "the quick reply's buttons", |t| {
+        t.contains("Morning | Afternoon")
+    })
+    .await;
     ana.select("#template", &template_id(&w, "follow_up").await).await;
     ana.select("#template-language", "en").await;
     ana.wait_text("#template-preview", "the template's text", |t| t.contains("{{1}}"))

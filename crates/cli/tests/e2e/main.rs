@@ -11,6 +11,7 @@ mod broker_users;
 mod browser;
 mod bsuid;
 mod channel_health;
+mod content;
 mod desk;
 mod doctor;
 mod harness;

@@ -1,5 +1,5 @@
 //! Conditions over a conversation's facts (its attributes, context variables and built-ins such
-//! as `language`, `number_id`, `first_message`, `customer.phone`, `customer.bsuid`). String
+//! as `language`, `number_id`, `first_message`, `customer.phone`, `customer.bsuid`, `button.payload`). String
 //! comparisons ignore case.
 
 use std::collections::BTreeMap;

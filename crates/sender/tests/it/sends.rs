@@ -212,7 +212,7 @@ async fn template_sync_brings_content_sids_and_real_approval_statuses() {
                 .unwrap()
                 .into_inner()
                 .templates;
-            (list.len() >= 7).then_some(list)
+            (list.len() >= 9).then_some(list)
         }
     })
     .await;
@@ -226,5 +226,24 @@ async fn template_sync_brings_content_sids_and_real_approval_statuses() {
     assert_eq!(status("follow_up", "en").0, "approved");
     assert_eq!(status("promo_blast", "en").0, "rejected", "the real status, not assumed approved");
     assert_eq!(status("new_feature", "en").0, "pending");
+    // Every WhatsApp content type is kept, with its buttons or items.
+    let localization = |name: &str| {
+        templates
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.localizations.first())
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let quick = localization("delivery_slot");
+    assert_eq!(quick.content_type, "twilio/quick-reply");
+    assert!(quick.content_json.contains("slot_am"), "{}", quick.content_json);
+    let list = localization("help_topics");
+    assert_eq!(
+        (list.content_type.as_str(), list.status.as_str()),
+        ("twilio/list-picker", "unsubmitted")
+    );
+    assert!(list.content_json.contains("topic_billing"), "{}", list.content_json);
+    assert_eq!(localization("follow_up").content_type, "twilio/text");
     h.stop().await;
 }

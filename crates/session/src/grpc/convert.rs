@@ -135,16 +135,26 @@ pub fn template(t: &StoredTemplate) -> pb::Template {
                 text: l.text.clone(),
                 content_sid: l.content_sid.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
                 status: l.status.as_str().into(),
+                content_type: l.kind.as_twilio().into(),
+                content_json: t.contents.get(lang.as_str()).map(ToString::to_string).unwrap_or_default(),
             })
             .collect(),
     }
 }
 
 pub fn template_from(input: &pb::TemplateInput) -> Result<Template, SessionError> {
-    let rows: Vec<(String, String, String, String)> = input
+    let rows: Vec<(String, String, String, String, String)> = input
         .localizations
         .iter()
-        .map(|l| (l.language.clone(), l.text.clone(), l.content_sid.clone(), l.status.clone()))
+        .map(|l| {
+            (
+                l.language.clone(),
+                l.text.clone(),
+                l.content_sid.clone(),
+                l.status.clone(),
+                l.content_type.clone(),
+            )
+        })
         .collect();
     build_template(&input.name, &input.default_language, &rows)
 }

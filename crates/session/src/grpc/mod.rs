@@ -358,6 +358,8 @@ impl SessionService for SessionGrpc {
                 language: t.language,
                 text: t.text,
                 status: t.status,
+                content_type: t.content_type,
+                content: serde_json::from_str(&t.content_json).unwrap_or(serde_json::Value::Null),
             })
             .collect();
         let (created, updated) = self.session.sync_templates(parse_id(&r.channel_id, "channel_id")?, &items).await?;

@@ -165,6 +165,7 @@ async fn bad_configuration_is_refused_with_a_clear_error_and_changes_nothing() {
                 text: "Hi {{1}".into(),
                 content_sid: String::new(),
                 status: String::new(),
+                ..Default::default()
             }],
         })
         .await

@@ -117,6 +117,7 @@ async fn free_text_is_allowed_until_24_hours_then_only_an_approved_template() {
                 text: "Hi {{1}}, your ticket {{2}} was updated".into(),
                 content_sid: "HX0123456789abcdef0123456789abcdef".into(),
                 status: "approved".into(),
+                ..Default::default()
             }],
         })
         .await

@@ -107,6 +107,7 @@ async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failu
                     text: "We are still here for you".into(),
                     content_sid: format!("HX{:032x}", name.len()),
                     status: "approved".into(),
+                    ..Default::default()
                 }],
             })
             .await
@@ -173,6 +174,7 @@ async fn deleting_a_number_closes_its_conversations_fails_queued_sends_and_remov
                 text: "Hello".into(),
                 content_sid: "HX0123456789abcdef0123456789abcdef".into(),
                 status: "approved".into(),
+                ..Default::default()
             }],
         })
         .await
