@@ -383,6 +383,20 @@ pub struct WorkstreamUpdatedV1 {
     /// default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_receipts: Option<String>,
+    /// The template sent when the window closes under an agent's message (63016): its name and
+    /// variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_template: Option<WindowTemplateV1>,
+}
+
+/// A workstream's window template (in [`WorkstreamUpdatedV1`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowTemplateV1 {
+    /// Template name on the number.
+    pub name: String,
+    /// Placeholder values.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 

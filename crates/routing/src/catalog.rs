@@ -121,6 +121,10 @@ impl Routing {
                             .map(|v| (v.name.clone(), v.kind.as_str().to_owned()))
                             .collect(),
                         read_receipts: Some(def.read_receipts.as_str().to_owned()),
+                        window_template: def.window_template.as_ref().map(|t| switchboard_bus::events::WindowTemplateV1 {
+                            name: t.name.clone(),
+                            variables: t.variables.clone(),
+                        }),
                     },
                     self.now(),
                 );
@@ -369,6 +373,7 @@ impl Routing {
                     wrap_up_auto_close_secs: None,
                     context_variables: Default::default(),
                     read_receipts: None,
+                    window_template: None,
                 },
                 self.now(),
             ),

@@ -391,12 +391,13 @@ impl Session {
         let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
         sqlx::query(
             "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at, default_language, \
-             open_auto_close_secs, active_auto_close_secs, wrap_up_auto_close_secs, context_variables, read_receipts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             open_auto_close_secs, active_auto_close_secs, wrap_up_auto_close_secs, context_variables, read_receipts, window_template) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET waiting_auto_close_secs = EXCLUDED.waiting_auto_close_secs, bot_id = EXCLUDED.bot_id, \
              bot_inactivity_secs = EXCLUDED.bot_inactivity_secs, updated_at = EXCLUDED.updated_at, default_language = EXCLUDED.default_language, \
              open_auto_close_secs = EXCLUDED.open_auto_close_secs, active_auto_close_secs = EXCLUDED.active_auto_close_secs, \
              wrap_up_auto_close_secs = EXCLUDED.wrap_up_auto_close_secs, context_variables = EXCLUDED.context_variables, \
-             read_receipts = EXCLUDED.read_receipts",
+             read_receipts = EXCLUDED.read_receipts, window_template = EXCLUDED.window_template",
         )
         .bind(id)
         .bind(event.waiting_auto_close_secs)
@@ -409,6 +410,7 @@ impl Session {
         .bind(event.wrap_up_auto_close_secs)
         .bind(serde_json::json!(event.context_variables))
         .bind(ReadReceipts::parse(event.read_receipts.as_deref().unwrap_or_default()).as_str())
+        .bind(event.window_template.as_ref().map(|t| serde_json::json!(t)))
         .execute(&self.pool)
         .await?;
         Ok(())

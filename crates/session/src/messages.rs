@@ -77,13 +77,13 @@ impl SendContext {
         self.window().expires_at()
     }
 
-    fn window(&self) -> ServiceWindow {
+    pub(crate) fn window(&self) -> ServiceWindow {
         ServiceWindow {
             last_inbound_at: self.last_inbound_at,
         }
     }
 
-    fn attachments(&self) -> switchboard_domain::attachment::AttachmentSettings {
+    pub(crate) fn attachments(&self) -> switchboard_domain::attachment::AttachmentSettings {
         switchboard_domain::attachment::AttachmentSettings {
             customer_attachments: self.customer_attachments,
             agent_attachments: self.agent_attachments,

@@ -2,11 +2,13 @@
 //! before it closes (`conversation.window_closing.v1`), and, when a free-form message fails with
 //! 63016 (the window closed while it was in flight), a note in the transcript. Both name the
 //! templates that can still reach the customer: the number's approved templates, in the
-//! customer's language first.
+//! customer's language first. A workstream may also name a template to send on its own then.
 
 use sqlx::PgConnection;
-use switchboard_bus::events::ConversationWindowClosingV1;
-use switchboard_domain::automated;
+use switchboard_bus::events::{ConversationWindowClosingV1, WindowTemplateV1};
+use switchboard_domain::automated::{self, RenderContext};
+use switchboard_domain::policy::{self, OutboundContent};
+use switchboard_domain::template::Language;
 use switchboard_domain::window::WINDOW;
 use uuid::Uuid;
 
@@ -142,6 +144,79 @@ impl Session {
             )
         };
         self.insert_note(tx, &c, &text, events).await?;
+        self.send_window_template(tx, &c, events).await
+    }
+
+    /// Sends the workstream's window template, if it has one, once per customer message whose
+    /// window closed; a template that cannot go is explained in a note.
+    async fn send_window_template(&self, tx: &mut PgConnection, c: &ConversationRow, events: &mut Events) -> Result<(), SessionError> {
+        let Some(last) = c.last_customer_message_at else { return Ok(()) };
+        let configured: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT w.window_template FROM session.numbers n JOIN session.workstreams w ON w.id = coalesce($2, n.workstream_id) \
+             WHERE n.id = $1",
+        )
+        .bind(c.number_id)
+        .bind(c.workstream_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten();
+        let Some(configured) = configured.and_then(|v| serde_json::from_value::<WindowTemplateV1>(v).ok()) else {
+            return Ok(());
+        };
+        // Once per window: several messages failing together send it once.
+        let first = sqlx::query(
+            "UPDATE session.conversations SET window_template_sent_for = $2 WHERE id = $1 \
+             AND window_template_sent_for IS DISTINCT FROM $2",
+        )
+        .bind(c.id)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first {
+            return Ok(());
+        }
+        let ctx = self.send_context(tx, c.id).await?;
+        let attributes = c.attributes();
+        let languages = self
+            .customer_languages(tx, c, &ctx, attributes.get("language").map(String::as_str))
+            .await?;
+        let outcome = match self.template_id_by_name(tx, ctx.number_id, &configured.name).await {
+            Ok(id) => {
+                let stored = self.template(tx, id).await?;
+                let language = languages
+                    .iter()
+                    .filter_map(|l| Language::parse(l).ok())
+                    .find(|l| stored.template.localizations.contains_key(l));
+                let render = RenderContext {
+                    variables: attributes,
+                    ..RenderContext::default()
+                };
+                let variables = configured
+                    .variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), automated::render(v, &render)))
+                    .collect();
+                let content = OutboundContent::Template {
+                    template: stored.template,
+                    language,
+                    variables,
+                };
+                policy::evaluate(self.now(), &ctx.window(), &ctx.attachments(), &content).map_err(|d| d.to_string())
+            }
+            Err(SessionError::NotFound(_)) => Err(format!("the number has no template named {:?}", configured.name)),
+            Err(other) => return Err(other),
+        };
+        match outcome {
+            Ok(approved) => {
+                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?;
+            }
+            Err(why) => {
+                let note = format!("The workstream's window template was not sent: {why}");
+                self.insert_note(tx, c, &note, events).await?;
+            }
+        }
         Ok(())
     }
 }

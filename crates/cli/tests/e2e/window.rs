@@ -50,3 +50,57 @@ async fn the_agent_is_warned_an_hour_before_the_window_closes_with_the_templates
     assert_eq!(warnings, 2, "one warning per window");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_workstream_sends_its_window_template_once_when_the_window_closes_under_a_message() {
+    let w = World::start().await;
+    w.sync_templates().await;
+    let definition = json!({
+        "mode": "push", "fallback_queue_id": w.queue_id, "offer_timeout_secs": 120,
+        "window_template": { "name": "follow_up", "variables": { "1": "there", "2": "A-9" } },
+    });
+    w.replace_workstream(definition, "window_template IS NOT NULL").await;
+    let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
+    let conversation = w.taken_by(&w.ana, &mut ana, "+5511955550003").await;
+
+    // Twilio takes two of Ana's replies, but the window closed meanwhile (63016 in flight).
+    w.emulator()
+        .inject(switchboard_twilio_emulator::Fault::FailWith { code: 63016, count: 2 });
+    let path = format!("/conversations/{conversation}/messages");
+    for (i, text) in ["Are you still there?", "Hello?"].iter().enumerate() {
+        w.ana
+            .api
+            .post(&path, &json!({ "text": text, "client_message_id": format!("late-{i}") }))
+            .await
+            .unwrap();
+    }
+    // Both fail and are noted; the template goes on its own, once, in the customer's language,
+    // and is delivered.
+    switchboard_test_support::wait_until(WAIT, "both replies failed and noted, the template delivered", || async {
+        let messages = w.ana.api.get(&path).await.unwrap();
+        let messages = messages.as_array().unwrap();
+        let template = messages.iter().any(|m| {
+            m["author_kind"] == "automated"
+                && m["body"] == "Hi there, we are following up on your request A-9. Reply to continue."
+                && matches!(m["status"].as_str(), Some("delivered" | "read"))
+        });
+        template
+            && messages.iter().filter(|m| m["error_code"] == 63016).count() == 2
+            && messages
+                .iter()
+                .filter(|m| m["author_kind"] == "system" && m["body"].as_str().unwrap_or("").contains("63016"))
+                .count()
+                == 2
+    })
+    .await;
+    let follow_up = format!("HX{:032x}", 4);
+    let sent = w
+        .emulator()
+        .sent()
+        .iter()
+        .filter(|m| m.content_sid.as_deref() == Some(follow_up.as_str()))
+        .count();
+    assert_eq!(sent, 1, "once per window, however many messages failed");
+    ana.close().await;
+    w.stop().await;
+}

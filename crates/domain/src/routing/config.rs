@@ -115,6 +115,20 @@ pub struct WorkstreamDef {
     /// `on_typing` (the default) or `never`.
     #[serde(default)]
     pub read_receipts: crate::indicators::ReadReceipts,
+    /// A template sent on its own when an agent's message fails because the customer's window
+    /// closed while it was in flight (63016), to reach them again; none: only the agent is told.
+    #[serde(default)]
+    pub window_template: Option<WindowTemplate>,
+}
+
+/// The template a workstream sends when the window closed under an agent's message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowTemplate {
+    /// The template's name on the number (the customer's language is chosen when sent).
+    pub name: String,
+    /// Values for its placeholders; each may use `{$Var$}` (context variables), `{AgentName}`.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 impl WorkstreamDef {
@@ -134,6 +148,14 @@ impl WorkstreamDef {
         }
         if self.auto_accept && self.mode == DistributionMode::Pick {
             return Err("auto_accept works only on push workstreams".into());
+        }
+        if let Some(t) = &self.window_template {
+            if t.name.trim().is_empty() || t.name.chars().count() > 200 {
+                return Err("window_template.name has 1 to 200 characters".into());
+            }
+            if t.variables.values().any(|v| v.chars().count() > 1_000) {
+                return Err("window_template.variables values have at most 1000 characters".into());
+            }
         }
         if self.waiting_auto_close_secs < 60 {
             return Err("waiting_auto_close_secs must be at least 60".into());

@@ -363,6 +363,7 @@ async fn context_variables_a_workstream_declares_type_check_what_bots_set() {
         wrap_up_auto_close_secs: None,
         context_variables: [("Amount".to_owned(), "number".to_owned()), ("Reason".to_owned(), "text".to_owned())].into(),
         read_receipts: None,
+        window_template: None,
     })
     .await;
     wait_until(WAIT, "session has the workstream", || async {
