@@ -137,6 +137,27 @@ async fn a_customer_conversation_runs_end_to_end_through_every_service() {
         .await
         .unwrap();
     assert_eq!(denied.status(), 403, "another agent cannot read the media");
+    // The number's size cap applies to the proxy too: lowered under the photo's size, it is
+    // refused.
+    let number = w.admin.get(&format!("/numbers/{}", w.number_id)).await.unwrap();
+    let mut settings = number["settings"].clone();
+    settings["max_attachment_bytes"] = json!(8);
+    w.admin
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/numbers/{}", w.number_id),
+            Some(&json!({ "settings": settings })),
+        )
+        .await
+        .unwrap();
+    let capped = http
+        .get(format!("{}{media_path}", w.stack.urls.api))
+        .bearer_auth(&w.ana.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(capped.status(), 422, "over the number's cap");
+    assert!(capped.text().await.unwrap().contains("larger than 8 bytes"));
 
     // A reconnecting client resumes after the last event it saw.
     let resume_from = ana_stream.last_id;

@@ -1,6 +1,7 @@
 //! The media proxy: streams an inbound message's media from Twilio with the account's
 //! credentials (sent only to the configured Twilio API host; Twilio's CDN redirect is followed
-//! without them), checking type and size, so agent UIs never see Twilio credentials.
+//! without them), checking type and size (the number's cap for the type, within the service's),
+//! so agent UIs never see Twilio credentials.
 
 use std::sync::Arc;
 
@@ -51,9 +52,24 @@ pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, convers
             "media of type {content_type} is not carried on this channel"
         )));
     }
-    let limit = session.settings.media_max_bytes;
+    // The number's own cap for this type (WhatsApp's per-type limits within it), within the
+    // service's.
+    let number: (i64,) = sqlx::query_as(
+        "SELECT n.max_attachment_bytes FROM session.conversations c JOIN session.numbers n ON n.id = c.number_id WHERE c.id = $1",
+    )
+    .bind(message.conversation_id)
+    .fetch_one(&session.pool)
+    .await?;
+    let number_cap = switchboard_domain::attachment::AttachmentSettings {
+        max_bytes: u64::try_from(number.0).unwrap_or(0),
+        ..Default::default()
+    }
+    .cap_for(&content_type);
+    let limit = session.settings.media_max_bytes.min(number_cap);
     if response.content_length().is_some_and(|n| n > limit) {
-        return Err(SessionError::Precondition(format!("media is larger than {limit} bytes")));
+        return Err(SessionError::Precondition(format!(
+            "media is larger than {limit} bytes, this number's limit for {content_type}"
+        )));
     }
     let state = (response, 0u64, Some(content_type));
     let chunks = futures_util::stream::unfold(Some(state), move |state| async move {
