@@ -127,9 +127,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Parses a path or body id.
-pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::invalid(format!("{what} must be a UUID")))
+pub use switchboard_service_kit::parse_id;
+
+impl From<switchboard_service_kit::InvalidId> for ApiError {
+    fn from(e: switchboard_service_kit::InvalidId) -> Self {
+        Self::invalid(e.to_string())
+    }
 }
 
 /// The result of a handler.

@@ -14,13 +14,9 @@ pub fn rfc3339(ts: &prost_types::Timestamp) -> Option<String> {
         .ok()
 }
 
-pub(crate) fn ts(value: Option<&prost_types::Timestamp>) -> Option<String> {
-    value.and_then(rfc3339)
-}
-
-/// A protobuf timestamp as RFC 3339.
+/// A protobuf timestamp, when present, as RFC 3339.
 pub fn timestamp(value: Option<&prost_types::Timestamp>) -> Option<String> {
-    ts(value)
+    value.and_then(rfc3339)
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -105,8 +101,8 @@ pub struct Channel {
 impl From<spb::Channel> for Channel {
     fn from(c: spb::Channel) -> Self {
         Self {
-            created_at: ts(c.created_at.as_ref()),
-            health_checked_at: ts(c.health_checked_at.as_ref()),
+            created_at: timestamp(c.created_at.as_ref()),
+            health_checked_at: timestamp(c.health_checked_at.as_ref()),
             health: c.health,
             health_reason: non_empty(c.health_reason),
             id: c.id,
@@ -199,7 +195,7 @@ pub struct Number {
 impl From<spb::Number> for Number {
     fn from(n: spb::Number) -> Self {
         Self {
-            created_at: ts(n.created_at.as_ref()),
+            created_at: timestamp(n.created_at.as_ref()),
             id: n.id,
             channel_id: n.channel_id,
             phone: n.phone,
@@ -342,10 +338,10 @@ pub struct Conversation {
 impl From<spb::Conversation> for Conversation {
     fn from(c: spb::Conversation) -> Self {
         Self {
-            opened_at: ts(c.opened_at.as_ref()),
-            last_customer_message_at: ts(c.last_customer_message_at.as_ref()),
-            window_expires_at: ts(c.window_expires_at.as_ref()),
-            closed_at: ts(c.closed_at.as_ref()),
+            opened_at: timestamp(c.opened_at.as_ref()),
+            last_customer_message_at: timestamp(c.last_customer_message_at.as_ref()),
+            window_expires_at: timestamp(c.window_expires_at.as_ref()),
+            closed_at: timestamp(c.closed_at.as_ref()),
             id: c.id,
             channel_id: c.channel_id,
             number_id: c.number_id,
@@ -425,7 +421,7 @@ impl From<spb::Message> for Message {
             })
             .collect();
         Self {
-            created_at: ts(m.created_at.as_ref()),
+            created_at: timestamp(m.created_at.as_ref()),
             details: serde_json::from_str(&m.details_json).unwrap_or_else(|_| serde_json::json!({})),
             id: m.id,
             conversation_id: m.conversation_id,
@@ -440,7 +436,7 @@ impl From<spb::Message> for Message {
             error_message: non_empty(m.error_message),
             twilio_sid: non_empty(m.twilio_sid),
             traceparent: non_empty(m.traceparent),
-            read_at: ts(m.read_at.as_ref()),
+            read_at: timestamp(m.read_at.as_ref()),
         }
     }
 }
@@ -463,8 +459,8 @@ pub struct Offer {
 impl From<rpb::Offer> for Offer {
     fn from(o: rpb::Offer) -> Self {
         Self {
-            created_at: ts(o.created_at.as_ref()),
-            expires_at: ts(o.expires_at.as_ref()),
+            created_at: timestamp(o.created_at.as_ref()),
+            expires_at: timestamp(o.expires_at.as_ref()),
             id: o.id,
             conversation_id: o.conversation_id,
             agent_id: o.agent_id,
@@ -499,8 +495,8 @@ pub struct WorkItem {
 impl From<rpb::WorkItem> for WorkItem {
     fn from(w: rpb::WorkItem) -> Self {
         Self {
-            enqueued_at: ts(w.enqueued_at.as_ref()),
-            last_customer_message_at: ts(w.last_customer_message_at.as_ref()),
+            enqueued_at: timestamp(w.enqueued_at.as_ref()),
+            last_customer_message_at: timestamp(w.last_customer_message_at.as_ref()),
             skills: serde_json::from_str(&w.skills_json).unwrap_or(serde_json::Value::Null),
             conversation_id: w.conversation_id,
             workstream_id: non_empty(w.workstream_id),
@@ -594,8 +590,8 @@ pub struct ConfigObject {
 impl From<rpb::ConfigObject> for ConfigObject {
     fn from(c: rpb::ConfigObject) -> Self {
         Self {
-            created_at: ts(c.created_at.as_ref()),
-            updated_at: ts(c.updated_at.as_ref()),
+            created_at: timestamp(c.created_at.as_ref()),
+            updated_at: timestamp(c.updated_at.as_ref()),
             definition: serde_json::from_str(&c.definition_json).unwrap_or(serde_json::Value::Null),
             id: c.id,
             name: c.name,

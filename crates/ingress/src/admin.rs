@@ -50,7 +50,7 @@ fn invalid(message: impl Into<String>) -> Status {
 }
 
 fn id(raw: &str) -> Result<Uuid, Status> {
-    raw.parse().map_err(|_| invalid("id must be a UUID"))
+    Ok(switchboard_service_kit::parse_id(raw, "id")?)
 }
 
 fn text(raw: String) -> Option<String> {

@@ -87,12 +87,10 @@ impl From<RoutingError> for tonic::Status {
     }
 }
 
-/// Parses a UUID argument.
-pub fn parse_id(raw: &str, what: &'static str) -> Result<uuid::Uuid, RoutingError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| RoutingError::Invalid(format!("{what} must be a UUID")))
-}
+pub use switchboard_service_kit::{optional_id, parse_id};
 
-/// Parses an optional UUID ("" means none).
-pub fn optional_id(raw: &str, what: &'static str) -> Result<Option<uuid::Uuid>, RoutingError> {
-    if raw.is_empty() { Ok(None) } else { parse_id(raw, what).map(Some) }
+impl From<switchboard_service_kit::InvalidId> for RoutingError {
+    fn from(e: switchboard_service_kit::InvalidId) -> Self {
+        Self::Invalid(e.to_string())
+    }
 }

@@ -6,9 +6,11 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod ids;
 pub mod shutdown;
 
 pub use config::{ConfigError, Validate, load_config};
 pub use error::ErrorCode;
 pub use health::Health;
+pub use ids::{InvalidId, optional_id, parse_id};
 pub use shutdown::{shutdown_signal, spawn_shutdown_on_signal};

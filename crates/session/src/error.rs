@@ -103,7 +103,10 @@ impl From<SessionError> for tonic::Status {
     }
 }
 
-/// Parses a UUID argument.
-pub fn parse_id(raw: &str, what: &'static str) -> Result<uuid::Uuid, SessionError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| SessionError::Invalid(format!("{what} must be a UUID")))
+pub use switchboard_service_kit::parse_id;
+
+impl From<switchboard_service_kit::InvalidId> for SessionError {
+    fn from(e: switchboard_service_kit::InvalidId) -> Self {
+        Self::Invalid(e.to_string())
+    }
 }

@@ -42,7 +42,7 @@ impl From<spb::WebhookKey> for WebhookKey {
     fn from(k: spb::WebhookKey) -> Self {
         Self {
             key: k.key,
-            created_at: crate::views::ts(k.created_at.as_ref()),
+            created_at: crate::views::timestamp(k.created_at.as_ref()),
         }
     }
 }

@@ -17,14 +17,7 @@ use crate::templates::{StoredTemplate, build_template};
 
 pub use switchboard_proto::time::timestamp;
 
-/// Parses an optional UUID ("" means none).
-pub fn optional_id(raw: &str, what: &'static str) -> Result<Option<Uuid>, SessionError> {
-    if raw.is_empty() {
-        Ok(None)
-    } else {
-        crate::error::parse_id(raw, what).map(Some)
-    }
-}
+pub use switchboard_service_kit::optional_id;
 
 /// Returns (page size, token) with defaults and a cap.
 pub fn page(request: Option<&PageRequest>) -> (i64, String) {
