@@ -74,18 +74,9 @@ impl ApiError {
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
-        let code = match status.code() {
-            tonic::Code::InvalidArgument | tonic::Code::OutOfRange => ErrorCode::InvalidArgument,
-            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
-            tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
-            tonic::Code::NotFound => ErrorCode::NotFound,
-            tonic::Code::AlreadyExists => ErrorCode::AlreadyExists,
-            tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
-            tonic::Code::Aborted => ErrorCode::Aborted,
-            tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
-            tonic::Code::Unavailable => ErrorCode::Unavailable,
-            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ErrorCode::DeadlineExceeded,
-            _ => return Self::internal(format!("upstream: {} {}", status.code(), status.message())),
+        let code = match ErrorCode::of(&status) {
+            ErrorCode::Internal => return Self::internal(format!("upstream: {} {}", status.code(), status.message())),
+            code => code,
         };
         let mut error = Self::new(code, status.message());
         if code == ErrorCode::FailedPrecondition

@@ -59,7 +59,7 @@ impl TurnHandler {
             .await
         {
             Ok(c) => c.into_inner(),
-            Err(status) if status.code() == tonic::Code::NotFound => return Ok(()),
+            Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::NotFound => return Ok(()),
             Err(status) => return Err(retry(status.message())),
         };
         if conversation.bot_id != turn.bot_id || conversation.status != "active" {
@@ -79,7 +79,7 @@ impl TurnHandler {
                 let r = r.into_inner();
                 (r.bot.unwrap_or_default(), SecretString::from(r.signing_secret))
             }
-            Err(status) if status.code() == tonic::Code::NotFound => {
+            Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::NotFound => {
                 return self
                     .escalate(
                         turn,
@@ -208,7 +208,9 @@ impl TurnHandler {
                     .await;
                 match ended {
                     Ok(_) => Ok(()),
-                    Err(s) if s.code() == tonic::Code::FailedPrecondition => Ok(()),
+                    Err(s) if switchboard_service_kit::ErrorCode::of(&s) == switchboard_service_kit::ErrorCode::FailedPrecondition => {
+                        Ok(())
+                    }
                     Err(s) => Err(retry(s.message())),
                 }
             }
@@ -231,7 +233,12 @@ impl TurnHandler {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            Err(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument) => {
+            Err(s)
+                if matches!(
+                    switchboard_service_kit::ErrorCode::of(&s),
+                    switchboard_service_kit::ErrorCode::FailedPrecondition | switchboard_service_kit::ErrorCode::InvalidArgument
+                ) =>
+            {
                 tracing::info!(conversation_id = %turn.conversation_id, reason = s.message(), "bot reply refused");
                 self.note(turn, &format!("Bot reply not sent: {}", s.message())).await
             }
@@ -279,11 +286,11 @@ impl TurnHandler {
         match escalated {
             Ok(_) => Ok(()),
             // A bad hint from the bot: escalate without it rather than leave the customer waiting.
-            Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            Err(s) if switchboard_service_kit::ErrorCode::of(&s) == switchboard_service_kit::ErrorCode::InvalidArgument => {
                 let note = format!("{note} (the bot's routing hint was ignored: {})", s.message());
                 Box::pin(self.escalate_with(turn, &note, context, None, String::new())).await
             }
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) if switchboard_service_kit::ErrorCode::of(&s) == switchboard_service_kit::ErrorCode::NotFound => Ok(()),
             Err(s) => Err(retry(s.message())),
         }
     }

@@ -140,7 +140,12 @@ impl ChannelResolver {
                 self.stale.insert(channel_id.to_owned(), channel.clone()).await;
                 Ok(Lookup::Found(channel))
             }
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+            Err(status)
+                if matches!(
+                    switchboard_service_kit::ErrorCode::of(&status),
+                    switchboard_service_kit::ErrorCode::NotFound | switchboard_service_kit::ErrorCode::InvalidArgument
+                ) =>
+            {
                 self.stale.invalidate(channel_id).await;
                 Ok(Lookup::NotFound)
             }

@@ -47,7 +47,7 @@ impl Routing {
         };
         match self.session.clone().transition_conversation(request).await {
             Ok(_) => {}
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::FailedPrecondition => {}
             Err(status) => return Err(RoutingError::from_session(status)),
         }
         let facts = crate::intake::facts(e);
@@ -89,7 +89,7 @@ impl Routing {
         match self.session.clone().transition_conversation(request).await {
             Ok(_) => {}
             // Already released (a repeated escalation after a failure) or closed meanwhile.
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::FailedPrecondition => {}
             Err(status) => return Err(RoutingError::from_session(status)),
         }
         let mut facts: BTreeMap<String, String> = serde_json::from_value(item.facts.clone()).unwrap_or_default();

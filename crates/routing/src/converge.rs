@@ -43,7 +43,7 @@ impl Routing {
                     queue_id: c.queue_id.parse().ok(),
                 }))
             }
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::NotFound => Ok(None),
             Err(status) => Err(RoutingError::from_session(status)),
         }
     }

@@ -45,10 +45,10 @@ impl RoutingError {
 
     /// Maps a session gRPC error on a lifecycle call.
     pub fn from_session(status: tonic::Status) -> Self {
-        match status.code() {
-            tonic::Code::FailedPrecondition => Self::Precondition(status.message().to_owned()),
-            tonic::Code::NotFound => Self::NotFound("conversation"),
-            tonic::Code::InvalidArgument => Self::Invalid(status.message().to_owned()),
+        match ErrorCode::of(&status) {
+            ErrorCode::FailedPrecondition => Self::Precondition(status.message().to_owned()),
+            ErrorCode::NotFound => Self::NotFound("conversation"),
+            ErrorCode::InvalidArgument => Self::Invalid(status.message().to_owned()),
             _ => Self::Unavailable(format!("session: {}", status.message())),
         }
     }

@@ -234,7 +234,8 @@ impl Routing {
             };
             match self.session.clone().transition_conversation(request).await {
                 Ok(_) => {}
-                Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+                Err(status)
+                    if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::FailedPrecondition => {}
                 Err(status) => return Err(RoutingError::from_session(status)),
             }
             sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")

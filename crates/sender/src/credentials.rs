@@ -62,7 +62,14 @@ impl CredentialStore {
                 self.cache.insert(channel_id.to_owned(), credentials.clone()).await;
                 Ok(credentials)
             }
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => Err(CredentialsError::Gone),
+            Err(status)
+                if matches!(
+                    switchboard_service_kit::ErrorCode::of(&status),
+                    switchboard_service_kit::ErrorCode::NotFound | switchboard_service_kit::ErrorCode::InvalidArgument
+                ) =>
+            {
+                Err(CredentialsError::Gone)
+            }
             Err(status) => Err(CredentialsError::Unavailable(status.message().to_owned())),
         }
     }

@@ -90,6 +90,11 @@ impl ErrorCode {
         }
     }
 
+    /// The code of a status another service answered with.
+    pub fn of(status: &tonic::Status) -> Self {
+        Self::from_grpc_code(status.code())
+    }
+
     /// Maps a gRPC code received from another service back to an [`ErrorCode`].
     pub fn from_grpc_code(code: Code) -> Self {
         match code {
