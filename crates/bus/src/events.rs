@@ -578,6 +578,9 @@ pub struct BotMessage {
     pub location: Option<serde_json::Value>,
     /// Quick-reply button payload, when the customer pressed one.
     pub button_payload: Option<String>,
+    /// A WhatsApp Flow's answers, when the message carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_data: Option<serde_json::Value>,
     /// When it arrived.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,

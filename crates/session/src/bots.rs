@@ -320,6 +320,7 @@ fn bot_message(m: &MessageRow) -> BotMessage {
         media_types,
         location,
         button_payload,
+        flow_data: m.details.get("flow_data").filter(|v| !v.is_null()).cloned(),
         at: m.created_at,
     }
 }

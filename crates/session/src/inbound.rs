@@ -265,6 +265,8 @@ impl Session {
             "replied_to": replied_to,
             "referral": message.referral,
             "interactive_data": message.interactive_data,
+            // A WhatsApp Flow's answers, as data when they parse (they are JSON text).
+            "flow_data": message.flow_data.as_deref().map(|f| serde_json::from_str::<serde_json::Value>(f).unwrap_or_else(|_| serde_json::Value::String(f.to_owned()))),
             "forwarded": message.forwarded,
             "idempotency_token": event.idempotency_token,
         });

@@ -73,6 +73,8 @@ pub struct CustomerMessage {
     pub replied_to_sid: Option<String>,
     /// The customer's BSUID (`CC.xxxx`), sent as ExternalUserId.
     pub external_user_id: Option<String>,
+    /// A WhatsApp Flow's response (JSON text), sent as `FlowData` with `MessageType=interactive`.
+    pub flow_data: Option<String>,
 }
 
 /// What happened to a simulated customer message.

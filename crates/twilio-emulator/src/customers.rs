@@ -80,6 +80,8 @@ impl Emulator {
         }
         let kind = if message.location.is_some() {
             "location"
+        } else if message.flow_data.is_some() {
+            "interactive"
         } else if message.button.is_some() {
             "button"
         } else if has_media {
@@ -115,6 +117,9 @@ impl Emulator {
         if let Some((text, payload)) = &message.button {
             params.push(("ButtonText".into(), text.clone()));
             params.push(("ButtonPayload".into(), payload.clone()));
+        }
+        if let Some(flow) = &message.flow_data {
+            params.push(("FlowData".into(), flow.clone()));
         }
         if let Some(sid) = &message.replied_to_sid {
             params.push(("OriginalRepliedMessageSid".into(), sid.clone()));

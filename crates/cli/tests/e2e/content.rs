@@ -56,6 +56,27 @@ async fn a_list_picker_goes_only_inside_the_window_and_a_tapped_button_reaches_r
             .unwrap();
     assert_eq!(fact.as_deref(), Some("slot_am"), "classification rules can use button.payload");
 
+    // A WhatsApp Flow's answers are kept as data on the message.
+    w.customer_writes(
+        "+5511944440101",
+        json!({ "body": "", "flow_data": r#"{"appointment":"tomorrow","flow_token":"ft-1"}"# }),
+    )
+    .await;
+    let flow = ana
+        .expect("conversation.message.v1", |d| {
+            d["conversation_id"] == conversation.as_str() && d["body"] == ""
+        })
+        .await;
+    let messages = w.ana.api.get(&format!("/conversations/{conversation}/messages")).await.unwrap();
+    let stored = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == flow["data"]["message_id"])
+        .unwrap();
+    assert_eq!(stored["details"]["flow_data"]["appointment"], "tomorrow", "{stored}");
+    assert_eq!(stored["details"]["message_type"], "interactive");
+
     // Inside the window a list picker (never approved) goes as a session message.
     send(&w, &conversation, json!({ "name": "help_topics", "variables": {} }), "list-1")
         .await
