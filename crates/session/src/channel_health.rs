@@ -2,7 +2,8 @@
 //! - A periodic check (one replica at a time) asks Twilio whether each active channel's
 //!   credentials still work and looks at whether status callbacks still arrive for what Twilio
 //!   accepted; [`switchboard_domain::health::assess`] judges, the channel row keeps the verdict,
-//!   and `switchboard.session.channels.unhealthy` counts the unhealthy ones.
+//!   and `switchboard.session.channels.unhealthy` counts the unhealthy ones (every replica reads
+//!   the count after each round, so none reports a stale one).
 //! - The webhook report compares, number by number, the URLs each WhatsApp sender has at Twilio
 //!   (Senders API) with the ones Switchboard gives out; `configure_webhooks` sets them.
 
@@ -171,6 +172,12 @@ impl Session {
                 tracing::warn!(channel_id = %id, error = %error, "channel health check failed");
             }
         }
+        Ok(())
+    }
+
+    /// Reads how many channels are unhealthy into the gauge (every replica does, so none
+    /// reports a stale count after another replica's check).
+    async fn refresh_unhealthy_gauge(&self) -> Result<(), SessionError> {
         let unhealthy: i64 =
             sqlx::query_scalar("SELECT count(*) FROM session.channels WHERE deleted_at IS NULL AND active AND health = 'unhealthy'")
                 .fetch_one(&self.pool)
@@ -187,19 +194,22 @@ pub async fn run_checks(session: Arc<Session>, every: Duration, shutdown: Cancel
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let Ok(mut conn) = session.pool.acquire().await else { continue };
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('session.channel_health'))")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap_or(false);
-        if !locked {
-            continue;
+        if let Ok(mut conn) = session.pool.acquire().await {
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('session.channel_health'))")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap_or(false);
+            if locked {
+                if let Err(error) = session.check_all_channels().await {
+                    tracing::warn!(error = %error, "channel health checks failed");
+                }
+                let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('session.channel_health'))")
+                    .execute(&mut *conn)
+                    .await;
+            }
         }
-        if let Err(error) = session.check_all_channels().await {
-            tracing::warn!(error = %error, "channel health checks failed");
+        if let Err(error) = session.refresh_unhealthy_gauge().await {
+            tracing::warn!(error = %error, "cannot count unhealthy channels");
         }
-        let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('session.channel_health'))")
-            .execute(&mut *conn)
-            .await;
     }
 }
