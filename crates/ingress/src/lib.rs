@@ -26,7 +26,7 @@ use switchboard_service_kit::Health;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use channels::ChannelResolver;
+pub use channels::ChannelDirectory;
 pub use config::Config;
 pub use http::router;
 pub use webhooks::Webhooks;
@@ -62,7 +62,7 @@ pub async fn run_with_clock(
     // Ready once the shard queues exist and the confirm channel is open: a webhook that arrived
     // earlier would be answered 503 (found by a test that posted while the channel opened).
     spawn_topology_declaration(broker.clone(), publisher.clone(), health.clone(), shutdown.clone());
-    let resolver = ChannelResolver::connect(&config.ingress, &config.grpc_tls).context("invalid session_url")?;
+    let resolver = channels::connect(&config.ingress, &config.grpc_tls).context("invalid session_url")?;
     let settings = &config.ingress.journal;
     let journal_pool = if settings.enabled {
         Some(

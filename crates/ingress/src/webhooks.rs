@@ -16,7 +16,7 @@ use switchboard_twilio::{Unverified, Verified, Webhook};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::channels::{ChannelResolver, ResolveError, ResolvedChannel};
+use crate::channels::{ChannelDirectory, ResolveError, ResolvedChannel};
 use crate::config::Config;
 use crate::journal::Journal;
 
@@ -139,7 +139,7 @@ impl Refusal {
 
 /// Verifies and publishes webhooks.
 pub struct Webhooks {
-    resolver: ChannelResolver,
+    resolver: ChannelDirectory,
     publisher: Publisher,
     topology: Topology,
     public_base_url: String,
@@ -151,7 +151,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// Builds the service.
-    pub fn new(resolver: ChannelResolver, publisher: Publisher, config: &Config, clock: Arc<dyn Clock>, journal: Option<Journal>) -> Self {
+    pub fn new(resolver: ChannelDirectory, publisher: Publisher, config: &Config, clock: Arc<dyn Clock>, journal: Option<Journal>) -> Self {
         let meter = switchboard_telemetry::metrics::meter();
         Self {
             resolver,

@@ -1,13 +1,12 @@
-//! Channel credentials from session's `ChannelDirectory`, cached for a minute.
+//! Channel credentials from session's `ChannelDirectory`, through the shared directory client
+//! (`switchboard-directory`): cached for a minute, one call per channel however many sends ask
+//! at once, and the last known credentials kept for ten minutes while session cannot be reached,
+//! so a session restart does not stall sending.
 
 use std::time::Duration;
 
-use moka::future::Cache;
-use secrecy::SecretString;
-use switchboard_proto::session::v1::ResolveChannelRequest;
-use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
-use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
-use switchboard_telemetry::propagation::TracedChannel;
+use switchboard_directory::{ChannelDirectory, DirectorySettings, ResolveError};
+use switchboard_service_kit::grpc::GrpcTls;
 use switchboard_twilio::Credentials;
 
 /// Why credentials could not be had.
@@ -21,56 +20,31 @@ pub enum CredentialsError {
     Unavailable(String),
 }
 
-type Client = ChannelDirectoryClient<TracedChannel>;
-
 /// A cached credentials source.
 #[derive(Clone)]
 pub struct CredentialStore {
-    client: Client,
-    cache: Cache<String, Credentials>,
+    directory: ChannelDirectory,
 }
 
 impl CredentialStore {
     /// Connects (lazily) to session at `url`.
     pub fn connect(url: &str, tls: &GrpcTls) -> anyhow::Result<Self> {
-        let channel = switchboard_service_kit::grpc::channel(url, tls, Timeouts::call(Duration::from_secs(5)))?;
+        let settings = DirectorySettings {
+            fresh_ttl: Duration::from_secs(60),
+            stale_ttl: Duration::from_secs(600),
+            timeout: Duration::from_secs(5),
+        };
         Ok(Self {
-            client: ChannelDirectoryClient::new(TracedChannel::new(channel)),
-            cache: Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build(),
+            directory: ChannelDirectory::connect(url, tls, settings)?,
         })
     }
 
     /// Returns the credentials of `channel_id`.
     pub async fn get(&self, channel_id: &str) -> Result<Credentials, CredentialsError> {
-        if let Some(c) = self.cache.get(channel_id).await {
-            return Ok(c);
-        }
-        let response = self
-            .client
-            .clone()
-            .resolve_channel(ResolveChannelRequest {
-                channel_id: channel_id.to_owned(),
-            })
-            .await;
-        match response {
-            Ok(r) => {
-                let r = r.into_inner();
-                if !r.active {
-                    return Err(CredentialsError::Gone);
-                }
-                let credentials = Credentials::account(&r.account_sid, SecretString::from(r.auth_token));
-                self.cache.insert(channel_id.to_owned(), credentials.clone()).await;
-                Ok(credentials)
-            }
-            Err(status)
-                if matches!(
-                    switchboard_service_kit::ErrorCode::of(&status),
-                    switchboard_service_kit::ErrorCode::NotFound | switchboard_service_kit::ErrorCode::InvalidArgument
-                ) =>
-            {
-                Err(CredentialsError::Gone)
-            }
-            Err(status) => Err(CredentialsError::Unavailable(status.message().to_owned())),
+        match self.directory.resolve(channel_id).await {
+            Ok(channel) if channel.active => Ok(Credentials::account(&channel.account_sid, channel.auth_token.clone())),
+            Ok(_) | Err(ResolveError::NotFound) => Err(CredentialsError::Gone),
+            Err(ResolveError::Unavailable(why)) => Err(CredentialsError::Unavailable(why)),
         }
     }
 }
