@@ -50,8 +50,9 @@ pub struct CallbackFacts {
     pub advanced: i64,
 }
 
-/// Judges a channel; returns its health and, unless healthy, why.
-pub fn assess(credentials: &CredentialCheck, callbacks: CallbackFacts) -> (Health, Option<String>) {
+/// Judges a channel; `not_senders` lists its numbers that are not online WhatsApp senders of
+/// the account (each as `+E.164 (why)`). Returns its health and, unless healthy, why.
+pub fn assess(credentials: &CredentialCheck, not_senders: &[String], callbacks: CallbackFacts) -> (Health, Option<String>) {
     match credentials {
         CredentialCheck::Refused { code } => (
             Health::Unhealthy,
@@ -61,6 +62,13 @@ pub fn assess(credentials: &CredentialCheck, callbacks: CallbackFacts) -> (Healt
             )),
         ),
         CredentialCheck::Unreachable(why) => (Health::Unknown, Some(format!("Twilio could not be reached: {why}"))),
+        CredentialCheck::Accepted if !not_senders.is_empty() => (
+            Health::Unhealthy,
+            Some(format!(
+                "numbers that are not online WhatsApp senders of this Twilio account: {}; register them at Twilio or remove them",
+                not_senders.join(", ")
+            )),
+        ),
         CredentialCheck::Accepted if callbacks.stuck >= STUCK_THRESHOLD && callbacks.advanced == 0 => (
             Health::Unhealthy,
             Some(format!(
@@ -79,7 +87,7 @@ mod tests {
 
     #[test]
     fn refused_credentials_make_a_channel_unhealthy_and_say_why() {
-        let (health, why) = assess(&CredentialCheck::Refused { code: Some(20003) }, CallbackFacts::default());
+        let (health, why) = assess(&CredentialCheck::Refused { code: Some(20003) }, &[], CallbackFacts::default());
         assert_eq!(health, Health::Unhealthy);
         assert!(why.unwrap().contains("20003"));
     }
@@ -87,20 +95,30 @@ mod tests {
     #[test]
     fn webhooks_that_stopped_while_sends_succeed_make_it_unhealthy() {
         let stuck = CallbackFacts { stuck: 3, advanced: 0 };
-        assert_eq!(assess(&CredentialCheck::Accepted, stuck).0, Health::Unhealthy);
+        assert_eq!(assess(&CredentialCheck::Accepted, &[], stuck).0, Health::Unhealthy);
         let some_arrive = CallbackFacts { stuck: 5, advanced: 1 };
         assert_eq!(
-            assess(&CredentialCheck::Accepted, some_arrive).0,
+            assess(&CredentialCheck::Accepted, &[], some_arrive).0,
             Health::Healthy,
             "slow, not stopped"
         );
         let few = CallbackFacts { stuck: 2, advanced: 0 };
-        assert_eq!(assess(&CredentialCheck::Accepted, few).0, Health::Healthy);
+        assert_eq!(assess(&CredentialCheck::Accepted, &[], few).0, Health::Healthy);
+    }
+
+    #[test]
+    fn a_number_that_is_not_an_online_sender_makes_it_unhealthy() {
+        let missing = ["+14155550999 (no sender)".to_owned()];
+        let (health, why) = assess(&CredentialCheck::Accepted, &missing, CallbackFacts::default());
+        assert_eq!(health, Health::Unhealthy);
+        assert!(why.unwrap().contains("+14155550999 (no sender)"));
+        let refused = assess(&CredentialCheck::Refused { code: Some(20003) }, &missing, CallbackFacts::default());
+        assert!(refused.1.unwrap().contains("20003"), "refused credentials are said first");
     }
 
     #[test]
     fn an_unreachable_twilio_is_unknown_not_unhealthy() {
-        let (health, why) = assess(&CredentialCheck::Unreachable("timeout".into()), CallbackFacts::default());
+        let (health, why) = assess(&CredentialCheck::Unreachable("timeout".into()), &[], CallbackFacts::default());
         assert_eq!(health, Health::Unknown);
         assert!(why.unwrap().contains("timeout"));
     }

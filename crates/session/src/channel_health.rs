@@ -1,6 +1,7 @@
 //! Channel health and webhook set-up (#21 item 4).
 //! - A periodic check (one replica at a time) asks Twilio whether each active channel's
-//!   credentials still work and looks at whether status callbacks still arrive for what Twilio
+//!   credentials still work and its numbers are online WhatsApp senders of the account (Senders
+//!   API; not for the sandbox), and looks at whether status callbacks still arrive for what Twilio
 //!   accepted; [`switchboard_domain::health::assess`] judges, the channel row keeps the verdict,
 //!   and `switchboard.session.channels.unhealthy` counts the unhealthy ones (every replica reads
 //!   the count after each round, so none reports a stale one).
@@ -123,13 +124,20 @@ impl Session {
 
     /// Checks one channel and stores the verdict.
     pub async fn check_channel_health(&self, channel: Uuid) -> Result<Health, SessionError> {
-        let credentials = self.credentials(channel).await?;
+        let resolved = self.resolve_channel(channel).await?;
+        let sandbox = resolved.channel.sandbox;
+        let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
         let check = match self.twilio.check_credentials(&credentials).await {
             Ok(()) => CredentialCheck::Accepted,
             Err(TwilioError::Api {
                 status: 401 | 403, code, ..
             }) => CredentialCheck::Refused { code },
             Err(e) => CredentialCheck::Unreachable(e.to_string()),
+        };
+        let not_senders = if check == CredentialCheck::Accepted && !sandbox {
+            self.numbers_not_senders(channel, &credentials).await?
+        } else {
+            Vec::new()
         };
         let now = self.now();
         let (stuck, advanced): (i64, i64) = sqlx::query_as(
@@ -142,7 +150,7 @@ impl Session {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        let (health, reason) = assess(&check, CallbackFacts { stuck, advanced });
+        let (health, reason) = assess(&check, &not_senders, CallbackFacts { stuck, advanced });
         let previous: Option<String> = sqlx::query_scalar(
             "UPDATE session.channels c SET health = $2, health_reason = $3, health_checked_at = $4 \
              FROM (SELECT health FROM session.channels WHERE id = $1) prev WHERE c.id = $1 RETURNING prev.health",
@@ -160,6 +168,30 @@ impl Session {
             }
         }
         Ok(health)
+    }
+
+    /// The channel's active numbers that are not online WhatsApp senders of its account, as
+    /// `+E.164 (why)`; none when the Senders API cannot be read (that is not the number's fault).
+    async fn numbers_not_senders(&self, channel: Uuid, credentials: &Credentials) -> Result<Vec<String>, SessionError> {
+        let senders = match self.twilio.whatsapp_senders(credentials).await {
+            Ok(senders) => senders,
+            Err(error) => {
+                tracing::debug!(channel_id = %channel, error = %error, "cannot read the WhatsApp senders");
+                return Ok(Vec::new());
+            }
+        };
+        let numbers = self.list_numbers(Some(channel), None, 1_000).await?;
+        Ok(numbers
+            .iter()
+            .filter(|n| n.active)
+            .filter_map(|n| match senders.iter().find(|s| s.phone() == Some(n.phone.as_str())) {
+                None => Some(format!("{} (no sender)", n.phone)),
+                Some(s) => match s.status.as_deref() {
+                    Some("ONLINE" | "ONLINE:UPDATING") | None => None,
+                    Some(other) => Some(format!("{} ({other})", n.phone)),
+                },
+            })
+            .collect())
     }
 
     /// Checks every active channel.

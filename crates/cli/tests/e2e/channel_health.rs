@@ -127,5 +127,41 @@ async fn a_channel_is_unhealthy_while_callbacks_stop_or_its_token_is_revoked_and
     let checked = w.admin.post(&check, &json!({})).await.unwrap();
     assert_eq!(checked["health"], "healthy", "{checked}");
     assert!(checked["health_reason"].is_null());
+
+    // A number that is not a WhatsApp sender of the account makes the channel unhealthy (last:
+    // the emulator's mirror of Switchboard re-applies the account once the number is removed).
+    let second = w
+        .admin
+        .post(
+            "/numbers",
+            &json!({ "channel_id": w.channel_id, "phone": "+14155550999", "display_name": "Second" }),
+        )
+        .await
+        .unwrap();
+    wait_for(WAIT, "the emulator knows the second number", || async {
+        let report = w.admin.get(&path).await.ok()?;
+        report
+            .as_array()?
+            .iter()
+            .any(|n| n["phone"] == "+14155550999" && n["sender_sid"].is_string())
+            .then_some(())
+    })
+    .await;
+    w.emulator().setup_account(account(TOKEN, &inbound_url));
+    let not_sender = w.admin.post(&check, &json!({})).await.unwrap();
+    assert_eq!(not_sender["health"], "unhealthy", "{not_sender}");
+    assert!(
+        not_sender["health_reason"].as_str().unwrap().contains("+14155550999 (no sender)"),
+        "{not_sender}"
+    );
+    w.admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/numbers/{}", second["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.admin.post(&check, &json!({})).await.unwrap()["health"], "healthy");
     w.stop().await;
 }
