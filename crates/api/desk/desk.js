@@ -8,6 +8,7 @@ const S = {
   openId: null, conversation: null, messages: [], unread: new Map(), offers: [],
   templates: [], windowTimer: null, refreshTimer: null,
   warnings: new Map(), // conversation id → its conversation.window_closing.v1
+  drafts: new Map(), // conversation id → the reply being written (kept across re-renders)
   typingAt: 0, typingTimer: null,
   inflight: 0, // API requests not yet answered
 };
@@ -198,7 +199,9 @@ function onEvent(frame) {
       else if (d.direction === 'inbound') { S.unread.set(d.conversation_id, (S.unread.get(d.conversation_id) || 0) + 1); loadConversations(); }
     }
     if (frame.type === 'message.status.v1' && d.conversation_id === S.openId) loadMessages();
-    if (frame.type === 'conversation.status_changed.v1' && d.conversation_id === S.openId) openConversation(S.openId);
+    // Re-read it only when its status really moved (the desk may have shown the new one already,
+    // after an accept): re-rendering replaces the composer.
+    if (frame.type === 'conversation.status_changed.v1' && d.conversation_id === S.openId && (!S.conversation || S.conversation.status !== d.to)) openConversation(S.openId);
     if (frame.type === 'conversation.read.v1' && d.conversation_id === S.openId) loadMessages();
   } else if (view.startsWith('#/supervisor')) {
     if (frame.type === 'conversation.typing.v1' && d.conversation_id === S.openId) showTyping();
@@ -360,9 +363,10 @@ function composer(c) {
     h('div', { class: 'window-warning', id: 'window-warning', role: 'status', hidden: true }));
   if (c.window_open) {
     const text = h('textarea', { id: 'reply', 'aria-label': 'Reply', placeholder: 'Write a reply' });
-    const send = h('button', { type: 'button', id: 'send', onclick: () => sendReply({ text: text.value }, () => { text.value = ''; }) }, 'Send');
+    text.value = S.drafts.get(S.openId) || '';
+    const send = h('button', { type: 'button', id: 'send', onclick: () => sendReply({ text: text.value }, () => { text.value = ''; S.drafts.delete(S.openId); }) }, 'Send');
     text.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send.click(); });
-    text.addEventListener('input', typing);
+    text.addEventListener('input', () => { S.drafts.set(S.openId, text.value); typing(); });
     const note = h('input', { id: 'note', 'aria-label': 'Note', placeholder: 'Internal note' });
     const addNote = h('button', { type: 'button', class: 'secondary', onclick: async () => {
       if (!note.value.trim()) return;
