@@ -6,12 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::shared_key::Algorithm;
 
 /// Decodes an `application/x-www-form-urlencoded` body into name/value pairs, in order.
 pub fn form_params(body: &[u8]) -> Vec<(String, String)> {
@@ -41,16 +39,9 @@ pub fn signing_string(url: &str, params: &[(String, String)]) -> String {
     data
 }
 
-/// Computes the signature Twilio sends for `url` and `params`.
+/// Computes the signature Twilio sends for `url` and `params` (HMAC-SHA1 with the auth token).
 pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    sign(auth_token, &signing_string(url, params))
-}
-
-fn sign(auth_token: &str, data: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(auth_token.as_bytes()).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-    mac.update(data.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
+    crate::shared_key::compute(Algorithm::HmacSha1, auth_token, url, params)
 }
 
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -74,10 +65,7 @@ pub fn url_variants(url: &str) -> Vec<String> {
 
 /// Returns whether `signature` is Twilio's for `params` posted to `url` (any port form).
 pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
-    // Evaluate every variant (no short-circuit) so timing does not reveal which one matched.
-    url_variants(url)
-        .iter()
-        .fold(false, |ok, u| constant_time_eq(&compute(auth_token, u, params), signature) | ok)
+    crate::shared_key::validate(Algorithm::HmacSha1, auth_token, url, params, signature)
 }
 
 /// Returns whether a JSON-body webhook is genuine: the `bodySHA256` query parameter must be the
