@@ -19,7 +19,7 @@ pub fn timestamp(value: Option<&prost_types::Timestamp>) -> Option<String> {
     value.and_then(rfc3339)
 }
 
-fn non_empty(s: String) -> Option<String> {
+pub(crate) fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 

@@ -201,7 +201,7 @@ impl Session {
     }
 
     /// Opens a secret and seals it again with the active key, bound to `owner`.
-    fn reseal(&self, key_id: &str, sealed: &[u8], owner: Owner, bound: bool) -> Result<(String, Vec<u8>), SessionError> {
+    pub(crate) fn reseal(&self, key_id: &str, sealed: &[u8], owner: Owner, bound: bool) -> Result<(String, Vec<u8>), SessionError> {
         let secret = self
             .cipher
             .open(key_id, sealed, owner, bound)

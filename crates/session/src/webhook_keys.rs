@@ -136,14 +136,7 @@ impl Session {
                 .fetch_all(&mut *tx)
                 .await?;
         for (id, key_id, sealed) in &rows {
-            let secret = self
-                .cipher
-                .open(key_id, sealed, Owner::WebhookKey(*id), true)
-                .map_err(|e| anyhow::anyhow!("webhook key {id}: {e}"))?;
-            let (new_key, new_sealed) = self
-                .cipher
-                .seal(secret.expose_secret(), Owner::WebhookKey(*id))
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let (new_key, new_sealed) = self.reseal(key_id, sealed, Owner::WebhookKey(*id), true)?;
             sqlx::query("UPDATE session.webhook_keys SET secret_key_id = $2, secret_ciphertext = $3 WHERE id = $1")
                 .bind(id)
                 .bind(new_key)

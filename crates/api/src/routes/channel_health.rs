@@ -14,7 +14,7 @@ use crate::auth::AdminCaller;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
 use crate::state::AppState;
-use crate::views::Channel;
+use crate::views::{Channel, non_empty};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,16 +45,12 @@ pub struct NumberWebhooks {
     pub matches: bool,
 }
 
-fn some(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
-
 fn urls(u: Option<spb::SenderWebhookUrls>) -> WebhookUrls {
     let u = u.unwrap_or_default();
     WebhookUrls {
-        callback_url: some(u.callback_url),
-        fallback_url: some(u.fallback_url),
-        status_callback_url: some(u.status_callback_url),
+        callback_url: non_empty(u.callback_url),
+        fallback_url: non_empty(u.fallback_url),
+        status_callback_url: non_empty(u.status_callback_url),
     }
 }
 
@@ -64,8 +60,8 @@ fn report(r: spb::ChannelWebhooksResponse) -> Vec<NumberWebhooks> {
         .map(|n| NumberWebhooks {
             number_id: n.number_id,
             phone: n.phone,
-            sender_sid: some(n.sender_sid),
-            sender_status: some(n.sender_status),
+            sender_sid: non_empty(n.sender_sid),
+            sender_status: non_empty(n.sender_status),
             configured: urls(n.configured),
             expected: urls(n.expected),
             matches: n.matches,
