@@ -44,13 +44,13 @@ impl Emulator {
             for key in [Some(from_key.clone()), bsuid.clone()].into_iter().flatten() {
                 state.windows.insert((to.as_str().to_owned(), key), now);
             }
-            let order = state.inbound_order.len() as u64 + 1;
-            state.inbound_order.insert(message_sid.clone(), order);
+            let order = state.inbound.len() as u64 + 1;
             state.inbound.insert(
                 message_sid.clone(),
                 crate::indicators::Inbound {
                     account_sid: account_sid.clone(),
                     customer: from_key.clone(),
+                    order,
                 },
             );
             if join_code.is_some_and(|code| message.body.trim().eq_ignore_ascii_case(&format!("join {code}"))) {

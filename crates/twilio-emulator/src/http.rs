@@ -225,15 +225,19 @@ pub(crate) fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap
     }
 }
 
-/// The user name of a request's HTTP Basic auth.
-pub(crate) fn basic_user(headers: &HeaderMap) -> Option<String> {
-    headers
+/// Authenticates a request to an API with no account in its path (Content, Messaging v2): the
+/// account is whoever HTTP Basic auth names. Returns its SID.
+pub(crate) fn authenticated_account(em: &Emulator, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let user = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|d| d.split_once(':').map(|(u, _)| u.to_owned()))
+        .unwrap_or_default();
+    authenticate(em, &user, headers)?;
+    Ok(user)
 }
 
 fn bad(em: &Emulator, code: u32, message: &str) -> Response {
@@ -528,11 +532,10 @@ struct PageQuery {
 }
 
 async fn content_and_approvals(State(em): State<Emulator>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
-    // The account is whoever authenticates (the Content API has no account in the path).
-    let user = basic_user(&headers).unwrap_or_default();
-    if let Err(response) = authenticate(&em, &user, &headers) {
-        return *response;
-    }
+    let user = match authenticated_account(&em, &headers) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
     let templates = em.lock().accounts.get(&user).map(|a| a.templates.clone()).unwrap_or_default();
     let size = q.page_size.unwrap_or(50).clamp(1, 1_000);
     let page = q.page.unwrap_or(0);

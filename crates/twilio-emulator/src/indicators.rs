@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::http::{Emulator, authenticate, basic_user, twilio_error};
+use crate::http::{Emulator, authenticated_account, twilio_error};
 
 /// A customer message the emulator delivered, for indicators to name.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct Inbound {
     pub account_sid: String,
     /// The customer (E.164).
     pub customer: String,
+    /// Its place among all customer messages, in the order they were sent.
+    pub order: u64,
 }
 
 /// A typing indicator Twilio accepted.
@@ -44,11 +46,10 @@ pub struct Indicators {
 }
 
 pub(crate) async fn typing(State(em): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
-    // The account is whoever authenticates (no account in the path, as in the Content API).
-    let user = basic_user(&headers).unwrap_or_default();
-    if let Err(response) = authenticate(&em, &user, &headers) {
-        return *response;
-    }
+    let user = match authenticated_account(&em, &headers) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let refuse = |status: StatusCode, code: u32, message: &str| {
         em.lock().refused += 1;
@@ -96,11 +97,10 @@ impl Emulator {
             .iter()
             .map(|(sid, inbound)| {
                 // WhatsApp marks a message read with every earlier message of the same customer.
-                let seq = state.inbound_order.get(sid).copied().unwrap_or(0);
                 let read = state.indicators.iter().any(|i| {
                     i.account_sid == inbound.account_sid
                         && i.customer == inbound.customer
-                        && state.inbound_order.get(&i.message_sid).copied().unwrap_or(0) >= seq
+                        && state.inbound.get(&i.message_sid).is_some_and(|named| named.order >= inbound.order)
                 });
                 (sid.clone(), read)
             })

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchboard_twilio::senders::{Sender, SenderWebhook};
 
-use crate::http::{Emulator, authenticate, basic_user, twilio_error};
+use crate::http::{Emulator, authenticated_account, twilio_error};
 use crate::state::NumberUrls;
 
 /// A number's sender SID: stable, derived from its digits.
@@ -42,14 +42,8 @@ pub(crate) struct ListQuery {
     channel: Option<String>,
 }
 
-fn account(em: &Emulator, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let user = basic_user(headers).unwrap_or_default();
-    authenticate(em, &user, headers)?;
-    Ok(user)
-}
-
 pub(crate) async fn list(State(em): State<Emulator>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
-    let user = match account(&em, &headers) {
+    let user = match authenticated_account(&em, &headers) {
         Ok(user) => user,
         Err(response) => return *response,
     };
@@ -78,7 +72,7 @@ pub(crate) struct UpdateBody {
 }
 
 pub(crate) async fn update(State(em): State<Emulator>, headers: HeaderMap, Path(sid): Path<String>, body: Bytes) -> Response {
-    let user = match account(&em, &headers) {
+    let user = match authenticated_account(&em, &headers) {
         Ok(user) => user,
         Err(response) => return *response,
     };

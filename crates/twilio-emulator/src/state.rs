@@ -104,8 +104,6 @@ pub struct State {
     pub media: HashMap<String, (String, String, Vec<u8>)>,
     /// Customer messages delivered: SID → account and customer.
     pub inbound: HashMap<String, crate::indicators::Inbound>,
-    /// Customer message SID → its place in the order they were sent.
-    pub inbound_order: HashMap<String, u64>,
     /// Typing indicators accepted.
     pub indicators: Vec<crate::indicators::TypingIndicator>,
     /// Requests refused (auth, validation, injected faults).
