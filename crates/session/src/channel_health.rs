@@ -42,6 +42,8 @@ pub fn register_metrics() {
 pub struct NumberWebhooks {
     pub number_id: Uuid,
     pub phone: String,
+    /// The number takes traffic.
+    pub active: bool,
     /// The WhatsApp sender at Twilio, if the account has one for this number.
     pub sender: Option<Sender>,
     /// What Switchboard gives out.
@@ -85,10 +87,9 @@ impl Session {
         Ok(Credentials::account(&resolved.channel.account_sid, resolved.auth_token))
     }
 
-    /// Compares each number's webhook URLs at Twilio with the ones Switchboard gives out.
-    pub async fn webhook_report(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
-        let credentials = self.credentials(channel).await?;
-        let senders = self.twilio.whatsapp_senders(&credentials).await.map_err(|e| twilio_failure(&e))?;
+    /// Pairs each number of the channel with the WhatsApp sender Twilio has for it (the one
+    /// lookup the webhook report, the set-up and the health check share).
+    async fn report_from(&self, channel: Uuid, senders: &[Sender]) -> Result<Vec<NumberWebhooks>, SessionError> {
         let expected = expected(self, channel);
         let numbers = self.list_numbers(Some(channel), None, 1_000).await?;
         Ok(numbers
@@ -99,6 +100,7 @@ impl Session {
                     number_id: n.id,
                     matches: matches(sender.as_ref(), &expected),
                     phone: n.phone,
+                    active: n.active,
                     sender,
                     expected: expected.clone(),
                 }
@@ -106,20 +108,34 @@ impl Session {
             .collect())
     }
 
+    /// Compares each number's webhook URLs at Twilio with the ones Switchboard gives out.
+    pub async fn webhook_report(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
+        let credentials = self.credentials(channel).await?;
+        let senders = self.twilio.whatsapp_senders(&credentials).await.map_err(|e| twilio_failure(&e))?;
+        self.report_from(channel, &senders).await
+    }
+
     /// Sets the expected webhook URLs on every sender of the channel whose URLs differ; returns
-    /// the report afterwards. A number with no sender at Twilio is left (and reported).
+    /// the report with the senders as Twilio answered the updates. A number with no sender at
+    /// Twilio is left (and reported).
     pub async fn configure_webhooks(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
         let credentials = self.credentials(channel).await?;
-        for number in self.webhook_report(channel).await? {
-            if let (false, Some(sender)) = (number.matches, &number.sender) {
-                self.twilio
-                    .update_sender_webhook(&credentials, &sender.sid, &number.expected)
-                    .await
-                    .map_err(|e| twilio_failure(&e))?;
-                tracing::info!(channel_id = %channel, phone = %number.phone, sender = %sender.sid, "webhook URLs set at Twilio");
-            }
+        let senders = self.twilio.whatsapp_senders(&credentials).await.map_err(|e| twilio_failure(&e))?;
+        let mut report = self.report_from(channel, &senders).await?;
+        for number in &mut report {
+            let Some(sid) = number.sender.as_ref().filter(|_| !number.matches).map(|s| s.sid.clone()) else {
+                continue;
+            };
+            let updated = self
+                .twilio
+                .update_sender_webhook(&credentials, &sid, &number.expected)
+                .await
+                .map_err(|e| twilio_failure(&e))?;
+            tracing::info!(channel_id = %channel, phone = %number.phone, sender = %sid, "webhook URLs set at Twilio");
+            number.matches = matches(Some(&updated), &number.expected);
+            number.sender = Some(updated);
         }
-        self.webhook_report(channel).await
+        Ok(report)
     }
 
     /// Checks one channel and stores the verdict.
@@ -180,11 +196,12 @@ impl Session {
                 return Ok(Vec::new());
             }
         };
-        let numbers = self.list_numbers(Some(channel), None, 1_000).await?;
-        Ok(numbers
+        Ok(self
+            .report_from(channel, &senders)
+            .await?
             .iter()
             .filter(|n| n.active)
-            .filter_map(|n| match senders.iter().find(|s| s.phone() == Some(n.phone.as_str())) {
+            .filter_map(|n| match &n.sender {
                 None => Some(format!("{} (no sender)", n.phone)),
                 Some(s) => match s.status.as_deref() {
                     Some("ONLINE" | "ONLINE:UPDATING") | None => None,
