@@ -120,20 +120,11 @@ impl TemplateSync {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
             }
-            let Ok(mut conn) = self.app.pool.acquire().await else { continue };
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('sender.template_sync'))")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap_or(false);
-            if !locked {
-                continue;
-            }
-            if let Err(error) = self.sync_all().await {
+            let synced =
+                switchboard_storage::singleton::run_if_first(&self.app.pool, "sender.template_sync", Box::pin(self.sync_all())).await;
+            if let Some(Err(error)) = synced {
                 tracing::warn!(error = %format!("{error:#}"), "scheduled template sync failed");
             }
-            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('sender.template_sync'))")
-                .execute(&mut *conn)
-                .await;
         }
     }
 }

@@ -243,19 +243,10 @@ pub async fn run_checks(session: Arc<Session>, every: Duration, shutdown: Cancel
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        if let Ok(mut conn) = session.pool.acquire().await {
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('session.channel_health'))")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap_or(false);
-            if locked {
-                if let Err(error) = session.check_all_channels().await {
-                    tracing::warn!(error = %error, "channel health checks failed");
-                }
-                let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('session.channel_health'))")
-                    .execute(&mut *conn)
-                    .await;
-            }
+        let checked =
+            switchboard_storage::singleton::run_if_first(&session.pool, "session.channel_health", session.check_all_channels()).await;
+        if let Some(Err(error)) = checked {
+            tracing::warn!(error = %error, "channel health checks failed");
         }
         if let Err(error) = session.refresh_unhealthy_gauge().await {
             tracing::warn!(error = %error, "cannot count unhealthy channels");

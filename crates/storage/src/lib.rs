@@ -4,6 +4,7 @@
 pub mod leases;
 pub mod outbox;
 pub mod roles;
+pub mod singleton;
 
 use std::time::Duration;
 
