@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and RabbitMQ answer on 127.0.0.1 (used by .ci/run, `make test`, `make dev`),
 # that Chromium and chromedriver are installed for the desk's browser tests, and that
-# twilio-python is in target/twilio-venv for the signature cross-check.
+# twilio-python is in target/twilio-venv for the signature cross-check, with moto's S3 server.
 # Docker compose where a Docker engine runs; otherwise Debian's packages, installed if missing
 # and started if stopped. Prints the DATABASE_URL and AMQP_URL to use, as `export` lines, on fd 3
 # when fd 3 is open (callers: `eval "$(scripts/ensure-services.sh 3>&1 >&2)"`).
@@ -86,6 +86,11 @@ if [ ! -x "$twilio_venv/bin/python" ] || ! "$twilio_venv/bin/python" -c 'import 
   log "installing twilio-python into target/twilio-venv"
   python3 -m venv "$twilio_venv"
   "$twilio_venv/bin/pip" install --quiet --disable-pip-version-check "twilio==9.13.0"
+fi
+# moto's S3 server, for the test that keeps agents' files in S3-compatible storage.
+if [ ! -x "$twilio_venv/bin/moto_server" ]; then
+  log "installing moto's S3 server into target/twilio-venv"
+  "$twilio_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.6"
 fi
 
 log "PostgreSQL and RabbitMQ are up"

@@ -368,10 +368,14 @@ impl From<spb::Conversation> for Conversation {
 /// A file of a message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Media {
-    /// For inbound files: the API path that streams it (through the session media proxy);
-    /// for outbound files: the URL Twilio fetched.
+    /// For a customer's file and an uploaded one: the API path that streams it (through
+    /// session); for a file sent by URL: that URL.
     pub url: String,
     pub content_type: String,
+    /// An uploaded file: its id, name and size.
+    pub file_id: Option<String>,
+    pub file_name: Option<String>,
+    pub size_bytes: Option<u64>,
 }
 
 /// A message of a conversation.
@@ -412,12 +416,15 @@ impl From<spb::Message> for Message {
             .into_iter()
             .enumerate()
             .map(|(i, item)| Media {
-                url: if inbound {
+                url: if inbound || !item.file_id.is_empty() {
                     format!("/api/v1/conversations/{}/messages/{}/media/{i}", m.conversation_id, m.id)
                 } else {
                     item.url
                 },
                 content_type: item.content_type,
+                size_bytes: (item.size_bytes > 0).then_some(item.size_bytes),
+                file_id: non_empty(item.file_id),
+                file_name: non_empty(item.file_name),
             })
             .collect();
         Self {

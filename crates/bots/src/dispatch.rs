@@ -315,6 +315,7 @@ fn reply_content(reply: &Reply) -> Content {
             content_type: m.content_type.clone(),
             size_bytes: 0,
             caption: m.caption.clone(),
+            file_id: String::new(),
         });
     }
     if let Some(t) = &reply.template {

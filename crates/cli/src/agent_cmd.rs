@@ -50,6 +50,22 @@ enum AgentAction {
         #[arg(long = "var", value_name = "N=VALUE")]
         vars: Vec<String>,
     },
+    /// Uploads a file to send in a conversation (checked against the number's attachment
+    /// settings); with --send, sends it too.
+    Upload {
+        /// The file.
+        path: std::path::PathBuf,
+        conversation_id: Option<String>,
+        /// Its type (by default from its extension: .jpg .png .mp3 .ogg .amr .mp4 .pdf).
+        #[arg(long = "type")]
+        content_type: Option<String>,
+        /// Send it as a reply once uploaded.
+        #[arg(long)]
+        send: bool,
+        /// A caption (images only), with --send.
+        #[arg(long, requires = "send")]
+        caption: Option<String>,
+    },
     /// Ends the conversation (Active → Wrap-up).
     End { conversation_id: Option<String> },
     /// Closes the session (Wrap-up → Closed).
@@ -152,6 +168,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             )
             .await?
         }
+        AgentAction::Upload {
+            path,
+            conversation_id,
+            content_type,
+            send,
+            caption,
+        } => upload(c, &path, my_conversation(c, conversation_id).await?, content_type, send, caption).await?,
         AgentAction::End { conversation_id } => {
             c.post(
                 &format!("/conversations/{}/end", my_conversation(c, conversation_id).await?),
@@ -195,4 +218,45 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
+}
+
+/// Uploads `path` to `conversation`, and sends it when asked.
+async fn upload(
+    c: &ApiClient,
+    path: &std::path::Path,
+    conversation: String,
+    content_type: Option<String>,
+    send: bool,
+    caption: Option<String>,
+) -> anyhow::Result<Value> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_owned();
+    let content_type = match content_type {
+        Some(t) => t,
+        None => {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            switchboard_domain::attachment::ALLOWED
+                .iter()
+                .find(|(e, _)| *e == ext)
+                .map(|(_, mime)| (*mime).to_owned())
+                .with_context(|| {
+                    format!(
+                        "cannot tell the type of {name} from its extension: give --type (WhatsApp carries {})",
+                        switchboard_domain::attachment::allowed_list()
+                    )
+                })?
+        }
+    };
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("name", &name).finish();
+    let file = c
+        .post_bytes(&format!("/conversations/{conversation}/files?{query}"), &content_type, bytes)
+        .await?;
+    if !send {
+        return Ok(file);
+    }
+    let media = json!({ "file_id": field(&file, "id"), "caption": caption.unwrap_or_default() });
+    c.post(&format!("/conversations/{conversation}/messages"), &json!({ "media": media }))
+        .await
 }

@@ -56,6 +56,27 @@ impl ApiClient {
 
     /// Calls `method path` (under `/api/v1` unless `path` is absolute) with an optional JSON body.
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        self.request(method, path, |request| match body {
+            Some(body) => request.json(body),
+            None => request,
+        })
+        .await
+    }
+
+    /// `POST` of raw bytes of `content_type` (a file upload).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        self.request(Method::POST, path, |request| {
+            request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes)
+        })
+        .await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Value> {
         let url = if path.starts_with("/api/") || path.starts_with("/emulator/") {
             format!("{}{path}", self.base)
         } else {
@@ -65,9 +86,7 @@ impl ApiClient {
         if let Some(key) = &self.key {
             request = request.bearer_auth(key);
         }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        request = body(request);
         let response = request.send().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach {url}: {e}\n  is `switchboard dev` running? (set --api-url or SWITCHBOARD_API_URL if it listens elsewhere)"

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
-use switchboard_proto::session::v1::ResolveChannelRequest;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
+use switchboard_proto::session::v1::{MediaChunk, ReadFileRequest, ResolveChannelRequest};
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_telemetry::propagation::TracedChannel;
 
@@ -125,6 +125,16 @@ impl ChannelDirectory {
         self.forgotten.insert(channel_id.to_owned(), ()).await;
         self.fresh.invalidate(channel_id).await;
         true
+    }
+
+    /// Opens the bytes of an agent's uploaded file named by a signed URL (ingress serves it to
+    /// Twilio); session checks the signature and expiry. Never cached.
+    pub async fn read_file(&self, request: ReadFileRequest) -> Result<tonic::Streaming<MediaChunk>, tonic::Status> {
+        let mut request = tonic::Request::new(request);
+        // The answer starts within the usual timeout; the bytes then stream for as long as they
+        // take.
+        request.set_timeout(self.timeout.max(Duration::from_secs(10)));
+        Ok(self.client.clone().read_file(request).await?.into_inner())
     }
 
     async fn load(&self, channel_id: &str) -> Result<Lookup, String> {

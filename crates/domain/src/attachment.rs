@@ -140,6 +140,67 @@ pub fn decide_inbound(settings: &AttachmentSettings, file: &InboundFile) -> Inbo
     InboundDecision::Accept
 }
 
+/// Returns whether `head` (a file's first bytes) looks like a file of `content_type`, by the
+/// magic numbers of the types the channel carries. An agent's upload declares its type; a file
+/// whose bytes say otherwise (an HTML page labelled `image/png`, say) is refused before Twilio
+/// or a customer's phone has to make sense of it.
+pub fn content_matches(content_type: &str, head: &[u8]) -> bool {
+    match base_type(content_type).as_str() {
+        "image/jpeg" => head.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "image/png" => head.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "application/pdf" => head.starts_with(b"%PDF-"),
+        "audio/ogg" => head.starts_with(b"OggS"),
+        "audio/amr" => head.starts_with(b"#!AMR"),
+        // An ID3 tag, or straight into an MPEG audio frame (11 sync bits).
+        "audio/mpeg" => head.starts_with(b"ID3") || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0),
+        // An ISO base media file opens with a box whose type is `ftyp`.
+        "video/mp4" => head.get(4..8) == Some(b"ftyp".as_slice()),
+        _ => false,
+    }
+}
+
+/// The canonical extension of an allowed type (`image/jpeg` → `jpg`).
+pub fn extension_for(content_type: &str) -> Option<&'static str> {
+    let base = base_type(content_type);
+    ALLOWED.iter().find(|(_, mime)| *mime == base).map(|(ext, _)| *ext)
+}
+
+/// Longest file name kept (WhatsApp shows documents by name).
+pub const MAX_FILE_NAME_CHARS: usize = 120;
+
+/// Makes the name an uploaded file is kept and served under: no directories, no control
+/// characters or quotes, at most [`MAX_FILE_NAME_CHARS`], and ending in an extension of its type
+/// (the customer's phone decides how to open a document by it).
+pub fn file_name(given: &str, content_type: &str) -> String {
+    let ext = extension_for(content_type).unwrap_or("bin");
+    let last = given.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\'' | '`' | ';'))
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').trim();
+    let stem_max = MAX_FILE_NAME_CHARS - ext.len() - 1;
+    let has_ext = cleaned
+        .rsplit_once('.')
+        .is_some_and(|(stem, e)| !stem.is_empty() && mime_of_ext(e) == mime_of_ext(ext));
+    if has_ext && cleaned.chars().count() <= MAX_FILE_NAME_CHARS {
+        return cleaned.to_owned();
+    }
+    let stem = if has_ext {
+        cleaned.rsplit_once('.').map(|(stem, _)| stem).unwrap_or(cleaned)
+    } else {
+        cleaned
+    };
+    let stem: String = stem.chars().take(stem_max).collect();
+    let stem = if stem.trim().is_empty() { "file".to_owned() } else { stem };
+    format!("{stem}.{ext}")
+}
+
+fn mime_of_ext(ext: &str) -> Option<&'static str> {
+    let ext = ext.to_ascii_lowercase();
+    ALLOWED.iter().find(|(e, _)| *e == ext).map(|(_, mime)| *mime)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -241,5 +302,45 @@ mod tests {
         );
         assert!(AttachmentSettings { max_bytes: 0, ..on }.validate().is_err());
         assert!(AttachmentSettings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_files_bytes_must_be_of_its_declared_type() {
+        let cases: [(&str, &[u8]); 8] = [
+            ("image/jpeg", &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+            ("image/png", b"\x89PNG\r\n\x1a\n\0\0"),
+            ("application/pdf", b"%PDF-1.7\n"),
+            ("audio/ogg; codecs=opus", b"OggS\0\x02"),
+            ("audio/amr", b"#!AMR\n"),
+            ("audio/mpeg", b"ID3\x04\0"),
+            ("audio/mpeg", &[0xFF, 0xFB, 0x90, 0x64]),
+            ("video/mp4", b"\0\0\0\x18ftypmp42"),
+        ];
+        for (ct, head) in cases {
+            assert!(content_matches(ct, head), "{ct}");
+        }
+        assert!(!content_matches("image/png", b"<html><script>"));
+        assert!(!content_matches("image/jpeg", b"\x89PNG\r\n\x1a\n"));
+        assert!(!content_matches("video/mp4", b"ftyp"));
+        assert!(!content_matches("text/html", b"<html>"));
+        assert!(!content_matches("image/jpeg", b""));
+    }
+
+    #[test]
+    fn file_names_lose_paths_and_quotes_and_keep_their_types_extension() {
+        assert_eq!(file_name("invoice.pdf", "application/pdf"), "invoice.pdf");
+        assert_eq!(file_name("Photo.JPEG", "image/jpeg"), "Photo.JPEG");
+        assert_eq!(file_name("../../etc/passwd", "application/pdf"), "passwd.pdf");
+        assert_eq!(file_name("C:\\Users\\ana\\scan.png", "image/png"), "scan.png");
+        assert_eq!(file_name("a\"b\r\n.pdf", "application/pdf"), "ab.pdf");
+        assert_eq!(file_name("report.exe", "application/pdf"), "report.exe.pdf");
+        assert_eq!(file_name("", "audio/ogg"), "file.oga");
+        assert_eq!(file_name(".pdf", "application/pdf"), "pdf.pdf");
+        let long = file_name(&"x".repeat(500), "video/mp4");
+        assert_eq!(long.chars().count(), MAX_FILE_NAME_CHARS);
+        assert!(long.ends_with(".mp4"));
+        let long_with_ext = file_name(&format!("{}.pdf", "y".repeat(500)), "application/pdf");
+        assert_eq!(long_with_ext.chars().count(), MAX_FILE_NAME_CHARS);
+        assert!(long_with_ext.ends_with("y.pdf"));
     }
 }

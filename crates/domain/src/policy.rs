@@ -166,6 +166,15 @@ pub enum PolicyDenial {
     /// Not an `http(s)://` URL.
     #[error("the media URL must start with https:// or http://")]
     InvalidMediaUrl,
+    /// An upload without a byte.
+    #[error("the file is empty")]
+    EmptyFile,
+    /// An upload whose bytes are not of the type it declares.
+    #[error("the file's contents are not a {content_type} file")]
+    FileContentMismatch {
+        /// The declared type.
+        content_type: String,
+    },
     /// The template has no text in that language.
     #[error("template {template:?} has no text in {language}")]
     TemplateLanguageMissing {
@@ -243,6 +252,8 @@ impl PolicyDenial {
             Self::MediaTooLarge { .. } => "media_too_large",
             Self::CaptionNotSupported { .. } => "caption_not_supported",
             Self::InvalidMediaUrl => "invalid_media_url",
+            Self::EmptyFile => "empty_file",
+            Self::FileContentMismatch { .. } => "file_content_mismatch",
             Self::TemplateLanguageMissing { .. } => "template_language_missing",
             Self::TemplateNotApproved { .. } => "template_not_approved",
             Self::TemplateSessionOnly { .. } => "template_session_only",
@@ -319,6 +330,40 @@ pub fn evaluate(
             })
         }
     }
+}
+
+/// The most bytes an agent may upload of `content_type` on a number with `attachments`, or why
+/// no file of that type may go at all (known before the first byte arrives).
+pub fn upload_cap(attachments: &AttachmentSettings, content_type: &str) -> Result<u64, PolicyDenial> {
+    if !attachments.agent_attachments {
+        return Err(PolicyDenial::AgentAttachmentsDisabled);
+    }
+    if !is_allowed_type(content_type) {
+        return Err(PolicyDenial::MediaTypeNotAllowed {
+            content_type: base_type(content_type),
+        });
+    }
+    Ok(attachments.cap_for(content_type))
+}
+
+/// Decides whether an agent may upload a file of `content_type` and `size` bytes, whose first
+/// bytes are `head`, to send on a number with `attachments`: the same switch, types and per-type
+/// cap as sending one, and bytes that are what the type says. Checked when the file arrives, so
+/// a file that could never be sent is not kept.
+pub fn check_upload(attachments: &AttachmentSettings, content_type: &str, size: u64, head: &[u8]) -> Result<(), PolicyDenial> {
+    let limit = upload_cap(attachments, content_type)?;
+    if size == 0 {
+        return Err(PolicyDenial::EmptyFile);
+    }
+    if size > limit {
+        return Err(PolicyDenial::MediaTooLarge { size, limit });
+    }
+    if !crate::attachment::content_matches(content_type, head) {
+        return Err(PolicyDenial::FileContentMismatch {
+            content_type: base_type(content_type),
+        });
+    }
+    Ok(())
 }
 
 fn check_window(now: OffsetDateTime, window: &ServiceWindow) -> Result<(), PolicyDenial> {

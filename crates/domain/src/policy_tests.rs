@@ -240,3 +240,36 @@ fn media_rules() {
     };
     assert_eq!(eval(now, &bad_url).unwrap_err().rule(), "invalid_media_url");
 }
+
+#[test]
+fn an_upload_follows_the_numbers_switch_types_and_caps_and_its_bytes_match_its_type() {
+    let pdf = b"%PDF-1.7\n";
+    let on = AttachmentSettings {
+        agent_attachments: true,
+        ..Default::default()
+    };
+    assert_eq!(check_upload(&on, "application/pdf", 2048, pdf), Ok(()));
+    let off = AttachmentSettings::default();
+    assert_eq!(
+        check_upload(&off, "application/pdf", 2048, pdf).map_err(|d| d.rule()),
+        Err("agent_attachments_disabled")
+    );
+    let rule = |ct: &str, size: u64, head: &[u8]| check_upload(&on, ct, size, head).map_err(|d| d.rule());
+    assert_eq!(rule("text/html", 10, b"<html>"), Err("media_type_not_allowed"));
+    assert_eq!(rule("application/pdf", 0, b""), Err("empty_file"));
+    assert_eq!(rule("application/pdf", on.max_bytes + 1, pdf), Err("media_too_large"));
+    assert_eq!(rule("image/png", 2048, pdf), Err("file_content_mismatch"));
+    // Images stop at WhatsApp's 5 MB even where the number allows 16 MB for the rest.
+    let big = AttachmentSettings {
+        agent_attachments: true,
+        max_bytes: crate::attachment::WHATSAPP_MAX_MEDIA_BYTES,
+        ..Default::default()
+    };
+    let png = b"\x89PNG\r\n\x1a\n";
+    let six_mb = 6 * 1024 * 1024;
+    assert_eq!(
+        check_upload(&big, "image/png", six_mb, png).map_err(|d| d.rule()),
+        Err("media_too_large")
+    );
+    assert_eq!(check_upload(&big, "application/pdf", six_mb, pdf), Ok(()));
+}

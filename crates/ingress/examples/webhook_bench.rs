@@ -28,6 +28,15 @@ struct Session;
 
 #[tonic::async_trait]
 impl ChannelDirectory for Session {
+    type ReadFileStream = futures_util::stream::Empty<Result<switchboard_proto::session::v1::MediaChunk, tonic::Status>>;
+
+    async fn read_file(
+        &self,
+        _: tonic::Request<switchboard_proto::session::v1::ReadFileRequest>,
+    ) -> Result<tonic::Response<Self::ReadFileStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this fake"))
+    }
+
     async fn resolve_channel(
         &self,
         r: tonic::Request<ResolveChannelRequest>,

@@ -9,6 +9,7 @@
 mod admin;
 mod channels;
 pub mod config;
+mod files;
 mod http;
 pub mod journal;
 mod webhooks;
@@ -81,6 +82,7 @@ pub async fn run_with_clock(
             shutdown.clone(),
         )
     });
+    let files = files::router(resolver.clone());
     let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config, clock.clone(), journal));
     let admin_task = match (admin, journal_pool) {
         (Some(admin), Some(pool)) => {
@@ -99,7 +101,7 @@ pub async fn run_with_clock(
         }
         _ => None,
     };
-    let app = router(webhooks, &config.ingress).merge(health.router());
+    let app = router(webhooks, &config.ingress).merge(files).merge(health.router());
 
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, public_base_url = %config.public_base_url, "ingress listening");

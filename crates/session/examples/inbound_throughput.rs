@@ -56,6 +56,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             token_keys: keys,
             drain_timeout_ms: 5_000,
             channel_health: Default::default(),
+            files: Default::default(),
             shard_leases: Default::default(),
             webhooks: Default::default(),
             bot_endpoints: Default::default(),

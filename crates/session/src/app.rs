@@ -26,6 +26,8 @@ pub struct Session {
     pub public_base_url: String,
     /// Twilio REST client (media proxy).
     pub twilio: TwilioClient,
+    /// Where agents' uploaded files are kept.
+    pub files: crate::files::FileStore,
     /// Settings.
     pub settings: SessionSettings,
 }

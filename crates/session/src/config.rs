@@ -108,6 +108,41 @@ pub struct SessionSettings {
     /// Channel health checks and the Senders API (`[session.channel_health]`).
     #[serde(default)]
     pub channel_health: ChannelHealthSettings,
+    /// Files agents upload (`[session.files]`).
+    #[serde(default)]
+    pub files: FileSettings,
+}
+
+/// `[session.files]`: where agents' uploads are kept and how Twilio gets them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FileSettings {
+    /// `postgres` (the default: no other system to run), or an object-store URL:
+    /// `s3://bucket/prefix` (S3 or any S3-compatible store) or `file:///var/lib/switchboard/files`.
+    pub store: String,
+    /// The object store's options, as `object_store` names them (`aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`, …); secrets, never logged.
+    pub store_options: BTreeMap<String, SecretString>,
+    /// How long the URL a file is sent to Twilio with stays valid. Twilio fetches it when it
+    /// takes the send; a send held up longer than this fails with Twilio's media error.
+    pub url_ttl_secs: u64,
+    /// Files are deleted this many days after their upload (0: kept for ever). A message whose
+    /// file is gone shows it as missing.
+    pub retention_days: u64,
+    /// How often one replica deletes the files past `retention_days`.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for FileSettings {
+    fn default() -> Self {
+        Self {
+            store: "postgres".into(),
+            store_options: BTreeMap::new(),
+            url_ttl_secs: 3600,
+            retention_days: 90,
+            sweep_interval_secs: 3600,
+        }
+    }
 }
 
 /// `[session.channel_health]`.
@@ -193,6 +228,13 @@ impl Validate for Config {
         if s.default_waiting_auto_close_secs <= 0 {
             return Err(ConfigError::invalid("session.default_waiting_auto_close_secs", "must be positive"));
         }
+        if s.files.url_ttl_secs == 0 || s.files.url_ttl_secs > 7 * 86_400 {
+            return Err(ConfigError::invalid(
+                "session.files.url_ttl_secs",
+                "must be between 1 second and 7 days",
+            ));
+        }
+        crate::files::FileStore::from_settings(&s.files).map_err(|e| ConfigError::invalid("session.files.store", e))?;
         Ok(())
     }
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -35,9 +37,13 @@ impl Owner {
     }
 }
 
-/// Seals and opens auth tokens.
+const URL_KEY_LABEL: &[u8] = b"switchboard/session/file-urls/v1";
+
+/// Seals and opens auth tokens, and signs the URLs uploaded files are served at (with keys
+/// derived from the same key material, so rotating one rotates the other).
 pub struct TokenCipher {
     keys: BTreeMap<String, LessSafeKey>,
+    url_keys: BTreeMap<String, hmac::Key>,
     active: String,
     rng: SystemRandom,
 }
@@ -55,12 +61,17 @@ impl TokenCipher {
     /// Builds the cipher from `token_keys` and `token_active_key`.
     pub fn from_config(settings: &SessionSettings) -> Result<Self, String> {
         let mut keys = BTreeMap::new();
+        let mut url_keys = BTreeMap::new();
         for (id, encoded) in &settings.token_keys {
             let bytes = STANDARD
                 .decode(encoded.expose_secret().trim())
                 .map_err(|_| format!("key {id} is not base64"))?;
             let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| format!("key {id} must be exactly 32 bytes"))?;
             keys.insert(id.clone(), LessSafeKey::new(unbound));
+            // A separate key for URL signatures: HMAC of a fixed label under the token key, so
+            // a signature never reveals anything about the key that seals tokens.
+            let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &bytes), URL_KEY_LABEL);
+            url_keys.insert(id.clone(), hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()));
         }
         let active = if settings.token_active_key.is_empty() && keys.len() == 1 {
             keys.keys().next().cloned().unwrap_or_default()
@@ -72,6 +83,7 @@ impl TokenCipher {
         }
         Ok(Self {
             keys,
+            url_keys,
             active,
             rng: SystemRandom::new(),
         })
@@ -94,6 +106,24 @@ impl TokenCipher {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok((self.active.clone(), out))
+    }
+
+    /// Signs `message` (a file id and an expiry) for a URL; returns (key id, base64url signature).
+    pub fn sign_url(&self, message: &str) -> (String, String) {
+        let signature = self
+            .url_keys
+            .get(&self.active)
+            .map(|key| URL_SAFE_NO_PAD.encode(hmac::sign(key, message.as_bytes())))
+            .unwrap_or_default();
+        (self.active.clone(), signature)
+    }
+
+    /// Returns whether `signature` is key `key_id`'s signature of `message` (constant time).
+    pub fn verify_url(&self, key_id: &str, message: &str, signature: &str) -> bool {
+        let (Some(key), Ok(tag)) = (self.url_keys.get(key_id), URL_SAFE_NO_PAD.decode(signature)) else {
+            return false;
+        };
+        hmac::verify(key, message.as_bytes(), &tag).is_ok()
     }
 
     /// Opens a token sealed with key `key_id` for `owner`; `bound` is false for a row sealed
@@ -192,6 +222,28 @@ mod tests {
         let owner = Owner::Channel(Uuid::now_v7());
         assert_eq!(cipher.open("k1", &sealed, owner, false).unwrap().expose_secret(), "old-token");
         assert!(cipher.open("k1", &sealed, owner, true).is_err());
+    }
+
+    #[test]
+    fn url_signatures_verify_under_their_key_only_and_survive_rotation() {
+        let old = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let (key, signature) = old.sign_url("file-1/1700000000");
+        assert_eq!(key, "k1");
+        assert!(old.verify_url("k1", "file-1/1700000000", &signature));
+        assert!(!old.verify_url("k1", "file-1/1700000001", &signature), "another expiry");
+        assert!(!old.verify_url("k1", "file-2/1700000000", &signature), "another file");
+        assert!(!old.verify_url("k2", "file-1/1700000000", &signature), "unknown key");
+        assert!(!old.verify_url("k1", "file-1/1700000000", "not base64!"));
+        let rotated = TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
+        assert!(
+            rotated.verify_url("k1", "file-1/1700000000", &signature),
+            "URLs signed before rotation"
+        );
+        let (key2, signature2) = rotated.sign_url("file-1/1700000000");
+        assert_eq!(key2, "k2");
+        assert_ne!(signature2, signature);
+        let other = TokenCipher::from_config(&settings(&[("k1", [3; 32])], "k1")).unwrap();
+        assert!(!other.verify_url("k1", "file-1/1700000000", &signature), "another deployment's key");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum SessionError {
         /// When the window closes (or closed).
         window_expires_at: Option<OffsetDateTime>,
     },
+    /// The caller may not have it (a file URL whose signature is wrong or expired).
+    #[error("{0}")]
+    Forbidden(String),
     /// A dependency is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -46,6 +49,7 @@ impl SessionError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::Precondition(_) | Self::Policy { .. } => ErrorCode::FailedPrecondition,
+            Self::Forbidden(_) => ErrorCode::PermissionDenied,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }

@@ -14,6 +14,7 @@ pub mod conversations;
 pub mod crypto;
 pub mod delivery;
 pub mod error;
+pub mod files;
 pub mod grpc;
 pub mod inbound;
 pub mod indicators;
@@ -92,6 +93,7 @@ pub async fn run_with_directory(
         outbox: Outbox::new("session"),
         public_base_url: config.public_base_url.clone(),
         twilio,
+        files: files::FileStore::from_settings(&settings.files).map_err(|e| anyhow::anyhow!("session.files.store: {e}"))?,
         settings: settings.clone(),
     });
 
@@ -155,6 +157,11 @@ pub async fn run_with_directory(
             shutdown.clone(),
         ));
     }
+    tasks.spawn(files::run_retention(
+        session.clone(),
+        Duration::from_secs(settings.files.sweep_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
     let commands = ConsumerOptions::concurrent(queue("session.commands"), 4);
     tasks.spawn(
         Consumer::new(

@@ -131,12 +131,36 @@ pub enum SendContent {
         size_bytes: Option<u64>,
         caption: Option<String>,
     },
+    /// A file uploaded to the conversation (`UploadFile`).
+    File {
+        file_id: Uuid,
+        caption: Option<String>,
+    },
     Template {
         template_id: Option<Uuid>,
         name: Option<String>,
         language: Option<String>,
         variables: BTreeMap<String, String>,
     },
+}
+
+/// Who sends an outbound message, and the uploaded file it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending<'a> {
+    pub author_kind: &'a str,
+    pub author_id: Option<Uuid>,
+    pub client_message_id: Option<&'a str>,
+    pub file: Option<&'a crate::files::FileRow>,
+}
+
+impl Sending<'static> {
+    /// An automated message (no author, no file).
+    pub const AUTOMATED: Self = Self {
+        author_kind: "automated",
+        author_id: None,
+        client_message_id: None,
+        file: None,
+    };
 }
 
 /// A send request.
@@ -229,8 +253,14 @@ impl Session {
         if ctx.number_deleted {
             return Err(SessionError::Precondition("the conversation's WhatsApp number was deleted".into()));
         }
+        let mut file = None;
         let content = match request.content {
             SendContent::Text(body) => OutboundContent::Text { body },
+            SendContent::File { file_id, caption } => {
+                let (content, row) = self.file_content(&mut tx, ctx.conversation_id, file_id, caption).await?;
+                file = Some(row);
+                content
+            }
             SendContent::Media {
                 url,
                 content_type,
@@ -287,9 +317,12 @@ impl Session {
                 &mut tx,
                 &ctx,
                 &approved,
-                &request.author_kind,
-                request.author_id,
-                request.client_message_id.as_deref(),
+                &Sending {
+                    author_kind: &request.author_kind,
+                    author_id: request.author_id,
+                    client_message_id: request.client_message_id.as_deref(),
+                    file: file.as_ref(),
+                },
                 &mut events,
             )
             .await?;
@@ -304,17 +337,15 @@ impl Session {
     }
 
     /// Stores an approved outbound message and queues its send.
-    #[allow(clippy::too_many_arguments)] // one transaction's worth of context, all needed
     pub(crate) async fn enqueue_outbound(
         &self,
         tx: &mut PgConnection,
         ctx: &SendContext,
         approved: &Approved,
-        author_kind: &str,
-        author_id: Option<Uuid>,
-        client_message_id: Option<&str>,
+        sending: &Sending<'_>,
         events: &mut Events,
     ) -> Result<MessageRow, SessionError> {
+        let author_kind = sending.author_kind;
         let now = self.now();
         crate::metrics::queued(
             match approved {
@@ -325,10 +356,17 @@ impl Session {
             author_kind,
         );
         let (media, details) = match approved {
-            Approved::Media { url, content_type, .. } => (
-                serde_json::json!([{ "url": url, "content_type": content_type }]),
-                serde_json::json!({}),
-            ),
+            Approved::Media { url, content_type, .. } => {
+                let item = match sending.file {
+                    // An uploaded file: its URL expires, so the API shows the file instead.
+                    Some(file) => serde_json::json!({
+                        "url": url, "content_type": content_type, "file_id": file.id,
+                        "file_name": file.file_name, "size_bytes": file.size_bytes,
+                    }),
+                    None => serde_json::json!({ "url": url, "content_type": content_type }),
+                };
+                (serde_json::json!([item]), serde_json::json!({}))
+            }
             Approved::Template {
                 name,
                 content_sid,
@@ -349,11 +387,11 @@ impl Session {
         .bind(ctx.conversation_id)
         .bind(ctx.channel_id)
         .bind(author_kind)
-        .bind(author_id)
+        .bind(sending.author_id)
         .bind(approved.transcript_text())
         .bind(media)
         .bind(details)
-        .bind(client_message_id)
+        .bind(sending.client_message_id)
         .bind(now)
         .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
         .fetch_one(&mut *tx)
@@ -419,7 +457,7 @@ impl Session {
         let text = automated::render(&text, render);
         match policy::evaluate(self.now(), &ctx.window(), &ctx.attachments(), &OutboundContent::Text { body: text }) {
             Ok(approved) => Ok(AutomatedOutcome::Sent(Box::new(
-                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?,
+                self.enqueue_outbound(tx, &ctx, &approved, &Sending::AUTOMATED, events).await?,
             ))),
             Err(denial) => {
                 let reason = format!("Automated message \"{}\" not sent: {denial}", trigger.as_str());
@@ -496,7 +534,7 @@ impl Session {
         };
         match outcome {
             Ok(approved) => {
-                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?;
+                self.enqueue_outbound(tx, &ctx, &approved, &Sending::AUTOMATED, events).await?;
             }
             Err(reason) => {
                 self.insert_note(tx, c, &format!("Post-conversation survey not sent: {reason}."), events)

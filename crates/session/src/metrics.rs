@@ -13,6 +13,7 @@ struct Instruments {
     delivery: Counter<u64>,
     opened: Counter<u64>,
     unroutable: Counter<u64>,
+    files: Counter<u64>,
 }
 
 fn instruments() -> &'static Instruments {
@@ -39,6 +40,12 @@ fn instruments() -> &'static Instruments {
             unroutable: meter
                 .u64_counter("switchboard.session.inbound.unroutable")
                 .with_description("inbound messages to a number not configured on their channel, or inactive, by reason")
+                .build(),
+            files: meter
+                .u64_counter("switchboard.session.files")
+                .with_description(
+                    "agents' files by operation (upload, serve, expire) and outcome (ok, refused, bad_signature, expired, missing)",
+                )
                 .build(),
         }
     })
@@ -72,4 +79,11 @@ pub fn unroutable(reason: &'static str) {
 /// Counts a conversation entering Open.
 pub fn opened(reopened: bool) {
     instruments().opened.add(1, &[KeyValue::new("reopened", reopened)]);
+}
+
+/// Counts `n` file operations with their outcome.
+pub fn file(operation: &'static str, outcome: &'static str, n: u64) {
+    instruments()
+        .files
+        .add(n, &[KeyValue::new("operation", operation), KeyValue::new("outcome", outcome)]);
 }

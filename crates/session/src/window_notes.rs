@@ -210,7 +210,8 @@ impl Session {
         };
         match outcome {
             Ok(approved) => {
-                self.enqueue_outbound(tx, &ctx, &approved, "automated", None, None, events).await?;
+                self.enqueue_outbound(tx, &ctx, &approved, &crate::messages::Sending::AUTOMATED, events)
+                    .await?;
             }
             Err(why) => {
                 let note = format!("The workstream's window template was not sent: {why}");

@@ -151,6 +151,9 @@ pub struct SentMessage {
     /// `date_sent`, which the Messages list filters on).
     #[serde(default)]
     pub created_unix: i64,
+    /// The media files downloaded for it, once downloaded.
+    #[serde(default)]
+    pub media: Vec<crate::media::FetchedMedia>,
 }
 
 /// Send counts.

@@ -20,8 +20,9 @@ pub(crate) fn schedule(
 ) {
     let settings = em.lock().callbacks;
     let mut statuses: Vec<(&'static str, Option<u32>)> = match error_code {
-        // Sandbox and sender problems fail at once; content problems after WhatsApp looked.
-        Some(code @ (63015 | 63007)) => vec![("failed", Some(code))],
+        // Sandbox, sender and media-download problems fail at once; content problems after
+        // WhatsApp looked.
+        Some(code @ (63015 | 63007 | crate::media::MEDIA_FAILED)) => vec![("failed", Some(code))],
         Some(code) => vec![("sent", None), ("undelivered", Some(code))],
         None if settings.read => vec![("sent", None), ("delivered", None), ("read", None)],
         None => vec![("sent", None), ("delivered", None)],

@@ -419,20 +419,25 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         error_code: None,
         received_ms: i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
         created_unix: now.unix_timestamp(),
+        media: Vec::new(),
     };
     em.lock().sent.push(sent);
-    if let Some(url) = status_callback {
-        crate::callbacks::schedule(
-            em.clone(),
-            sid.clone(),
-            account_sid.clone(),
-            token,
-            url,
-            from.clone(),
-            to.clone(),
-            error_code,
-        );
-    }
+    let num_media = media_urls.len();
+    let (em2, sid2, account2, from2, to2) = (em.clone(), sid.clone(), account_sid.clone(), from.clone(), to.clone());
+    // Twilio downloads the media before the message goes on; the callbacks follow.
+    tokio::spawn(async move {
+        let mut error_code = error_code;
+        if !media_urls.is_empty() {
+            let (fetched, failed) = crate::media::fetch_all(&em2, &media_urls).await;
+            error_code = error_code.or(failed);
+            if let Some(m) = em2.lock().sent.iter_mut().find(|m| m.sid == sid2) {
+                m.media = fetched;
+            }
+        }
+        if let Some(url) = status_callback {
+            crate::callbacks::schedule(em2, sid2, account2, token, url, from2, to2, error_code);
+        }
+    });
     let date = now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
     let resource = MessageResource {
         sid: Some(sid.clone()),
@@ -444,7 +449,7 @@ async fn create_message(State(em): State<Emulator>, Path(account_sid): Path<Stri
         direction: Some("outbound-api".into()),
         from: Some(from),
         to: Some(to),
-        num_media: Some(media_urls.len().to_string()),
+        num_media: Some(num_media.to_string()),
         num_segments: Some("1".into()),
         status: Some("queued".into()),
         uri: Some(format!("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")),

@@ -12,7 +12,8 @@
 //! - the Content API (`/v1/ContentAndApprovals`), the Typing Indicators API
 //!   (`/v2/Indicators/Typing.json`), the Senders API (`/v2/Channels/Senders`, each number a
 //!   sender whose webhook URLs are where the emulator posts), fault injection, and per-sender
-//!   send counts.
+//!   send counts;
+//! - outbound media downloaded as Twilio does before sending (63019 when that fails).
 
 mod admin;
 mod callbacks;
@@ -21,6 +22,7 @@ mod deliver;
 mod http;
 mod indicators;
 mod list;
+mod media;
 mod senders;
 mod signing;
 mod state;
@@ -28,6 +30,7 @@ mod state;
 pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, OpenWindows, SentMessage, Stats};
 pub use http::{Emulator, router};
 pub use indicators::{Indicators, TypingIndicator};
+pub use media::FetchedMedia;
 pub use signing::SharedKeySetup;
 pub use state::{CallbackSettings, SeededTemplate};
 

@@ -173,10 +173,16 @@ async fn list_messages(
     Ok(Json(r.messages.into_iter().map(Into::into).collect()))
 }
 
-/// A file to send: Twilio fetches it from `url`, which must be public HTTPS.
+/// A file to send: one uploaded to the conversation (`file_id`, from `POST
+/// /conversations/{id}/files`), or one Twilio fetches from `url`, which must be public HTTPS.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OutMedia {
+    #[serde(default)]
+    pub file_id: String,
+    #[serde(default)]
     pub url: String,
+    /// The type of a file sent by `url`.
+    #[serde(default)]
     pub content_type: String,
     /// Size in bytes, checked against the number's attachment limit.
     #[serde(default)]
@@ -231,6 +237,7 @@ async fn send_message(
             content_type: m.content_type,
             size_bytes: m.size_bytes,
             caption: m.caption,
+            file_id: m.file_id,
         }),
         (None, None, Some(t)) => spb::send_message_request::Content::Template(spb::TemplateContent {
             template_id: t.template_id,
@@ -280,10 +287,16 @@ async fn get_media(
         .ok()
         .filter(|_| !first.content_type.is_empty())
         .unwrap_or_else(|| http::HeaderValue::from_static("application/octet-stream"));
-    let disposition = if switchboard_domain::attachment::shows_inline(&first.content_type) {
-        format!("inline; filename=\"media-{index}\"")
+    // An uploaded file keeps its (safe) name; a customer's is numbered.
+    let name = if first.file_name.is_empty() {
+        format!("media-{index}")
     } else {
-        format!("attachment; filename=\"media-{index}\"")
+        first.file_name.clone()
+    };
+    let disposition = if switchboard_domain::attachment::shows_inline(&first.content_type) {
+        format!("inline; filename=\"{name}\"")
+    } else {
+        format!("attachment; filename=\"{name}\"")
     };
     let rest = futures_util::stream::once(async move { Ok::<_, tonic::Status>(first.data) })
         .chain(stream.map(|chunk| chunk.map(|c| c.data)))

@@ -7,6 +7,7 @@ pub mod bots;
 pub mod channel_health;
 pub mod channels;
 pub mod conversations;
+pub mod files;
 pub mod keys;
 pub mod reports;
 pub mod routing_config;
@@ -56,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(agent::router())
         .merge(conversations::router())
+        .merge(files::router())
         .merge(activity::router())
         .merge(supervisor::router())
         .merge(reports::router())

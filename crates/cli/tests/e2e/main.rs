@@ -14,6 +14,7 @@ mod channel_health;
 mod content;
 mod desk;
 mod doctor;
+mod files;
 mod harness;
 mod hostile;
 mod journal;

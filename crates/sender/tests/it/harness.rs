@@ -344,6 +344,7 @@ fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
             token_keys: keys,
             drain_timeout_ms: 5_000,
             channel_health: Default::default(),
+            files: Default::default(),
             shard_leases: Default::default(),
             webhooks: Default::default(),
             bot_endpoints: Default::default(),

@@ -200,13 +200,22 @@ pub fn message(m: &MessageRow) -> pb::Message {
                 .iter()
                 .enumerate()
                 .map(|(i, item)| {
-                    let content_type = item.get("content_type").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                    // Inbound media is served by our proxy; outbound media URLs are ours already.
-                    let url = match item.get("twilio_url") {
-                        Some(_) => format!("/api/v1/messages/{}/media/{i}", m.id),
-                        None => item.get("url").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                    let text = |key: &str| item.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                    let file_id = text("file_id");
+                    // Inbound media is served by our proxy, and so is an uploaded file (its
+                    // signed URL expires); other outbound media URLs are the sender's own.
+                    let url = if item.get("twilio_url").is_some() || !file_id.is_empty() {
+                        format!("/api/v1/messages/{}/media/{i}", m.id)
+                    } else {
+                        text("url")
                     };
-                    pb::Media { url, content_type }
+                    pb::Media {
+                        url,
+                        content_type: text("content_type"),
+                        file_name: text("file_name"),
+                        size_bytes: item.get("size_bytes").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                        file_id,
+                    }
                 })
                 .collect()
         })

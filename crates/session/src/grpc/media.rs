@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use switchboard_proto::session::v1::MediaChunk;
 use switchboard_twilio::Credentials;
 use tonic::Status;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::app::Session;
 use crate::error::SessionError;
 
-type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<MediaChunk, Status>> + Send>>;
+use super::files::ChunkStream;
 
 /// Opens the media stream of message `message_id`, item `index` (of `conversation`, when given).
 pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, conversation: Option<Uuid>) -> Result<ChunkStream, SessionError> {
@@ -27,6 +27,15 @@ pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, convers
         .as_array()
         .and_then(|items| items.get(usize::try_from(index).unwrap_or(usize::MAX)))
         .ok_or(SessionError::NotFound("media"))?;
+    if let Some(file_id) = item.get("file_id").and_then(|v| v.as_str()) {
+        // An agent's uploaded file, from the file store.
+        let file_id = crate::error::parse_id(file_id, "file_id")?;
+        let mut conn = session.pool.acquire().await?;
+        let file = session.file(&mut conn, file_id).await?;
+        drop(conn);
+        let bytes = session.file_bytes(&file).await?;
+        return Ok(super::files::chunks(&file, bytes));
+    }
     let url = item
         .get("twilio_url")
         .and_then(|v| v.as_str())
@@ -86,6 +95,7 @@ pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, convers
                 let chunk = MediaChunk {
                     content_type: content_type.clone().unwrap_or_default(),
                     data: bytes.to_vec(),
+                    ..Default::default()
                 };
                 Some((Ok(chunk), Some((response, sent, None))))
             }

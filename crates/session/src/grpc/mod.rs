@@ -1,6 +1,7 @@
 //! The `session.v1.SessionService` server: decode, call the application, encode.
 
 pub mod convert;
+mod files;
 mod media;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,12 @@ impl ChannelDirectory for SessionGrpc {
                 })
                 .collect(),
         })
+    }
+
+    type ReadFileStream = files::ChunkStream;
+
+    async fn read_file(&self, request: Request<pb::ReadFileRequest>) -> Reply<Self::ReadFileStream> {
+        ok(files::read_signed(self.session.clone(), request.into_inner()).await?)
     }
 
     async fn resolve_bot(&self, request: Request<pb::ResolveBotRequest>) -> Reply<pb::ResolveBotResponse> {
@@ -494,11 +501,18 @@ impl SessionService for SessionGrpc {
         let r = request.into_inner();
         let content = match r.content {
             Some(pb::send_message_request::Content::Text(t)) => SendContent::Text(t.body),
-            Some(pb::send_message_request::Content::Media(m)) => SendContent::Media {
-                url: m.url,
-                content_type: m.content_type,
-                size_bytes: (m.size_bytes > 0).then_some(m.size_bytes),
-                caption: (!m.caption.is_empty()).then_some(m.caption),
+            Some(pb::send_message_request::Content::Media(m)) => match optional_id(&m.file_id, "file_id")? {
+                Some(file_id) if m.url.is_empty() => SendContent::File {
+                    file_id,
+                    caption: (!m.caption.is_empty()).then_some(m.caption),
+                },
+                Some(_) => return Err(SessionError::invalid("give a media url or a file_id, not both").into()),
+                None => SendContent::Media {
+                    url: m.url,
+                    content_type: m.content_type,
+                    size_bytes: (m.size_bytes > 0).then_some(m.size_bytes),
+                    caption: (!m.caption.is_empty()).then_some(m.caption),
+                },
             },
             Some(pb::send_message_request::Content::Template(t)) => SendContent::Template {
                 template_id: optional_id(&t.template_id, "template_id")?,
@@ -585,5 +599,9 @@ impl SessionService for SessionGrpc {
         let conversation = optional_id(&r.conversation_id, "conversation_id")?;
         let stream = media::stream(self.session.clone(), parse_id(&r.message_id, "message_id")?, r.index, conversation).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn upload_file(&self, request: Request<tonic::Streaming<pb::UploadFileChunk>>) -> Reply<pb::File> {
+        ok(files::upload(&self.session, request.into_inner()).await?)
     }
 }

@@ -73,6 +73,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
             drain_timeout_ms: 5_000,
             // Short leases so replicas rebalance within a test's patience.
             channel_health: Default::default(),
+            files: Default::default(),
             shard_leases: switchboard_storage::leases::LeaseSettings {
                 ttl_ms: 2_000,
                 heartbeat_ms: 200,
