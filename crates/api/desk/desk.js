@@ -35,13 +35,15 @@ class ApiError extends Error {
 
 async function api(method, path, body, extra) {
   const headers = { accept: 'application/json', ...(extra || {}) };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // A File goes as its raw bytes (an upload), anything else as JSON.
+  const raw = typeof Blob !== 'undefined' && body instanceof Blob;
+  if (body !== undefined) headers['content-type'] = raw ? (body.type || 'application/octet-stream') : 'application/json';
   if (method !== 'GET' && S.csrf) headers['x-csrf-token'] = S.csrf;
   S.inflight += 1;
   let res, text;
   try {
     res = await fetch('/api/v1' + path, {
-      method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, credentials: 'same-origin', body: body === undefined || raw ? body : JSON.stringify(body),
     });
     text = await res.text();
   } finally {
@@ -408,20 +410,30 @@ function composer(c) {
   return box;
 }
 
-// Files go by public HTTPS URL (Twilio fetches them), only where the number lets agents attach.
+// Files, only where the number lets agents attach: one chosen here is uploaded (checked against
+// the number's settings), then sent by id; or a public HTTPS URL that Twilio fetches.
 function attachmentRow() {
   const rules = S.compose;
   if (!rules || !rules.attachments) return h('p', { class: 'empty', id: 'no-attachments', text: 'This number does not let agents send attachments.' });
-  const url = h('input', { id: 'attachment-url', type: 'url', placeholder: 'https://…/file.pdf', 'aria-label': 'Attachment URL' });
+  const file = h('input', { id: 'attachment-file', type: 'file', accept: '.jpg,.jpeg,.png,.mp3,.ogg,.oga,.amr,.mp4,.pdf', 'aria-label': 'File to send' });
+  const url = h('input', { id: 'attachment-url', type: 'url', placeholder: 'or https://…/file.pdf', 'aria-label': 'Attachment URL' });
   const type = h('select', { id: 'attachment-type', 'aria-label': 'Attachment type' },
     ...['image/jpeg', 'image/png', 'application/pdf', 'video/mp4', 'audio/ogg'].map((t) => h('option', { value: t, text: t })));
-  const caption = h('input', { id: 'attachment-caption', placeholder: 'Caption', 'aria-label': 'Caption' });
-  const go = h('button', { type: 'button', class: 'secondary', id: 'send-attachment', onclick: () => {
+  const caption = h('input', { id: 'attachment-caption', placeholder: 'Caption (images)', 'aria-label': 'Caption' });
+  const clear = () => { file.value = ''; url.value = ''; caption.value = ''; };
+  const go = h('button', { type: 'button', class: 'secondary', id: 'send-attachment', onclick: async () => {
+    const chosen = file.files && file.files[0];
+    if (chosen) {
+      const id = S.openId;
+      const uploaded = await attempt(() => api('POST', `/conversations/${id}/files?name=${encodeURIComponent(chosen.name)}`, chosen));
+      if (uploaded) sendReply({ media: { file_id: uploaded.id, caption: caption.value } }, clear);
+      return;
+    }
     if (!url.value) return;
-    sendReply({ media: { url: url.value, content_type: type.value, caption: caption.value } }, () => { url.value = ''; caption.value = ''; });
+    sendReply({ media: { url: url.value, content_type: type.value, caption: caption.value } }, clear);
   } }, 'Send file');
   const limit = `up to ${(rules.max_attachment_bytes / 1048576).toFixed(1)} MB`;
-  return h('div', { class: 'row' }, url, type, caption, go, h('small', { class: 'empty', text: limit }));
+  return h('div', { class: 'row' }, file, url, type, caption, go, h('small', { class: 'empty', text: limit }));
 }
 
 async function sendReply(content, sent) {
@@ -454,10 +466,10 @@ function messageView(m) {
     parts.push(h('div', {}, '📍 ', h('a', { href: `https://www.openstreetmap.org/?mlat=${latitude}&mlon=${longitude}`, target: '_blank', rel: 'noopener noreferrer', text: label || address || `${latitude}, ${longitude}` })));
   }
   for (const media of m.media || []) {
-    if (media.content_type.startsWith('image/') && media.content_type !== 'image/svg+xml') parts.push(h('img', { src: media.url, alt: 'Image from the customer' }));
+    if (media.content_type.startsWith('image/') && media.content_type !== 'image/svg+xml') parts.push(h('img', { src: media.url, alt: m.direction === 'inbound' ? 'Image from the customer' : (media.file_name || 'Image sent') }));
     else if (media.content_type.startsWith('audio/')) parts.push(h('audio', { src: media.url, controls: true }));
     else if (media.content_type.startsWith('video/')) parts.push(h('video', { src: media.url, controls: true }));
-    else parts.push(h('a', { href: media.url, download: '', text: `Download (${media.content_type})` }));
+    else parts.push(h('a', { href: media.url, download: media.file_name || '', text: media.file_name ? `${media.file_name} (download)` : `Download (${media.content_type})` }));
   }
   const meta = [['bot', 'automated', 'system'].includes(m.author_kind) ? m.author_kind : null, m.created_at ? new Date(m.created_at).toLocaleTimeString() : null,
     m.direction === 'inbound' && m.read_at ? '✓ seen' : null].filter(Boolean).join(' · ');

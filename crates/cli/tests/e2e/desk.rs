@@ -100,6 +100,25 @@ async fn an_agent_works_a_conversation_in_the_desk_from_offer_to_template() {
     // The number lets agents attach files: the composer offers it, with the size limit.
     ana.wait_text(".composer small", "the attachment limit", |t| t.contains("MB")).await;
     ana.find("#attachment-url").await;
+    // She picks a file from her computer: it is uploaded, sent by id, and Twilio downloads it.
+    let dir = std::env::temp_dir().join(format!("sb-desk-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let quote = dir.join("quote.pdf");
+    std::fs::write(&quote, b"%PDF-1.4\n% a quote for Carla\n").unwrap();
+    let picker = ana.find("#attachment-file").await;
+    ana.type_into(&picker, quote.to_str().unwrap()).await;
+    ana.click_css("#send-attachment").await;
+    ana.wait_text("#messages", "the file in the conversation", |t| t.contains("quote.pdf"))
+        .await;
+    wait_until(WAIT, "Twilio downloaded the desk's file", || async {
+        w.emulator()
+            .sent()
+            .iter()
+            .any(|m| m.media.iter().any(|f| f.error.is_none() && f.size_bytes == 29))
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    ana.screenshot("desk-file-sent").await;
 
     // The stream drops; the customer writes meanwhile; the reconnected stream resumes after the
     // last event it saw and the message shows without a reload.
