@@ -29,16 +29,13 @@ pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, StorageEr
 }
 
 fn connect_options(url: &str) -> Result<PgConnectOptions, StorageError> {
-    // Plans are made for each execution's values and the statistics of the moment. Postgres
-    // otherwise settles on a generic plan after five runs of a prepared statement and keeps it
-    // for the connection's life: made while a fresh table was nearly empty, it scanned every
-    // customer and every message of a channel per lookup once the tables filled (the inbound
-    // path went from 1.2 ms to 20 ms per batch under load). Planning these statements costs tens
-    // of microseconds.
-    Ok(url
-        .parse::<PgConnectOptions>()?
-        .options([("plan_cache_mode", "force_custom_plan")])
-        .log_statements(tracing::log::LevelFilter::Trace))
+    // PostgreSQL's default plan cache: a prepared statement keeps a generic plan after five runs,
+    // so it is planned once per connection, not at every execution (planning the status batch's
+    // lookup alone takes ~1.5 ms). That is safe because the hot lookups' indexes lead with the
+    // looked-up value: a generic plan made while a table was nearly empty once scanned a whole
+    // channel per message, when those indexes were led by the channel. A test keeps them so
+    // (`crates/session/tests/it/plans.rs`), and an ANALYZE of a grown table re-plans anyway.
+    Ok(url.parse::<PgConnectOptions>()?.log_statements(tracing::log::LevelFilter::Trace))
 }
 
 fn pool_options(max_connections: u32) -> PgPoolOptions {

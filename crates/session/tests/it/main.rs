@@ -7,4 +7,5 @@ mod conversations;
 mod delivery;
 mod harness;
 mod hostile;
+mod plans;
 mod shards;
