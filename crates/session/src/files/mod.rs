@@ -160,11 +160,11 @@ impl Session {
         }
     }
 
-    /// Loads file `id`.
-    pub async fn file(&self, conn: &mut PgConnection, id: Uuid) -> Result<FileRow, SessionError> {
+    /// Loads file `id`, in a transaction or from the pool.
+    pub async fn file<'e>(&self, db: impl sqlx::PgExecutor<'e>, id: Uuid) -> Result<FileRow, SessionError> {
         sqlx::query_as::<_, FileRow>(concat!("SELECT ", file_columns!(), " FROM session.files WHERE id = $1"))
             .bind(id)
-            .fetch_optional(conn)
+            .fetch_optional(db)
             .await?
             .ok_or(SessionError::NotFound("file"))
     }
@@ -178,7 +178,7 @@ impl Session {
         file_id: Uuid,
         caption: Option<String>,
     ) -> Result<(OutboundContent, FileRow), SessionError> {
-        let file = self.file(conn, file_id).await?;
+        let file = self.file(&mut *conn, file_id).await?;
         if file.conversation_id != conversation_id {
             return Err(SessionError::NotFound("file"));
         }
@@ -222,15 +222,13 @@ impl Session {
             crate::metrics::file("serve", "expired", 1);
             return Err(SessionError::Forbidden("the file URL has expired".into()));
         }
-        let mut conn = self.pool.acquire().await?;
-        let file = match self.file(&mut conn, signed.file_id).await {
+        let file = match self.file(&self.pool, signed.file_id).await {
             Ok(file) => file,
             Err(error) => {
                 crate::metrics::file("serve", "missing", 1);
                 return Err(error);
             }
         };
-        drop(conn);
         let bytes = self.file_bytes(&file).await?;
         crate::metrics::file("serve", "ok", 1);
         Ok((file, bytes))

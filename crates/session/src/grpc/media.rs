@@ -30,9 +30,7 @@ pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, convers
     if let Some(file_id) = item.get("file_id").and_then(|v| v.as_str()) {
         // An agent's uploaded file, from the file store.
         let file_id = crate::error::parse_id(file_id, "file_id")?;
-        let mut conn = session.pool.acquire().await?;
-        let file = session.file(&mut conn, file_id).await?;
-        drop(conn);
+        let file = session.file(&session.pool, file_id).await?;
         let bytes = session.file_bytes(&file).await?;
         return Ok(super::files::chunks(&file, bytes));
     }
