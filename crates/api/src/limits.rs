@@ -26,6 +26,9 @@ pub struct LimitSettings {
     /// a request from one of them is counted against the address it forwarded
     /// (`X-Forwarded-For`, read from the right). Empty: the connection's peer is the client.
     pub trusted_proxies: Vec<switchboard_domain::client_address::Cidr>,
+    /// File uploads one replica receives at once (each is held in memory, up to WhatsApp's
+    /// 16 MB, until session has it); more are refused with 429 until one ends.
+    pub concurrent_uploads: usize,
 }
 
 impl Default for LimitSettings {
@@ -35,6 +38,7 @@ impl Default for LimitSettings {
             key_burst: 2_000.0,
             failed_auth_per_minute: 20.0,
             trusted_proxies: Vec::new(),
+            concurrent_uploads: 8,
         }
     }
 }
@@ -96,6 +100,7 @@ pub struct Limits {
     keys: Buckets<Uuid>,
     failures: Buckets<IpAddr>,
     accounts: Buckets<String>,
+    uploads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Limits {
@@ -106,7 +111,14 @@ impl Limits {
             keys: Buckets::new(settings.key_requests_per_second, settings.key_burst),
             failures: Buckets::new(per_minute / 60.0, per_minute),
             accounts: Buckets::new(per_minute / 60.0, per_minute),
+            uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(settings.concurrent_uploads.max(1))),
         }
+    }
+
+    /// A place for one more upload in progress, held until dropped; `None` while
+    /// `concurrent_uploads` are already being received.
+    pub fn upload(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.uploads.clone().try_acquire_owned().ok()
     }
 
     /// Refuses every authentication from `address` while its failures are over the limit.

@@ -75,7 +75,8 @@ pub struct UploadQuery {
                    settings (agents may send files; the type; the size, at most WhatsApp's limit for the type: 5 MB for images, \
                    16 MB for the rest) and must be what its type says. Refused with 422 and `details.rule`.",
     responses((status = 201, body = UploadedFile), (status = 422, body = crate::error::ErrorBody),
-        (status = 413, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+        (status = 413, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody)))]
 async fn upload(
     caller: Caller,
     State(s): State<AppState>,
@@ -86,6 +87,13 @@ async fn upload(
 ) -> ApiResult<(StatusCode, Json<UploadedFile>)> {
     let me = caller.agent()?;
     conversation(&s, &caller, &id, Intent::Work).await?;
+    // Held until the file is with session: the bytes stay in memory until then.
+    let _place = s.limits.upload().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ResourceExhausted,
+            "too many files are being uploaded right now; try again in a moment",
+        )
+    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

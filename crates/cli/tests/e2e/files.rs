@@ -406,3 +406,48 @@ async fn files_kept_in_s3_compatible_storage_reach_twilio_the_same_way() {
     ana.close().await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn uploads_in_progress_are_capped_per_replica_and_the_place_comes_back() {
+    let w = World::start_with(json!({ "api": { "limits": { "concurrent_uploads": 1 } } })).await;
+    let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
+    let conversation = w.taken_by(&w.ana, &mut ana, "+5511955551005").await;
+
+    // An upload whose body is still arriving holds the one place.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = pdf(64 * 1024);
+    let authority = w.stack.urls.api.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let head = format!(
+        "POST /api/v1/conversations/{conversation}/files?name=slow.pdf HTTP/1.1\r\nHost: {authority}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/pdf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        w.ana.key,
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..1024]).await.unwrap();
+    let refused = std::sync::Mutex::new(String::new());
+    switchboard_test_support::wait_until(WAIT, "a second upload refused while the first is arriving", || async {
+        match upload(&w.ana, &conversation, "quick.pdf", "application/pdf", pdf(2048)).await {
+            Err((429, text)) => {
+                *refused.lock().unwrap() = text;
+                true
+            }
+            _ => false,
+        }
+    })
+    .await;
+    let refused = refused.into_inner().unwrap();
+    assert!(refused.contains("too many files"), "{refused}");
+
+    // The first completes; its place comes back.
+    slow.write_all(&body[1024..]).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    upload(&w.ana, &conversation, "after.pdf", "application/pdf", pdf(2048))
+        .await
+        .unwrap();
+    ana.close().await;
+    w.stop().await;
+}
