@@ -43,6 +43,27 @@ pub enum Author {
     Automated,
 }
 
+impl Author {
+    /// The stored and wire name (`agent`, `bot`, `automated`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Bot => "bot",
+            Self::Automated => "automated",
+        }
+    }
+
+    /// Parses a wire name; an empty one is an agent (the API's sends).
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "" | "agent" => Ok(Self::Agent),
+            "bot" => Ok(Self::Bot),
+            "automated" => Ok(Self::Automated),
+            other => Err(format!("author_kind {other:?} must be agent, bot or automated")),
+        }
+    }
+}
+
 /// A message someone wants to send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutboundContent {

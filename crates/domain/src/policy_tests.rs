@@ -273,3 +273,13 @@ fn an_upload_follows_the_numbers_switch_types_and_caps_and_its_bytes_match_its_t
     );
     assert_eq!(check_upload(&big, "application/pdf", six_mb, pdf), Ok(()));
 }
+
+#[test]
+fn authors_parse_from_their_wire_names_and_an_empty_one_is_an_agent() {
+    for author in [Author::Agent, Author::Bot, Author::Automated] {
+        assert_eq!(Author::parse(author.as_str()), Ok(author));
+    }
+    assert_eq!(Author::parse(""), Ok(Author::Agent));
+    assert!(Author::parse("customer").unwrap_err().contains("customer"));
+    assert!(Author::parse("Agent").is_err(), "names are exact");
+}

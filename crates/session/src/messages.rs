@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::{FromRow, PgConnection};
 use switchboard_bus::events::{ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1};
 use switchboard_domain::automated::{self, RenderContext, Trigger};
-use switchboard_domain::policy::{self, Approved, OutboundContent};
+use switchboard_domain::policy::{self, Approved, Author, OutboundContent};
 use switchboard_domain::window::ServiceWindow;
 use switchboard_domain::{Bsuid, CustomerAddress, PhoneNumber};
 use time::OffsetDateTime;
@@ -147,7 +147,7 @@ pub enum SendContent {
 /// Who sends an outbound message, and the uploaded file it carries.
 #[derive(Debug, Clone, Copy)]
 pub struct Sending<'a> {
-    pub author_kind: &'a str,
+    pub author: Author,
     pub author_id: Option<Uuid>,
     pub client_message_id: Option<&'a str>,
     pub file: Option<&'a crate::files::FileRow>,
@@ -156,7 +156,7 @@ pub struct Sending<'a> {
 impl Sending<'static> {
     /// An automated message (no author, no file).
     pub const AUTOMATED: Self = Self {
-        author_kind: "automated",
+        author: Author::Automated,
         author_id: None,
         client_message_id: None,
         file: None,
@@ -167,7 +167,7 @@ impl Sending<'static> {
 #[derive(Debug, Clone)]
 pub struct SendRequest {
     pub conversation_id: Uuid,
-    pub author_kind: String,
+    pub author: Author,
     pub author_id: Option<Uuid>,
     pub content: SendContent,
     pub client_message_id: Option<String>,
@@ -222,9 +222,6 @@ impl Session {
 
     /// Sends a message, or refuses it naming the rule.
     pub async fn send_message(&self, request: SendRequest) -> Result<MessageRow, SessionError> {
-        if !matches!(request.author_kind.as_str(), "agent" | "bot" | "automated") {
-            return Err(SessionError::invalid("author_kind must be agent, bot or automated"));
-        }
         let media_url = match &request.content {
             SendContent::Media { url, .. } => Some(url.as_str()),
             _ => None,
@@ -318,7 +315,7 @@ impl Session {
                 &ctx,
                 &approved,
                 &Sending {
-                    author_kind: &request.author_kind,
+                    author: request.author,
                     author_id: request.author_id,
                     client_message_id: request.client_message_id.as_deref(),
                     file: file.as_ref(),
@@ -345,7 +342,7 @@ impl Session {
         sending: &Sending<'_>,
         events: &mut Events,
     ) -> Result<MessageRow, SessionError> {
-        let author_kind = sending.author_kind;
+        let author_kind = sending.author.as_str();
         let now = self.now();
         crate::metrics::queued(
             match approved {

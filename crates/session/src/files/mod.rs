@@ -14,7 +14,7 @@ use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgConnection};
 use switchboard_domain::attachment;
-use switchboard_domain::policy::{self, OutboundContent};
+use switchboard_domain::policy::{self, Author, OutboundContent};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -56,7 +56,7 @@ macro_rules! file_columns {
 #[derive(Debug, Clone)]
 pub struct Upload {
     pub conversation_id: Uuid,
-    pub author_kind: String,
+    pub author: Author,
     pub author_id: Option<Uuid>,
     pub file_name: String,
     pub content_type: String,
@@ -100,8 +100,8 @@ impl Session {
 
     /// Keeps a file an agent (or bot) uploads to a conversation, or refuses it naming the rule.
     pub async fn upload_file(&self, upload: Upload, bytes: Vec<u8>) -> Result<FileRow, SessionError> {
-        if !matches!(upload.author_kind.as_str(), "agent" | "bot") {
-            return Err(SessionError::invalid("author_kind must be agent or bot"));
+        if upload.author == Author::Automated {
+            return Err(SessionError::invalid("files are uploaded by an agent or a bot"));
         }
         let mut conn = self.pool.acquire().await?;
         let ctx = self.send_context(&mut conn, upload.conversation_id).await?;
@@ -131,7 +131,7 @@ impl Session {
         ))
         .bind(id)
         .bind(upload.conversation_id)
-        .bind(&upload.author_kind)
+        .bind(upload.author.as_str())
         .bind(upload.author_id)
         .bind(attachment::file_name(&upload.file_name, &upload.content_type))
         .bind(attachment::base_type(&upload.content_type))

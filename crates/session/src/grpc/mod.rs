@@ -12,6 +12,7 @@ use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::automated::RenderContext;
 use switchboard_domain::indicators::AgentActivity;
+use switchboard_domain::policy::Author;
 use switchboard_proto::common::v1::Empty;
 use switchboard_proto::session::v1 as pb;
 use switchboard_proto::session::v1::channel_directory_server::ChannelDirectory;
@@ -528,7 +529,7 @@ impl SessionService for SessionGrpc {
             .session
             .send_message(SendRequest {
                 conversation_id: parse_id(&r.conversation_id, "conversation_id")?,
-                author_kind: if r.author_kind.is_empty() { "agent".into() } else { r.author_kind },
+                author: Author::parse(&r.author_kind).map_err(SessionError::Invalid)?,
                 author_id: optional_id(&r.author_id, "author_id")?,
                 content,
                 client_message_id: (!r.client_message_id.is_empty()).then_some(r.client_message_id),
