@@ -44,9 +44,14 @@ pub struct ConversationRow {
 }
 
 impl ConversationRow {
-    /// Returns the typed status.
+    /// Returns the typed status. The column's CHECK admits only the five statuses, so the
+    /// fallback cannot be reached from a stored row; were it ever, the row is logged and treated
+    /// as closed, the state in which nothing more can be sent or assigned.
     pub fn status(&self) -> ConversationStatus {
-        ConversationStatus::parse(&self.status).unwrap_or(ConversationStatus::Closed)
+        ConversationStatus::parse(&self.status).unwrap_or_else(|| {
+            tracing::error!(conversation_id = %self.id, status = %self.status, "conversation with an unknown status, treated as closed");
+            ConversationStatus::Closed
+        })
     }
 
     /// Returns the attributes as a string map.
