@@ -413,31 +413,44 @@ async fn uploads_in_progress_are_capped_per_replica_and_the_place_comes_back() {
     let mut ana = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
     let conversation = w.taken_by(&w.ana, &mut ana, "+5511955551005").await;
 
-    // An upload whose body is still arriving holds the one place.
+    // An upload whose body is still arriving holds the one place. Whichever upload reaches the
+    // handler first takes it: a probe that comes first leaves the held one refused, and then the
+    // held one is opened again.
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let body = pdf(64 * 1024);
     let authority = w.stack.urls.api.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&authority).await.unwrap();
     let head = format!(
         "POST /api/v1/conversations/{conversation}/files?name=slow.pdf HTTP/1.1\r\nHost: {authority}\r\n\
          Authorization: Bearer {}\r\nContent-Type: application/pdf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         w.ana.key,
         body.len()
     );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(&body[..1024]).await.unwrap();
-    let refused = std::sync::Mutex::new(String::new());
-    switchboard_test_support::wait_until(WAIT, "a second upload refused while the first is arriving", || async {
+    let hold = || async {
+        let mut slow = tokio::net::TcpStream::connect(&authority).await.unwrap();
+        slow.write_all(head.as_bytes()).await.unwrap();
+        slow.write_all(&body[..1024]).await.unwrap();
+        slow
+    };
+    let mut slow = hold().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let refused = loop {
         match upload(&w.ana, &conversation, "quick.pdf", "application/pdf", pdf(2048)).await {
-            Err((429, text)) => {
-                *refused.lock().unwrap() = text;
-                true
+            Err((429, text)) => break text,
+            other => {
+                let mut early = [0u8; 512];
+                if let Ok(n) = slow.try_read(&mut early) {
+                    let answer = String::from_utf8_lossy(&early[..n]).into_owned();
+                    assert!(answer.starts_with("HTTP/1.1 429"), "the held upload was answered: {answer}");
+                    slow = hold().await;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no 429 while an upload is held; last answer: {other:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-            _ => false,
         }
-    })
-    .await;
-    let refused = refused.into_inner().unwrap();
+    };
     assert!(refused.contains("too many files"), "{refused}");
 
     // The first completes; its place comes back.
