@@ -91,6 +91,18 @@ impl SendContext {
         }
     }
 
+    /// Refuses anything new for a closed conversation or one whose number was deleted (sends
+    /// and uploads alike).
+    pub(crate) fn still_open(&self) -> Result<(), SessionError> {
+        if self.status == "closed" {
+            return Err(SessionError::Precondition("the conversation is closed".into()));
+        }
+        if self.number_deleted {
+            return Err(SessionError::Precondition("the conversation's WhatsApp number was deleted".into()));
+        }
+        Ok(())
+    }
+
     fn reply_to(&self) -> Result<String, SessionError> {
         let phone = self
             .customer_phone
@@ -244,12 +256,7 @@ impl Session {
                 return Ok(existing);
             }
         }
-        if ctx.status == "closed" {
-            return Err(SessionError::Precondition("the conversation is closed".into()));
-        }
-        if ctx.number_deleted {
-            return Err(SessionError::Precondition("the conversation's WhatsApp number was deleted".into()));
-        }
+        ctx.still_open()?;
         let mut file = None;
         let content = match request.content {
             SendContent::Text(body) => OutboundContent::Text { body },

@@ -93,8 +93,7 @@ impl Session {
     /// cap for the type), or why none may go, so the receiver can refuse a file before reading
     /// it, or as soon as it is too large.
     pub async fn upload_cap(&self, conversation_id: Uuid, content_type: &str) -> Result<u64, SessionError> {
-        let mut conn = self.pool.acquire().await?;
-        let ctx = self.send_context(&mut conn, conversation_id).await?;
+        let ctx = self.send_context(&mut *self.pool.acquire().await?, conversation_id).await?;
         policy::upload_cap(&ctx.attachments(), content_type).map_err(refused)
     }
 
@@ -103,14 +102,9 @@ impl Session {
         if upload.author == Author::Automated {
             return Err(SessionError::invalid("files are uploaded by an agent or a bot"));
         }
-        let mut conn = self.pool.acquire().await?;
-        let ctx = self.send_context(&mut conn, upload.conversation_id).await?;
-        if ctx.status == "closed" {
-            return Err(SessionError::Precondition("the conversation is closed".into()));
-        }
-        if ctx.number_deleted {
-            return Err(SessionError::Precondition("the conversation's WhatsApp number was deleted".into()));
-        }
+        // The connection goes back before the bytes go to an object store.
+        let ctx = self.send_context(&mut *self.pool.acquire().await?, upload.conversation_id).await?;
+        ctx.still_open()?;
         let size = bytes.len() as u64;
         let head = &bytes[..bytes.len().min(16)];
         policy::check_upload(&ctx.attachments(), &upload.content_type, size, head).map_err(refused)?;
@@ -140,7 +134,7 @@ impl Session {
         .bind(&key)
         .bind(data)
         .bind(self.now())
-        .fetch_one(&mut *conn)
+        .fetch_one(&self.pool)
         .await;
         match inserted {
             Ok(file) => {
