@@ -95,6 +95,6 @@ async fn fetch(em: &Emulator, url: &str) -> FetchedMedia {
             }
         }
     }
-    media.sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    media.sha256 = switchboard_twilio::signature::hex(&hasher.finalize());
     media
 }

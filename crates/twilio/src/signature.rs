@@ -83,7 +83,8 @@ pub fn validate_json_body(auth_token: &str, url: &str, body: &[u8], signature: &
     validate(auth_token, url, &[], signature) && hash_ok
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes` (digests in signatures, file hashes).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -96,7 +96,7 @@ pub fn file_pb(file: &FileRow) -> pb::File {
         file_name: file.file_name.clone(),
         content_type: file.content_type.clone(),
         size_bytes: file.size(),
-        sha256: file.sha256.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: switchboard_twilio::signature::hex(&file.sha256),
         created_at: Some(timestamp(file.created_at)),
     }
 }
