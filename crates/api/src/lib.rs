@@ -16,6 +16,7 @@ pub mod stream;
 pub mod users;
 pub mod views;
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
@@ -26,11 +27,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use http::StatusCode;
 use secrecy::ExposeSecret;
-use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
+use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher};
 use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
-use switchboard_service_kit::Health;
+use switchboard_service_kit::Runtime;
 use switchboard_telemetry::propagation::TracedChannel;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -160,6 +161,8 @@ fn grpc_channel(url: &str, tls: &GrpcTls, timeout: Duration) -> anyhow::Result<t
 
 /// Runs the api service on `listener` until `shutdown`, then drains.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut runtime = Runtime::new("api", &shutdown);
+    let shutdown = runtime.token();
     let settings = config.api.clone();
     let pool = switchboard_storage::connect(config.database_url.expose_secret(), settings.db_max_connections)
         .await
@@ -211,14 +214,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
     });
 
-    let tasks = tokio_util::task::TaskTracker::new();
     let queue = broker
         .topology()
-        .system_queues()
-        .into_iter()
-        .find(|q| q.name == "api.stream")
-        .unwrap_or_else(|| QueueSpec::ordered("api.stream", &[]));
-    tasks.spawn(
+        .system_queue("api.stream")
+        .context("no api.stream queue in the topology")?;
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher,
@@ -227,39 +227,21 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         )
         .run(shutdown.clone()),
     );
-    tasks.spawn(hub.run(pool.clone(), shutdown.clone()));
-    tasks.spawn(connections.run(shutdown.clone()));
-    tasks.spawn(stream::janitor(
+    runtime.spawn(hub.run(pool.clone(), shutdown.clone()));
+    runtime.spawn(connections.run(shutdown.clone()));
+    runtime.spawn(stream::janitor(
         pool.clone(),
         Duration::from_secs(settings.stream_retention_secs),
         shutdown.clone(),
     ));
-    tasks.close();
-
-    let health = Health::new(shutdown.clone());
-    health.set_ready(true);
-    let app = app(state).merge(health.router());
+    let app = app(state).merge(runtime.health().router());
     tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
     // The client address feeds the failed-authentication limit.
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let mut server = tokio::spawn(async move { server.await });
-    tokio::select! {
-        result = &mut server => return result.context("api server task failed")?.context("api server failed"),
-        () = shutdown.cancelled() => {}
-    }
-    let drain = Duration::from_millis(settings.drain_timeout_ms);
-    if tokio::time::timeout(drain, async {
-        let _ = server.await;
-        tasks.wait().await;
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!(?drain, "in-flight requests did not finish in time");
-    }
+    let server =
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(runtime.stopping());
+    runtime.serve("HTTP", server.into_future());
+    runtime.run(Duration::from_millis(settings.drain_timeout_ms)).await?;
     broker.close().await;
     pool.close().await;
-    tracing::info!("api stopped");
     Ok(())
 }

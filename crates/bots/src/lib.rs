@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
-use switchboard_service_kit::Health;
+use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher};
+use switchboard_service_kit::Runtime;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -36,31 +36,20 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
     )?);
     let queue = broker
         .topology()
-        .system_queues()
-        .into_iter()
-        .find(|q| q.name == "bots.work")
-        .unwrap_or_else(|| QueueSpec::shared("bots.work", &["bot.turn.v1"]));
-    let consumer = tokio::spawn(
+        .system_queue("bots.work")
+        .context("no bots.work queue in the topology")?;
+    let mut runtime = Runtime::new("bots", &shutdown);
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher,
             ConsumerOptions::concurrent(queue, settings.concurrency),
             handler,
         )
-        .run(shutdown.clone()),
+        .run(runtime.token()),
     );
-    let health = Health::new(shutdown.clone());
-    health.set_ready(true);
-    let server = axum::serve(http, health.router::<()>()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tracing::info!("bots service running");
-    let server = tokio::spawn(async move { server.await });
-    shutdown.cancelled().await;
-    let drain = Duration::from_millis(settings.drain_timeout_ms);
-    if tokio::time::timeout(drain, consumer).await.is_err() {
-        tracing::warn!(?drain, "in-flight bot turns did not finish in time");
-    }
-    server.await.context("health server task failed")?.context("health server failed")?;
+    runtime.serve_probes(http);
+    runtime.run(Duration::from_millis(settings.drain_timeout_ms)).await?;
     broker.close().await;
-    tracing::info!("bots service stopped");
     Ok(())
 }

@@ -163,6 +163,11 @@ impl Topology {
         format!("inbound.received.v1.{}", shard_for(key, self.shards))
     }
 
+    /// The queue `name` among [`Self::system_queues`]; `None` when there is no such queue.
+    pub fn system_queue(&self, name: &str) -> Option<QueueSpec> {
+        self.system_queues().into_iter().find(|q| q.name == name)
+    }
+
     /// Returns the queues of every Switchboard service.
     pub fn system_queues(&self) -> Vec<QueueSpec> {
         let mut queues: Vec<QueueSpec> = (0..self.shards)

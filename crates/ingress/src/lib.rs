@@ -14,6 +14,7 @@ mod http;
 pub mod journal;
 mod webhooks;
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use secrecy::ExposeSecret;
 use switchboard_bus::{Broker, Publisher};
 use switchboard_domain::{Clock, SystemClock};
 use switchboard_proto::ingress::v1::webhook_journal_server::WebhookJournalServer;
-use switchboard_service_kit::Health;
+use switchboard_service_kit::{Health, Runtime};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +60,9 @@ pub async fn run_with_clock(
 ) -> anyhow::Result<()> {
     let broker = Broker::new(config.amqp_url.clone(), "ingress", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
-    let health = Health::new(shutdown.clone());
+    let mut runtime = Runtime::new("ingress", &shutdown);
+    let shutdown = runtime.token();
+    let health = runtime.health().clone();
     // Ready once the shard queues exist and the confirm channel is open: a webhook that arrived
     // earlier would be answered 503 (found by a test that posted while the channel opened).
     spawn_topology_declaration(broker.clone(), publisher.clone(), health.clone(), shutdown.clone());
@@ -84,43 +87,27 @@ pub async fn run_with_clock(
     });
     let files = files::router(resolver.clone());
     let webhooks = Arc::new(Webhooks::new(resolver, publisher, &config, clock.clone(), journal));
-    let admin_task = match (admin, journal_pool) {
-        (Some(admin), Some(pool)) => {
-            let service = admin::JournalService::new(pool, webhooks.clone(), clock);
-            tracing::info!(addr = ?admin.local_addr().ok(), "ingress journal gRPC listening");
-            Some(tokio::spawn(
-                switchboard_service_kit::grpc::server(&config.grpc_tls)
-                    .context("cannot set up gRPC TLS")?
-                    .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
-                    .add_service(WebhookJournalServer::new(service))
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(admin),
-                        shutdown.clone().cancelled_owned(),
-                    ),
-            ))
-        }
-        _ => None,
-    };
+    if let (Some(admin), Some(pool)) = (admin, journal_pool) {
+        let service = admin::JournalService::new(pool, webhooks.clone(), clock);
+        tracing::info!(addr = ?admin.local_addr().ok(), "ingress journal gRPC listening");
+        let server = switchboard_service_kit::grpc::server(&config.grpc_tls)
+            .context("cannot set up gRPC TLS")?
+            .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
+            .add_service(WebhookJournalServer::new(service))
+            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(admin), runtime.stopping());
+        runtime.serve("journal gRPC", server);
+    }
     let app = router(webhooks, &config.ingress).merge(files).merge(health.router());
 
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, public_base_url = %config.public_base_url, "ingress listening");
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let mut server = tokio::spawn(async move { server.await });
-    tokio::select! {
-        result = &mut server => return result.context("ingress server task failed")?.context("ingress server failed"),
-        () = shutdown.cancelled() => {}
-    }
-    let drain = Duration::from_millis(config.ingress.drain_timeout_ms);
-    match tokio::time::timeout(drain, server).await {
-        Ok(result) => result.context("ingress server task failed")?.context("ingress server failed")?,
-        Err(_) => tracing::warn!(?drain, "in-flight webhooks did not finish in time"),
-    }
-    if let Some(task) = admin_task {
-        let _ = task.await;
-    }
+    let server = axum::serve(listener, app).with_graceful_shutdown(runtime.stopping());
+    runtime.serve("HTTP", server.into_future());
+    // Readiness waits for the topology (spawn_topology_declaration above).
+    runtime
+        .until_stopped(Duration::from_millis(config.ingress.drain_timeout_ms))
+        .await?;
     broker.close().await;
-    tracing::info!("ingress stopped");
     Ok(())
 }
 

@@ -26,17 +26,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
+use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher};
 use switchboard_domain::Clock;
 use switchboard_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
-use switchboard_service_kit::Health;
+use switchboard_service_kit::Runtime;
 use switchboard_service_kit::grpc::{self as grpc_setup, Timeouts};
 use switchboard_storage::outbox::{Outbox, OutboxRelay};
 use switchboard_telemetry::propagation::TracedChannel;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use app::Routing;
 pub use config::Config;
@@ -66,15 +65,14 @@ pub async fn run(
         cycles: Arc::default(),
     });
 
-    let tasks = TaskTracker::new();
-    let topology = broker.topology().clone();
-    let queue = topology
-        .system_queues()
-        .into_iter()
-        .find(|q| q.name == "routing.work")
-        .unwrap_or_else(|| QueueSpec::shared("routing.work", &[]));
+    let mut runtime = Runtime::new("routing", &shutdown);
+    let shutdown = runtime.token();
+    let queue = broker
+        .topology()
+        .system_queue("routing.work")
+        .context("no routing.work queue in the topology")?;
     let options = ConsumerOptions::concurrent(queue, settings.event_concurrency);
-    tasks.spawn(
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher.clone(),
@@ -90,75 +88,66 @@ pub async fn run(
         settings.outbox_batch,
         Duration::from_millis(settings.outbox_poll_ms),
     );
-    tasks.spawn(relay.run(shutdown.clone()));
-    tasks.spawn(assigner::run(routing.clone(), shutdown.clone()));
-    tasks.spawn(scheduler(
-        routing.clone(),
-        Duration::from_millis(settings.scheduler_interval_ms),
-        shutdown.clone(),
-    ));
+    runtime.spawn(relay.run(shutdown.clone()));
+    runtime.spawn(assigner::run(routing.clone(), shutdown.clone()));
+    let mut gauges = Gauges::default();
+    let scheduled = routing.clone();
+    runtime.every(Duration::from_millis(settings.scheduler_interval_ms), move || {
+        let routing = scheduled.clone();
+        let gauges = gauges.due();
+        async move { scheduler_round(&routing, gauges).await }
+    });
 
-    let (reporter, health_service) = tonic_health::server::health_reporter();
-    reporter.set_serving::<RoutingServiceServer<grpc::RoutingGrpc>>().await;
+    let health_service = runtime.grpc_health::<RoutingServiceServer<grpc::RoutingGrpc>>().await;
     let server = grpc_server
         .trace_fn(switchboard_telemetry::propagation::grpc_server_span)
         .layer(switchboard_telemetry::server_metrics::ServerMetricsLayer::grpc())
         .add_service(health_service)
         .add_service(RoutingServiceServer::new(grpc::RoutingGrpc::new(routing.clone())))
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(grpc),
-            shutdown.clone().cancelled_owned(),
-        );
-    let grpc_task = tokio::spawn(server);
-    let health = Health::new(shutdown.clone());
-    health.set_ready(true);
-    let http_server = axum::serve(http, health.router::<()>()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let http_task = tokio::spawn(async move { http_server.await });
-    tracing::info!("routing service running");
-
-    shutdown.cancelled().await;
-    reporter.set_not_serving::<RoutingServiceServer<grpc::RoutingGrpc>>().await;
-    tasks.close();
-    switchboard_service_kit::shutdown::drain_within("routing", Duration::from_millis(settings.drain_timeout_ms), async {
-        tasks.wait().await;
-        let _ = grpc_task.await;
-        let _ = http_task.await;
-    })
-    .await;
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc), runtime.stopping());
+    runtime.serve("gRPC", server);
+    runtime.serve_probes(http);
+    runtime.run(Duration::from_millis(settings.drain_timeout_ms)).await?;
     broker.close().await;
     pool.close().await;
     Ok(())
 }
 
+/// When the queue and presence gauges were last published (every five seconds).
+#[derive(Default)]
+struct Gauges(Option<std::time::Instant>);
+
+impl Gauges {
+    fn due(&mut self) -> bool {
+        let due = self.0.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        if due {
+            self.0 = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
 /// Expires offers, releases wrap-up capacity, applies waiting-time overflow, and runs a
-/// safety-net assignment cycle.
-async fn scheduler(routing: Arc<Routing>, every: Duration, shutdown: CancellationToken) {
-    let mut last_gauges: Option<std::time::Instant> = None;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let steps = async {
-            routing.expire_offers().await?;
-            routing.release_due_wrap_ups().await?;
-            routing.reset_daily_capacity().await?;
-            routing.waiting_overflow().await?;
-            routing.drop_stale_connections().await?;
-            routing.release_disconnected().await?;
-            routing.request_cycle(None);
-            Ok::<(), error::RoutingError>(())
-        };
-        if let Err(error) = steps.await {
-            tracing::warn!(error = %error, "routing scheduler step failed");
-        }
-        // Queue and presence gauges, every five seconds.
-        if last_gauges.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-            last_gauges = Some(std::time::Instant::now());
-            match routing.gauge_snapshot().await {
-                Ok(snapshot) => metrics::publish(snapshot),
-                Err(error) => tracing::warn!(error = %error, "cannot read queue figures"),
-            }
+/// safety-net assignment cycle; then, when `gauges` is due, publishes the queue and presence
+/// gauges.
+async fn scheduler_round(routing: &Routing, gauges: bool) {
+    let steps = async {
+        routing.expire_offers().await?;
+        routing.release_due_wrap_ups().await?;
+        routing.reset_daily_capacity().await?;
+        routing.waiting_overflow().await?;
+        routing.drop_stale_connections().await?;
+        routing.release_disconnected().await?;
+        routing.request_cycle(None);
+        Ok::<(), error::RoutingError>(())
+    };
+    if let Err(error) = steps.await {
+        tracing::warn!(error = %error, "routing scheduler step failed");
+    }
+    if gauges {
+        match routing.gauge_snapshot().await {
+            Ok(snapshot) => metrics::publish(snapshot),
+            Err(error) => tracing::warn!(error = %error, "cannot read queue figures"),
         }
     }
 }

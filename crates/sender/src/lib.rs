@@ -17,13 +17,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
-use switchboard_service_kit::Health;
+use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher};
+use switchboard_service_kit::Runtime;
 use switchboard_storage::outbox::OutboxRelay;
 use switchboard_twilio::TwilioClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 pub use config::Config;
@@ -53,17 +52,16 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
     ));
     let sync = templates::TemplateSync::connect(app.clone(), &settings.session_url, &config.grpc_tls)?;
 
-    let tasks = TaskTracker::new();
+    let mut runtime = Runtime::new("sender", &shutdown);
+    let shutdown = runtime.token();
     let topology = broker.topology().clone();
     let queue = |name: &str| {
         topology
-            .system_queues()
-            .into_iter()
-            .find(|q| q.name == name)
-            .unwrap_or_else(|| QueueSpec::shared(name, &[]))
+            .system_queue(name)
+            .with_context(|| format!("no {name} queue in the topology"))
     };
-    let sends = ConsumerOptions::concurrent(queue("sender.outbound"), settings.concurrency);
-    tasks.spawn(
+    let sends = ConsumerOptions::concurrent(queue("sender.outbound")?, settings.concurrency);
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher.clone(),
@@ -72,8 +70,8 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         )
         .run(shutdown.clone()),
     );
-    let indicators = ConsumerOptions::concurrent(queue("sender.indicators"), 16);
-    tasks.spawn(
+    let indicators = ConsumerOptions::concurrent(queue("sender.indicators")?, 16);
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher.clone(),
@@ -82,8 +80,8 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         )
         .run(shutdown.clone()),
     );
-    let commands = ConsumerOptions::concurrent(queue("sender.commands"), 1);
-    tasks.spawn(Consumer::new(broker.clone(), publisher.clone(), commands, Arc::new(sync.clone())).run(shutdown.clone()));
+    let commands = ConsumerOptions::concurrent(queue("sender.commands")?, 1);
+    runtime.spawn(Consumer::new(broker.clone(), publisher.clone(), commands, Arc::new(sync.clone())).run(shutdown.clone()));
     let relay = OutboxRelay::new(
         pool.clone(),
         app.outbox.clone(),
@@ -91,22 +89,14 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         settings.outbox_batch,
         Duration::from_millis(settings.outbox_poll_ms),
     );
-    tasks.spawn(relay.run(shutdown.clone()));
-    tasks.spawn(heartbeat(app.clone(), shutdown.clone()));
-    tasks.spawn(sync.run_schedule(Duration::from_secs(settings.template_sync_interval_secs.max(60)), shutdown.clone()));
-
-    let health = Health::new(shutdown.clone());
-    health.set_ready(true);
-    let server = axum::serve(http, health.router::<()>()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(async move { server.await });
-    tracing::info!(concurrency = settings.concurrency, "sender running");
-    shutdown.cancelled().await;
-    tasks.close();
-    switchboard_service_kit::shutdown::drain_within("sender", Duration::from_millis(settings.drain_timeout_ms), async {
-        tasks.wait().await;
-        let _ = server.await;
-    })
-    .await;
+    runtime.spawn(relay.run(shutdown.clone()));
+    runtime.spawn(heartbeat(app.clone(), shutdown.clone()));
+    runtime.every(Duration::from_secs(settings.template_sync_interval_secs.max(60)), move || {
+        sync.clone().scheduled_round()
+    });
+    runtime.serve_probes(http);
+    tracing::info!(concurrency = settings.concurrency, "sender starting");
+    runtime.run(Duration::from_millis(settings.drain_timeout_ms)).await?;
     broker.close().await;
     pool.close().await;
     Ok(())

@@ -13,7 +13,6 @@ use switchboard_proto::session::v1::session_service_client::SessionServiceClient
 use switchboard_proto::session::v1::{ListChannelsRequest, SyncTemplatesRequest, SyncedTemplate};
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_telemetry::propagation::TracedChannel;
-use tokio_util::sync::CancellationToken;
 
 use crate::send::App;
 
@@ -113,18 +112,11 @@ impl TemplateSync {
         }
     }
 
-    /// Syncs every channel every `every`, one replica at a time.
-    pub async fn run_schedule(self, every: Duration, shutdown: CancellationToken) {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(every) => {}
-            }
-            let synced =
-                switchboard_storage::singleton::run_if_first(&self.app.pool, "sender.template_sync", Box::pin(self.sync_all())).await;
-            if let Some(Err(error)) = synced {
-                tracing::warn!(error = %format!("{error:#}"), "scheduled template sync failed");
-            }
+    /// One scheduled round: syncs every channel, by one replica at a time.
+    pub async fn scheduled_round(self) {
+        let synced = switchboard_storage::singleton::run_if_first(&self.app.pool, "sender.template_sync", Box::pin(self.sync_all())).await;
+        if let Some(Err(error)) = synced {
+            tracing::warn!(error = %format!("{error:#}"), "scheduled template sync failed");
         }
     }
 }

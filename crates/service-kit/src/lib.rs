@@ -7,10 +7,12 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod ids;
+pub mod runtime;
 pub mod shutdown;
 
 pub use config::{ConfigError, Validate, load_config};
 pub use error::ErrorCode;
 pub use health::Health;
 pub use ids::{InvalidId, optional_id, parse_id};
+pub use runtime::Runtime;
 pub use shutdown::{shutdown_signal, spawn_shutdown_on_signal};

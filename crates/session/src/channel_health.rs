@@ -10,12 +10,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use switchboard_domain::health::{CallbackFacts, CredentialCheck, Health, assess};
 use switchboard_twilio::senders::{Sender, SenderWebhook};
 use switchboard_twilio::{Credentials, TwilioError};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::app::Session;
@@ -236,20 +234,14 @@ impl Session {
     }
 }
 
-/// Checks every channel every `every`, one replica at a time, until `shutdown`.
-pub async fn run_checks(session: Arc<Session>, every: Duration, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let checked =
-            switchboard_storage::singleton::run_if_first(&session.pool, "session.channel_health", session.check_all_channels()).await;
-        if let Some(Err(error)) = checked {
-            tracing::warn!(error = %error, "channel health checks failed");
-        }
-        if let Err(error) = session.refresh_unhealthy_gauge().await {
-            tracing::warn!(error = %error, "cannot count unhealthy channels");
-        }
+/// One round of the periodic checks: every channel, by one replica at a time; then every
+/// replica refreshes its unhealthy-channel gauge.
+pub async fn check_round(session: Arc<Session>) {
+    let checked = switchboard_storage::singleton::run_if_first(&session.pool, "session.channel_health", session.check_all_channels()).await;
+    if let Some(Err(error)) = checked {
+        tracing::warn!(error = %error, "channel health checks failed");
+    }
+    if let Err(error) = session.refresh_unhealthy_gauge().await {
+        tracing::warn!(error = %error, "cannot count unhealthy channels");
     }
 }

@@ -35,14 +35,13 @@ use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher, QueueSpec};
 use switchboard_domain::Clock;
 use switchboard_proto::session::v1::channel_directory_server::ChannelDirectoryServer;
 use switchboard_proto::session::v1::session_service_server::SessionServiceServer;
-use switchboard_service_kit::Health;
+use switchboard_service_kit::Runtime;
 use switchboard_service_kit::grpc as grpc_setup;
 use switchboard_storage::leases::{self, Leases};
 use switchboard_storage::outbox::{Outbox, OutboxRelay};
 use switchboard_twilio::TwilioClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use app::Session;
 pub use config::Config;
@@ -97,14 +96,13 @@ pub async fn run_with_directory(
         settings: settings.clone(),
     });
 
-    let tasks = TaskTracker::new();
+    let mut runtime = Runtime::new("session", &shutdown);
+    let shutdown = runtime.token();
     let topology = broker.topology().clone();
     let queue = |name: &str| {
         topology
-            .system_queues()
-            .into_iter()
-            .find(|q| q.name == name)
-            .unwrap_or_else(|| QueueSpec::shared(name, &[]))
+            .system_queue(name)
+            .with_context(|| format!("no {name} queue in the topology"))
     };
     // The inbound shards are divided among the live replicas by leases; each consumes only the
     // shards it holds (crates/storage/src/leases.rs has the protocol).
@@ -119,9 +117,9 @@ pub async fn run_with_directory(
     let start_shard = {
         let (broker, publisher) = (broker.clone(), publisher.clone());
         let batch_max = settings.inbound_batch_max;
-        let shards: Vec<QueueSpec> = (0..topology.shards())
+        let shards = (0..topology.shards())
             .map(|shard| queue(&format!("session.inbound.{shard}")))
-            .collect();
+            .collect::<anyhow::Result<Vec<QueueSpec>>>()?;
         move |shard: u16, stop: CancellationToken| {
             let spec = shards
                 .get(usize::from(shard))
@@ -132,15 +130,15 @@ pub async fn run_with_directory(
             tokio::spawn(consumer.run(stop))
         }
     };
-    tasks.spawn(leases::hold(
+    runtime.spawn(leases::hold(
         leases,
         Duration::from_millis(settings.shard_leases.heartbeat_ms.max(50)),
         shutdown.clone(),
         start_shard,
     ));
     let delivery =
-        ConsumerOptions::concurrent(queue("session.delivery"), settings.delivery_concurrency).batched(settings.delivery_batch_max);
-    tasks.spawn(
+        ConsumerOptions::concurrent(queue("session.delivery")?, settings.delivery_concurrency).batched(settings.delivery_batch_max);
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher.clone(),
@@ -151,19 +149,17 @@ pub async fn run_with_directory(
     );
     channel_health::register_metrics();
     if settings.channel_health.interval_secs > 0 {
-        tasks.spawn(channel_health::run_checks(
-            session.clone(),
-            Duration::from_secs(settings.channel_health.interval_secs),
-            shutdown.clone(),
-        ));
+        let checked = session.clone();
+        runtime.every(Duration::from_secs(settings.channel_health.interval_secs), move || {
+            channel_health::check_round(checked.clone())
+        });
     }
-    tasks.spawn(files::run_retention(
-        session.clone(),
-        Duration::from_secs(settings.files.sweep_interval_secs.max(1)),
-        shutdown.clone(),
-    ));
-    let commands = ConsumerOptions::concurrent(queue("session.commands"), 4);
-    tasks.spawn(
+    let swept = session.clone();
+    runtime.every(Duration::from_secs(settings.files.sweep_interval_secs.max(1)), move || {
+        files::retention_round(swept.clone())
+    });
+    let commands = ConsumerOptions::concurrent(queue("session.commands")?, 4);
+    runtime.spawn(
         Consumer::new(
             broker.clone(),
             publisher.clone(),
@@ -179,15 +175,13 @@ pub async fn run_with_directory(
         settings.outbox_batch,
         Duration::from_millis(settings.outbox_poll_ms),
     );
-    tasks.spawn(relay.run(shutdown.clone()));
-    tasks.spawn(auto_close_loop(
-        session.clone(),
-        Duration::from_secs(settings.auto_close_interval_secs.max(1)),
-        shutdown.clone(),
-    ));
+    runtime.spawn(relay.run(shutdown.clone()));
+    let closing = session.clone();
+    runtime.every(Duration::from_secs(settings.auto_close_interval_secs.max(1)), move || {
+        auto_close_round(closing.clone())
+    });
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
+    let health_service = runtime.grpc_health::<SessionServiceServer<grpc::SessionGrpc>>().await;
     let server = || {
         grpc_server
             .clone()
@@ -199,58 +193,30 @@ pub async fn run_with_directory(
         grpc_setup::ClientNames::new(&config.grpc_tls, &settings.directory_clients),
     );
     let session_service = SessionServiceServer::new(grpc::SessionGrpc::new(session.clone())).max_decoding_message_size(8 * 1024 * 1024);
-    let (grpc_task, directory_task) = match directory {
+    let incoming = tonic::transport::server::TcpIncoming::from;
+    match directory {
         Some(directory) => {
             tracing::info!(addr = ?directory.local_addr().ok(), "ChannelDirectory on its own port");
             let main = server().add_service(health_service.clone()).add_service(session_service);
             let dir = server().add_service(health_service).add_service(directory_service);
-            (
-                tokio::spawn(main.serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(grpc),
-                    shutdown.clone().cancelled_owned(),
-                )),
-                Some(tokio::spawn(dir.serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(directory),
-                    shutdown.clone().cancelled_owned(),
-                ))),
-            )
+            runtime.serve("gRPC", main.serve_with_incoming_shutdown(incoming(grpc), runtime.stopping()));
+            runtime.serve(
+                "ChannelDirectory gRPC",
+                dir.serve_with_incoming_shutdown(incoming(directory), runtime.stopping()),
+            );
         }
-        None => (
-            tokio::spawn(
-                server()
-                    .add_service(health_service)
-                    .add_service(directory_service)
-                    .add_service(session_service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(grpc),
-                        shutdown.clone().cancelled_owned(),
-                    ),
-            ),
-            None,
-        ),
-    };
-
-    let health = Health::new(shutdown.clone());
-    health.set_ready(true);
-    let http_server = axum::serve(http, health.router::<()>()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let http_task = tokio::spawn(async move { http_server.await });
-    tracing::info!("session service running");
-
-    shutdown.cancelled().await;
-    health_reporter.set_not_serving::<SessionServiceServer<grpc::SessionGrpc>>().await;
-    tasks.close();
-    switchboard_service_kit::shutdown::drain_within("session", Duration::from_millis(settings.drain_timeout_ms), async {
-        tasks.wait().await;
-        let _ = grpc_task.await;
-        if let Some(task) = directory_task {
-            let _ = task.await;
+        None => {
+            let all = server()
+                .add_service(health_service)
+                .add_service(directory_service)
+                .add_service(session_service);
+            runtime.serve("gRPC", all.serve_with_incoming_shutdown(incoming(grpc), runtime.stopping()));
         }
-        let _ = http_task.await;
-    })
-    .await;
+    }
+    runtime.serve_probes(http);
+    runtime.run(Duration::from_millis(settings.drain_timeout_ms)).await?;
     broker.close().await;
     pool.close().await;
-    tracing::info!("session service stopped");
     Ok(())
 }
 
@@ -266,30 +232,25 @@ fn member_name(grpc: &TcpListener) -> String {
     format!("{host}:{port}")
 }
 
-async fn auto_close_loop(session: Arc<Session>, every: Duration, shutdown: CancellationToken) {
+/// Closes idle conversations and warns of closing windows, 200 at a time until none is due.
+async fn auto_close_round(session: Arc<Session>) {
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        loop {
-            match session.auto_close_due(200).await {
-                Ok(0) => break,
-                Ok(n) => tracing::info!(closed = n, "auto-closed idle conversations"),
-                Err(error) => {
-                    tracing::warn!(error = %error, "auto-close run failed");
-                    break;
-                }
+        match session.auto_close_due(200).await {
+            Ok(0) => break,
+            Ok(n) => tracing::info!(closed = n, "auto-closed idle conversations"),
+            Err(error) => {
+                tracing::warn!(error = %error, "auto-close run failed");
+                break;
             }
         }
-        loop {
-            match session.warn_closing_windows(200).await {
-                Ok(n) if n < 200 => break,
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(error = %error, "window warning run failed");
-                    break;
-                }
+    }
+    loop {
+        match session.warn_closing_windows(200).await {
+            Ok(n) if n < 200 => break,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "window warning run failed");
+                break;
             }
         }
     }

@@ -267,17 +267,11 @@ impl Session {
     }
 }
 
-/// Deletes expired files every `every`, one replica at a time, until `shutdown`.
-pub async fn run_retention(session: std::sync::Arc<Session>, every: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        match switchboard_storage::singleton::run_if_first(&session.pool, "session.file_retention", session.expire_files()).await {
-            Some(Ok(n)) if n > 0 => tracing::info!(deleted = n, "expired files deleted"),
-            Some(Err(error)) => tracing::warn!(error = %error, "deleting expired files failed"),
-            _ => {}
-        }
+/// One round of the retention sweep: deletes expired files, by one replica at a time.
+pub async fn retention_round(session: std::sync::Arc<Session>) {
+    match switchboard_storage::singleton::run_if_first(&session.pool, "session.file_retention", session.expire_files()).await {
+        Some(Ok(n)) if n > 0 => tracing::info!(deleted = n, "expired files deleted"),
+        Some(Err(error)) => tracing::warn!(error = %error, "deleting expired files failed"),
+        _ => {}
     }
 }
