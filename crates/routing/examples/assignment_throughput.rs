@@ -62,6 +62,7 @@ async fn main() {
         pool: db.pool.clone(),
         clock: Arc::new(switchboard_domain::SystemClock),
         outbox: Outbox::new("routing"),
+        config: Default::default(),
         session: SessionServiceClient::new(switchboard_telemetry::propagation::TracedChannel::new(channel)),
         settings: RoutingSettings {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),

@@ -33,6 +33,8 @@ pub struct Routing {
     pub settings: RoutingSettings,
     /// Cycles asked for, run by this replica's assigner ([`crate::assigner`]).
     pub cycles: std::sync::Arc<crate::assigner::CycleRequests>,
+    /// The configuration objects, kept in process ([`crate::config_cache`]).
+    pub config: std::sync::Arc<crate::config_cache::ConfigCache>,
 }
 
 /// A work item row.
@@ -148,54 +150,6 @@ pub fn load(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Capa
     }
 }
 
-/// Loads one definition.
-pub async fn definition<T: DeserializeOwned>(conn: &mut PgConnection, kind: Kind, id: Uuid) -> Result<Option<(String, T)>, RoutingError> {
-    let row: Option<(String, serde_json::Value)> =
-        sqlx::query_as("SELECT name, definition FROM routing.config WHERE kind = $1 AND id = $2")
-            .bind(kind.as_str())
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    row.map(|(name, def)| {
-        serde_json::from_value(def)
-            .map(|d| (name, d))
-            .map_err(|e| RoutingError::Internal(e.into()))
-    })
-    .transpose()
-}
-
-/// Loads several definitions of one kind.
-pub async fn definitions<T: DeserializeOwned>(
-    conn: &mut PgConnection,
-    kind: Kind,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, (String, T)>, RoutingError> {
-    let rows: Vec<(Uuid, String, serde_json::Value)> =
-        sqlx::query_as("SELECT id, name, definition FROM routing.config WHERE kind = $1 AND id = ANY($2)")
-            .bind(kind.as_str())
-            .bind(ids)
-            .fetch_all(&mut *conn)
-            .await?;
-    rows.into_iter()
-        .map(|(id, name, def)| {
-            Ok((
-                id,
-                (name, serde_json::from_value(def).map_err(|e| RoutingError::Internal(e.into()))?),
-            ))
-        })
-        .collect()
-}
-
-/// Loads every capacity profile.
-pub async fn all_profiles(conn: &mut PgConnection) -> Result<HashMap<Uuid, CapacityProfileDef>, RoutingError> {
-    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as("SELECT id, definition FROM routing.config WHERE kind = 'capacity_profile'")
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.into_iter()
-        .map(|(id, def)| Ok((id, serde_json::from_value(def).map_err(|e| RoutingError::Internal(e.into()))?)))
-        .collect()
-}
-
 /// Locks and returns an agent's state row (`None`: no such agent, or deleted).
 pub async fn lock_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<Option<AgentStateRow>, RoutingError> {
     Ok(
@@ -237,6 +191,31 @@ impl Routing {
     }
 
     /// Writes `events` to the outbox inside the caller's transaction.
+    /// Loads one configuration object: its name and definition (through the cache).
+    pub async fn definition<T: DeserializeOwned>(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        id: Uuid,
+    ) -> Result<Option<(String, T)>, RoutingError> {
+        self.config.definition(conn, kind, id).await
+    }
+
+    /// Loads the configuration objects of one kind among `ids` (through the cache).
+    pub async fn definitions<T: DeserializeOwned>(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, (String, T)>, RoutingError> {
+        self.config.definitions(conn, kind, ids).await
+    }
+
+    /// Every capacity profile (through the cache).
+    pub async fn profiles(&self, conn: &mut PgConnection) -> Result<std::sync::Arc<HashMap<Uuid, CapacityProfileDef>>, RoutingError> {
+        self.config.profiles(conn).await
+    }
+
     pub async fn emit(&self, conn: &mut PgConnection, events: &EventBatch) -> Result<(), RoutingError> {
         self.outbox.enqueue(conn, events.records()).await?;
         Ok(())
@@ -258,10 +237,10 @@ impl Routing {
         let Some(state) = lock_agent(tx, agent_id).await? else {
             return Ok(()); // the agent was deleted
         };
-        let Some((_, def)) = definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {
+        let Some((_, def)) = self.definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {
             return Ok(());
         };
-        let profile_defs = all_profiles(tx).await?;
+        let profile_defs = self.profiles(tx).await?;
         let mut used = state.profile_used();
         for p in profiles {
             // An end-of-day profile's use is given back when the day changes, not when the

@@ -10,7 +10,7 @@ use switchboard_domain::routing::config::{Kind, WorkstreamDef};
 use switchboard_proto::session::v1::TransitionRequest;
 use uuid::Uuid;
 
-use crate::app::{ItemRow, Routing, definition};
+use crate::app::{ItemRow, Routing};
 use crate::error::RoutingError;
 
 /// What a bot asked for when it escalated.
@@ -72,11 +72,12 @@ impl Routing {
         let ws_id = item
             .workstream_id
             .ok_or_else(|| RoutingError::Precondition("the conversation has no workstream".into()))?;
-        let (_, ws) = definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws_id)
+        let (_, ws) = self
+            .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws_id)
             .await?
             .ok_or(RoutingError::NotFound("workstream"))?;
         if let Some(queue) = escalation.queue_id
-            && definition::<serde_json::Value>(&mut tx, Kind::Queue, queue).await?.is_none()
+            && self.definition::<serde_json::Value>(&mut tx, Kind::Queue, queue).await?.is_none()
         {
             return Err(RoutingError::Invalid(format!("queue {queue} does not exist")));
         }

@@ -210,6 +210,8 @@ impl Routing {
         .await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
+        // This replica's own next read sees the change at once; the others on the trigger's NOTIFY.
+        self.config.invalidate();
         if !cycle.is_empty() {
             self.request_cycle(Some(&cycle));
         }
@@ -381,6 +383,8 @@ impl Routing {
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
+        // This replica's own next read sees the change at once; the others on the trigger's NOTIFY.
+        self.config.invalidate();
         self.withdraw_offers(withdraw).await?;
         Ok(())
     }

@@ -20,7 +20,7 @@ use switchboard_domain::routing::presence::{RESTORE_WINDOW_SECS, chosen_on_retur
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
-use crate::app::{AgentStateRow, ItemRow, Routing, all_profiles, definition, load, lock_agent, push_presence_change};
+use crate::app::{AgentStateRow, ItemRow, Routing, load, lock_agent, push_presence_change};
 use crate::error::RoutingError;
 
 /// How often an API replica confirms its open streams.
@@ -96,7 +96,8 @@ impl Routing {
         match (live > 0, state.disconnected_at) {
             (true, Some(since)) => {
                 // Back: within the window they get their choice back, else their default.
-                let default = definition::<AgentDef>(&mut tx, Kind::Agent, agent_id)
+                let default = self
+                    .definition::<AgentDef>(&mut tx, Kind::Agent, agent_id)
                     .await?
                     .map_or(Presence::Available, |(_, d)| d.default_presence);
                 let before = state
@@ -145,8 +146,8 @@ impl Routing {
         chosen: Presence,
         events: &mut EventBatch,
     ) -> Result<(), RoutingError> {
-        let presence = match definition::<AgentDef>(tx, Kind::Agent, state.agent_id).await? {
-            Some((_, def)) => recompute(chosen, &load(&def, state, &all_profiles(tx).await?)),
+        let presence = match self.definition::<AgentDef>(tx, Kind::Agent, state.agent_id).await? {
+            Some((_, def)) => recompute(chosen, &load(&def, state, &*self.profiles(tx).await?)),
             None => chosen,
         };
         let now = self.now();
@@ -189,7 +190,8 @@ impl Routing {
         let mut released = 0;
         for agent_id in due {
             let mut conn = self.pool.acquire().await?;
-            let agent_name = definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id)
+            let agent_name = self
+                .definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id)
                 .await?
                 .map(|(n, _)| n)
                 .unwrap_or_default();

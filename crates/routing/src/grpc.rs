@@ -11,7 +11,7 @@ use switchboard_proto::routing::v1::routing_service_server::RoutingService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::app::{AgentStateRow, ItemRow, Routing, definitions};
+use crate::app::{AgentStateRow, ItemRow, Routing};
 use crate::catalog::{ConfigRow, parse_kind};
 use crate::error::{RoutingError, optional_id, parse_id};
 use crate::work::OfferRow;
@@ -82,7 +82,7 @@ impl RoutingGrpc {
             .fetch_optional(&mut *conn)
             .await?
             .ok_or(RoutingError::NotFound("agent"))?;
-        let defs = definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id]).await?;
+        let defs = self.routing.definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id]).await?;
         let (name, def) = defs.get(&agent_id).cloned().ok_or(RoutingError::NotFound("agent"))?;
         let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
             .bind(agent_id)
@@ -372,7 +372,10 @@ impl RoutingService for RoutingGrpc {
                     .and_then(|d| d.operating_hours_id)
             })
             .collect();
-        let hours = definitions::<OperatingHours>(&mut conn, Kind::OperatingHours, &hours_ids).await?;
+        let hours = self
+            .routing
+            .definitions::<OperatingHours>(&mut conn, Kind::OperatingHours, &hours_ids)
+            .await?;
         let mut out = Vec::new();
         for q in &queues {
             let def: QueueDef = serde_json::from_value(q.definition.clone()).map_err(|e| RoutingError::Internal(e.into()))?;

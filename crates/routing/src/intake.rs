@@ -14,7 +14,7 @@ use switchboard_domain::routing::{DistributionMode, OverflowAction};
 use switchboard_proto::session::v1::{SendAutomatedMessageRequest, TransitionRequest};
 use uuid::Uuid;
 
-use crate::app::{Routing, definition, definitions};
+use crate::app::Routing;
 use crate::error::{RoutingError, parse_id};
 use crate::report::place;
 
@@ -75,9 +75,9 @@ pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
 
 impl Routing {
     async fn queues_now(&self, conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueNow>, RoutingError> {
-        let defs = definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
+        let defs = self.definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
         let hours_ids: Vec<Uuid> = defs.values().filter_map(|(_, d)| d.operating_hours_id).collect();
-        let hours = definitions::<OperatingHours>(conn, Kind::OperatingHours, &hours_ids).await?;
+        let hours = self.definitions::<OperatingHours>(conn, Kind::OperatingHours, &hours_ids).await?;
         let counts: HashMap<Uuid, i64> =
             sqlx::query_as::<_, (Uuid, i64)>("SELECT queue_id, count(*) FROM routing.work_items WHERE queue_id = ANY($1) AND state IN ('queued', 'offered') GROUP BY queue_id")
                 .bind(ids)
@@ -128,7 +128,8 @@ impl Routing {
         }
         let was_unrouted = existing.as_ref().is_some_and(|i| i.state == "unrouted");
         let workstream = match e.workstream_id.as_deref().map(|w| parse_id(w, "workstream_id")).transpose()? {
-            Some(id) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, id)
+            Some(id) => self
+                .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, id)
                 .await?
                 .map(|(_, def)| (id, def)),
             None => None,
@@ -278,7 +279,13 @@ impl Routing {
             .bind(queue_priority)
             .execute(&mut *tx)
             .await?;
-        self.track(&mut tx, conversation_id, at, cause).await?;
+        // The item is where the upsert put it: queued in `queue_id`, with no agent.
+        let queued = Place {
+            stage: Stage::Waiting,
+            queue: Some(queue_id),
+            agent: None,
+        };
+        self.track_to(&mut tx, conversation_id, at, Some(queued), cause).await?;
         tx.commit().await?;
         tracing::debug!(%conversation_id, %queue_id, rule = ?outcome.rule, fired = ?classification.fired, "conversation queued");
         self.request_cycle(Some(&[queue_id]));

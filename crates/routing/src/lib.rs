@@ -9,6 +9,7 @@ pub mod assigner;
 pub mod bots;
 pub mod catalog;
 pub mod config;
+pub mod config_cache;
 pub mod connections;
 pub mod converge;
 pub mod cycle;
@@ -63,6 +64,7 @@ pub async fn run(
         session: SessionServiceClient::new(TracedChannel::new(channel)),
         settings: settings.clone(),
         cycles: Arc::default(),
+        config: Arc::default(),
     });
 
     let mut runtime = Runtime::new("routing", &shutdown);
@@ -89,6 +91,7 @@ pub async fn run(
         Duration::from_millis(settings.outbox_poll_ms),
     );
     runtime.spawn(relay.run(shutdown.clone()));
+    runtime.spawn(routing.config.clone().listen(pool.clone(), shutdown.clone()));
     runtime.spawn(assigner::run(routing.clone(), shutdown.clone()));
     let mut gauges = Gauges::default();
     let scheduled = routing.clone();

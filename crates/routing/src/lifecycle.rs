@@ -10,7 +10,7 @@ use switchboard_domain::routing::{Presence, WrapUpCapacity};
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
-use crate::app::{ItemRow, Routing, Touch, definition};
+use crate::app::{ItemRow, Routing, Touch};
 use crate::error::{RoutingError, parse_id};
 use crate::report::place;
 
@@ -98,7 +98,8 @@ impl Routing {
             }
             ("wrap_up", _) => {
                 let block = match item.workstream_id {
-                    Some(w) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
+                    Some(w) => self
+                        .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
                         .await?
                         .map(|(_, d)| d.wrap_up)
                         .unwrap_or_default(),
@@ -194,7 +195,7 @@ impl Routing {
         if due.is_empty() {
             return Ok(0);
         }
-        let profiles = crate::app::all_profiles(&mut tx).await?;
+        let profiles = self.profiles(&mut tx).await?;
         let mut events = EventBatch::default();
         let mut queues = Vec::new();
         for state in &due {
@@ -202,7 +203,7 @@ impl Routing {
             let mut used = state.profile_used();
             used.retain(|p, _| profiles.get(p).is_none_or(|d| d.reset != ResetFrequency::Daily));
             next.profile_used = serde_json::json!(used);
-            let presence = match definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
+            let presence = match self.definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
                 Some((_, def)) => recompute(state.chosen(), &crate::app::load(&def, &next, &profiles)),
                 None => state.presence(),
             };
@@ -237,7 +238,7 @@ impl Routing {
         .await?;
         let mut events = EventBatch::default();
         let mut queues = Vec::new();
-        let profiles = crate::app::all_profiles(&mut tx).await?;
+        let profiles = self.profiles(&mut tx).await?;
         for item in &due {
             self.release(&mut tx, item, &mut events).await?;
             queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);

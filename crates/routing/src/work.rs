@@ -11,7 +11,7 @@ use switchboard_proto::session::v1::TransitionRequest;
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
-use crate::app::{ItemRow, Routing, Touch, definition};
+use crate::app::{ItemRow, Routing, Touch};
 use crate::error::RoutingError;
 use crate::report::place;
 
@@ -63,12 +63,14 @@ const MAX_TOTAL_DECLINES: i32 = 100;
 
 impl Routing {
     async fn names(&self, conn: &mut sqlx::PgConnection, agent: Uuid, queue: Option<Uuid>) -> Result<(String, String), RoutingError> {
-        let agent_name = definition::<serde_json::Value>(conn, Kind::Agent, agent)
+        let agent_name = self
+            .definition::<serde_json::Value>(conn, Kind::Agent, agent)
             .await?
             .map(|(n, _)| n)
             .unwrap_or_default();
         let queue_name = match queue {
-            Some(q) => definition::<serde_json::Value>(conn, Kind::Queue, q)
+            Some(q) => self
+                .definition::<serde_json::Value>(conn, Kind::Queue, q)
                 .await?
                 .map(|(n, _)| n)
                 .unwrap_or_default(),
@@ -259,7 +261,8 @@ impl Routing {
         .await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
         let after = match item.workstream_id {
-            Some(ws) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws)
+            Some(ws) => self
+                .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws)
                 .await?
                 .and_then(|(_, d)| match end {
                     OfferEnd::Declined(_) => d.presence_after_declined,
@@ -350,10 +353,13 @@ impl Routing {
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
         let ws = match item.workstream_id {
-            Some(w) => definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w).await?.map(|(_, d)| d),
+            Some(w) => self
+                .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
+                .await?
+                .map(|(_, d)| d),
             None => None,
         };
-        if definition::<AgentDef>(&mut tx, Kind::Agent, agent_id).await?.is_none() {
+        if self.definition::<AgentDef>(&mut tx, Kind::Agent, agent_id).await?.is_none() {
             return Err(RoutingError::NotFound("agent"));
         }
         let mut events = EventBatch::default();
@@ -457,11 +463,12 @@ impl Routing {
         let target_queue = queue_id
             .or(item.queue_id)
             .ok_or(RoutingError::Invalid("queue_id is required".into()))?;
-        let queue = definition::<QueueDef>(&mut tx, Kind::Queue, target_queue)
+        let queue = self
+            .definition::<QueueDef>(&mut tx, Kind::Queue, target_queue)
             .await?
             .ok_or(RoutingError::NotFound("queue"))?;
         if let Some(agent) = to_agent
-            && definition::<AgentDef>(&mut tx, Kind::Agent, agent).await?.is_none()
+            && self.definition::<AgentDef>(&mut tx, Kind::Agent, agent).await?.is_none()
         {
             return Err(RoutingError::NotFound("agent"));
         }
