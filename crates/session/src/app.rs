@@ -30,6 +30,8 @@ pub struct Session {
     pub files: crate::files::FileStore,
     /// Settings.
     pub settings: SessionSettings,
+    /// Configuration read on the message path, kept in process ([`crate::config_cache`]).
+    pub config: Arc<crate::config_cache::ConfigCache>,
 }
 
 impl Session {

@@ -6,6 +6,7 @@ use switchboard_domain::automated::Trigger;
 use uuid::Uuid;
 
 use crate::app::Session;
+use crate::config_cache::AutomatedRow;
 use crate::error::SessionError;
 
 /// The effective automated message for one trigger.
@@ -49,25 +50,14 @@ impl Session {
         trigger: Trigger,
         languages: &[String],
     ) -> Result<Effective, SessionError> {
-        let row: Option<(Option<Uuid>, String, String, bool)> = sqlx::query_as(
-            "SELECT number_id, language, text, active FROM session.automated_messages \
-             WHERE channel_id = $1 AND (number_id = $2 OR number_id IS NULL) AND trigger = $3 \
-             AND (lower(language) = ANY($4) OR language = '') \
-             ORDER BY array_position($4, lower(language)) NULLS LAST, number_id NULLS LAST LIMIT 1",
-        )
-        .bind(channel_id)
-        .bind(number_id)
-        .bind(trigger.as_str())
-        .bind(languages.iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>())
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(match row {
-            Some((number, language, text, active)) => Effective {
+        let stored = self.config.automated(conn, channel_id).await?;
+        Ok(match pick_automated(&stored, number_id, trigger, languages) {
+            Some(row) => Effective {
                 trigger,
-                language,
-                text,
-                active,
-                source: if number.is_some() { "number" } else { "channel" },
+                language: row.language.clone(),
+                text: row.text.clone(),
+                active: row.active,
+                source: if row.number_id.is_some() { "number" } else { "channel" },
             },
             None => Effective {
                 trigger,
@@ -131,6 +121,7 @@ impl Session {
         .bind(setting.active)
         .execute(&self.pool)
         .await?;
+        self.config.invalidate();
         Ok(())
     }
 
@@ -151,9 +142,78 @@ impl Session {
         .bind(language)
         .execute(&self.pool)
         .await?;
+        self.config.invalidate();
         if deleted.rows_affected() == 0 {
             return Err(SessionError::NotFound("automated message"));
         }
         Ok(())
+    }
+}
+
+/// The stored message for `trigger` on `number_id`: in the first of `languages` that has one
+/// (compared without case), else one for any language (""); the number's before the channel's.
+fn pick_automated<'a>(stored: &'a [AutomatedRow], number_id: Uuid, trigger: Trigger, languages: &[String]) -> Option<&'a AutomatedRow> {
+    let wanted: Vec<String> = languages.iter().map(|l| l.to_ascii_lowercase()).collect();
+    stored
+        .iter()
+        .filter(|row| row.trigger == trigger.as_str() && row.number_id.is_none_or(|n| n == number_id))
+        .filter_map(|row| {
+            let position = wanted.iter().position(|l| *l == row.language.to_ascii_lowercase());
+            (position.is_some() || row.language.is_empty()).then_some((position.unwrap_or(usize::MAX), row.number_id.is_none(), row))
+        })
+        .min_by_key(|(position, channel_wide, _)| (*position, *channel_wide))
+        .map(|(_, _, row)| row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(number: Option<Uuid>, language: &str, text: &str) -> AutomatedRow {
+        AutomatedRow {
+            number_id: number,
+            trigger: Trigger::ALL[0].as_str().into(),
+            language: language.into(),
+            text: text.into(),
+            active: true,
+        }
+    }
+
+    #[test]
+    fn the_first_language_wins_then_the_number_then_any_language() {
+        let (number, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let trigger = Trigger::ALL[0];
+        let stored = vec![
+            row(None, "", "channel, any"),
+            row(None, "pt-BR", "channel, pt-BR"),
+            row(Some(number), "es", "number, es"),
+            row(Some(number), "", "number, any"),
+            row(Some(other), "pt-br", "another number, pt-br"),
+        ];
+        let pick = |languages: &[&str]| {
+            let languages: Vec<String> = languages.iter().map(|l| (*l).to_owned()).collect();
+            pick_automated(&stored, number, trigger, &languages).map(|r| r.text.as_str())
+        };
+        assert_eq!(pick(&["PT-br", "es"]), Some("channel, pt-BR"), "first language, case aside");
+        assert_eq!(pick(&["es", "pt-BR"]), Some("number, es"));
+        assert_eq!(
+            pick(&["fr"]),
+            Some("number, any"),
+            "the number's any-language one before the channel's"
+        );
+        assert_eq!(pick(&[]), Some("number, any"));
+        let channel_only = [row(None, "", "channel, any")];
+        assert_eq!(
+            pick_automated(&channel_only, number, trigger, &[]).map(|r| r.text.as_str()),
+            Some("channel, any")
+        );
+        let other_trigger = AutomatedRow {
+            trigger: Trigger::ALL[1].as_str().into(),
+            ..row(None, "", "other trigger")
+        };
+        assert_eq!(
+            pick_automated(&[other_trigger], number, trigger, &[]).map(|r| r.text.as_str()),
+            None
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod bots;
 pub mod channel_health;
 pub mod channels;
 pub mod config;
+pub mod config_cache;
 pub mod conversations;
 pub mod crypto;
 pub mod delivery;
@@ -94,6 +95,7 @@ pub async fn run_with_directory(
         twilio,
         files: files::FileStore::from_settings(&settings.files).map_err(|e| anyhow::anyhow!("session.files.store: {e}"))?,
         settings: settings.clone(),
+        config: Arc::default(),
     });
 
     let mut runtime = Runtime::new("session", &shutdown);
@@ -176,6 +178,7 @@ pub async fn run_with_directory(
         Duration::from_millis(settings.outbox_poll_ms),
     );
     runtime.spawn(relay.run(shutdown.clone()));
+    runtime.spawn(session.config.clone().listen(pool.clone(), shutdown.clone()));
     let closing = session.clone();
     runtime.every(Duration::from_secs(settings.auto_close_interval_secs.max(1)), move || {
         auto_close_round(closing.clone())

@@ -31,11 +31,7 @@ impl Session {
         customer: Option<&str>,
     ) -> Result<Vec<String>, SessionError> {
         let workstream_language: Option<String> = match c.workstream_id {
-            Some(ws) => sqlx::query_scalar("SELECT default_language FROM session.workstreams WHERE id = $1")
-                .bind(ws)
-                .fetch_optional(&mut *tx)
-                .await?
-                .flatten(),
+            Some(ws) => self.config.workstream_language(tx, ws).await?,
             None => None,
         };
         Ok(automated::preferred_languages(

@@ -1,6 +1,7 @@
 //! Postgres for Switchboard: the connection pool, the embedded migrations, one mapping from
 //! `sqlx::Error` to [`StorageError`], and the transactional [`outbox`].
 
+pub mod cache;
 pub mod leases;
 pub mod outbox;
 pub mod roles;

@@ -1,0 +1,97 @@
+//! Session's configuration read on the message path, kept in process: each channel's automated
+//! messages (looked up for every automated message sent, several per conversation) and each
+//! workstream's default language. Triggers on `session.automated_messages` and
+//! `session.workstreams` NOTIFY [`CHANNEL`] on any change; the rules by which a change reaches
+//! every replica are those of `switchboard_storage::cache`. This replica's writers drop its copy
+//! right after they commit.
+
+use std::sync::Arc;
+
+use sqlx::{PgConnection, PgPool};
+use switchboard_storage::cache::{Cache, Invalidation};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::error::SessionError;
+
+/// The channel the triggers notify.
+pub const CHANNEL: &str = "session_config";
+
+/// One stored automated message of a channel.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AutomatedRow {
+    /// The number it is set for; `None`: the channel's.
+    pub number_id: Option<Uuid>,
+    /// Its trigger.
+    pub trigger: String,
+    /// Its language; "": any.
+    pub language: String,
+    /// Its text.
+    pub text: String,
+    /// Whether it is sent.
+    pub active: bool,
+}
+
+/// The in-process cache of session's configuration.
+#[derive(Debug)]
+pub struct ConfigCache {
+    invalidation: Arc<Invalidation>,
+    automated: Cache<Uuid, Arc<Vec<AutomatedRow>>>,
+    languages: Cache<Uuid, Option<String>>,
+}
+
+impl Default for ConfigCache {
+    fn default() -> Self {
+        let invalidation = Invalidation::new(CHANNEL);
+        Self {
+            automated: Cache::new(invalidation.clone()),
+            languages: Cache::new(invalidation.clone()),
+            invalidation,
+        }
+    }
+}
+
+impl ConfigCache {
+    /// Drops every entry: what is read next comes from PostgreSQL.
+    pub fn invalidate(&self) {
+        self.invalidation.invalidate();
+    }
+
+    /// Whether the cache is on: its listener is connected.
+    pub fn is_listening(&self) -> bool {
+        self.invalidation.is_listening()
+    }
+
+    /// Listens for changes until `shutdown` (see `switchboard_storage::cache`).
+    pub async fn listen(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
+        self.invalidation.clone().listen(pool, shutdown).await;
+    }
+
+    /// Every automated message stored for `channel_id` (the channel's and its numbers').
+    pub async fn automated(&self, conn: &mut PgConnection, channel_id: Uuid) -> Result<Arc<Vec<AutomatedRow>>, SessionError> {
+        self.automated
+            .get_or_load(channel_id, || async {
+                let rows: Vec<AutomatedRow> = sqlx::query_as(
+                    "SELECT number_id, trigger, language, text, active FROM session.automated_messages WHERE channel_id = $1",
+                )
+                .bind(channel_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok::<_, SessionError>(Arc::new(rows))
+            })
+            .await
+    }
+
+    /// The default language of workstream `id` (`None`: none set, or no such workstream).
+    pub async fn workstream_language(&self, conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, SessionError> {
+        self.languages
+            .get_or_load(id, || async {
+                let language: Option<Option<String>> = sqlx::query_scalar("SELECT default_language FROM session.workstreams WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok::<_, SessionError>(language.flatten())
+            })
+            .await
+    }
+}
