@@ -2,10 +2,11 @@
 //! status only moves forward (`domain::delivery`), whatever order they arrive in.
 //!
 //! A batch of reports is applied in one transaction with a fixed number of statements, whatever
-//! its size: lock the SIDs it names (one statement, in sorted order), record the SIDs the
-//! sender reported and take the callbacks that were waiting for them, read and lock every
-//! message concerned, apply the reports in arrival order in memory, then write the messages
-//! that moved, the callbacks still waiting, and the events. A callback that arrives before the
+//! its size: lock the SIDs it names (one statement, in sorted order), read and lock every
+//! message concerned, take the callbacks that were waiting for the SIDs the sender reported,
+//! apply the reports in arrival order in memory, then write the messages that moved (new SID
+//! and status in one UPDATE, so a row is written once per batch), the callbacks still waiting,
+//! and the events. A callback that arrives before the
 //! sender reported its SID waits in `pending_statuses`; both paths hold the SID's advisory lock,
 //! so neither can miss the other.
 
@@ -239,30 +240,9 @@ impl Session {
                 .execute(&mut *tx)
                 .await?;
         }
-        let (mut known, mut waiting): (Vec<Uuid>, Vec<Pending>) = (Vec::new(), Vec::new());
-        if !accepted.is_empty() {
-            let ids: Vec<Uuid> = accepted.iter().map(|a| a.0).collect();
-            let reported: Vec<&str> = accepted.iter().map(|a| a.2).collect();
-            known = sqlx::query_scalar(
-                "UPDATE session.messages m SET twilio_sid = u.sid FROM unnest($1::uuid[], $2::text[]) u(id, sid) \
-                 WHERE m.id = u.id AND (m.twilio_sid IS NULL OR m.twilio_sid = u.sid) RETURNING m.id",
-            )
-            .bind(&ids)
-            .bind(&reported)
-            .fetch_all(&mut *tx)
-            .await?;
-            let (channels, sids): (Vec<Uuid>, Vec<&str>) = accepted.iter().filter(|a| known.contains(&a.0)).map(|a| (a.1, a.2)).unzip();
-            waiting = sqlx::query_as(
-                "DELETE FROM session.pending_statuses p USING unnest($1::uuid[], $2::text[]) u(ch, sid) \
-                 WHERE p.channel_id = u.ch AND p.twilio_sid = u.sid \
-                 RETURNING p.channel_id, p.twilio_sid, p.status, p.error_code, p.error_message",
-            )
-            .bind(&channels)
-            .bind(&sids)
-            .fetch_all(&mut *tx)
-            .await?;
-        }
-        let by_id: Vec<Uuid> = known.iter().chain(&failed).copied().collect();
+        // Every message concerned, read and locked: those the sender reported on by id, and
+        // those the callbacks name by SID.
+        let by_id: Vec<Uuid> = accepted.iter().map(|a| a.0).chain(failed.iter().copied()).collect();
         let (channels, sid_list): (Vec<Uuid>, Vec<&str>) = sids.iter().copied().unzip();
         let mut messages: Vec<Tracked> = sqlx::query_as(
             "SELECT m.id, m.conversation_id, m.channel_id, m.twilio_sid, m.status, m.error_code, m.error_message, c.agent_id, m.traceparent \
@@ -277,6 +257,33 @@ impl Session {
         .bind(&sid_list)
         .fetch_all(&mut *tx)
         .await?;
+        // The SIDs the sender reported, on messages that have none yet (or that one): written
+        // below with the statuses, in the same UPDATE, and taking the callbacks that waited.
+        let mut known: Vec<Uuid> = Vec::new();
+        for (id, _, sid) in &accepted {
+            if let Some(m) = messages.iter_mut().find(|m| m.id == *id)
+                && m.twilio_sid.as_deref().is_none_or(|s| s == *sid)
+            {
+                if m.twilio_sid.is_none() {
+                    m.twilio_sid = Some((*sid).to_owned());
+                    m.moved = true;
+                }
+                known.push(*id);
+            }
+        }
+        let mut waiting: Vec<Pending> = Vec::new();
+        if !known.is_empty() {
+            let (channels, sids): (Vec<Uuid>, Vec<&str>) = accepted.iter().filter(|a| known.contains(&a.0)).map(|a| (a.1, a.2)).unzip();
+            waiting = sqlx::query_as(
+                "DELETE FROM session.pending_statuses p USING unnest($1::uuid[], $2::text[]) u(ch, sid) \
+                 WHERE p.channel_id = u.ch AND p.twilio_sid = u.sid \
+                 RETURNING p.channel_id, p.twilio_sid, p.status, p.error_code, p.error_message",
+            )
+            .bind(&channels)
+            .bind(&sids)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         let mut events = Events::default();
         let mut keep: Vec<Waiting<'_>> = Vec::new();
         let mut moves: Vec<(String, String)> = Vec::new();
@@ -366,13 +373,14 @@ impl Session {
             return Ok(());
         }
         sqlx::query(
-            "UPDATE session.messages m SET status = u.status, error_code = u.code, error_message = u.message \
-             FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::text[]) u(id, status, code, message) WHERE m.id = u.id",
+            "UPDATE session.messages m SET twilio_sid = u.sid, status = u.status, error_code = u.code, error_message = u.message \
+             FROM unnest($1::uuid[], $5::text[], $2::text[], $3::int4[], $4::text[]) u(id, sid, status, code, message) WHERE m.id = u.id",
         )
         .bind(moved.iter().map(|m| m.id).collect::<Vec<_>>())
         .bind(moved.iter().map(|m| m.status.as_str()).collect::<Vec<_>>())
         .bind(moved.iter().map(|m| m.error_code).collect::<Vec<_>>())
         .bind(moved.iter().map(|m| m.error_message.as_deref()).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.twilio_sid.as_deref()).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -386,6 +394,7 @@ impl Session {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
+            self.config.invalidate();
             return Ok(());
         }
         let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
@@ -413,6 +422,7 @@ impl Session {
         .bind(event.window_template.as_ref().map(|t| serde_json::json!(t)))
         .execute(&self.pool)
         .await?;
+        self.config.invalidate();
         Ok(())
     }
 }
