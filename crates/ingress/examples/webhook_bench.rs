@@ -14,50 +14,14 @@ use axum::routing::post;
 use secrecy::SecretString;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
-use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
-use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
 use switchboard_test_support::TestBus;
+use switchboard_test_support::fakes::{FakeChannel, FakeDirectory};
 use switchboard_test_support::http_load::{LoadPlan, form_post, run};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 const ACCOUNT: &str = "AC11111111111111111111111111111111";
 const PUBLIC: &str = "https://bench.example.com";
-
-struct Session;
-
-#[tonic::async_trait]
-impl ChannelDirectory for Session {
-    type ReadFileStream = futures_util::stream::Empty<Result<switchboard_proto::session::v1::MediaChunk, tonic::Status>>;
-
-    async fn read_file(
-        &self,
-        _: tonic::Request<switchboard_proto::session::v1::ReadFileRequest>,
-    ) -> Result<tonic::Response<Self::ReadFileStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented("not in this fake"))
-    }
-
-    async fn resolve_channel(
-        &self,
-        r: tonic::Request<ResolveChannelRequest>,
-    ) -> Result<tonic::Response<ResolveChannelResponse>, tonic::Status> {
-        Ok(tonic::Response::new(ResolveChannelResponse {
-            channel_id: r.into_inner().channel_id,
-            account_sid: ACCOUNT.into(),
-            auth_token: TOKEN.into(),
-            active: true,
-            sandbox: false,
-            webhook_keys: Vec::new(),
-        }))
-    }
-
-    async fn resolve_bot(
-        &self,
-        _: tonic::Request<switchboard_proto::session::v1::ResolveBotRequest>,
-    ) -> Result<tonic::Response<switchboard_proto::session::v1::ResolveBotResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("not in this fake"))
-    }
-}
 
 async fn serve_bare(addr: &str) {
     let app = axum::Router::new().route(
@@ -80,13 +44,7 @@ fn switchboard_ingress_twiml() -> &'static str {
 async fn serve_ingress(addr: &str) {
     let bus = TestBus::new();
     bus.declare().await;
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc_addr = grpc.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ChannelDirectoryServer::new(Session))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
-    );
+    let session_url = FakeDirectory::answering_any(FakeChannel::active(ACCOUNT, TOKEN)).serve().await;
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let db = match std::env::var("JOURNAL").as_deref() {
         Ok("1") => Some(switchboard_test_support::TestDb::new().await),
@@ -100,7 +58,7 @@ async fn serve_ingress(addr: &str) {
         grpc_tls: Default::default(),
         ingress: IngressSettings {
             listen: listener.local_addr().unwrap(),
-            session_url: format!("http://{grpc_addr}"),
+            session_url,
             body_limit_bytes: 65_536,
             request_timeout_ms: 10_000,
             channel_cache_ttl_ms: 5_000,

@@ -2,8 +2,10 @@
 //! each test gets its own database ([`TestDb`]) and its own bus namespace ([`TestBus`]) and
 //! removes them when dropped. [`TcpProxy`] cuts or blocks connections to simulate outages
 //! without touching the shared servers. [`wait_until`] awaits a condition with a deadline.
+//! [`fakes::FakeDirectory`] stands in for session's `ChannelDirectory`.
 
 mod db;
+pub mod fakes;
 pub mod http_load;
 mod logs;
 mod proxy;

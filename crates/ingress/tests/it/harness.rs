@@ -1,6 +1,4 @@
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
@@ -9,8 +7,7 @@ use switchboard_bus::Envelope;
 use switchboard_ingress::Config;
 use switchboard_ingress::config::IngressSettings;
 use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient;
-use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
-use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse};
+pub use switchboard_test_support::fakes::{FakeChannel, FakeDirectory};
 use switchboard_test_support::{TcpProxy, TestBus, TestDb, bind_local, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -18,67 +15,13 @@ pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 pub const ACCOUNT: &str = "AC11111111111111111111111111111111";
 pub const CHANNEL: &str = "0b1e5c6e-3c1a-4bde-9a55-7d0f8c1c2a10";
 
-#[derive(Clone)]
-pub struct FakeChannel {
-    pub account_sid: String,
-    pub token: String,
-    pub active: bool,
-}
-
-#[derive(Clone, Default)]
-pub struct FakeSession {
-    pub channels: Arc<Mutex<HashMap<String, FakeChannel>>>,
-    pub down: Arc<AtomicBool>,
-    pub calls: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-#[tonic::async_trait]
-impl ChannelDirectory for FakeSession {
-    type ReadFileStream = futures_util::stream::Empty<Result<switchboard_proto::session::v1::MediaChunk, tonic::Status>>;
-
-    async fn read_file(
-        &self,
-        _: tonic::Request<switchboard_proto::session::v1::ReadFileRequest>,
-    ) -> Result<tonic::Response<Self::ReadFileStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented("not in this fake"))
-    }
-
-    async fn resolve_channel(
-        &self,
-        request: tonic::Request<ResolveChannelRequest>,
-    ) -> Result<tonic::Response<ResolveChannelResponse>, tonic::Status> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.down.load(Ordering::SeqCst) {
-            return Err(tonic::Status::unavailable("session is down"));
-        }
-        let id = request.into_inner().channel_id;
-        let channels = self.channels.lock().unwrap();
-        let c = channels.get(&id).ok_or_else(|| tonic::Status::not_found("no such channel"))?;
-        Ok(tonic::Response::new(ResolveChannelResponse {
-            channel_id: id.clone(),
-            account_sid: c.account_sid.clone(),
-            auth_token: c.token.clone(),
-            active: c.active,
-            sandbox: false,
-            webhook_keys: Vec::new(),
-        }))
-    }
-
-    async fn resolve_bot(
-        &self,
-        _: tonic::Request<switchboard_proto::session::v1::ResolveBotRequest>,
-    ) -> Result<tonic::Response<switchboard_proto::session::v1::ResolveBotResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("not in this fake"))
-    }
-}
-
 pub struct Harness {
     pub url: String,
     pub bus: TestBus,
     pub db: TestDb,
     /// The webhook journal's gRPC service.
     pub journal: WebhookJournalClient<tonic::transport::Channel>,
-    pub session: FakeSession,
+    pub session: FakeDirectory,
     pub proxy: TcpProxy,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
@@ -97,22 +40,9 @@ impl Harness {
         let bus = TestBus::new();
         bus.declare().await;
         let db = TestDb::new().await;
-        let session = FakeSession::default();
-        session.channels.lock().unwrap().insert(
-            CHANNEL.into(),
-            FakeChannel {
-                account_sid: ACCOUNT.into(),
-                token: TOKEN.into(),
-                active: true,
-            },
-        );
-        let grpc = bind_local().await;
-        let grpc_addr = grpc.local_addr().unwrap();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(ChannelDirectoryServer::new(session.clone()))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
-        );
+        let session = FakeDirectory::new();
+        session.put(CHANNEL, FakeChannel::active(ACCOUNT, TOKEN));
+        let session_url = session.serve().await;
         let proxy = TcpProxy::start("127.0.0.1:5672").await;
         if broker_down {
             proxy.block();
@@ -131,7 +61,7 @@ impl Harness {
             grpc_tls: Default::default(),
             ingress: IngressSettings {
                 listen: listener.local_addr().unwrap(),
-                session_url: format!("http://{grpc_addr}"),
+                session_url,
                 body_limit_bytes: 65_536,
                 request_timeout_ms: 10_000,
                 channel_cache_ttl_ms: cache_ttl_ms,

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use switchboard_bus::events::{InboundReceivedV1, StatusReceivedV1};
@@ -110,12 +109,11 @@ async fn a_status_callback_is_published_and_answered_204() {
 #[tokio::test]
 async fn every_refusal_has_its_status_and_publishes_nothing() {
     let h = Harness::start(5_000).await;
-    h.session.channels.lock().unwrap().insert(
-        "inactive".into(),
+    h.session.put(
+        "inactive",
         FakeChannel {
-            account_sid: ACCOUNT.into(),
-            token: TOKEN.into(),
             active: false,
+            ..FakeChannel::active(ACCOUNT, TOKEN)
         },
     );
     let good = text_message(&sid(10), "whatsapp:+5511900000010");
@@ -244,26 +242,19 @@ async fn session_outage_keeps_known_channels_working_and_changes_apply_within_th
             .status(),
         200
     );
-    h.session.down.store(true, Ordering::SeqCst);
+    h.session.set_down(true);
     wait_until(Duration::from_secs(5), "fresh entry expired", || async {
-        let before = h.session.calls.load(Ordering::SeqCst);
+        let before = h.session.calls();
         let status = h
             .post(&inbound_path(), &refs(&text_message(&sid(31), "whatsapp:+5511900000031")), TOKEN)
             .await
             .status();
         assert_eq!(status, 200, "a cached channel keeps working while session is down");
-        h.session.calls.load(Ordering::SeqCst) > before
+        h.session.calls() > before
     })
     .await;
     // A channel never seen cannot be resolved while session is down.
-    h.session.channels.lock().unwrap().insert(
-        "new-channel".into(),
-        FakeChannel {
-            account_sid: ACCOUNT.into(),
-            token: TOKEN.into(),
-            active: true,
-        },
-    );
+    h.session.put("new-channel", FakeChannel::active(ACCOUNT, TOKEN));
     assert_eq!(
         h.post(
             "/v1/twilio/new-channel/inbound",
@@ -275,8 +266,8 @@ async fn session_outage_keeps_known_channels_working_and_changes_apply_within_th
         503
     );
     // Session back; the channel is deactivated: refused once the short TTL passes.
-    h.session.down.store(false, Ordering::SeqCst);
-    h.session.channels.lock().unwrap().get_mut(CHANNEL).unwrap().active = false;
+    h.session.set_down(false);
+    h.session.set_active(CHANNEL, false);
     wait_until(Duration::from_secs(5), "deactivation applied", || async {
         h.post(&inbound_path(), &refs(&text_message(&sid(33), "whatsapp:+5511900000033")), TOKEN)
             .await
