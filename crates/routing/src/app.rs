@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use sqlx::{FromRow, PgConnection, PgPool};
 use switchboard_bus::events::AgentPresenceV1;
 use switchboard_domain::Clock;
@@ -191,31 +190,6 @@ impl Routing {
     }
 
     /// Writes `events` to the outbox inside the caller's transaction.
-    /// Loads one configuration object: its name and definition (through the cache).
-    pub async fn definition<T: DeserializeOwned>(
-        &self,
-        conn: &mut PgConnection,
-        kind: Kind,
-        id: Uuid,
-    ) -> Result<Option<(String, T)>, RoutingError> {
-        self.config.definition(conn, kind, id).await
-    }
-
-    /// Loads the configuration objects of one kind among `ids` (through the cache).
-    pub async fn definitions<T: DeserializeOwned>(
-        &self,
-        conn: &mut PgConnection,
-        kind: Kind,
-        ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, (String, T)>, RoutingError> {
-        self.config.definitions(conn, kind, ids).await
-    }
-
-    /// Every capacity profile (through the cache).
-    pub async fn profiles(&self, conn: &mut PgConnection) -> Result<std::sync::Arc<HashMap<Uuid, CapacityProfileDef>>, RoutingError> {
-        self.config.profiles(conn).await
-    }
-
     pub async fn emit(&self, conn: &mut PgConnection, events: &EventBatch) -> Result<(), RoutingError> {
         self.outbox.enqueue(conn, events.records()).await?;
         Ok(())
@@ -237,10 +211,10 @@ impl Routing {
         let Some(state) = lock_agent(tx, agent_id).await? else {
             return Ok(()); // the agent was deleted
         };
-        let Some((_, def)) = self.definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {
+        let Some((_, def)) = self.config.definition::<AgentDef>(tx, Kind::Agent, agent_id).await? else {
             return Ok(());
         };
-        let profile_defs = self.profiles(tx).await?;
+        let profile_defs = self.config.profiles(tx).await?;
         let mut used = state.profile_used();
         for p in profiles {
             // An end-of-day profile's use is given back when the day changes, not when the

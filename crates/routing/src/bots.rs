@@ -73,11 +73,16 @@ impl Routing {
             .workstream_id
             .ok_or_else(|| RoutingError::Precondition("the conversation has no workstream".into()))?;
         let (_, ws) = self
+            .config
             .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws_id)
             .await?
             .ok_or(RoutingError::NotFound("workstream"))?;
         if let Some(queue) = escalation.queue_id
-            && self.definition::<serde_json::Value>(&mut tx, Kind::Queue, queue).await?.is_none()
+            && self
+                .config
+                .definition::<serde_json::Value>(&mut tx, Kind::Queue, queue)
+                .await?
+                .is_none()
         {
             return Err(RoutingError::Invalid(format!("queue {queue} does not exist")));
         }

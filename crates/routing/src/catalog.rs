@@ -211,7 +211,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         // This replica's own next read sees the change at once; the others on the trigger's NOTIFY.
-        self.config.invalidate();
+        self.config.invalidation.invalidate();
         if !cycle.is_empty() {
             self.request_cycle(Some(&cycle));
         }
@@ -384,7 +384,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         // This replica's own next read sees the change at once; the others on the trigger's NOTIFY.
-        self.config.invalidate();
+        self.config.invalidation.invalidate();
         self.withdraw_offers(withdraw).await?;
         Ok(())
     }

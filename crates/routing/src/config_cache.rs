@@ -11,10 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use switchboard_domain::routing::config::{CapacityProfileDef, Kind};
 use switchboard_storage::cache::{Cache, Invalidation};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::error::RoutingError;
@@ -28,7 +27,8 @@ type Profiles = Arc<HashMap<Uuid, CapacityProfileDef>>;
 /// The in-process cache of `routing.config`.
 #[derive(Debug)]
 pub struct ConfigCache {
-    invalidation: Arc<Invalidation>,
+    /// Drops this cache (after a local write), and listens for the others' changes.
+    pub invalidation: Arc<Invalidation>,
     rows: Cache<(Kind, Uuid), Row>,
     profiles: Cache<(), Profiles>,
 }
@@ -45,21 +45,6 @@ impl Default for ConfigCache {
 }
 
 impl ConfigCache {
-    /// Drops every entry: what is read next comes from PostgreSQL.
-    pub fn invalidate(&self) {
-        self.invalidation.invalidate();
-    }
-
-    /// Whether the cache is on: its listener is connected.
-    pub fn is_listening(&self) -> bool {
-        self.invalidation.is_listening()
-    }
-
-    /// Listens for changes until `shutdown` (see `switchboard_storage::cache`).
-    pub async fn listen(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
-        self.invalidation.clone().listen(pool, shutdown).await;
-    }
-
     /// Loads one definition: its name and its definition as `T`.
     pub async fn definition<T: DeserializeOwned>(
         &self,

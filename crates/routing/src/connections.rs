@@ -97,6 +97,7 @@ impl Routing {
             (true, Some(since)) => {
                 // Back: within the window they get their choice back, else their default.
                 let default = self
+                    .config
                     .definition::<AgentDef>(&mut tx, Kind::Agent, agent_id)
                     .await?
                     .map_or(Presence::Available, |(_, d)| d.default_presence);
@@ -146,8 +147,8 @@ impl Routing {
         chosen: Presence,
         events: &mut EventBatch,
     ) -> Result<(), RoutingError> {
-        let presence = match self.definition::<AgentDef>(tx, Kind::Agent, state.agent_id).await? {
-            Some((_, def)) => recompute(chosen, &load(&def, state, &*self.profiles(tx).await?)),
+        let presence = match self.config.definition::<AgentDef>(tx, Kind::Agent, state.agent_id).await? {
+            Some((_, def)) => recompute(chosen, &load(&def, state, &*self.config.profiles(tx).await?)),
             None => chosen,
         };
         let now = self.now();
@@ -191,6 +192,7 @@ impl Routing {
         for agent_id in due {
             let mut conn = self.pool.acquire().await?;
             let agent_name = self
+                .config
                 .definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id)
                 .await?
                 .map(|(n, _)| n)

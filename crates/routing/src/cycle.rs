@@ -179,7 +179,7 @@ impl Routing {
             .bind(&groups)
             .execute(&mut *tx)
             .await?;
-        let profiles = self.profiles(&mut tx).await?;
+        let profiles = self.config.profiles(&mut tx).await?;
         let mut queue_defs: HashMap<Uuid, QueueDef> = HashMap::new();
         let mut members: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         // Each member's round-robin turn in each queue.
@@ -229,7 +229,7 @@ impl Routing {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            for (id, (_, def)) in self.definitions::<QueueDef>(&mut tx, Kind::Queue, &new_queues).await? {
+            for (id, (_, def)) in self.config.definitions::<QueueDef>(&mut tx, Kind::Queue, &new_queues).await? {
                 queue_defs.insert(id, def);
             }
             let rows: Vec<(Uuid, Uuid, OffsetDateTime)> = sqlx::query_as(
@@ -249,7 +249,7 @@ impl Routing {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            for (id, (_, def)) in self.definitions::<WorkstreamDef>(&mut tx, Kind::Workstream, &new_ws).await? {
+            for (id, (_, def)) in self.config.definitions::<WorkstreamDef>(&mut tx, Kind::Workstream, &new_ws).await? {
                 workstreams.insert(id, def);
             }
             let wanted: Vec<Uuid> = page
@@ -381,7 +381,7 @@ impl Routing {
             .bind(ids)
             .fetch_all(&mut *tx)
             .await?;
-        let defs = self.definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
+        let defs = self.config.definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
         for state in states {
             let Some((_, def)) = defs.get(&state.agent_id) else { continue };
             let candidate = candidate(def, &state, profiles);

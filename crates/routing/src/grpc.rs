@@ -82,7 +82,11 @@ impl RoutingGrpc {
             .fetch_optional(&mut *conn)
             .await?
             .ok_or(RoutingError::NotFound("agent"))?;
-        let defs = self.routing.definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id]).await?;
+        let defs = self
+            .routing
+            .config
+            .definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id])
+            .await?;
         let (name, def) = defs.get(&agent_id).cloned().ok_or(RoutingError::NotFound("agent"))?;
         let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
             .bind(agent_id)
@@ -374,6 +378,7 @@ impl RoutingService for RoutingGrpc {
             .collect();
         let hours = self
             .routing
+            .config
             .definitions::<OperatingHours>(&mut conn, Kind::OperatingHours, &hours_ids)
             .await?;
         let mut out = Vec::new();

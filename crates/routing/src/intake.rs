@@ -75,9 +75,12 @@ pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
 
 impl Routing {
     async fn queues_now(&self, conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueNow>, RoutingError> {
-        let defs = self.definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
+        let defs = self.config.definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
         let hours_ids: Vec<Uuid> = defs.values().filter_map(|(_, d)| d.operating_hours_id).collect();
-        let hours = self.definitions::<OperatingHours>(conn, Kind::OperatingHours, &hours_ids).await?;
+        let hours = self
+            .config
+            .definitions::<OperatingHours>(conn, Kind::OperatingHours, &hours_ids)
+            .await?;
         let counts: HashMap<Uuid, i64> =
             sqlx::query_as::<_, (Uuid, i64)>("SELECT queue_id, count(*) FROM routing.work_items WHERE queue_id = ANY($1) AND state IN ('queued', 'offered') GROUP BY queue_id")
                 .bind(ids)
@@ -129,6 +132,7 @@ impl Routing {
         let was_unrouted = existing.as_ref().is_some_and(|i| i.state == "unrouted");
         let workstream = match e.workstream_id.as_deref().map(|w| parse_id(w, "workstream_id")).transpose()? {
             Some(id) => self
+                .config
                 .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, id)
                 .await?
                 .map(|(_, def)| (id, def)),

@@ -91,7 +91,7 @@ pub async fn run(
         Duration::from_millis(settings.outbox_poll_ms),
     );
     runtime.spawn(relay.run(shutdown.clone()));
-    runtime.spawn(routing.config.clone().listen(pool.clone(), shutdown.clone()));
+    runtime.spawn(routing.config.invalidation.clone().listen(pool.clone(), shutdown.clone()));
     runtime.spawn(assigner::run(routing.clone(), shutdown.clone()));
     let mut gauges = Gauges::default();
     let scheduled = routing.clone();

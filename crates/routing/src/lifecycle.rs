@@ -99,6 +99,7 @@ impl Routing {
             ("wrap_up", _) => {
                 let block = match item.workstream_id {
                     Some(w) => self
+                        .config
                         .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
                         .await?
                         .map(|(_, d)| d.wrap_up)
@@ -195,7 +196,7 @@ impl Routing {
         if due.is_empty() {
             return Ok(0);
         }
-        let profiles = self.profiles(&mut tx).await?;
+        let profiles = self.config.profiles(&mut tx).await?;
         let mut events = EventBatch::default();
         let mut queues = Vec::new();
         for state in &due {
@@ -203,7 +204,7 @@ impl Routing {
             let mut used = state.profile_used();
             used.retain(|p, _| profiles.get(p).is_none_or(|d| d.reset != ResetFrequency::Daily));
             next.profile_used = serde_json::json!(used);
-            let presence = match self.definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
+            let presence = match self.config.definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
                 Some((_, def)) => recompute(state.chosen(), &crate::app::load(&def, &next, &profiles)),
                 None => state.presence(),
             };
@@ -238,7 +239,7 @@ impl Routing {
         .await?;
         let mut events = EventBatch::default();
         let mut queues = Vec::new();
-        let profiles = self.profiles(&mut tx).await?;
+        let profiles = self.config.profiles(&mut tx).await?;
         for item in &due {
             self.release(&mut tx, item, &mut events).await?;
             queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);

@@ -64,12 +64,14 @@ const MAX_TOTAL_DECLINES: i32 = 100;
 impl Routing {
     async fn names(&self, conn: &mut sqlx::PgConnection, agent: Uuid, queue: Option<Uuid>) -> Result<(String, String), RoutingError> {
         let agent_name = self
+            .config
             .definition::<serde_json::Value>(conn, Kind::Agent, agent)
             .await?
             .map(|(n, _)| n)
             .unwrap_or_default();
         let queue_name = match queue {
             Some(q) => self
+                .config
                 .definition::<serde_json::Value>(conn, Kind::Queue, q)
                 .await?
                 .map(|(n, _)| n)
@@ -262,6 +264,7 @@ impl Routing {
         // The workstream may put an agent who missed or declined an offer in another presence.
         let after = match item.workstream_id {
             Some(ws) => self
+                .config
                 .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws)
                 .await?
                 .and_then(|(_, d)| match end {
@@ -354,12 +357,13 @@ impl Routing {
             .ok_or(RoutingError::NotFound("work item"))?;
         let ws = match item.workstream_id {
             Some(w) => self
+                .config
                 .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
                 .await?
                 .map(|(_, d)| d),
             None => None,
         };
-        if self.definition::<AgentDef>(&mut tx, Kind::Agent, agent_id).await?.is_none() {
+        if self.config.definition::<AgentDef>(&mut tx, Kind::Agent, agent_id).await?.is_none() {
             return Err(RoutingError::NotFound("agent"));
         }
         let mut events = EventBatch::default();
@@ -464,11 +468,12 @@ impl Routing {
             .or(item.queue_id)
             .ok_or(RoutingError::Invalid("queue_id is required".into()))?;
         let queue = self
+            .config
             .definition::<QueueDef>(&mut tx, Kind::Queue, target_queue)
             .await?
             .ok_or(RoutingError::NotFound("queue"))?;
         if let Some(agent) = to_agent
-            && self.definition::<AgentDef>(&mut tx, Kind::Agent, agent).await?.is_none()
+            && self.config.definition::<AgentDef>(&mut tx, Kind::Agent, agent).await?.is_none()
         {
             return Err(RoutingError::NotFound("agent"));
         }

@@ -121,7 +121,7 @@ impl Session {
         .bind(setting.active)
         .execute(&self.pool)
         .await?;
-        self.config.invalidate();
+        self.config.invalidation.invalidate();
         Ok(())
     }
 
@@ -142,7 +142,7 @@ impl Session {
         .bind(language)
         .execute(&self.pool)
         .await?;
-        self.config.invalidate();
+        self.config.invalidation.invalidate();
         if deleted.rows_affected() == 0 {
             return Err(SessionError::NotFound("automated message"));
         }

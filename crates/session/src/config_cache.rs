@@ -7,9 +7,8 @@
 
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use switchboard_storage::cache::{Cache, Invalidation};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::error::SessionError;
@@ -35,7 +34,8 @@ pub struct AutomatedRow {
 /// The in-process cache of session's configuration.
 #[derive(Debug)]
 pub struct ConfigCache {
-    invalidation: Arc<Invalidation>,
+    /// Drops this cache (after a local write), and listens for the others' changes.
+    pub invalidation: Arc<Invalidation>,
     automated: Cache<Uuid, Arc<Vec<AutomatedRow>>>,
     languages: Cache<Uuid, Option<String>>,
 }
@@ -52,21 +52,6 @@ impl Default for ConfigCache {
 }
 
 impl ConfigCache {
-    /// Drops every entry: what is read next comes from PostgreSQL.
-    pub fn invalidate(&self) {
-        self.invalidation.invalidate();
-    }
-
-    /// Whether the cache is on: its listener is connected.
-    pub fn is_listening(&self) -> bool {
-        self.invalidation.is_listening()
-    }
-
-    /// Listens for changes until `shutdown` (see `switchboard_storage::cache`).
-    pub async fn listen(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
-        self.invalidation.clone().listen(pool, shutdown).await;
-    }
-
     /// Every automated message stored for `channel_id` (the channel's and its numbers').
     pub async fn automated(&self, conn: &mut PgConnection, channel_id: Uuid) -> Result<Arc<Vec<AutomatedRow>>, SessionError> {
         self.automated

@@ -394,7 +394,7 @@ impl Session {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
-            self.config.invalidate();
+            self.config.invalidation.invalidate();
             return Ok(());
         }
         let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
@@ -422,7 +422,7 @@ impl Session {
         .bind(event.window_template.as_ref().map(|t| serde_json::json!(t)))
         .execute(&self.pool)
         .await?;
-        self.config.invalidate();
+        self.config.invalidation.invalidate();
         Ok(())
     }
 }

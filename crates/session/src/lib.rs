@@ -178,7 +178,7 @@ pub async fn run_with_directory(
         Duration::from_millis(settings.outbox_poll_ms),
     );
     runtime.spawn(relay.run(shutdown.clone()));
-    runtime.spawn(session.config.clone().listen(pool.clone(), shutdown.clone()));
+    runtime.spawn(session.config.invalidation.clone().listen(pool.clone(), shutdown.clone()));
     let closing = session.clone();
     runtime.every(Duration::from_secs(settings.auto_close_interval_secs.max(1)), move || {
         auto_close_round(closing.clone())

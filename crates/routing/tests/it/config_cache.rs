@@ -36,8 +36,8 @@ async fn changes_reach_the_cache_and_a_lost_listener_drops_it() {
     let pool = db.pool.clone();
     let cache = Arc::new(ConfigCache::default());
     let stop = CancellationToken::new();
-    let listener = tokio::spawn(cache.clone().listen(pool.clone(), stop.clone()));
-    wait_until(WAIT, "the cache listens", || async { cache.is_listening() }).await;
+    let listener = tokio::spawn(cache.invalidation.clone().listen(pool.clone(), stop.clone()));
+    wait_until(WAIT, "the cache listens", || async { cache.invalidation.is_listening() }).await;
 
     // Not there yet: the miss is cached too, and a new row's NOTIFY drops it.
     let id = Uuid::now_v7();
@@ -84,7 +84,7 @@ async fn changes_reach_the_cache_and_a_lost_listener_drops_it() {
         name_of(&cache, &pool, id).await.as_deref() == Some("refunds")
     })
     .await;
-    wait_until(WAIT, "the cache listens again", || async { cache.is_listening() }).await;
+    wait_until(WAIT, "the cache listens again", || async { cache.invalidation.is_listening() }).await;
     sqlx::query("ALTER TABLE routing.config ENABLE TRIGGER config_changed")
         .execute(&pool)
         .await
