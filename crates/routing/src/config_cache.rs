@@ -3,6 +3,9 @@
 //! them all the time and they change rarely: before this cache they cost about 6.6 reads of
 //! `routing.config` per inbound message (issue #16), each a jsonb value sent and parsed.
 //!
+//! Queue memberships (`routing.queue_members`) are kept too: they change only inside the
+//! catalog's transactions that write `routing.config`.
+//!
 //! A trigger on `routing.config` NOTIFYs [`CHANNEL`] on any change; the rules by which a change
 //! reaches every replica are those of `switchboard_storage::cache`. The catalog drops this
 //! replica's copy right after it commits a change.
@@ -31,6 +34,7 @@ pub struct ConfigCache {
     pub invalidation: Arc<Invalidation>,
     rows: Cache<(Kind, Uuid), Row>,
     profiles: Cache<(), Profiles>,
+    memberships: Cache<Uuid, Arc<Vec<Uuid>>>,
 }
 
 impl Default for ConfigCache {
@@ -39,6 +43,7 @@ impl Default for ConfigCache {
         Self {
             rows: Cache::new(invalidation.clone()),
             profiles: Cache::new(invalidation.clone()),
+            memberships: Cache::new(invalidation.clone()),
             invalidation,
         }
     }
@@ -119,6 +124,22 @@ impl ConfigCache {
                     .map(|(id, def)| Ok((id, serde_json::from_value(def).map_err(|e| RoutingError::Internal(e.into()))?)))
                     .collect::<Result<HashMap<_, _>, RoutingError>>()?;
                 Ok(Arc::new(profiles))
+            })
+            .await
+    }
+}
+
+impl ConfigCache {
+    /// The queues agent `agent` is a member of. Memberships change only in the transactions that
+    /// change a queue's or an agent's definition, so the `routing.config` trigger covers them.
+    pub async fn agent_queues(&self, conn: &mut PgConnection, agent: Uuid) -> Result<Arc<Vec<Uuid>>, RoutingError> {
+        self.memberships
+            .get_or_load(agent, || async {
+                let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
+                    .bind(agent)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Ok::<_, RoutingError>(Arc::new(queues))
             })
             .await
     }

@@ -177,10 +177,7 @@ impl Routing {
     /// The queues `agent` is a member of (none for `None`).
     pub(crate) async fn agent_queues(&self, conn: &mut sqlx::PgConnection, agent: Option<Uuid>) -> Result<Vec<Uuid>, RoutingError> {
         let Some(agent) = agent else { return Ok(Vec::new()) };
-        Ok(sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
-            .bind(agent)
-            .fetch_all(&mut *conn)
-            .await?)
+        Ok(self.config.agent_queues(conn, agent).await?.to_vec())
     }
 
     /// Gives back the use of end-of-day (`reset: daily`) capacity profiles once the day (UTC, by
