@@ -214,10 +214,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
     });
 
-    let queue = broker
-        .topology()
-        .system_queue("api.stream")
-        .context("no api.stream queue in the topology")?;
+    let queue = broker.topology().system_queue("api.stream")?;
     runtime.spawn(
         Consumer::new(
             broker.clone(),

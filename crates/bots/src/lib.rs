@@ -15,7 +15,6 @@ pub mod testbot;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use switchboard_bus::{Broker, Consumer, ConsumerOptions, Publisher};
 use switchboard_service_kit::Runtime;
 use tokio::net::TcpListener;
@@ -34,10 +33,7 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
         Duration::from_millis(settings.retry_base_ms),
         settings.allow_loopback_endpoints,
     )?);
-    let queue = broker
-        .topology()
-        .system_queue("bots.work")
-        .context("no bots.work queue in the topology")?;
+    let queue = broker.topology().system_queue("bots.work")?;
     let mut runtime = Runtime::new("bots", &shutdown);
     runtime.spawn(
         Consumer::new(

@@ -85,6 +85,11 @@ pub struct Topology {
     delays_ms: Vec<u64>,
 }
 
+/// A queue name that is not among the system's queues.
+#[derive(Debug, thiserror::Error)]
+#[error("no {0} queue in the topology")]
+pub struct UnknownQueue(pub String);
+
 impl Topology {
     /// Builds the topology described by `config`.
     pub fn new(config: &BusConfig) -> Self {
@@ -163,9 +168,13 @@ impl Topology {
         format!("inbound.received.v1.{}", shard_for(key, self.shards))
     }
 
-    /// The queue `name` among [`Self::system_queues`]; `None` when there is no such queue.
-    pub fn system_queue(&self, name: &str) -> Option<QueueSpec> {
-        self.system_queues().into_iter().find(|q| q.name == name)
+    /// The queue `name` among [`Self::system_queues`]; an error when there is no such queue (a
+    /// service asking for it is misbuilt, and should not start).
+    pub fn system_queue(&self, name: &str) -> Result<QueueSpec, UnknownQueue> {
+        self.system_queues()
+            .into_iter()
+            .find(|q| q.name == name)
+            .ok_or_else(|| UnknownQueue(name.to_owned()))
     }
 
     /// Returns the queues of every Switchboard service.

@@ -69,10 +69,7 @@ pub async fn run(
 
     let mut runtime = Runtime::new("routing", &shutdown);
     let shutdown = runtime.token();
-    let queue = broker
-        .topology()
-        .system_queue("routing.work")
-        .context("no routing.work queue in the topology")?;
+    let queue = broker.topology().system_queue("routing.work")?;
     let options = ConsumerOptions::concurrent(queue, settings.event_concurrency);
     runtime.spawn(
         Consumer::new(

@@ -55,11 +55,7 @@ pub async fn run(config: Config, http: TcpListener, shutdown: CancellationToken)
     let mut runtime = Runtime::new("sender", &shutdown);
     let shutdown = runtime.token();
     let topology = broker.topology().clone();
-    let queue = |name: &str| {
-        topology
-            .system_queue(name)
-            .with_context(|| format!("no {name} queue in the topology"))
-    };
+    let queue = |name: &str| topology.system_queue(name);
     let sends = ConsumerOptions::concurrent(queue("sender.outbound")?, settings.concurrency);
     runtime.spawn(
         Consumer::new(

@@ -101,11 +101,7 @@ pub async fn run_with_directory(
     let mut runtime = Runtime::new("session", &shutdown);
     let shutdown = runtime.token();
     let topology = broker.topology().clone();
-    let queue = |name: &str| {
-        topology
-            .system_queue(name)
-            .with_context(|| format!("no {name} queue in the topology"))
-    };
+    let queue = |name: &str| topology.system_queue(name);
     // The inbound shards are divided among the live replicas by leases; each consumes only the
     // shards it holds (crates/storage/src/leases.rs has the protocol).
     let leases = Leases::new(
@@ -121,7 +117,7 @@ pub async fn run_with_directory(
         let batch_max = settings.inbound_batch_max;
         let shards = (0..topology.shards())
             .map(|shard| queue(&format!("session.inbound.{shard}")))
-            .collect::<anyhow::Result<Vec<QueueSpec>>>()?;
+            .collect::<Result<Vec<QueueSpec>, _>>()?;
         move |shard: u16, stop: CancellationToken| {
             let spec = shards
                 .get(usize::from(shard))
