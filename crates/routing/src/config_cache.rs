@@ -127,9 +127,7 @@ impl ConfigCache {
             })
             .await
     }
-}
 
-impl ConfigCache {
     /// The queues agent `agent` is a member of. Memberships change only in the transactions that
     /// change a queue's or an agent's definition, so the `routing.config` trigger covers them.
     pub async fn agent_queues(&self, conn: &mut PgConnection, agent: Uuid) -> Result<Arc<Vec<Uuid>>, RoutingError> {

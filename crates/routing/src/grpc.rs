@@ -88,10 +88,7 @@ impl RoutingGrpc {
             .definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id])
             .await?;
         let (name, def) = defs.get(&agent_id).cloned().ok_or(RoutingError::NotFound("agent"))?;
-        let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
-            .bind(agent_id)
-            .fetch_all(&mut *conn)
-            .await?;
+        let queues = self.routing.config.agent_queues(&mut conn, agent_id).await?;
         Ok(pb::AgentStatus {
             agent_id: agent_id.to_string(),
             name,

@@ -6,9 +6,8 @@
 //! message concerned, take the callbacks that were waiting for the SIDs the sender reported,
 //! apply the reports in arrival order in memory, then write the messages that moved (new SID
 //! and status in one UPDATE, so a row is written once per batch), the callbacks still waiting,
-//! and the events. A callback that arrives before the
-//! sender reported its SID waits in `pending_statuses`; both paths hold the SID's advisory lock,
-//! so neither can miss the other.
+//! and the events. A callback that arrives before the sender reported its SID waits in
+//! `pending_statuses`; both paths hold the SID's advisory lock, so neither can miss the other.
 
 use std::sync::Arc;
 
