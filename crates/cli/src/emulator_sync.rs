@@ -14,7 +14,9 @@ use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
 use switchboard_twilio_emulator::{AccountSetup, Emulator, NumberSetup};
 use tokio_util::sync::CancellationToken;
 
-/// Mirrors the configuration every second until `shutdown`.
+/// Mirrors the configuration every second until `shutdown`. The caller puts the emulator in
+/// [`Emulator::adopt_unknown_accounts`] first, so a channel saved before its first mirror passes
+/// its credential check.
 pub async fn run(
     emulator: Emulator,
     session_url: String,

@@ -331,6 +331,7 @@ impl Stack {
             emulator: emulator_url,
         };
         if let Some(em) = &emulator {
+            em.adopt_unknown_accounts();
             tasks.push((
                 "emulator-sync",
                 tokio::spawn(crate::emulator_sync::run(

@@ -56,6 +56,7 @@ impl fmt::Debug for pb::CreateChannelRequest {
             .field("auth_token", &format_args!("{}", secret(&self.auth_token)))
             .field("sandbox", &self.sandbox)
             .field("sandbox_join_code", &self.sandbox_join_code)
+            .field("skip_credential_check", &self.skip_credential_check)
             .finish()
     }
 }
@@ -69,6 +70,7 @@ impl fmt::Debug for pb::UpdateChannelRequest {
             .field("sandbox", &self.sandbox)
             .field("sandbox_join_code", &self.sandbox_join_code)
             .field("active", &self.active)
+            .field("skip_credential_check", &self.skip_credential_check)
             .finish()
     }
 }

@@ -80,6 +80,17 @@ fn twilio_failure(e: &TwilioError) -> SessionError {
 }
 
 impl Session {
+    /// What Twilio says of `credentials`.
+    pub(crate) async fn twilio_verdict(&self, credentials: &Credentials) -> CredentialCheck {
+        match self.twilio.check_credentials(credentials).await {
+            Ok(()) => CredentialCheck::Accepted,
+            Err(TwilioError::Api {
+                status: 401 | 403, code, ..
+            }) => CredentialCheck::Refused { code },
+            Err(e) => CredentialCheck::Unreachable(e.to_string()),
+        }
+    }
+
     async fn credentials(&self, channel: Uuid) -> Result<Credentials, SessionError> {
         let resolved = self.resolve_channel(channel).await?;
         Ok(Credentials::account(&resolved.channel.account_sid, resolved.auth_token))
@@ -141,13 +152,7 @@ impl Session {
         let resolved = self.resolve_channel(channel).await?;
         let sandbox = resolved.channel.sandbox;
         let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
-        let check = match self.twilio.check_credentials(&credentials).await {
-            Ok(()) => CredentialCheck::Accepted,
-            Err(TwilioError::Api {
-                status: 401 | 403, code, ..
-            }) => CredentialCheck::Refused { code },
-            Err(e) => CredentialCheck::Unreachable(e.to_string()),
-        };
+        let check = self.twilio_verdict(&credentials).await;
         let not_senders = if check == CredentialCheck::Accepted && !sandbox {
             self.numbers_not_senders(channel, &credentials).await?
         } else {

@@ -6,6 +6,9 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use switchboard_domain::health::{CallbackFacts, CredentialCheck, Health, assess};
+use switchboard_twilio::Credentials;
+
 use crate::app::Session;
 use crate::crypto::Owner;
 use crate::error::SessionError;
@@ -43,6 +46,8 @@ pub struct NewChannel {
     pub auth_token: SecretString,
     pub sandbox: bool,
     pub sandbox_join_code: String,
+    /// Save without asking Twilio whether it accepts the credentials.
+    pub skip_credential_check: bool,
 }
 
 /// Channel changes (absent fields stay).
@@ -53,6 +58,8 @@ pub struct ChannelUpdate {
     pub sandbox: Option<bool>,
     pub sandbox_join_code: Option<String>,
     pub active: Option<bool>,
+    /// Save a new auth token without asking Twilio whether it accepts it.
+    pub skip_credential_check: bool,
 }
 
 /// The sandbox's rules, shown to admins of sandbox channels.
@@ -97,14 +104,24 @@ impl Session {
             return Err(SessionError::invalid("account_sid must be AC followed by 32 hex digits"));
         }
         check_token(input.auth_token.expose_secret())?;
+        let (health, health_reason) = match input.skip_credential_check {
+            true => (Health::Unknown, Some("saved without a credential check".to_owned())),
+            false => assess(
+                &self.verify_credentials(&input.account_sid, &input.auth_token).await?,
+                &[],
+                CallbackFacts::default(),
+            ),
+        };
         let id = Uuid::now_v7();
         let (key_id, sealed) = self
             .cipher
             .seal(input.auth_token.expose_secret(), Owner::Channel(id))
             .map_err(|e| anyhow::anyhow!(e))?;
         let channel = sqlx::query_as::<_, Channel>(
-            "INSERT INTO session.channels (id, name, account_sid, auth_token_key_id, auth_token_ciphertext, auth_token_bound, sandbox, sandbox_join_code) \
-             VALUES ($1, $2, $3, $4, $5, true, $6, $7) RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at",
+            "INSERT INTO session.channels (id, name, account_sid, auth_token_key_id, auth_token_ciphertext, auth_token_bound, sandbox, sandbox_join_code, \
+             health, health_reason, health_checked_at) \
+             VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8, $9, CASE WHEN $10 THEN NULL ELSE $11::timestamptz END) \
+             RETURNING id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at",
         )
         .bind(id)
         .bind(input.name.trim())
@@ -113,9 +130,13 @@ impl Session {
         .bind(sealed)
         .bind(input.sandbox)
         .bind(input.sandbox_join_code.trim())
+        .bind(health.as_str())
+        .bind(health_reason)
+        .bind(input.skip_credential_check)
+        .bind(self.now())
         .fetch_one(&self.pool)
         .await?;
-        tracing::info!(channel_id = %channel.id, account_sid = %channel.account_sid, "channel created");
+        tracing::info!(channel_id = %channel.id, account_sid = %channel.account_sid, health = %channel.health, "channel created");
         Ok(channel)
     }
 
@@ -167,9 +188,19 @@ impl Session {
         if let Some(name) = &update.name {
             check_name(name)?;
         }
+        let mut accepted = false;
         let sealed = match &update.auth_token {
             Some(token) => {
                 check_token(token.expose_secret())?;
+                if !update.skip_credential_check {
+                    let account_sid = self.channel(id).await?.account_sid;
+                    match self.verify_credentials(&account_sid, token).await? {
+                        CredentialCheck::Unreachable(why) => {
+                            tracing::warn!(channel_id = %id, error = %why, "new auth token saved unchecked: Twilio could not be reached");
+                        }
+                        _ => accepted = true,
+                    }
+                }
                 Some(
                     self.cipher
                         .seal(token.expose_secret(), Owner::Channel(id))
@@ -197,7 +228,29 @@ impl Session {
         .await?
         .ok_or(SessionError::NotFound("channel"))?;
         tracing::info!(channel_id = %id, token_changed = update.auth_token.is_some(), "channel updated");
+        if accepted {
+            // The verdict on the old token no longer holds: judge the channel again at once.
+            match self.check_channel_health(id).await {
+                Ok(_) => return self.channel(id).await,
+                Err(error) => tracing::warn!(channel_id = %id, error = %error, "cannot check the channel after its token changed"),
+            }
+        }
         Ok(updated)
+    }
+
+    /// Asks Twilio whether it accepts `token` for `account_sid` before they are saved: an
+    /// error (and nothing saved) when Twilio refuses them; Twilio out of reach is not the
+    /// admin's fault, so the caller saves and says so.
+    async fn verify_credentials(&self, account_sid: &str, token: &SecretString) -> Result<CredentialCheck, SessionError> {
+        let check = self.twilio_verdict(&Credentials::account(account_sid, token.clone())).await;
+        if let CredentialCheck::Refused { code } = check {
+            return Err(SessionError::Precondition(format!(
+                "Twilio refuses these credentials ({}): check the Account SID and the auth token; nothing was saved \
+                 (skip_credential_check saves them anyway)",
+                code.map_or_else(|| "401".to_owned(), |c| c.to_string())
+            )));
+        }
+        Ok(check)
     }
 
     /// Opens a secret and seals it again with the active key, bound to `owner`.

@@ -111,6 +111,9 @@ pub struct State {
     /// Webhook attempts answered or failed (customer messages and status callbacks, retries
     /// included).
     pub webhook_attempts: u64,
+    /// Accounts come from Switchboard's channels (development, `emulator_sync`): an account not
+    /// yet mirrored authenticates with any token.
+    pub adopt_unknown: bool,
 }
 
 /// The lock around the state.

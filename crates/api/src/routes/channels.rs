@@ -39,6 +39,10 @@ pub struct NewChannel {
     /// The sandbox's `join <code>` words.
     #[serde(default)]
     pub sandbox_join_code: String,
+    /// Save without asking Twilio whether it accepts the credentials. By default they are
+    /// checked, and credentials Twilio refuses (20003) are not saved (422).
+    #[serde(default)]
+    pub skip_credential_check: bool,
 }
 
 /// Changes to a channel; absent fields stay as they are.
@@ -51,10 +55,14 @@ pub struct ChannelPatch {
     pub sandbox: Option<bool>,
     pub sandbox_join_code: Option<String>,
     pub active: Option<bool>,
+    /// Save a new auth token without asking Twilio whether it accepts it.
+    #[serde(default)]
+    pub skip_credential_check: bool,
 }
 
 #[utoipa::path(post, path = "/channels", tag = "admin", request_body = NewChannel,
-    responses((status = 201, body = Channel), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Channel), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, description = "Twilio refuses the credentials (20003); nothing was saved", body = crate::error::ErrorBody)))]
 async fn create_channel(_: AdminCaller, State(s): State<AppState>, Json(new): Json<NewChannel>) -> ApiResult<(StatusCode, Json<Channel>)> {
     let channel = s
         .session()
@@ -64,6 +72,7 @@ async fn create_channel(_: AdminCaller, State(s): State<AppState>, Json(new): Js
             auth_token: new.auth_token,
             sandbox: new.sandbox,
             sandbox_join_code: new.sandbox_join_code,
+            skip_credential_check: new.skip_credential_check,
         })
         .await
         .api()?;
@@ -85,7 +94,8 @@ async fn get_channel(_: AdminCaller, State(s): State<AppState>, Path(id): Path<S
     Ok(Json(s.session().get_channel(spb::GetByIdRequest { id }).await.api()?.into()))
 }
 
-#[utoipa::path(patch, path = "/channels/{id}", tag = "admin", request_body = ChannelPatch, responses((status = 200, body = Channel)))]
+#[utoipa::path(patch, path = "/channels/{id}", tag = "admin", request_body = ChannelPatch, responses((status = 200, body = Channel),
+    (status = 422, description = "Twilio refuses the new auth token (20003); nothing was changed", body = crate::error::ErrorBody)))]
 async fn update_channel(
     caller: Caller,
     State(s): State<AppState>,
@@ -102,6 +112,7 @@ async fn update_channel(
             sandbox: p.sandbox,
             sandbox_join_code: p.sandbox_join_code,
             active: p.active,
+            skip_credential_check: p.skip_credential_check,
         })
         .await
         .api()?;

@@ -26,6 +26,15 @@ pub async fn prepare(admin: &ApiClient, emulator: &ApiClient, numbers: usize, cu
     let run = format!("{:06}", time::OffsetDateTime::now_utc().unix_timestamp() % 1_000_000);
     let account_sid = format!("AC{:032x}", uuid::Uuid::new_v4().as_u128());
     let auth_token = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    // Twilio (the emulator) knows the account before the channel is saved: session checks the
+    // credentials against it. Its numbers follow below, once they have their URL.
+    emulator
+        .put(
+            "/emulator/accounts",
+            &json!({ "account_sid": account_sid, "auth_token": auth_token, "numbers": [] }),
+        )
+        .await
+        .context("configuring the emulator (is it running? set --emulator-url)")?;
     let channel = admin
         .post(
             "/channels",

@@ -165,3 +165,86 @@ async fn a_channel_is_unhealthy_while_callbacks_stop_or_its_token_is_revoked_and
     assert_eq!(w.admin.post(&check, &json!({})).await.unwrap()["health"], "healthy");
     w.stop().await;
 }
+
+/// Credentials are checked against Twilio when a channel is saved (#21 item 4): ones Twilio
+/// refuses (20003) are not saved, a new token Twilio refuses leaves the old one in place, and
+/// an admin may save unchecked on purpose.
+#[tokio::test]
+async fn credentials_twilio_refuses_are_not_saved_and_a_new_token_is_checked_before_it_replaces_the_old() {
+    let w = World::start().await;
+    let api = format!("{}/api/v1", w.stack.urls.api);
+    const OTHER: &str = "AC0123456789abcdef0123456789abcdef";
+    const RIGHT: &str = "the-right-token-0123456789abcdef";
+    w.emulator().setup_account(AccountSetup {
+        account_sid: OTHER.into(),
+        ..account(RIGHT, "http://127.0.0.1:9/unused")
+    });
+    let channels = || async { w.admin.get("/channels").await.unwrap()["items"].as_array().unwrap().len() };
+    let before = channels().await;
+
+    let create = |token: &str, skip: bool| {
+        json!({ "name": "Second account", "account_sid": OTHER, "auth_token": token, "skip_credential_check": skip }).to_string()
+    };
+    let (status, refused) = raw(
+        reqwest::Method::POST,
+        format!("{api}/channels"),
+        Some(ADMIN_KEY),
+        Some(&create("a-wrong-token-0123456789abcdef00", false)),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("20003") && message.contains("nothing was saved"), "{refused}");
+    assert!(!refused.to_string().contains("a-wrong-token"), "the token never shows: {refused}");
+    assert_eq!(channels().await, before, "a refused channel is not saved");
+
+    let (status, created) = raw(
+        reqwest::Method::POST,
+        format!("{api}/channels"),
+        Some(ADMIN_KEY),
+        Some(&create(RIGHT, false)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["health"], "healthy", "checked as it was saved: {created}");
+    assert!(created["health_checked_at"].is_string(), "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    // A new token Twilio refuses changes nothing: the old one still signs in.
+    let patch = |token: &str, skip: bool| json!({ "auth_token": token, "skip_credential_check": skip }).to_string();
+    let (status, refused) = raw(
+        reqwest::Method::PATCH,
+        format!("{api}/channels/{id}"),
+        Some(ADMIN_KEY),
+        Some(&patch("a-wrong-token-0123456789abcdef00", false)),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    let checked = w.admin.post(&format!("/channels/{id}/health-check"), &json!({})).await.unwrap();
+    assert_eq!(checked["health"], "healthy", "the old token is still the channel's: {checked}");
+
+    // Saved unchecked on purpose (a token set before Twilio has it): the next check judges it.
+    let (status, saved) = raw(
+        reqwest::Method::PATCH,
+        format!("{api}/channels/{id}"),
+        Some(ADMIN_KEY),
+        Some(&patch("a-wrong-token-0123456789abcdef00", true)),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let checked = w.admin.post(&format!("/channels/{id}/health-check"), &json!({})).await.unwrap();
+    assert_eq!(checked["health"], "unhealthy", "{checked}");
+    assert!(checked["health_reason"].as_str().unwrap().contains("20003"), "{checked}");
+
+    // The right token again, checked: the channel is judged at once.
+    let (status, fixed) = raw(
+        reqwest::Method::PATCH,
+        format!("{api}/channels/{id}"),
+        Some(ADMIN_KEY),
+        Some(&patch(RIGHT, false)),
+    )
+    .await;
+    assert_eq!(status, 200, "{fixed}");
+    assert_eq!(fixed["health"], "healthy", "{fixed}");
+    w.stop().await;
+}

@@ -105,6 +105,7 @@ impl SessionService for SessionGrpc {
                 auth_token: SecretString::from(r.auth_token),
                 sandbox: r.sandbox,
                 sandbox_join_code: r.sandbox_join_code,
+                skip_credential_check: r.skip_credential_check,
             })
             .await?;
         ok(self.channel_pb(&channel))
@@ -132,6 +133,7 @@ impl SessionService for SessionGrpc {
             sandbox: r.sandbox,
             sandbox_join_code: r.sandbox_join_code,
             active: r.active,
+            skip_credential_check: r.skip_credential_check,
         };
         let channel = self.session.update_channel(parse_id(&r.id, "id")?, update).await?;
         ok(self.channel_pb(&channel))

@@ -15,10 +15,18 @@ async fn the_auth_token_never_appears_in_a_response_or_a_log_line() {
             auth_token: TOKEN.into(),
             sandbox: true,
             sandbox_join_code: "shadow-horn".into(),
+            skip_credential_check: false,
         })
         .await
         .unwrap()
         .into_inner();
+    // Twilio out of reach is not the admin's fault: the channel is saved, and says it is unchecked.
+    assert_eq!(channel.health, "unknown");
+    assert!(
+        channel.health_reason.contains("Twilio could not be reached"),
+        "{}",
+        channel.health_reason
+    );
     // Every URL carries the connection overrides, so Twilio retries a webhook answered 5xx.
     let overrides = "#ct=2000&rt=5000&tt=15000&rc=5&rp=ct,rt,5xx";
     assert_eq!(
