@@ -9,6 +9,7 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use switchboard_bus::events::AgentPresenceV1;
 use switchboard_domain::Clock;
 use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind, ResetFrequency};
+use switchboard_domain::routing::offer::ItemState;
 use switchboard_domain::routing::presence::{Load, ProfileLoad, recompute};
 use switchboard_domain::routing::{Presence, SkillRequirement};
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
@@ -43,7 +44,8 @@ pub struct ItemRow {
     pub workstream_id: Option<Uuid>,
     pub number_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ItemState,
     pub priority: i32,
     pub units: i32,
     pub profiles: Vec<Uuid>,

@@ -7,11 +7,21 @@ use std::collections::BTreeMap;
 use switchboard_bus::events::ConversationOpenedV1;
 use switchboard_domain::routing::SkillRequirement;
 use switchboard_domain::routing::config::{Kind, WorkstreamDef};
+use switchboard_domain::routing::offer::ItemState;
 use switchboard_proto::session::v1::TransitionRequest;
 use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing};
 use crate::error::RoutingError;
+
+/// Where an escalated conversation went.
+#[derive(Debug)]
+pub enum Escalated {
+    /// Queued for people (or already past the bot: a repeated escalation).
+    Routed(ItemRow),
+    /// Routing closed it instead (no agents, or an overflow rule ended it): the item as it was.
+    Closed(ItemRow),
+}
 
 /// What a bot asked for when it escalated.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +61,7 @@ impl Routing {
             Err(status) => return Err(RoutingError::from_session(status)),
         }
         let facts = crate::intake::facts(e);
-        self.upsert_item(&mut tx, conversation_id, e, Some(ws_id), None, 0, &[], &[], &facts, "bot")
+        self.upsert_item(&mut tx, conversation_id, e, Some(ws_id), None, 0, &[], &[], &facts, ItemState::Bot)
             .await?;
         tx.commit().await?;
         tracing::info!(%conversation_id, %bot, "conversation handed to its bot");
@@ -60,14 +70,14 @@ impl Routing {
 
     /// Hands a bot's conversation to people: session releases it from the bot (Open), then it is
     /// classified with the bot's context, routed and queued. Repeating it changes nothing.
-    pub async fn escalate(&self, conversation_id: Uuid, escalation: Escalation) -> Result<ItemRow, RoutingError> {
+    pub async fn escalate(&self, conversation_id: Uuid, escalation: Escalation) -> Result<Escalated, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let item = self
             .lock_item(&mut tx, conversation_id)
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
-        if item.state != "bot" {
-            return Ok(item);
+        if item.state != ItemState::Bot {
+            return Ok(Escalated::Routed(item));
         }
         let ws_id = item
             .workstream_id
@@ -129,9 +139,6 @@ impl Routing {
             .fetch_optional(&self.pool)
             .await?;
         // No item left: routing closed it (no agents, or an overflow rule ended it).
-        Ok(routed.unwrap_or(ItemRow {
-            state: "closed".into(),
-            ..item
-        }))
+        Ok(routed.map_or(Escalated::Closed(item), Escalated::Routed))
     }
 }

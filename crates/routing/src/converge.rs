@@ -11,6 +11,7 @@
 
 use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1};
 use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::routing::offer::ItemState;
 use switchboard_proto::session::v1::GetByIdRequest;
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
@@ -19,7 +20,7 @@ use crate::app::{ItemRow, Routing, Touch};
 use crate::error::RoutingError;
 
 /// Work-item states from which session's Active-with-an-agent is routing's own write lost.
-const BEFORE_ASSIGNMENT: [&str; 4] = ["queued", "offered", "pick_only", "unrouted"];
+const BEFORE_ASSIGNMENT: [ItemState; 4] = [ItemState::Queued, ItemState::Offered, ItemState::PickOnly, ItemState::Unrouted];
 
 /// How session has the conversation now.
 pub(crate) struct SessionView {
@@ -59,7 +60,7 @@ impl Routing {
         transition: &str,
         events: &mut EventBatch,
     ) -> Result<Option<Uuid>, RoutingError> {
-        if !BEFORE_ASSIGNMENT.contains(&item.state.as_str()) {
+        if !BEFORE_ASSIGNMENT.contains(&item.state) {
             return Ok(None);
         }
         let Some(now_in_session) = self.session_view(item.conversation_id).await? else {
@@ -137,7 +138,7 @@ impl Routing {
         item: &ItemRow,
         events: &mut EventBatch,
     ) -> Result<Option<Uuid>, RoutingError> {
-        if item.state != "assigned" {
+        if item.state != ItemState::Assigned {
             return Ok(None);
         }
         let Some(now_in_session) = self.session_view(item.conversation_id).await? else {

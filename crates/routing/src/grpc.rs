@@ -49,7 +49,7 @@ fn item(i: &ItemRow) -> pb::WorkItem {
         conversation_id: i.conversation_id.to_string(),
         workstream_id: s(i.workstream_id),
         queue_id: s(i.queue_id),
-        state: i.state.clone(),
+        state: i.state.as_str().into(),
         priority: i.priority,
         agent_id: s(i.agent_id),
         offer_id: s(i.offer_id),
@@ -70,7 +70,7 @@ fn offer(o: &OfferRow) -> pb::Offer {
         workstream_id: o.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
         created_at: Some(ts(o.created_at)),
         expires_at: Some(ts(o.expires_at)),
-        state: o.state.clone(),
+        state: o.state.as_str().into(),
     }
 }
 
@@ -276,11 +276,17 @@ impl RoutingService for RoutingGrpc {
             skills,
             note: r.note,
         };
-        let i = self
+        let escalated = self
             .routing
             .escalate(parse_id(&r.conversation_id, "conversation_id")?, escalation)
             .await?;
-        Ok(Response::new(item(&i)))
+        Ok(Response::new(match escalated {
+            crate::bots::Escalated::Routed(i) => item(&i),
+            crate::bots::Escalated::Closed(i) => pb::WorkItem {
+                state: "closed".into(),
+                ..item(&i)
+            },
+        }))
     }
 
     async fn transfer_to_agent(&self, request: Request<pb::ConversationAgent>) -> Reply<pb::WorkItem> {

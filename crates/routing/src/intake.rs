@@ -8,6 +8,7 @@ use switchboard_bus::events::ConversationOpenedV1;
 use switchboard_domain::routing::classify::classify;
 use switchboard_domain::routing::config::{Kind, QueueDef, WorkstreamDef};
 use switchboard_domain::routing::hours::{Openness, OperatingHours};
+use switchboard_domain::routing::offer::ItemState;
 use switchboard_domain::routing::report::{Cause, Place, Stage};
 use switchboard_domain::routing::route::route;
 use switchboard_domain::routing::{DistributionMode, OverflowAction};
@@ -123,13 +124,15 @@ impl Routing {
         let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
         let mut tx = self.pool.begin().await?;
         let existing = self.lock_item(&mut tx, conversation_id).await?;
-        if existing
-            .as_ref()
-            .is_some_and(|i| matches!(i.state.as_str(), "queued" | "offered" | "assigned" | "pick_only" | "bot"))
-        {
+        if existing.as_ref().is_some_and(|i| {
+            matches!(
+                i.state,
+                ItemState::Queued | ItemState::Offered | ItemState::Assigned | ItemState::PickOnly | ItemState::Bot
+            )
+        }) {
             return Ok(()); // already routed: a redelivered event
         }
-        let was_unrouted = existing.as_ref().is_some_and(|i| i.state == "unrouted");
+        let was_unrouted = existing.as_ref().is_some_and(|i| i.state == ItemState::Unrouted);
         let workstream = match e.workstream_id.as_deref().map(|w| parse_id(w, "workstream_id")).transpose()? {
             Some(id) => self
                 .config
@@ -143,8 +146,19 @@ impl Routing {
             // couldn't be assigned"), the item waits for a workstream, and the
             // switchboard.routing.unrouted gauge raises the alert.
             tracing::warn!(%conversation_id, workstream_id = ?e.workstream_id, "conversation's number has no workstream; it waits unrouted");
-            self.upsert_item(&mut tx, conversation_id, e, None, None, 0, &[], &[], &BTreeMap::new(), "unrouted")
-                .await?;
+            self.upsert_item(
+                &mut tx,
+                conversation_id,
+                e,
+                None,
+                None,
+                0,
+                &[],
+                &[],
+                &BTreeMap::new(),
+                ItemState::Unrouted,
+            )
+            .await?;
             tx.commit().await?;
             if !was_unrouted {
                 self.notify(conversation_id, "agent_unavailable", "").await;
@@ -272,7 +286,7 @@ impl Routing {
             &skills,
             &profiles,
             &classification.facts,
-            "queued",
+            ItemState::Queued,
         )
         .await?;
         let queue_priority = target.get(&queue_id).map_or(1, |q| q.def.priority);
@@ -308,7 +322,7 @@ impl Routing {
         skills: &[switchboard_domain::routing::SkillRequirement],
         profiles: &[Uuid],
         facts: &BTreeMap<String, String>,
-        state: &str,
+        state: ItemState,
     ) -> Result<(), RoutingError> {
         let now = self.now();
         sqlx::query(
@@ -323,7 +337,7 @@ impl Routing {
         .bind(workstream_id)
         .bind(parse_id(&e.number_id, "number_id").ok())
         .bind(queue_id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(priority)
         .bind(profiles)
         .bind(serde_json::json!(skills))

@@ -4,6 +4,7 @@
 
 use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
+use switchboard_domain::routing::offer::ItemState;
 use switchboard_domain::routing::presence::recompute;
 use switchboard_domain::routing::report::Cause;
 use switchboard_domain::routing::{Presence, WrapUpCapacity};
@@ -139,7 +140,7 @@ impl Routing {
                     cycle_queues.extend(self.agent_queues(&mut tx, freed).await?);
                 }
             }
-            ("active", "revive") if item.state == "waiting" => {
+            ("active", "revive") if item.state == ItemState::Waiting => {
                 let agent = e
                     .agent_id
                     .as_deref()
@@ -284,7 +285,11 @@ impl Routing {
             .await?;
             for conversation_id in due {
                 let mut tx = self.pool.begin().await?;
-                let Some(item) = self.lock_item(&mut tx, conversation_id).await?.filter(|i| i.state == "queued") else {
+                let Some(item) = self
+                    .lock_item(&mut tx, conversation_id)
+                    .await?
+                    .filter(|i| i.state == ItemState::Queued)
+                else {
                     continue;
                 };
                 match rule.action {

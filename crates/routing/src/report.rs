@@ -19,7 +19,7 @@ const MAX_PERIOD: time::Duration = time::Duration::days(366);
 /// Where `item` is, for reporting.
 pub fn place(item: &ItemRow) -> Place {
     Place {
-        stage: Stage::of(&item.state),
+        stage: Stage::of(item.state.as_str()),
         queue: item.queue_id,
         agent: item.agent_id,
     }

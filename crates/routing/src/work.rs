@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1, OfferExpiredV1};
 use switchboard_domain::routing::DistributionMode;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
+pub use switchboard_domain::routing::offer::OfferEnd;
+use switchboard_domain::routing::offer::{ItemState, OfferFacts, OfferRefusal, OfferState, check_accept, check_end, requeue};
 use switchboard_domain::routing::report::Cause;
 use switchboard_proto::session::v1::TransitionRequest;
 use switchboard_storage::outbox::EventBatch;
@@ -25,41 +27,28 @@ pub struct OfferRow {
     pub workstream_id: Option<Uuid>,
     pub created_at: time::OffsetDateTime,
     pub expires_at: time::OffsetDateTime,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: OfferState,
 }
 
-/// How a pending offer ended without an accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OfferEnd {
-    /// The agent declined it.
-    Declined(Uuid),
-    /// Nobody answered in time (a "missed" offer).
-    Expired,
-    /// Taken back: the agent disconnected.
-    Withdrawn,
-}
-
-impl OfferEnd {
-    /// The outcome, as metrics and events name it.
-    pub fn outcome(self) -> &'static str {
-        match self {
-            Self::Declined(_) => "declined",
-            Self::Expired => "expired",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-
-    /// The offer's stored state.
-    fn state(self) -> &'static str {
-        match self {
-            Self::Withdrawn => "cancelled",
-            other => other.outcome(),
+impl OfferRow {
+    fn facts(&self) -> OfferFacts {
+        OfferFacts {
+            agent: self.agent_id,
+            state: self.state,
+            expires_at: self.expires_at,
         }
     }
 }
 
-/// After this many declines in total an item is no longer offered; it waits to be picked.
-const MAX_TOTAL_DECLINES: i32 = 100;
+/// A refusal of the state machine, as routing reports it: someone else's offer is a
+/// permission matter, the rest are the offer's state.
+fn refused(refusal: OfferRefusal) -> RoutingError {
+    match refusal {
+        OfferRefusal::OtherAgent => RoutingError::Denied(refusal.to_string()),
+        _ => RoutingError::Precondition(refusal.to_string()),
+    }
+}
 
 impl Routing {
     async fn names(&self, conn: &mut sqlx::PgConnection, agent: Uuid, queue: Option<Uuid>) -> Result<(String, String), RoutingError> {
@@ -125,18 +114,7 @@ impl Routing {
     pub async fn accept_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let offer = self.lock_offer(&mut tx, offer_id).await?;
-        if offer.agent_id != agent_id {
-            return Err(RoutingError::Denied("this offer was made to another agent".into()));
-        }
-        if offer.state != "pending" {
-            return Err(RoutingError::Precondition(format!(
-                "the offer is no longer pending (it was {})",
-                offer.state
-            )));
-        }
-        if offer.expires_at <= self.now() {
-            return Err(RoutingError::Precondition("the offer expired".into()));
-        }
+        check_accept(&offer.facts(), agent_id, self.now()).map_err(refused)?;
         let item = self
             .lock_item(&mut tx, offer.conversation_id)
             .await?
@@ -147,8 +125,9 @@ impl Routing {
         if let Err(error) = self.session_transition(&item, "accept", Some(agent_id), names, "").await {
             if matches!(error, RoutingError::Precondition(_) | RoutingError::NotFound(_)) {
                 // The conversation moved on (closed by the customer's inactivity, a supervisor, …).
-                sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1")
+                sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
                     .bind(offer_id)
+                    .bind(OfferState::Cancelled.as_str())
                     .execute(&mut *tx)
                     .await?;
                 self.release(&mut tx, &item, &mut events).await?;
@@ -157,7 +136,7 @@ impl Routing {
                         offer_id: offer_id.to_string(),
                         conversation_id: item.conversation_id.to_string(),
                         agent_id: agent_id.to_string(),
-                        state: "cancelled".into(),
+                        state: OfferState::Cancelled.as_str().into(),
                     },
                     now,
                 );
@@ -166,8 +145,9 @@ impl Routing {
             }
             return Err(error);
         }
-        sqlx::query("UPDATE routing.offers SET state = 'accepted' WHERE id = $1")
+        sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
             .bind(offer_id)
+            .bind(OfferState::Accepted.as_str())
             .execute(&mut *tx)
             .await?;
         let before = place(&item);
@@ -185,7 +165,7 @@ impl Routing {
                 offer_id: offer_id.to_string(),
                 conversation_id: item.conversation_id.to_string(),
                 agent_id: agent_id.to_string(),
-                state: "accepted".into(),
+                state: OfferState::Accepted.as_str().into(),
             },
             now,
         );
@@ -215,17 +195,7 @@ impl Routing {
     pub async fn end_offer(&self, offer_id: Uuid, end: OfferEnd) -> Result<ItemRow, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let offer = self.lock_offer(&mut tx, offer_id).await?;
-        if let OfferEnd::Declined(agent) = end
-            && agent != offer.agent_id
-        {
-            return Err(RoutingError::Denied("this offer was made to another agent".into()));
-        }
-        if offer.state != "pending" {
-            return Err(RoutingError::Precondition(format!(
-                "the offer is no longer pending (it was {})",
-                offer.state
-            )));
-        }
+        check_end(&offer.facts(), end).map_err(refused)?;
         let outcome = end.outcome();
         let item = self
             .lock_item(&mut tx, offer.conversation_id)
@@ -235,30 +205,24 @@ impl Routing {
         let now = self.now();
         sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
             .bind(offer_id)
-            .bind(end.state())
+            .bind(end.state().as_str())
             .execute(&mut *tx)
             .await?;
         self.release(&mut tx, &item, &mut events).await?;
-        let counted = i32::from(end != OfferEnd::Withdrawn);
-        let mut declines = item.declines();
-        if counted > 0 {
-            *declines.entry(offer.agent_id).or_insert(0) += 1;
-        }
-        let total = item.total_declines + counted;
-        let state = if total >= MAX_TOTAL_DECLINES { "pick_only" } else { "queued" };
+        let next = requeue(end, offer.agent_id, item.declines(), item.total_declines);
         let item = sqlx::query_as::<_, ItemRow>(
             "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5, \
              declined_at = CASE WHEN $8 THEN declined_at || jsonb_build_object($6::text, $7::bigint) ELSE declined_at END \
              WHERE conversation_id = $1 RETURNING *",
         )
         .bind(item.conversation_id)
-        .bind(state)
-        .bind(serde_json::json!(declines))
-        .bind(total)
+        .bind(next.state.as_str())
+        .bind(serde_json::json!(next.declines))
+        .bind(next.total_declines)
         .bind(now)
         .bind(offer.agent_id.to_string())
         .bind(now.unix_timestamp())
-        .bind(counted > 0)
+        .bind(next.counted)
         .fetch_one(&mut *tx)
         .await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
@@ -368,19 +332,20 @@ impl Routing {
         }
         let mut events = EventBatch::default();
         let now = self.now();
-        match (how, item.state.as_str()) {
-            ("pick", "queued") if ws.as_ref().is_some_and(|w| w.mode == DistributionMode::Pick) => {}
-            ("pick", "pick_only") => {}
-            ("pick", "queued") => {
+        match (how, item.state) {
+            ("pick", ItemState::Queued) if ws.as_ref().is_some_and(|w| w.mode == DistributionMode::Pick) => {}
+            ("pick", ItemState::PickOnly) => {}
+            ("pick", ItemState::Queued) => {
                 return Err(RoutingError::Precondition(
                     "this workstream offers its conversations to agents; they cannot be picked".into(),
                 ));
             }
-            ("supervisor_assign", "queued" | "pick_only" | "unrouted") => {}
-            ("supervisor_assign", "offered") => {
+            ("supervisor_assign", ItemState::Queued | ItemState::PickOnly | ItemState::Unrouted) => {}
+            ("supervisor_assign", ItemState::Offered) => {
                 if let Some(offer) = item.offer_id {
-                    sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1")
+                    sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
                         .bind(offer)
+                        .bind(OfferState::Cancelled.as_str())
                         .execute(&mut *tx)
                         .await?;
                     events.push(
@@ -388,7 +353,7 @@ impl Routing {
                             offer_id: offer.to_string(),
                             conversation_id: conversation_id.to_string(),
                             agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
-                            state: "cancelled".into(),
+                            state: OfferState::Cancelled.as_str().into(),
                         },
                         now,
                     );
@@ -457,7 +422,7 @@ impl Routing {
             .lock_item(&mut tx, conversation_id)
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
-        if !matches!(item.state.as_str(), "assigned" | "waiting") {
+        if !matches!(item.state, ItemState::Assigned | ItemState::Waiting) {
             return Err(RoutingError::Precondition(format!(
                 "only an active or waiting conversation can be transferred (it is {})",
                 item.state

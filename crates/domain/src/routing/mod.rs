@@ -7,6 +7,7 @@ pub mod classify;
 pub mod conditions;
 pub mod config;
 pub mod hours;
+pub mod offer;
 pub mod presence;
 pub mod report;
 pub mod route;
