@@ -69,6 +69,9 @@ pub struct SendContext {
     pub customer_phone: Option<String>,
     pub customer_bsuid: Option<String>,
     pub last_inbound_at: Option<OffsetDateTime>,
+    /// The message already sent with the request's client id (read by `send_message` only).
+    #[sqlx(default)]
+    pub sent_with_client_id: Option<Uuid>,
 }
 
 impl SendContext {
@@ -192,13 +195,28 @@ pub enum AutomatedOutcome {
     NotSent(String),
 }
 
-const CONTEXT: &str = "SELECT c.id AS conversation_id, c.channel_id, c.number_id, c.status, c.agent_id, c.bot_id, n.phone AS number_phone, \
-     n.default_language, n.customer_attachments, n.agent_attachments, n.max_attachment_bytes, n.send_rate_per_second, n.survey_enabled, \
-     n.survey_url, n.survey_message, n.survey_template_id, n.deleted_at IS NOT NULL AS number_deleted, ch.sandbox, \
-     cu.phone AS customer_phone, cu.bsuid AS customer_bsuid, w.last_inbound_at \
-     FROM session.conversations c JOIN session.numbers n ON n.id = c.number_id JOIN session.channels ch ON ch.id = c.channel_id \
-     JOIN session.customers cu ON cu.id = c.customer_id \
-     LEFT JOIN session.windows w ON w.number_id = c.number_id AND w.customer_id = c.customer_id WHERE c.id = $1";
+macro_rules! context_columns {
+    () => {
+        "SELECT c.id AS conversation_id, c.channel_id, c.number_id, c.status, c.agent_id, c.bot_id, n.phone AS number_phone, \
+         n.default_language, n.customer_attachments, n.agent_attachments, n.max_attachment_bytes, n.send_rate_per_second, n.survey_enabled, \
+         n.survey_url, n.survey_message, n.survey_template_id, n.deleted_at IS NOT NULL AS number_deleted, ch.sandbox, \
+         cu.phone AS customer_phone, cu.bsuid AS customer_bsuid, w.last_inbound_at"
+    };
+}
+macro_rules! context_from {
+    () => {
+        "FROM session.conversations c JOIN session.numbers n ON n.id = c.number_id JOIN session.channels ch ON ch.id = c.channel_id \
+         JOIN session.customers cu ON cu.id = c.customer_id \
+         LEFT JOIN session.windows w ON w.number_id = c.number_id AND w.customer_id = c.customer_id WHERE c.id = $1"
+    };
+}
+const CONTEXT: &str = concat!(context_columns!(), " ", context_from!());
+/// [`CONTEXT`] with the message already sent with client id `$2`, if any.
+const CONTEXT_AND_CLIENT_ID: &str = concat!(
+    context_columns!(),
+    ", (SELECT m.id FROM session.messages m WHERE m.conversation_id = c.id AND m.client_message_id = $2) AS sent_with_client_id ",
+    context_from!()
+);
 
 fn wire_content(approved: &Approved) -> WireContent {
     match approved {
@@ -239,22 +257,28 @@ impl Session {
             _ => None,
         };
         policy::check_lengths(request.client_message_id.as_deref(), media_url).map_err(SessionError::Invalid)?;
+        let now = self.now();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT 1 FROM session.conversations WHERE id = $1 FOR UPDATE")
+        // Sends to one conversation go one at a time (the client-id check below, and their
+        // order): the row is locked by marking the activity, which a refused or repeated send
+        // rolls back with the rest.
+        sqlx::query("UPDATE session.conversations SET last_activity_at = $2 WHERE id = $1")
             .bind(request.conversation_id)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
-        let ctx = self.send_context(&mut tx, request.conversation_id).await?;
-        if let Some(client_id) = &request.client_message_id {
-            let existing =
-                sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND client_message_id = $2")
-                    .bind(request.conversation_id)
-                    .bind(client_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(existing) = existing {
-                return Ok(existing);
-            }
+        let ctx = sqlx::query_as::<_, SendContext>(CONTEXT_AND_CLIENT_ID)
+            .bind(request.conversation_id)
+            .bind(request.client_message_id.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(SessionError::NotFound("conversation"))?;
+        if let Some(existing) = ctx.sent_with_client_id {
+            // The same request again: its first answer, whatever happened since.
+            return Ok(sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE id = $1")
+                .bind(existing)
+                .fetch_one(&mut *tx)
+                .await?);
         }
         ctx.still_open()?;
         let mut file = None;
@@ -305,7 +329,6 @@ impl Session {
                 }
             }
         };
-        let now = self.now();
         let window = ctx.window();
         let approved = policy::evaluate(now, &window, &ctx.attachments(), &content).map_err(|denial| {
             tracing::info!(conversation_id = %ctx.conversation_id, rule = denial.rule(), "send refused by policy");
@@ -329,11 +352,6 @@ impl Session {
                 },
                 &mut events,
             )
-            .await?;
-        sqlx::query("UPDATE session.conversations SET last_activity_at = $2 WHERE id = $1")
-            .bind(ctx.conversation_id)
-            .bind(now)
-            .execute(&mut *tx)
             .await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
