@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing};
 use crate::error::RoutingError;
+use crate::intake::NewItem;
 
 /// Where an escalated conversation went.
 #[derive(Debug)]
@@ -61,7 +62,7 @@ impl Routing {
             Err(status) => return Err(RoutingError::from_session(status)),
         }
         let facts = crate::intake::facts(e);
-        self.upsert_item(&mut tx, conversation_id, e, Some(ws_id), None, 0, &[], &[], &facts, ItemState::Bot)
+        self.upsert_item(&mut tx, conversation_id, e, &NewItem::new(ItemState::Bot, Some(ws_id), &facts))
             .await?;
         tx.commit().await?;
         tracing::info!(%conversation_id, %bot, "conversation handed to its bot");

@@ -57,8 +57,23 @@ impl ConfigCache {
         kind: Kind,
         id: Uuid,
     ) -> Result<Option<(String, T)>, RoutingError> {
-        let row = self
-            .rows
+        self.row(conn, kind, id).await?.map(|row| typed(&row)).transpose()
+    }
+
+    /// One object's name (none when there is no such object).
+    pub async fn name(&self, conn: &mut PgConnection, kind: Kind, id: Uuid) -> Result<Option<String>, RoutingError> {
+        Ok(self.row(conn, kind, id).await?.map(|row| row.0.clone()))
+    }
+
+    /// One object's name if this replica has it cached (`Some(None)`: cached as absent), without
+    /// a connection.
+    pub fn cached_name(&self, kind: Kind, id: Uuid) -> Option<Option<String>> {
+        let generation = self.rows.generation()?;
+        self.rows.get(generation, &(kind, id)).map(|row| row.map(|r| r.0.clone()))
+    }
+
+    async fn row(&self, conn: &mut PgConnection, kind: Kind, id: Uuid) -> Result<Row, RoutingError> {
+        self.rows
             .get_or_load((kind, id), || async {
                 let row: Option<(String, serde_json::Value)> =
                     sqlx::query_as("SELECT name, definition FROM routing.config WHERE kind = $1 AND id = $2")
@@ -68,8 +83,7 @@ impl ConfigCache {
                         .await?;
                 Ok::<_, RoutingError>(row.map(Arc::new))
             })
-            .await?;
-        row.map(|row| typed(&row)).transpose()
+            .await
     }
 
     /// Loads several definitions of one kind (the ids that exist).

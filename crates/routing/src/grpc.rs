@@ -120,6 +120,13 @@ impl RoutingService for RoutingGrpc {
         )))
     }
 
+    async fn get_names(&self, request: Request<pb::NamesRequest>) -> Reply<pb::Names> {
+        let r = request.get_ref();
+        let (agent, queue) = (optional_id(&r.agent_id, "agent_id")?, optional_id(&r.queue_id, "queue_id")?);
+        let (agent_name, queue_name) = self.routing.names(agent, queue).await?;
+        Ok(Response::new(pb::Names { agent_name, queue_name }))
+    }
+
     async fn list_config(&self, request: Request<pb::ListConfigRequest>) -> Reply<pb::ListConfigResponse> {
         let rows = self.routing.list_config(parse_kind(&request.get_ref().kind)?).await?;
         Ok(Response::new(pb::ListConfigResponse {

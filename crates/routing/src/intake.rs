@@ -74,6 +74,43 @@ pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
     facts
 }
 
+/// A work item to write ([`Routing::upsert_item`]).
+pub(crate) struct NewItem<'a> {
+    pub state: ItemState,
+    pub workstream_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+    pub priority: i32,
+    pub skills: &'a [switchboard_domain::routing::SkillRequirement],
+    pub profiles: &'a [Uuid],
+    pub facts: &'a BTreeMap<String, String>,
+    /// Set when the item is queued for people.
+    pub placement: Option<Placement>,
+}
+
+/// How a queued item weighs on agents and in its queue.
+pub(crate) struct Placement {
+    pub units: i32,
+    /// The agent a reopened conversation goes back to first.
+    pub affinity: Option<Uuid>,
+    pub queue_priority: i32,
+}
+
+impl<'a> NewItem<'a> {
+    /// An item in `state` with no queue, skills or placement.
+    pub fn new(state: ItemState, workstream_id: Option<Uuid>, facts: &'a BTreeMap<String, String>) -> Self {
+        Self {
+            state,
+            workstream_id,
+            queue_id: None,
+            priority: 0,
+            skills: &[],
+            profiles: &[],
+            facts,
+            placement: None,
+        }
+    }
+}
+
 impl Routing {
     async fn queues_now(&self, conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueNow>, RoutingError> {
         let defs = self.config.definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
@@ -89,14 +126,6 @@ impl Routing {
                 .await?
                 .into_iter()
                 .collect();
-        let members: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
-            "SELECT queue_id, count(*) FROM routing.queue_members WHERE queue_id = ANY($1) GROUP BY queue_id",
-        )
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
         let now = self.now();
         Ok(defs
             .into_iter()
@@ -109,7 +138,9 @@ impl Routing {
                     id,
                     QueueNow {
                         open_items: counts.get(&id).copied().unwrap_or(0),
-                        members: members.get(&id).copied().unwrap_or(0),
+                        // The definition's members are the queue's `routing.queue_members` rows:
+                        // the catalog writes both in one transaction.
+                        members: i64::try_from(def.members.iter().collect::<std::collections::HashSet<_>>().len()).unwrap_or(i64::MAX),
                         name,
                         openness,
                         def,
@@ -150,13 +181,7 @@ impl Routing {
                 &mut tx,
                 conversation_id,
                 e,
-                None,
-                None,
-                0,
-                &[],
-                &[],
-                &BTreeMap::new(),
-                ItemState::Unrouted,
+                &NewItem::new(ItemState::Unrouted, None, &BTreeMap::new()),
             )
             .await?;
             tx.commit().await?;
@@ -275,28 +300,19 @@ impl Routing {
             .filter(|_| e.reopened && ws.agent_affinity)
             .map(|a| parse_id(a, "previous_agent_id"))
             .transpose()?;
-        let skills = classification.skills.clone();
-        self.upsert_item(
-            &mut tx,
-            conversation_id,
-            e,
-            Some(ws_id),
-            Some(queue_id),
-            classification.priority,
-            &skills,
-            &profiles,
-            &classification.facts,
-            ItemState::Queued,
-        )
-        .await?;
-        let queue_priority = target.get(&queue_id).map_or(1, |q| q.def.priority);
-        sqlx::query("UPDATE routing.work_items SET units = $2, affinity_agent_id = $3, queue_priority = $4 WHERE conversation_id = $1")
-            .bind(conversation_id)
-            .bind(ws.capacity_units)
-            .bind(affinity)
-            .bind(queue_priority)
-            .execute(&mut *tx)
-            .await?;
+        let queued = NewItem {
+            queue_id: Some(queue_id),
+            priority: classification.priority,
+            skills: &classification.skills,
+            profiles: &profiles,
+            placement: Some(Placement {
+                units: ws.capacity_units,
+                affinity,
+                queue_priority: target.get(&queue_id).map_or(1, |q| q.def.priority),
+            }),
+            ..NewItem::new(ItemState::Queued, Some(ws_id), &classification.facts)
+        };
+        self.upsert_item(&mut tx, conversation_id, e, &queued).await?;
         // The item is where the upsert put it: queued in `queue_id`, with no agent.
         let queued = Place {
             stage: Stage::Waiting,
@@ -310,41 +326,46 @@ impl Routing {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)] // one work item's worth of fields
+    /// Writes the conversation's work item, new or again (a reopened or escalated conversation
+    /// starts afresh: no agent, offer or declines). Where `item.placement` is absent the item
+    /// keeps its units, affinity and queue priority (the defaults for a new one).
     pub(crate) async fn upsert_item(
         &self,
         tx: &mut sqlx::PgConnection,
         conversation_id: Uuid,
         e: &ConversationOpenedV1,
-        workstream_id: Option<Uuid>,
-        queue_id: Option<Uuid>,
-        priority: i32,
-        skills: &[switchboard_domain::routing::SkillRequirement],
-        profiles: &[Uuid],
-        facts: &BTreeMap<String, String>,
-        state: ItemState,
+        item: &NewItem<'_>,
     ) -> Result<(), RoutingError> {
         let now = self.now();
+        let placement = item.placement.as_ref();
         sqlx::query(
             "INSERT INTO routing.work_items (conversation_id, workstream_id, number_id, queue_id, state, priority, profiles, skills, facts, \
-             enqueued_at, last_customer_message_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             enqueued_at, last_customer_message_at, traceparent, units, affinity_agent_id, queue_priority) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($13, 1), $14, COALESCE($15, 1)) \
              ON CONFLICT (conversation_id) DO UPDATE SET workstream_id = $2, queue_id = $4, state = $5, priority = $6, profiles = $7, skills = $8, \
              facts = $9, enqueued_at = $10, last_customer_message_at = $11, traceparent = $12, agent_id = NULL, offer_id = NULL, pinned_agent_id = NULL, \
              declines = '{}'::jsonb, total_declines = 0, release_at = NULL, updated_at = $10, \
-             escalated_from_bot = routing.work_items.escalated_from_bot AND $5 <> 'bot'",
+             escalated_from_bot = routing.work_items.escalated_from_bot AND $5 <> 'bot', \
+             units = COALESCE($13, routing.work_items.units), \
+             affinity_agent_id = CASE WHEN $16 THEN $14 ELSE routing.work_items.affinity_agent_id END, \
+             queue_priority = COALESCE($15, routing.work_items.queue_priority)",
         )
         .bind(conversation_id)
-        .bind(workstream_id)
+        .bind(item.workstream_id)
         .bind(parse_id(&e.number_id, "number_id").ok())
-        .bind(queue_id)
-        .bind(state.as_str())
-        .bind(priority)
-        .bind(profiles)
-        .bind(serde_json::json!(skills))
-        .bind(serde_json::json!(facts))
+        .bind(item.queue_id)
+        .bind(item.state.as_str())
+        .bind(item.priority)
+        .bind(item.profiles)
+        .bind(serde_json::json!(item.skills))
+        .bind(serde_json::json!(item.facts))
         .bind(now)
         .bind(e.last_customer_message_at)
         .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
+        .bind(placement.map(|p| p.units))
+        .bind(placement.and_then(|p| p.affinity))
+        .bind(placement.map(|p| p.queue_priority))
+        .bind(placement.is_some())
         .execute(&mut *tx)
         .await?;
         Ok(())

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::app::{ItemRow, Routing, Touch};
 use crate::error::{RoutingError, parse_id};
 use crate::report::place;
+use switchboard_domain::routing::report::{Place, Stage};
 
 impl Routing {
     /// An agent sets their presence.
@@ -63,7 +64,16 @@ impl Routing {
         let mut events = EventBatch::default();
         let now = self.now();
         let mut cycle_queues: Vec<Uuid> = Vec::new();
-        match (e.to.as_str(), e.transition.as_str()) {
+        // Where the item is after this move, when this function wrote it (None: read it back,
+        // because a helper below decides).
+        let to = |state: ItemState, agent: Option<Uuid>| {
+            Some(Some(Place {
+                stage: Stage::of(state.as_str()),
+                queue: item.queue_id,
+                agent,
+            }))
+        };
+        let after: Option<Option<Place>> = match (e.to.as_str(), e.transition.as_str()) {
             ("closed", _) => {
                 self.release(&mut tx, &item, &mut events).await?;
                 if let Some(offer) = item.offer_id {
@@ -86,6 +96,7 @@ impl Routing {
                     .execute(&mut *tx)
                     .await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+                Some(None)
             }
             ("waiting", _) => {
                 // Async channels: closing the session without ending releases capacity at once.
@@ -96,6 +107,7 @@ impl Routing {
                     .execute(&mut *tx)
                     .await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+                to(ItemState::Waiting, item.agent_id)
             }
             ("wrap_up", _) => {
                 let block = match item.workstream_id {
@@ -126,6 +138,7 @@ impl Routing {
                             .await?;
                     }
                 }
+                to(ItemState::WrapUp, item.agent_id)
             }
             ("open", "release_to_queue") => {
                 // The agent released it to its queue, or a transfer's routing write was lost (a
@@ -133,12 +146,14 @@ impl Routing {
                 if let Some(queue) = self.adopt_release(&mut tx, &item, &mut events).await? {
                     cycle_queues.push(queue);
                 }
+                None
             }
             ("active", "accept" | "pick" | "supervisor_assign") => {
                 if let Some(agent) = e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()? {
                     let freed = self.adopt_assignment(&mut tx, &item, agent, &e.transition, &mut events).await?;
                     cycle_queues.extend(self.agent_queues(&mut tx, freed).await?);
                 }
+                None
             }
             ("active", "revive") if item.state == ItemState::Waiting => {
                 let agent = e
@@ -156,17 +171,27 @@ impl Routing {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                    to(ItemState::Assigned, Some(agent))
+                } else {
+                    Some(Some(place(&item)))
                 }
             }
-            _ => {}
-        }
+            // Nothing written: the item is where it was.
+            _ => Some(Some(place(&item))),
+        };
         // Whatever the move was (closed, waiting, wrap-up, released, adopted, revived), book it.
         let cause = if e.transition == "release_to_queue" {
             Cause::Released
         } else {
             Cause::Routed
         };
-        self.track_at(&mut tx, conversation_id, Some(place(&item)), cause, e.at).await?;
+        match after {
+            Some(after) => {
+                self.track_known_at(&mut tx, conversation_id, (Some(place(&item)), after), cause, e.at)
+                    .await?;
+            }
+            None => self.track_at(&mut tx, conversation_id, Some(place(&item)), cause, e.at).await?,
+        }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if !cycle_queues.is_empty() {

@@ -51,23 +51,30 @@ fn refused(refusal: OfferRefusal) -> RoutingError {
 }
 
 impl Routing {
-    async fn names(&self, conn: &mut sqlx::PgConnection, agent: Uuid, queue: Option<Uuid>) -> Result<(String, String), RoutingError> {
-        let agent_name = self
-            .config
-            .definition::<serde_json::Value>(conn, Kind::Agent, agent)
-            .await?
-            .map(|(n, _)| n)
-            .unwrap_or_default();
-        let queue_name = match queue {
-            Some(q) => self
-                .config
-                .definition::<serde_json::Value>(conn, Kind::Queue, q)
-                .await?
-                .map(|(n, _)| n)
-                .unwrap_or_default(),
-            None => String::new(),
+    /// An agent's and a queue's names, for the messages that name them (empty where the id is
+    /// absent or names nothing).
+    async fn names_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        agent: Option<Uuid>,
+        queue: Option<Uuid>,
+    ) -> Result<(String, String), RoutingError> {
+        let mut name = async |kind, id: Option<Uuid>| match id {
+            Some(id) => Ok::<_, RoutingError>(self.config.name(conn, kind, id).await?.unwrap_or_default()),
+            None => Ok(String::new()),
         };
-        Ok((agent_name, queue_name))
+        Ok((name(Kind::Agent, agent).await?, name(Kind::Queue, queue).await?))
+    }
+
+    /// [`Self::names_in`] from the configuration cache; a connection is taken only on a miss
+    /// (sqlx checks a pooled connection before handing it out).
+    pub async fn names(&self, agent: Option<Uuid>, queue: Option<Uuid>) -> Result<(String, String), RoutingError> {
+        let cached = |kind, id: Option<Uuid>| id.map_or(Some(None), |id| self.config.cached_name(kind, id));
+        if let (Some(agent), Some(queue)) = (cached(Kind::Agent, agent), cached(Kind::Queue, queue)) {
+            return Ok((agent.unwrap_or_default(), queue.unwrap_or_default()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        self.names_in(&mut conn, agent, queue).await
     }
 
     /// Asks session to move the conversation; "already there" (FAILED_PRECONDITION) is an error too.
@@ -119,7 +126,7 @@ impl Routing {
             .lock_item(&mut tx, offer.conversation_id)
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
-        let names = self.names(&mut tx, agent_id, item.queue_id).await?;
+        let names = self.names_in(&mut tx, Some(agent_id), item.queue_id).await?;
         let mut events = EventBatch::default();
         let now = self.now();
         if let Err(error) = self.session_transition(&item, "accept", Some(agent_id), names, "").await {
@@ -369,7 +376,7 @@ impl Routing {
         if how == "pick" && !self.member(&mut tx, item.queue_id, agent_id).await? {
             return Err(RoutingError::Denied("only members of the conversation's queue can pick it".into()));
         }
-        let names = self.names(&mut tx, agent_id, item.queue_id).await?;
+        let names = self.names_in(&mut tx, Some(agent_id), item.queue_id).await?;
         self.session_transition(&item, how, Some(agent_id), names, "").await?;
         self.change_capacity(&mut tx, agent_id, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
             .await?;

@@ -320,41 +320,26 @@ async fn get_media(
         .into_response())
 }
 
-/// Names for automated messages ({AgentName}, {QueueName}); a lookup that fails leaves a name
-/// empty rather than failing the transition.
+/// Names for automated messages ({AgentName}, {QueueName}), from routing's configuration
+/// cache; a lookup that fails leaves the names empty rather than failing the transition.
 async fn names(s: &AppState, agent_id: &str, queue_id: &str) -> (String, String) {
-    let agent = async {
-        if agent_id.is_empty() {
-            return String::new();
-        }
-        let r = s
-            .routing()
-            .get_agent_status(rpb::AgentRef {
-                agent_id: agent_id.to_owned(),
-            })
-            .await;
-        match r {
-            Ok(r) => r.into_inner().name,
-            Err(status) => {
-                tracing::warn!(agent_id, code = ?status.code(), message = status.message(), "cannot read the agent's name for the automated message");
-                String::new()
-            }
-        }
+    if agent_id.is_empty() && queue_id.is_empty() {
+        return (String::new(), String::new());
+    }
+    let request = rpb::NamesRequest {
+        agent_id: agent_id.to_owned(),
+        queue_id: queue_id.to_owned(),
     };
-    let queue = async {
-        if queue_id.is_empty() {
-            return String::new();
+    match s.routing().get_names(request).await {
+        Ok(names) => {
+            let names = names.into_inner();
+            (names.agent_name, names.queue_name)
         }
-        let r = s
-            .routing()
-            .get_config(rpb::ConfigRef {
-                kind: "queue".into(),
-                id: queue_id.to_owned(),
-            })
-            .await;
-        r.map(|r| r.into_inner().name).unwrap_or_default()
-    };
-    tokio::join!(agent, queue)
+        Err(status) => {
+            tracing::warn!(agent_id, queue_id, code = ?status.code(), message = status.message(), "cannot read the names for the automated message");
+            (String::new(), String::new())
+        }
+    }
 }
 
 async fn transition(

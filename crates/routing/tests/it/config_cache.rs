@@ -98,3 +98,55 @@ async fn changes_reach_the_cache_and_a_lost_listener_drops_it() {
     stop.cancel();
     listener.await.unwrap();
 }
+
+/// `GetNames` answers from the cache, and a rename through the catalog is seen by the next call
+/// (the writing replica drops its copy as it commits; the others by the NOTIFY).
+#[tokio::test]
+async fn names_come_from_the_cache_and_follow_a_rename() {
+    use switchboard_proto::routing::v1 as rpb;
+    let h = crate::harness::Harness::start(2).await;
+    let ana = h.put("agent", "Ana", serde_json::json!({ "capacity_units": 5 })).await;
+    let queue = h
+        .put("queue", "General", serde_json::json!({ "priority": 1, "members": [ana] }))
+        .await;
+    let names = |replica: usize, agent: &str, queue: &str| {
+        let mut client = h.routing[replica].clone();
+        let request = rpb::NamesRequest {
+            agent_id: agent.into(),
+            queue_id: queue.into(),
+        };
+        async move {
+            let n = client.get_names(request).await.unwrap().into_inner();
+            (n.agent_name, n.queue_name)
+        }
+    };
+    assert_eq!(names(0, &ana, &queue).await, ("Ana".into(), "General".into()));
+    assert_eq!(names(1, &ana, "").await, ("Ana".into(), String::new()));
+    let nobody = Uuid::now_v7().to_string();
+    assert_eq!(names(0, &nobody, &queue).await, (String::new(), "General".into()));
+    let bad = h.routing[0]
+        .clone()
+        .get_names(rpb::NamesRequest {
+            agent_id: "not-an-id".into(),
+            queue_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+
+    h.routing()
+        .put_config(rpb::PutConfigRequest {
+            kind: "agent".into(),
+            id: ana.clone(),
+            name: "Ana Lima".into(),
+            definition_json: serde_json::json!({ "capacity_units": 5 }).to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(0, &ana, "").await.0, "Ana Lima", "the writing replica at once");
+    wait_until(WAIT, "the other replica sees the rename", || async {
+        names(1, &ana, "").await.0 == "Ana Lima"
+    })
+    .await;
+    h.stop().await;
+}
