@@ -227,6 +227,7 @@ impl Session {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(SessionError::NotFound("channel"))?;
+        self.config.invalidation.invalidate();
         tracing::info!(channel_id = %id, token_changed = update.auth_token.is_some(), "channel updated");
         if accepted {
             // The verdict on the old token no longer holds: judge the channel again at once.
@@ -286,6 +287,7 @@ impl Session {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.config.invalidation.invalidate();
         tracing::info!(channel_id = %id, "channel deleted");
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! Session's configuration read on the message path, kept in process: each channel's automated
-//! messages (looked up for every automated message sent, several per conversation) and each
-//! workstream's default language. Triggers on `session.automated_messages` and
-//! `session.workstreams` NOTIFY [`CHANNEL`] on any change; the rules by which a change reaches
+//! messages (looked up for every automated message sent, several per conversation), each
+//! workstream's default language, and the number each inbound message is addressed to (looked
+//! up for every inbound message). Triggers on `session.automated_messages`,
+//! `session.workstreams`, `session.numbers` and `session.channels` NOTIFY [`CHANNEL`] on any
+//! change; the rules by which a change reaches
 //! every replica are those of `switchboard_storage::cache`. This replica's writers drop its copy
 //! right after they commit.
 
@@ -12,6 +14,7 @@ use switchboard_storage::cache::{Cache, Invalidation};
 use uuid::Uuid;
 
 use crate::error::SessionError;
+use crate::inbound::NumberForInbound;
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "session_config";
@@ -38,6 +41,7 @@ pub struct ConfigCache {
     pub invalidation: Arc<Invalidation>,
     automated: Cache<Uuid, Arc<Vec<AutomatedRow>>>,
     languages: Cache<Uuid, Option<String>>,
+    numbers: Cache<(Uuid, String), Option<Arc<NumberForInbound>>>,
 }
 
 impl Default for ConfigCache {
@@ -46,6 +50,7 @@ impl Default for ConfigCache {
         Self {
             automated: Cache::new(invalidation.clone()),
             languages: Cache::new(invalidation.clone()),
+            numbers: Cache::new(invalidation.clone()),
             invalidation,
         }
     }
@@ -63,6 +68,30 @@ impl ConfigCache {
                 .fetch_all(&mut *conn)
                 .await?;
                 Ok::<_, SessionError>(Arc::new(rows))
+            })
+            .await
+    }
+
+    /// The live or inactive number `phone` of channel `channel_id` (`None`: no such number, or
+    /// it or its channel was deleted).
+    pub(crate) async fn inbound_number(
+        &self,
+        conn: &mut PgConnection,
+        channel_id: Uuid,
+        phone: &str,
+    ) -> Result<Option<Arc<NumberForInbound>>, SessionError> {
+        self.numbers
+            .get_or_load((channel_id, phone.to_owned()), || async {
+                let number = sqlx::query_as::<_, NumberForInbound>(
+                    "SELECT n.id, n.workstream_id, n.default_language, n.customer_attachments, n.agent_attachments, n.max_attachment_bytes, \
+                     (n.active AND c.active) AS live FROM session.numbers n JOIN session.channels c ON c.id = n.channel_id \
+                     WHERE n.channel_id = $1 AND n.phone = $2 AND n.deleted_at IS NULL AND c.deleted_at IS NULL",
+                )
+                .bind(channel_id)
+                .bind(phone)
+                .fetch_optional(&mut *conn)
+                .await?;
+                Ok::<_, SessionError>(number.map(Arc::new))
             })
             .await
     }

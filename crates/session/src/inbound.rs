@@ -64,7 +64,7 @@ impl Handler for InboundHandler {
         let mut tx = session.pool.begin().await.map_err(|e| classify(e.into()))?;
         let mut events = Events::default();
         let mut seen = session.known_sids(&mut tx, &parsed).await.map_err(classify)?;
-        let mut numbers: HashMap<(String, String), Result<NumberForInbound, Reason>> = HashMap::new();
+        let mut numbers: HashMap<(String, String), Result<Arc<NumberForInbound>, Reason>> = HashMap::new();
         for ((event, message), span) in parsed.iter().zip(&spans) {
             if !seen.insert((event.channel_id.clone(), message.message_sid.clone())) {
                 tracing::debug!(message_sid = %message.message_sid, "duplicate inbound message ignored");
@@ -182,17 +182,9 @@ impl Session {
         tx: &mut PgConnection,
         channel_id: &str,
         message: &InboundMessage,
-    ) -> Result<Result<NumberForInbound, Reason>, SessionError> {
+    ) -> Result<Result<Arc<NumberForInbound>, Reason>, SessionError> {
         let channel_id = parse_id(channel_id, "channel_id")?;
-        let number = sqlx::query_as::<_, NumberForInbound>(
-            "SELECT n.id, n.workstream_id, n.default_language, n.customer_attachments, n.agent_attachments, n.max_attachment_bytes, \
-             (n.active AND c.active) AS live FROM session.numbers n JOIN session.channels c ON c.id = n.channel_id \
-             WHERE n.channel_id = $1 AND n.phone = $2 AND n.deleted_at IS NULL AND c.deleted_at IS NULL",
-        )
-        .bind(channel_id)
-        .bind(message.to.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let number = self.config.inbound_number(tx, channel_id, message.to.as_str()).await?;
         Ok(match number {
             None => Err(Reason::UnknownNumber),
             Some(number) if !number.live => Err(Reason::InactiveNumber),

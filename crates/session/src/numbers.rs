@@ -144,6 +144,7 @@ impl Session {
             .bind(&s.survey_message)
             .fetch_one(&self.pool)
             .await?;
+        self.config.invalidation.invalidate();
         Ok(number)
     }
 
@@ -225,6 +226,7 @@ impl Session {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(SessionError::NotFound("number"))?;
+        self.config.invalidation.invalidate();
         if updated.settings.workstream_id.is_some() && updated.settings.workstream_id != previous_workstream {
             self.route_unrouted(&updated).await?;
         }
@@ -344,6 +346,7 @@ impl Session {
             .await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
+        self.config.invalidation.invalidate();
         let report = DeletionReport {
             conversations_closed: u32::try_from(live.len()).unwrap_or(u32::MAX),
             messages_failed: u32::try_from(failed.len()).unwrap_or(u32::MAX),

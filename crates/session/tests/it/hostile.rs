@@ -230,3 +230,50 @@ async fn messages_to_unknown_or_inactive_numbers_are_recorded_not_dead_lettered(
     assert!(inbound_bodies(&h).await.is_empty(), "no conversation message stored");
     h.stop().await;
 }
+
+/// The number an inbound message is addressed to is kept in process; a change made elsewhere
+/// (another replica, or by hand in psql) reaches it through the trigger's NOTIFY.
+#[tokio::test]
+async fn a_number_switched_off_elsewhere_is_seen_by_the_next_messages() {
+    let h = Harness::start(1).await;
+    let (channel_id, number_id) = h.channel_and_number().await;
+    let shards = h.bus.config.shards;
+    let publish = |n: u32, body: String| {
+        let envelope = Envelope::new(event(&channel_id, params(&sid(n), "+5511900000401", &[("Body", &body)]), shards));
+        let publisher = h.bus.publisher();
+        async move { publisher.publish_event(&envelope, true).await.unwrap() }
+    };
+    publish(1, "before".into()).await;
+    wait_until(WAIT, "the first message stored (the number is cached live)", || async {
+        inbound_bodies(&h).await == ["before"]
+    })
+    .await;
+    sqlx::query("UPDATE session.numbers SET active = false WHERE id = $1::uuid")
+        .bind(&number_id)
+        .execute(&h.db.pool)
+        .await
+        .unwrap();
+    // Each try is a new message; the first one taken after the NOTIFY is recorded, not stored.
+    let recorded = |h: &Harness| {
+        let mut client = h.client();
+        let request = switchboard_proto::session::v1::ListUnroutableMessagesRequest {
+            channel_id: channel_id.clone(),
+            limit: 10,
+        };
+        async move {
+            let list = client.list_unroutable_messages(request).await.unwrap().into_inner().messages;
+            list.iter().any(|m| m.reason == "inactive_number")
+        }
+    };
+    let mut n = 1;
+    wait_until(WAIT, "a message to the switched-off number recorded as such", || {
+        n += 1;
+        let (publish, recorded) = (publish(n, format!("after {n}")), recorded(&h));
+        async move {
+            publish.await;
+            recorded.await
+        }
+    })
+    .await;
+    h.stop().await;
+}
