@@ -87,9 +87,16 @@ impl ConversationView {
     }
 }
 
-const VIEW: &str = "SELECT c.*, cu.phone AS customer_phone, cu.bsuid AS customer_bsuid, cu.profile_name AS customer_profile_name, w.last_inbound_at \
-     FROM session.conversations c JOIN session.customers cu ON cu.id = c.customer_id \
-     LEFT JOIN session.windows w ON w.number_id = c.number_id AND w.customer_id = c.customer_id";
+macro_rules! view {
+    () => {
+        "SELECT c.*, cu.phone AS customer_phone, cu.bsuid AS customer_bsuid, cu.profile_name AS customer_profile_name, w.last_inbound_at \
+         FROM session.conversations c JOIN session.customers cu ON cu.id = c.customer_id \
+         LEFT JOIN session.windows w ON w.number_id = c.number_id AND w.customer_id = c.customer_id"
+    };
+}
+const VIEW: &str = view!();
+/// One conversation's view, its row locked.
+const VIEW_LOCKED: &str = concat!(view!(), " WHERE c.id = $1 FOR UPDATE OF c");
 
 /// A lifecycle request.
 #[derive(Debug, Clone)]
@@ -229,16 +236,18 @@ impl Session {
             return Err(SessionError::invalid("that transition is the system's own"));
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query_as::<_, ConversationRow>("SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE")
+        // Locked with its customer and window read alongside: a transition changes neither, so
+        // the answer is the updated row with them, without reading it all again.
+        let view = sqlx::query_as::<_, ConversationView>(VIEW_LOCKED)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(SessionError::NotFound("conversation"))?;
         let mut events = Events::default();
-        self.transition_locked(&mut tx, &row, &input, &mut events).await?;
+        let row = self.transition_locked(&mut tx, &view.row, &input, &mut events).await?;
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
-        self.conversation(id).await
+        Ok(ConversationView { row, ..view })
     }
 
     /// Applies a transition to a row locked by the caller's transaction.
