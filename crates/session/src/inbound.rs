@@ -205,15 +205,6 @@ impl Session {
         let received_at = event.received_at;
         let now = self.now();
         let customer_id = self.upsert_customer(tx, channel_id, message).await?;
-        sqlx::query(
-            "INSERT INTO session.windows (number_id, customer_id, last_inbound_at) VALUES ($1, $2, $3) ON CONFLICT (number_id, customer_id) \
-             DO UPDATE SET last_inbound_at = GREATEST(session.windows.last_inbound_at, EXCLUDED.last_inbound_at)",
-        )
-        .bind(number.id)
-        .bind(customer_id)
-        .bind(received_at)
-        .execute(&mut *tx)
-        .await?;
         let (conversation, opened) = self
             .touch_or_open(tx, channel_id, number, customer_id, message, received_at, events)
             .await?;
@@ -332,8 +323,12 @@ impl Session {
         events: &mut Events,
     ) -> Result<(ConversationRow, Opening), SessionError> {
         let now = self.now();
+        // The customer's 24-hour window on the number moves, and their open conversation (if
+        // any) is touched and locked, in one statement.
         let existing = sqlx::query_as::<_, ConversationRow>(
-            "UPDATE session.conversations SET last_customer_message_at = GREATEST(last_customer_message_at, $3), last_activity_at = $4 \
+            "WITH window_moved AS (INSERT INTO session.windows (number_id, customer_id, last_inbound_at) VALUES ($1, $2, $3) \
+               ON CONFLICT (number_id, customer_id) DO UPDATE SET last_inbound_at = GREATEST(session.windows.last_inbound_at, EXCLUDED.last_inbound_at)) \
+             UPDATE session.conversations SET last_customer_message_at = GREATEST(last_customer_message_at, $3), last_activity_at = $4 \
              WHERE number_id = $1 AND customer_id = $2 AND status <> 'closed' RETURNING *",
         )
         .bind(number.id)
