@@ -22,6 +22,12 @@ use crate::error::RoutingError;
 /// Work-item states from which session's Active-with-an-agent is routing's own write lost.
 const BEFORE_ASSIGNMENT: [ItemState; 4] = [ItemState::Queued, ItemState::Offered, ItemState::PickOnly, ItemState::Unrouted];
 
+/// Whether session's Active-with-an-agent would be adopted: the item still waits, so routing's
+/// own write of the assignment was lost.
+pub(crate) fn awaits_assignment(item: &ItemRow) -> bool {
+    BEFORE_ASSIGNMENT.contains(&item.state)
+}
+
 /// How session has the conversation now.
 pub(crate) struct SessionView {
     pub status: Option<ConversationStatus>,
@@ -60,7 +66,7 @@ impl Routing {
         transition: &str,
         events: &mut EventBatch,
     ) -> Result<Option<Uuid>, RoutingError> {
-        if !BEFORE_ASSIGNMENT.contains(&item.state) {
+        if !awaits_assignment(item) {
             return Ok(None);
         }
         let Some(now_in_session) = self.session_view(item.conversation_id).await? else {

@@ -149,11 +149,15 @@ impl Routing {
                 None
             }
             ("active", "accept" | "pick" | "supervisor_assign") => {
-                if let Some(agent) = e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()? {
-                    let freed = self.adopt_assignment(&mut tx, &item, agent, &e.transition, &mut events).await?;
-                    cycle_queues.extend(self.agent_queues(&mut tx, freed).await?);
+                match e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()? {
+                    Some(agent) if crate::converge::awaits_assignment(&item) => {
+                        let freed = self.adopt_assignment(&mut tx, &item, agent, &e.transition, &mut events).await?;
+                        cycle_queues.extend(self.agent_queues(&mut tx, freed).await?);
+                        None
+                    }
+                    // Routing's own assignment is already there (the usual case): nothing moves.
+                    _ => Some(Some(place(&item))),
                 }
-                None
             }
             ("active", "revive") if item.state == ItemState::Waiting => {
                 let agent = e
