@@ -211,33 +211,44 @@ impl Hub {
     /// Fans out the rows after the last one, below the horizon; returns whether newer rows are
     /// held back above it.
     async fn fan_out(&self, pool: &PgPool) -> sqlx::Result<bool> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            event: StreamEvent,
+            horizon: i64,
+        }
         loop {
             let after = self.last_id();
-            let rows: Vec<StreamEvent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id FROM api.stream_events \
-                 WHERE id > $1 AND id < {HORIZON} ORDER BY id LIMIT 1000"
+            // The rows after the last one with the horizon beside them, in one statement: the
+            // rows below it go out in order, and any at or above it (newer ones held back
+            // behind a transaction still open) come after all of those. Ordered with a limit,
+            // so it is planned on the primary key whatever the statistics say.
+            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, type AS kind, occurred_at, data, agent_id, queue_id, {HORIZON} AS horizon FROM api.stream_events \
+                 WHERE id > $1 ORDER BY id LIMIT {FAN_OUT_BATCH}"
             )))
             .bind(after)
             .fetch_all(pool)
             .await?;
-            let full = rows.len() == 1000;
-            for row in rows {
-                self.last.store(row.id, Ordering::Release);
+            let mut sent = 0;
+            for Row { event, horizon } in rows {
+                if event.id >= horizon {
+                    return Ok(true);
+                }
+                self.last.store(event.id, Ordering::Release);
                 // No receivers is fine: nobody is connected to this replica.
-                let _ = self.sender.send(Arc::new(row));
+                let _ = self.sender.send(Arc::new(event));
+                sent += 1;
             }
-            if !full {
-                // Ordered with a limit, so it is planned on the primary key whatever the
-                // statistics say (as `EXISTS` it was planned as a scan of the whole table).
-                let held: Option<i64> = sqlx::query_scalar("SELECT id FROM api.stream_events WHERE id > $1 ORDER BY id LIMIT 1")
-                    .bind(self.last_id())
-                    .fetch_optional(pool)
-                    .await?;
-                return Ok(held.is_some());
+            if sent < FAN_OUT_BATCH {
+                return Ok(false);
             }
         }
     }
 }
+
+/// Rows the hub reads at a time.
+const FAN_OUT_BATCH: usize = 1000;
 
 /// The hub reads at least this often.
 const POLL: Duration = Duration::from_secs(1);
