@@ -252,9 +252,7 @@ impl Routing {
 
     /// Releases the capacity a work item holds, if it holds any.
     pub async fn release(&self, tx: &mut PgConnection, item: &ItemRow, events: &mut EventBatch) -> Result<(), RoutingError> {
-        if let (true, Some(agent)) = (item.capacity_held, item.agent_id) {
-            self.change_capacity(tx, agent, item.units, &item.profiles, -1, Touch::Released, events)
-                .await?;
+        if self.free_capacity(tx, item, events).await? {
             sqlx::query(
                 "UPDATE routing.work_items SET capacity_held = false, release_at = NULL, updated_at = now() WHERE conversation_id = $1",
             )
@@ -263,6 +261,17 @@ impl Routing {
             .await?;
         }
         Ok(())
+    }
+
+    /// Gives the agent back the capacity `item` holds, if it holds any; returns whether it did.
+    /// The caller marks the item (`capacity_held = false, release_at = NULL`) in its own write.
+    pub async fn free_capacity(&self, tx: &mut PgConnection, item: &ItemRow, events: &mut EventBatch) -> Result<bool, RoutingError> {
+        let (true, Some(agent)) = (item.capacity_held, item.agent_id) else {
+            return Ok(false);
+        };
+        self.change_capacity(tx, agent, item.units, &item.profiles, -1, Touch::Released, events)
+            .await?;
+        Ok(true)
     }
 
     /// Locks and returns a work item.

@@ -75,7 +75,8 @@ impl Routing {
         };
         let after: Option<Option<Place>> = match (e.to.as_str(), e.transition.as_str()) {
             ("closed", _) => {
-                self.release(&mut tx, &item, &mut events).await?;
+                // The item is deleted below: only the agent's capacity needs giving back.
+                self.free_capacity(&mut tx, &item, &mut events).await?;
                 if let Some(offer) = item.offer_id {
                     sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1 AND state = 'pending'")
                         .bind(offer)
@@ -100,12 +101,16 @@ impl Routing {
             }
             ("waiting", _) => {
                 // Async channels: closing the session without ending releases capacity at once.
-                self.release(&mut tx, &item, &mut events).await?;
-                sqlx::query("UPDATE routing.work_items SET state = 'waiting', updated_at = $2 WHERE conversation_id = $1")
-                    .bind(conversation_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let free = self.free_capacity(&mut tx, &item, &mut events).await?;
+                sqlx::query(
+                    "UPDATE routing.work_items SET state = 'waiting', updated_at = $2, capacity_held = capacity_held AND NOT $3, \
+                     release_at = CASE WHEN $3 THEN NULL ELSE release_at END WHERE conversation_id = $1",
+                )
+                .bind(conversation_id)
+                .bind(now)
+                .bind(free)
+                .execute(&mut *tx)
+                .await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
                 to(ItemState::Waiting, item.agent_id)
             }
@@ -119,25 +124,27 @@ impl Routing {
                         .unwrap_or_default(),
                     None => WrapUpCapacity::Always,
                 };
-                sqlx::query("UPDATE routing.work_items SET state = 'wrap_up', updated_at = $2 WHERE conversation_id = $1")
-                    .bind(conversation_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                match block {
-                    WrapUpCapacity::Always => {}
-                    WrapUpCapacity::Never => {
-                        self.release(&mut tx, &item, &mut events).await?;
-                        cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
-                    }
-                    WrapUpCapacity::Minutes { minutes } => {
-                        sqlx::query("UPDATE routing.work_items SET release_at = $2 WHERE conversation_id = $1 AND capacity_held")
-                            .bind(conversation_id)
-                            .bind(now + time::Duration::minutes(i64::from(minutes)))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                // One write of the item: its state, and what becomes of the capacity it holds.
+                let (free, release_at) = match block {
+                    WrapUpCapacity::Always => (false, None),
+                    WrapUpCapacity::Never => (self.free_capacity(&mut tx, &item, &mut events).await?, None),
+                    WrapUpCapacity::Minutes { minutes } => (false, Some(now + time::Duration::minutes(i64::from(minutes)))),
+                };
+                if free {
+                    cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
                 }
+                sqlx::query(
+                    "UPDATE routing.work_items SET state = 'wrap_up', updated_at = $2, \
+                     capacity_held = capacity_held AND NOT $3, \
+                     release_at = CASE WHEN $3 THEN NULL WHEN $4::timestamptz IS NOT NULL AND capacity_held THEN $4 ELSE release_at END \
+                     WHERE conversation_id = $1",
+                )
+                .bind(conversation_id)
+                .bind(now)
+                .bind(free)
+                .bind(release_at)
+                .execute(&mut *tx)
+                .await?;
                 to(ItemState::WrapUp, item.agent_id)
             }
             ("open", "release_to_queue") => {
