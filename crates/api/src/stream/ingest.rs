@@ -29,9 +29,9 @@ struct Route {
     agent_id: Option<Uuid>,
 }
 
-/// Writes stream events, one transaction per batch with a fixed number of statements: read the
-/// routes of the batch's conversations, apply the events to them in order in memory, upsert the
-/// routes that changed, insert every event. No lock: each row's id is its position
+/// Writes stream events in two statements per batch, whatever its size: read the routes of the
+/// batch's conversations, apply the events to them in order in memory, then one statement
+/// upserts the routes that changed, inserts every event and announces them. No lock: each row's id is its position
 /// ([`super::POSITION`]), so readers below the horizon miss nothing whatever order concurrent
 /// writers commit in.
 pub struct StreamIngest {
@@ -81,11 +81,12 @@ impl Handler for StreamIngest {
         let mut conversations: Vec<Uuid> = rows.iter().filter_map(|r| r.conversation).collect();
         conversations.sort_unstable();
         conversations.dedup();
-        let mut tx = self.pool.begin().await.map_err(retry)?;
+        // No transaction: one read of the routes, then one statement writes the changed routes
+        // and the events and announces them (only when something new was written).
         let known: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> =
             sqlx::query_as("SELECT conversation_id, queue_id, agent_id FROM api.conversation_routes WHERE conversation_id = ANY($1)")
                 .bind(&conversations)
-                .fetch_all(&mut *tx)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(retry)?;
         let mut routes: HashMap<Uuid, Route> = known
@@ -114,27 +115,20 @@ impl Handler for StreamIngest {
             }
             row.queue = row.queue.or(route.queue_id);
         }
-        if !changed.is_empty() {
-            let queues: Vec<Option<Uuid>> = changed.iter().map(|c| routes.get(c).and_then(|r| r.queue_id)).collect();
-            let agents: Vec<Option<Uuid>> = changed.iter().map(|c| routes.get(c).and_then(|r| r.agent_id)).collect();
-            sqlx::query(
-                "INSERT INTO api.conversation_routes (conversation_id, queue_id, agent_id, updated_at) \
-                 SELECT *, now() FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) \
-                 ON CONFLICT (conversation_id) DO UPDATE SET queue_id = EXCLUDED.queue_id, agent_id = EXCLUDED.agent_id, updated_at = now()",
-            )
-            .bind(&changed)
-            .bind(&queues)
-            .bind(&agents)
-            .execute(&mut *tx)
-            .await
-            .map_err(retry)?;
-        }
+        let queues: Vec<Option<Uuid>> = changed.iter().map(|c| routes.get(c).and_then(|r| r.queue_id)).collect();
+        let agents: Vec<Option<Uuid>> = changed.iter().map(|c| routes.get(c).and_then(|r| r.agent_id)).collect();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO api.stream_events (id, message_id, type, agent_id, queue_id, conversation_id, occurred_at, data) \
-             SELECT {} + u.n, u.message_id, u.type, u.agent, u.queue, u.conversation, u.at, u.data \
-             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::jsonb[]) \
-               WITH ORDINALITY AS u(message_id, type, agent, queue, conversation, at, data, n) \
-             ON CONFLICT (message_id) DO NOTHING",
+            "WITH routed AS ( \
+               INSERT INTO api.conversation_routes (conversation_id, queue_id, agent_id, updated_at) \
+               SELECT *, now() FROM unnest($8::uuid[], $9::uuid[], $10::uuid[]) \
+               ON CONFLICT (conversation_id) DO UPDATE SET queue_id = EXCLUDED.queue_id, agent_id = EXCLUDED.agent_id, updated_at = now()), \
+             stored AS ( \
+               INSERT INTO api.stream_events (id, message_id, type, agent_id, queue_id, conversation_id, occurred_at, data) \
+               SELECT {} + u.n, u.message_id, u.type, u.agent, u.queue, u.conversation, u.at, u.data \
+               FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::jsonb[]) \
+                 WITH ORDINALITY AS u(message_id, type, agent, queue, conversation, at, data, n) \
+               ON CONFLICT (message_id) DO NOTHING RETURNING 1) \
+             SELECT pg_notify($11, '') WHERE EXISTS (SELECT 1 FROM stored)",
             super::POSITION
         )))
         .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
@@ -144,14 +138,13 @@ impl Handler for StreamIngest {
         .bind(rows.iter().map(|r| r.conversation).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| &r.data).collect::<Vec<_>>())
-        .execute(&mut *tx)
+        .bind(&changed)
+        .bind(&queues)
+        .bind(&agents)
+        .bind(super::CHANNEL)
+        .execute(&self.pool)
         .await
         .map_err(retry)?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(super::CHANNEL)
-            .execute(&mut *tx)
-            .await
-            .map_err(retry)?;
-        tx.commit().await.map_err(retry)
+        Ok(())
     }
 }
