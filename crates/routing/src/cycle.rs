@@ -348,12 +348,17 @@ impl Routing {
             }
         }
 
-        let mut events = EventBatch::default();
-        if !self.persist(&mut tx, &offers, &agents, now, &mut events).await? {
-            tx.rollback().await?;
-            return Ok(None);
+        if !offers.is_empty() {
+            let mut events = EventBatch::default();
+            self.persist(&mut tx, &offers, &agents, now, &mut events).await?;
+            self.emit(&mut tx, &events).await?;
+            // The agents last: their rows, which accepts and releases also write, are locked
+            // only from here to the commit.
+            if !self.write_agents(&mut tx, &agents, now).await? {
+                tx.rollback().await?;
+                return Ok(None);
+            }
         }
-        self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         crate::metrics::record_cycle(offers.len(), considered, started.elapsed());
         // Auto-accept: the offer is made (and seen) as usual, then accepted on the agent's
@@ -399,8 +404,7 @@ impl Routing {
         Ok(())
     }
 
-    /// Writes the cycle's agents, offers and items; `false` (nothing written) when an agent
-    /// changed since the cycle read it.
+    /// Writes the cycle's offers and items, and the events saying so.
     async fn persist(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -408,39 +412,7 @@ impl Routing {
         agents: &HashMap<Uuid, AgentCtx>,
         now: OffsetDateTime,
         events: &mut EventBatch,
-    ) -> Result<bool, RoutingError> {
-        if offers.is_empty() {
-            return Ok(true);
-        }
-        // The agents first, in id order (two cycles writing the same agents cannot deadlock),
-        // each only if its row is still what the cycle read.
-        let mut changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
-        changed.sort_by_key(|a| a.state.agent_id);
-        let written = sqlx::query(
-            "UPDATE routing.agent_state s SET used_units = d.u, active_items = d.i, profile_used = d.p, presence = d.pr, last_assigned_at = $6, \
-             presence_changed_at = CASE WHEN s.presence <> d.pr THEN $6 ELSE s.presence_changed_at END \
-             FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::jsonb[], $5::text[], $7::int[], $8::int[], $9::jsonb[], $10::text[], $11::text[]) \
-               AS d(id, u, i, p, pr, ru, ri, rp, rpr, rc) \
-             WHERE s.agent_id = d.id AND s.used_units = d.ru AND s.active_items = d.ri AND s.profile_used = d.rp \
-               AND s.presence = d.rpr AND s.chosen_presence = d.rc",
-        )
-        .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.used_units).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.active_items).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.profile_used.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.presence.clone()).collect::<Vec<_>>())
-        .bind(now)
-        .bind(changed.iter().map(|a| a.read.used_units).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.active_items).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.profile_used.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.presence.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.chosen_presence.clone()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if written != changed.len() as u64 {
-            return Ok(false);
-        }
+    ) -> Result<(), RoutingError> {
         let ids: Vec<Uuid> = offers.iter().map(|o| o.id).collect();
         let conversations: Vec<Uuid> = offers.iter().map(|o| o.conversation_id).collect();
         let agent_ids: Vec<Uuid> = offers.iter().map(|o| o.agent_id).collect();
@@ -480,7 +452,7 @@ impl Routing {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for a in &changed {
+        for a in agents.values().filter(|a| a.changed) {
             if a.read.presence != a.state.presence {
                 events.push(
                     AgentPresenceV1 {
@@ -509,6 +481,42 @@ impl Routing {
             });
         }
         crate::metrics::offers_made(offers.len(), &[KeyValue::new("how", "cycle")]);
-        Ok(true)
+        Ok(())
+    }
+
+    /// Writes the agents the cycle changed, in id order (two cycles writing the same agents
+    /// cannot deadlock), each only if its row is still what the cycle read; `false` (the caller
+    /// rolls back) when one changed since.
+    async fn write_agents(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        agents: &HashMap<Uuid, AgentCtx>,
+        now: OffsetDateTime,
+    ) -> Result<bool, RoutingError> {
+        let mut changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
+        changed.sort_by_key(|a| a.state.agent_id);
+        let written = sqlx::query(
+            "UPDATE routing.agent_state s SET used_units = d.u, active_items = d.i, profile_used = d.p, presence = d.pr, last_assigned_at = $6, \
+             presence_changed_at = CASE WHEN s.presence <> d.pr THEN $6 ELSE s.presence_changed_at END \
+             FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::jsonb[], $5::text[], $7::int[], $8::int[], $9::jsonb[], $10::text[], $11::text[]) \
+               AS d(id, u, i, p, pr, ru, ri, rp, rpr, rc) \
+             WHERE s.agent_id = d.id AND s.used_units = d.ru AND s.active_items = d.ri AND s.profile_used = d.rp \
+               AND s.presence = d.rpr AND s.chosen_presence = d.rc",
+        )
+        .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.used_units).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.active_items).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.profile_used.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.state.presence.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .bind(changed.iter().map(|a| a.read.used_units).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.active_items).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.profile_used.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.presence.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|a| a.read.chosen_presence.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        Ok(written == changed.len() as u64)
     }
 }
