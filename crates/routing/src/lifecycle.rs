@@ -64,6 +64,11 @@ impl Routing {
         let mut events = EventBatch::default();
         let now = self.now();
         let mut cycle_queues: Vec<Uuid> = Vec::new();
+        // Whether the agent gets back the capacity the item holds: done last, just before the
+        // commit, so the agent's row (which the assignment cycle and the agent's other
+        // conversations also write) is locked as briefly as possible.
+        let holds = item.capacity_held && item.agent_id.is_some();
+        let mut give_back = false;
         // Where the item is after this move, when this function wrote it (None: read it back,
         // because a helper below decides).
         let to = |state: ItemState, agent: Option<Uuid>| {
@@ -76,7 +81,7 @@ impl Routing {
         let after: Option<Option<Place>> = match (e.to.as_str(), e.transition.as_str()) {
             ("closed", _) => {
                 // The item is deleted below: only the agent's capacity needs giving back.
-                self.free_capacity(&mut tx, &item, &mut events).await?;
+                give_back = holds;
                 if let Some(offer) = item.offer_id {
                     sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1 AND state = 'pending'")
                         .bind(offer)
@@ -101,14 +106,14 @@ impl Routing {
             }
             ("waiting", _) => {
                 // Async channels: closing the session without ending releases capacity at once.
-                let free = self.free_capacity(&mut tx, &item, &mut events).await?;
+                give_back = holds;
                 sqlx::query(
                     "UPDATE routing.work_items SET state = 'waiting', updated_at = $2, capacity_held = capacity_held AND NOT $3, \
                      release_at = CASE WHEN $3 THEN NULL ELSE release_at END WHERE conversation_id = $1",
                 )
                 .bind(conversation_id)
                 .bind(now)
-                .bind(free)
+                .bind(give_back)
                 .execute(&mut *tx)
                 .await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
@@ -127,9 +132,10 @@ impl Routing {
                 // One write of the item: its state, and what becomes of the capacity it holds.
                 let (free, release_at) = match block {
                     WrapUpCapacity::Always => (false, None),
-                    WrapUpCapacity::Never => (self.free_capacity(&mut tx, &item, &mut events).await?, None),
+                    WrapUpCapacity::Never => (holds, None),
                     WrapUpCapacity::Minutes { minutes } => (false, Some(now + time::Duration::minutes(i64::from(minutes)))),
                 };
+                give_back = free;
                 if free {
                     cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
                 }
@@ -202,6 +208,9 @@ impl Routing {
                     .await?;
             }
             None => self.track_at(&mut tx, conversation_id, Some(place(&item)), cause, e.at).await?,
+        }
+        if give_back {
+            self.free_capacity(&mut tx, &item, &mut events).await?;
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;

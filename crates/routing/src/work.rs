@@ -215,11 +215,15 @@ impl Routing {
             .bind(end.state().as_str())
             .execute(&mut *tx)
             .await?;
-        self.release(&mut tx, &item, &mut events).await?;
+        // The capacity the offer held goes back last, just before the commit (see
+        // `on_status_changed`); the item is marked here, in its one write.
+        let holds = item.capacity_held && item.agent_id.is_some();
+        let offered = item.clone();
         let next = requeue(end, offer.agent_id, item.declines(), item.total_declines);
         let item = sqlx::query_as::<_, ItemRow>(
             "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5, \
-             declined_at = CASE WHEN $8 THEN declined_at || jsonb_build_object($6::text, $7::bigint) ELSE declined_at END \
+             declined_at = CASE WHEN $8 THEN declined_at || jsonb_build_object($6::text, $7::bigint) ELSE declined_at END, \
+             capacity_held = capacity_held AND NOT $9, release_at = CASE WHEN $9 THEN NULL ELSE release_at END \
              WHERE conversation_id = $1 RETURNING *",
         )
         .bind(item.conversation_id)
@@ -230,6 +234,7 @@ impl Routing {
         .bind(offer.agent_id.to_string())
         .bind(now.unix_timestamp())
         .bind(next.counted)
+        .bind(holds)
         .fetch_one(&mut *tx)
         .await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
@@ -265,6 +270,9 @@ impl Routing {
                 },
                 now,
             );
+        }
+        if holds {
+            self.free_capacity(&mut tx, &offered, &mut events).await?;
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
