@@ -101,8 +101,7 @@ impl EventBatch {
 pub struct Outbox {
     schema: &'static str,
     insert: String,
-    claim: String,
-    take: String,
+    claim_and_take: String,
     heartbeat: String,
     leave: String,
     /// Names the advisory locks: the schema's (taken shared) and its partitions'.
@@ -123,23 +122,27 @@ impl Outbox {
                 "INSERT INTO {schema}.outbox (message_id, routing_key, payload, headers, part) \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[], $5::int2[])"
             ),
-            // The partitions among the oldest rows, in random order; lock at most this relay's
-            // share of them. The lock calls are volatile, so nothing evaluates them early, and
-            // the LIMIT stops at the share.
-            claim: format!(
+            // One statement: the partitions among the oldest rows, in random order; lock at most
+            // this relay's share of them (the lock calls are volatile, so nothing evaluates them
+            // early, and the LIMIT stops at the share); then delete the oldest rows of the
+            // partitions locked. Every row comes back with the number of partitions present
+            // and those locked; one row of NULLs when none was taken. The statement's snapshot
+            // predates the locks, so it may still show rows another relay deleted and committed
+            // just before releasing a partition; `FOR UPDATE` skips those (a row deleted by a
+            // committed transaction is not returned), and the LIMIT fills with the next ones.
+            claim_and_take: format!(
                 "WITH head AS MATERIALIZED (\
                    SELECT DISTINCT part FROM (SELECT part FROM {schema}.outbox ORDER BY id LIMIT $1) h), \
-                 shuffled AS MATERIALIZED (SELECT part FROM head ORDER BY random()) \
-                 SELECT (SELECT count(*) FROM head) AS present, \
+                 shuffled AS MATERIALIZED (SELECT part FROM head ORDER BY random()), \
+                 claim AS MATERIALIZED (SELECT (SELECT count(*) FROM head) AS present, \
                    ARRAY(SELECT part FROM shuffled \
                          WHERE pg_try_advisory_xact_lock_shared(hashtext($2)::int8) \
                            AND pg_try_advisory_xact_lock(hashtext($2 || '.part'), part::int4) \
-                         LIMIT greatest(1, ceil((SELECT count(*) FROM head)::float8 / $3)::int8)) AS locked"
-            ),
-            take: format!(
-                "DELETE FROM {schema}.outbox WHERE id IN (\
-                   SELECT id FROM {schema}.outbox WHERE part = ANY($1) ORDER BY id LIMIT $2 FOR UPDATE) \
-                 RETURNING id, message_id, routing_key, payload, headers"
+                         LIMIT greatest(1, ceil((SELECT count(*) FROM head)::float8 / $3)::int8)) AS locked), \
+                 taken AS (DELETE FROM {schema}.outbox WHERE id IN (\
+                   SELECT id FROM {schema}.outbox WHERE part IN (SELECT unnest(locked) FROM claim) ORDER BY id LIMIT $4 FOR UPDATE) \
+                   RETURNING id, message_id, routing_key, payload, headers) \
+                 SELECT claim.present, claim.locked, taken.* FROM claim LEFT JOIN taken ON true"
             ),
             heartbeat: format!(
                 "WITH beat AS (INSERT INTO {schema}.outbox_relays (member, heartbeat_at) VALUES ($1, now()) \
@@ -349,23 +352,26 @@ impl OutboxRelay {
     /// partitions left to others or beyond this relay's share).
     async fn one_batch(&self) -> anyhow::Result<Option<(u64, bool)>> {
         let mut tx = self.pool.begin().await?;
-        let (present, locked): (i64, Vec<i16>) = sqlx::query_as(AssertSqlSafe(self.outbox.claim.as_str()))
+        let mut rows = sqlx::query(AssertSqlSafe(self.outbox.claim_and_take.as_str()))
             .bind(self.batch.saturating_mul(4))
             .bind(&self.outbox.lock_key)
             .bind(self.relays.load(Ordering::Relaxed) as f64)
-            .fetch_one(&mut *tx)
+            .bind(self.batch)
+            .fetch_all(&mut *tx)
             .await?;
+        let Some(first) = rows.first() else {
+            return Ok(Some((0, false)));
+        };
+        let present: i64 = first.try_get("present")?;
+        let locked: Vec<i16> = first.try_get("locked")?;
         if present == 0 {
             return Ok(Some((0, false)));
         }
         if locked.is_empty() {
             return Ok(None);
         }
-        let mut rows = sqlx::query(AssertSqlSafe(self.outbox.take.as_str()))
-            .bind(&locked)
-            .bind(self.batch)
-            .fetch_all(&mut *tx)
-            .await?;
+        // The row of NULLs when the partitions locked had nothing left.
+        rows.retain(|row| row.try_get::<Option<i64>, _>("id").ok().flatten().is_some());
         // RETURNING follows no order: publish oldest first.
         rows.sort_by_key(|row| row.try_get::<i64, _>("id").unwrap_or(i64::MAX));
         let mut owned = Vec::with_capacity(rows.len());
