@@ -22,6 +22,7 @@ pub mod indicators;
 pub mod messages;
 pub mod metrics;
 pub mod numbers;
+pub mod send_context;
 pub mod templates;
 pub mod unroutable;
 pub mod webhook_keys;
