@@ -6,7 +6,7 @@ use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, Offe
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
 use switchboard_domain::routing::offer::ItemState;
 use switchboard_domain::routing::presence::recompute;
-use switchboard_domain::routing::report::Cause;
+use switchboard_domain::routing::report::{Cause, Place, Stage};
 use switchboard_domain::routing::{Presence, WrapUpCapacity};
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
@@ -14,7 +14,6 @@ use uuid::Uuid;
 use crate::app::{ItemRow, Routing, Touch};
 use crate::error::{RoutingError, parse_id};
 use crate::report::place;
-use switchboard_domain::routing::report::{Place, Stage};
 
 impl Routing {
     /// An agent sets their presence.
