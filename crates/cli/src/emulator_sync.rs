@@ -3,7 +3,6 @@
 //! and auth token) works against the emulator at once: simulated customers reach its inbound
 //! URL, signed with its token, and sends with its credentials are accepted.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use switchboard_proto::common::v1::PageRequest;
@@ -27,9 +26,8 @@ pub async fn run(
     let lazy = |url: &str| switchboard_service_kit::grpc::channel(url, &tls, Timeouts::call(Duration::from_secs(5)));
     let mut session = SessionServiceClient::new(lazy(&session_url)?);
     let mut directory = ChannelDirectoryClient::new(lazy(&directory_url)?);
-    let mut known: BTreeMap<String, String> = BTreeMap::new();
     loop {
-        if let Err(error) = sync_once(&emulator, &mut session, &mut directory, &mut known).await {
+        if let Err(error) = sync_once(&emulator, &mut session, &mut directory).await {
             tracing::debug!(%error, "emulator sync skipped");
         }
         tokio::select! {
@@ -44,7 +42,6 @@ pub async fn sync_once(
     emulator: &Emulator,
     session: &mut SessionServiceClient<tonic::transport::Channel>,
     directory: &mut ChannelDirectoryClient<tonic::transport::Channel>,
-    known: &mut BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let mut token = String::new();
     loop {
@@ -89,12 +86,9 @@ pub async fn sync_once(
                 sandbox_join_code: (!channel.sandbox_join_code.is_empty()).then(|| channel.sandbox_join_code.clone()),
                 templates: None,
             };
-            // Only touch the emulator when something changed.
-            let fingerprint = serde_json::to_string(&setup)?;
-            if known.get(&setup.account_sid) != Some(&fingerprint) {
-                known.insert(setup.account_sid.clone(), fingerprint);
-                emulator.setup_account(setup);
-            }
+            // The emulator skips a configuration it already mirrored (from this loop or any
+            // other mirror, such as a test's), so only a change on Switchboard's side lands.
+            emulator.mirror_account(setup);
         }
         token = page.page.map(|p| p.next_page_token).unwrap_or_default();
         if token.is_empty() {

@@ -364,7 +364,7 @@ impl Stack {
             switchboard_proto::session::v1::session_service_client::SessionServiceClient::new(connect(&self.urls.session_grpc)?);
         let mut directory =
             switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient::new(connect(&self.urls.session_directory)?);
-        crate::emulator_sync::sync_once(emulator, &mut session, &mut directory, &mut Default::default()).await
+        crate::emulator_sync::sync_once(emulator, &mut session, &mut directory).await
     }
 
     /// A token cancelled when the stack stops.

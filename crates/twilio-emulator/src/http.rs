@@ -114,6 +114,26 @@ impl Emulator {
         self.lock().accounts.insert(setup.account_sid, account);
     }
 
+    /// Applies an account as Switchboard has it configured (development's mirror): the same
+    /// configuration mirrored again, by any mirror, changes nothing, so what was changed at
+    /// "Twilio" since (a sender's URLs, a revoked token) stays until Switchboard's side changes.
+    pub fn mirror_account(&self, setup: admin::AccountSetup) {
+        let fingerprint = serde_json::to_string(&setup).unwrap_or_default();
+        {
+            let mut state = self.lock();
+            if state.mirrored.get(&setup.account_sid) == Some(&fingerprint) {
+                return;
+            }
+            state.mirrored.insert(setup.account_sid.clone(), fingerprint);
+        }
+        self.setup_account(setup);
+    }
+
+    /// The auth token the emulator holds for `account_sid`, if it knows the account.
+    pub fn account_token(&self, account_sid: &str) -> Option<String> {
+        self.lock().accounts.get(account_sid).map(|a| a.auth_token.clone())
+    }
+
     /// Takes Switchboard's channels as the accounts Twilio has (development, where
     /// `emulator_sync` mirrors them here): until an account is mirrored, a request naming it
     /// authenticates with any token, so a channel's credential check passes as it would at

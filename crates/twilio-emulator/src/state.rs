@@ -114,6 +114,9 @@ pub struct State {
     /// Accounts come from Switchboard's channels (development, `emulator_sync`): an account not
     /// yet mirrored authenticates with any token.
     pub adopt_unknown: bool,
+    /// What [`crate::Emulator::mirror_account`] last applied to each account (serialized), so a
+    /// second mirror of the same configuration leaves the account as the tests changed it.
+    pub mirrored: HashMap<String, String>,
 }
 
 /// The lock around the state.

@@ -152,17 +152,19 @@ async fn a_failed_inbound_url_sends_the_webhook_to_the_fallback_url_with_the_err
     assert_eq!(param(&tried[0], "ErrorCode"), None, "the primary request names no error");
     assert!(fallback.log.lock().unwrap()[0].0, "signed over the fallback URL");
 
-    // A primary nobody listens on: a connection failure, 11205.
-    let closed = {
-        let listener = bind_local().await;
-        format!("http://{}/gone", listener.local_addr().unwrap())
-    };
+    // A primary nobody listens on: a connection failure, 11205. The port stays bound (without
+    // listening, so connections are refused) for the whole check: a port freed by dropping a
+    // listener can be taken by another test running at the same time, which then answers.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = format!("http://{}/gone", reserved.local_addr().unwrap());
     let fallback = flaky(0).await;
     let em = emulator_with_fallback(&closed, Some(&fallback.url));
     let result = em.customer_message(hello()).await.unwrap();
     assert!(result.webhook_fallback && result.webhook_status == 200, "{result:?}");
     let got = fallback.params.lock().unwrap().clone();
     assert_eq!(param(&got[0], "ErrorCode"), Some("11205"));
+    drop(reserved);
 
     // A primary that takes it: the fallback is never asked.
     let fine = flaky(0).await;
