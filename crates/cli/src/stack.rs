@@ -237,6 +237,14 @@ impl Stack {
         let (mut ingress_config, mut session_config, mut routing_config, mut sender_config, mut api_config) =
             (ingress_config, session_config, routing_config, sender_config, api_config);
         let mut bots_config = bots_config;
+        // The bus topology before any service starts, as `switchboard migrate` declares it
+        // before a rollout: whatever publishes first (a command from the API, a test's event)
+        // finds its queues, instead of racing the services' own background declarations.
+        if session_config.bus.declare {
+            let broker = switchboard_bus::Broker::new(session_config.amqp_url.clone(), "dev", session_config.bus.clone());
+            broker.declare_topology().await.context("cannot declare the bus topology")?;
+            broker.close().await;
+        }
         for (service, url) in &opts.service_amqp_urls {
             let url = secrecy::SecretString::from(url.clone());
             match service.as_str() {
