@@ -150,11 +150,22 @@ impl Session {
     /// Checks one channel and stores the verdict.
     pub async fn check_channel_health(&self, channel: Uuid) -> Result<Health, SessionError> {
         let resolved = self.resolve_channel(channel).await?;
-        let sandbox = resolved.channel.sandbox;
         let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
         let check = self.twilio_verdict(&credentials).await;
+        self.judge_channel(channel, &credentials, resolved.channel.sandbox, check).await
+    }
+
+    /// Judges a channel whose credentials Twilio answered `check` to (its senders, its status
+    /// callbacks) and stores the verdict.
+    pub(crate) async fn judge_channel(
+        &self,
+        channel: Uuid,
+        credentials: &Credentials,
+        sandbox: bool,
+        check: CredentialCheck,
+    ) -> Result<Health, SessionError> {
         let not_senders = if check == CredentialCheck::Accepted && !sandbox {
-            self.numbers_not_senders(channel, &credentials).await?
+            self.numbers_not_senders(channel, credentials).await?
         } else {
             Vec::new()
         };

@@ -107,7 +107,9 @@ impl Session {
         let (health, health_reason) = match input.skip_credential_check {
             true => (Health::Unknown, Some("saved without a credential check".to_owned())),
             false => assess(
-                &self.verify_credentials(&input.account_sid, &input.auth_token).await?,
+                &self
+                    .verify_credentials(&Credentials::account(&input.account_sid, input.auth_token.clone()))
+                    .await?,
                 &[],
                 CallbackFacts::default(),
             ),
@@ -188,17 +190,18 @@ impl Session {
         if let Some(name) = &update.name {
             check_name(name)?;
         }
-        let mut accepted = false;
+        // The credentials Twilio accepted, to judge the channel with once they are saved.
+        let mut accepted = None;
         let sealed = match &update.auth_token {
             Some(token) => {
                 check_token(token.expose_secret())?;
                 if !update.skip_credential_check {
-                    let account_sid = self.channel(id).await?.account_sid;
-                    match self.verify_credentials(&account_sid, token).await? {
+                    let credentials = Credentials::account(&self.channel(id).await?.account_sid, token.clone());
+                    match self.verify_credentials(&credentials).await? {
                         CredentialCheck::Unreachable(why) => {
                             tracing::warn!(channel_id = %id, error = %why, "new auth token saved unchecked: Twilio could not be reached");
                         }
-                        _ => accepted = true,
+                        _ => accepted = Some(credentials),
                     }
                 }
                 Some(
@@ -229,9 +232,13 @@ impl Session {
         .ok_or(SessionError::NotFound("channel"))?;
         self.config.invalidation.invalidate();
         tracing::info!(channel_id = %id, token_changed = update.auth_token.is_some(), "channel updated");
-        if accepted {
-            // The verdict on the old token no longer holds: judge the channel again at once.
-            match self.check_channel_health(id).await {
+        if let Some(credentials) = accepted {
+            // The verdict on the old token no longer holds: judge the channel again at once,
+            // without asking Twilio a second time about the token it just accepted.
+            match self
+                .judge_channel(id, &credentials, updated.sandbox, CredentialCheck::Accepted)
+                .await
+            {
                 Ok(_) => return self.channel(id).await,
                 Err(error) => tracing::warn!(channel_id = %id, error = %error, "cannot check the channel after its token changed"),
             }
@@ -242,8 +249,8 @@ impl Session {
     /// Asks Twilio whether it accepts `token` for `account_sid` before they are saved: an
     /// error (and nothing saved) when Twilio refuses them; Twilio out of reach is not the
     /// admin's fault, so the caller saves and says so.
-    async fn verify_credentials(&self, account_sid: &str, token: &SecretString) -> Result<CredentialCheck, SessionError> {
-        let check = self.twilio_verdict(&Credentials::account(account_sid, token.clone())).await;
+    async fn verify_credentials(&self, credentials: &Credentials) -> Result<CredentialCheck, SessionError> {
+        let check = self.twilio_verdict(credentials).await;
         if let CredentialCheck::Refused { code } = check {
             return Err(SessionError::Precondition(format!(
                 "Twilio refuses these credentials ({}): check the Account SID and the auth token; nothing was saved \
