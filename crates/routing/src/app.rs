@@ -75,6 +75,11 @@ impl ItemRow {
         serde_json::from_value(self.skills.clone()).unwrap_or_default()
     }
 
+    /// Whether the item holds capacity of an agent (what [`Routing::free_capacity`] gives back).
+    pub fn holds_capacity(&self) -> bool {
+        self.capacity_held && self.agent_id.is_some()
+    }
+
     /// Declines per agent.
     pub fn declines(&self) -> BTreeMap<Uuid, u32> {
         serde_json::from_value(self.declines.clone()).unwrap_or_default()
@@ -266,7 +271,7 @@ impl Routing {
     /// Gives the agent back the capacity `item` holds, if it holds any; returns whether it did.
     /// The caller marks the item (`capacity_held = false, release_at = NULL`) in its own write.
     pub async fn free_capacity(&self, tx: &mut PgConnection, item: &ItemRow, events: &mut EventBatch) -> Result<bool, RoutingError> {
-        let (true, Some(agent)) = (item.capacity_held, item.agent_id) else {
+        let Some(agent) = item.agent_id.filter(|_| item.holds_capacity()) else {
             return Ok(false);
         };
         self.change_capacity(tx, agent, item.units, &item.profiles, -1, Touch::Released, events)

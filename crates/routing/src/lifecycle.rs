@@ -66,7 +66,7 @@ impl Routing {
         // Whether the agent gets back the capacity the item holds: done last, just before the
         // commit, so the agent's row (which the assignment cycle and the agent's other
         // conversations also write) is locked as briefly as possible.
-        let holds = item.capacity_held && item.agent_id.is_some();
+        let holds = item.holds_capacity();
         let mut give_back = false;
         // Where the item is after this move, when this function wrote it (None: read it back,
         // because a helper below decides).
@@ -203,7 +203,7 @@ impl Routing {
         };
         match after {
             Some(after) => {
-                self.track_known_at(&mut tx, conversation_id, (Some(place(&item)), after), cause, e.at)
+                self.book(&mut tx, conversation_id, (Some(place(&item)), after), cause, e.at)
                     .await?;
             }
             None => self.track_at(&mut tx, conversation_id, Some(place(&item)), cause, e.at).await?,

@@ -121,19 +121,6 @@ impl Routing {
         self.book(tx, conversation_id, (before, after), cause, at).await
     }
 
-    /// Books a move that happened `at` to a place the caller knows (it wrote it), without
-    /// reading the item back.
-    pub(crate) async fn track_known_at(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        conversation_id: Uuid,
-        moved: (Option<Place>, Option<Place>),
-        cause: Cause,
-        at: OffsetDateTime,
-    ) -> Result<(), RoutingError> {
-        self.book(tx, conversation_id, moved, cause, at).await
-    }
-
     /// Books a move from `before` to `after`, now.
     pub(crate) async fn track_to(
         &self,
@@ -161,7 +148,9 @@ impl Routing {
         Ok(())
     }
 
-    async fn book(
+    /// Books a move from `before` to `after` that happened `at` (the caller knows where the
+    /// item is: it wrote it).
+    pub(crate) async fn book(
         &self,
         tx: &mut sqlx::PgConnection,
         conversation_id: Uuid,

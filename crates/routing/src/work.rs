@@ -217,7 +217,7 @@ impl Routing {
             .await?;
         // The capacity the offer held goes back last, just before the commit (see
         // `on_status_changed`); the item is marked here, in its one write.
-        let holds = item.capacity_held && item.agent_id.is_some();
+        let holds = item.holds_capacity();
         let offered = item.clone();
         let next = requeue(end, offer.agent_id, item.declines(), item.total_declines);
         let item = sqlx::query_as::<_, ItemRow>(
