@@ -3,9 +3,8 @@
 //! workstream's default language, and the number each inbound message is addressed to (looked
 //! up for every inbound message). Triggers on `session.automated_messages`,
 //! `session.workstreams`, `session.numbers` and `session.channels` NOTIFY [`CHANNEL`] on any
-//! change; the rules by which a change reaches
-//! every replica are those of `switchboard_storage::cache`. This replica's writers drop its copy
-//! right after they commit.
+//! change; the rules by which a change reaches every replica are those of
+//! `switchboard_storage::cache`. This replica's writers drop its copy right after they commit.
 
 use std::sync::Arc;
 

@@ -31,9 +31,9 @@ struct Route {
 
 /// Writes stream events in two statements per batch, whatever its size: read the routes of the
 /// batch's conversations, apply the events to them in order in memory, then one statement
-/// upserts the routes that changed, inserts every event and announces them. No lock: each row's id is its position
-/// ([`super::POSITION`]), so readers below the horizon miss nothing whatever order concurrent
-/// writers commit in.
+/// upserts the routes that changed, inserts every event and announces them. No lock: each
+/// row's id is its position ([`super::POSITION`]), so readers below the horizon miss nothing
+/// whatever order concurrent writers commit in.
 pub struct StreamIngest {
     pool: PgPool,
 }
