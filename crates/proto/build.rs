@@ -16,7 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("switchboard_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
     // Messages that carry a secret get a hand-written Debug that redacts it (src/redact.rs).
+    // Server traits get default methods answering UNIMPLEMENTED, so a test fake (test-support's
+    // session fake) implements only the calls it models. The real services implement every
+    // method, and their tests call each one.
     tonic_prost_build::configure()
+        .generate_default_stubs(true)
         .skip_debug([
             "switchboard.session.v1.ResolveChannelResponse",
             "switchboard.session.v1.WebhookKeySecret",

@@ -9,12 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use secrecy::SecretString;
 use switchboard_bus::events::{OutboundContent, OutboundSendV1};
 use switchboard_bus::{Envelope, Event, Outgoing};
-use switchboard_proto::session::v1 as pb;
-use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_test_support::fakes::{FakeChannel, FakeDirectory};
 use switchboard_test_support::{TestBus, TestDb, bind_local};
 use switchboard_twilio_emulator::{AccountSetup, CustomerMessage, Emulator, NumberSetup};
 use tokio_util::sync::CancellationToken;
@@ -52,85 +50,14 @@ async fn main() {
         .await
     });
 
-    // Session (channel credentials) and the channel's numbers.
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        "k1".to_owned(),
-        SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
-    );
-    let grpc = bind_local().await;
-    let session_url = format!("http://{}", grpc.local_addr().unwrap());
-    let session_config = switchboard_session::Config {
-        public_base_url: "https://hooks.example.com".into(),
-        database_url: SecretString::from(db.url.clone()),
-        amqp_url: SecretString::from(bus.url().to_owned()),
-        bus: bus.config.clone(),
-        grpc_tls: Default::default(),
-        session: switchboard_session::config::SessionSettings {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            directory_listen: None,
-            directory_clients: Vec::new(),
-            http_listen: "127.0.0.1:0".parse().unwrap(),
-            db_max_connections: 4,
-            inbound_batch_max: 16,
-            delivery_concurrency: 4,
-            delivery_batch_max: 64,
-            outbox_batch: 500,
-            outbox_poll_ms: 200,
-            auto_close_interval_secs: 3_600,
-            default_waiting_auto_close_secs: 86_400,
-            window_warning_secs: 3_600,
-            twilio_api_base: emulator.api_base().into(),
-            twilio_content_base: emulator.api_base().into(),
-            media_max_bytes: 1 << 24,
-            token_active_key: "k1".into(),
-            token_keys: keys,
-            drain_timeout_ms: 5_000,
-            channel_health: Default::default(),
-            files: Default::default(),
-            shard_leases: Default::default(),
-            webhooks: Default::default(),
-            bot_endpoints: Default::default(),
-        },
-    };
-    let stop_session = CancellationToken::new();
-    tokio::spawn(switchboard_session::run(
-        session_config,
-        Arc::new(switchboard_domain::SystemClock),
-        grpc,
-        bind_local().await,
-        stop_session.clone(),
-    ));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut session = SessionServiceClient::connect(session_url.clone()).await.unwrap();
-    let channel_id = session
-        .create_channel(pb::CreateChannelRequest {
-            name: "bench".into(),
-            account_sid: ACCOUNT.into(),
-            auth_token: TOKEN.into(),
-            // The emulator learns the account below, with its numbers.
-            skip_credential_check: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
-    let mut numbers = Vec::new();
-    for i in 0..NUMBERS {
-        let phone = format!("+1415560{i:04}");
-        let n = session
-            .create_number(pb::CreateNumberRequest {
-                channel_id: channel_id.clone(),
-                phone: phone.clone(),
-                display_name: format!("n{i}"),
-                settings: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        numbers.push((n.id, phone));
-    }
+    // Session's channel directory (faked: this measures sender, not session) and the numbers.
+    let channel_id = uuid::Uuid::now_v7().to_string();
+    let directory = FakeDirectory::new();
+    directory.put(&channel_id, FakeChannel::active(ACCOUNT, TOKEN));
+    let directory_url = directory.serve().await;
+    let numbers: Vec<(String, String)> = (0..NUMBERS)
+        .map(|i| (uuid::Uuid::now_v7().to_string(), format!("+1415560{i:04}")))
+        .collect();
     emulator.setup_account(AccountSetup {
         account_sid: ACCOUNT.into(),
         auth_token: TOKEN.into(),
@@ -199,8 +126,9 @@ async fn main() {
         sender: switchboard_sender::config::SenderSettings {
             db_max_connections: 16,
             http_listen: "127.0.0.1:0".parse().unwrap(),
-            session_url,
-            directory_url: String::new(),
+            // Template sync is not part of this run; its session is never called.
+            session_url: "http://127.0.0.1:9".into(),
+            directory_url,
             twilio_api_base: emulator.api_base().into(),
             twilio_content_base: emulator.api_base().into(),
             twilio_messaging_base: emulator.api_base().into(),
@@ -258,7 +186,7 @@ async fn main() {
         publisher.publish_batch(&batch).await.unwrap();
     }
     let started = Instant::now();
-    tokio::spawn(switchboard_sender::run(sender_config, bind_local().await, stop_sender.clone()));
+    let sender = tokio::spawn(switchboard_sender::run(sender_config, bind_local().await, stop_sender.clone()));
     loop {
         let accepted: i64 = sqlx::query_scalar("SELECT count(*) FROM sender.deliveries WHERE status = 'accepted'")
             .fetch_one(&db.pool)
@@ -295,6 +223,5 @@ async fn main() {
         sends.len()
     );
     stop_sender.cancel();
-    stop_session.cancel();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    sender.await.unwrap().unwrap();
 }

@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use switchboard_proto::session::v1::channel_directory_server::{ChannelDirectory, ChannelDirectoryServer};
-use switchboard_proto::session::v1::{
-    MediaChunk, ReadFileRequest, ResolveBotRequest, ResolveBotResponse, ResolveChannelRequest, ResolveChannelResponse, WebhookKeySecret,
-};
+use switchboard_proto::session::v1::{ResolveChannelRequest, ResolveChannelResponse, WebhookKeySecret};
 use tonic::{Request, Response, Status};
 
 /// One channel as the fake directory answers it.
@@ -100,8 +98,6 @@ impl FakeDirectory {
 
 #[tonic::async_trait]
 impl ChannelDirectory for FakeDirectory {
-    type ReadFileStream = futures_util::stream::Empty<Result<MediaChunk, Status>>;
-
     async fn resolve_channel(&self, request: Request<ResolveChannelRequest>) -> Result<Response<ResolveChannelResponse>, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
@@ -125,14 +121,6 @@ impl ChannelDirectory for FakeDirectory {
                 .map(|(key, secret)| WebhookKeySecret { key, secret })
                 .collect(),
         }))
-    }
-
-    async fn read_file(&self, _: Request<ReadFileRequest>) -> Result<Response<Self::ReadFileStream>, Status> {
-        Err(Status::unimplemented("not in this fake"))
-    }
-
-    async fn resolve_bot(&self, _: Request<ResolveBotRequest>) -> Result<Response<ResolveBotResponse>, Status> {
-        Err(Status::unimplemented("not in this fake"))
     }
 }
 

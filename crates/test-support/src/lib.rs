@@ -2,7 +2,8 @@
 //! each test gets its own database ([`TestDb`]) and its own bus namespace ([`TestBus`]) and
 //! removes them when dropped. [`TcpProxy`] cuts or blocks connections to simulate outages
 //! without touching the shared servers. [`wait_until`] awaits a condition with a deadline.
-//! [`fakes::FakeDirectory`] stands in for session's `ChannelDirectory`.
+//! [`fakes::FakeDirectory`] stands in for session's `ChannelDirectory`, and
+//! [`session_fake::FakeSession`] for its `SessionService`, so no other service's tests start session.
 
 mod db;
 pub mod fakes;
@@ -10,6 +11,7 @@ pub mod http_load;
 mod logs;
 mod proxy;
 mod rabbit;
+pub mod session_fake;
 mod tap;
 
 use std::future::Future;

@@ -43,15 +43,6 @@ struct Grpc {
 
 #[tonic::async_trait]
 impl ChannelDirectory for Grpc {
-    type ReadFileStream = futures_util::stream::Empty<Result<switchboard_proto::session::v1::MediaChunk, tonic::Status>>;
-
-    async fn read_file(
-        &self,
-        _: tonic::Request<switchboard_proto::session::v1::ReadFileRequest>,
-    ) -> Result<tonic::Response<Self::ReadFileStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented("not in this fake"))
-    }
-
     async fn resolve_channel(
         &self,
         request: tonic::Request<ResolveChannelRequest>,

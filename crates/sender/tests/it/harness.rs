@@ -1,21 +1,20 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use base64::Engine;
 use futures_util::StreamExt;
 use secrecy::SecretString;
 use switchboard_bus::events::{OutboundContent, OutboundSendV1};
 use switchboard_bus::{Envelope, QueueSpec};
 use switchboard_domain::ManualClock;
-use switchboard_proto::session::v1 as pb;
-use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_sender::Config;
 use switchboard_sender::config::SenderSettings;
-use switchboard_test_support::{TestBus, TestDb, bind_local, wait_for};
+use switchboard_test_support::fakes::{FakeChannel, FakeDirectory};
+use switchboard_test_support::session_fake::FakeSession;
+use switchboard_test_support::{TestBus, TestDb, bind_local};
 use switchboard_twilio_emulator::{AccountSetup, Emulator, NumberSetup};
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +39,8 @@ pub struct Harness {
     pub db: TestDb,
     pub bus: TestBus,
     pub emulator: Emulator,
-    pub session: SessionServiceClient<tonic::transport::Channel>,
+    /// Session as sender sees it: the channel directory, and template sync's session calls.
+    pub session: FakeSession,
     pub channel_id: String,
     pub numbers: Vec<(String, String)>,
     /// The rate configured on every number (0: default).
@@ -63,7 +63,7 @@ async fn receive_callback(State((log, url)): State<(Arc<Mutex<Vec<Callback>>>, S
 }
 
 impl Harness {
-    /// Session + sender + emulator, with `numbers` WhatsApp numbers on one channel; `rate` per number.
+    /// Sender + emulator + a faked session, with `numbers` WhatsApp numbers on one channel; `rate` per number.
     pub async fn start(numbers: usize, rate: f64, concurrency: usize) -> Self {
         Self::start_on(TestBus::new(), numbers, rate, concurrency).await
     }
@@ -117,30 +117,8 @@ impl Harness {
             .with_state((callbacks.clone(), callback_url.clone()));
         tokio::spawn(async move { axum::serve(cb, app).await });
 
-        let mut stops = Vec::new();
-        let grpc = bind_local().await;
-        let session_url = format!("http://{}", grpc.local_addr().unwrap());
-        let mut session_config = session_config(&db, &bus);
-        session_config.session.twilio_api_base = emulator.api_base().into();
-        let shutdown = CancellationToken::new();
-        stops.push((
-            shutdown.clone(),
-            tokio::spawn(switchboard_session::run(
-                session_config,
-                Arc::new(clock.clone()),
-                grpc,
-                bind_local().await,
-                shutdown,
-            )),
-        ));
-        let endpoint = tonic::transport::Endpoint::from_shared(session_url.clone()).unwrap();
-        let session = wait_for(WAIT, "session up", || {
-            let endpoint = endpoint.clone();
-            async move { endpoint.connect().await.ok().map(SessionServiceClient::new) }
-        })
-        .await;
-
-        // Twilio knows the account before the channel is saved (session checks the credentials).
+        // Twilio knows the account; session (faked) knows the channel and hands sender its
+        // credentials through the directory.
         let phones: Vec<String> = (0..numbers).map(|i| format!("+1415550{i:04}")).collect();
         emulator.setup_account(AccountSetup {
             account_sid: ACCOUNT.into(),
@@ -156,36 +134,15 @@ impl Harness {
             sandbox_join_code: None,
             templates: None,
         });
-        let mut client = session.clone();
-        let channel_id = client
-            .create_channel(pb::CreateChannelRequest {
-                name: "acme".into(),
-                account_sid: ACCOUNT.into(),
-                auth_token: TOKEN.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .id;
-        let mut created = Vec::new();
-        for (i, phone) in phones.into_iter().enumerate() {
-            let number = client
-                .create_number(pb::CreateNumberRequest {
-                    channel_id: channel_id.clone(),
-                    phone: phone.clone(),
-                    display_name: format!("line {i}"),
-                    settings: Some(pb::NumberSettings {
-                        default_language: "en".into(),
-                        send_rate_per_second: rate,
-                        ..Default::default()
-                    }),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            created.push((number.id, phone));
-        }
+        let publisher = bus.publisher();
+        publisher.connect().await.unwrap();
+        let session = FakeSession::new(publisher, Arc::new(clock.clone()));
+        let session_url = session.serve().await;
+        let channel_id = session.channel_id().to_owned();
+        let directory = FakeDirectory::new();
+        directory.put(&channel_id, FakeChannel::active(ACCOUNT, TOKEN));
+        let directory_url = directory.serve().await;
+        let created: Vec<(String, String)> = phones.into_iter().map(|phone| (uuid::Uuid::now_v7().to_string(), phone)).collect();
 
         let sender_config = Config {
             database_url: SecretString::from(db.url.clone()),
@@ -196,7 +153,7 @@ impl Harness {
                 db_max_connections: 16,
                 http_listen: "127.0.0.1:0".parse().unwrap(),
                 session_url,
-                directory_url: String::new(),
+                directory_url,
                 twilio_api_base: emulator.api_base().into(),
                 twilio_content_base: emulator.api_base().into(),
                 twilio_messaging_base: emulator.api_base().into(),
@@ -215,10 +172,10 @@ impl Harness {
             },
         };
         let shutdown = CancellationToken::new();
-        stops.push((
+        let stops = vec![(
             shutdown.clone(),
             tokio::spawn(switchboard_sender::run(sender_config, bind_local().await, shutdown)),
-        ));
+        )];
         Self {
             db,
             bus,
@@ -310,46 +267,4 @@ impl Harness {
 
 pub fn text(body: &str) -> OutboundContent {
     OutboundContent::Text { body: body.into() }
-}
-
-fn session_config(db: &TestDb, bus: &TestBus) -> switchboard_session::Config {
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        "k1".to_owned(),
-        SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
-    );
-    switchboard_session::Config {
-        public_base_url: "https://hooks.example.com".into(),
-        database_url: SecretString::from(db.url.clone()),
-        amqp_url: SecretString::from(bus.url().to_owned()),
-        bus: bus.config.clone(),
-        grpc_tls: Default::default(),
-        session: switchboard_session::config::SessionSettings {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            directory_listen: None,
-            directory_clients: Vec::new(),
-            http_listen: "127.0.0.1:0".parse().unwrap(),
-            db_max_connections: 8,
-            inbound_batch_max: 16,
-            delivery_concurrency: 4,
-            delivery_batch_max: 64,
-            outbox_batch: 200,
-            outbox_poll_ms: 100,
-            auto_close_interval_secs: 3_600,
-            default_waiting_auto_close_secs: 86_400,
-            window_warning_secs: 3_600,
-            // Twilio out of reach (a closed local port): channels are saved unchecked.
-            twilio_api_base: "http://127.0.0.1:9".into(),
-            twilio_content_base: "http://127.0.0.1:9".into(),
-            media_max_bytes: 1 << 24,
-            token_active_key: "k1".into(),
-            token_keys: keys,
-            drain_timeout_ms: 5_000,
-            channel_health: Default::default(),
-            files: Default::default(),
-            shard_leases: Default::default(),
-            webhooks: Default::default(),
-            bot_endpoints: Default::default(),
-        },
-    }
 }

@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 
 use switchboard_bus::events::OutboundContent;
-use switchboard_proto::session::v1 as pb;
 use switchboard_test_support::{wait_for, wait_until};
 use switchboard_twilio_emulator::Fault;
 
@@ -201,25 +200,22 @@ async fn template_sync_brings_content_sids_and_real_approval_statuses() {
         )
         .await
         .unwrap();
-    let number_id = h.numbers[0].0.clone();
-    let templates = wait_for(WAIT, "synced templates", || {
-        let mut session = h.session.clone();
-        let number_id = number_id.clone();
-        async move {
-            let list = session
-                .list_templates(pb::ListTemplatesRequest { number_id })
-                .await
-                .unwrap()
-                .into_inner()
-                .templates;
-            (list.len() >= 9).then_some(list)
-        }
+    // What sender hands session: every content of the account, one entry per language.
+    let templates = wait_for(WAIT, "synced templates", || async {
+        let synced = h.session.synced_templates(&h.channel_id).await;
+        (synced.len() >= 9).then_some(synced)
     })
     .await;
+    let find = |name: &str, language: &str| {
+        templates
+            .iter()
+            .find(|t| t.name == name && t.language == language)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} {language}"))
+    };
     let status = |name: &str, language: &str| {
-        let t = templates.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}"));
-        let l = t.localizations.iter().find(|l| l.language == language).unwrap();
-        (l.status.clone(), l.content_sid.clone())
+        let t = find(name, language);
+        (t.status, t.content_sid)
     };
     assert_eq!(status("appointment_reminder", "en"), ("approved".into(), format!("HX{:032x}", 1)));
     assert_eq!(status("follow_up", "pt_BR").0, "approved", "two languages of one template");
@@ -231,7 +227,6 @@ async fn template_sync_brings_content_sids_and_real_approval_statuses() {
         templates
             .iter()
             .find(|t| t.name == name)
-            .and_then(|t| t.localizations.first())
             .cloned()
             .unwrap_or_else(|| panic!("{name}"))
     };

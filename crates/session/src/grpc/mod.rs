@@ -5,10 +5,8 @@ mod files;
 mod media;
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::automated::RenderContext;
 use switchboard_domain::indicators::AgentActivity;
@@ -78,9 +76,7 @@ impl ChannelDirectory for SessionGrpc {
         })
     }
 
-    type ReadFileStream = files::ChunkStream;
-
-    async fn read_file(&self, request: Request<pb::ReadFileRequest>) -> Reply<Self::ReadFileStream> {
+    async fn read_file(&self, request: Request<pb::ReadFileRequest>) -> Reply<files::ChunkStream> {
         ok(files::read_signed(self.session.clone(), request.into_inner()).await?)
     }
 
@@ -595,9 +591,7 @@ impl SessionService for SessionGrpc {
         })
     }
 
-    type GetMediaStream = Pin<Box<dyn Stream<Item = Result<pb::MediaChunk, Status>> + Send>>;
-
-    async fn get_media(&self, request: Request<pb::GetMediaRequest>) -> Reply<Self::GetMediaStream> {
+    async fn get_media(&self, request: Request<pb::GetMediaRequest>) -> Reply<files::ChunkStream> {
         let r = request.get_ref();
         let conversation = optional_id(&r.conversation_id, "conversation_id")?;
         let stream = media::stream(self.session.clone(), parse_id(&r.message_id, "message_id")?, r.index, conversation).await?;

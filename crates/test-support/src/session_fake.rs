@@ -1,0 +1,378 @@
+//! A fake of session's `SessionService` for the services that call session (routing, sender), so
+//! their tests need no real session.
+//!
+//! Conversations live in memory and move by the same lifecycle rules session applies
+//! (`domain::conversation::apply`, `domain::automated::trigger_for`). Each change reaches the bus
+//! as session's would: a customer message that opens or reopens a conversation publishes
+//! `conversation.opened.v1`, a transition publishes `conversation.status_changed.v1`. Every
+//! operation runs under one lock held across its publish, so the events of a conversation leave
+//! in the order its changes were made, as session's outbox keeps them. Automated messages are
+//! recorded by trigger (session renders the text; these tests care which message was asked for),
+//! and templates synced by sender are kept per channel. Calls it does not model answer
+//! UNIMPLEMENTED.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use switchboard_bus::events::{ConversationOpenedV1, ConversationStatusChangedV1};
+use switchboard_bus::{Envelope, Publisher};
+use switchboard_domain::Clock;
+use switchboard_domain::automated::trigger_for;
+use switchboard_domain::conversation::{ConversationStatus, StatusReason, Transition, apply};
+use switchboard_proto::common::v1::PageInfo;
+use switchboard_proto::session::v1 as pb;
+use switchboard_proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
+use tokio::sync::Mutex;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+/// One conversation as the fake keeps it.
+#[derive(Debug, Clone)]
+struct Conversation {
+    id: Uuid,
+    customer_id: Uuid,
+    phone: String,
+    status: ConversationStatus,
+    reason: StatusReason,
+    agent_id: Option<String>,
+    bot_id: Option<String>,
+    queue_id: Option<String>,
+    workstream_id: Option<String>,
+    first_message: String,
+    transfer_pending: bool,
+    transfer_count: u32,
+}
+
+/// An automated message routing (or a transition) asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Automated {
+    /// The trigger (`overflow_end`, `holiday`, `agent_joined`, …).
+    pub trigger: String,
+    /// The agent name it was asked to carry.
+    pub agent_name: String,
+    /// The queue name it was asked to carry.
+    pub queue_name: String,
+}
+
+#[derive(Default)]
+struct State {
+    conversations: Vec<Conversation>,
+    automated: HashMap<Uuid, Vec<Automated>>,
+    templates: HashMap<String, Vec<pb::SyncedTemplate>>,
+    workstream_id: Option<String>,
+}
+
+/// The fake session; clones share their state.
+#[derive(Clone)]
+pub struct FakeSession {
+    state: Arc<Mutex<State>>,
+    publisher: Publisher,
+    clock: Arc<dyn Clock>,
+    channel_id: String,
+    number_id: String,
+}
+
+fn reason_name(reason: StatusReason) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn parse(raw: &str, what: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(raw).map_err(|_| Status::invalid_argument(format!("{what} must be a UUID")))
+}
+
+fn non_empty(raw: &str) -> Option<String> {
+    (!raw.is_empty()).then(|| raw.to_owned())
+}
+
+impl FakeSession {
+    /// A fake for one channel and number, publishing through `publisher` (connected by the
+    /// caller), stamping events with `clock`.
+    pub fn new(publisher: Publisher, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Arc::default(),
+            publisher,
+            clock,
+            channel_id: Uuid::now_v7().to_string(),
+            number_id: Uuid::now_v7().to_string(),
+        }
+    }
+
+    /// The channel every conversation is on.
+    pub fn channel_id(&self) -> &str {
+        &self.channel_id
+    }
+
+    /// The number every conversation is on.
+    pub fn number_id(&self) -> &str {
+        &self.number_id
+    }
+
+    /// Points the number at `workstream_id`: conversations opened from now on carry it.
+    pub async fn set_workstream(&self, workstream_id: &str) {
+        self.state.lock().await.workstream_id = non_empty(workstream_id);
+    }
+
+    /// Serves the fake on a local port until the test ends; returns its URL.
+    pub async fn serve(&self) -> String {
+        let listener = crate::bind_local().await;
+        let url = format!("http://{}", listener.local_addr().expect("a bound listener has an address"));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(SessionServiceServer::new(self.clone()))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        url
+    }
+
+    /// The customer `phone` writes `body`, as session stores an inbound message: a live
+    /// conversation continues (no event), a Waiting one is reopened, otherwise a new one opens.
+    /// Returns the conversation's id once its event (if any) is confirmed by the broker.
+    pub async fn customer_writes(&self, phone: &str, body: &str) -> Uuid {
+        let mut state = self.state.lock().await;
+        let workstream_id = state.workstream_id.clone();
+        let live = state
+            .conversations
+            .iter_mut()
+            .find(|c| c.phone == phone && c.status != ConversationStatus::Closed);
+        let (conversation, reopened, previous_agent) = match live {
+            Some(c) if c.status == ConversationStatus::Waiting => {
+                let (status, reason) = apply(c.status, Transition::CustomerMessage).expect("Waiting reopens");
+                let previous = c.agent_id.clone();
+                (c.status, c.reason, c.agent_id) = (status, reason, None);
+                (c.clone(), true, previous)
+            }
+            Some(c) => return c.id,
+            None => {
+                let customer_id = state
+                    .conversations
+                    .iter()
+                    .find(|c| c.phone == phone)
+                    .map_or_else(Uuid::now_v7, |c| c.customer_id);
+                let c = Conversation {
+                    id: Uuid::now_v7(),
+                    customer_id,
+                    phone: phone.to_owned(),
+                    status: ConversationStatus::Open,
+                    reason: StatusReason::AwaitingAgentAssignment,
+                    agent_id: None,
+                    bot_id: None,
+                    queue_id: None,
+                    workstream_id,
+                    first_message: body.to_owned(),
+                    transfer_pending: false,
+                    transfer_count: 0,
+                };
+                state.conversations.push(c.clone());
+                (c, false, None)
+            }
+        };
+        let now = self.clock.now();
+        let event = ConversationOpenedV1 {
+            conversation_id: conversation.id.to_string(),
+            channel_id: self.channel_id.clone(),
+            number_id: self.number_id.clone(),
+            workstream_id: conversation.workstream_id.clone(),
+            customer_id: conversation.customer_id.to_string(),
+            customer_phone: Some(phone.to_owned()),
+            customer_bsuid: None,
+            profile_name: None,
+            language: "en".into(),
+            first_message: body.to_owned(),
+            button_payload: None,
+            attributes: BTreeMap::new(),
+            reopened,
+            previous_agent_id: previous_agent,
+            last_customer_message_at: now,
+        };
+        self.publish(Envelope::new(event)).await;
+        conversation.id
+    }
+
+    /// The automated messages asked for on `conversation`, in order.
+    pub async fn automated(&self, conversation: &str) -> Vec<Automated> {
+        let id = Uuid::parse_str(conversation).unwrap_or_default();
+        self.state.lock().await.automated.get(&id).cloned().unwrap_or_default()
+    }
+
+    /// The templates last synced for `channel_id`.
+    pub async fn synced_templates(&self, channel_id: &str) -> Vec<pb::SyncedTemplate> {
+        self.state.lock().await.templates.get(channel_id).cloned().unwrap_or_default()
+    }
+
+    async fn publish<T: switchboard_bus::Event>(&self, envelope: Envelope<T>) {
+        self.publisher
+            .publish_event(&envelope, true)
+            .await
+            .expect("the fake session's event is confirmed");
+    }
+
+    fn view(&self, c: &Conversation) -> pb::Conversation {
+        pb::Conversation {
+            id: c.id.to_string(),
+            channel_id: self.channel_id.clone(),
+            number_id: self.number_id.clone(),
+            workstream_id: c.workstream_id.clone().unwrap_or_default(),
+            customer: Some(pb::Customer {
+                id: c.customer_id.to_string(),
+                phone: c.phone.clone(),
+                ..Default::default()
+            }),
+            status: c.status.as_str().into(),
+            status_reason: reason_name(c.reason),
+            agent_id: c.agent_id.clone().unwrap_or_default(),
+            queue_id: c.queue_id.clone().unwrap_or_default(),
+            first_message: c.first_message.clone(),
+            bot_id: c.bot_id.clone().unwrap_or_default(),
+            transfer_count: c.transfer_count,
+            window_open: true,
+            ..Default::default()
+        }
+    }
+
+    /// Session's `transition_locked`, on the fake's state: the same rules for who holds the
+    /// conversation afterwards, the same event and automated message.
+    fn transition(
+        &self,
+        state: &mut State,
+        request: &pb::TransitionRequest,
+    ) -> Result<(pb::Conversation, ConversationStatusChangedV1), Status> {
+        let id = parse(&request.conversation_id, "conversation_id")?;
+        let transition: Transition = serde_json::from_value(serde_json::Value::String(request.transition.clone()))
+            .map_err(|_| Status::invalid_argument(format!("unknown transition {:?}", request.transition)))?;
+        if matches!(
+            transition,
+            Transition::CustomerMessage | Transition::AutoClose | Transition::ChannelDeleted
+        ) {
+            return Err(Status::invalid_argument("that transition is the system's own"));
+        }
+        let c = state
+            .conversations
+            .iter_mut()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Status::not_found("conversation not found"))?;
+        let from = c.status;
+        let (to, reason) = apply(from, transition).map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let previous_agent = c.agent_id.clone();
+        let (agent, bot) = match transition {
+            Transition::Accept | Transition::Pick | Transition::SupervisorAssign => {
+                match (non_empty(&request.agent_id), non_empty(&request.bot_id)) {
+                    (Some(agent), _) => (Some(agent), None),
+                    (None, Some(bot)) => (None, Some(bot)),
+                    (None, None) => {
+                        return Err(Status::invalid_argument(
+                            "agent_id (or bot_id) is required to accept, pick or assign",
+                        ));
+                    }
+                }
+            }
+            Transition::Revive => (non_empty(&request.agent_id).or(c.agent_id.clone()), None),
+            Transition::ReleaseToQueue => (None, None),
+            _ => (c.agent_id.clone(), c.bot_id.clone()),
+        };
+        let transfer = request.transfer && transition == Transition::ReleaseToQueue;
+        let trigger = trigger_for(transition, to, agent.is_some(), c.transfer_pending);
+        (c.status, c.reason, c.agent_id, c.bot_id) = (to, reason, agent, bot);
+        c.queue_id = non_empty(&request.queue_id).or(c.queue_id.take());
+        c.workstream_id = non_empty(&request.workstream_id).or(c.workstream_id.take());
+        if transfer {
+            c.transfer_count += 1;
+        }
+        c.transfer_pending = transfer || (to != ConversationStatus::Active && c.transfer_pending);
+        let event = ConversationStatusChangedV1 {
+            conversation_id: c.id.to_string(),
+            number_id: self.number_id.clone(),
+            workstream_id: c.workstream_id.clone(),
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+            transition: request.transition.clone(),
+            reason: reason_name(reason),
+            agent_id: c.agent_id.clone().or(previous_agent),
+            queue_id: c.queue_id.clone(),
+            at: self.clock.now(),
+        };
+        let view = self.view(c);
+        if let Some(trigger) = trigger {
+            state.automated.entry(id).or_default().push(Automated {
+                trigger: trigger.as_str().into(),
+                agent_name: request.agent_name.clone(),
+                queue_name: request.queue_name.clone(),
+            });
+        }
+        Ok((view, event))
+    }
+}
+
+#[tonic::async_trait]
+impl SessionService for FakeSession {
+    async fn get_conversation(&self, request: Request<pb::GetByIdRequest>) -> Result<Response<pb::Conversation>, Status> {
+        let id = parse(&request.into_inner().id, "id")?;
+        let state = self.state.lock().await;
+        let c = state
+            .conversations
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Status::not_found("conversation not found"))?;
+        Ok(Response::new(self.view(c)))
+    }
+
+    async fn transition_conversation(&self, request: Request<pb::TransitionRequest>) -> Result<Response<pb::Conversation>, Status> {
+        let mut state = self.state.lock().await;
+        let (view, event) = self.transition(&mut state, request.get_ref())?;
+        self.publish(Envelope::new(event)).await;
+        drop(state);
+        Ok(Response::new(view))
+    }
+
+    async fn send_automated_message(
+        &self,
+        request: Request<pb::SendAutomatedMessageRequest>,
+    ) -> Result<Response<pb::SendAutomatedMessageResponse>, Status> {
+        let request = request.into_inner();
+        let id = parse(&request.conversation_id, "conversation_id")?;
+        let mut state = self.state.lock().await;
+        if !state.conversations.iter().any(|c| c.id == id) {
+            return Err(Status::not_found("conversation not found"));
+        }
+        state.automated.entry(id).or_default().push(Automated {
+            trigger: request.trigger,
+            agent_name: request.agent_name,
+            queue_name: request.queue_name,
+        });
+        Ok(Response::new(pb::SendAutomatedMessageResponse {
+            sent: true,
+            reason: String::new(),
+            message_id: Uuid::now_v7().to_string(),
+        }))
+    }
+
+    async fn list_channels(&self, _: Request<pb::ListChannelsRequest>) -> Result<Response<pb::ListChannelsResponse>, Status> {
+        Ok(Response::new(pb::ListChannelsResponse {
+            channels: vec![pb::Channel {
+                id: self.channel_id.clone(),
+                name: "fake".into(),
+                active: true,
+                ..Default::default()
+            }],
+            page: Some(PageInfo::default()),
+        }))
+    }
+
+    async fn sync_templates(&self, request: Request<pb::SyncTemplatesRequest>) -> Result<Response<pb::SyncTemplatesResponse>, Status> {
+        let request = request.into_inner();
+        let mut state = self.state.lock().await;
+        let before = state
+            .templates
+            .insert(request.channel_id, request.templates.clone())
+            .unwrap_or_default();
+        let known = |t: &pb::SyncedTemplate| before.iter().any(|b| b.content_sid == t.content_sid);
+        let updated = request.templates.iter().filter(|t| known(t)).count();
+        let created = request.templates.len() - updated;
+        Ok(Response::new(pb::SyncTemplatesResponse {
+            created: u32::try_from(created).unwrap_or(u32::MAX),
+            updated: u32::try_from(updated).unwrap_or(u32::MAX),
+        }))
+    }
+}
