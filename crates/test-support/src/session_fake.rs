@@ -376,3 +376,80 @@ impl SessionService for FakeSession {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+
+    use super::*;
+    use crate::TestBus;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn the_fake_moves_conversations_by_the_domain_rules_and_publishes_each_change_as_session_does() {
+        let bus = TestBus::new();
+        bus.declare().await;
+        let mut tap = bus.tap(&["conversation.#"]).await;
+        let publisher = bus.publisher();
+        publisher.connect().await.expect("broker up");
+        let fake = FakeSession::new(publisher, Arc::new(switchboard_domain::SystemClock));
+        fake.set_workstream("ws-1").await;
+        let mut client = SessionServiceClient::connect(fake.serve().await).await.expect("the fake serves");
+
+        let id = fake.customer_writes("+5511900000001", "hello").await.to_string();
+        let opened: Envelope<ConversationOpenedV1> = tap.expect(WAIT, "opened", |e: &ConversationOpenedV1| e.conversation_id == id).await;
+        assert_eq!(
+            (opened.payload.workstream_id.as_deref(), opened.payload.reopened),
+            (Some("ws-1"), false)
+        );
+        assert_eq!(
+            fake.customer_writes("+5511900000001", "more").await.to_string(),
+            id,
+            "a live conversation continues"
+        );
+
+        let transition = |name: &str, agent: &str| pb::TransitionRequest {
+            conversation_id: id.clone(),
+            transition: name.into(),
+            agent_id: agent.into(),
+            ..Default::default()
+        };
+        let refused = client.transition_conversation(transition("accept", "")).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "accept needs an agent");
+        let active = client
+            .transition_conversation(transition("accept", "ana"))
+            .await
+            .expect("accept")
+            .into_inner();
+        assert_eq!((active.status.as_str(), active.agent_id.as_str()), ("active", "ana"));
+        let changed: Envelope<ConversationStatusChangedV1> = tap
+            .expect(WAIT, "status changed", |e: &ConversationStatusChangedV1| e.to == "active")
+            .await;
+        assert_eq!(
+            (changed.payload.from.as_str(), changed.payload.reason.as_str()),
+            ("open", "in_conversation")
+        );
+        let wrong = client.transition_conversation(transition("revive", "")).await.unwrap_err();
+        assert_eq!(wrong.code(), tonic::Code::FailedPrecondition, "only Waiting revives");
+
+        client
+            .transition_conversation(transition("close_session", ""))
+            .await
+            .expect("close");
+        assert_eq!(
+            fake.customer_writes("+5511900000001", "back").await.to_string(),
+            id,
+            "a reopen keeps the id"
+        );
+        let reopened: Envelope<ConversationOpenedV1> = tap.expect(WAIT, "reopened", |e: &ConversationOpenedV1| e.reopened).await;
+        assert_eq!(reopened.payload.previous_agent_id.as_deref(), Some("ana"));
+        assert_eq!(
+            fake.automated(&id).await[0].trigger,
+            "agent_joined",
+            "session's automated message on accept"
+        );
+    }
+}

@@ -1,7 +1,6 @@
 use serde_json::json;
 use switchboard_bus::events::{OfferClosedV1, OfferExpiredV1};
 use switchboard_proto::routing::v1 as rpb;
-use switchboard_proto::session::v1 as spb;
 use switchboard_test_support::{wait_for, wait_until};
 
 use crate::harness::*;
@@ -51,7 +50,7 @@ async fn an_offer_accepted_makes_the_conversation_active_and_uses_capacity_until
     // Close without End: Waiting releases capacity at once.
     h.session
         .clone()
-        .transition_conversation(spb::TransitionRequest {
+        .transition_conversation(switchboard_proto::session::v1::TransitionRequest {
             conversation_id: conversation.clone(),
             transition: "close_session".into(),
             ..Default::default()
@@ -201,21 +200,9 @@ async fn overflow_ends_or_transfers_and_closed_hours_send_their_message() {
     })
     .await;
     assert_eq!(ended.status_reason, "closed_due_to_overflow");
-    let transcript = h
-        .session
-        .clone()
-        .list_messages(spb::ListMessagesRequest {
-            conversation_id: second.clone(),
-            after_seq: 0,
-            limit: 100,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages;
     assert!(
-        transcript.iter().any(|m| m.author_kind == "automated" && m.body.contains("busy")),
-        "the overflow message went out"
+        h.automated(&second).await.contains(&"overflow_end".to_owned()),
+        "the overflow message was asked for"
     );
 
     // Outside operating hours (a holiday): moved to the spare queue, with the holiday message.
@@ -225,19 +212,7 @@ async fn overflow_ends_or_transfers_and_closed_hours_send_their_message() {
     })
     .await;
     wait_until(WAIT, "holiday message", || async {
-        let messages = h
-            .session
-            .clone()
-            .list_messages(spb::ListMessagesRequest {
-                conversation_id: late.clone(),
-                after_seq: 0,
-                limit: 100,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .messages;
-        messages.iter().any(|m| m.body.contains("holiday"))
+        h.automated(&late).await.contains(&"holiday".to_owned())
     })
     .await;
     let stats = h

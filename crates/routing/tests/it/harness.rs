@@ -1,22 +1,17 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use secrecy::SecretString;
-use switchboard_bus::Envelope;
-use switchboard_bus::events::InboundReceivedV1;
 use switchboard_domain::ManualClock;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::session::v1 as spb;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
+use switchboard_test_support::session_fake::FakeSession;
 use switchboard_test_support::{TestBus, TestDb, bind_local, wait_for};
 use tokio_util::sync::CancellationToken;
 
 pub const WAIT: Duration = Duration::from_secs(30);
-const ACCOUNT: &str = "AC44444444444444444444444444444444";
-pub const BUSINESS: &str = "+14155238886";
 
 pub type Routing = RoutingServiceClient<tonic::transport::Channel>;
 pub type Session = SessionServiceClient<tonic::transport::Channel>;
@@ -24,15 +19,12 @@ pub type Session = SessionServiceClient<tonic::transport::Channel>;
 pub struct Harness {
     pub db: TestDb,
     pub bus: TestBus,
-    /// One connected publisher for every customer message: tests that write from many tasks
-    /// at once would otherwise open a broker connection per message, and on a loaded machine
-    /// those handshakes time out.
-    publisher: switchboard_bus::Publisher,
     pub clock: ManualClock,
+    /// Session as routing sees it: conversations, their lifecycle and events (test-support's
+    /// fake, moved by the domain's rules), and a client to it for the tests' own transitions.
+    pub fake: FakeSession,
     pub session: Session,
     pub routing: Vec<Routing>,
-    pub channel_id: String,
-    pub number_id: String,
     session_url: String,
     stops: Vec<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
 }
@@ -53,96 +45,26 @@ impl Harness {
         let bus = TestBus::new();
         bus.declare().await;
         let clock = ManualClock::new();
-        let mut keys = BTreeMap::new();
-        keys.insert(
-            "k1".to_owned(),
-            SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
-        );
-        let grpc = bind_local().await;
-        let session_url = format!("http://{}", grpc.local_addr().unwrap());
-        let session_config = switchboard_session::Config {
-            public_base_url: "https://hooks.example.com".into(),
-            database_url: SecretString::from(db.url.clone()),
-            amqp_url: SecretString::from(bus.url().to_owned()),
-            bus: bus.config.clone(),
-            grpc_tls: Default::default(),
-            session: switchboard_session::config::SessionSettings {
-                grpc_listen: "127.0.0.1:0".parse().unwrap(),
-                directory_listen: None,
-                directory_clients: Vec::new(),
-                http_listen: "127.0.0.1:0".parse().unwrap(),
-                db_max_connections: 8,
-                inbound_batch_max: 16,
-                delivery_concurrency: 4,
-                delivery_batch_max: 64,
-                outbox_batch: 200,
-                outbox_poll_ms: 50,
-                auto_close_interval_secs: 3_600,
-                default_waiting_auto_close_secs: 86_400,
-                window_warning_secs: 3_600,
-                // Twilio out of reach (a closed local port): channels are saved unchecked.
-                twilio_api_base: "http://127.0.0.1:9".into(),
-                twilio_content_base: "http://127.0.0.1:9".into(),
-                media_max_bytes: 1 << 24,
-                token_active_key: "k1".into(),
-                token_keys: keys,
-                drain_timeout_ms: 5_000,
-                channel_health: Default::default(),
-                files: Default::default(),
-                shard_leases: Default::default(),
-                webhooks: Default::default(),
-                bot_endpoints: Default::default(),
-            },
-        };
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(switchboard_session::run(
-            session_config,
-            Arc::new(clock.clone()),
-            grpc,
-            bind_local().await,
-            stop.clone(),
-        ));
-        let session = SessionServiceClient::new(connect(&session_url).await);
+        // One connected publisher for the fake's events: tests that write from many tasks at
+        // once would otherwise open a broker connection per message.
         let publisher = bus.publisher();
         publisher.connect().await.unwrap();
+        let fake = FakeSession::new(publisher, Arc::new(clock.clone()));
+        let session_url = fake.serve().await;
+        let session = SessionServiceClient::new(connect(&session_url).await);
         let mut h = Self {
             db,
             bus,
-            publisher,
             clock,
+            fake,
             session,
             routing: Vec::new(),
-            channel_id: String::new(),
-            number_id: String::new(),
             session_url,
-            stops: vec![(stop, task)],
+            stops: Vec::new(),
         };
         for _ in 0..routing_replicas {
             h.add_routing().await;
         }
-        let mut session = h.session.clone();
-        h.channel_id = session
-            .create_channel(spb::CreateChannelRequest {
-                name: "acme".into(),
-                account_sid: ACCOUNT.into(),
-                auth_token: "0123456789abcdef0123456789abcdef".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .id;
-        h.number_id = session
-            .create_number(spb::CreateNumberRequest {
-                channel_id: h.channel_id.clone(),
-                phone: BUSINESS.into(),
-                display_name: "Acme".into(),
-                settings: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .id;
         h
     }
 
@@ -206,74 +128,17 @@ impl Harness {
 
     /// Points the number at a workstream.
     pub async fn feed(&self, workstream_id: &str) {
-        let settings = spb::NumberSettings {
-            default_language: "en".into(),
-            workstream_id: workstream_id.into(),
-            ..Default::default()
-        };
-        self.session
-            .clone()
-            .update_number(spb::UpdateNumberRequest {
-                id: self.number_id.clone(),
-                settings: Some(settings),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        self.fake.set_workstream(workstream_id).await;
     }
 
-    /// A customer writes; returns the conversation id.
+    /// A customer writes; returns the conversation id (a reopen keeps its id).
     pub async fn customer_writes(&self, from: &str, body: &str) -> String {
-        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-        let ordering_key = format!("{}|{from}", self.channel_id);
-        let event = InboundReceivedV1 {
-            channel_id: self.channel_id.clone(),
-            message_sid: sid.clone(),
-            shard: switchboard_bus::shard_for(&ordering_key, self.bus.config.shards),
-            ordering_key,
-            received_at: switchboard_domain::Clock::now(&self.clock),
-            idempotency_token: None,
-            params: vec![
-                ("MessageSid".into(), sid),
-                ("AccountSid".into(), ACCOUNT.into()),
-                ("From".into(), format!("whatsapp:{from}")),
-                ("To".into(), format!("whatsapp:{BUSINESS}")),
-                ("Body".into(), body.into()),
-            ],
-        };
-        // Conversations of this customer that existed before this message (a reopen keeps its id).
-        let before = self
-            .session
-            .clone()
-            .list_conversations(spb::ListConversationsRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .conversations;
-        let known: Vec<String> = before
-            .into_iter()
-            .filter(|c| c.customer.as_ref().is_some_and(|cu| cu.phone == from) && c.status == "closed")
-            .map(|c| c.id)
-            .collect();
-        self.publisher.publish_event(&Envelope::new(event), true).await.unwrap();
-        let from = from.to_owned();
-        wait_for(WAIT, "conversation opened", || {
-            let mut session = self.session.clone();
-            let (from, known) = (from.clone(), known.clone());
-            async move {
-                // Newest first, any status: routing may close it at once (overflow).
-                let list = session
-                    .list_conversations(spb::ListConversationsRequest::default())
-                    .await
-                    .ok()?
-                    .into_inner();
-                list.conversations
-                    .into_iter()
-                    .find(|c| c.customer.as_ref().is_some_and(|cu| cu.phone == from) && !known.contains(&c.id))
-                    .map(|c| c.id)
-            }
-        })
-        .await
+        self.fake.customer_writes(from, body).await.to_string()
+    }
+
+    /// The triggers of the automated messages routing asked session to send on `conversation`.
+    pub async fn automated(&self, conversation: &str) -> Vec<String> {
+        self.fake.automated(conversation).await.into_iter().map(|a| a.trigger).collect()
     }
 
     /// `agent` accepts `offer`.

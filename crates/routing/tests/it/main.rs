@@ -1,4 +1,4 @@
-//! Routing with the session service, against the real local Postgres and RabbitMQ.
+//! Routing against the real local Postgres and RabbitMQ, with session faked (test-support).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
 
