@@ -110,7 +110,8 @@ impl TurnHandler {
     /// Calls the bot up to `max_attempts` times.
     async fn call(&self, turn: &BotTurnV1, bot: &spb::Bot, secret: &SecretString) -> Result<BotResponse, String> {
         crate::guard::check_literal(&bot.endpoint, self.allow_loopback)?;
-        let body = serde_json::to_vec(&BotRequest::from(turn)).map_err(|e| e.to_string())?;
+        let request = BotRequest::try_from(turn).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         let attempts = bot.max_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {

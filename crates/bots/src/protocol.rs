@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use switchboard_bus::events::{BotCustomer, BotMessage, BotTurnV1};
+use switchboard_domain::ids::{BotId, ChannelId, ConversationId, TurnId, WorkstreamId};
 
 /// The request body of one turn.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BotRequest {
     /// The same on every attempt of this turn: a bot can recognise a repeated call.
-    pub turn_id: String,
-    pub bot_id: String,
+    pub turn_id: TurnId,
+    pub bot_id: BotId,
     pub conversation: ConversationInfo,
     pub customer: BotCustomer,
     /// The customer messages to answer, oldest first.
@@ -22,34 +23,45 @@ pub struct BotRequest {
 /// The conversation, as a bot sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConversationInfo {
-    pub id: String,
-    pub channel_id: String,
+    pub id: ConversationId,
+    pub channel_id: ChannelId,
     /// The business number (E.164).
     pub number: String,
-    pub workstream_id: Option<String>,
+    pub workstream_id: Option<WorkstreamId>,
     pub language: String,
     /// Free-form replies are allowed until then; afterwards only approved templates.
     #[serde(with = "time::serde::rfc3339::option")]
     pub window_expires_at: Option<time::OffsetDateTime>,
 }
 
-impl From<&BotTurnV1> for BotRequest {
-    fn from(t: &BotTurnV1) -> Self {
-        Self {
-            turn_id: t.turn_id.clone(),
-            bot_id: t.bot_id.clone(),
+/// A turn whose event named something by text that is not an id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the turn's {0} is not an id")]
+pub struct BadTurn(&'static str);
+
+fn id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, BadTurn> {
+    raw.parse().map_err(|_| BadTurn(what))
+}
+
+impl TryFrom<&BotTurnV1> for BotRequest {
+    type Error = BadTurn;
+
+    fn try_from(t: &BotTurnV1) -> Result<Self, BadTurn> {
+        Ok(Self {
+            turn_id: id(&t.turn_id, "turn_id")?,
+            bot_id: id(&t.bot_id, "bot_id")?,
             conversation: ConversationInfo {
-                id: t.conversation_id.clone(),
-                channel_id: t.channel_id.clone(),
+                id: id(&t.conversation_id, "conversation_id")?,
+                channel_id: id(&t.channel_id, "channel_id")?,
                 number: t.number.clone(),
-                workstream_id: t.workstream_id.clone(),
+                workstream_id: t.workstream_id.as_deref().map(|w| id(w, "workstream_id")).transpose()?,
                 language: t.language.clone(),
                 window_expires_at: t.window_expires_at,
             },
             customer: t.customer.clone(),
             messages: t.messages.clone(),
             context: t.context.clone(),
-        }
+        })
     }
 }
 

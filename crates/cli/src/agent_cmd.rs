@@ -5,8 +5,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use switchboard_domain::ids::{AgentId, ConversationId, OfferId, QueueId};
+
 use crate::admin::Connection;
-use crate::client::{ApiClient, field};
+use crate::client::{ApiClient, field, id_of};
 
 /// `switchboard agent`.
 #[derive(Debug, Args)]
@@ -26,16 +28,16 @@ enum AgentAction {
     /// Pending offers.
     Offers,
     /// Accepts an offer (the oldest pending one when no id is given).
-    Accept { offer_id: Option<String> },
+    Accept { offer_id: Option<OfferId> },
     /// Declines an offer (the oldest pending one when no id is given).
-    Decline { offer_id: Option<String> },
+    Decline { offer_id: Option<OfferId> },
     /// My conversations.
     Conversations,
     /// A conversation's messages (my only active conversation when no id is given).
-    Messages { conversation_id: Option<String> },
+    Messages { conversation_id: Option<ConversationId> },
     /// Replies with text, a file URL or a template.
     Reply {
-        conversation_id: Option<String>,
+        conversation_id: Option<ConversationId>,
         #[arg(long)]
         text: Option<String>,
         /// A public HTTPS URL of a file.
@@ -55,7 +57,7 @@ enum AgentAction {
     Upload {
         /// The file.
         path: std::path::PathBuf,
-        conversation_id: Option<String>,
+        conversation_id: Option<ConversationId>,
         /// Its type (by default from its extension: .jpg .png .mp3 .ogg .amr .mp4 .pdf).
         #[arg(long = "type")]
         content_type: Option<String>,
@@ -67,33 +69,33 @@ enum AgentAction {
         caption: Option<String>,
     },
     /// Ends the conversation (Active → Wrap-up).
-    End { conversation_id: Option<String> },
+    End { conversation_id: Option<ConversationId> },
     /// Closes the session (Wrap-up → Closed).
-    Close { conversation_id: Option<String> },
+    Close { conversation_id: Option<ConversationId> },
     /// Resumes a Waiting conversation of mine (Waiting → Active).
-    Revive { conversation_id: String },
+    Revive { conversation_id: ConversationId },
     /// Releases a conversation back to its queue (Active or Waiting → Open).
     Release {
-        conversation_id: Option<String>,
+        conversation_id: Option<ConversationId>,
         /// Recorded in the transcript.
         #[arg(long, default_value = "")]
         note: String,
     },
     /// Transfers to a queue or an agent.
     Transfer {
-        conversation_id: Option<String>,
+        conversation_id: Option<ConversationId>,
         #[arg(long, conflicts_with = "agent")]
-        queue: Option<String>,
+        queue: Option<QueueId>,
         #[arg(long)]
-        agent: Option<String>,
+        agent: Option<AgentId>,
     },
     /// Waiting work of pick workstreams.
     Pickable,
     /// Picks a conversation.
-    Pick { conversation_id: String },
+    Pick { conversation_id: ConversationId },
 }
 
-async fn oldest_offer(client: &ApiClient, given: Option<String>) -> anyhow::Result<String> {
+async fn oldest_offer(client: &ApiClient, given: Option<OfferId>) -> anyhow::Result<OfferId> {
     if let Some(id) = given {
         return Ok(id);
     }
@@ -101,18 +103,18 @@ async fn oldest_offer(client: &ApiClient, given: Option<String>) -> anyhow::Resu
     offers
         .as_array()
         .and_then(|o| o.iter().find(|o| field(o, "state") == "pending"))
-        .map(|o| field(o, "id").to_owned())
         .context("no pending offer (a customer must write first: `switchboard simulate customer …`)")
+        .and_then(|o| id_of(o, "offer"))
 }
 
-async fn my_conversation(client: &ApiClient, given: Option<String>) -> anyhow::Result<String> {
+async fn my_conversation(client: &ApiClient, given: Option<ConversationId>) -> anyhow::Result<ConversationId> {
     if let Some(id) = given {
         return Ok(id);
     }
     let page = client.get("/conversations?status=active,wrap_up").await?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
     match items.as_slice() {
-        [one] => Ok(field(one, "id").to_owned()),
+        [one] => id_of(one, "conversation"),
         [] => bail!("you have no active conversation (accept an offer first)"),
         _ => bail!("you have {} active conversations: give the conversation id", items.len()),
     }
@@ -224,7 +226,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 async fn upload(
     c: &ApiClient,
     path: &std::path::Path,
-    conversation: String,
+    conversation: ConversationId,
     content_type: Option<String>,
     send: bool,
     caption: Option<String>,

@@ -145,6 +145,13 @@ impl ApiClient {
 }
 
 /// Reads a string field of a JSON object.
+/// The `id` of `item`, an API answer naming a `what`, as a typed id.
+pub fn id_of<T: std::str::FromStr>(item: &Value, what: &str) -> anyhow::Result<T> {
+    field(item, "id")
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the API answered a {what} without a valid id"))
+}
+
 pub fn field<'a>(value: &'a Value, name: &str) -> &'a str {
     value.get(name).and_then(Value::as_str).unwrap_or("")
 }

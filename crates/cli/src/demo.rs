@@ -4,8 +4,9 @@
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use switchboard_domain::ids::{AgentId, ChannelId, NumberId, QueueId, WorkstreamId};
 
-use crate::client::{ApiClient, field};
+use crate::client::{ApiClient, field, id_of};
 
 /// The emulator's demo account (any well-formed SID works against the emulator).
 pub const DEMO_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -25,14 +26,14 @@ pub struct RealTwilio {
 /// What the demo created.
 #[derive(Debug, Clone)]
 pub struct Demo {
-    pub channel_id: String,
-    pub number_id: String,
+    pub channel_id: ChannelId,
+    pub number_id: NumberId,
     pub number: String,
-    pub workstream_id: String,
-    pub general_queue_id: String,
-    pub billing_queue_id: String,
-    pub ana_id: String,
-    pub ben_id: String,
+    pub workstream_id: WorkstreamId,
+    pub general_queue_id: QueueId,
+    pub billing_queue_id: QueueId,
+    pub ana_id: AgentId,
+    pub ben_id: AgentId,
     pub ana_key: String,
     pub ben_key: String,
     pub supervisor_key: String,
@@ -43,19 +44,19 @@ pub struct Demo {
     pub status_url: String,
 }
 
-async fn config_object(admin: &ApiClient, collection: &str, name: &str, definition: Value) -> anyhow::Result<String> {
+async fn config_object<T: std::str::FromStr>(admin: &ApiClient, collection: &str, name: &str, definition: Value) -> anyhow::Result<T> {
     let existing = admin.get(&format!("/{collection}")).await?;
     if let Some(found) = existing.as_array().and_then(|a| a.iter().find(|o| field(o, "name") == name)) {
-        let id = field(found, "id").to_owned();
+        let id = field(found, "id");
         admin
             .put(&format!("/{collection}/{id}"), &json!({ "name": name, "definition": definition }))
             .await?;
-        return Ok(id);
+        return id_of(found, collection);
     }
     let created = admin
         .post(&format!("/{collection}"), &json!({ "name": name, "definition": definition }))
         .await?;
-    Ok(field(&created, "id").to_owned())
+    id_of(&created, collection)
 }
 
 /// The demo's bot: where it listens and the secret it verifies with.
@@ -65,7 +66,7 @@ pub struct DemoBot {
 }
 
 /// Makes a desk user with `password`: invited the first time, reset on later runs.
-async fn demo_user(admin: &ApiClient, email: &str, name: &str, role: &str, agent: Option<&str>, password: &str) -> anyhow::Result<()> {
+async fn demo_user(admin: &ApiClient, email: &str, name: &str, role: &str, agent: Option<AgentId>, password: &str) -> anyhow::Result<()> {
     let users = admin.get("/users").await?;
     let existing = users
         .as_array()
@@ -135,7 +136,7 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
                 .await?
         }
     };
-    let channel_id = field(&channel, "id").to_owned();
+    let channel_id: ChannelId = id_of(&channel, "channel")?;
     let phone = if real.is_some() { SANDBOX_NUMBER } else { DEMO_NUMBER };
     let numbers = admin.get(&format!("/numbers?channel_id={channel_id}")).await?;
     let number = match numbers["items"]
@@ -152,25 +153,25 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
                 .await?
         }
     };
-    let number_id = field(&number, "id").to_owned();
+    let number_id: NumberId = id_of(&number, "number")?;
 
-    let billing_skill = config_object(admin, "skills", "billing", json!({ "description": "invoices and payments" })).await?;
-    let ana_id = config_object(
+    let billing_skill: uuid::Uuid = config_object(admin, "skills", "billing", json!({ "description": "invoices and payments" })).await?;
+    let ana_id: AgentId = config_object(
         admin,
         "agents",
         "Ana",
-        json!({ "capacity_units": 3, "skills": { billing_skill.clone(): 8 } }),
+        json!({ "capacity_units": 3, "skills": { billing_skill.to_string(): 8 } }),
     )
     .await?;
-    let ben_id = config_object(admin, "agents", "Ben", json!({ "capacity_units": 3 })).await?;
-    let general = config_object(
+    let ben_id: AgentId = config_object(admin, "agents", "Ben", json!({ "capacity_units": 3 })).await?;
+    let general: QueueId = config_object(
         admin,
         "queues",
         "General",
         json!({ "priority": 2, "assignment": "highest_capacity", "members": [ana_id, ben_id] }),
     )
     .await?;
-    let billing = config_object(
+    let billing: QueueId = config_object(
         admin,
         "queues",
         "Billing",
@@ -181,7 +182,7 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
         Some(bot) => Some(demo_bot(admin, bot).await?),
         None => None,
     };
-    let workstream = config_object(
+    let workstream: WorkstreamId = config_object(
         admin,
         "workstreams",
         "Customer support",
@@ -224,7 +225,7 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
         .await
         .context("setting the demo number's workstream and survey")?;
 
-    let key = |name: String, role: &str, agent: Option<&str>| {
+    let key = |name: String, role: &str, agent: Option<AgentId>| {
         let admin = admin.clone();
         let body = match agent {
             Some(agent) => json!({ "name": name, "role": role, "agent_id": agent }),
@@ -233,8 +234,8 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
         async move { admin.post("/api-keys", &body).await.map(|k| field(&k, "key").to_owned()) }
     };
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let ana_key = key(format!("demo agent Ana ({stamp})"), "agent", Some(&ana_id)).await?;
-    let ben_key = key(format!("demo agent Ben ({stamp})"), "agent", Some(&ben_id)).await?;
+    let ana_key = key(format!("demo agent Ana ({stamp})"), "agent", Some(ana_id)).await?;
+    let ben_key = key(format!("demo agent Ben ({stamp})"), "agent", Some(ben_id)).await?;
     let supervisor_key = key(format!("demo supervisor ({stamp})"), "supervisor", None).await?;
     for agent_key in [&ana_key, &ben_key] {
         admin
@@ -248,8 +249,8 @@ pub async fn seed(admin: &ApiClient, real: Option<&RealTwilio>, bot: Option<&Dem
     );
     let mut users = Vec::new();
     for (email, name, role, agent) in [
-        ("ana@example.com", "Ana", "agent", Some(ana_id.as_str())),
-        ("ben@example.com", "Ben", "agent", Some(ben_id.as_str())),
+        ("ana@example.com", "Ana", "agent", Some(ana_id)),
+        ("ben@example.com", "Ben", "agent", Some(ben_id)),
         ("sam@example.com", "Sam", "supervisor", None),
         ("admin@example.com", "Admin", "admin", None),
     ] {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
+use switchboard_domain::ids::ChannelId;
 use switchboard_proto::session::v1::channel_directory_client::ChannelDirectoryClient;
 use switchboard_proto::session::v1::{MediaChunk, ReadFileRequest, ResolveChannelRequest};
 use switchboard_service_kit::grpc::{GrpcTls, Timeouts};
@@ -30,7 +31,7 @@ pub struct DirectorySettings {
 #[derive(Debug)]
 pub struct ResolvedChannel {
     /// The channel id.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The Twilio Account SID webhooks must carry.
     pub account_sid: String,
     /// The auth token signatures are checked with.
@@ -72,10 +73,10 @@ type Client = ChannelDirectoryClient<TracedChannel>;
 #[derive(Clone)]
 pub struct ChannelDirectory {
     client: Client,
-    fresh: Cache<String, Lookup>,
-    stale: Cache<String, Arc<ResolvedChannel>>,
+    fresh: Cache<ChannelId, Lookup>,
+    stale: Cache<ChannelId, Arc<ResolvedChannel>>,
     /// Channels whose cached answer was dropped lately ([`Self::forget`]).
-    forgotten: Cache<String, ()>,
+    forgotten: Cache<ChannelId, ()>,
     timeout: Duration,
 }
 
@@ -99,15 +100,15 @@ impl ChannelDirectory {
     }
 
     /// Returns the channel, from cache or from session.
-    pub async fn resolve(&self, channel_id: &str) -> Result<Arc<ResolvedChannel>, ResolveError> {
+    pub async fn resolve(&self, channel_id: ChannelId) -> Result<Arc<ResolvedChannel>, ResolveError> {
         // One gRPC call per channel per expiry, however many requests arrive at once.
-        let loaded = self.fresh.try_get_with(channel_id.to_owned(), self.load(channel_id)).await;
+        let loaded = self.fresh.try_get_with(channel_id, self.load(channel_id)).await;
         match loaded {
             Ok(Lookup::Found(channel)) => Ok(channel),
             Ok(Lookup::NotFound) => Err(ResolveError::NotFound),
-            Err(error) => match self.stale.get(channel_id).await {
+            Err(error) => match self.stale.get(&channel_id).await {
                 Some(channel) => {
-                    tracing::warn!(channel_id, error = %error, "session unreachable, using the last known channel");
+                    tracing::warn!(%channel_id, error = %error, "session unreachable, using the last known channel");
                     Ok(channel)
                 }
                 None => Err(ResolveError::Unavailable(error.to_string())),
@@ -118,12 +119,12 @@ impl ChannelDirectory {
     /// Drops the cached answer for `channel_id`, so the next lookup asks session; at most once
     /// every few seconds per channel, so requests naming unknown keys cannot make every webhook
     /// a call to session. Returns whether it did.
-    pub async fn forget(&self, channel_id: &str) -> bool {
-        if self.forgotten.contains_key(channel_id) {
+    pub async fn forget(&self, channel_id: ChannelId) -> bool {
+        if self.forgotten.contains_key(&channel_id) {
             return false;
         }
-        self.forgotten.insert(channel_id.to_owned(), ()).await;
-        self.fresh.invalidate(channel_id).await;
+        self.forgotten.insert(channel_id, ()).await;
+        self.fresh.invalidate(&channel_id).await;
         true
     }
 
@@ -137,22 +138,22 @@ impl ChannelDirectory {
         Ok(self.client.clone().read_file(request).await?.into_inner())
     }
 
-    async fn load(&self, channel_id: &str) -> Result<Lookup, String> {
+    async fn load(&self, channel_id: ChannelId) -> Result<Lookup, String> {
         let mut request = tonic::Request::new(ResolveChannelRequest {
-            channel_id: channel_id.to_owned(),
+            channel_id: channel_id.to_string(),
         });
         request.set_timeout(self.timeout);
         match self.client.clone().resolve_channel(request).await {
             Ok(response) => {
                 let r = response.into_inner();
                 let channel = Arc::new(ResolvedChannel {
-                    channel_id: r.channel_id,
+                    channel_id,
                     account_sid: r.account_sid,
                     auth_token: SecretString::from(r.auth_token),
                     active: r.active,
                     webhook_keys: r.webhook_keys.into_iter().map(|k| (k.key, SecretString::from(k.secret))).collect(),
                 });
-                self.stale.insert(channel_id.to_owned(), channel.clone()).await;
+                self.stale.insert(channel_id, channel.clone()).await;
                 Ok(Lookup::Found(channel))
             }
             Err(status)
@@ -161,7 +162,7 @@ impl ChannelDirectory {
                     switchboard_service_kit::ErrorCode::NotFound | switchboard_service_kit::ErrorCode::InvalidArgument
                 ) =>
             {
-                self.stale.invalidate(channel_id).await;
+                self.stale.invalidate(&channel_id).await;
                 Ok(Lookup::NotFound)
             }
             Err(status) => Err(format!("session answered {:?}: {}", status.code(), status.message())),

@@ -1,7 +1,8 @@
 //! The rules of Switchboard, with no I/O: WhatsApp addresses, the 24-hour customer-service
 //! window, templates, what may be sent and received, the conversation lifecycle, delivery
-//! status, automated messages. Services call these; nothing here knows about Postgres,
-//! RabbitMQ, gRPC or HTTP.
+//! status, automated messages, typed ids. Services call these; nothing here knows about
+//! Postgres, RabbitMQ, gRPC or HTTP (the `sqlx` feature only lets the typed ids be bound and
+//! decoded as `uuid` columns).
 
 pub mod address;
 pub mod attachment;
@@ -11,6 +12,7 @@ pub mod clock;
 pub mod conversation;
 pub mod delivery;
 pub mod health;
+pub mod ids;
 pub mod indicators;
 pub mod netguard;
 pub mod policy;

@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use switchboard_bus::events::{InboundReceivedV1, StatusReceivedV1};
 use switchboard_bus::{Envelope, PublishError, Publisher, Topology};
 use switchboard_domain::Clock;
+use switchboard_domain::ids::ChannelId;
 use switchboard_twilio::webhook::SignatureError;
 use switchboard_twilio::{Unverified, Verified, Webhook};
 use time::OffsetDateTime;
@@ -214,7 +215,7 @@ impl Webhooks {
             )
         };
         let mut checked = verify(&channel);
-        if checked.as_ref().is_err_and(|e| *e == SignatureError::UnknownKey) && self.resolver.forget(r.channel_id).await {
+        if checked.as_ref().is_err_and(|e| *e == SignatureError::UnknownKey) && self.resolver.forget(channel.channel_id).await {
             // A key added since the channel was cached: ask session once more.
             channel = self.channel(r.channel_id).await?;
             checked = verify(&channel);
@@ -231,7 +232,7 @@ impl Webhooks {
         let webhook = &verified.insert((webhook, received_at)).0;
         let event = Outgoing::build(
             r.kind,
-            &channel.channel_id,
+            &channel.channel_id.to_string(),
             webhook,
             received_at,
             r.idempotency_token.map(str::to_owned),
@@ -244,6 +245,8 @@ impl Webhooks {
     }
 
     async fn channel(&self, id: &str) -> Result<Arc<ResolvedChannel>, Refusal> {
+        // A path that names no id names no channel: refused without asking session.
+        let id: ChannelId = id.parse().map_err(|_| Refusal::UnknownChannel)?;
         match self.resolver.resolve(id).await {
             Ok(channel) if channel.active => Ok(channel),
             Ok(_) | Err(ResolveError::NotFound) => Err(Refusal::UnknownChannel),

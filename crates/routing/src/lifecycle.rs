@@ -395,7 +395,7 @@ impl Routing {
             queues: queues
                 .into_iter()
                 .map(|(id, name, queued, offered, assigned, oldest)| crate::metrics::QueueFigures {
-                    queue_id: id.to_string(),
+                    queue_id: id.into(),
                     name,
                     queued: n(queued),
                     offered: n(offered),

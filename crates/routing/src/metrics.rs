@@ -138,9 +138,9 @@ pub fn record_cycle(offers: usize, considered: usize, took: Duration) {
 }
 
 /// Live figures of one queue, for the gauges.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct QueueFigures {
-    pub queue_id: String,
+    pub queue_id: switchboard_domain::ids::QueueId,
     pub name: String,
     pub queued: u64,
     pub offered: u64,
@@ -189,7 +189,7 @@ fn ensure_gauges() {
                             n,
                             &[
                                 KeyValue::new("queue", q.name.clone()),
-                                KeyValue::new("queue_id", q.queue_id.clone()),
+                                KeyValue::new("queue_id", q.queue_id.to_string()),
                                 KeyValue::new("state", state),
                             ],
                         );
@@ -207,7 +207,7 @@ fn ensure_gauges() {
                         q.longest_wait_secs,
                         &[
                             KeyValue::new("queue", q.name.clone()),
-                            KeyValue::new("queue_id", q.queue_id.clone()),
+                            KeyValue::new("queue_id", q.queue_id.to_string()),
                         ],
                     );
                 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use switchboard_directory::{ChannelDirectory, DirectorySettings, ResolveError};
+use switchboard_domain::ids::ChannelId;
 use switchboard_service_kit::grpc::GrpcTls;
 use switchboard_twilio::Credentials;
 
@@ -39,8 +40,15 @@ impl CredentialStore {
         })
     }
 
+    /// The credentials of channel `raw`, named as an event names it: text that is not an id
+    /// names no channel, as gone as a deleted one.
+    pub async fn get_named(&self, raw: &str) -> Result<Credentials, CredentialsError> {
+        let channel_id: ChannelId = raw.parse().map_err(|_| CredentialsError::Gone)?;
+        self.get(channel_id).await
+    }
+
     /// Returns the credentials of `channel_id`.
-    pub async fn get(&self, channel_id: &str) -> Result<Credentials, CredentialsError> {
+    pub async fn get(&self, channel_id: ChannelId) -> Result<Credentials, CredentialsError> {
         match self.directory.resolve(channel_id).await {
             Ok(channel) if channel.active => Ok(Credentials::account(&channel.account_sid, channel.auth_token.clone())),
             Ok(_) | Err(ResolveError::NotFound) => Err(CredentialsError::Gone),

@@ -23,7 +23,7 @@ const TYPING_SHOWN: time::Duration = time::Duration::seconds(25);
 struct Indication {
     #[serde(rename = "type")]
     kind: String,
-    channel_id: String,
+    channel_id: switchboard_domain::ids::ChannelId,
     indicator_message_sid: Option<String>,
 }
 
@@ -59,7 +59,7 @@ impl IndicatorHandler {
             self.count(&event.kind, "stale");
             return Ok(());
         }
-        let credentials = match self.app.credentials_for(&event.channel_id).await {
+        let credentials = match self.app.credentials.get(event.channel_id).await {
             Ok(c) => c,
             Err(CredentialsError::Gone) => {
                 self.count(&event.kind, "channel_gone");

@@ -63,7 +63,7 @@ impl App {
 
     /// Returns the credentials of a channel (template sync).
     pub async fn credentials_for(&self, channel_id: &str) -> Result<Credentials, CredentialsError> {
-        self.credentials.get(channel_id).await
+        self.credentials.get_named(channel_id).await
     }
 }
 
@@ -144,7 +144,7 @@ impl App {
             Claim::Held(wait) => return Err(HandleError::Defer(wait)),
             Claim::Go { fence, reconcile, since } => (fence, reconcile, since),
         };
-        let credentials = match self.credentials.get(&event.channel_id).await {
+        let credentials = match self.credentials.get_named(&event.channel_id).await {
             Ok(c) => c,
             Err(CredentialsError::Gone) => {
                 return self

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ids::ApiKeyId;
 use switchboard_proto::routing::v1 as rpb;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,7 +29,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// The caller.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
-    pub key_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub key_id: ApiKeyId,
     pub role: Role,
     /// Agent keys: the agent, with presence and load.
     pub agent: Option<AgentStatus>,
@@ -49,7 +51,7 @@ async fn me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Me>> {
         None => None,
     };
     Ok(Json(Me {
-        key_id: caller.key_id.to_string(),
+        key_id: caller.key_id.into(),
         role: caller.role,
         agent,
         queue_ids: caller.queue_ids.iter().map(ToString::to_string).collect(),

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ids::ChannelId;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -129,7 +130,8 @@ async fn delete_channel(_: AdminCaller, State(s): State<AppState>, Path(id): Pat
 /// A WhatsApp number to add to a channel.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewNumber {
-    pub channel_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub channel_id: ChannelId,
     /// E.164, e.g. `+14155238886`.
     pub phone: String,
     #[serde(default)]
@@ -165,7 +167,7 @@ async fn create_number(_: AdminCaller, State(s): State<AppState>, Json(new): Jso
     let number = s
         .session()
         .create_number(spb::CreateNumberRequest {
-            channel_id: new.channel_id,
+            channel_id: new.channel_id.to_string(),
             phone: new.phone,
             display_name: new.display_name,
             settings: new.settings.map(Into::into),

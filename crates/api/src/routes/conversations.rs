@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::ids::{AgentId, ClientMessageId, FileId, TemplateRef};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -178,7 +179,8 @@ async fn list_messages(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OutMedia {
     #[serde(default)]
-    pub file_id: String,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub file_id: Option<FileId>,
     #[serde(default)]
     pub url: String,
     /// The type of a file sent by `url`.
@@ -196,7 +198,8 @@ pub struct OutMedia {
 pub struct OutTemplate {
     /// The template's id, or its `name`.
     #[serde(default)]
-    pub template_id: String,
+    #[schema(value_type = String)]
+    pub template_id: TemplateRef,
     #[serde(default)]
     pub name: String,
     /// Defaults to the template's default language.
@@ -215,7 +218,8 @@ pub struct SendRequest {
     pub template: Option<OutTemplate>,
     /// Your id for this send: repeating a request with the same id sends once.
     #[serde(default)]
-    pub client_message_id: String,
+    #[schema(value_type = String)]
+    pub client_message_id: ClientMessageId,
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", request_body = SendRequest,
@@ -237,10 +241,10 @@ async fn send_message(
             content_type: m.content_type,
             size_bytes: m.size_bytes,
             caption: m.caption,
-            file_id: m.file_id,
+            file_id: m.file_id.map(|f| f.to_string()).unwrap_or_default(),
         }),
         (None, None, Some(t)) => spb::send_message_request::Content::Template(spb::TemplateContent {
-            template_id: t.template_id,
+            template_id: t.template_id.into(),
             name: t.name,
             language: t.language,
             variables: t.variables,
@@ -254,7 +258,7 @@ async fn send_message(
             author_kind: "agent".into(),
             author_id: me.to_string(),
             content: Some(content),
-            client_message_id: r.client_message_id,
+            client_message_id: r.client_message_id.into(),
         })
         .await
         .api()?;
@@ -502,7 +506,8 @@ async fn pick(caller: Caller, State(s): State<AppState>, Path(id): Path<String>)
 /// The agent to assign.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AssignRequest {
-    pub agent_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub agent_id: AgentId,
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/assign", tag = "supervisor", request_body = AssignRequest,
@@ -514,12 +519,11 @@ async fn assign(
     Json(a): Json<AssignRequest>,
 ) -> ApiResult<Json<WorkItem>> {
     conversation(&s, &caller, &id, Intent::Work).await?;
-    parse_id(&a.agent_id, "agent_id")?;
     let item = s
         .routing()
         .assign_by_supervisor(rpb::ConversationAgent {
             conversation_id: id,
-            agent_id: a.agent_id,
+            agent_id: a.agent_id.to_string(),
         })
         .await
         .api()?;

@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use switchboard_bus::Envelope;
 use switchboard_bus::events::SyncTemplatesV1;
+use switchboard_domain::ids::{ChannelId, NumberId};
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -28,7 +29,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// A template to create or replace.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TemplateInput {
-    pub number_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub number_id: NumberId,
     pub name: String,
     pub default_language: String,
     pub localizations: Vec<TemplateLocalization>,
@@ -37,7 +39,7 @@ pub struct TemplateInput {
 impl From<TemplateInput> for spb::TemplateInput {
     fn from(t: TemplateInput) -> Self {
         Self {
-            number_id: t.number_id,
+            number_id: t.number_id.to_string(),
             name: t.name,
             default_language: t.default_language,
             localizations: t
@@ -60,7 +62,8 @@ impl From<TemplateInput> for spb::TemplateInput {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TemplateFilter {
-    pub number_id: String,
+    #[param(value_type = String, format = Uuid)]
+    pub number_id: NumberId,
 }
 
 #[utoipa::path(post, path = "/templates", tag = "admin", request_body = TemplateInput, responses((status = 201, body = Template)))]
@@ -79,7 +82,9 @@ async fn list_templates(caller: Caller, State(s): State<AppState>, Query(f): Que
     caller.require(Role::Agent)?;
     let r = s
         .session()
-        .list_templates(spb::ListTemplatesRequest { number_id: f.number_id })
+        .list_templates(spb::ListTemplatesRequest {
+            number_id: f.number_id.to_string(),
+        })
         .await
         .api()?;
     Ok(Json(r.templates.into_iter().map(Into::into).collect()))
@@ -119,14 +124,15 @@ async fn delete_template(_: AdminCaller, State(s): State<AppState>, Path(id): Pa
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncAccepted {
     /// The channel whose templates are fetched from Twilio's Content API now.
-    pub channel_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub channel_id: ChannelId,
 }
 
 #[utoipa::path(post, path = "/channels/{id}/templates/sync", tag = "admin",
     description = "Fetches the channel's templates and their approval status from Twilio's Content API now (asynchronously).",
     responses((status = 202, body = SyncAccepted)))]
 async fn sync_templates(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<SyncAccepted>)> {
-    parse_id(&id, "channel id")?;
+    let channel = ChannelId::from(parse_id(&id, "channel id")?);
     // Refuse unknown channels now rather than after the command is queued.
     s.session().get_channel(spb::GetByIdRequest { id: id.clone() }).await.api()?;
     let event = Envelope::new(SyncTemplatesV1 {
@@ -138,23 +144,27 @@ async fn sync_templates(_: AdminCaller, State(s): State<AppState>, Path(id): Pat
             format!("the bus is unavailable: {e}"),
         )
     })?;
-    Ok((StatusCode::ACCEPTED, Json(SyncAccepted { channel_id: id })))
+    Ok((StatusCode::ACCEPTED, Json(SyncAccepted { channel_id: channel })))
 }
 
 /// Automated messages of a channel (and optionally one number).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AutomatedFilter {
-    pub channel_id: String,
-    pub number_id: Option<String>,
+    #[param(value_type = String, format = Uuid)]
+    pub channel_id: ChannelId,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub number_id: Option<NumberId>,
 }
 
 /// Which automated message to remove.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AutomatedKey {
-    pub channel_id: String,
-    pub number_id: Option<String>,
+    #[param(value_type = String, format = Uuid)]
+    pub channel_id: ChannelId,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub number_id: Option<NumberId>,
     pub trigger: String,
     pub language: String,
 }
@@ -168,8 +178,8 @@ async fn list_automated(
     let r = s
         .session()
         .list_automated_messages(spb::ListAutomatedMessagesRequest {
-            channel_id: f.channel_id,
-            number_id: f.number_id.unwrap_or_default(),
+            channel_id: f.channel_id.to_string(),
+            number_id: f.number_id.map(|n| n.to_string()).unwrap_or_default(),
         })
         .await
         .api()?;
@@ -202,8 +212,8 @@ async fn set_automated(_: AdminCaller, State(s): State<AppState>, Json(m): Json<
 async fn delete_automated(_: AdminCaller, State(s): State<AppState>, Query(k): Query<AutomatedKey>) -> ApiResult<StatusCode> {
     s.session()
         .delete_automated_message(spb::DeleteAutomatedMessageRequest {
-            channel_id: k.channel_id,
-            number_id: k.number_id.unwrap_or_default(),
+            channel_id: k.channel_id.to_string(),
+            number_id: k.number_id.map(|n| n.to_string()).unwrap_or_default(),
             trigger: k.trigger,
             language: k.language,
         })

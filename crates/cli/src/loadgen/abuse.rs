@@ -160,7 +160,7 @@ pub async fn drive(setup: Arc<Setup>, rate: f64, duration: Duration) -> anyhow::
 
 /// Counts rows stored from forged requests (must be 0) and copies of the replayed one (must be 1).
 pub async fn stored(pool: &sqlx::PgPool, setup: &Setup) -> anyhow::Result<(i64, i64)> {
-    let channel = uuid::Uuid::parse_str(&setup.channel_id)?;
+    let channel = setup.channel_id.uuid();
     let forged: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM session.messages WHERE direction = 'inbound' AND (twilio_sid LIKE 'SMbad0bad0%' OR body = 'forged')",
     )

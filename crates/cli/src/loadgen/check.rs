@@ -78,7 +78,7 @@ pub async fn verify(
     since: time::OffsetDateTime,
     patience: Duration,
 ) -> anyhow::Result<Check> {
-    let channel = Uuid::parse_str(&setup.channel_id)?;
+    let channel = setup.channel_id.uuid();
     let deadline = tokio::time::Instant::now() + patience;
     let stored: Vec<(String, i64)> = loop {
         let rows: Vec<(String, i64)> = sqlx::query_as(

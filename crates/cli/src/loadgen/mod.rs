@@ -221,9 +221,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         while tokio::time::Instant::now() < settle_deadline {
             let handled = agent_stats.offers.load(Ordering::Relaxed);
             let stored_conversations: i64 = sqlx::query_scalar(
-                "SELECT count(DISTINCT conversation_id) FROM session.messages WHERE channel_id = $1::uuid AND direction = 'inbound'",
+                "SELECT count(DISTINCT conversation_id) FROM session.messages WHERE channel_id = $1 AND direction = 'inbound'",
             )
-            .bind(&setup.channel_id)
+            .bind(setup.channel_id.uuid())
             .fetch_one(&pool)
             .await?;
             if handled >= u64::try_from(stored_conversations).unwrap_or(0) && handled > 0 {

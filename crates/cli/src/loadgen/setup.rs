@@ -5,13 +5,14 @@
 use anyhow::Context;
 use serde_json::json;
 
-use crate::client::{ApiClient, field};
+use crate::client::{ApiClient, field, id_of};
+use switchboard_domain::ids::ChannelId;
 
 /// Everything a run created.
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub run: String,
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub account_sid: String,
     pub auth_token: String,
     pub inbound_url: String,
@@ -42,7 +43,7 @@ pub async fn prepare(admin: &ApiClient, emulator: &ApiClient, numbers: usize, cu
         )
         .await
         .context("creating the load channel (is the API key an admin key?)")?;
-    let channel_id = field(&channel, "id").to_owned();
+    let channel_id: ChannelId = id_of(&channel, "channel")?;
     // loadgen plays Twilio and resends on its own: the URL it posts to, without the overrides.
     let inbound_url = switchboard_twilio::overrides::split(field(&channel, "inbound_url")).0.to_owned();
 

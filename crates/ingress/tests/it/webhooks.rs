@@ -234,6 +234,21 @@ async fn broker_outage_answers_503_and_traffic_recovers() {
 }
 
 #[tokio::test]
+async fn a_path_naming_no_channel_id_is_refused_without_asking_session() {
+    let h = Harness::start(200).await;
+    let before = h.session.calls();
+    let response = h
+        .post(
+            "/v1/twilio/not-an-id/inbound",
+            &refs(&text_message(&sid(40), "whatsapp:+5511900000040")),
+            TOKEN,
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(h.session.calls(), before, "nothing to resolve, so session is not asked");
+}
+
+#[tokio::test]
 async fn session_outage_keeps_known_channels_working_and_changes_apply_within_the_ttl() {
     let h = Harness::start(200).await;
     assert_eq!(
@@ -254,10 +269,11 @@ async fn session_outage_keeps_known_channels_working_and_changes_apply_within_th
     })
     .await;
     // A channel never seen cannot be resolved while session is down.
-    h.session.put("new-channel", FakeChannel::active(ACCOUNT, TOKEN));
+    const NEW: &str = "0b1e5c6e-3c1a-4bde-9a55-7d0f8c1c2a11";
+    h.session.put(NEW, FakeChannel::active(ACCOUNT, TOKEN));
     assert_eq!(
         h.post(
-            "/v1/twilio/new-channel/inbound",
+            &format!("/v1/twilio/{NEW}/inbound"),
             &refs(&text_message(&sid(32), "whatsapp:+5511900000032")),
             TOKEN
         )

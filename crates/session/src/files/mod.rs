@@ -67,7 +67,7 @@ pub struct Upload {
 pub struct SignedUrl {
     pub file_id: Uuid,
     pub expires: i64,
-    pub key_id: String,
+    pub key_id: switchboard_domain::ids::SigningKeyId,
     pub signature: String,
 }
 
@@ -205,10 +205,11 @@ impl Session {
 
     /// The file a signed URL names, with its bytes, if the signature is right and not expired.
     pub async fn read_signed_file(&self, signed: SignedUrl) -> Result<(FileRow, Bytes), SessionError> {
-        if !self
-            .cipher
-            .verify_url(&signed.key_id, &signed_message(signed.file_id, signed.expires), &signed.signature)
-        {
+        if !self.cipher.verify_url(
+            signed.key_id.as_str(),
+            &signed_message(signed.file_id, signed.expires),
+            &signed.signature,
+        ) {
             crate::metrics::file("serve", "bad_signature", 1);
             return Err(SessionError::Forbidden("the file URL's signature is not valid".into()));
         }

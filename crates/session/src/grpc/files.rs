@@ -59,7 +59,7 @@ pub async fn read_signed(session: Arc<Session>, r: pb::ReadFileRequest) -> Resul
     let signed = SignedUrl {
         file_id: parse_id(&r.file_id, "file_id")?,
         expires: r.expires,
-        key_id: r.key_id,
+        key_id: r.key_id.into(),
         signature: r.signature,
     };
     let (file, bytes) = session.read_signed_file(signed).await?;
