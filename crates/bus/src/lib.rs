@@ -25,4 +25,4 @@ pub use config::BusConfig;
 pub use consumer::{Consumer, ConsumerOptions, HandleError, Handler, Incoming, RetryPolicy, SUSPECT_IN_PLACE_ATTEMPTS};
 pub use envelope::{Envelope, Event};
 pub use publisher::{Outgoing, PublishError, Publisher};
-pub use topology::{Permissions, QueueSpec, Topology, UnknownQueue, shard_for};
+pub use topology::{Permissions, QueueSpec, Topology, UnknownQueue, key_hash, shard_for};

@@ -46,16 +46,18 @@ impl QueueSpec {
     }
 }
 
-/// Returns the shard of an ordering key: a stable FNV-1a hash modulo `shards`, identical on
-/// every replica and every build.
+/// Returns the shard of an ordering key: its [`key_hash`] modulo `shards`.
 pub fn shard_for(key: &str, shards: u16) -> u16 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
     // The modulo of a u16 always fits in a u16.
-    u16::try_from(hash % u64::from(shards.max(1))).unwrap_or(0)
+    u16::try_from(key_hash(key) % u64::from(shards.max(1))).unwrap_or(0)
+}
+
+/// A stable hash of `key` (FNV-1a), identical on every replica and every build: for shards,
+/// and for the lanes of a keyed consumer.
+pub fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Names and declarations of the bus under one namespace.

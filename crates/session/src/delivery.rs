@@ -8,6 +8,10 @@
 //! and status in one UPDATE, so a row is written once per batch), the callbacks still waiting,
 //! and the events. A callback that arrives before the sender reported its SID waits in
 //! `pending_statuses`; both paths hold the SID's advisory lock, so neither can miss the other.
+//!
+//! The consumer is keyed by SID ([`lane`]): on one replica the reports of one SID are applied
+//! one batch after another, so batches do not wait on each other's SID and row locks. Replicas
+//! still may, which is why the locks stay.
 
 use std::sync::Arc;
 
@@ -77,6 +81,20 @@ pub enum Report {
     Accepted(OutboundAcceptedV1),
     /// The sender's report that a message failed for good.
     Failed(OutboundFailedV1),
+}
+
+/// The lane of a delivery report (see `ConsumerOptions::keyed`): the callbacks of one SID and
+/// the sender's report of that SID share a lane, so this replica never applies two batches
+/// naming the same SID at once, and they do not queue on each other's SID and row locks. A
+/// failure report names no SID; it goes by its message.
+pub fn lane(incoming: &Incoming) -> u64 {
+    let key = match Report::parse(incoming) {
+        Ok(Report::Status(e)) => format!("{}|{}", e.channel_id, e.message_sid),
+        Ok(Report::Accepted(e)) => format!("{}|{}", e.channel_id, e.twilio_sid),
+        Ok(Report::Failed(e)) => e.message_id,
+        Err(_) => String::new(),
+    };
+    switchboard_bus::key_hash(&key)
 }
 
 impl Report {

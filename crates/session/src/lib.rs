@@ -135,8 +135,8 @@ pub async fn run_with_directory(
         shutdown.clone(),
         start_shard,
     ));
-    let delivery =
-        ConsumerOptions::concurrent(queue("session.delivery")?, settings.delivery_concurrency).batched(settings.delivery_batch_max);
+    let delivery = ConsumerOptions::keyed(queue("session.delivery")?, settings.delivery_concurrency, delivery::lane)
+        .batched(settings.delivery_batch_max);
     runtime.spawn(
         Consumer::new(
             broker.clone(),

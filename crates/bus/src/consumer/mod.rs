@@ -7,6 +7,11 @@
 //!   nothing behind it overtakes it. Used for the per-customer shards.
 //! - concurrent (`concurrency > 1`): up to `concurrency` deliveries at once; a failing message is
 //!   parked in a TTL delay queue and comes back later, so it blocks nobody.
+//! - keyed (concurrent with a lane function, [`ConsumerOptions::keyed`]): the same, except that
+//!   deliveries sharing a key always go to the same one of `concurrency` lanes, so two of them are
+//!   never handled at the same time by this consumer (`lanes.rs`).
+
+mod lanes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,6 +56,8 @@ pub struct ConsumerOptions {
     pub batch_max: usize,
     /// Retry behaviour.
     pub retry: RetryPolicy,
+    /// For a keyed consumer: the key of a delivery; deliveries with one key share a lane.
+    pub lane: Option<fn(&Incoming) -> u64>,
 }
 
 impl ConsumerOptions {
@@ -61,6 +68,7 @@ impl ConsumerOptions {
             concurrency: 1,
             batch_max: batch_max.max(1),
             retry: RetryPolicy::InPlace,
+            lane: None,
         }
     }
 
@@ -71,6 +79,18 @@ impl ConsumerOptions {
             concurrency: concurrency.max(1),
             batch_max: 1,
             retry: RetryPolicy::DelayQueue,
+            lane: None,
+        }
+    }
+
+    /// A concurrent consumer whose deliveries with the same `key` are never handled at once:
+    /// each goes to lane `key % lanes`, and a lane handles one batch at a time. For handlers
+    /// whose concurrent batches would otherwise wait on each other's locks (the same row, the
+    /// same advisory lock); across replicas they still may, so the handler stays correct alone.
+    pub fn keyed(queue: QueueSpec, lanes: usize, key: fn(&Incoming) -> u64) -> Self {
+        Self {
+            lane: Some(key),
+            ..Self::concurrent(queue, lanes.max(2))
         }
     }
 
@@ -275,10 +295,10 @@ impl<H: Handler> Inner<H> {
             .map_err(|_| anyhow::anyhow!("subscribing took longer than {SUBSCRIBE_TIMEOUT:?}"))??;
         *backoff = INITIAL_BACKOFF;
         tracing::info!(queue = %self.queue, "consuming");
-        let result = if self.options.concurrency <= 1 {
-            self.sequential(consumer, shutdown).await
-        } else {
-            self.concurrent(&channel, consumer, &tag, shutdown).await
+        let result = match (self.options.concurrency, self.options.lane) {
+            (0 | 1, _) => self.sequential(consumer, shutdown).await,
+            (_, Some(key)) => self.keyed(&channel, consumer, &tag, key, shutdown).await,
+            (_, None) => self.concurrent(&channel, consumer, &tag, shutdown).await,
         };
         if result.is_ok() {
             let _ = channel.close(200, "consumer stopped".into()).await;
