@@ -4,6 +4,8 @@
 
 pub mod access;
 pub mod auth;
+pub mod callers;
+pub mod clients;
 pub mod config;
 pub mod cookies;
 pub mod desk;

@@ -4,21 +4,11 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 use switchboard_bus::Publisher;
-use switchboard_proto::ingress::v1::webhook_journal_client::WebhookJournalClient;
-use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
-use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
-use switchboard_telemetry::propagation::TracedChannel;
 
 use crate::auth::Keys;
+pub use crate::clients::{JournalClient, RoutingClient, SessionClient};
 use crate::config::ApiSettings;
 use crate::stream::Hub;
-
-/// The session client, carrying trace context.
-pub type SessionClient = SessionServiceClient<TracedChannel>;
-/// The ingress webhook-journal client, carrying trace context.
-pub type JournalClient = WebhookJournalClient<TracedChannel>;
-/// The routing client, carrying trace context.
-pub type RoutingClient = RoutingServiceClient<TracedChannel>;
 
 /// Shared state of the API's handlers.
 #[derive(Clone)]

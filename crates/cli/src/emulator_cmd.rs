@@ -37,7 +37,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     switchboard_service_kit::spawn_shutdown_on_signal(shutdown.clone());
     let a =
         axum::serve(api, switchboard_twilio_emulator::router(emulator.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let c = axum::serve(cdn, emulator.cdn_router()).with_graceful_shutdown(shutdown.cancelled_owned());
+    let c = axum::serve(cdn, switchboard_twilio_emulator::cdn_router(emulator.clone())).with_graceful_shutdown(shutdown.cancelled_owned());
     let (a, c) = tokio::join!(a, c);
     a.context("emulator API failed")?;
     c.context("emulator media failed")?;

@@ -281,7 +281,7 @@ impl Stack {
             ));
             tasks.push((
                 "twilio-emulator-cdn",
-                serve_router(cdn_l, em_service.cdn_router(), shutdown.clone()),
+                serve_router(cdn_l, switchboard_twilio_emulator::cdn_router(em_service.clone()), shutdown.clone()),
             ));
             emulator_url = Some(http(em));
             emulator = Some(em_service);

@@ -2,17 +2,13 @@
 //! configuration changes ask for a cycle of the queues they touched and return; one task per
 //! replica runs the cycles. Requests that arrive while a cycle runs are merged into the next
 //! one, so a burst of a thousand intakes costs a few cycles, not a thousand, and no request
-//! waits on the cycle lock that replicas share.
+//! waits on the cycle lock that replicas share. The task itself is `crate::cycle::run_requested`.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-use crate::app::Routing;
 
 /// The queues waiting for a cycle.
 #[derive(Debug, Default)]
@@ -42,8 +38,13 @@ impl CycleRequests {
         self.wake.notify_one();
     }
 
+    /// Waits until a request arrives (one that arrived since the last wait counts).
+    pub(crate) async fn requested(&self) {
+        self.wake.notified().await;
+    }
+
     /// Takes what is pending: `None` when nothing is, `Some(None)` for every queue.
-    fn take(&self) -> Option<Option<Vec<Uuid>>> {
+    pub(crate) fn take(&self) -> Option<Option<Vec<Uuid>>> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let taken = std::mem::take(&mut *pending);
         if taken.all {
@@ -56,37 +57,11 @@ impl CycleRequests {
     }
 
     /// Puts back what a failed cycle did not do.
-    fn restore(&self, queues: Option<&[Uuid]>) {
+    pub(crate) fn restore(&self, queues: Option<&[Uuid]>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         match queues {
             Some(queues) => pending.queues.extend(queues.iter().copied()),
             None => pending.all = true,
-        }
-    }
-}
-
-/// Runs the requested cycles until `shutdown`. A failed cycle is asked for again after a pause.
-pub async fn run(routing: Arc<Routing>, shutdown: CancellationToken) {
-    let requests = routing.cycles.clone();
-    let mut failures: u32 = 0;
-    loop {
-        let Some(queues) = requests.take() else {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = requests.wake.notified() => continue,
-            }
-        };
-        match routing.assign(queues.as_deref()).await {
-            Ok(_) => failures = 0,
-            Err(error) => {
-                failures = failures.saturating_add(1);
-                requests.restore(queues.as_deref());
-                tracing::warn!(error = %error, "assignment cycle failed; trying again");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_millis(50 * u64::from(failures.min(40)))) => {}
-                }
-            }
         }
     }
 }

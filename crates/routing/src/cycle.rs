@@ -10,6 +10,8 @@
 //! (only on its final writes). Offers, item states and agent loads are written in bulk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use switchboard_bus::events::{AgentPresenceV1, OfferCreatedV1};
@@ -19,6 +21,7 @@ use switchboard_domain::routing::presence::recompute;
 use switchboard_domain::routing::{DistributionMode, Presence};
 use switchboard_storage::outbox::EventBatch;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -518,5 +521,31 @@ impl Routing {
         .await?
         .rows_affected();
         Ok(written == changed.len() as u64)
+    }
+}
+
+/// Runs the requested cycles until `shutdown`. A failed cycle is asked for again after a pause.
+pub async fn run_requested(routing: Arc<Routing>, shutdown: CancellationToken) {
+    let requests = routing.cycles.clone();
+    let mut failures: u32 = 0;
+    loop {
+        let Some(queues) = requests.take() else {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = requests.requested() => continue,
+            }
+        };
+        match routing.assign(queues.as_deref()).await {
+            Ok(_) => failures = 0,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                requests.restore(queues.as_deref());
+                tracing::warn!(error = %error, "assignment cycle failed; trying again");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(50 * u64::from(failures.min(40)))) => {}
+                }
+            }
+        }
     }
 }

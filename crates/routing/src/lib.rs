@@ -89,7 +89,7 @@ pub async fn run(
     );
     runtime.spawn(relay.run(shutdown.clone()));
     runtime.spawn(routing.config.invalidation.clone().listen(pool.clone(), shutdown.clone()));
-    runtime.spawn(assigner::run(routing.clone(), shutdown.clone()));
+    runtime.spawn(cycle::run_requested(routing.clone(), shutdown.clone()));
     let mut gauges = Gauges::default();
     let scheduled = routing.clone();
     runtime.every(Duration::from_millis(settings.scheduler_interval_ms), move || {

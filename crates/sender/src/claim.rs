@@ -14,7 +14,14 @@ use switchboard_twilio::{Credentials, TwilioError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::send::{App, transient};
+use sqlx::PgPool;
+use switchboard_twilio::TwilioClient;
+
+use crate::config::SenderSettings;
+
+fn transient(error: impl Into<anyhow::Error>) -> HandleError {
+    HandleError::Retry(error.into())
+}
 
 /// What a copy of a send may do.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,13 +67,20 @@ const CLAIM: &str = "WITH ins AS ( \
        0, false, now(), GREATEST(EXTRACT(EPOCH FROM prev.lease_until - now()), 0)::float8 \
        FROM prev WHERE NOT EXISTS (SELECT 1 FROM upd)";
 
-impl App {
-    /// How long a claim holds a send: every quick retry of the slowest Twilio call, the longest
-    /// `Retry-After` honoured between them and the longest pacing wait, with a margin.
-    pub(crate) fn lease(&self) -> Duration {
-        let s = &self.settings;
-        let calls = u64::from(s.http_retries) + 1;
-        Duration::from_millis(s.request_timeout_ms * calls + s.max_retry_after_ms * u64::from(s.http_retries) + s.max_rate_wait_ms + 5_000)
+/// The claims of sends, in `sender.deliveries`, and the lookups in Twilio's list.
+pub(crate) struct Claims {
+    pool: PgPool,
+    twilio: TwilioClient,
+    lease: Duration,
+}
+
+impl Claims {
+    pub(crate) fn new(pool: PgPool, twilio: TwilioClient, settings: &SenderSettings) -> Self {
+        Self {
+            pool,
+            twilio,
+            lease: lease(settings),
+        }
     }
 
     /// Claims message `id` (one round trip).
@@ -75,7 +89,7 @@ impl App {
             .bind(id)
             .bind(Uuid::parse_str(&event.channel_id).ok())
             .bind(Uuid::parse_str(&event.number_id).ok())
-            .bind(self.lease().as_secs_f64())
+            .bind(self.lease.as_secs_f64())
             .fetch_optional(&self.pool)
             .await
             .map_err(transient)?;
@@ -150,4 +164,11 @@ impl App {
         // The list is newest first: the oldest unrecorded match is the one this send made.
         Ok(candidates.into_iter().rev().find(|(sid, _)| !taken.contains(sid)))
     }
+}
+
+/// How long a claim holds a send: every quick retry of the slowest Twilio call, the longest
+/// `Retry-After` honoured between them and the longest pacing wait, with a margin.
+fn lease(s: &SenderSettings) -> Duration {
+    let calls = u64::from(s.http_retries) + 1;
+    Duration::from_millis(s.request_timeout_ms * calls + s.max_retry_after_ms * u64::from(s.http_retries) + s.max_rate_wait_ms + 5_000)
 }

@@ -18,7 +18,7 @@ use switchboard_twilio::messages::CreateMessage;
 use switchboard_twilio::{Credentials, TwilioClient, TwilioError};
 use uuid::Uuid;
 
-use crate::claim::{Claim, Sent};
+use crate::claim::{Claim, Claims, Sent};
 use crate::config::SenderSettings;
 use crate::credentials::{CredentialStore, CredentialsError};
 use crate::limiter::RateLimiter;
@@ -33,6 +33,7 @@ pub struct App {
     pub settings: SenderSettings,
     /// The bus's attempt limit: on the last attempt a transient error becomes final.
     pub max_attempts: u32,
+    claims: Claims,
     sends: Counter<u64>,
 }
 
@@ -44,6 +45,7 @@ impl App {
             .with_description("Twilio send outcomes")
             .build();
         Self {
+            claims: Claims::new(pool.clone(), twilio.clone(), &settings),
             pool,
             outbox: Outbox::new("sender"),
             twilio,
@@ -136,7 +138,7 @@ impl App {
         // One round trip claims the send under a lease (crate::claim). A send Twilio already
         // accepted, or one cancelled or failed for good, is never sent again; one another copy
         // holds waits.
-        let (fence, reconcile, since) = match self.claim(id, event).await? {
+        let (fence, reconcile, since) = match self.claims.claim(id, event).await? {
             Claim::Done => {
                 tracing::info!(message_id = %id, "already accepted by Twilio, cancelled or failed; not sending again");
                 return Ok(());
@@ -160,13 +162,13 @@ impl App {
             }
             Err(error @ CredentialsError::Unavailable(_)) => {
                 let sent = if reconcile { Sent::Maybe } else { Sent::No };
-                self.release(id, fence, sent).await?;
+                self.claims.release(id, fence, sent).await?;
                 return Err(transient(error));
             }
         };
         if reconcile {
             // An earlier attempt may have reached Twilio: look before sending again.
-            match self.find_sent(&credentials, event, since).await {
+            match self.claims.find_sent(&credentials, event, since).await {
                 Ok(Some((sid, status))) => {
                     tracing::info!(message_id = %id, twilio_sid = %sid, "found in Twilio's Messages list; recorded, not sent again");
                     self.count("reconciled", None);
@@ -174,7 +176,7 @@ impl App {
                 }
                 Ok(None) => tracing::info!(message_id = %id, "not in Twilio's Messages list; sending"),
                 Err(error) => {
-                    self.release(id, fence, Sent::Maybe).await?;
+                    self.claims.release(id, fence, Sent::Maybe).await?;
                     return Err(transient(anyhow::anyhow!(
                         "cannot look the send up in Twilio's Messages list: {error}"
                     )));
@@ -190,7 +192,7 @@ impl App {
         match self.limiter.reserve(&event.number_id, &credentials.account_sid, rate, max_wait) {
             Ok(at) => tokio::time::sleep_until(at).await,
             Err(wait) => {
-                self.release(id, fence, Sent::No).await?;
+                self.claims.release(id, fence, Sent::No).await?;
                 return Err(HandleError::Defer(wait));
             }
         }
@@ -208,7 +210,7 @@ impl App {
                     self.count("unknown", None);
                     if attempt >= self.max_attempts {
                         // No next attempt: look now, and fail it only if Twilio does not have it.
-                        if let Ok(Some((sid, status))) = self.find_sent(&credentials, event, since).await {
+                        if let Ok(Some((sid, status))) = self.claims.find_sent(&credentials, event, since).await {
                             return self.accepted(id, event, &sid, &status).await;
                         }
                         let reason = format!(
@@ -216,7 +218,7 @@ impl App {
                         );
                         return self.fail(id, fence, event, None, &reason).await;
                     }
-                    self.release(id, fence, Sent::Maybe).await?;
+                    self.claims.release(id, fence, Sent::Maybe).await?;
                     return Err(transient(error));
                 }
                 Err(error) if error.is_retryable() => {
@@ -240,7 +242,7 @@ impl App {
                             )
                             .await;
                     }
-                    self.release(id, fence, Sent::No).await?;
+                    self.claims.release(id, fence, Sent::No).await?;
                     return Err(transient(error));
                 }
                 Err(error) => {

@@ -27,7 +27,7 @@ pub struct Session {
     /// Twilio REST client (media proxy).
     pub twilio: TwilioClient,
     /// Where agents' uploaded files are kept.
-    pub files: crate::files::FileStore,
+    pub files: crate::files::store::FileStore,
     /// Settings.
     pub settings: SessionSettings,
     /// Configuration read on the message path, kept in process ([`crate::config_cache`]).

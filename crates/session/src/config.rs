@@ -212,7 +212,8 @@ impl Validate for Config {
                 "no auth-token encryption key: set SWITCHBOARD_SESSION__TOKEN_KEYS__K1 to 32 random bytes in base64 and SWITCHBOARD_SESSION__TOKEN_ACTIVE_KEY=k1",
             ));
         }
-        crate::crypto::TokenCipher::from_config(s).map_err(|e| ConfigError::invalid("session.token_keys", e))?;
+        crate::crypto::TokenCipher::from_keys(&s.token_keys, &s.token_active_key)
+            .map_err(|e| ConfigError::invalid("session.token_keys", e))?;
         if s.inbound_batch_max == 0 || s.delivery_concurrency == 0 || s.delivery_batch_max == 0 || s.db_max_connections < 2 {
             return Err(ConfigError::invalid(
                 "session",
@@ -234,7 +235,8 @@ impl Validate for Config {
                 "must be between 1 second and 7 days",
             ));
         }
-        crate::files::FileStore::from_settings(&s.files).map_err(|e| ConfigError::invalid("session.files.store", e))?;
+        crate::files::store::FileStore::open(&s.files.store, &s.files.store_options)
+            .map_err(|e| ConfigError::invalid("session.files.store", e))?;
         Ok(())
     }
 }

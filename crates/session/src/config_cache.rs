@@ -13,10 +13,21 @@ use switchboard_storage::cache::{Cache, Invalidation};
 use uuid::Uuid;
 
 use crate::error::SessionError;
-use crate::inbound::NumberForInbound;
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "session_config";
+
+/// The number an inbound message was sent to, as the cache keeps it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct NumberForInbound {
+    pub(crate) id: Uuid,
+    pub(crate) workstream_id: Option<Uuid>,
+    pub(crate) default_language: String,
+    pub(crate) customer_attachments: bool,
+    pub(crate) agent_attachments: bool,
+    pub(crate) max_attachment_bytes: i64,
+    pub(crate) live: bool,
+}
 
 /// One stored automated message of a channel.
 #[derive(Debug, Clone, sqlx::FromRow)]

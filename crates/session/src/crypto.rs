@@ -14,8 +14,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::config::SessionSettings;
-
 /// The row a sealed secret belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
@@ -58,11 +56,12 @@ impl std::fmt::Debug for TokenCipher {
 }
 
 impl TokenCipher {
-    /// Builds the cipher from `token_keys` and `token_active_key`.
-    pub fn from_config(settings: &SessionSettings) -> Result<Self, String> {
+    /// Builds the cipher from the configured keys (id → base64 of 32 bytes) and the id of the
+    /// one new secrets are sealed with (empty: the only key).
+    pub fn from_keys(token_keys: &BTreeMap<String, SecretString>, token_active_key: &str) -> Result<Self, String> {
         let mut keys = BTreeMap::new();
         let mut url_keys = BTreeMap::new();
-        for (id, encoded) in &settings.token_keys {
+        for (id, encoded) in token_keys {
             let bytes = STANDARD
                 .decode(encoded.expose_secret().trim())
                 .map_err(|_| format!("key {id} is not base64"))?;
@@ -73,10 +72,10 @@ impl TokenCipher {
             let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &bytes), URL_KEY_LABEL);
             url_keys.insert(id.clone(), hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()));
         }
-        let active = if settings.token_active_key.is_empty() && keys.len() == 1 {
+        let active = if token_active_key.is_empty() && keys.len() == 1 {
             keys.keys().next().cloned().unwrap_or_default()
         } else {
-            settings.token_active_key.clone()
+            token_active_key.to_owned()
         };
         if !keys.contains_key(&active) {
             return Err(format!("token_active_key {active:?} is not one of token_keys"));
@@ -152,31 +151,25 @@ impl TokenCipher {
 mod tests {
     use super::*;
 
-    fn settings(keys: &[(&str, [u8; 32])], active: &str) -> SessionSettings {
-        let mut s: SessionSettings = serde_json::from_value(serde_json::json!({
-            "grpc_listen": "127.0.0.1:0", "http_listen": "127.0.0.1:0", "db_max_connections": 4, "inbound_batch_max": 1,
-            "delivery_concurrency": 1, "outbox_batch": 1, "outbox_poll_ms": 1, "auto_close_interval_secs": 1,
-            "default_waiting_auto_close_secs": 1, "twilio_api_base": "x", "twilio_content_base": "x", "media_max_bytes": 1,
-            "token_active_key": active, "drain_timeout_ms": 1
-        }))
-        .unwrap();
-        for (id, key) in keys {
-            s.token_keys.insert((*id).into(), SecretString::from(STANDARD.encode(key)));
-        }
-        s
+    fn cipher(keys: &[(&str, [u8; 32])], active: &str) -> Result<TokenCipher, String> {
+        let keys = keys
+            .iter()
+            .map(|(id, key)| ((*id).to_owned(), SecretString::from(STANDARD.encode(key))))
+            .collect();
+        TokenCipher::from_keys(&keys, active)
     }
 
     #[test]
     fn seals_opens_and_rotates() {
         let owner = Owner::Channel(Uuid::now_v7());
-        let old = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let old = cipher(&[("k1", [1; 32])], "k1").unwrap();
         let (id, sealed) = old.seal("0123456789abcdef0123456789abcdef", owner).unwrap();
         assert_eq!(id, "k1");
         assert!(
             !sealed.windows(8).any(|w| w == b"01234567"),
             "ciphertext does not contain the token"
         );
-        let rotated = TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
+        let rotated = cipher(&[("k1", [1; 32]), ("k2", [2; 32])], "k2").unwrap();
         assert_eq!(
             rotated.open(&id, &sealed, owner, true).unwrap().expose_secret(),
             "0123456789abcdef0123456789abcdef"
@@ -192,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_secret_opens_only_for_its_own_row() {
-        let cipher = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let cipher = cipher(&[("k1", [1; 32])], "k1").unwrap();
         let id = Uuid::now_v7();
         let (key, sealed) = cipher.seal("secret", Owner::Channel(id)).unwrap();
         assert!(
@@ -212,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_row_sealed_before_binding_still_opens() {
-        let cipher = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let cipher = cipher(&[("k1", [1; 32])], "k1").unwrap();
         let key = cipher.keys.get("k1").unwrap();
         let nonce = [9u8; NONCE_LEN];
         let mut legacy = b"old-token".to_vec();
@@ -226,7 +219,7 @@ mod tests {
 
     #[test]
     fn url_signatures_verify_under_their_key_only_and_survive_rotation() {
-        let old = TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k1")).unwrap();
+        let old = cipher(&[("k1", [1; 32])], "k1").unwrap();
         let (key, signature) = old.sign_url("file-1/1700000000");
         assert_eq!(key, "k1");
         assert!(old.verify_url("k1", "file-1/1700000000", &signature));
@@ -234,7 +227,7 @@ mod tests {
         assert!(!old.verify_url("k1", "file-2/1700000000", &signature), "another file");
         assert!(!old.verify_url("k2", "file-1/1700000000", &signature), "unknown key");
         assert!(!old.verify_url("k1", "file-1/1700000000", "not base64!"));
-        let rotated = TokenCipher::from_config(&settings(&[("k1", [1; 32]), ("k2", [2; 32])], "k2")).unwrap();
+        let rotated = cipher(&[("k1", [1; 32]), ("k2", [2; 32])], "k2").unwrap();
         assert!(
             rotated.verify_url("k1", "file-1/1700000000", &signature),
             "URLs signed before rotation"
@@ -242,15 +235,14 @@ mod tests {
         let (key2, signature2) = rotated.sign_url("file-1/1700000000");
         assert_eq!(key2, "k2");
         assert_ne!(signature2, signature);
-        let other = TokenCipher::from_config(&settings(&[("k1", [3; 32])], "k1")).unwrap();
+        let other = cipher(&[("k1", [3; 32])], "k1").unwrap();
         assert!(!other.verify_url("k1", "file-1/1700000000", &signature), "another deployment's key");
     }
 
     #[test]
     fn bad_keys_are_refused() {
-        let mut s = settings(&[], "k1");
-        s.token_keys.insert("k1".into(), SecretString::from("c2hvcnQ=".to_owned()));
-        assert!(TokenCipher::from_config(&s).unwrap_err().contains("32 bytes"));
-        assert!(TokenCipher::from_config(&settings(&[("k1", [1; 32])], "k2")).is_err());
+        let short = BTreeMap::from([("k1".to_owned(), SecretString::from("c2hvcnQ=".to_owned()))]);
+        assert!(TokenCipher::from_keys(&short, "k1").unwrap_err().contains("32 bytes"));
+        assert!(cipher(&[("k1", [1; 32])], "k2").is_err());
     }
 }

@@ -1,7 +1,6 @@
 //! Session errors, mapped once to gRPC statuses. Internal failures are logged with their cause
 //! and answered with a generic message; nothing secret ever reaches a status.
 
-use prost::Message as _;
 use switchboard_domain::policy::PolicyDenial;
 use switchboard_service_kit::ErrorCode;
 use switchboard_storage::StorageError;
@@ -83,27 +82,6 @@ impl From<StorageError> for SessionError {
 impl From<sqlx::Error> for SessionError {
     fn from(error: sqlx::Error) -> Self {
         StorageError::from(error).into()
-    }
-}
-
-impl From<SessionError> for tonic::Status {
-    fn from(error: SessionError) -> Self {
-        let code = error.code();
-        match error {
-            SessionError::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "internal error");
-                code.to_status("internal error")
-            }
-            SessionError::Policy { denial, window_expires_at } => {
-                let details = switchboard_proto::session::v1::PolicyViolation {
-                    rule: denial.rule().into(),
-                    message: denial.to_string(),
-                    window_expires_at: window_expires_at.map(crate::grpc::convert::timestamp),
-                };
-                tonic::Status::with_details(code.grpc_code(), denial.to_string(), details.encode_to_vec().into())
-            }
-            other => code.to_status(other.to_string()),
-        }
     }
 }
 

@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::app::{Events, Session};
+use crate::config_cache::NumberForInbound;
 use crate::conversations::{ConversationRow, TransitionInput};
 use crate::error::{SessionError, parse_id};
 use crate::messages::MessageRow;
@@ -114,18 +115,6 @@ fn store_span(incoming: &Incoming, message_sid: &str) -> tracing::Span {
     );
     set_parent(&span, extract_map(&incoming.headers));
     span
-}
-
-/// The number an inbound message was sent to.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct NumberForInbound {
-    id: Uuid,
-    workstream_id: Option<Uuid>,
-    default_language: String,
-    customer_attachments: bool,
-    agent_attachments: bool,
-    max_attachment_bytes: i64,
-    live: bool,
 }
 
 /// How the message relates to the customer's conversation.

@@ -84,7 +84,7 @@ pub async fn run_with_directory(
         .context("cannot connect to Postgres")?;
     let broker = Broker::new(config.amqp_url.clone(), "session", config.bus.clone());
     let publisher = Publisher::new(broker.clone());
-    let cipher = crypto::TokenCipher::from_config(&settings).map_err(|e| anyhow::anyhow!(e))?;
+    let cipher = crypto::TokenCipher::from_keys(&settings.token_keys, &settings.token_active_key).map_err(|e| anyhow::anyhow!(e))?;
     let twilio = TwilioClient::new(&settings.twilio_api_base, &settings.twilio_content_base, Duration::from_secs(30))?
         .with_messaging_base(&settings.channel_health.twilio_messaging_base);
     let session = Arc::new(Session {
@@ -94,7 +94,8 @@ pub async fn run_with_directory(
         outbox: Outbox::new("session"),
         public_base_url: config.public_base_url.clone(),
         twilio,
-        files: files::FileStore::from_settings(&settings.files).map_err(|e| anyhow::anyhow!("session.files.store: {e}"))?,
+        files: files::store::FileStore::open(&settings.files.store, &settings.files.store_options)
+            .map_err(|e| anyhow::anyhow!("session.files.store: {e}"))?,
         settings: settings.clone(),
         config: Arc::default(),
     });

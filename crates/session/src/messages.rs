@@ -17,9 +17,6 @@ use crate::error::SessionError;
 use crate::send_context::CONTEXT_AND_CLIENT_ID;
 pub use crate::send_context::SendContext;
 
-/// The sandbox's documented pace: one message every three seconds.
-pub const SANDBOX_RATE: f64 = 1.0 / 3.0;
-
 /// A stored message.
 #[derive(Debug, Clone, FromRow)]
 pub struct MessageRow {

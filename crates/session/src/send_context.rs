@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use crate::app::Session;
 use crate::error::SessionError;
-use crate::messages::SANDBOX_RATE;
+
+/// The sandbox's documented pace: one message every three seconds.
+pub const SANDBOX_RATE: f64 = 1.0 / 3.0;
 
 /// Everything needed to decide on and address an outbound message.
 #[derive(Debug, Clone, FromRow)]

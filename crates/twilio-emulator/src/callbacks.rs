@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::http::Emulator;
+use crate::handle::Emulator;
 
 /// Sends the callbacks of message `sid` in the background.
 #[allow(clippy::too_many_arguments)] // every field of a callback

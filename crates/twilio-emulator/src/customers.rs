@@ -4,8 +4,8 @@
 
 use base64::Engine;
 
-use crate::admin::{CustomerMessage, CustomerResult};
-use crate::http::Emulator;
+use crate::handle::Emulator;
+use crate::model::{CustomerMessage, CustomerResult};
 
 impl Emulator {
     /// Delivers a customer's message to the business as a signed webhook.
@@ -47,7 +47,7 @@ impl Emulator {
             let order = state.inbound.len() as u64 + 1;
             state.inbound.insert(
                 message_sid.clone(),
-                crate::indicators::Inbound {
+                crate::model::Inbound {
                     account_sid: account_sid.clone(),
                     customer: from_key.clone(),
                     order,

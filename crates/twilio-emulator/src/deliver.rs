@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_twilio::overrides::{self, ConnectionOverrides, RetryOn};
 
-use crate::http::Emulator;
+use crate::handle::Emulator;
 
 /// How a webhook went.
 #[derive(Debug, Clone)]

@@ -1,7 +1,6 @@
 //! The emulated Twilio endpoints and the [`Emulator`] handle.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -10,26 +9,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use base64::Engine;
-use switchboard_domain::{Clock, WhatsAppAddress};
-use switchboard_twilio::messages::{ErrorBody, MessageResource};
+use switchboard_domain::WhatsAppAddress;
+use switchboard_twilio::messages::MessageResource;
 use time::OffsetDateTime;
 
-use crate::admin::{self, Fault, SentMessage, Stats};
-use crate::state::{Account, CallbackSettings, NumberUrls, Shared, State as EmulatorState, default_templates};
+use crate::admin;
+use crate::answers::{authenticate, authenticated_account, outage_answer, twilio_error};
+use crate::handle::Emulator;
+use crate::model::{Fault, SentMessage};
 
-/// A running emulator's handle (cheap to clone).
-#[derive(Clone)]
-pub struct Emulator {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub state: Shared,
-    pub clock: Arc<dyn Clock>,
-    pub api_base: String,
-    pub cdn_base: String,
-    pub http: reqwest::Client,
+/// Builds the router of the "CDN" host media redirects to.
+pub fn cdn_router(emulator: Emulator) -> Router {
+    Router::new().route("/cdn/{media_sid}", get(cdn_media)).with_state(emulator)
 }
 
 /// Builds the router for the API host (Twilio's endpoints and `/emulator/…`).
@@ -61,217 +52,6 @@ pub fn router(emulator: Emulator) -> Router {
         .route("/emulator/messages", get(admin::get_messages))
         .route("/emulator/stats", get(admin::get_stats))
         .with_state(emulator)
-}
-
-impl Emulator {
-    /// An emulator reachable at `api_base`, redirecting media to `cdn_base` (another host:port).
-    pub fn new(api_base: &str, cdn_base: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .user_agent("TwilioProxy/1.1")
-            .build()?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                state: Shared::new(EmulatorState::default()),
-                clock,
-                api_base: api_base.trim_end_matches('/').to_owned(),
-                cdn_base: cdn_base.trim_end_matches('/').to_owned(),
-                http,
-            }),
-        })
-    }
-
-    /// Returns the API base URL (what the sender's `twilio_api_base` points at).
-    pub fn api_base(&self) -> &str {
-        &self.inner.api_base
-    }
-
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, EmulatorState> {
-        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Creates or replaces an account.
-    pub fn setup_account(&self, setup: admin::AccountSetup) {
-        let numbers: BTreeMap<String, NumberUrls> = setup
-            .numbers
-            .into_iter()
-            .map(|n| {
-                let urls = NumberUrls {
-                    inbound: n.inbound_url,
-                    fallback: n.fallback_url.filter(|url| !url.is_empty()),
-                    status_callback: None,
-                };
-                (n.phone, urls)
-            })
-            .collect();
-        let account = Account {
-            auth_token: setup.auth_token,
-            numbers,
-            sandbox_join_code: setup.sandbox_join_code,
-            templates: setup.templates.unwrap_or_else(default_templates),
-            shared_key: None,
-        };
-        self.lock().accounts.insert(setup.account_sid, account);
-    }
-
-    /// Applies an account as Switchboard has it configured (development's mirror): the same
-    /// configuration mirrored again, by any mirror, changes nothing, so what was changed at
-    /// "Twilio" since (a sender's URLs, a revoked token) stays until Switchboard's side changes.
-    pub fn mirror_account(&self, setup: admin::AccountSetup) {
-        let fingerprint = serde_json::to_string(&setup).unwrap_or_default();
-        {
-            let mut state = self.lock();
-            if state.mirrored.get(&setup.account_sid) == Some(&fingerprint) {
-                return;
-            }
-            state.mirrored.insert(setup.account_sid.clone(), fingerprint);
-        }
-        self.setup_account(setup);
-    }
-
-    /// The auth token the emulator holds for `account_sid`, if it knows the account.
-    pub fn account_token(&self, account_sid: &str) -> Option<String> {
-        self.lock().accounts.get(account_sid).map(|a| a.auth_token.clone())
-    }
-
-    /// Takes Switchboard's channels as the accounts Twilio has (development, where
-    /// `emulator_sync` mirrors them here): until an account is mirrored, a request naming it
-    /// authenticates with any token, so a channel's credential check passes as it would at
-    /// Twilio with the real token. Mirrored accounts are checked as usual.
-    pub fn adopt_unknown_accounts(&self) {
-        self.lock().adopt_unknown = true;
-    }
-
-    /// Queues a fault for the next Messages API requests.
-    pub fn inject(&self, fault: Fault) {
-        let mut state = self.lock();
-        match fault {
-            Fault::Outage { status, code, secs } => {
-                state.outage = Some((std::time::Instant::now() + Duration::from_secs(secs), status, code));
-            }
-            other => state.faults.push_back(other),
-        }
-    }
-
-    /// Sets how status callbacks are sent.
-    pub fn set_callbacks(&self, settings: CallbackSettings) {
-        self.lock().callbacks = settings;
-    }
-
-    /// Returns every message sent so far.
-    pub fn sent(&self) -> Vec<SentMessage> {
-        self.lock().sent.clone()
-    }
-
-    /// Returns send counts, with the busiest one-second window per sender.
-    pub fn stats(&self) -> Stats {
-        let state = self.lock();
-        let mut by_sender: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        for m in &state.sent {
-            by_sender.entry(m.from.clone()).or_default().push(m.received_ms);
-        }
-        let max_per_second = by_sender
-            .into_iter()
-            .map(|(from, mut times)| {
-                times.sort_unstable();
-                let (mut best, mut start) = (0, 0);
-                for end in 0..times.len() {
-                    while times[end] - times[start] >= 1_000 {
-                        start += 1;
-                    }
-                    best = best.max(end - start + 1);
-                }
-                (from, best)
-            })
-            .collect();
-        Stats {
-            sent: state.sent.len(),
-            refused: state.refused,
-            webhook_attempts: state.webhook_attempts,
-            max_per_second,
-        }
-    }
-
-    /// Returns the router of the "CDN" host media redirects to.
-    pub fn cdn_router(&self) -> Router {
-        Router::new().route("/cdn/{media_sid}", get(cdn_media)).with_state(self.clone())
-    }
-
-    pub(crate) fn now(&self) -> OffsetDateTime {
-        self.inner.clock.now()
-    }
-}
-
-pub(crate) fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        axum::Json(ErrorBody::new(code, status.as_u16(), message)),
-    )
-        .into_response()
-}
-
-/// Checks HTTP Basic auth against the account; returns its token on success.
-/// The answer every Messages API request gets while an injected outage lasts (reads too: an
-/// outage at Twilio does not spare the list and fetch endpoints).
-pub(crate) fn outage_answer(em: &Emulator) -> Option<Response> {
-    let (until, status, code) = em.lock().outage?;
-    (std::time::Instant::now() < until).then(|| {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        twilio_error(status, code, "injected outage")
-    })
-}
-
-pub(crate) fn authenticate(em: &Emulator, account_sid: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let unauthorized = || {
-        em.lock().refused += 1;
-        let mut r = twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"Twilio API\""),
-        );
-        r
-    };
-    let Some(encoded) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-    else {
-        return Err(Box::new(unauthorized()));
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
-    let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-        return Err(Box::new(unauthorized()));
-    };
-    let (token, adopt) = {
-        let state = em.lock();
-        (state.accounts.get(account_sid).map(|a| a.auth_token.clone()), state.adopt_unknown)
-    };
-    match token {
-        Some(token) if user == account_sid && password == token => Ok(token),
-        // A channel being saved in development, before the mirror has brought its account
-        // here: Twilio would know the account, so its own token is taken as the right one.
-        None if adopt && user == account_sid && switchboard_twilio::is_account_sid(account_sid) => Ok(password.to_owned()),
-        _ => Err(Box::new(unauthorized())),
-    }
-}
-
-/// Authenticates a request to an API with no account in its path (Content, Messaging v2): the
-/// account is whoever HTTP Basic auth names. Returns its SID.
-pub(crate) fn authenticated_account(em: &Emulator, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let user = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|d| d.split_once(':').map(|(u, _)| u.to_owned()))
-        .unwrap_or_default();
-    authenticate(em, &user, headers)?;
-    Ok(user)
 }
 
 fn bad(em: &Emulator, code: u32, message: &str) -> Response {

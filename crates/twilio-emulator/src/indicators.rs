@@ -10,40 +10,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
-use crate::http::{Emulator, authenticated_account, twilio_error};
-
-/// A customer message the emulator delivered, for indicators to name.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    pub account_sid: String,
-    /// The customer (E.164).
-    pub customer: String,
-    /// Its place among all customer messages, in the order they were sent.
-    pub order: u64,
-}
-
-/// A typing indicator Twilio accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TypingIndicator {
-    /// The customer message it names.
-    pub message_sid: String,
-    pub account_sid: String,
-    /// The customer who sees it.
-    pub customer: String,
-    /// When (Unix milliseconds, the emulator's clock).
-    pub at_ms: i64,
-}
-
-/// `GET /emulator/indicators`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Indicators {
-    /// Every accepted indicator, oldest first.
-    pub indicators: Vec<TypingIndicator>,
-    /// Customer message SID → read (an indicator named it or a later message of theirs).
-    pub read: HashMap<String, bool>,
-}
+use crate::answers::{authenticated_account, twilio_error};
+use crate::handle::Emulator;
+use crate::model::{Indicators, TypingIndicator};
 
 pub(crate) async fn typing(State(em): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
     let user = match authenticated_account(&em, &headers) {

@@ -16,23 +16,26 @@
 //! - outbound media downloaded as Twilio does before sending (63019 when that fails).
 
 mod admin;
+mod answers;
 mod callbacks;
 mod customers;
 mod deliver;
+mod handle;
 mod http;
 mod indicators;
 mod list;
 mod media;
+mod model;
 mod senders;
 mod signing;
 mod state;
 
-pub use admin::{AccountSetup, CustomerMedia, CustomerMessage, CustomerResult, Fault, NumberSetup, OpenWindows, SentMessage, Stats};
-pub use http::{Emulator, router};
-pub use indicators::{Indicators, TypingIndicator};
-pub use media::FetchedMedia;
-pub use signing::SharedKeySetup;
-pub use state::{CallbackSettings, SeededTemplate};
+pub use handle::Emulator;
+pub use http::{cdn_router, router};
+pub use model::{
+    AccountSetup, CallbackSettings, CustomerMedia, CustomerMessage, CustomerResult, Fault, FetchedMedia, Indicators, NumberSetup,
+    OpenWindows, SeededTemplate, SentMessage, SharedKeySetup, Stats, TypingIndicator,
+};
 
 /// The shared sandbox sender.
 pub const SANDBOX_NUMBER: &str = "+14155238886";

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use switchboard_twilio::messages::MessageResource;
 use time::{Date, OffsetDateTime};
 
-use crate::admin::SentMessage;
-use crate::http::{Emulator, authenticate, twilio_error};
+use crate::answers::{authenticate, twilio_error};
+use crate::handle::Emulator;
+use crate::model::SentMessage;
 
 fn day(raw: &str) -> Option<Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -50,7 +51,7 @@ pub(crate) async fn list_messages(
     if let Err(response) = authenticate(&em, &account_sid, &headers) {
         return *response;
     }
-    if let Some(answer) = crate::http::outage_answer(&em) {
+    if let Some(answer) = crate::answers::outage_answer(&em) {
         return answer;
     }
     let query = query.unwrap_or_default();

@@ -7,29 +7,14 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use switchboard_domain::attachment::{AttachmentSettings, WHATSAPP_MAX_MEDIA_BYTES, is_allowed_type};
 
-use crate::http::Emulator;
+use crate::handle::Emulator;
+use crate::model::FetchedMedia;
 
 /// Twilio's error for a file it could not download.
 pub const MEDIA_FAILED: u32 = 63019;
-
-/// One file Twilio downloaded (or tried to) for an outbound message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FetchedMedia {
-    pub url: String,
-    /// The HTTP status answered (0: no answer).
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub content_disposition: Option<String>,
-    pub size_bytes: u64,
-    /// Hex SHA-256 of the bytes received.
-    pub sha256: String,
-    /// Why the download counts as failed, if it does.
-    pub error: Option<String>,
-}
 
 /// Downloads every URL; returns what came and whether the message fails (63019).
 pub(crate) async fn fetch_all(em: &Emulator, urls: &[String]) -> (Vec<FetchedMedia>, Option<u32>) {

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchboard_twilio::senders::{Sender, SenderWebhook};
 
-use crate::http::{Emulator, authenticated_account, twilio_error};
+use crate::answers::{authenticated_account, twilio_error};
+use crate::handle::Emulator;
 use crate::state::NumberUrls;
 
 /// A number's sender SID: stable, derived from its digits.

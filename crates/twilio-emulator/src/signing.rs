@@ -6,26 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use switchboard_twilio::shared_key::{self, Algorithm, SignatureSettings};
 
-use crate::http::Emulator;
-
-/// A shared key the account's webhooks are signed with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SharedKeySetup {
-    /// The SharedKey's id.
-    pub key: String,
-    /// Its secret.
-    pub secret: String,
-    /// `HMAC_SHA256` (the default) or `HMAC_SHA1`.
-    #[serde(default = "sha256")]
-    pub algorithm: String,
-}
-
-fn sha256() -> String {
-    Algorithm::HmacSha256.as_str().into()
-}
+use crate::handle::Emulator;
+use crate::model::SharedKeySetup;
 
 /// The headers a webhook carries: `X-Twilio-Signature`, and the settings header when a shared key
 /// signed it.

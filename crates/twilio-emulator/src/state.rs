@@ -3,10 +3,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::admin::{Fault, SentMessage};
+use crate::model::{CallbackSettings, Fault, SeededTemplate, SentMessage};
 
 /// An account: its token and its numbers' webhook URLs.
 #[derive(Debug, Clone)]
@@ -17,7 +16,7 @@ pub struct Account {
     pub sandbox_join_code: Option<String>,
     pub templates: Vec<SeededTemplate>,
     /// Signs webhooks instead of the auth token, when set.
-    pub shared_key: Option<crate::signing::SharedKeySetup>,
+    pub shared_key: Option<crate::model::SharedKeySetup>,
 }
 
 /// Where a number's inbound webhooks go.
@@ -29,62 +28,6 @@ pub struct NumberUrls {
     pub fallback: Option<String>,
     /// The sender's status callback URL (Senders API); messages name their own.
     pub status_callback: Option<String>,
-}
-
-/// A Content template with its WhatsApp approval status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeededTemplate {
-    pub sid: String,
-    pub name: String,
-    pub language: String,
-    pub body: String,
-    pub status: String,
-    /// Its Content type (`twilio/text` when absent).
-    #[serde(default)]
-    pub content_type: Option<String>,
-    /// That type's other fields (`actions`, `items`, `button`, …).
-    #[serde(default)]
-    pub content: Option<serde_json::Value>,
-}
-
-impl SeededTemplate {
-    /// The `types` object of its Content resource.
-    pub fn types(&self) -> serde_json::Value {
-        let kind = self.content_type.clone().unwrap_or_else(|| "twilio/text".into());
-        let mut fields = self.content.clone().unwrap_or_else(|| serde_json::json!({}));
-        if let Some(o) = fields.as_object_mut() {
-            o.insert("body".into(), serde_json::Value::String(self.body.clone()));
-        }
-        serde_json::json!({ kind: fields })
-    }
-}
-
-/// How status callbacks are sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallbackSettings {
-    /// Delay before each callback, milliseconds.
-    pub delay_ms: u64,
-    /// Send the callbacks of a message in a shuffled order.
-    pub reorder: bool,
-    /// Send every callback twice.
-    pub duplicate: bool,
-    /// Send a `read` callback after `delivered`.
-    pub read: bool,
-    /// Status callbacks never arrive (the message still goes through).
-    #[serde(default)]
-    pub lost: bool,
-}
-
-impl Default for CallbackSettings {
-    fn default() -> Self {
-        Self {
-            delay_ms: 20,
-            reorder: false,
-            duplicate: false,
-            read: true,
-            lost: false,
-        }
-    }
 }
 
 /// Everything the emulator remembers.
@@ -103,9 +46,9 @@ pub struct State {
     /// Media of simulated customer messages: media SID → (account, content type, bytes).
     pub media: HashMap<String, (String, String, Vec<u8>)>,
     /// Customer messages delivered: SID → account and customer.
-    pub inbound: HashMap<String, crate::indicators::Inbound>,
+    pub inbound: HashMap<String, crate::model::Inbound>,
     /// Typing indicators accepted.
-    pub indicators: Vec<crate::indicators::TypingIndicator>,
+    pub indicators: Vec<crate::model::TypingIndicator>,
     /// Requests refused (auth, validation, injected faults).
     pub refused: u64,
     /// Webhook attempts answered or failed (customer messages and status callbacks, retries

@@ -4,44 +4,10 @@
 //! followed by the sorted POST parameters ([`crate::signature::signing_string`]). Without the
 //! header, the auth token and HMAC-SHA1 sign it, as always.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::Sha256;
-
-use crate::signature::{constant_time_eq, signing_string, url_variants};
+pub use crate::signature::{Algorithm, compute_with as compute, validate_with as validate};
 
 /// The header that names the shared key and algorithm.
 pub const SETTINGS_HEADER: &str = "x-twilio-webhooks-signature-settings";
-
-/// A signature algorithm Twilio offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// `HMAC_SHA1` (the auth-token signature's, and the default).
-    HmacSha1,
-    /// `HMAC_SHA256`.
-    HmacSha256,
-}
-
-impl Algorithm {
-    /// Parses Twilio's name (case-insensitive, as twilio-python does).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_uppercase().as_str() {
-            "HMAC_SHA1" => Some(Self::HmacSha1),
-            "HMAC_SHA256" => Some(Self::HmacSha256),
-            _ => None,
-        }
-    }
-
-    /// Twilio's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HmacSha1 => "HMAC_SHA1",
-            Self::HmacSha256 => "HMAC_SHA256",
-        }
-    }
-}
 
 /// What `X-Twilio-Webhooks-Signature-Settings` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,34 +57,6 @@ impl SignatureSettings {
     pub fn header(&self) -> String {
         format!("key={},algorithm={}", self.key, self.algorithm.as_str())
     }
-}
-
-/// Computes the signature of `params` posted to `url` with `secret` and `algorithm`.
-pub fn compute(algorithm: Algorithm, secret: &str, url: &str, params: &[(String, String)]) -> String {
-    let data = signing_string(url, params);
-    // HMAC accepts keys of any length, so neither can fail.
-    match algorithm {
-        Algorithm::HmacSha1 => {
-            let mut mac =
-                <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-            mac.update(data.as_bytes());
-            STANDARD.encode(mac.finalize().into_bytes())
-        }
-        Algorithm::HmacSha256 => {
-            let mut mac =
-                <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-            mac.update(data.as_bytes());
-            STANDARD.encode(mac.finalize().into_bytes())
-        }
-    }
-}
-
-/// Returns whether `signature` is right for `params` posted to `url` (any port form).
-pub fn validate(algorithm: Algorithm, secret: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
-    // Evaluate every variant (no short-circuit) so timing does not reveal which one matched.
-    url_variants(url).iter().fold(false, |ok, u| {
-        constant_time_eq(&compute(algorithm, secret, u, params), signature) | ok
-    })
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use crate::shared_key::Algorithm;
 
 /// Decodes an `application/x-www-form-urlencoded` body into name/value pairs, in order.
 pub fn form_params(body: &[u8]) -> Vec<(String, String)> {
@@ -39,9 +41,65 @@ pub fn signing_string(url: &str, params: &[(String, String)]) -> String {
     data
 }
 
+/// A signature algorithm Twilio offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// `HMAC_SHA1` (the auth-token signature's, and the default).
+    HmacSha1,
+    /// `HMAC_SHA256`.
+    HmacSha256,
+}
+
+impl Algorithm {
+    /// Parses Twilio's name (case-insensitive, as twilio-python does).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "HMAC_SHA1" => Some(Self::HmacSha1),
+            "HMAC_SHA256" => Some(Self::HmacSha256),
+            _ => None,
+        }
+    }
+
+    /// Twilio's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HmacSha1 => "HMAC_SHA1",
+            Self::HmacSha256 => "HMAC_SHA256",
+        }
+    }
+}
+
+/// Computes the signature of `params` posted to `url` with `secret` and `algorithm`.
+pub fn compute_with(algorithm: Algorithm, secret: &str, url: &str, params: &[(String, String)]) -> String {
+    let data = signing_string(url, params);
+    // HMAC accepts keys of any length, so neither can fail.
+    match algorithm {
+        Algorithm::HmacSha1 => {
+            let mut mac =
+                <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+            mac.update(data.as_bytes());
+            STANDARD.encode(mac.finalize().into_bytes())
+        }
+        Algorithm::HmacSha256 => {
+            let mut mac =
+                <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+            mac.update(data.as_bytes());
+            STANDARD.encode(mac.finalize().into_bytes())
+        }
+    }
+}
+
+/// Returns whether `signature` is right for `params` posted to `url` (any port form).
+pub fn validate_with(algorithm: Algorithm, secret: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+    // Evaluate every variant (no short-circuit) so timing does not reveal which one matched.
+    url_variants(url).iter().fold(false, |ok, u| {
+        constant_time_eq(&compute_with(algorithm, secret, u, params), signature) | ok
+    })
+}
+
 /// Computes the signature Twilio sends for `url` and `params` (HMAC-SHA1 with the auth token).
 pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    crate::shared_key::compute(Algorithm::HmacSha1, auth_token, url, params)
+    compute_with(Algorithm::HmacSha1, auth_token, url, params)
 }
 
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -65,7 +123,7 @@ pub fn url_variants(url: &str) -> Vec<String> {
 
 /// Returns whether `signature` is Twilio's for `params` posted to `url` (any port form).
 pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
-    crate::shared_key::validate(Algorithm::HmacSha1, auth_token, url, params, signature)
+    validate_with(Algorithm::HmacSha1, auth_token, url, params, signature)
 }
 
 /// Returns whether a JSON-body webhook is genuine: the `bodySHA256` query parameter must be the

@@ -14,7 +14,7 @@ use switchboard_proto::routing::v1::{AgentConnection, AgentConnectionsRequest};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::state::RoutingClient;
+use crate::clients::RoutingClient;
 
 /// How often every open stream is confirmed (routing drops one unconfirmed for 90 s).
 pub const CONFIRM_EVERY: Duration = Duration::from_secs(30);

@@ -104,7 +104,7 @@ impl Harness {
             async move { axum::serve(api, router).await }
         });
         tokio::spawn({
-            let router = emulator.cdn_router();
+            let router = switchboard_twilio_emulator::cdn_router(emulator.clone());
             async move { axum::serve(cdn, router).await }
         });
 

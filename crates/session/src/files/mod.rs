@@ -8,7 +8,7 @@
 //! working `[session.files] url_ttl_secs` later. Ingress holds no key: it hands the URL's parts
 //! to `ChannelDirectory.ReadFile`, and session checks them.
 
-mod store;
+pub mod store;
 
 use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};

@@ -3,16 +3,16 @@
 //! The metadata is always in `session.files`; an object store holds the bytes under
 //! `<prefix>/<conversation id>/<file id>`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::config::FileSettings;
 use crate::error::SessionError;
 
 /// The bytes of one file are read back in pieces this large.
@@ -33,9 +33,10 @@ pub enum FileStore {
 }
 
 impl FileStore {
-    /// Builds the store `[session.files]` names; an error says what is wrong with the setting.
-    pub fn from_settings(settings: &FileSettings) -> Result<Self, String> {
-        let location = settings.store.trim();
+    /// Builds the store `[session.files]` names (`store`, with the object store's
+    /// `store_options`); an error says what is wrong with the setting.
+    pub fn open(store: &str, store_options: &BTreeMap<String, SecretString>) -> Result<Self, String> {
+        let location = store.trim();
         if location.is_empty() || location == "postgres" {
             return Ok(Self::Postgres);
         }
@@ -46,10 +47,7 @@ impl FileStore {
                 url.scheme()
             ));
         }
-        let options = settings
-            .store_options
-            .iter()
-            .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()));
+        let options = store_options.iter().map(|(k, v)| (k.clone(), v.expose_secret().to_owned()));
         let (store, prefix) = object_store::parse_url_opts(&url, options).map_err(|e| format!("cannot use {location}: {e}"))?;
         Ok(Self::Object {
             store: Arc::from(store),

@@ -3,6 +3,7 @@
 pub mod convert;
 mod files;
 mod media;
+mod status;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
