@@ -114,6 +114,8 @@ async fn main() {
             phone: "+14155238886".into(),
             display_name: "bench".into(),
             settings: None,
+            // Twilio is not part of this benchmark.
+            skip_sender_check: true,
         })
         .await
         .unwrap();

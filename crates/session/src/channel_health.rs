@@ -96,6 +96,30 @@ impl Session {
         Ok(Credentials::account(&resolved.channel.account_sid, resolved.auth_token))
     }
 
+    /// Refuses `phone` as a new number of `channel` when Twilio answers with the account's
+    /// WhatsApp senders and it is not one of them. When Twilio cannot be asked (unreachable,
+    /// or it refuses the credentials, which the channel's own health reports), the number is
+    /// saved unchecked and the periodic health check looks again.
+    pub(crate) async fn check_sender(&self, channel: Uuid, phone: &str) -> Result<(), SessionError> {
+        let credentials = self.credentials(channel).await?;
+        let senders = match self.twilio.whatsapp_senders(&credentials).await {
+            Ok(senders) => senders,
+            Err(error) => {
+                tracing::warn!(channel_id = %channel, error = %error, "cannot read the account's WhatsApp senders; the number is saved unchecked");
+                return Ok(());
+            }
+        };
+        if senders.iter().any(|s| s.phone() == Some(phone)) {
+            return Ok(());
+        }
+        let known: Vec<&str> = senders.iter().filter_map(|s| s.phone()).collect();
+        Err(SessionError::Precondition(format!(
+            "{phone} is not a WhatsApp sender of this Twilio account (its senders: {}); register it at Twilio first. \
+             Nothing was saved (skip_sender_check saves it anyway)",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        )))
+    }
+
     /// Pairs each number of the channel with the WhatsApp sender Twilio has for it (the one
     /// lookup the webhook report, the set-up and the health check share).
     async fn report_from(&self, channel: Uuid, senders: &[Sender]) -> Result<Vec<NumberWebhooks>, SessionError> {

@@ -154,6 +154,11 @@ pub struct ChannelHealthSettings {
     /// Twilio's Messaging v2 host (Senders API; the emulator's in development).
     #[serde(default = "messaging_base")]
     pub twilio_messaging_base: String,
+    /// Refuse a new number that Twilio does not list among the account's WhatsApp senders
+    /// (when Twilio answers; unreachable, the number is saved unchecked). Off in `switchboard
+    /// dev`, whose emulator learns the numbers from Switchboard once they are saved.
+    #[serde(default = "yes")]
+    pub check_senders_on_save: bool,
 }
 
 impl Default for ChannelHealthSettings {
@@ -161,8 +166,13 @@ impl Default for ChannelHealthSettings {
         Self {
             interval_secs: five_minutes(),
             twilio_messaging_base: messaging_base(),
+            check_senders_on_save: true,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn five_minutes() -> u64 {

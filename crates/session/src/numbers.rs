@@ -117,11 +117,16 @@ impl Session {
         phone: &str,
         display_name: &str,
         settings: NumberSettings,
+        skip_sender_check: bool,
     ) -> Result<Number, SessionError> {
         let phone = PhoneNumber::parse(phone).map_err(|e| SessionError::invalid(e.to_string()))?;
         check_display_name(display_name)?;
         settings.validate()?;
-        self.channel(channel_id).await?;
+        let channel = self.channel(channel_id).await?;
+        // The sandbox's number is Twilio's shared one, never a sender of the account.
+        if self.settings.channel_health.check_senders_on_save && !skip_sender_check && !channel.sandbox {
+            self.check_sender(channel_id, phone.as_str()).await?;
+        }
         let sql = format!(
             "INSERT INTO session.numbers (id, channel_id, phone, display_name, default_language, customer_attachments, agent_attachments, \
              max_attachment_bytes, workstream_id, send_rate_per_second, survey_enabled, survey_url, survey_message) \

@@ -139,6 +139,10 @@ pub struct NewNumber {
     /// Defaults apply to fields left out.
     #[serde(default)]
     pub settings: Option<NumberSettings>,
+    /// Save it even if Twilio does not list it among the account's WhatsApp senders (by default
+    /// such a number is refused with 422 and nothing is saved).
+    #[serde(default)]
+    pub skip_sender_check: bool,
 }
 
 /// Changes to a number; `settings`, when given, replaces every setting.
@@ -154,7 +158,8 @@ pub struct NumberPatch {
 #[into_params(parameter_in = Query)]
 pub struct NumberFilter {
     /// Only this channel's numbers.
-    pub channel_id: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub channel_id: Option<ChannelId>,
     /// Items per page (default 50, at most 200).
     #[serde(default, deserialize_with = "crate::views::page_size")]
     #[param(minimum = 1, maximum = 200)]
@@ -171,6 +176,7 @@ async fn create_number(_: AdminCaller, State(s): State<AppState>, Json(new): Jso
             phone: new.phone,
             display_name: new.display_name,
             settings: new.settings.map(Into::into),
+            skip_sender_check: new.skip_sender_check,
         })
         .await
         .api()?;
@@ -186,7 +192,7 @@ async fn list_numbers(_: AdminCaller, State(s): State<AppState>, Query(f): Query
     let r = s
         .session()
         .list_numbers(spb::ListNumbersRequest {
-            channel_id: f.channel_id.unwrap_or_default(),
+            channel_id: f.channel_id.map(|c| c.to_string()).unwrap_or_default(),
             page: Some(page.to_pb()),
         })
         .await

@@ -253,3 +253,49 @@ async fn credentials_twilio_refuses_are_not_saved_and_a_new_token_is_checked_bef
     assert_ne!(fixed["health_checked_at"], checked["health_checked_at"], "judged again: {fixed}");
     w.stop().await;
 }
+
+/// A number is checked against the account's WhatsApp senders at Twilio when it is saved (#21
+/// item 4): one Twilio lists is saved, one it does not is refused with 422 naming the senders it
+/// has and nothing is saved, and `skip_sender_check` saves it anyway.
+#[tokio::test]
+async fn a_number_twilio_does_not_list_as_a_whatsapp_sender_of_the_account_is_not_saved() {
+    let w = World::start_with(json!({ "session": { "channel_health": { "check_senders_on_save": true } } })).await;
+    let channel = w.admin.get(&format!("/channels/{}", w.channel_id)).await.unwrap();
+    let mut setup = account(TOKEN, channel["inbound_url"].as_str().unwrap());
+    setup.numbers.push(NumberSetup {
+        phone: "+14155550777".into(),
+        inbound_url: "http://127.0.0.1:9/not-yet".into(),
+        fallback_url: None,
+    });
+    w.emulator().setup_account(setup);
+    let numbers = || async {
+        let listed = w.admin.get(&format!("/numbers?channel_id={}", w.channel_id)).await.unwrap();
+        let items = listed["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|n| n["phone"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let new =
+        |phone: &str, skip: bool| json!({ "channel_id": w.channel_id, "phone": phone, "display_name": phone, "skip_sender_check": skip });
+
+    let registered = w.admin.post("/numbers", &new("+14155550777", false)).await.unwrap();
+    assert_eq!(registered["phone"], "+14155550777", "{registered}");
+
+    let api = format!("{}/api/v1", w.stack.urls.api);
+    let body = new("+14155550888", false).to_string();
+    let (status, refused) = raw(reqwest::Method::POST, format!("{api}/numbers"), Some(ADMIN_KEY), Some(&body)).await;
+    assert_eq!(status, 422, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("+14155550888 is not a WhatsApp sender"), "{refused}");
+    assert!(
+        message.contains("+14155550777") && message.contains(BUSINESS),
+        "names the senders Twilio has: {refused}"
+    );
+    assert!(!numbers().await.contains(&"+14155550888".to_owned()), "nothing was saved");
+
+    let skipped = w.admin.post("/numbers", &new("+14155550888", true)).await.unwrap();
+    assert_eq!(skipped["phone"], "+14155550888", "{skipped}");
+    assert!(numbers().await.contains(&"+14155550888".to_owned()));
+    w.stop().await;
+}

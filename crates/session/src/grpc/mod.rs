@@ -271,6 +271,7 @@ impl SessionService for SessionGrpc {
                 &r.phone,
                 &r.display_name,
                 convert::settings_from(r.settings)?,
+                r.skip_sender_check,
             )
             .await?;
         ok(convert::number(&number))

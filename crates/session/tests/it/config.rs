@@ -136,6 +136,7 @@ async fn bad_configuration_is_refused_with_a_clear_error_and_changes_nothing() {
             phone: "14155238886".into(),
             display_name: "x".into(),
             settings: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -72,9 +72,13 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
             token_active_key: "k1".into(),
             token_keys: keys,
             drain_timeout_ms: 5_000,
-            // Short leases so replicas rebalance within a test's patience.
-            channel_health: Default::default(),
+            // Twilio's Senders API out of reach too: numbers are saved unchecked.
+            channel_health: switchboard_session::config::ChannelHealthSettings {
+                twilio_messaging_base: "http://127.0.0.1:9".into(),
+                ..Default::default()
+            },
             files: Default::default(),
+            // Short leases so replicas rebalance within a test's patience.
             shard_leases: switchboard_storage::leases::LeaseSettings {
                 ttl_ms: 2_000,
                 heartbeat_ms: 200,
@@ -208,6 +212,7 @@ impl Harness {
                 phone: BUSINESS.into(),
                 display_name: "Acme Support".into(),
                 settings: Some(settings),
+                ..Default::default()
             })
             .await
             .unwrap()
