@@ -13,14 +13,12 @@
 //! each lane stops after its current batch; what it had not started goes back to the broker
 //! when the channel closes.
 
-use futures_util::StreamExt;
 use lapin::Channel;
-use lapin::options::BasicCancelOptions;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Handler, Incoming, Inner};
+use super::{Handler, Incoming, Inner, next_delivery};
 
 impl<H: Handler> Inner<H> {
     pub(super) async fn keyed(
@@ -43,18 +41,10 @@ impl<H: Handler> Inner<H> {
         }
         let count = u64::try_from(lanes.len()).unwrap_or(1).max(1);
         let outcome = loop {
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => {
-                    let _ = channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
-                    break Ok(());
-                }
-                next = consumer.next() => next,
-            };
-            let delivery = match next {
-                Some(Ok(delivery)) => Incoming::from_delivery(delivery),
-                Some(Err(error)) => break Err(error.into()),
-                None => break Err(anyhow::anyhow!("the broker ended the consumer")),
+            let delivery = match next_delivery(channel, &mut consumer, tag, shutdown).await {
+                Ok(Some(delivery)) => Incoming::from_delivery(delivery),
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
             };
             let lane = usize::try_from(key(&delivery) % count).unwrap_or(0);
             if lanes[lane].send(delivery).is_err() {

@@ -284,6 +284,29 @@ async fn settle<T, E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// The next delivery of a concurrent subscription; `None` once `shutdown` is cancelled, after
+/// cancelling the subscription so the broker sends no more.
+async fn next_delivery(
+    channel: &Channel,
+    consumer: &mut lapin::Consumer,
+    tag: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Delivery>> {
+    let next = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => {
+            let _ = channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
+            return Ok(None);
+        }
+        next = consumer.next() => next,
+    };
+    match next {
+        Some(Ok(delivery)) => Ok(Some(delivery)),
+        Some(Err(error)) => Err(error.into()),
+        None => Err(anyhow::anyhow!("the broker ended the consumer")),
+    }
+}
+
 fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
@@ -374,18 +397,10 @@ impl<H: Handler> Inner<H> {
         let tracker = TaskTracker::new();
         let permits = Arc::new(Semaphore::new(self.options.concurrency));
         let outcome = 'deliveries: loop {
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => {
-                    let _ = channel.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
-                    break Ok(());
-                }
-                next = consumer.next() => next,
-            };
-            let delivery = match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => break Err(error.into()),
-                None => break Err(anyhow::anyhow!("the broker ended the consumer")),
+            let delivery = match next_delivery(channel, &mut consumer, tag, shutdown).await {
+                Ok(Some(delivery)) => delivery,
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
             };
             let permit = permits.clone().acquire_owned().await?;
             let mut batch = vec![Incoming::from_delivery(delivery)];
@@ -532,31 +547,15 @@ impl<H: Handler> Inner<H> {
         headers.remove("x-delivery-count");
         headers.remove("x-death");
         let exchange = format!("{}.delay", self.broker.topology().namespace());
-        let parked = self
-            .publisher
-            .publish(Outgoing {
-                exchange: Some(&exchange),
-                routing_key: &self.queue,
-                payload: &message.payload,
-                message_id: message.message_id.as_deref().unwrap_or(""),
-                headers,
-                mandatory: true,
-            })
-            .await;
-        match parked {
-            Ok(()) => {
-                settle(message.acker.ack(BasicAckOptions::default())).await?;
-            }
-            Err(error) => {
-                tracing::warn!(queue = %self.queue, error = %error, "cannot park message for retry, requeueing");
-                settle(message.acker.nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                }))
-                .await?;
-            }
+        if self.republish(message, &exchange, headers).await {
+            return settle(message.acker.ack(BasicAckOptions::default())).await;
         }
-        Ok(())
+        tracing::warn!(queue = %self.queue, "cannot park message for retry, requeueing");
+        settle(message.acker.nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        }))
+        .await
     }
 
     /// Sends `message` to the queue's dead-letter queue with the reason, then acks it.
@@ -570,31 +569,31 @@ impl<H: Handler> Inner<H> {
             time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
         );
         let dlx = self.broker.topology().dead_letter_exchange();
-        let sent = self
-            .publisher
+        if self.republish(message, &dlx, headers).await {
+            return settle(message.acker.ack(BasicAckOptions::default())).await;
+        }
+        // The queue's own dead-letter exchange catches it (without the reason header).
+        settle(message.acker.nack(BasicNackOptions {
+            requeue: false,
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// Publishes a copy of `message` to `exchange` under the queue's name, with `headers`;
+    /// whether the broker confirmed it.
+    async fn republish(&self, message: &Incoming, exchange: &str, headers: BTreeMap<String, String>) -> bool {
+        self.publisher
             .publish(Outgoing {
-                exchange: Some(&dlx),
+                exchange: Some(exchange),
                 routing_key: &self.queue,
                 payload: &message.payload,
                 message_id: message.message_id.as_deref().unwrap_or(""),
                 headers,
                 mandatory: true,
             })
-            .await;
-        match sent {
-            Ok(()) => {
-                settle(message.acker.ack(BasicAckOptions::default())).await?;
-            }
-            // The queue's own dead-letter exchange catches it (without the reason header).
-            Err(_) => {
-                settle(message.acker.nack(BasicNackOptions {
-                    requeue: false,
-                    ..Default::default()
-                }))
-                .await?;
-            }
-        }
-        Ok(())
+            .await
+            .is_ok()
     }
 
     fn record(&self, batch: &[Incoming], started: Instant, outcome: &'static str) {
