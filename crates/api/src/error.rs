@@ -85,7 +85,7 @@ impl From<tonic::Status> for ApiError {
         {
             error.details = serde_json::json!({
                 "rule": violation.rule,
-                "window_expires_at": violation.window_expires_at.as_ref().and_then(crate::views::rfc3339),
+                "window_expires_at": violation.window_expires_at.as_ref().and_then(crate::timefmt::rfc3339),
             });
         }
         if code == ErrorCode::Unavailable {

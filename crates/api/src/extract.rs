@@ -28,7 +28,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "{path} contains a NUL character (U+0000), which cannot be stored"
             )));
         }
-        T::deserialize(ObjectsAsObjects(value))
+        // The path names the field at fault (`channel_id: UUID parsing failed …`).
+        serde_path_to_error::deserialize(ObjectsAsObjects(value))
             .map(Json)
             .map_err(|e| ApiError::invalid(format!("Failed to deserialize the JSON body into the target type: {e}")))
     }

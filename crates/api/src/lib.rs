@@ -15,6 +15,7 @@ pub mod limits;
 pub mod routes;
 pub mod state;
 pub mod stream;
+pub mod timefmt;
 pub mod users;
 pub mod views;
 

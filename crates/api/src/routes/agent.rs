@@ -46,7 +46,7 @@ async fn me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Me>> {
                 .get_agent_status(rpb::AgentRef { agent_id: id.to_string() })
                 .await
                 .api()?
-                .into(),
+                .try_into()?,
         ),
         None => None,
     };
@@ -77,14 +77,14 @@ async fn set_presence(caller: Caller, State(s): State<AppState>, Json(p): Json<P
         })
         .await
         .api()?;
-    Ok(Json(status.into()))
+    Ok(Json(status.try_into()?))
 }
 
 #[utoipa::path(get, path = "/me/offers", tag = "agent", responses((status = 200, body = Vec<Offer>)))]
 async fn my_offers(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Vec<Offer>>> {
     let me = caller.agent()?;
     let r = s.routing().list_offers(rpb::AgentRef { agent_id: me.to_string() }).await.api()?;
-    Ok(Json(r.offers.into_iter().map(Into::into).collect()))
+    Ok(Json(r.offers.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 async fn act_on_offer(s: &AppState, caller: &Caller, id: String, accept: bool) -> ApiResult<Json<WorkItem>> {
@@ -101,7 +101,7 @@ async fn act_on_offer(s: &AppState, caller: &Caller, id: String, accept: bool) -
         routing.decline_offer(action).await
     }
     .api()?;
-    Ok(Json(item.into()))
+    Ok(Json(item.try_into()?))
 }
 
 #[utoipa::path(post, path = "/offers/{id}/accept", tag = "agent",
@@ -124,7 +124,7 @@ async fn decline_offer(caller: Caller, State(s): State<AppState>, Path(id): Path
 async fn pickable(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Vec<WorkItem>>> {
     let me = caller.agent()?;
     let r = s.routing().list_pickable(rpb::AgentRef { agent_id: me.to_string() }).await.api()?;
-    Ok(Json(r.items.into_iter().map(Into::into).collect()))
+    Ok(Json(r.items.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 /// A queue an agent may transfer to.

@@ -161,5 +161,5 @@ async fn add_note(
         })
         .await
         .api()?;
-    Ok((StatusCode::CREATED, Json(note.into())))
+    Ok((StatusCode::CREATED, Json(note.try_into()?)))
 }

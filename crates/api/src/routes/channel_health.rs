@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use serde::Serialize;
+use switchboard_domain::ids::NumberId;
 use switchboard_proto::session::v1 as spb;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,10 +12,10 @@ use utoipa_axum::routes;
 
 use super::GrpcExt;
 use crate::auth::AdminCaller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
-use crate::views::{Channel, non_empty};
+use crate::views::{Channel, non_empty, wire};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,7 +35,7 @@ pub struct WebhookUrls {
 /// One number's webhooks at Twilio against Switchboard's.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NumberWebhooks {
-    pub number_id: String,
+    pub number_id: NumberId,
     pub phone: String,
     /// The WhatsApp sender at Twilio; none: the account has no sender for this number.
     pub sender_sid: Option<String>,
@@ -54,17 +55,19 @@ fn urls(u: Option<spb::SenderWebhookUrls>) -> WebhookUrls {
     }
 }
 
-fn report(r: spb::ChannelWebhooksResponse) -> Vec<NumberWebhooks> {
+fn report(r: spb::ChannelWebhooksResponse) -> Result<Vec<NumberWebhooks>, ApiError> {
     r.numbers
         .into_iter()
-        .map(|n| NumberWebhooks {
-            number_id: n.number_id,
-            phone: n.phone,
-            sender_sid: non_empty(n.sender_sid),
-            sender_status: non_empty(n.sender_status),
-            configured: urls(n.configured),
-            expected: urls(n.expected),
-            matches: n.matches,
+        .map(|n| {
+            Ok(NumberWebhooks {
+                number_id: wire(&n.number_id, "number id")?,
+                phone: n.phone,
+                sender_sid: non_empty(n.sender_sid),
+                sender_status: non_empty(n.sender_status),
+                configured: urls(n.configured),
+                expected: urls(n.expected),
+                matches: n.matches,
+            })
         })
         .collect()
 }
@@ -80,7 +83,7 @@ async fn check(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>
     description = "Each number's webhook URLs as Twilio has them (Senders API) against the ones Switchboard expects.",
     responses((status = 200, body = [NumberWebhooks]), (status = 422, description = "Twilio refuses the credentials", body = crate::error::ErrorBody)))]
 async fn webhooks(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<NumberWebhooks>>> {
-    Ok(Json(report(s.session().channel_webhooks(spb::GetByIdRequest { id }).await.api()?)))
+    Ok(Json(report(s.session().channel_webhooks(spb::GetByIdRequest { id }).await.api()?)?))
 }
 
 #[utoipa::path(post, path = "/channels/{id}/webhooks/configure", tag = "admin",
@@ -89,5 +92,5 @@ async fn webhooks(_: AdminCaller, State(s): State<AppState>, Path(id): Path<Stri
 async fn configure(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<NumberWebhooks>>> {
     Ok(Json(report(
         s.session().configure_channel_webhooks(spb::GetByIdRequest { id }).await.api()?,
-    )))
+    )?))
 }

@@ -180,7 +180,7 @@ async fn create_number(_: AdminCaller, State(s): State<AppState>, Json(new): Jso
         })
         .await
         .api()?;
-    Ok((StatusCode::CREATED, Json(number.into())))
+    Ok((StatusCode::CREATED, Json(number.try_into()?)))
 }
 
 #[utoipa::path(get, path = "/numbers", tag = "admin", params(NumberFilter), responses((status = 200, body = Page<Number>)))]
@@ -197,12 +197,15 @@ async fn list_numbers(_: AdminCaller, State(s): State<AppState>, Query(f): Query
         })
         .await
         .api()?;
-    Ok(Json(Page::new(r.numbers.into_iter().map(Into::into).collect(), r.page)))
+    Ok(Json(Page::new(
+        r.numbers.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+        r.page,
+    )))
 }
 
 #[utoipa::path(get, path = "/numbers/{id}", tag = "admin", responses((status = 200, body = Number)))]
 async fn get_number(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Number>> {
-    Ok(Json(s.session().get_number(spb::GetByIdRequest { id }).await.api()?.into()))
+    Ok(Json(s.session().get_number(spb::GetByIdRequest { id }).await.api()?.try_into()?))
 }
 
 #[utoipa::path(patch, path = "/numbers/{id}", tag = "admin", request_body = NumberPatch, responses((status = 200, body = Number)))]
@@ -222,7 +225,7 @@ async fn update_number(
         })
         .await
         .api()?;
-    Ok(Json(number.into()))
+    Ok(Json(number.try_into()?))
 }
 
 /// What deleting a number did.
@@ -285,5 +288,5 @@ async fn set_survey(
         })
         .await
         .api()?;
-    Ok(Json(number.into()))
+    Ok(Json(number.try_into()?))
 }

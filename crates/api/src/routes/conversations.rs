@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::conversation::ConversationStatus;
-use switchboard_domain::ids::{AgentId, ClientMessageId, FileId, TemplateRef};
+use switchboard_domain::ids::{AgentId, ClientMessageId, CustomerId, FileId, NumberId, QueueId, TemplateRef};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -46,11 +46,15 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 pub struct ConversationFilter {
     /// Comma-separated statuses: open, active, waiting, wrap_up, closed.
     pub status: Option<String>,
-    pub queue_id: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub queue_id: Option<QueueId>,
     /// Supervisors and admins only (agents always see their own).
-    pub agent_id: Option<String>,
-    pub number_id: Option<String>,
-    pub customer_id: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub agent_id: Option<AgentId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub number_id: Option<NumberId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub customer_id: Option<CustomerId>,
     /// Items per page (default 50, at most 200).
     #[serde(default, deserialize_with = "crate::views::page_size")]
     #[param(minimum = 1, maximum = 200)]
@@ -66,8 +70,8 @@ async fn list_conversations(
     State(s): State<AppState>,
     Query(f): Query<ConversationFilter>,
 ) -> ApiResult<Json<Page<Conversation>>> {
-    let mut agent_id = f.agent_id.unwrap_or_default();
-    let mut queue_id = f.queue_id.unwrap_or_default();
+    let mut agent_id = f.agent_id.map(|a| a.to_string()).unwrap_or_default();
+    let mut queue_id = f.queue_id.map(|q| q.to_string()).unwrap_or_default();
     match caller.role {
         Role::Agent => {
             let me = caller.agent()?.to_string();
@@ -101,21 +105,24 @@ async fn list_conversations(
         .session()
         .list_conversations(spb::ListConversationsRequest {
             statuses,
-            number_id: f.number_id.unwrap_or_default(),
+            number_id: f.number_id.map(|n| n.to_string()).unwrap_or_default(),
             agent_id,
             queue_id,
-            customer_id: f.customer_id.unwrap_or_default(),
+            customer_id: f.customer_id.map(|c| c.to_string()).unwrap_or_default(),
             page: Some(page.to_pb()),
         })
         .await
         .api()?;
-    Ok(Json(Page::new(r.conversations.into_iter().map(Into::into).collect(), r.page)))
+    Ok(Json(Page::new(
+        r.conversations.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+        r.page,
+    )))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations",
     responses((status = 200, body = Conversation), (status = 403, body = crate::error::ErrorBody)))]
 async fn get_conversation(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
-    Ok(Json(conversation(&s, &caller, &id, Intent::Read).await?.into()))
+    Ok(Json(conversation(&s, &caller, &id, Intent::Read).await?.try_into()?))
 }
 
 /// What a reply in a conversation may carry besides text, by its number's settings.
@@ -171,7 +178,7 @@ async fn list_messages(
         })
         .await
         .api()?;
-    Ok(Json(r.messages.into_iter().map(Into::into).collect()))
+    Ok(Json(r.messages.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 /// A file to send: one uploaded to the conversation (`file_id`, from `POST
@@ -262,7 +269,7 @@ async fn send_message(
         })
         .await
         .api()?;
-    Ok((StatusCode::CREATED, Json(message.into())))
+    Ok((StatusCode::CREATED, Json(message.try_into()?)))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}/messages/{message_id}/media/{index}", tag = "conversations",
@@ -368,7 +375,7 @@ async fn transition(
         })
         .await
         .api()?;
-    Ok(Json(conversation.into()))
+    Ok(Json(conversation.try_into()?))
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/end", tag = "conversations",
@@ -442,8 +449,8 @@ async fn force_close(
 /// Where to transfer: exactly one of `queue_id` and `agent_id`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TransferRequest {
-    pub queue_id: Option<String>,
-    pub agent_id: Option<String>,
+    pub queue_id: Option<QueueId>,
+    pub agent_id: Option<AgentId>,
     #[serde(default)]
     pub note: String,
 }
@@ -460,30 +467,24 @@ async fn transfer(
     conversation(&s, &caller, &id, Intent::Work).await?;
     let mut routing = s.routing();
     let item = match (t.queue_id, t.agent_id) {
-        (Some(queue_id), None) => {
-            parse_id(&queue_id, "queue_id")?;
-            routing
-                .transfer_to_queue(rpb::TransferToQueueRequest {
-                    conversation_id: id,
-                    queue_id,
-                    note: t.note,
-                })
-                .await
-                .api()?
-        }
-        (None, Some(agent_id)) => {
-            parse_id(&agent_id, "agent_id")?;
-            routing
-                .transfer_to_agent(rpb::ConversationAgent {
-                    conversation_id: id,
-                    agent_id,
-                })
-                .await
-                .api()?
-        }
+        (Some(queue_id), None) => routing
+            .transfer_to_queue(rpb::TransferToQueueRequest {
+                conversation_id: id,
+                queue_id: queue_id.to_string(),
+                note: t.note,
+            })
+            .await
+            .api()?,
+        (None, Some(agent_id)) => routing
+            .transfer_to_agent(rpb::ConversationAgent {
+                conversation_id: id,
+                agent_id: agent_id.to_string(),
+            })
+            .await
+            .api()?,
         _ => return Err(ApiError::invalid("give exactly one of queue_id and agent_id")),
     };
-    Ok(Json(item.into()))
+    Ok(Json(item.try_into()?))
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/pick", tag = "agent",
@@ -500,7 +501,7 @@ async fn pick(caller: Caller, State(s): State<AppState>, Path(id): Path<String>)
         })
         .await
         .api()?;
-    Ok(Json(item.into()))
+    Ok(Json(item.try_into()?))
 }
 
 /// The agent to assign.
@@ -527,5 +528,5 @@ async fn assign(
         })
         .await
         .api()?;
-    Ok(Json(item.into()))
+    Ok(Json(item.try_into()?))
 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::attachment::WHATSAPP_MAX_MEDIA_BYTES;
+use switchboard_domain::ids::ConversationId;
 use switchboard_proto::session::v1 as spb;
 use switchboard_service_kit::ErrorCode;
 use utoipa::{IntoParams, ToSchema};
@@ -21,7 +22,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use crate::views::timestamp;
+use crate::views::{timestamp, wire};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upload))
@@ -35,7 +36,7 @@ const CHUNK: usize = 256 * 1024;
 pub struct UploadedFile {
     /// Send it with `{"media": {"file_id": …}}`.
     pub id: String,
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// The name it is sent under (paths and quotes removed, its type's extension kept).
     pub file_name: String,
     pub content_type: String,
@@ -45,17 +46,19 @@ pub struct UploadedFile {
     pub created_at: Option<String>,
 }
 
-impl From<spb::File> for UploadedFile {
-    fn from(f: spb::File) -> Self {
-        Self {
+impl TryFrom<spb::File> for UploadedFile {
+    type Error = ApiError;
+
+    fn try_from(f: spb::File) -> Result<Self, ApiError> {
+        Ok(Self {
             created_at: timestamp(f.created_at.as_ref()),
             id: f.id,
-            conversation_id: f.conversation_id,
+            conversation_id: wire(&f.conversation_id, "conversation id")?,
             file_name: f.file_name,
             content_type: f.content_type,
             size_bytes: f.size_bytes,
             sha256: f.sha256,
-        }
+        })
     }
 }
 
@@ -122,7 +125,7 @@ async fn upload(
         .collect();
     let chunks = futures_util::stream::iter(std::iter::once(first).chain(rest));
     let file = s.session().upload_file(chunks).await.api()?;
-    Ok((StatusCode::CREATED, Json(file.into())))
+    Ok((StatusCode::CREATED, Json(file.try_into()?)))
 }
 
 /// Reads the body, refusing it (413) as soon as it passes `cap` bytes.

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ids::{AgentId, ConversationId, QueueId};
 use switchboard_proto::common::v1 as cpb;
 use switchboard_proto::routing::v1 as rpb;
 use time::OffsetDateTime;
@@ -16,6 +17,7 @@ use crate::auth::{Caller, SupervisorCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
+use crate::views::wire;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -66,7 +68,7 @@ impl Period {
 /// How one queue did over the period (waits that started in it).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueueReport {
-    pub queue_id: String,
+    pub queue_id: QueueId,
     pub name: String,
     /// The threshold the service level is measured against.
     pub service_level_secs: u32,
@@ -98,10 +100,12 @@ pub struct QueueReport {
     pub average_wrap_up_secs: Option<f64>,
 }
 
-impl From<rpb::QueueFigures> for QueueReport {
-    fn from(q: rpb::QueueFigures) -> Self {
-        Self {
-            queue_id: q.queue_id,
+impl TryFrom<rpb::QueueFigures> for QueueReport {
+    type Error = ApiError;
+
+    fn try_from(q: rpb::QueueFigures) -> Result<Self, ApiError> {
+        Ok(Self {
+            queue_id: wire(&q.queue_id, "queue id")?,
             name: q.name,
             service_level_secs: q.service_level_secs,
             incoming: q.incoming,
@@ -117,14 +121,14 @@ impl From<rpb::QueueFigures> for QueueReport {
             handled: q.handled,
             average_handle_secs: q.average_handle_secs,
             average_wrap_up_secs: q.average_wrap_up_secs,
-        }
+        })
     }
 }
 
 /// How one agent did over the period.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentReport {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub name: String,
     /// Conversations they took in the period and finished.
     pub handled: i64,
@@ -138,10 +142,12 @@ pub struct AgentReport {
     pub missed: i64,
 }
 
-impl From<rpb::AgentFigures> for AgentReport {
-    fn from(a: rpb::AgentFigures) -> Self {
-        Self {
-            agent_id: a.agent_id,
+impl TryFrom<rpb::AgentFigures> for AgentReport {
+    type Error = ApiError;
+
+    fn try_from(a: rpb::AgentFigures) -> Result<Self, ApiError> {
+        Ok(Self {
+            agent_id: wire(&a.agent_id, "agent id")?,
             name: a.name,
             handled: a.handled,
             average_handle_secs: a.average_handle_secs,
@@ -150,14 +156,14 @@ impl From<rpb::AgentFigures> for AgentReport {
             accepted: a.accepted,
             declined: a.declined,
             missed: a.missed,
-        }
+        })
     }
 }
 
 /// One conversation's figures.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationReport {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// When it first waited in a queue.
     pub first_queued_at: Option<String>,
     /// From first waiting in a queue to the first agent taking it.
@@ -190,7 +196,7 @@ async fn queue_report(
         None => caller.queue_ids.iter().map(ToString::to_string).collect(),
     };
     let r = s.routing().queue_report(period.request(ids)?).await.api()?;
-    Ok(Json(r.queues.into_iter().map(Into::into).collect()))
+    Ok(Json(r.queues.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 #[utoipa::path(get, path = "/reports/agents", tag = "supervisor", params(Period),
@@ -226,7 +232,7 @@ async fn agent_report(
         }
     }
     let r = s.routing().agent_report(period.request(ids)?).await.api()?;
-    Ok(Json(r.agents.into_iter().map(Into::into).collect()))
+    Ok(Json(r.agents.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}/report", tag = "conversations",
@@ -241,7 +247,7 @@ async fn conversation_report(caller: Caller, State(s): State<AppState>, Path(id)
         .await
         .api()?;
     Ok(Json(ConversationReport {
-        conversation_id: c.conversation_id,
+        conversation_id: wire(&c.conversation_id, "conversation id")?,
         first_queued_at: c.first_queued_at.as_ref().and_then(crate::views::rfc3339),
         first_wait_secs: c.first_wait_secs,
         handle_secs: c.handle_secs,

@@ -31,8 +31,8 @@ async fn queue_stats(SupervisorCaller(caller): SupervisorCaller, State(s): State
         r.queues
             .into_iter()
             .filter(|q| caller.watches(Some(&q.queue_id)))
-            .map(Into::into)
-            .collect(),
+            .map(TryInto::try_into)
+            .collect::<Result<_, _>>()?,
     ))
 }
 
@@ -45,8 +45,8 @@ async fn agent_statuses(SupervisorCaller(caller): SupervisorCaller, State(s): St
         r.agents
             .into_iter()
             .filter(|a| caller.queue_ids.is_empty() || a.queue_ids.iter().any(|q| caller.watches(Some(q))))
-            .map(Into::into)
-            .collect(),
+            .map(TryInto::try_into)
+            .collect::<Result<_, _>>()?,
     ))
 }
 
@@ -90,5 +90,8 @@ async fn queue_items(
         })
         .await
         .api()?;
-    Ok(Json(Page::new(r.items.into_iter().map(Into::into).collect(), r.page)))
+    Ok(Json(Page::new(
+        r.items.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+        r.page,
+    )))
 }

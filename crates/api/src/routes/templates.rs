@@ -73,7 +73,7 @@ async fn create_template(
     Json(t): Json<TemplateInput>,
 ) -> ApiResult<(StatusCode, Json<Template>)> {
     let template = s.session().create_template(spb::TemplateInput::from(t)).await.api()?;
-    Ok((StatusCode::CREATED, Json(template.into())))
+    Ok((StatusCode::CREATED, Json(template.try_into()?)))
 }
 
 #[utoipa::path(get, path = "/templates", tag = "admin", params(TemplateFilter), responses((status = 200, body = Vec<Template>)))]
@@ -87,13 +87,13 @@ async fn list_templates(caller: Caller, State(s): State<AppState>, Query(f): Que
         })
         .await
         .api()?;
-    Ok(Json(r.templates.into_iter().map(Into::into).collect()))
+    Ok(Json(r.templates.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 #[utoipa::path(get, path = "/templates/{id}", tag = "admin", responses((status = 200, body = Template)))]
 async fn get_template(caller: Caller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Template>> {
     caller.require(Role::Agent)?;
-    Ok(Json(s.session().get_template(spb::GetByIdRequest { id }).await.api()?.into()))
+    Ok(Json(s.session().get_template(spb::GetByIdRequest { id }).await.api()?.try_into()?))
 }
 
 #[utoipa::path(put, path = "/templates/{id}", tag = "admin", request_body = TemplateInput, responses((status = 200, body = Template)))]
@@ -111,7 +111,7 @@ async fn update_template(
         })
         .await
         .api()?;
-    Ok(Json(template.into()))
+    Ok(Json(template.try_into()?))
 }
 
 #[utoipa::path(delete, path = "/templates/{id}", tag = "admin", responses((status = 204)))]

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ids::ChannelId;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +25,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct UnroutableFilter {
     /// Only this channel's.
-    pub channel_id: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub channel_id: Option<ChannelId>,
     /// How many, newest first (default 100, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -34,7 +36,7 @@ pub struct UnroutableFilter {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnroutableMessage {
     pub id: String,
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub message_sid: String,
     /// The number it was sent to (E.164).
     pub to: String,
@@ -63,7 +65,7 @@ async fn list_unroutable(
     let listed = s
         .session()
         .list_unroutable_messages(spb::ListUnroutableMessagesRequest {
-            channel_id: f.channel_id.unwrap_or_default(),
+            channel_id: f.channel_id.map(|c| c.to_string()).unwrap_or_default(),
             limit,
         })
         .await
@@ -72,16 +74,18 @@ async fn list_unroutable(
         listed
             .messages
             .into_iter()
-            .map(|m| UnroutableMessage {
-                received_at: crate::views::timestamp(m.received_at.as_ref()),
-                id: m.id,
-                channel_id: m.channel_id,
-                message_sid: m.message_sid,
-                to: m.to,
-                from: m.from,
-                reason: m.reason,
-                body: m.body,
+            .map(|m| {
+                Ok(UnroutableMessage {
+                    received_at: crate::views::timestamp(m.received_at.as_ref()),
+                    id: m.id,
+                    channel_id: crate::views::wire(&m.channel_id, "channel id")?,
+                    message_sid: m.message_sid,
+                    to: m.to,
+                    from: m.from,
+                    reason: m.reason,
+                    body: m.body,
+                })
             })
-            .collect(),
+            .collect::<Result<_, crate::error::ApiError>>()?,
     ))
 }

@@ -135,6 +135,28 @@ async fn agents_see_only_their_conversations_and_roles_keys_and_webhooks_are_enf
     assert!(invalid.1["error"]["message"].as_str().unwrap().contains("priority"));
     let queues = w.admin.get("/queues").await.unwrap();
     assert!(queues.as_array().unwrap().iter().all(|q| q["name"] != "Broken"));
+    // A typed id that is not one is refused where it enters, naming the field, in the same shape.
+    let bad_id = raw(
+        reqwest::Method::POST,
+        format!("{api}/api/v1/numbers"),
+        Some(ADMIN_KEY),
+        Some(r#"{"channel_id":"not-an-id","phone":"+14155550101"}"#),
+    )
+    .await;
+    assert_eq!(
+        (bad_id.0, bad_id.1["error"]["code"].as_str()),
+        (400, Some("invalid_argument")),
+        "{bad_id:?}"
+    );
+    assert!(bad_id.1["error"]["message"].as_str().unwrap().contains("channel_id"), "{bad_id:?}");
+    let bad_filter = raw(
+        reqwest::Method::GET,
+        format!("{api}/api/v1/conversations?queue_id=not-an-id"),
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(bad_filter.0, 400, "{bad_filter:?}");
     let nowhere = raw(reqwest::Method::GET, format!("{api}/api/v1/nowhere"), Some(ADMIN_KEY), None).await;
     assert_eq!((nowhere.0, nowhere.1["error"]["code"].as_str()), (404, Some("not_found")));
 
