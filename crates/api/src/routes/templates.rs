@@ -183,7 +183,7 @@ async fn list_automated(
         })
         .await
         .api()?;
-    Ok(Json(r.messages.into_iter().map(Into::into).collect()))
+    Ok(Json(r.messages.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?))
 }
 
 #[utoipa::path(put, path = "/automated-messages", tag = "admin", request_body = AutomatedMessage,
@@ -193,8 +193,8 @@ async fn set_automated(_: AdminCaller, State(s): State<AppState>, Json(m): Json<
     let saved = s
         .session()
         .set_automated_message(spb::AutomatedMessage {
-            channel_id: m.channel_id,
-            number_id: m.number_id.unwrap_or_default(),
+            channel_id: m.channel_id.to_string(),
+            number_id: m.number_id.map(|n| n.to_string()).unwrap_or_default(),
             trigger: m.trigger,
             language: m.language,
             text: m.text,
@@ -203,7 +203,7 @@ async fn set_automated(_: AdminCaller, State(s): State<AppState>, Json(m): Json<
         })
         .await
         .api()?;
-    Ok(Json(saved.into()))
+    Ok(Json(saved.try_into()?))
 }
 
 #[utoipa::path(delete, path = "/automated-messages", tag = "admin", params(AutomatedKey),

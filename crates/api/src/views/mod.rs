@@ -274,10 +274,10 @@ impl TryFrom<spb::Template> for Template {
 /// An automated message (greeting, queue closed, agent assigned, …).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AutomatedMessage {
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Only for this number; every number of the channel when absent.
     #[serde(default)]
-    pub number_id: Option<String>,
+    pub number_id: Option<NumberId>,
     /// The trigger (e.g. `customer_in_queue`, `agent_assigned`, `conversation_ended_by_agent`).
     pub trigger: String,
     pub language: String,
@@ -294,16 +294,18 @@ fn yes() -> bool {
     true
 }
 
-impl From<spb::AutomatedMessage> for AutomatedMessage {
-    fn from(m: spb::AutomatedMessage) -> Self {
-        Self {
-            channel_id: m.channel_id,
-            number_id: non_empty(m.number_id),
+impl TryFrom<spb::AutomatedMessage> for AutomatedMessage {
+    type Error = ApiError;
+
+    fn try_from(m: spb::AutomatedMessage) -> Result<Self, ApiError> {
+        Ok(Self {
+            channel_id: wire(&m.channel_id, "channel id")?,
+            number_id: wire_opt(&m.number_id, "number id")?,
             trigger: m.trigger,
             language: m.language,
             text: m.text,
             active: m.active,
             source: m.source,
-        }
+        })
     }
 }
