@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use switchboard_bus::{Consumer, ConsumerOptions, HandleError, Handler, Incoming, QueueSpec, key_hash};
 use switchboard_test_support::{TestBus, wait_until};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::publish;
@@ -30,6 +31,8 @@ struct Watcher {
     in_flight: Mutex<HashMap<String, usize>>,
     overlaps: Mutex<Vec<String>>,
     handled: Mutex<Vec<String>>,
+    /// Woken whenever a batch has been handled.
+    progress: Notify,
     blocker: String,
     /// How many deliveries fall outside the blocker's lane.
     elsewhere: usize,
@@ -63,14 +66,21 @@ impl Handler for Watcher {
             *n += 1;
         }
         if bodies.contains(&format!("{}:0", self.blocker)) {
-            let deadline = tokio::time::Instant::now() + WAIT;
-            while self.handled_elsewhere() < self.elsewhere {
-                if tokio::time::Instant::now() > deadline {
-                    return Err(HandleError::Reject(anyhow::anyhow!(
-                        "the other lanes did not run while this one was busy"
-                    )));
+            let others_done = async {
+                loop {
+                    // Registered before the check, so a batch finishing in between still wakes it.
+                    let mut progressed = std::pin::pin!(self.progress.notified());
+                    progressed.as_mut().enable();
+                    if self.handled_elsewhere() >= self.elsewhere {
+                        return;
+                    }
+                    progressed.await;
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            if tokio::time::timeout(WAIT, others_done).await.is_err() {
+                return Err(HandleError::Reject(anyhow::anyhow!(
+                    "the other lanes did not run while this one was busy"
+                )));
             }
         }
         tokio::task::yield_now().await;
@@ -78,6 +88,7 @@ impl Handler for Watcher {
             *self.in_flight.lock().unwrap().entry((*key).to_owned()).or_default() -= 1;
         }
         self.handled.lock().unwrap().extend(bodies.iter().cloned());
+        self.progress.notify_waiters();
         Ok(())
     }
 }
@@ -102,6 +113,7 @@ async fn one_key_is_never_handled_twice_at_once_while_other_keys_run_alongside()
         in_flight: Mutex::default(),
         overlaps: Mutex::default(),
         handled: Mutex::default(),
+        progress: Notify::new(),
         blocker,
         elsewhere,
     });
