@@ -106,6 +106,14 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
+    /// Its snake_case name (Dynamics' status-change reason name).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// Returns the integer code.
     pub fn code(self) -> i32 {
         match self {
@@ -195,6 +203,50 @@ pub enum Transition {
     Failure,
 }
 
+impl Transition {
+    /// Its snake_case name, as events carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::Pick => "pick",
+            Self::SupervisorAssign => "supervisor_assign",
+            Self::End => "end",
+            Self::CloseSession => "close_session",
+            Self::ReleaseToQueue => "release_to_queue",
+            Self::CustomerMessage => "customer_message",
+            Self::Revive => "revive",
+            Self::AutoClose => "auto_close",
+            Self::ForceClose => "force_close",
+            Self::OverflowEnd => "overflow_end",
+            Self::NoAgents => "no_agents",
+            Self::BotEnd => "bot_end",
+            Self::ChannelDeleted => "channel_deleted",
+            Self::Failure => "failure",
+        }
+    }
+
+    /// The transition a caller (an agent, routing, a bot) may ask for by name, with the
+    /// aliases `close` and `transfer_to_queue`; `None` for an unknown name and for the
+    /// system's own (`customer_message`, `auto_close`, `channel_deleted`).
+    pub fn requested(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "accept" => Self::Accept,
+            "pick" => Self::Pick,
+            "supervisor_assign" => Self::SupervisorAssign,
+            "end" => Self::End,
+            "close_session" | "close" => Self::CloseSession,
+            "release_to_queue" | "transfer_to_queue" => Self::ReleaseToQueue,
+            "revive" => Self::Revive,
+            "force_close" => Self::ForceClose,
+            "overflow_end" => Self::OverflowEnd,
+            "no_agents" => Self::NoAgents,
+            "bot_end" => Self::BotEnd,
+            "failure" => Self::Failure,
+            _ => return None,
+        })
+    }
+}
+
 /// A transition that the current status does not allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a conversation that is {} cannot {:?}", from.as_str(), transition)]
@@ -263,6 +315,29 @@ mod tests {
     use super::ConversationStatus as S;
     use super::Transition as T;
     use super::*;
+
+    #[test]
+    fn callers_request_transitions_by_name_but_never_the_systems_own() {
+        for t in [
+            T::Accept,
+            T::Pick,
+            T::SupervisorAssign,
+            T::End,
+            T::CloseSession,
+            T::ReleaseToQueue,
+            T::Revive,
+            T::ForceClose,
+        ] {
+            assert_eq!(T::requested(t.name()), Some(t));
+        }
+        assert_eq!(T::requested("close"), Some(T::CloseSession));
+        assert_eq!(T::requested("transfer_to_queue"), Some(T::ReleaseToQueue));
+        for own in [T::CustomerMessage, T::AutoClose, T::ChannelDeleted] {
+            assert_eq!(T::requested(own.name()), None, "{own:?}");
+        }
+        assert_eq!(T::requested("teleport"), None);
+        assert_eq!(StatusReason::AwaitingAgentAssignment.name(), "awaiting_agent_assignment");
+    }
 
     const STATUSES: [S; 5] = [S::Open, S::Active, S::Waiting, S::WrapUp, S::Closed];
     const TRANSITIONS: [T; 15] = [

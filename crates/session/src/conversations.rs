@@ -142,54 +142,14 @@ pub struct ConversationFilter {
     pub limit: i64,
 }
 
-/// Parses a transition name (lifecycle operations callers may request).
+/// Parses a transition a caller may request by name.
 pub fn parse_transition(raw: &str) -> Result<Transition, SessionError> {
-    Ok(match raw {
-        "accept" => Transition::Accept,
-        "pick" => Transition::Pick,
-        "supervisor_assign" => Transition::SupervisorAssign,
-        "end" => Transition::End,
-        "close_session" | "close" => Transition::CloseSession,
-        "release_to_queue" | "transfer_to_queue" => Transition::ReleaseToQueue,
-        "revive" => Transition::Revive,
-        "force_close" => Transition::ForceClose,
-        "overflow_end" => Transition::OverflowEnd,
-        "no_agents" => Transition::NoAgents,
-        "bot_end" => Transition::BotEnd,
-        "failure" => Transition::Failure,
-        other => {
-            return Err(SessionError::invalid(format!("unknown transition {other:?}")));
-        }
-    })
+    Transition::requested(raw).ok_or_else(|| SessionError::invalid(format!("unknown transition {raw:?}")))
 }
 
-/// Returns the snake_case name of a transition.
-pub fn transition_name(t: Transition) -> &'static str {
-    match t {
-        Transition::Accept => "accept",
-        Transition::Pick => "pick",
-        Transition::SupervisorAssign => "supervisor_assign",
-        Transition::End => "end",
-        Transition::CloseSession => "close_session",
-        Transition::ReleaseToQueue => "release_to_queue",
-        Transition::CustomerMessage => "customer_message",
-        Transition::Revive => "revive",
-        Transition::AutoClose => "auto_close",
-        Transition::ForceClose => "force_close",
-        Transition::OverflowEnd => "overflow_end",
-        Transition::NoAgents => "no_agents",
-        Transition::BotEnd => "bot_end",
-        Transition::ChannelDeleted => "channel_deleted",
-        Transition::Failure => "failure",
-    }
-}
-
-/// Returns the snake_case name of a status-change reason.
+/// Returns the snake_case name of a status-change reason (its code when unknown).
 pub fn reason_name(code: i32) -> String {
-    StatusReason::from_code(code)
-        .and_then(|r| serde_json::to_value(r).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| code.to_string())
+    StatusReason::from_code(code).map_or_else(|| code.to_string(), StatusReason::name)
 }
 
 impl Session {
@@ -305,7 +265,7 @@ impl Session {
                 workstream_id: updated.workstream_id.map(|w| w.to_string()),
                 from: from.as_str().into(),
                 to: to.as_str().into(),
-                transition: transition_name(input.transition).into(),
+                transition: input.transition.name().into(),
                 reason: reason_name(reason.code()),
                 agent_id: updated.agent_id.or(c.agent_id).map(|a| a.to_string()),
                 queue_id: updated.queue_id.map(|q| q.to_string()),

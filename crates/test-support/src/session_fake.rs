@@ -72,13 +72,6 @@ pub struct FakeSession {
     number_id: String,
 }
 
-fn reason_name(reason: StatusReason) -> String {
-    serde_json::to_value(reason)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 fn parse(raw: &str, what: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(raw).map_err(|_| Status::invalid_argument(format!("{what} must be a UUID")))
 }
@@ -221,7 +214,7 @@ impl FakeSession {
                 ..Default::default()
             }),
             status: c.status.as_str().into(),
-            status_reason: reason_name(c.reason),
+            status_reason: c.reason.name(),
             agent_id: c.agent_id.clone().unwrap_or_default(),
             queue_id: c.queue_id.clone().unwrap_or_default(),
             first_message: c.first_message.clone(),
@@ -240,14 +233,8 @@ impl FakeSession {
         request: &pb::TransitionRequest,
     ) -> Result<(pb::Conversation, ConversationStatusChangedV1), Status> {
         let id = parse(&request.conversation_id, "conversation_id")?;
-        let transition: Transition = serde_json::from_value(serde_json::Value::String(request.transition.clone()))
-            .map_err(|_| Status::invalid_argument(format!("unknown transition {:?}", request.transition)))?;
-        if matches!(
-            transition,
-            Transition::CustomerMessage | Transition::AutoClose | Transition::ChannelDeleted
-        ) {
-            return Err(Status::invalid_argument("that transition is the system's own"));
-        }
+        let transition = Transition::requested(&request.transition)
+            .ok_or_else(|| Status::invalid_argument(format!("unknown transition {:?}", request.transition)))?;
         let c = state
             .conversations
             .iter_mut()
@@ -287,8 +274,8 @@ impl FakeSession {
             workstream_id: c.workstream_id.clone(),
             from: from.as_str().into(),
             to: to.as_str().into(),
-            transition: request.transition.clone(),
-            reason: reason_name(reason),
+            transition: transition.name().into(),
+            reason: reason.name(),
             agent_id: c.agent_id.clone().or(previous_agent),
             queue_id: c.queue_id.clone(),
             at: self.clock.now(),
