@@ -19,10 +19,6 @@ use switchboard_twilio::TwilioClient;
 
 use crate::config::SenderSettings;
 
-fn transient(error: impl Into<anyhow::Error>) -> HandleError {
-    HandleError::Retry(error.into())
-}
-
 /// What a copy of a send may do.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Claim {
@@ -92,7 +88,7 @@ impl Claims {
             .bind(self.lease.as_secs_f64())
             .fetch_optional(&self.pool)
             .await
-            .map_err(transient)?;
+            .map_err(HandleError::retry)?;
         Ok(match row {
             Some((verdict, fence, reconcile, since, _)) if verdict == "go" => Claim::Go { fence, reconcile, since },
             Some((verdict, _, _, _, wait)) if verdict == "held" => Claim::Held(Duration::from_secs_f64(wait.clamp(0.1, 60.0))),
@@ -114,7 +110,7 @@ impl Claims {
         .bind(sent == Sent::Maybe)
         .execute(&self.pool)
         .await
-        .map_err(transient)?;
+        .map_err(HandleError::retry)?;
         Ok(())
     }
 

@@ -81,10 +81,6 @@ impl SendHandler {
     }
 }
 
-pub(crate) fn transient(error: impl Into<anyhow::Error>) -> HandleError {
-    HandleError::Retry(error.into())
-}
-
 fn message_id(raw: &str) -> Result<Uuid, HandleError> {
     Uuid::parse_str(raw).map_err(|_| HandleError::Reject(anyhow::anyhow!("message_id is not a UUID")))
 }
@@ -163,7 +159,7 @@ impl App {
             Err(error @ CredentialsError::Unavailable(_)) => {
                 let sent = if reconcile { Sent::Maybe } else { Sent::No };
                 self.claims.release(id, fence, sent).await?;
-                return Err(transient(error));
+                return Err(HandleError::retry(error));
             }
         };
         if reconcile {
@@ -177,7 +173,7 @@ impl App {
                 Ok(None) => tracing::info!(message_id = %id, "not in Twilio's Messages list; sending"),
                 Err(error) => {
                     self.claims.release(id, fence, Sent::Maybe).await?;
-                    return Err(transient(anyhow::anyhow!(
+                    return Err(HandleError::retry(anyhow::anyhow!(
                         "cannot look the send up in Twilio's Messages list: {error}"
                     )));
                 }
@@ -219,7 +215,7 @@ impl App {
                         return self.fail(id, fence, event, None, &reason).await;
                     }
                     self.claims.release(id, fence, Sent::Maybe).await?;
-                    return Err(transient(error));
+                    return Err(HandleError::retry(error));
                 }
                 Err(error) if error.is_retryable() => {
                     if let Some(after) = error.retry_after() {
@@ -243,7 +239,7 @@ impl App {
                             .await;
                     }
                     self.claims.release(id, fence, Sent::No).await?;
-                    return Err(transient(error));
+                    return Err(HandleError::retry(error));
                 }
                 Err(error) => {
                     let text = match &error {
@@ -282,7 +278,7 @@ impl App {
             .bind(record.routing_key.clone())
             .bind(record.payload.clone())
             .bind(serde_json::json!(record.headers));
-        bind(query).execute(&self.pool).await.map_err(transient)?;
+        bind(query).execute(&self.pool).await.map_err(HandleError::retry)?;
         self.outbox.wake();
         Ok(())
     }
@@ -342,7 +338,7 @@ impl App {
         .bind(id)
         .execute(&self.pool)
         .await
-        .map_err(transient)?;
+        .map_err(HandleError::retry)?;
         Ok(())
     }
 }

@@ -177,6 +177,13 @@ pub enum HandleError {
     Defer(Duration),
 }
 
+impl HandleError {
+    /// A transient failure (a dependency is down): the message is tried again.
+    pub fn retry(error: impl Into<anyhow::Error>) -> Self {
+        Self::Retry(error.into())
+    }
+}
+
 /// Handles deliveries. Must be idempotent: a message can arrive more than once.
 pub trait Handler: Send + Sync + 'static {
     /// Handles `batch` all-or-nothing; on error each message is retried on its own.
