@@ -91,6 +91,8 @@ impl Resource {
   switchboard admin channels configure-webhooks <id>
   switchboard admin channels add-webhook-key <id> --set key=<shared key id> --set secret=…
   switchboard admin channels remove-webhook-key <id> --set key=<old shared key id>
+  switchboard admin channels sign-webhooks <id> [--set algorithm=HMAC_SHA1]   (again: rotate-webhook-key)
+  switchboard admin channels webhook-signing <id>
   switchboard admin api-keys create --set name=ana --set role=agent --set agent_id=<agent id>
   switchboard admin automated-messages list --filter channel_id=<id>
   switchboard admin webhooks list --filter customer=+5511900000001 --filter answer=503
@@ -246,6 +248,15 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let path = format!("/channels/{}/webhook-keys/{key}", need_id(id, r, "remove-webhook-key")?);
             client.call(Method::DELETE, &path, None).await?
         }
+        ("sign-webhooks" | "rotate-webhook-key", Resource::Channels) => {
+            let path = format!("/channels/{}/webhook-signing", need_id(id, r, &args.action)?);
+            client.post(&path, &make_body()?).await?
+        }
+        ("webhook-signing", Resource::Channels) => {
+            client
+                .get(&format!("/channels/{}/webhook-signing", need_id(id, r, "webhook-signing")?))
+                .await?
+        }
         ("survey", Resource::Numbers) => {
             client
                 .put(&format!("/numbers/{}/survey", need_id(id, r, "survey")?), &make_body()?)
@@ -260,7 +271,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             base.trim_start_matches('/'),
             match r {
                 Resource::Channels => {
-                    " (or sync-templates, check, webhooks, configure-webhooks, webhook-keys, add-webhook-key, remove-webhook-key)"
+                    " (or sync-templates, check, webhooks, configure-webhooks, webhook-keys, add-webhook-key, remove-webhook-key, \
+                     sign-webhooks, rotate-webhook-key, webhook-signing)"
                 }
                 Resource::Numbers => " (or survey)",
                 Resource::Workstreams => " (or classification, route-to-queue)",

@@ -215,6 +215,7 @@ impl Stack {
             // The emulator learns numbers from Switchboard once they are saved, so it cannot
             // vouch for one before: the save-time sender check would refuse every new number.
             forced["session"]["channel_health"] = json!({ "twilio_messaging_base": http(*em), "check_senders_on_save": false });
+            forced["session"]["webhook_signing"] = json!({ "twilio_webhooks_base": http(*em) });
         }
         for (key, value) in [
             ("database_url", opts.database_url.as_ref()),

@@ -58,6 +58,7 @@ fn config(db: &TestDb, bus: &BusConfig) -> Config {
             drain_timeout_ms: 5_000,
             channel_health: Default::default(),
             files: Default::default(),
+            webhook_signing: Default::default(),
             shard_leases: Default::default(),
             webhooks: Default::default(),
             bot_endpoints: Default::default(),

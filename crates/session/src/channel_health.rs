@@ -171,8 +171,12 @@ impl Session {
         Ok(report)
     }
 
-    /// Checks one channel and stores the verdict.
+    /// Checks one channel and stores the verdict; finishes a shared-key rotation Twilio has
+    /// made live by then (`webhook_signing`).
     pub async fn check_channel_health(&self, channel: Uuid) -> Result<Health, SessionError> {
+        if let Err(e) = Box::pin(self.settle_webhook_signing(channel)).await {
+            tracing::warn!(channel_id = %channel, error = %e, "could not follow the channel's webhook signing change at Twilio");
+        }
         let resolved = self.resolve_channel(channel).await?;
         let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
         let check = self.twilio_verdict(&credentials).await;

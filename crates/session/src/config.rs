@@ -111,6 +111,32 @@ pub struct SessionSettings {
     /// Files agents upload (`[session.files]`).
     #[serde(default)]
     pub files: FileSettings,
+    /// Shared-key signing set up through Twilio's Webhooks API (`[session.webhook_signing]`).
+    #[serde(default)]
+    pub webhook_signing: WebhookSigningSettings,
+}
+
+/// `[session.webhook_signing]`: how a channel's shared-key signing is set up at Twilio.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookSigningSettings {
+    /// The Webhooks configuration API host (the emulator's in development).
+    pub twilio_webhooks_base: String,
+    /// The Setting's `auth` object: how Twilio authenticates to ingress (ingress relies on the
+    /// signature, so none by default).
+    pub auth: serde_json::Value,
+    /// The Setting's `signature.type` for a SharedKey.
+    pub signature_type: String,
+}
+
+impl Default for WebhookSigningSettings {
+    fn default() -> Self {
+        Self {
+            twilio_webhooks_base: "https://webhooks.twilio.com".into(),
+            auth: serde_json::json!({ "source": "INLINE", "value": { "scheme": "NONE" } }),
+            signature_type: "SHARED_KEY".into(),
+        }
+    }
 }
 
 /// `[session.files]`: where agents' uploads are kept and how Twilio gets them.

@@ -26,6 +26,7 @@ pub mod send_context;
 pub mod templates;
 pub mod unroutable;
 pub mod webhook_keys;
+pub mod webhook_signing;
 pub mod window_notes;
 
 use std::sync::Arc;
@@ -86,7 +87,8 @@ pub async fn run_with_directory(
     let publisher = Publisher::new(broker.clone());
     let cipher = crypto::TokenCipher::from_keys(&settings.token_keys, &settings.token_active_key).map_err(|e| anyhow::anyhow!(e))?;
     let twilio = TwilioClient::new(&settings.twilio_api_base, &settings.twilio_content_base, Duration::from_secs(30))?
-        .with_messaging_base(&settings.channel_health.twilio_messaging_base);
+        .with_messaging_base(&settings.channel_health.twilio_messaging_base)
+        .with_webhooks_base(&settings.webhook_signing.twilio_webhooks_base);
     let session = Arc::new(Session {
         pool: pool.clone(),
         cipher,

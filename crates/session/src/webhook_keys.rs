@@ -94,8 +94,25 @@ impl Session {
         )
     }
 
-    /// Removes a key: webhooks signed with it are refused from then on.
+    /// Removes a key: webhooks signed with it are refused from then on. The key Twilio signs
+    /// with under Switchboard's own set-up (`webhook_signing`) is refused: rotate instead.
     pub async fn delete_webhook_key(&self, channel: Uuid, key: &str) -> Result<(), SessionError> {
+        let in_use: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM session.webhook_signing WHERE channel_id = $1 AND key_sid = $2)")
+                .bind(channel)
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?;
+        if in_use {
+            return Err(SessionError::Precondition(format!(
+                "Twilio signs this channel's webhooks with {key} (webhook-signing): rotate to a new key instead"
+            )));
+        }
+        self.remove_webhook_key(channel, key).await
+    }
+
+    /// Removes a key, in use or not.
+    pub(crate) async fn remove_webhook_key(&self, channel: Uuid, key: &str) -> Result<(), SessionError> {
         let deleted = sqlx::query("DELETE FROM session.webhook_keys WHERE channel_id = $1 AND key_sid = $2")
             .bind(channel)
             .bind(key)

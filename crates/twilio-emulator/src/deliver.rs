@@ -1,7 +1,8 @@
 //! Posting a signed webhook as Twilio does, connection overrides included: the URL's fragment
 //! (`#rc=5&rp=ct,rt,5xx…`) says how many times to retry and on what (`reference/twilio.md`
 //! §1.5); without one, a failed connect is retried once and a 5xx never. The fragment is neither
-//! requested nor signed. Every attempt carries the same signature and idempotency token.
+//! requested nor signed. A Webhooks API Setting's connection takes precedence over the fragment.
+//! Every attempt carries the same signature and idempotency token.
 
 use std::time::{Duration, Instant};
 
@@ -33,8 +34,11 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Posts `params` to `url`, signed with `token`, retrying as the URL's overrides say.
 pub(crate) async fn post(em: &Emulator, url: &str, token: &str, params: &[(String, String)]) -> Delivered {
     let (target, fragment) = overrides::split(url);
-    let rules = fragment.map(ConnectionOverrides::parse).unwrap_or_default();
-    let (signature, settings) = crate::signing::sign(em, token, target, params);
+    let signed = crate::signing::sign(em, token, target, params);
+    let rules = signed
+        .connection
+        .unwrap_or_else(|| fragment.map(ConnectionOverrides::parse).unwrap_or_default());
+    let (signature, settings) = (signed.signature, signed.settings);
     let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     let idempotency = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();

@@ -72,8 +72,16 @@ impl Emulator {
             sandbox_join_code: setup.sandbox_join_code,
             templates: setup.templates.unwrap_or_else(default_templates),
             shared_key: None,
+            webhooks: Default::default(),
         };
-        self.lock().accounts.insert(setup.account_sid, account);
+        let mut state = self.lock();
+        // The account's webhook configuration is Twilio's, not the set-up's: it stays.
+        let webhooks = state.accounts.get(&setup.account_sid).map(|a| a.webhooks.clone());
+        let account = Account {
+            webhooks: webhooks.unwrap_or_default(),
+            ..account
+        };
+        state.accounts.insert(setup.account_sid, account);
     }
 
     /// Applies an account as Switchboard has it configured (development's mirror): the same

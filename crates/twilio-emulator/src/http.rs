@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use switchboard_domain::WhatsAppAddress;
 use switchboard_twilio::messages::MessageResource;
 use time::OffsetDateTime;
@@ -39,6 +39,17 @@ pub fn router(emulator: Emulator) -> Router {
         .route("/v2/Indicators/Typing.json", post(crate::indicators::typing))
         .route("/v2/Channels/Senders", get(crate::senders::list))
         .route("/v2/Channels/Senders/{sid}", post(crate::senders::update))
+        .route("/v1/Webhooks/SharedKeys", post(crate::webhooks_api::create_shared_key))
+        .route("/v1/Webhooks/SharedKeys/{id}", delete(crate::webhooks_api::delete_shared_key))
+        .route("/v1/Webhooks/Settings", post(crate::webhooks_api::create_setting))
+        .route("/v1/Webhooks/Settings/{id}", delete(crate::webhooks_api::delete_setting))
+        .route(
+            "/v1/Webhooks/Rules",
+            post(crate::webhooks_api::create_rule).get(crate::webhooks_api::list_rules),
+        )
+        .route("/v1/Webhooks/Rules/{id}", patch(crate::webhooks_api::patch_rule))
+        .route("/v1/Webhooks/Operations/{id}", get(crate::webhooks_api::get_operation))
+        .route("/emulator/webhooks/propagation", put(crate::webhooks_api::put_propagation))
         .route("/emulator/indicators", get(crate::indicators::get_indicators))
         .route("/emulator/accounts", put(admin::put_account))
         .route(

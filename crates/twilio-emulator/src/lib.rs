@@ -13,6 +13,8 @@
 //!   (`/v2/Indicators/Typing.json`), the Senders API (`/v2/Channels/Senders`, each number a
 //!   sender whose webhook URLs are where the emulator posts), fault injection, and per-sender
 //!   send counts;
+//! - the Webhooks configuration API (`/v1/Webhooks/…`: SharedKeys, Settings, Rules with their
+//!   propagation delay, Operations), whose live Rules sign and time the webhooks that match;
 //! - outbound media downloaded as Twilio does before sending (63019 when that fails).
 
 mod admin;
@@ -29,6 +31,8 @@ mod model;
 mod senders;
 mod signing;
 mod state;
+mod webhook_rules;
+mod webhooks_api;
 
 pub use handle::Emulator;
 pub use http::{cdn_router, router};

@@ -11,18 +11,43 @@ use switchboard_twilio::shared_key::{self, Algorithm, SignatureSettings};
 use crate::handle::Emulator;
 use crate::model::SharedKeySetup;
 
-/// The headers a webhook carries: `X-Twilio-Signature`, and the settings header when a shared key
-/// signed it.
-pub(crate) fn sign(em: &Emulator, token: &str, url: &str, params: &[(String, String)]) -> (String, Option<String>) {
+/// How a webhook to `url` goes out: its `X-Twilio-Signature`, the settings header when a shared
+/// key signed it, and the connection of the Setting a Webhooks API Rule applies to it (which
+/// takes precedence over the URL's overrides). A live Rule comes first, then a key set with
+/// `PUT /emulator/accounts/{sid}/shared-key`, then the auth token.
+pub(crate) fn sign(em: &Emulator, token: &str, url: &str, params: &[(String, String)]) -> Signed {
     let account = params.iter().find(|(k, _)| k == "AccountSid").map(|(_, v)| v.as_str());
-    let key = account.and_then(|a| em.lock().accounts.get(a).and_then(|acc| acc.shared_key.clone()));
-    match key.and_then(|k| Algorithm::parse(&k.algorithm).map(|alg| (k, alg))) {
-        Some((k, algorithm)) => {
-            let settings = SignatureSettings { key: k.key, algorithm };
-            (shared_key::compute(algorithm, &k.secret, url, params), Some(settings.header()))
+    let (applied, key) = {
+        let mut state = em.lock();
+        match account.and_then(|a| state.accounts.get_mut(a)) {
+            Some(acc) => (acc.webhooks.applied(url, std::time::Instant::now()), acc.shared_key.clone()),
+            None => (None, None),
         }
-        None => (switchboard_twilio::signature::compute(token, url, params), None),
+    };
+    let connection = applied.as_ref().and_then(|a| a.connection.clone());
+    let signer = match applied.and_then(|a| a.signer) {
+        Some(signer) => Some(signer),
+        None => key.and_then(|k| Algorithm::parse(&k.algorithm).map(|alg| (k.key, k.secret, alg))),
+    };
+    match signer {
+        Some((key, secret, algorithm)) => Signed {
+            signature: shared_key::compute(algorithm, &secret, url, params),
+            settings: Some(SignatureSettings { key, algorithm }.header()),
+            connection,
+        },
+        None => Signed {
+            signature: switchboard_twilio::signature::compute(token, url, params),
+            settings: None,
+            connection,
+        },
     }
+}
+
+/// What [`sign`] decided for one webhook.
+pub(crate) struct Signed {
+    pub signature: String,
+    pub settings: Option<String>,
+    pub connection: Option<switchboard_twilio::overrides::ConnectionOverrides>,
 }
 
 impl Emulator {

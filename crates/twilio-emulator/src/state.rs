@@ -17,6 +17,8 @@ pub struct Account {
     pub templates: Vec<SeededTemplate>,
     /// Signs webhooks instead of the auth token, when set.
     pub shared_key: Option<crate::model::SharedKeySetup>,
+    /// The Webhooks configuration API's SharedKeys, Settings and Rules.
+    pub webhooks: crate::webhook_rules::WebhooksConfig,
 }
 
 /// Where a number's inbound webhooks go.
@@ -60,6 +62,8 @@ pub struct State {
     /// What [`crate::Emulator::mirror_account`] last applied to each account (serialized), so a
     /// second mirror of the same configuration leaves the account as the tests changed it.
     pub mirrored: HashMap<String, String>,
+    /// How long a Webhooks API Rule change takes to go live.
+    pub webhooks_propagation: std::time::Duration,
 }
 
 /// The lock around the state.

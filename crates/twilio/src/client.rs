@@ -111,6 +111,7 @@ pub struct TwilioClient {
     api_base: String,
     content_base: String,
     messaging_base: String,
+    webhooks_base: String,
 }
 
 impl TwilioClient {
@@ -128,12 +129,24 @@ impl TwilioClient {
             api_base: api_base.trim_end_matches('/').to_owned(),
             content_base: content_base.trim_end_matches('/').to_owned(),
             messaging_base: "https://messaging.twilio.com".into(),
+            webhooks_base: "https://webhooks.twilio.com".into(),
         })
     }
 
     /// The Messaging v2 API's base URL.
     pub fn messaging_base(&self) -> &str {
         &self.messaging_base
+    }
+
+    /// The Webhooks configuration API's base URL.
+    pub fn webhooks_base(&self) -> &str {
+        &self.webhooks_base
+    }
+
+    /// Uses `base` for the Webhooks configuration API instead of `https://webhooks.twilio.com`.
+    pub fn with_webhooks_base(mut self, base: &str) -> Self {
+        base.trim_end_matches('/').clone_into(&mut self.webhooks_base);
+        self
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -364,11 +377,31 @@ async fn api_error(response: reqwest::Response) -> TwilioError {
                 retry_after,
             }
         }
-        Err(_) => TwilioError::Api {
-            status,
-            code: None,
-            message: format!("HTTP {status}"),
-            retry_after,
+        // The newer APIs (Webhooks configuration) answer RFC 7807 problem details.
+        Err(_) => match serde_json::from_slice::<Problem>(&body) {
+            Ok(problem) => TwilioError::Api {
+                status,
+                code: problem.code,
+                message: problem.detail.or(problem.title).unwrap_or_else(|| format!("HTTP {status}")),
+                retry_after,
+            },
+            Err(_) => TwilioError::Api {
+                status,
+                code: None,
+                message: format!("HTTP {status}"),
+                retry_after,
+            },
         },
     }
+}
+
+/// An RFC 7807 problem (`type`, `title`, `status`, `detail`, `code`).
+#[derive(serde::Deserialize)]
+struct Problem {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    code: Option<u32>,
 }

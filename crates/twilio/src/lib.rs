@@ -6,7 +6,9 @@
 //! - [`messages`] and [`content`]: the Messages API and Content API request/response shapes;
 //! - [`errors`]: which Twilio errors are worth retrying, and human text for the codes that
 //!   arrive without a message;
-//! - [`client`]: a small REST client over reqwest (base URLs configurable for the emulator).
+//! - [`client`]: a small REST client over reqwest (base URLs configurable for the emulator);
+//! - [`senders`] and [`webhooks_config`]: the Senders API and the Webhooks configuration API
+//!   (SharedKeys, Settings, Rules, Operations).
 
 pub mod client;
 pub mod content;
@@ -17,6 +19,7 @@ pub mod senders;
 pub mod shared_key;
 pub mod signature;
 pub mod webhook;
+pub mod webhooks_config;
 
 pub use client::{Credentials, TwilioClient, TwilioError};
 pub use webhook::{InboundMessage, StatusCallback, Unverified, Verified, Webhook, WebhookError};

@@ -190,3 +190,111 @@ async fn webhooks_signed_with_shared_keys_verify_through_a_rotation() {
     ana.close().await;
     w.stop().await;
 }
+
+/// The keys the channel holds, by id.
+async fn held_keys(w: &World) -> Vec<String> {
+    let keys = w.admin.get(&format!("/channels/{}/webhook-keys", w.channel_id)).await.unwrap();
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn secret_of(w: &World, key: &str) -> String {
+    let keys = w.emulator().webhooks_shared_keys(ACCOUNT);
+    keys.into_iter()
+        .find(|(id, _)| id == key)
+        .map(|(_, s)| s)
+        .expect("the key at Twilio")
+}
+
+#[tokio::test]
+async fn switchboard_sets_up_and_rotates_shared_key_signing_through_twilios_webhooks_api() {
+    let w = World::start().await;
+    let signing = format!("/channels/{}/webhook-signing", w.channel_id);
+    assert_eq!(w.admin.get(&signing).await.unwrap()["configured"], false);
+    // Bad input is refused and changes nothing, here or at Twilio.
+    let bad = w.admin.post(&signing, &json!({ "algorithm": "HMAC_MD5" })).await.unwrap_err();
+    assert!(bad.to_string().contains("HMAC_SHA256"), "{bad}");
+    assert_eq!(w.admin.get(&signing).await.unwrap()["configured"], false);
+    assert!(w.emulator().webhooks_shared_keys(ACCOUNT).is_empty());
+
+    // Set up: Twilio makes the key (its secret kept here, sealed), a Setting and the Rule.
+    let first = w.admin.post(&signing, &json!({})).await.unwrap();
+    assert_eq!(first["configured"], true, "{first}");
+    assert_eq!(first["algorithm"], "HMAC_SHA256");
+    assert_eq!(
+        first["operation_id"],
+        Value::Null,
+        "the emulator propagates at once by default: {first}"
+    );
+    assert_eq!(
+        first["prefix"],
+        format!("{}/v1/twilio/{}/", w.stack.urls.public_base_url, w.channel_id)
+    );
+    let one = first["key"].as_str().unwrap().to_owned();
+    assert!(one.starts_with("webhooks_sharedkey_"), "{one}");
+    assert_eq!(held_keys(&w).await, vec![one.clone()]);
+    let secret_one = secret_of(&w, &one);
+    assert!(!first.to_string().contains(&secret_one), "the secret never leaves: {first}");
+    // The key Twilio signs with cannot be removed by hand.
+    let in_use = w
+        .admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/channels/{}/webhook-keys/{one}", w.channel_id),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(in_use.to_string().contains("rotate"), "{in_use}");
+    let signed = customer(&w, "signed with the key Switchboard made").await;
+    assert_eq!(signed["webhook_status"], 200, "{signed}");
+    let sid = signed["message_sid"].as_str().unwrap();
+    assert_eq!(python_agrees(&w, sid, &secret_one).await, "valid HMAC_SHA256");
+
+    // Rotation, with Twilio's propagation delay: the change is not live at once.
+    w.emulator().set_webhooks_propagation(std::time::Duration::from_secs(3));
+    let second = w.admin.post(&signing, &json!({ "algorithm": "HMAC_SHA1" })).await.unwrap();
+    let two = second["key"].as_str().unwrap().to_owned();
+    assert_ne!(two, one);
+    assert_eq!(second["operation_status"], "RUNNING", "{second}");
+    assert_eq!(second["retiring_key"], one.as_str());
+    assert_eq!(held_keys(&w).await, [one.clone(), two.clone()]);
+    // A further change while this one propagates is refused, and changes nothing.
+    let busy = w.admin.post(&signing, &json!({})).await.unwrap_err();
+    assert!(busy.to_string().contains("still propagating"), "{busy}");
+    assert_eq!(held_keys(&w).await.len(), 2);
+    assert_eq!(w.emulator().webhooks_shared_keys(ACCOUNT).len(), 2);
+    // Meanwhile Twilio still signs with the old key, which still verifies.
+    let during = customer(&w, "while the change propagates").await;
+    assert_eq!(during["webhook_status"], 200, "{during}");
+    let during_sid = during["message_sid"].as_str().unwrap();
+    assert_eq!(python_agrees(&w, during_sid, &secret_one).await, "valid HMAC_SHA256");
+
+    // Once live, the channel's health check retires the old Setting and key, at Twilio and here.
+    let check = format!("/channels/{}/health-check", w.channel_id);
+    switchboard_test_support::wait_until(WAIT, "the rotation settled", || async {
+        w.admin.post(&check, &json!({})).await.unwrap();
+        w.admin.get(&signing).await.unwrap()["retiring_key"].is_null()
+    })
+    .await;
+    assert_eq!(held_keys(&w).await, vec![two.clone()]);
+    let at_twilio: Vec<String> = w.emulator().webhooks_shared_keys(ACCOUNT).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(at_twilio, vec![two.clone()]);
+    assert_eq!(
+        w.emulator().webhooks_settings(ACCOUNT),
+        [second["setting_id"].as_str().unwrap().to_owned()]
+    );
+    let after = customer(&w, "after the rotation").await;
+    assert_eq!(after["webhook_status"], 200, "{after}");
+    let after_sid = after["message_sid"].as_str().unwrap();
+    assert_eq!(python_agrees(&w, after_sid, &secret_of(&w, &two)).await, "valid HMAC_SHA1");
+    assert_eq!(
+        python_agrees(&w, after_sid, &secret_one).await,
+        "invalid HMAC_SHA1",
+        "the check can fail"
+    );
+    w.stop().await;
+}

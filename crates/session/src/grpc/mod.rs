@@ -4,6 +4,7 @@ pub mod convert;
 mod files;
 mod media;
 mod status;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -142,27 +143,24 @@ impl SessionService for SessionGrpc {
     }
 
     async fn add_webhook_key(&self, request: Request<pb::AddWebhookKeyRequest>) -> Reply<pb::WebhookKey> {
-        let r = request.into_inner();
-        let key = self
-            .session
-            .add_webhook_key(parse_id(&r.channel_id, "channel_id")?, &r.key, &SecretString::from(r.secret))
-            .await?;
-        ok(convert::webhook_key(&key))
+        ok(webhooks::add_key(&self.session, request.into_inner()).await?)
     }
 
     async fn list_webhook_keys(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::ListWebhookKeysResponse> {
-        let keys = self.session.webhook_keys(parse_id(&request.get_ref().id, "id")?).await?;
-        ok(pb::ListWebhookKeysResponse {
-            keys: keys.iter().map(convert::webhook_key).collect(),
-        })
+        ok(webhooks::list_keys(&self.session, request.get_ref()).await?)
     }
 
     async fn delete_webhook_key(&self, request: Request<pb::DeleteWebhookKeyRequest>) -> Reply<Empty> {
-        let r = request.get_ref();
-        self.session
-            .delete_webhook_key(parse_id(&r.channel_id, "channel_id")?, &r.key)
-            .await?;
+        webhooks::delete_key(&self.session, request.get_ref()).await?;
         ok(Empty {})
+    }
+
+    async fn set_up_webhook_signing(&self, request: Request<pb::SetUpWebhookSigningRequest>) -> Reply<pb::WebhookSigning> {
+        ok(webhooks::set_up_signing(&self.session, request.get_ref()).await?)
+    }
+
+    async fn get_webhook_signing(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::WebhookSigning> {
+        ok(webhooks::get_signing(&self.session, request.get_ref()).await?)
     }
 
     async fn check_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Channel> {

@@ -78,6 +78,7 @@ pub fn config(db: &TestDb, bus: &TestBus) -> Config {
                 ..Default::default()
             },
             files: Default::default(),
+            webhook_signing: Default::default(),
             // Short leases so replicas rebalance within a test's patience.
             shard_leases: switchboard_storage::leases::LeaseSettings {
                 ttl_ms: 2_000,

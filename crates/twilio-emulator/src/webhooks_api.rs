@@ -1,0 +1,316 @@
+//! Twilio's Webhooks configuration API (`/v1/Webhooks/…`, public beta): SharedKeys, Settings,
+//! Rules and Operations, per account. A Rule change is not live at once: it takes effect after
+//! the emulator's propagation delay (`PUT /emulator/webhooks/propagation`, default 0; Twilio says
+//! 30–60 s), and until then the old Settings apply and its Operation is `RUNNING`. When a webhook
+//! goes out, its URL picks a Rule as Twilio's evaluation order does (exact matches longest
+//! first, then prefixes longest first, then the default), and the live Setting signs it with its
+//! SharedKey and sets its connection, which takes precedence over the URL's `#…` overrides.
+//! What is in use cannot be deleted (409): a SharedKey a Setting names, a Setting a Rule applies.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use switchboard_twilio::shared_key::Algorithm;
+use switchboard_twilio::webhooks_config::{NewSetting, NewSharedKey, Operation, Rule, RuleChange, Setting, SettingReference};
+
+use crate::answers::authenticated_account;
+use crate::handle::Emulator;
+use crate::webhook_rules::{LiveRule, WebhooksConfig};
+
+/// An RFC 7807 problem, as the Webhooks API answers errors.
+fn problem(status: StatusCode, code: u32, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": format!("https://www.twilio.com/docs/errors/{code}"),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+    });
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(body)).into_response()
+}
+
+fn new_id(kind: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("webhooks_{kind}_{}", &hex[..26])
+}
+
+/// Runs `f` on the caller's configuration, or answers 401.
+fn with_config(em: &Emulator, headers: &HeaderMap, f: impl FnOnce(&mut WebhooksConfig, Duration) -> Response) -> Response {
+    let account = match authenticated_account(em, headers) {
+        Ok(account) => account,
+        Err(response) => return *response,
+    };
+    let mut state = em.lock();
+    let propagation = state.webhooks_propagation;
+    match state.accounts.get_mut(&account) {
+        Some(a) => f(&mut a.webhooks, propagation),
+        None => problem(StatusCode::UNAUTHORIZED, 20003, "Authenticate"),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(problem(StatusCode::BAD_REQUEST, 20001, &format!("Invalid JSON body: {e}"))))
+}
+
+pub(crate) async fn create_shared_key(State(em): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let new: NewSharedKey = match parse(&body) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    with_config(&em, &headers, |config, _| {
+        let id = new_id("sharedkey");
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        config.shared_keys.insert(id.clone(), (new.friendly_name.clone(), secret.clone()));
+        let answer = serde_json::json!({ "id": id, "friendlyName": new.friendly_name, "secret": secret });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    })
+}
+
+pub(crate) async fn delete_shared_key(State(em): State<Emulator>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    with_config(&em, &headers, |config, _| {
+        if !config.shared_keys.contains_key(&id) {
+            return problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        }
+        let used = config
+            .settings
+            .values()
+            .any(|s| s.signature.as_ref().and_then(|g| g.shared_key_id.as_deref()) == Some(id.as_str()));
+        if used {
+            return problem(StatusCode::CONFLICT, 59201, "The SharedKey is used by a Setting");
+        }
+        config.shared_keys.remove(&id);
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+pub(crate) async fn create_setting(State(em): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let new: NewSetting = match parse(&body) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    with_config(&em, &headers, |config, _| {
+        if !new.auth.is_object() {
+            return problem(StatusCode::BAD_REQUEST, 20001, "auth is required");
+        }
+        if let Some(signature) = new.signature.as_ref().filter(|s| !s.kind.eq_ignore_ascii_case("none")) {
+            if !signature.shared_key_id.as_ref().is_some_and(|k| config.shared_keys.contains_key(k)) {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    20001,
+                    "signature.sharedKeyId names no SharedKey of the account",
+                );
+            }
+            if signature.algorithm.as_deref().and_then(Algorithm::parse).is_none() {
+                return problem(StatusCode::BAD_REQUEST, 20001, "signature.algorithm is HMAC_SHA1 or HMAC_SHA256");
+            }
+        }
+        let setting = Setting {
+            id: new_id("setting"),
+            kind: Some("CUSTOMER".into()),
+            friendly_name: new.friendly_name.clone(),
+            signature: new.signature.clone(),
+            connection: new.connection.clone(),
+        };
+        config.settings.insert(setting.id.clone(), setting.clone());
+        (StatusCode::CREATED, Json(setting)).into_response()
+    })
+}
+
+pub(crate) async fn delete_setting(State(em): State<Emulator>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    with_config(&em, &headers, |config, _| {
+        if !config.settings.contains_key(&id) {
+            return problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        }
+        let now = Instant::now();
+        let used = config.rules.values_mut().any(|r| {
+            r.settle(now);
+            let names = |refs: &[SettingReference]| refs.iter().any(|s| s.setting_id == id);
+            names(&r.rule.settings) || r.live.as_deref().is_some_and(names)
+        });
+        if used {
+            return problem(StatusCode::CONFLICT, 59201, "The Setting is applied by a Rule");
+        }
+        config.settings.remove(&id);
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+/// Checks a Rule's settings: one or two existing Settings whose shares add up to 100.
+fn check_references(config: &WebhooksConfig, settings: &[SettingReference]) -> Result<(), Box<Response>> {
+    let total: u32 = settings.iter().map(|s| u32::from(s.percentage)).sum();
+    if settings.is_empty() || settings.len() > 2 || total != 100 {
+        return Err(Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            20001,
+            "settings holds one or two Settings whose percentages add up to 100",
+        )));
+    }
+    match settings.iter().find(|s| !config.settings.contains_key(&s.setting_id)) {
+        Some(missing) => Err(Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            20001,
+            &format!("no Setting {}", missing.setting_id),
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn operation_view(id: &str, rule: &str, live_at: Instant, now: Instant) -> Operation {
+    Operation {
+        id: id.to_owned(),
+        status: if now >= live_at { "COMPLETED" } else { "RUNNING" }.into(),
+        status_url: Some(format!("/v1/Webhooks/Operations/{id}")),
+        error: None,
+        resource_id: Some(rule.to_owned()),
+    }
+}
+
+/// Answers a Rule change: 202 with its Operation and the Rule as asked for.
+fn accepted(config: &mut WebhooksConfig, rule_id: &str, effective_at: Instant) -> Response {
+    let op = new_id("operation");
+    config.operations.insert(op.clone(), (rule_id.to_owned(), effective_at));
+    let change = RuleChange {
+        operation: operation_view(&op, rule_id, effective_at, Instant::now()),
+        rule: config.rules.get(rule_id).map(|r| r.rule.clone()),
+    };
+    let mut response = (StatusCode::ACCEPTED, Json(change)).into_response();
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/Webhooks/Operations/{op}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+pub(crate) async fn create_rule(State(em): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut rule: Rule = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    with_config(&em, &headers, |config, propagation| {
+        if let Err(r) = check_references(config, &rule.settings) {
+            return *r;
+        }
+        let valid = match rule.match_type.as_str() {
+            "PREFIX_MATCH" => rule.prefix.as_deref().is_some_and(|p| p.ends_with('/')),
+            "EXACT_MATCH" => rule.value.as_deref().is_some_and(|v| !v.is_empty() && !v.ends_with('/')),
+            "DEFAULT" => true,
+            _ => false,
+        };
+        if !valid {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                20001,
+                "a PREFIX_MATCH needs a prefix ending in /, an EXACT_MATCH a value not ending in /",
+            );
+        }
+        let taken = config
+            .rules
+            .values()
+            .any(|r| r.rule.match_type == rule.match_type && r.rule.prefix == rule.prefix && r.rule.value == rule.value);
+        if taken {
+            return problem(StatusCode::CONFLICT, 59200, "A Rule already matches that URL pattern");
+        }
+        rule.id = new_id("rule");
+        let now = Instant::now();
+        let id = rule.id.clone();
+        let mut live = LiveRule {
+            rule,
+            live: None,
+            effective_at: now + propagation,
+        };
+        live.settle(now);
+        config.rules.insert(id.clone(), live);
+        accepted(config, &id, now + propagation)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RulePatch {
+    settings: Option<Vec<SettingReference>>,
+}
+
+pub(crate) async fn patch_rule(State(em): State<Emulator>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let patch: RulePatch = match parse(&body) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    with_config(&em, &headers, |config, propagation| {
+        let Some(settings) = patch.settings else {
+            return problem(StatusCode::BAD_REQUEST, 20001, "nothing to change");
+        };
+        if let Err(r) = check_references(config, &settings) {
+            return *r;
+        }
+        let now = Instant::now();
+        let Some(rule) = config.rules.get_mut(&id) else {
+            return problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        };
+        // What was live stays live until the change propagates.
+        rule.settle(now);
+        rule.rule.settings = settings;
+        rule.effective_at = now + propagation;
+        rule.settle(now);
+        accepted(config, &id, now + propagation)
+    })
+}
+
+pub(crate) async fn list_rules(State(em): State<Emulator>, headers: HeaderMap) -> Response {
+    with_config(&em, &headers, |config, _| {
+        let rules: Vec<Rule> = config.rules.values().map(|r| r.rule.clone()).collect();
+        let answer = serde_json::json!({ "rules": rules, "meta": { "key": "rules", "pageSize": rules.len(), "nextToken": null } });
+        Json(answer).into_response()
+    })
+}
+
+pub(crate) async fn get_operation(State(em): State<Emulator>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    with_config(&em, &headers, |config, _| match config.operations.get(&id) {
+        Some((rule, at)) => Json(operation_view(&id, rule, *at, Instant::now())).into_response(),
+        None => problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Propagation {
+    ms: u64,
+}
+
+/// `PUT /emulator/webhooks/propagation` `{"ms": …}`: how long Rule changes take to go live.
+pub(crate) async fn put_propagation(State(em): State<Emulator>, Json(p): Json<Propagation>) -> StatusCode {
+    em.set_webhooks_propagation(Duration::from_millis(p.ms));
+    StatusCode::NO_CONTENT
+}
+
+impl Emulator {
+    /// The SharedKeys account `account_sid` has at "Twilio": (id, secret), by id.
+    pub fn webhooks_shared_keys(&self, account_sid: &str) -> Vec<(String, String)> {
+        self.lock()
+            .accounts
+            .get(account_sid)
+            .map(|a| {
+                a.webhooks
+                    .shared_keys
+                    .iter()
+                    .map(|(id, (_, secret))| (id.clone(), secret.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The ids of account `account_sid`'s Webhook Settings.
+    pub fn webhooks_settings(&self, account_sid: &str) -> Vec<String> {
+        self.lock()
+            .accounts
+            .get(account_sid)
+            .map(|a| a.webhooks.settings.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Rule changes go live `delay` after they are accepted.
+    pub fn set_webhooks_propagation(&self, delay: Duration) {
+        self.lock().webhooks_propagation = delay;
+    }
+}
