@@ -1,6 +1,7 @@
 //! The emulator posts customer webhooks as Twilio does: retried only when the URL's connection
 //! overrides say so, every attempt signed over the URL without its fragment; once the inbound URL
-//! has failed, the number's fallback URL is requested with `ErrorCode` and `ErrorUrl`.
+//! has failed, the number's fallback URL is requested with `ErrorCode` and `ErrorUrl`; a Webhooks
+//! API Rule matching the URL signs with its Setting's SharedKey and retries as its connection says.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test binary: a panic is the failure report
 
@@ -27,6 +28,8 @@ struct Flaky {
     seen: Arc<AtomicU32>,
     log: Arc<Mutex<Vec<(bool, String)>>>,
     params: Arc<Mutex<Vec<Form>>>,
+    /// Each request's `X-Twilio-Signature` and `X-Twilio-Webhooks-Signature-Settings`.
+    signatures: Arc<Mutex<Vec<(String, Option<String>)>>>,
     url: String,
 }
 
@@ -41,6 +44,11 @@ async fn hook(State(f): State<Flaky>, headers: HeaderMap, body: Bytes) -> Status
     let valid = switchboard_twilio::signature::validate(TOKEN, &f.url, &params, signature);
     f.log.lock().unwrap().push((valid, token));
     f.params.lock().unwrap().push(params);
+    let settings = headers
+        .get(switchboard_twilio::shared_key::SETTINGS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    f.signatures.lock().unwrap().push((signature.to_owned(), settings));
     if f.seen.fetch_add(1, Ordering::SeqCst) < f.fail {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -56,6 +64,7 @@ async fn flaky(fail: u32) -> Flaky {
         seen: Arc::new(AtomicU32::new(0)),
         log: Arc::new(Mutex::new(Vec::new())),
         params: Arc::new(Mutex::new(Vec::new())),
+        signatures: Arc::new(Mutex::new(Vec::new())),
         url,
     };
     let app = axum::Router::new()
@@ -175,4 +184,65 @@ async fn a_failed_inbound_url_sends_the_webhook_to_the_fallback_url_with_the_err
         .unwrap();
     assert!(!result.webhook_fallback, "{result:?}");
     assert!(fallback.params.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_webhooks_api_rule_signs_with_its_shared_key_and_its_connection_overrides_the_url() {
+    // A URL without overrides: alone, Twilio would not retry its 503s.
+    let hook = flaky(2).await;
+    let em = emulator(&hook.url);
+    let listener = bind_local().await;
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = switchboard_twilio_emulator::router(em.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let twilio = switchboard_twilio::TwilioClient::new(&base, &base, std::time::Duration::from_secs(5))
+        .unwrap()
+        .with_webhooks_base(&base);
+    let creds = switchboard_twilio::Credentials::account(ACCOUNT, TOKEN.to_owned().into());
+    use switchboard_twilio::webhooks_config::{ConnectionSetting, NewSetting, Rule, SignatureSetting};
+    let key = twilio.create_shared_key(&creds, "test").await.unwrap();
+    let connection = ConnectionSetting::from_overrides(&switchboard_twilio::overrides::ConnectionOverrides::switchboard());
+    let setting = NewSetting {
+        friendly_name: None,
+        description: None,
+        auth: serde_json::json!({ "source": "INLINE", "value": { "scheme": "NONE" } }),
+        signature: Some(SignatureSetting {
+            kind: "SHARED_KEY".into(),
+            shared_key_id: Some(key.id.clone()),
+            algorithm: Some("HMAC_SHA256".into()),
+        }),
+        connection: Some(connection),
+    };
+    let setting = twilio.create_setting(&creds, &setting).await.unwrap();
+    let prefix = format!("{}/", hook.url.rsplit_once('/').unwrap().0);
+    let change = twilio
+        .create_rule(&creds, &Rule::prefix("test", &prefix, &setting.id))
+        .await
+        .unwrap();
+    assert!(change.operation.completed(), "{change:?}");
+    // In use: neither the key nor the Setting can be deleted.
+    let refused = twilio.delete_shared_key(&creds, &key.id).await.unwrap_err();
+    assert!(
+        matches!(refused, switchboard_twilio::TwilioError::Api { status: 409, .. }),
+        "{refused:?}"
+    );
+
+    let result = em.customer_message(hello()).await.unwrap();
+    assert_eq!((result.webhook_status, result.webhook_attempts), (200, 3), "retried on 5xx");
+    let params = hook.params.lock().unwrap()[0].clone();
+    for (signature, settings) in hook.signatures.lock().unwrap().iter() {
+        assert_eq!(settings.as_deref(), Some(format!("key={},algorithm=HMAC_SHA256", key.id).as_str()));
+        use secrecy::ExposeSecret as _;
+        let expected = switchboard_twilio::shared_key::compute(
+            switchboard_twilio::shared_key::Algorithm::HmacSha256,
+            key.secret.expose_secret(),
+            &hook.url,
+            &params,
+        );
+        assert_eq!(signature, &expected);
+    }
+    assert!(
+        hook.log.lock().unwrap().iter().all(|(token_valid, _)| !token_valid),
+        "not signed with the auth token"
+    );
 }
