@@ -21,6 +21,9 @@ const TOKEN: &str = "emulated0123456789abcdef01234567";
 /// One request's form parameters.
 type Form = Vec<(String, String)>;
 
+/// One request's `X-Twilio-Signature` and `X-Twilio-Webhooks-Signature-Settings`.
+type Signed = (String, Option<String>);
+
 /// Answers 503 to the first `fail` requests, then 200; keeps (signature valid, idempotency token).
 #[derive(Clone)]
 struct Flaky {
@@ -28,8 +31,7 @@ struct Flaky {
     seen: Arc<AtomicU32>,
     log: Arc<Mutex<Vec<(bool, String)>>>,
     params: Arc<Mutex<Vec<Form>>>,
-    /// Each request's `X-Twilio-Signature` and `X-Twilio-Webhooks-Signature-Settings`.
-    signatures: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    signatures: Arc<Mutex<Vec<Signed>>>,
     url: String,
 }
 
