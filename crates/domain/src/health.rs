@@ -65,7 +65,7 @@ pub fn assess(credentials: &CredentialCheck, not_senders: &[String], callbacks: 
         CredentialCheck::Accepted if !not_senders.is_empty() => (
             Health::Unhealthy,
             Some(format!(
-                "numbers that are not online WhatsApp senders of this Twilio account: {}; register them at Twilio or remove them",
+                "numbers that cannot take messages at this Twilio account: {}; put them right at Twilio or remove them",
                 not_senders.join(", ")
             )),
         ),

@@ -5,14 +5,12 @@
 //!   accepted; [`switchboard_domain::health::assess`] judges, the channel row keeps the verdict,
 //!   and `switchboard.session.channels.unhealthy` counts the unhealthy ones (every replica reads
 //!   the count after each round, so none reports a stale one).
-//! - The webhook report compares, number by number, the URLs each WhatsApp sender has at Twilio
-//!   (Senders API) with the ones Switchboard gives out; `configure_webhooks` sets them.
+//! - The webhook report and set-up are `channel_webhooks`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard_domain::health::{CallbackFacts, CredentialCheck, Health, assess};
-use switchboard_twilio::senders::{Sender, SenderWebhook};
 use switchboard_twilio::{Credentials, TwilioError};
 use uuid::Uuid;
 
@@ -35,42 +33,7 @@ pub fn register_metrics() {
     });
 }
 
-/// One number's webhooks, at Twilio and as Switchboard expects them.
-#[derive(Debug, Clone)]
-pub struct NumberWebhooks {
-    pub number_id: Uuid,
-    pub phone: String,
-    /// The number takes traffic.
-    pub active: bool,
-    /// The WhatsApp sender at Twilio, if the account has one for this number.
-    pub sender: Option<Sender>,
-    /// What Switchboard gives out.
-    pub expected: SenderWebhook,
-    /// Twilio's inbound and fallback URLs are the expected ones.
-    pub matches: bool,
-}
-
-fn expected(session: &Session, channel: Uuid) -> SenderWebhook {
-    let fallback = session.fallback_url(channel);
-    SenderWebhook {
-        callback_url: Some(session.inbound_url(channel)),
-        callback_method: Some("POST".into()),
-        fallback_method: fallback.as_ref().map(|_| "POST".into()),
-        fallback_url: fallback,
-        status_callback_url: Some(session.status_url(channel)),
-        status_callback_method: Some("POST".into()),
-    }
-}
-
-fn matches(sender: Option<&Sender>, expected: &SenderWebhook) -> bool {
-    let Some(hook) = sender.and_then(|s| s.webhook.as_ref()) else {
-        return false;
-    };
-    let empty_is_none = |v: &Option<String>| v.clone().filter(|u| !u.is_empty());
-    empty_is_none(&hook.callback_url) == expected.callback_url && empty_is_none(&hook.fallback_url) == expected.fallback_url
-}
-
-fn twilio_failure(e: &TwilioError) -> SessionError {
+pub(crate) fn twilio_failure(e: &TwilioError) -> SessionError {
     match e {
         TwilioError::Api { status: 401 | 403, .. } => {
             SessionError::Precondition("Twilio refuses the channel's credentials (20003): update its auth token".into())
@@ -91,7 +54,7 @@ impl Session {
         }
     }
 
-    async fn credentials(&self, channel: Uuid) -> Result<Credentials, SessionError> {
+    pub(crate) async fn credentials(&self, channel: Uuid) -> Result<Credentials, SessionError> {
         let resolved = self.resolve_channel(channel).await?;
         Ok(Credentials::account(&resolved.channel.account_sid, resolved.auth_token))
     }
@@ -118,57 +81,6 @@ impl Session {
              Nothing was saved (skip_sender_check saves it anyway)",
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         )))
-    }
-
-    /// Pairs each number of the channel with the WhatsApp sender Twilio has for it (the one
-    /// lookup the webhook report, the set-up and the health check share).
-    async fn report_from(&self, channel: Uuid, senders: &[Sender]) -> Result<Vec<NumberWebhooks>, SessionError> {
-        let expected = expected(self, channel);
-        let numbers = self.list_numbers(Some(channel), None, 1_000).await?;
-        Ok(numbers
-            .into_iter()
-            .map(|n| {
-                let sender = senders.iter().find(|s| s.phone() == Some(n.phone.as_str())).cloned();
-                NumberWebhooks {
-                    number_id: n.id,
-                    matches: matches(sender.as_ref(), &expected),
-                    phone: n.phone,
-                    active: n.active,
-                    sender,
-                    expected: expected.clone(),
-                }
-            })
-            .collect())
-    }
-
-    /// Compares each number's webhook URLs at Twilio with the ones Switchboard gives out.
-    pub async fn webhook_report(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
-        let credentials = self.credentials(channel).await?;
-        let senders = self.twilio.whatsapp_senders(&credentials).await.map_err(|e| twilio_failure(&e))?;
-        self.report_from(channel, &senders).await
-    }
-
-    /// Sets the expected webhook URLs on every sender of the channel whose URLs differ; returns
-    /// the report with the senders as Twilio answered the updates. A number with no sender at
-    /// Twilio is left (and reported).
-    pub async fn configure_webhooks(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
-        let credentials = self.credentials(channel).await?;
-        let senders = self.twilio.whatsapp_senders(&credentials).await.map_err(|e| twilio_failure(&e))?;
-        let mut report = self.report_from(channel, &senders).await?;
-        for number in &mut report {
-            let Some(sid) = number.sender.as_ref().filter(|_| !number.matches).map(|s| s.sid.clone()) else {
-                continue;
-            };
-            let updated = self
-                .twilio
-                .update_sender_webhook(&credentials, &sid, &number.expected)
-                .await
-                .map_err(|e| twilio_failure(&e))?;
-            tracing::info!(channel_id = %channel, phone = %number.phone, sender = %sid, "webhook URLs set at Twilio");
-            number.matches = matches(Some(&updated), &number.expected);
-            number.sender = Some(updated);
-        }
-        Ok(report)
     }
 
     /// Checks one channel and stores the verdict; finishes a shared-key rotation Twilio has
@@ -228,29 +140,19 @@ impl Session {
         Ok(health)
     }
 
-    /// The channel's active numbers that are not online WhatsApp senders of its account, as
-    /// `+E.164 (why)`; none when the Senders API cannot be read (that is not the number's fault).
+    /// The channel's active numbers that cannot take messages, as `+E.164 (why)`: not online
+    /// WhatsApp senders of its account, or held by a Messaging Service that drops inbound
+    /// messages; none when Twilio cannot be read (that is not the number's fault).
     async fn numbers_not_senders(&self, channel: Uuid, credentials: &Credentials) -> Result<Vec<String>, SessionError> {
-        let senders = match self.twilio.whatsapp_senders(credentials).await {
-            Ok(senders) => senders,
+        let at_twilio = match self.read_webhooks_at_twilio(credentials).await {
+            Ok(at_twilio) => at_twilio,
             Err(error) => {
-                tracing::debug!(channel_id = %channel, error = %error, "cannot read the WhatsApp senders");
+                tracing::debug!(channel_id = %channel, error = %error, "cannot read the WhatsApp senders or Messaging Services");
                 return Ok(Vec::new());
             }
         };
-        Ok(self
-            .report_from(channel, &senders)
-            .await?
-            .iter()
-            .filter(|n| n.active)
-            .filter_map(|n| match &n.sender {
-                None => Some(format!("{} (no sender)", n.phone)),
-                Some(s) => match s.status.as_deref() {
-                    Some("ONLINE" | "ONLINE:UPDATING") | None => None,
-                    Some(other) => Some(format!("{} ({other})", n.phone)),
-                },
-            })
-            .collect())
+        let report = self.report_from(channel, &at_twilio).await?;
+        Ok(report.iter().filter(|n| n.active).filter_map(|n| n.unable_to_receive()).collect())
     }
 
     /// Checks every active channel.

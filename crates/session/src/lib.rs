@@ -8,6 +8,7 @@ pub mod app;
 pub mod automated;
 pub mod bots;
 pub mod channel_health;
+pub mod channel_webhooks;
 pub mod channels;
 pub mod config;
 pub mod config_cache;

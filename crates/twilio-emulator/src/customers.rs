@@ -31,7 +31,7 @@ impl Emulator {
             (
                 sid.clone(),
                 account.auth_token.clone(),
-                account.numbers[to.as_str()].clone(),
+                account.inbound_urls(to.as_str()),
                 account.sandbox_join_code.clone(),
             )
         };
@@ -128,6 +128,16 @@ impl Emulator {
         if let Some(bsuid) = &bsuid {
             params.push(("ExternalUserId".into(), format!("whatsapp:{bsuid}")));
         }
+        let Some(urls) = urls else {
+            // The number's Messaging Service has no inbound URL: Twilio drops the message.
+            return Ok(CustomerResult {
+                message_sid,
+                webhook_status: 0,
+                webhook_error: Some("dropped: the number's Messaging Service has no inbound URL".into()),
+                webhook_attempts: 0,
+                webhook_fallback: false,
+            });
+        };
         let mut delivered = crate::deliver::post(self, &urls.inbound, &token, &params).await;
         let mut fallback = false;
         if let (false, Some(fallback_url)) = (delivered.succeeded(), &urls.fallback) {

@@ -73,12 +73,19 @@ impl Emulator {
             templates: setup.templates.unwrap_or_else(default_templates),
             shared_key: None,
             webhooks: Default::default(),
+            services: Default::default(),
         };
         let mut state = self.lock();
-        // The account's webhook configuration is Twilio's, not the set-up's: it stays.
-        let webhooks = state.accounts.get(&setup.account_sid).map(|a| a.webhooks.clone());
+        // The account's webhook configuration and Messaging Services are Twilio's, not the
+        // set-up's: they stay.
+        let kept = state
+            .accounts
+            .get(&setup.account_sid)
+            .map(|a| (a.webhooks.clone(), a.services.clone()));
+        let (webhooks, services) = kept.unwrap_or_default();
         let account = Account {
-            webhooks: webhooks.unwrap_or_default(),
+            webhooks,
+            services,
             ..account
         };
         state.accounts.insert(setup.account_sid, account);

@@ -39,6 +39,13 @@ pub fn router(emulator: Emulator) -> Router {
         .route("/v2/Indicators/Typing.json", post(crate::indicators::typing))
         .route("/v2/Channels/Senders", get(crate::senders::list))
         .route("/v2/Channels/Senders/{sid}", post(crate::senders::update))
+        .route("/v1/Services", get(crate::messaging_services::list))
+        .route("/v1/Services/{sid}", post(crate::messaging_services::update))
+        .route("/v1/Services/{sid}/ChannelSenders", get(crate::messaging_services::channel_senders))
+        .route(
+            "/emulator/accounts/{account_sid}/messaging-services",
+            put(crate::messaging_services::put_service),
+        )
         .route("/v1/Webhooks/SharedKeys", post(crate::webhooks_api::create_shared_key))
         .route("/v1/Webhooks/SharedKeys/{id}", delete(crate::webhooks_api::delete_shared_key))
         .route("/v1/Webhooks/Settings", post(crate::webhooks_api::create_setting))

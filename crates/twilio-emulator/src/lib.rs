@@ -11,7 +11,9 @@
 //!   retry on 5xx), media served behind Basic auth with a redirect to a second "CDN" host;
 //! - the Content API (`/v1/ContentAndApprovals`), the Typing Indicators API
 //!   (`/v2/Indicators/Typing.json`), the Senders API (`/v2/Channels/Senders`, each number a
-//!   sender whose webhook URLs are where the emulator posts), fault injection, and per-sender
+//!   sender whose webhook URLs are where the emulator posts), Messaging Services
+//!   (`/v1/Services`, whose inbound URL wins over their senders' unless they defer to them, and
+//!   which drop inbound messages when they have none), fault injection, and per-sender
 //!   send counts;
 //! - the Webhooks configuration API (`/v1/Webhooks/…`: SharedKeys, Settings, Rules with their
 //!   propagation delay, Operations), whose live Rules sign and time the webhooks that match;
@@ -27,6 +29,7 @@ mod http;
 mod indicators;
 mod list;
 mod media;
+mod messaging_services;
 mod model;
 mod senders;
 mod signing;
@@ -37,8 +40,8 @@ mod webhooks_api;
 pub use handle::Emulator;
 pub use http::{cdn_router, router};
 pub use model::{
-    AccountSetup, CallbackSettings, CustomerMedia, CustomerMessage, CustomerResult, Fault, FetchedMedia, Indicators, NumberSetup,
-    OpenWindows, SeededTemplate, SentMessage, SharedKeySetup, Stats, TypingIndicator,
+    AccountSetup, CallbackSettings, CustomerMedia, CustomerMessage, CustomerResult, Fault, FetchedMedia, Indicators, MessagingServiceSetup,
+    NumberSetup, OpenWindows, SeededTemplate, SentMessage, SharedKeySetup, Stats, TypingIndicator,
 };
 
 /// The shared sandbox sender.

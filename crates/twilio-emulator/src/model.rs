@@ -37,6 +37,25 @@ pub struct AccountSetup {
     pub templates: Option<Vec<SeededTemplate>>,
 }
 
+/// A Messaging Service of an account (`PUT /emulator/accounts/{sid}/messaging-services`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessagingServiceSetup {
+    /// `MG…`.
+    pub sid: String,
+    #[serde(default)]
+    pub friendly_name: String,
+    /// None, and not deferring to the numbers: inbound messages are dropped.
+    #[serde(default)]
+    pub inbound_request_url: Option<String>,
+    #[serde(default)]
+    pub fallback_url: Option<String>,
+    #[serde(default)]
+    pub use_inbound_webhook_on_number: bool,
+    /// Its WhatsApp senders (numbers of the account, E.164); a number is in one service at most.
+    #[serde(default)]
+    pub numbers: Vec<String>,
+}
+
 /// A file a simulated customer sends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomerMedia {

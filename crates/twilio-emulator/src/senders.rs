@@ -15,7 +15,7 @@ use crate::handle::Emulator;
 use crate::state::NumberUrls;
 
 /// A number's sender SID: stable, derived from its digits.
-fn sid_of(phone: &str) -> String {
+pub(crate) fn sid_of(phone: &str) -> String {
     let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
     format!("XE{digits:0>32}")
 }

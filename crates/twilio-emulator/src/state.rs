@@ -19,6 +19,37 @@ pub struct Account {
     pub shared_key: Option<crate::model::SharedKeySetup>,
     /// The Webhooks configuration API's SharedKeys, Settings and Rules.
     pub webhooks: crate::webhook_rules::WebhooksConfig,
+    /// Messaging Services by SID.
+    pub services: BTreeMap<String, Service>,
+}
+
+/// A Messaging Service: its senders take its inbound webhook unless it defers to theirs.
+#[derive(Debug, Clone, Default)]
+pub struct Service {
+    pub friendly_name: String,
+    pub inbound_url: Option<String>,
+    pub fallback_url: Option<String>,
+    pub status_callback: Option<String>,
+    pub use_number_webhook: bool,
+    /// Its WhatsApp senders (E.164).
+    pub phones: std::collections::BTreeSet<String>,
+}
+
+impl Account {
+    /// Where a customer's message to `phone` goes: the number's URLs, or its Messaging
+    /// Service's when the service does not defer to the number. `None`: the service drops it
+    /// (no inbound URL).
+    pub fn inbound_urls(&self, phone: &str) -> Option<NumberUrls> {
+        let own = self.numbers.get(phone)?.clone();
+        match self.services.values().find(|s| s.phones.contains(phone)) {
+            Some(service) if !service.use_number_webhook => Some(NumberUrls {
+                inbound: service.inbound_url.clone()?,
+                fallback: service.fallback_url.clone(),
+                status_callback: service.status_callback.clone(),
+            }),
+            _ => Some(own),
+        }
+    }
 }
 
 /// Where a number's inbound webhooks go.

@@ -7,13 +7,15 @@
 //! - [`errors`]: which Twilio errors are worth retrying, and human text for the codes that
 //!   arrive without a message;
 //! - [`client`]: a small REST client over reqwest (base URLs configurable for the emulator);
-//! - [`senders`] and [`webhooks_config`]: the Senders API and the Webhooks configuration API
+//! - [`senders`], [`messaging_services`] and [`webhooks_config`]: the Senders API, Messaging
+//!   Services and the Webhooks configuration API
 //!   (SharedKeys, Settings, Rules, Operations).
 
 pub mod client;
 pub mod content;
 pub mod errors;
 pub mod messages;
+pub mod messaging_services;
 pub mod overrides;
 pub mod senders;
 pub mod shared_key;

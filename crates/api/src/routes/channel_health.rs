@@ -42,8 +42,25 @@ pub struct NumberWebhooks {
     pub sender_status: Option<String>,
     pub configured: WebhookUrls,
     pub expected: WebhookUrls,
-    /// Twilio's inbound and fallback URLs are the expected ones.
+    /// The inbound and fallback URLs that take effect (the Messaging Service's when it
+    /// overrides the sender's) are the expected ones.
     pub matches: bool,
+    /// The Messaging Service holding the sender, if any.
+    pub messaging_service: Option<MessagingServiceWebhooks>,
+}
+
+/// A Messaging Service holding a number's sender.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagingServiceWebhooks {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    /// Its URLs win over its senders' (it does not defer to them); with no inbound URL, it
+    /// drops their messages.
+    pub overrides_sender: bool,
+    pub urls: WebhookUrls,
+    /// Its WhatsApp senders that are numbers of no channel here: configuring leaves its URLs
+    /// alone, since they would move those numbers too.
+    pub other_senders: Vec<String>,
 }
 
 fn urls(u: Option<spb::SenderWebhookUrls>) -> WebhookUrls {
@@ -67,6 +84,13 @@ fn report(r: spb::ChannelWebhooksResponse) -> Result<Vec<NumberWebhooks>, ApiErr
                 configured: urls(n.configured),
                 expected: urls(n.expected),
                 matches: n.matches,
+                messaging_service: n.messaging_service.map(|m| MessagingServiceWebhooks {
+                    sid: m.sid,
+                    friendly_name: non_empty(m.friendly_name),
+                    overrides_sender: m.overrides_sender,
+                    urls: urls(m.urls),
+                    other_senders: m.other_senders,
+                }),
             })
         })
         .collect()
@@ -80,14 +104,15 @@ async fn check(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>
 }
 
 #[utoipa::path(get, path = "/channels/{id}/webhooks", tag = "admin",
-    description = "Each number's webhook URLs as Twilio has them (Senders API) against the ones Switchboard expects.",
+    description = "Each number's webhook URLs as Twilio has them (Senders API, and the Messaging Service holding its sender) against the ones Switchboard expects.",
     responses((status = 200, body = [NumberWebhooks]), (status = 422, description = "Twilio refuses the credentials", body = crate::error::ErrorBody)))]
 async fn webhooks(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<NumberWebhooks>>> {
     Ok(Json(report(s.session().channel_webhooks(spb::GetByIdRequest { id }).await.api()?)?))
 }
 
 #[utoipa::path(post, path = "/channels/{id}/webhooks/configure", tag = "admin",
-    description = "Sets Switchboard's webhook URLs (with the connection overrides) on every WhatsApp sender of the channel whose URLs differ, through Twilio's Senders API.",
+    description = "Sets Switchboard's webhook URLs (with the connection overrides) on every WhatsApp sender of the channel whose URLs differ, through Twilio's Senders API, \
+        and on every Messaging Service that overrides its senders' URLs, differs, and holds only numbers of this channel.",
     responses((status = 200, body = [NumberWebhooks]), (status = 422, body = crate::error::ErrorBody)))]
 async fn configure(_: AdminCaller, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<NumberWebhooks>>> {
     Ok(Json(report(

@@ -1,12 +1,13 @@
 //! Channel health and webhook set-up (#21 item 4): a channel is unhealthy while status callbacks
 //! stop arriving for what Twilio accepted, and once Twilio refuses its token (20003), and healthy
 //! again when that is fixed; the webhook report compares each number's URLs at Twilio (Senders
-//! API) with Switchboard's, and configuring puts them right, after which customers' messages
+//! API, and the Messaging Service holding a sender, whose URLs win unless it defers to its
+//! senders) with Switchboard's, and configuring puts them right, after which customers' messages
 //! arrive again.
 
 use serde_json::{Value, json};
 use switchboard_test_support::{wait_for, wait_until};
-use switchboard_twilio_emulator::{AccountSetup, CallbackSettings, NumberSetup};
+use switchboard_twilio_emulator::{AccountSetup, CallbackSettings, MessagingServiceSetup, NumberSetup};
 
 use crate::harness::*;
 
@@ -297,5 +298,89 @@ async fn a_number_twilio_does_not_list_as_a_whatsapp_sender_of_the_account_is_no
     let skipped = w.admin.post("/numbers", &new("+14155550888", true)).await.unwrap();
     assert_eq!(skipped["phone"], "+14155550888", "{skipped}");
     assert!(numbers().await.contains(&"+14155550888".to_owned()));
+    w.stop().await;
+}
+
+const SERVICE: &str = "MG00000000000000000000000000000e2e";
+
+fn service(inbound: Option<&str>, defers: bool, numbers: &[&str]) -> MessagingServiceSetup {
+    MessagingServiceSetup {
+        sid: SERVICE.into(),
+        friendly_name: "Marketing".into(),
+        inbound_request_url: inbound.map(str::to_owned),
+        fallback_url: None,
+        use_inbound_webhook_on_number: defers,
+        numbers: numbers.iter().map(|n| (*n).to_owned()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_messaging_service_holding_the_number_decides_where_its_messages_go_and_configuring_sets_it() {
+    let w = World::start().await;
+    let path = format!("/channels/{}/webhooks", w.channel_id);
+    let check = format!("/channels/{}/health-check", w.channel_id);
+    const ELSEWHERE: &str = "https://elsewhere.example.com/service";
+
+    // The number joins a Messaging Service whose inbound URL goes elsewhere: its own sender
+    // still has Switchboard's URLs, but the service's win, and the report says so.
+    assert!(
+        w.emulator()
+            .put_messaging_service(ACCOUNT, service(Some(ELSEWHERE), false, &[BUSINESS]))
+    );
+    let report = w.admin.get(&path).await.unwrap();
+    let number = &report[0];
+    assert_eq!(number["matches"], false, "{report}");
+    assert_eq!(number["configured"]["callback_url"], number["expected"]["callback_url"], "{report}");
+    assert_eq!(number["messaging_service"]["sid"], SERVICE);
+    assert_eq!(number["messaging_service"]["overrides_sender"], true);
+    assert_eq!(number["messaging_service"]["urls"]["callback_url"], ELSEWHERE);
+
+    // Configuring sets the service's URLs (it holds only this channel's number): messages arrive.
+    let configured = w.admin.post(&format!("{path}/configure"), &json!({})).await.unwrap();
+    assert_eq!(configured[0]["matches"], true, "{configured}");
+    let expected = configured[0]["expected"].clone();
+    assert_eq!(configured[0]["messaging_service"]["urls"]["callback_url"], expected["callback_url"]);
+    assert_eq!(
+        configured[0]["messaging_service"]["urls"]["status_callback_url"],
+        expected["status_callback_url"]
+    );
+    w.customer_writes("+5511955550042", json!({ "body": "through the service" })).await;
+
+    // A service with no inbound URL drops the number's messages: the channel is unhealthy,
+    // naming the service.
+    assert!(w.emulator().put_messaging_service(ACCOUNT, service(None, false, &[BUSINESS])));
+    let lost = w
+        .emulator()
+        .customer_message(switchboard_twilio_emulator::CustomerMessage {
+            from: "+5511955550044".into(),
+            to: BUSINESS.into(),
+            body: "into the void".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(lost.webhook_status, 0, "{lost:?}");
+    assert!(lost.webhook_error.as_deref().unwrap_or_default().contains("dropped"), "{lost:?}");
+    let dropped = w.admin.post(&check, &json!({})).await.unwrap();
+    assert_eq!(dropped["health"], "unhealthy", "{dropped}");
+    assert!(dropped["health_reason"].as_str().unwrap().contains(SERVICE), "{dropped}");
+    // Deferring to its senders, the service no longer stands in the way.
+    assert!(w.emulator().put_messaging_service(ACCOUNT, service(None, true, &[BUSINESS])));
+    let deferring = w.admin.post(&check, &json!({})).await.unwrap();
+    assert_eq!(deferring["health"], "healthy", "{deferring}");
+    assert_eq!(w.admin.get(&path).await.unwrap()[0]["matches"], true);
+    w.customer_writes("+5511955550043", json!({ "body": "through the sender" })).await;
+
+    // A service that also holds a number of no channel here is left as it is: its URLs would
+    // move that number too.
+    let other = "+14155550999";
+    assert!(
+        w.emulator()
+            .put_messaging_service(ACCOUNT, service(Some(ELSEWHERE), false, &[BUSINESS, other]))
+    );
+    let left = w.admin.post(&format!("{path}/configure"), &json!({})).await.unwrap();
+    assert_eq!(left[0]["matches"], false, "{left}");
+    assert_eq!(left[0]["messaging_service"]["other_senders"], json!([other]));
+    assert_eq!(left[0]["messaging_service"]["urls"]["callback_url"], ELSEWHERE);
     w.stop().await;
 }

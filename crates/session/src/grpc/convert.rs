@@ -250,7 +250,7 @@ fn webhook_urls(w: Option<&switchboard_twilio::senders::SenderWebhook>) -> pb::S
 }
 
 /// A channel's webhook report.
-pub fn webhooks(report: &[crate::channel_health::NumberWebhooks]) -> pb::ChannelWebhooksResponse {
+pub fn webhooks(report: &[crate::channel_webhooks::NumberWebhooks]) -> pb::ChannelWebhooksResponse {
     pb::ChannelWebhooksResponse {
         numbers: report
             .iter()
@@ -262,6 +262,17 @@ pub fn webhooks(report: &[crate::channel_health::NumberWebhooks]) -> pb::Channel
                 configured: Some(webhook_urls(n.sender.as_ref().and_then(|s| s.webhook.as_ref()))),
                 expected: Some(webhook_urls(Some(&n.expected))),
                 matches: n.matches,
+                messaging_service: n.held_by.as_ref().map(|h| pb::MessagingServiceWebhooks {
+                    sid: h.service.sid.clone(),
+                    friendly_name: h.service.friendly_name.clone().unwrap_or_default(),
+                    overrides_sender: h.service.overrides_senders(),
+                    urls: Some(pb::SenderWebhookUrls {
+                        callback_url: h.service.inbound_request_url.clone().unwrap_or_default(),
+                        fallback_url: h.service.fallback_url.clone().unwrap_or_default(),
+                        status_callback_url: h.service.status_callback.clone().unwrap_or_default(),
+                    }),
+                    other_senders: h.other_senders.clone(),
+                }),
             })
             .collect(),
     }
