@@ -8,10 +8,9 @@ use std::sync::Arc;
 use sqlx::{FromRow, PgConnection, PgPool};
 use switchboard_bus::events::AgentPresenceV1;
 use switchboard_domain::Clock;
+use switchboard_domain::routing::Presence;
 use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind, ResetFrequency};
-use switchboard_domain::routing::offer::ItemState;
 use switchboard_domain::routing::presence::{Load, ProfileLoad, recompute};
-use switchboard_domain::routing::{Presence, SkillRequirement};
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_storage::outbox::{EventBatch, Outbox};
 use switchboard_telemetry::propagation::TracedChannel;
@@ -37,69 +36,7 @@ pub struct Routing {
     pub config: std::sync::Arc<crate::config_cache::ConfigCache>,
 }
 
-/// A work item row.
-#[derive(Debug, Clone, FromRow)]
-pub struct ItemRow {
-    pub conversation_id: Uuid,
-    pub workstream_id: Option<Uuid>,
-    pub number_id: Option<Uuid>,
-    pub queue_id: Option<Uuid>,
-    #[sqlx(try_from = "String")]
-    pub state: ItemState,
-    pub priority: i32,
-    pub units: i32,
-    pub profiles: Vec<Uuid>,
-    pub skills: serde_json::Value,
-    pub facts: serde_json::Value,
-    pub affinity_agent_id: Option<Uuid>,
-    pub pinned_agent_id: Option<Uuid>,
-    pub agent_id: Option<Uuid>,
-    pub offer_id: Option<Uuid>,
-    pub capacity_held: bool,
-    pub release_at: Option<OffsetDateTime>,
-    pub enqueued_at: OffsetDateTime,
-    pub last_customer_message_at: OffsetDateTime,
-    pub declines: serde_json::Value,
-    pub total_declines: i32,
-    pub updated_at: OffsetDateTime,
-    pub queue_priority: i32,
-    /// The trace the item was queued in (W3C `traceparent`), when it was traced.
-    pub traceparent: Option<String>,
-    /// When each agent last declined or missed it.
-    pub declined_at: serde_json::Value,
-}
-
-impl ItemRow {
-    /// Skills the item needs.
-    pub fn skills(&self) -> Vec<SkillRequirement> {
-        serde_json::from_value(self.skills.clone()).unwrap_or_default()
-    }
-
-    /// Whether the item holds capacity of an agent (what [`Routing::free_capacity`] gives back).
-    pub fn holds_capacity(&self) -> bool {
-        self.capacity_held && self.agent_id.is_some()
-    }
-
-    /// Declines per agent.
-    pub fn declines(&self) -> BTreeMap<Uuid, u32> {
-        serde_json::from_value(self.declines.clone()).unwrap_or_default()
-    }
-
-    /// The agents still in the cool-down of `cooldown_secs` after declining or missing it.
-    pub fn cooling(&self, now: OffsetDateTime, cooldown_secs: u32) -> Vec<Uuid> {
-        if cooldown_secs == 0 {
-            return Vec::new();
-        }
-        let at: BTreeMap<Uuid, i64> = serde_json::from_value(self.declined_at.clone()).unwrap_or_default();
-        let since = now.unix_timestamp() - i64::from(cooldown_secs);
-        at.into_iter().filter(|(_, t)| *t > since).map(|(a, _)| a).collect()
-    }
-
-    /// Facts (for automated messages and classification on reroute).
-    pub fn facts(&self) -> BTreeMap<String, String> {
-        serde_json::from_value(self.facts.clone()).unwrap_or_default()
-    }
-}
+pub use crate::store::items::ItemRow;
 
 /// An agent's live state.
 #[derive(Debug, Clone, FromRow)]
@@ -258,12 +195,7 @@ impl Routing {
     /// Releases the capacity a work item holds, if it holds any.
     pub async fn release(&self, tx: &mut PgConnection, item: &ItemRow, events: &mut EventBatch) -> Result<(), RoutingError> {
         if self.free_capacity(tx, item, events).await? {
-            sqlx::query(
-                "UPDATE routing.work_items SET capacity_held = false, release_at = NULL, updated_at = now() WHERE conversation_id = $1",
-            )
-            .bind(item.conversation_id)
-            .execute(&mut *tx)
-            .await?;
+            crate::store::items::capacity_released(&mut *tx, item.conversation_id).await?;
         }
         Ok(())
     }
@@ -281,11 +213,6 @@ impl Routing {
 
     /// Locks and returns a work item.
     pub async fn lock_item(&self, tx: &mut PgConnection, conversation_id: Uuid) -> Result<Option<ItemRow>, RoutingError> {
-        Ok(
-            sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1 FOR UPDATE")
-                .bind(conversation_id)
-                .fetch_optional(&mut *tx)
-                .await?,
-        )
+        Ok(crate::store::items::lock(&mut *tx, conversation_id).await?)
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing};
 use crate::error::RoutingError;
-use crate::intake::NewItem;
+use crate::store::items::NewItem;
 
 /// Where an escalated conversation went.
 #[derive(Debug)]
@@ -128,17 +128,11 @@ impl Routing {
             previous_agent_id: None,
             last_customer_message_at: item.last_customer_message_at,
         };
-        sqlx::query("UPDATE routing.work_items SET escalated_from_bot = true WHERE conversation_id = $1")
-            .bind(conversation_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::store::items::escalated_from_bot(&mut *tx, conversation_id).await?;
         tracing::info!(%conversation_id, context = escalation.context.len(), "bot escalated the conversation");
         self.route_opened(tx, conversation_id, &opened, (ws_id, &ws), escalation.queue_id, escalation.skills)
             .await?;
-        let routed = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1")
-            .bind(conversation_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let routed = crate::store::items::get(&self.pool, conversation_id).await?;
         // No item left: routing closed it (no agents, or an overflow rule ended it).
         Ok(routed.map_or(Escalated::Closed(item), Escalated::Routed))
     }

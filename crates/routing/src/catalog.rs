@@ -152,11 +152,7 @@ impl Routing {
                     .bind(self.now())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE routing.work_items SET queue_priority = $2 WHERE queue_id = $1 AND queue_priority <> $2")
-                    .bind(id)
-                    .bind(def.priority)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::store::items::set_queue_priority(&mut *tx, id, def.priority).await?;
                 cycle.push(id);
             }
             Kind::Agent => {
@@ -302,23 +298,16 @@ impl Routing {
         if !blocking.is_empty() {
             return Err(RoutingError::Precondition(format!("still used by {}", blocking.join(", "))));
         }
-        let live: i64 = match kind {
-            Kind::Workstream | Kind::Queue => {
-                let column = if kind == Kind::Workstream { "workstream_id" } else { "queue_id" };
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) FROM routing.work_items WHERE {column} = $1"
-                )))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-            Kind::Agent => {
-                sqlx::query_scalar("SELECT count(*) FROM routing.work_items WHERE agent_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-            _ => 0,
+        use crate::store::items::{Reference, count_referencing};
+        let reference = match kind {
+            Kind::Workstream => Some(Reference::Workstream),
+            Kind::Queue => Some(Reference::Queue),
+            Kind::Agent => Some(Reference::Agent),
+            _ => None,
+        };
+        let live = match reference {
+            Some(reference) => count_referencing(&mut *tx, reference, id).await?,
+            None => 0,
         };
         if live > 0 {
             return Err(RoutingError::Precondition(format!(
@@ -351,10 +340,7 @@ impl Routing {
                     .await?;
                 // Their pending offers are withdrawn once this commits (the items go back to
                 // their queues).
-                withdraw = sqlx::query_scalar("SELECT id FROM routing.offers WHERE agent_id = $1 AND state = 'pending'")
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                withdraw = crate::store::offers::pending_ids_of(&mut *tx, id).await?;
             }
             Kind::Queue => {
                 sqlx::query("DELETE FROM routing.queue_members WHERE queue_id = $1")

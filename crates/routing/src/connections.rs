@@ -20,7 +20,7 @@ use switchboard_domain::routing::presence::{RESTORE_WINDOW_SECS, chosen_on_retur
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
-use crate::app::{AgentStateRow, ItemRow, Routing, load, lock_agent, push_presence_change};
+use crate::app::{AgentStateRow, Routing, load, lock_agent, push_presence_change};
 use crate::error::RoutingError;
 
 /// How often an API replica confirms its open streams.
@@ -122,10 +122,7 @@ impl Routing {
                 .execute(&mut *tx)
                 .await?;
                 push_presence_change(&mut events, &state, Presence::Offline, now);
-                withdraw = sqlx::query_scalar("SELECT id FROM routing.offers WHERE agent_id = $1 AND state = 'pending'")
-                    .bind(agent_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                withdraw = crate::store::offers::pending_ids_of(&mut *tx, agent_id).await?;
                 tracing::info!(%agent_id, offers = withdraw.len(), "agent disconnected");
             }
             _ => {}
@@ -197,10 +194,7 @@ impl Routing {
                 .await?
                 .map(|(n, _)| n)
                 .unwrap_or_default();
-            let items = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE agent_id = $1 AND state = 'assigned'")
-                .bind(agent_id)
-                .fetch_all(&mut *conn)
-                .await?;
+            let items = crate::store::items::assigned_to(&mut *conn, agent_id).await?;
             drop(conn);
             for item in items {
                 let note = format!("{agent_name} was disconnected for more than {} minutes", RESTORE_WINDOW_SECS / 60);

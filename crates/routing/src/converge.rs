@@ -11,13 +11,14 @@
 
 use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1};
 use switchboard_domain::conversation::ConversationStatus;
-use switchboard_domain::routing::offer::ItemState;
+use switchboard_domain::routing::offer::{ItemState, OfferState};
 use switchboard_proto::session::v1::GetByIdRequest;
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing, Touch};
 use crate::error::RoutingError;
+use crate::store::{items, offers};
 
 /// Work-item states from which session's Active-with-an-agent is routing's own write lost.
 const BEFORE_ASSIGNMENT: [ItemState; 4] = [ItemState::Queued, ItemState::Offered, ItemState::PickOnly, ItemState::Unrouted];
@@ -77,23 +78,22 @@ impl Routing {
         }
         let now = self.now();
         if let Some(offer) = item.offer_id {
-            let state = if item.agent_id == Some(agent) { "accepted" } else { "cancelled" };
-            let closed = sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1 AND state = 'pending'")
-                .bind(offer)
-                .bind(state)
-                .execute(&mut *tx)
-                .await?;
-            if closed.rows_affected() > 0 {
+            let state = if item.agent_id == Some(agent) {
+                OfferState::Accepted
+            } else {
+                OfferState::Cancelled
+            };
+            if offers::end_if_pending(&mut *tx, offer, state).await? {
                 events.push(
                     OfferClosedV1 {
                         offer_id: offer.to_string(),
                         conversation_id: item.conversation_id.to_string(),
                         agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
-                        state: state.into(),
+                        state: state.as_str().into(),
                     },
                     now,
                 );
-                crate::metrics::offer_outcome(state);
+                crate::metrics::offer_outcome(state.as_str());
             }
         }
         let mut freed = None;
@@ -105,15 +105,7 @@ impl Routing {
             self.change_capacity(tx, agent, item.units, &item.profiles, 1, Touch::Assigned, events)
                 .await?;
         }
-        sqlx::query(
-            "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, release_at = NULL, \
-             updated_at = $3 WHERE conversation_id = $1",
-        )
-        .bind(item.conversation_id)
-        .bind(agent)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        items::adopted_assignment(&mut *tx, item.conversation_id, agent, now).await?;
         events.push(
             ConversationAssignedV1 {
                 conversation_id: item.conversation_id.to_string(),
@@ -156,16 +148,7 @@ impl Routing {
         let queue = now_in_session.queue_id.or(item.queue_id);
         self.release(tx, item, events).await?;
         let now = self.now();
-        sqlx::query(
-            "UPDATE routing.work_items SET state = 'queued', agent_id = NULL, offer_id = NULL, queue_id = $3, enqueued_at = $2, updated_at = $2, \
-             queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $3), queue_priority) \
-             WHERE conversation_id = $1",
-        )
-        .bind(item.conversation_id)
-        .bind(now)
-        .bind(queue)
-        .execute(&mut *tx)
-        .await?;
+        items::adopted_release(&mut *tx, item.conversation_id, queue, now).await?;
         Ok(queue)
     }
 }

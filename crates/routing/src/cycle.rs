@@ -130,11 +130,7 @@ impl Routing {
     pub async fn assign(&self, queues: Option<&[Uuid]>) -> Result<usize, RoutingError> {
         let queues: Vec<Uuid> = match queues {
             Some(queues) => queues.to_vec(),
-            None => {
-                sqlx::query_scalar("SELECT DISTINCT queue_id FROM routing.work_items WHERE state = 'queued' AND queue_id IS NOT NULL")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
+            None => crate::store::items::queues_with_queued(&self.pool).await?,
         };
         let mut groups: BTreeMap<i32, Vec<Uuid>> = BTreeMap::new();
         for queue in queues {
@@ -198,22 +194,7 @@ impl Routing {
         while considered < MAX_CONSIDERED {
             // Items kept for an agent (affinity, a transfer to them) skip prioritization and go
             // first, as Dynamics orders them; then queue priority, item priority, age.
-            let page: Vec<ItemRow> = sqlx::query_as::<_, ItemRow>(
-                "SELECT * FROM routing.work_items w WHERE state = 'queued' AND ($1::uuid[] IS NULL OR queue_id = ANY($1)) \
-                 AND ($2::bool IS NULL OR ((affinity_agent_id IS NULL AND pinned_agent_id IS NULL), queue_priority, priority, last_customer_message_at, conversation_id) \
-                      > ($2, $3, $4, $5, $6)) \
-                 ORDER BY (affinity_agent_id IS NULL AND pinned_agent_id IS NULL), queue_priority, priority, last_customer_message_at, conversation_id \
-                 LIMIT $7 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(&queue_filter)
-            .bind(cursor.map(|c| c.0))
-            .bind(cursor.map(|c| c.1))
-            .bind(cursor.map(|c| c.2))
-            .bind(cursor.map(|c| c.3))
-            .bind(cursor.map(|c| c.4))
-            .bind(batch)
-            .fetch_all(&mut *tx)
-            .await?;
+            let page = crate::store::items::lock_queued_page(&mut *tx, queue_filter.as_deref(), cursor, batch).await?;
             let Some(last) = page.last() else { break };
             cursor = Some((
                 last.affinity_agent_id.is_none() && last.pinned_agent_id.is_none(),
@@ -422,29 +403,16 @@ impl Routing {
         let queues: Vec<Option<Uuid>> = offers.iter().map(|o| o.queue_id).collect();
         let workstreams: Vec<Option<Uuid>> = offers.iter().map(|o| o.workstream_id).collect();
         let expiries: Vec<OffsetDateTime> = offers.iter().map(|o| o.expires_at).collect();
-        sqlx::query(
-            "INSERT INTO routing.offers (id, conversation_id, agent_id, queue_id, workstream_id, created_at, expires_at, state) \
-             SELECT id, c, a, q, w, $6, e, 'pending' FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $7::timestamptz[]) AS t(id, c, a, q, w, e)",
-        )
-        .bind(&ids)
-        .bind(&conversations)
-        .bind(&agent_ids)
-        .bind(&queues)
-        .bind(&workstreams)
-        .bind(now)
-        .bind(&expiries)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE routing.work_items w SET state = 'offered', agent_id = d.a, offer_id = d.o, capacity_held = true, updated_at = $4 \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[]) AS d(c, a, o) WHERE w.conversation_id = d.c",
-        )
-        .bind(&conversations)
-        .bind(&agent_ids)
-        .bind(&ids)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let new = crate::store::offers::NewOffers {
+            ids: &ids,
+            conversations: &conversations,
+            agents: &agent_ids,
+            queues: &queues,
+            workstreams: &workstreams,
+            expiries: &expiries,
+        };
+        crate::store::offers::insert_pending(&mut *tx, &new, now).await?;
+        crate::store::items::offered(&mut *tx, &conversations, &agent_ids, &ids, now).await?;
         // Each agent's turn in the queue they were offered from moves to the back.
         sqlx::query(
             "UPDATE routing.queue_members m SET last_assigned_at = $3 FROM UNNEST($1::uuid[], $2::uuid[]) AS d(q, a) \

@@ -184,14 +184,9 @@ impl RoutingService for RoutingGrpc {
 
     async fn list_offers(&self, request: Request<pb::AgentRef>) -> Reply<pb::ListOffersResponse> {
         let agent = parse_id(&request.get_ref().agent_id, "agent_id")?;
-        let rows = sqlx::query_as::<_, OfferRow>(
-            "SELECT * FROM routing.offers WHERE agent_id = $1 AND state = 'pending' AND expires_at > $2 ORDER BY created_at",
-        )
-        .bind(agent)
-        .bind(self.routing.now())
-        .fetch_all(&self.routing.pool)
-        .await
-        .map_err(RoutingError::from)?;
+        let rows = crate::store::offers::open_for(&self.routing.pool, agent, self.routing.now())
+            .await
+            .map_err(RoutingError::from)?;
         Ok(Response::new(pb::ListOffersResponse {
             offers: rows.iter().map(offer).collect(),
         }))
@@ -217,16 +212,9 @@ impl RoutingService for RoutingGrpc {
 
     async fn list_pickable(&self, request: Request<pb::AgentRef>) -> Reply<pb::ListWorkItemsResponse> {
         let agent = parse_id(&request.get_ref().agent_id, "agent_id")?;
-        let rows = sqlx::query_as::<_, ItemRow>(
-            "SELECT w.* FROM routing.work_items w JOIN routing.queue_members m ON m.queue_id = w.queue_id AND m.agent_id = $1 \
-             JOIN routing.config ws ON ws.kind = 'workstream' AND ws.id = w.workstream_id \
-             WHERE (w.state = 'queued' AND ws.definition->>'mode' = 'pick') OR w.state = 'pick_only' \
-             ORDER BY w.priority, w.last_customer_message_at LIMIT 200",
-        )
-        .bind(agent)
-        .fetch_all(&self.routing.pool)
-        .await
-        .map_err(RoutingError::from)?;
+        let rows = crate::store::items::pickable_by(&self.routing.pool, agent)
+            .await
+            .map_err(RoutingError::from)?;
         Ok(Response::new(pb::ListWorkItemsResponse {
             items: rows.iter().map(item).collect(),
             page: None,
@@ -312,9 +300,7 @@ impl RoutingService for RoutingGrpc {
 
     async fn get_work_item(&self, request: Request<pb::ConversationRef>) -> Reply<pb::WorkItem> {
         let id = parse_id(&request.get_ref().conversation_id, "conversation_id")?;
-        let row = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1")
-            .bind(id)
-            .fetch_optional(&self.routing.pool)
+        let row = crate::store::items::get(&self.routing.pool, id)
             .await
             .map_err(RoutingError::from)?
             .ok_or(RoutingError::NotFound("work item"))?;
@@ -326,17 +312,9 @@ impl RoutingService for RoutingGrpc {
         let queue = optional_id(&r.queue_id, "queue_id")?;
         let limit = i64::from(r.page.as_ref().map_or(100, |p| p.page_size).clamp(1, 500));
         let after = optional_id(r.page.as_ref().map_or("", |p| p.page_token.as_str()), "page_token")?;
-        let rows = sqlx::query_as::<_, ItemRow>(
-            "SELECT * FROM routing.work_items WHERE ($1::uuid IS NULL OR queue_id = $1) AND (cardinality($2::text[]) = 0 OR state = ANY($2)) \
-             AND ($3::uuid IS NULL OR conversation_id > $3) ORDER BY conversation_id LIMIT $4",
-        )
-        .bind(queue)
-        .bind(&r.states)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.routing.pool)
-        .await
-        .map_err(RoutingError::from)?;
+        let rows = crate::store::items::page(&self.routing.pool, queue, &r.states, after, limit)
+            .await
+            .map_err(RoutingError::from)?;
         let next = if i64::try_from(rows.len()).unwrap_or(0) >= limit {
             rows.last().map(|r| r.conversation_id.to_string()).unwrap_or_default()
         } else {

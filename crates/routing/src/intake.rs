@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::app::Routing;
 use crate::error::{RoutingError, parse_id};
 use crate::report::place;
+use crate::store::items::{self, NewItem, Placement};
 
 /// What a queue looks like right now, for the pre-queue checks.
 struct QueueNow {
@@ -74,43 +75,6 @@ pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
     facts
 }
 
-/// A work item to write ([`Routing::upsert_item`]).
-pub(crate) struct NewItem<'a> {
-    pub state: ItemState,
-    pub workstream_id: Option<Uuid>,
-    pub queue_id: Option<Uuid>,
-    pub priority: i32,
-    pub skills: &'a [switchboard_domain::routing::SkillRequirement],
-    pub profiles: &'a [Uuid],
-    pub facts: &'a BTreeMap<String, String>,
-    /// Set when the item is queued for people.
-    pub placement: Option<Placement>,
-}
-
-/// How a queued item weighs on agents and in its queue.
-pub(crate) struct Placement {
-    pub units: i32,
-    /// The agent a reopened conversation goes back to first.
-    pub affinity: Option<Uuid>,
-    pub queue_priority: i32,
-}
-
-impl<'a> NewItem<'a> {
-    /// An item in `state` with no queue, skills or placement.
-    pub fn new(state: ItemState, workstream_id: Option<Uuid>, facts: &'a BTreeMap<String, String>) -> Self {
-        Self {
-            state,
-            workstream_id,
-            queue_id: None,
-            priority: 0,
-            skills: &[],
-            profiles: &[],
-            facts,
-            placement: None,
-        }
-    }
-}
-
 impl Routing {
     async fn queues_now(&self, conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueNow>, RoutingError> {
         let defs = self.config.definitions::<QueueDef>(conn, Kind::Queue, ids).await?;
@@ -119,13 +83,7 @@ impl Routing {
             .config
             .definitions::<OperatingHours>(conn, Kind::OperatingHours, &hours_ids)
             .await?;
-        let counts: HashMap<Uuid, i64> =
-            sqlx::query_as::<_, (Uuid, i64)>("SELECT queue_id, count(*) FROM routing.work_items WHERE queue_id = ANY($1) AND state IN ('queued', 'offered') GROUP BY queue_id")
-                .bind(ids)
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .collect();
+        let counts: HashMap<Uuid, i64> = items::waiting_per_queue(&mut *conn, ids).await?.into_iter().collect();
         let now = self.now();
         Ok(defs
             .into_iter()
@@ -282,10 +240,7 @@ impl Routing {
                     if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::FailedPrecondition => {}
                 Err(status) => return Err(RoutingError::from_session(status)),
             }
-            sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
-                .bind(conversation_id)
-                .execute(&mut *tx)
-                .await?;
+            items::delete(&mut *tx, conversation_id).await?;
             // It waited in the queue for no time: ended by the overflow rule or for lack of agents.
             let last = waiting_in(queue_id);
             self.track_to(&mut tx, conversation_id, at, Some(last), cause).await?;
@@ -336,38 +291,12 @@ impl Routing {
         e: &ConversationOpenedV1,
         item: &NewItem<'_>,
     ) -> Result<(), RoutingError> {
-        let now = self.now();
-        let placement = item.placement.as_ref();
-        sqlx::query(
-            "INSERT INTO routing.work_items (conversation_id, workstream_id, number_id, queue_id, state, priority, profiles, skills, facts, \
-             enqueued_at, last_customer_message_at, traceparent, units, affinity_agent_id, queue_priority) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($13, 1), $14, COALESCE($15, 1)) \
-             ON CONFLICT (conversation_id) DO UPDATE SET workstream_id = $2, queue_id = $4, state = $5, priority = $6, profiles = $7, skills = $8, \
-             facts = $9, enqueued_at = $10, last_customer_message_at = $11, traceparent = $12, agent_id = NULL, offer_id = NULL, pinned_agent_id = NULL, \
-             declines = '{}'::jsonb, total_declines = 0, release_at = NULL, updated_at = $10, \
-             escalated_from_bot = routing.work_items.escalated_from_bot AND $5 <> 'bot', \
-             units = COALESCE($13, routing.work_items.units), \
-             affinity_agent_id = CASE WHEN $16 THEN $14 ELSE routing.work_items.affinity_agent_id END, \
-             queue_priority = COALESCE($15, routing.work_items.queue_priority)",
-        )
-        .bind(conversation_id)
-        .bind(item.workstream_id)
-        .bind(parse_id(&e.number_id, "number_id").ok())
-        .bind(item.queue_id)
-        .bind(item.state.as_str())
-        .bind(item.priority)
-        .bind(item.profiles)
-        .bind(serde_json::json!(item.skills))
-        .bind(serde_json::json!(item.facts))
-        .bind(now)
-        .bind(e.last_customer_message_at)
-        .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
-        .bind(placement.map(|p| p.units))
-        .bind(placement.and_then(|p| p.affinity))
-        .bind(placement.map(|p| p.queue_priority))
-        .bind(placement.is_some())
-        .execute(&mut *tx)
-        .await?;
+        let origin = items::Origin {
+            number_id: parse_id(&e.number_id, "number_id").ok(),
+            last_customer_message_at: e.last_customer_message_at,
+            traceparent: switchboard_telemetry::propagation::traceparent(&tracing::Span::current()),
+        };
+        items::upsert(&mut *tx, conversation_id, &origin, item, self.now()).await?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub mod intake;
 pub mod lifecycle;
 pub mod metrics;
 pub mod report;
+pub mod store;
 pub mod work;
 
 use std::sync::Arc;

@@ -4,16 +4,17 @@
 
 use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
-use switchboard_domain::routing::offer::ItemState;
+use switchboard_domain::routing::offer::{ItemState, OfferState};
 use switchboard_domain::routing::presence::recompute;
 use switchboard_domain::routing::report::{Cause, Place, Stage};
 use switchboard_domain::routing::{Presence, WrapUpCapacity};
 use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
-use crate::app::{ItemRow, Routing, Touch};
+use crate::app::{Routing, Touch};
 use crate::error::{RoutingError, parse_id};
 use crate::report::place;
+use crate::store::{items, offers};
 
 impl Routing {
     /// An agent sets their presence.
@@ -82,10 +83,7 @@ impl Routing {
                 // The item is deleted below: only the agent's capacity needs giving back.
                 give_back = holds;
                 if let Some(offer) = item.offer_id {
-                    sqlx::query("UPDATE routing.offers SET state = 'cancelled' WHERE id = $1 AND state = 'pending'")
-                        .bind(offer)
-                        .execute(&mut *tx)
-                        .await?;
+                    offers::end_if_pending(&mut *tx, offer, OfferState::Cancelled).await?;
                     events.push(
                         OfferClosedV1 {
                             offer_id: offer.to_string(),
@@ -96,25 +94,14 @@ impl Routing {
                         now,
                     );
                 }
-                sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
-                    .bind(conversation_id)
-                    .execute(&mut *tx)
-                    .await?;
+                items::delete(&mut *tx, conversation_id).await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
                 Some(None)
             }
             ("waiting", _) => {
                 // Async channels: closing the session without ending releases capacity at once.
                 give_back = holds;
-                sqlx::query(
-                    "UPDATE routing.work_items SET state = 'waiting', updated_at = $2, capacity_held = capacity_held AND NOT $3, \
-                     release_at = CASE WHEN $3 THEN NULL ELSE release_at END WHERE conversation_id = $1",
-                )
-                .bind(conversation_id)
-                .bind(now)
-                .bind(give_back)
-                .execute(&mut *tx)
-                .await?;
+                items::waiting(&mut *tx, conversation_id, give_back, now).await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
                 to(ItemState::Waiting, item.agent_id)
             }
@@ -138,18 +125,7 @@ impl Routing {
                 if free {
                     cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
                 }
-                sqlx::query(
-                    "UPDATE routing.work_items SET state = 'wrap_up', updated_at = $2, \
-                     capacity_held = capacity_held AND NOT $3, \
-                     release_at = CASE WHEN $3 THEN NULL WHEN $4::timestamptz IS NOT NULL AND capacity_held THEN $4 ELSE release_at END \
-                     WHERE conversation_id = $1",
-                )
-                .bind(conversation_id)
-                .bind(now)
-                .bind(free)
-                .bind(release_at)
-                .execute(&mut *tx)
-                .await?;
+                items::wrap_up(&mut *tx, conversation_id, free, release_at, now).await?;
                 to(ItemState::WrapUp, item.agent_id)
             }
             ("open", "release_to_queue") => {
@@ -181,12 +157,7 @@ impl Routing {
                 if let Some(agent) = agent {
                     self.change_capacity(&mut tx, agent, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
                         .await?;
-                    sqlx::query("UPDATE routing.work_items SET state = 'assigned', agent_id = $2, capacity_held = true, updated_at = $3 WHERE conversation_id = $1")
-                        .bind(conversation_id)
-                        .bind(agent)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    items::revived(&mut *tx, conversation_id, agent, now).await?;
                     to(ItemState::Assigned, Some(agent))
                 } else {
                     Some(Some(place(&item)))
@@ -273,12 +244,7 @@ impl Routing {
     /// Releases wrap-up capacity whose block time is over; returns how many.
     pub async fn release_due_wrap_ups(&self) -> Result<usize, RoutingError> {
         let mut tx = self.pool.begin().await?;
-        let due = sqlx::query_as::<_, ItemRow>(
-            "SELECT * FROM routing.work_items WHERE release_at <= $1 AND capacity_held FOR UPDATE SKIP LOCKED LIMIT 200",
-        )
-        .bind(self.now())
-        .fetch_all(&mut *tx)
-        .await?;
+        let due = items::lock_due_releases(&mut *tx, self.now(), 200).await?;
         let mut events = EventBatch::default();
         let mut queues = Vec::new();
         let profiles = self.config.profiles(&mut tx).await?;
@@ -320,13 +286,7 @@ impl Routing {
             };
             let Some(rule) = def.overflow.wait_time else { continue };
             let deadline = self.now() - time::Duration::seconds(i64::try_from(rule.seconds).unwrap_or(i64::MAX));
-            let due: Vec<Uuid> = sqlx::query_scalar(
-                "SELECT conversation_id FROM routing.work_items WHERE queue_id = $1 AND state = 'queued' AND enqueued_at <= $2 LIMIT 100",
-            )
-            .bind(queue_id)
-            .bind(deadline)
-            .fetch_all(&self.pool)
-            .await?;
+            let due = items::queued_since(&self.pool, queue_id, deadline, 100).await?;
             for conversation_id in due {
                 let mut tx = self.pool.begin().await?;
                 let Some(item) = self
@@ -345,23 +305,11 @@ impl Routing {
                             Ok(()) | Err(RoutingError::Precondition(_)) => {}
                             Err(error) => return Err(error),
                         }
-                        sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
-                            .bind(conversation_id)
-                            .execute(&mut *tx)
-                            .await?;
+                        items::delete(&mut *tx, conversation_id).await?;
                         self.track(&mut tx, conversation_id, Some(place(&item)), Cause::Overflow).await?;
                     }
                     switchboard_domain::routing::OverflowAction::TransferToQueue { queue_id: target } => {
-                        sqlx::query(
-                            "UPDATE routing.work_items SET queue_id = $2, enqueued_at = $3, updated_at = $3, \
-                             queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $2), 1) \
-                             WHERE conversation_id = $1",
-                        )
-                        .bind(conversation_id)
-                        .bind(target)
-                        .bind(self.now())
-                        .execute(&mut *tx)
-                        .await?;
+                        items::overflowed_to(&mut *tx, conversation_id, target, self.now()).await?;
                         self.track(&mut tx, conversation_id, Some(place(&item)), Cause::Overflow).await?;
                     }
                     switchboard_domain::routing::OverflowAction::AssignAnyway => {}

@@ -7,7 +7,7 @@ use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1, OfferExpire
 use switchboard_domain::routing::DistributionMode;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
 pub use switchboard_domain::routing::offer::OfferEnd;
-use switchboard_domain::routing::offer::{ItemState, OfferFacts, OfferRefusal, OfferState, check_accept, check_end, requeue};
+use switchboard_domain::routing::offer::{ItemState, OfferRefusal, OfferState, check_accept, check_end, requeue};
 use switchboard_domain::routing::report::Cause;
 use switchboard_proto::session::v1::TransitionRequest;
 use switchboard_storage::outbox::EventBatch;
@@ -17,29 +17,8 @@ use crate::app::{ItemRow, Routing, Touch};
 use crate::error::RoutingError;
 use crate::report::place;
 
-/// An offer row.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OfferRow {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub agent_id: Uuid,
-    pub queue_id: Option<Uuid>,
-    pub workstream_id: Option<Uuid>,
-    pub created_at: time::OffsetDateTime,
-    pub expires_at: time::OffsetDateTime,
-    #[sqlx(try_from = "String")]
-    pub state: OfferState,
-}
-
-impl OfferRow {
-    fn facts(&self) -> OfferFacts {
-        OfferFacts {
-            agent: self.agent_id,
-            state: self.state,
-            expires_at: self.expires_at,
-        }
-    }
-}
+pub use crate::store::offers::OfferRow;
+use crate::store::{items, offers};
 
 /// A refusal of the state machine, as routing reports it: someone else's offer is a
 /// permission matter, the rest are the offer's state.
@@ -110,11 +89,7 @@ impl Routing {
     }
 
     async fn lock_offer(&self, tx: &mut sqlx::PgConnection, offer_id: Uuid) -> Result<OfferRow, RoutingError> {
-        sqlx::query_as::<_, OfferRow>("SELECT * FROM routing.offers WHERE id = $1 FOR UPDATE")
-            .bind(offer_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(RoutingError::NotFound("offer"))
+        offers::lock(&mut *tx, offer_id).await?.ok_or(RoutingError::NotFound("offer"))
     }
 
     /// An agent accepts an offer: the conversation becomes Active with them.
@@ -132,11 +107,7 @@ impl Routing {
         if let Err(error) = self.session_transition(&item, "accept", Some(agent_id), names, "").await {
             if matches!(error, RoutingError::Precondition(_) | RoutingError::NotFound(_)) {
                 // The conversation moved on (closed by the customer's inactivity, a supervisor, …).
-                sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
-                    .bind(offer_id)
-                    .bind(OfferState::Cancelled.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                offers::set_state(&mut *tx, offer_id, OfferState::Cancelled).await?;
                 self.release(&mut tx, &item, &mut events).await?;
                 events.push(
                     OfferClosedV1 {
@@ -152,19 +123,9 @@ impl Routing {
             }
             return Err(error);
         }
-        sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
-            .bind(offer_id)
-            .bind(OfferState::Accepted.as_str())
-            .execute(&mut *tx)
-            .await?;
+        offers::set_state(&mut *tx, offer_id, OfferState::Accepted).await?;
         let before = place(&item);
-        let item = sqlx::query_as::<_, ItemRow>(
-            "UPDATE routing.work_items SET state = 'assigned', offer_id = NULL, updated_at = $2 WHERE conversation_id = $1 RETURNING *",
-        )
-        .bind(item.conversation_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let item = items::accepted(&mut *tx, item.conversation_id, now).await?;
         self.track_to(&mut tx, item.conversation_id, Some(before), Some(place(&item)), Cause::Routed)
             .await?;
         events.push(
@@ -210,33 +171,13 @@ impl Routing {
             .ok_or(RoutingError::NotFound("work item"))?;
         let mut events = EventBatch::default();
         let now = self.now();
-        sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
-            .bind(offer_id)
-            .bind(end.state().as_str())
-            .execute(&mut *tx)
-            .await?;
+        offers::set_state(&mut *tx, offer_id, end.state()).await?;
         // The capacity the offer held goes back last, just before the commit (see
         // `on_status_changed`); the item is marked here, in its one write.
         let holds = item.holds_capacity();
         let offered = item.clone();
         let next = requeue(end, offer.agent_id, item.declines(), item.total_declines);
-        let item = sqlx::query_as::<_, ItemRow>(
-            "UPDATE routing.work_items SET state = $2, agent_id = NULL, offer_id = NULL, declines = $3, total_declines = $4, updated_at = $5, \
-             declined_at = CASE WHEN $8 THEN declined_at || jsonb_build_object($6::text, $7::bigint) ELSE declined_at END, \
-             capacity_held = capacity_held AND NOT $9, release_at = CASE WHEN $9 THEN NULL ELSE release_at END \
-             WHERE conversation_id = $1 RETURNING *",
-        )
-        .bind(item.conversation_id)
-        .bind(next.state.as_str())
-        .bind(serde_json::json!(next.declines))
-        .bind(next.total_declines)
-        .bind(now)
-        .bind(offer.agent_id.to_string())
-        .bind(now.unix_timestamp())
-        .bind(next.counted)
-        .bind(holds)
-        .fetch_one(&mut *tx)
-        .await?;
+        let item = items::offer_ended(&mut *tx, item.conversation_id, offer.agent_id, &next, holds, now).await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
         let after = match item.workstream_id {
             Some(ws) => self
@@ -300,11 +241,7 @@ impl Routing {
 
     /// Expires offers past their deadline; returns how many.
     pub async fn expire_offers(&self) -> Result<usize, RoutingError> {
-        let due: Vec<Uuid> =
-            sqlx::query_scalar("SELECT id FROM routing.offers WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT 200")
-                .bind(self.now())
-                .fetch_all(&self.pool)
-                .await?;
+        let due = offers::expired(&self.pool, self.now(), 200).await?;
         let mut expired = 0;
         for id in due {
             match self.end_offer(id, OfferEnd::Expired).await {
@@ -358,11 +295,7 @@ impl Routing {
             ("supervisor_assign", ItemState::Queued | ItemState::PickOnly | ItemState::Unrouted) => {}
             ("supervisor_assign", ItemState::Offered) => {
                 if let Some(offer) = item.offer_id {
-                    sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
-                        .bind(offer)
-                        .bind(OfferState::Cancelled.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    offers::set_state(&mut *tx, offer, OfferState::Cancelled).await?;
                     events.push(
                         OfferClosedV1 {
                             offer_id: offer.to_string(),
@@ -389,14 +322,7 @@ impl Routing {
         self.change_capacity(&mut tx, agent_id, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
             .await?;
         let before = place(&item);
-        let item = sqlx::query_as::<_, ItemRow>(
-            "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, updated_at = $3 WHERE conversation_id = $1 RETURNING *",
-        )
-        .bind(conversation_id)
-        .bind(agent_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let item = items::taken_by(&mut *tx, conversation_id, agent_id, now).await?;
         self.track_to(&mut tx, conversation_id, Some(before), Some(place(&item)), Cause::Routed)
             .await?;
         events.push(
@@ -487,10 +413,7 @@ impl Routing {
         if queue.1.members.is_empty() && to_agent.is_none() {
             // Dynamics: a transfer to a queue with no agents closes the conversation.
             self.session_transition(&moved, "no_agents", None, names, "").await?;
-            sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
-                .bind(conversation_id)
-                .execute(&mut *tx)
-                .await?;
+            items::delete(&mut *tx, conversation_id).await?;
             self.track(&mut tx, conversation_id, Some(place(&item)), Cause::Transfer).await?;
             self.emit(&mut tx, &events).await?;
             tx.commit().await?;
@@ -499,18 +422,7 @@ impl Routing {
             ));
         }
         let now = self.now();
-        let item = sqlx::query_as::<_, ItemRow>(
-            "UPDATE routing.work_items SET state = 'queued', queue_id = $2, agent_id = NULL, offer_id = NULL, pinned_agent_id = $3, \
-             affinity_agent_id = NULL, declines = '{}'::jsonb, total_declines = 0, enqueued_at = $4, updated_at = $4, queue_priority = $5 \
-             WHERE conversation_id = $1 RETURNING *",
-        )
-        .bind(conversation_id)
-        .bind(target_queue)
-        .bind(to_agent)
-        .bind(now)
-        .bind(queue.1.priority)
-        .fetch_one(&mut *tx)
-        .await?;
+        let item = items::transferred(&mut *tx, conversation_id, target_queue, queue.1.priority, to_agent, now).await?;
         self.track_to(&mut tx, conversation_id, Some(before), Some(place(&item)), Cause::Transfer)
             .await?;
         self.emit(&mut tx, &events).await?;
@@ -521,10 +433,9 @@ impl Routing {
 
     /// Returns the declines of an item per agent (for tests and supervisors).
     pub async fn declines(&self, conversation_id: Uuid) -> Result<BTreeMap<Uuid, u32>, RoutingError> {
-        let item = sqlx::query_as::<_, ItemRow>("SELECT * FROM routing.work_items WHERE conversation_id = $1")
-            .bind(conversation_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(item.map(|i| i.declines()).unwrap_or_default())
+        Ok(items::get(&self.pool, conversation_id)
+            .await?
+            .map(|i| i.declines())
+            .unwrap_or_default())
     }
 }
