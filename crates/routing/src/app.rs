@@ -2,10 +2,10 @@
 //! helpers they share: loading definitions, and holding or releasing an agent's capacity with
 //! their presence recomputed from it (Dynamics §2.3).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use switchboard_bus::events::AgentPresenceV1;
 use switchboard_domain::Clock;
 use switchboard_domain::routing::Presence;
@@ -38,39 +38,7 @@ pub struct Routing {
 
 pub use crate::store::items::ItemRow;
 
-/// An agent's live state.
-#[derive(Debug, Clone, FromRow)]
-pub struct AgentStateRow {
-    pub agent_id: Uuid,
-    pub presence: String,
-    pub chosen_presence: String,
-    pub used_units: i32,
-    pub profile_used: serde_json::Value,
-    pub active_items: i32,
-    pub last_assigned_at: Option<OffsetDateTime>,
-    pub last_released_at: Option<OffsetDateTime>,
-    /// When the agent's last stream dropped (None while connected, or never connected).
-    pub disconnected_at: Option<OffsetDateTime>,
-    /// What they had chosen before it dropped.
-    pub chosen_before_disconnect: Option<String>,
-}
-
-impl AgentStateRow {
-    /// Work items held per profile.
-    pub fn profile_used(&self) -> BTreeMap<Uuid, i32> {
-        serde_json::from_value(self.profile_used.clone()).unwrap_or_default()
-    }
-
-    /// Current presence.
-    pub fn presence(&self) -> Presence {
-        Presence::parse(&self.presence).unwrap_or(Presence::Offline)
-    }
-
-    /// Presence last chosen.
-    pub fn chosen(&self) -> Presence {
-        Presence::parse(&self.chosen_presence).unwrap_or(Presence::Offline)
-    }
-}
+pub use crate::store::agents::{AgentStateRow, Touch};
 
 /// Builds an agent's capacity load.
 pub fn load(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, CapacityProfileDef>) -> Load {
@@ -95,12 +63,7 @@ pub fn load(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Capa
 
 /// Locks and returns an agent's state row (`None`: no such agent, or deleted).
 pub async fn lock_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<Option<AgentStateRow>, RoutingError> {
-    Ok(
-        sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
-            .bind(agent_id)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
+    Ok(crate::store::agents::lock(&mut *conn, agent_id).await?)
 }
 
 /// Adds the `agent.presence.v1` event for `state`'s agent, now showing `presence`, if that
@@ -116,15 +79,6 @@ pub fn push_presence_change(events: &mut EventBatch, state: &AgentStateRow, pres
             now,
         );
     }
-}
-
-/// How a capacity change touches an agent's ordering keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Touch {
-    /// Work was given: round-robin key.
-    Assigned,
-    /// Work was released: least-active key.
-    Released,
 }
 
 impl Routing {
@@ -174,20 +128,7 @@ impl Routing {
         next.profile_used = serde_json::json!(used);
         let presence = recompute(state.chosen(), &load(&def, &next, &profile_defs));
         let now = self.now();
-        sqlx::query(
-            "UPDATE routing.agent_state SET used_units = $2, active_items = $3, profile_used = $4, presence = $5, \
-             last_assigned_at = CASE WHEN $6 THEN $7 ELSE last_assigned_at END, last_released_at = CASE WHEN $6 THEN last_released_at ELSE $7 END, \
-             presence_changed_at = CASE WHEN presence <> $5 THEN $7 ELSE presence_changed_at END WHERE agent_id = $1",
-        )
-        .bind(agent_id)
-        .bind(next.used_units)
-        .bind(next.active_items)
-        .bind(&next.profile_used)
-        .bind(presence.as_str())
-        .bind(touch == Touch::Assigned)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        crate::store::agents::write_load(&mut *tx, &next, presence, touch, now).await?;
         push_presence_change(events, &state, presence, now);
         Ok(())
     }

@@ -166,14 +166,7 @@ impl Routing {
                 )
                 .await?;
                 // Its capacity day starts today (end-of-day profiles reset when it changes).
-                sqlx::query(
-                    "INSERT INTO routing.agent_state (agent_id, presence, chosen_presence, profile_day) VALUES ($1, $2, $2, $3) ON CONFLICT (agent_id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(def.default_presence.as_str())
-                .bind(self.now().date())
-                .execute(&mut *tx)
-                    .await?;
+                crate::store::agents::create(&mut *tx, id, def.default_presence, self.now().date()).await?;
                 cycle.extend(
                     sqlx::query_scalar::<_, Uuid>("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
                         .bind(id)
@@ -330,10 +323,7 @@ impl Routing {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM routing.agent_state WHERE agent_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::store::agents::delete(&mut *tx, id).await?;
                 sqlx::query("UPDATE routing.config SET definition = jsonb_set(definition, '{members}', (definition->'members') - $1) WHERE kind = 'queue' AND definition->'members' ? $1")
                     .bind(id.to_string())
                     .execute(&mut *tx)

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::app::{AgentStateRow, Routing, load, lock_agent, push_presence_change};
 use crate::error::RoutingError;
+use crate::store::agents;
 
 /// How often an API replica confirms its open streams.
 pub const CONFIRM_EVERY: Duration = Duration::from_secs(30);
@@ -112,15 +113,7 @@ impl Routing {
             }
             (false, None) if removed > 0 => {
                 // The last stream dropped: Offline at once, and nothing stays offered to them.
-                sqlx::query(
-                    "UPDATE routing.agent_state SET chosen_before_disconnect = chosen_presence, chosen_presence = 'offline', \
-                     presence = 'offline', presence_changed_at = CASE WHEN presence <> 'offline' THEN $2 ELSE presence_changed_at END, \
-                     disconnected_at = $2, disconnect_handled = false WHERE agent_id = $1",
-                )
-                .bind(agent_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                agents::disconnected(&mut *tx, agent_id, now).await?;
                 push_presence_change(&mut events, &state, Presence::Offline, now);
                 withdraw = crate::store::offers::pending_ids_of(&mut *tx, agent_id).await?;
                 tracing::info!(%agent_id, offers = withdraw.len(), "agent disconnected");
@@ -149,17 +142,7 @@ impl Routing {
             None => chosen,
         };
         let now = self.now();
-        sqlx::query(
-            "UPDATE routing.agent_state SET chosen_presence = $2, presence = $3, \
-             presence_changed_at = CASE WHEN presence <> $3 THEN $4 ELSE presence_changed_at END, \
-             disconnected_at = NULL, chosen_before_disconnect = NULL, disconnect_handled = false WHERE agent_id = $1",
-        )
-        .bind(state.agent_id)
-        .bind(chosen.as_str())
-        .bind(presence.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        agents::chose_connected(&mut *tx, state.agent_id, chosen, presence, now).await?;
         let mut next = state.clone();
         next.chosen_presence = chosen.as_str().into();
         if presence != state.presence() || next.chosen_presence != state.chosen_presence {
@@ -179,12 +162,7 @@ impl Routing {
     /// their queues, with the `agent_disconnected` message to each customer; returns how many
     /// conversations.
     pub async fn release_disconnected(&self) -> Result<usize, RoutingError> {
-        let due: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT agent_id FROM routing.agent_state WHERE disconnected_at <= $1 AND NOT disconnect_handled ORDER BY disconnected_at LIMIT 100",
-        )
-        .bind(self.now() - time::Duration::seconds(RESTORE_WINDOW_SECS))
-        .fetch_all(&self.pool)
-        .await?;
+        let due = agents::disconnected_since(&self.pool, self.now() - time::Duration::seconds(RESTORE_WINDOW_SECS), 100).await?;
         let mut released = 0;
         for agent_id in due {
             let mut conn = self.pool.acquire().await?;
@@ -212,10 +190,7 @@ impl Routing {
                 }
             }
             // Only if they are still away: a return meanwhile cleared `disconnected_at`.
-            sqlx::query("UPDATE routing.agent_state SET disconnect_handled = true WHERE agent_id = $1 AND disconnected_at IS NOT NULL")
-                .bind(agent_id)
-                .execute(&self.pool)
-                .await?;
+            agents::disconnect_handled(&self.pool, agent_id).await?;
         }
         Ok(released)
     }

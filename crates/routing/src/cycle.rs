@@ -366,10 +366,7 @@ impl Routing {
         if ids.is_empty() {
             return Ok(());
         }
-        let states = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
+        let states = crate::store::agents::read_many(&mut *tx, ids).await?;
         let defs = self.config.definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
         for state in states {
             let Some((_, def)) = defs.get(&state.agent_id) else { continue };
@@ -466,28 +463,8 @@ impl Routing {
     ) -> Result<bool, RoutingError> {
         let mut changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
         changed.sort_by_key(|a| a.state.agent_id);
-        let written = sqlx::query(
-            "UPDATE routing.agent_state s SET used_units = d.u, active_items = d.i, profile_used = d.p, presence = d.pr, last_assigned_at = $6, \
-             presence_changed_at = CASE WHEN s.presence <> d.pr THEN $6 ELSE s.presence_changed_at END \
-             FROM UNNEST($1::uuid[], $2::int[], $3::int[], $4::jsonb[], $5::text[], $7::int[], $8::int[], $9::jsonb[], $10::text[], $11::text[]) \
-               AS d(id, u, i, p, pr, ru, ri, rp, rpr, rc) \
-             WHERE s.agent_id = d.id AND s.used_units = d.ru AND s.active_items = d.ri AND s.profile_used = d.rp \
-               AND s.presence = d.rpr AND s.chosen_presence = d.rc",
-        )
-        .bind(changed.iter().map(|a| a.state.agent_id).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.used_units).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.active_items).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.profile_used.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.state.presence.clone()).collect::<Vec<_>>())
-        .bind(now)
-        .bind(changed.iter().map(|a| a.read.used_units).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.active_items).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.profile_used.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.presence.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|a| a.read.chosen_presence.clone()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let pairs: Vec<(&AgentStateRow, &AgentStateRow)> = changed.iter().map(|a| (&a.state, &a.read)).collect();
+        let written = crate::store::agents::write_cycle_loads(&mut *tx, &pairs, now).await?;
         Ok(written == changed.len() as u64)
     }
 }

@@ -11,7 +11,7 @@ use switchboard_proto::routing::v1::routing_service_server::RoutingService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::app::{AgentStateRow, ItemRow, Routing};
+use crate::app::{ItemRow, Routing};
 use crate::catalog::{ConfigRow, parse_kind};
 use crate::error::{RoutingError, optional_id, parse_id};
 use crate::work::OfferRow;
@@ -77,9 +77,7 @@ fn offer(o: &OfferRow) -> pb::Offer {
 impl RoutingGrpc {
     async fn status(&self, agent_id: Uuid) -> Result<pb::AgentStatus, RoutingError> {
         let mut conn = self.routing.pool.acquire().await?;
-        let state = sqlx::query_as::<_, AgentStateRow>("SELECT * FROM routing.agent_state WHERE agent_id = $1")
-            .bind(agent_id)
-            .fetch_optional(&mut *conn)
+        let state = crate::store::agents::get(&mut *conn, agent_id)
             .await?
             .ok_or(RoutingError::NotFound("agent"))?;
         let defs = self
@@ -171,10 +169,7 @@ impl RoutingService for RoutingGrpc {
     }
 
     async fn list_agent_statuses(&self, _request: Request<Empty>) -> Reply<pb::ListAgentStatusesResponse> {
-        let ids: Vec<Uuid> = sqlx::query_scalar("SELECT agent_id FROM routing.agent_state ORDER BY agent_id")
-            .fetch_all(&self.routing.pool)
-            .await
-            .map_err(RoutingError::from)?;
+        let ids = crate::store::agents::ids(&self.routing.pool).await.map_err(RoutingError::from)?;
         let mut agents = Vec::with_capacity(ids.len());
         for id in ids {
             agents.push(self.status(id).await?);

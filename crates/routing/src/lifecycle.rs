@@ -21,16 +21,7 @@ impl Routing {
     pub async fn set_presence(&self, agent_id: Uuid, presence: Presence) -> Result<(), RoutingError> {
         let mut tx = self.pool.begin().await?;
         // A choice made by hand (through the API, without a stream) ends a disconnect.
-        let updated = sqlx::query(
-            "UPDATE routing.agent_state SET presence = $2, chosen_presence = $2, presence_changed_at = $3, \
-                         disconnected_at = NULL, chosen_before_disconnect = NULL, disconnect_handled = false WHERE agent_id = $1",
-        )
-        .bind(agent_id)
-        .bind(presence.as_str())
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
+        if !crate::store::agents::chose(&mut *tx, agent_id, presence, self.now()).await? {
             return Err(RoutingError::NotFound("agent"));
         }
         let mut events = EventBatch::default();
@@ -201,11 +192,7 @@ impl Routing {
     pub async fn reset_daily_capacity(&self) -> Result<usize, RoutingError> {
         let today = self.now().date();
         let mut tx = self.pool.begin().await?;
-        let due: Vec<crate::app::AgentStateRow> =
-            sqlx::query_as("SELECT * FROM routing.agent_state WHERE profile_day < $1 ORDER BY agent_id FOR UPDATE SKIP LOCKED LIMIT 500")
-                .bind(today)
-                .fetch_all(&mut *tx)
-                .await?;
+        let due = crate::store::agents::lock_past_day(&mut *tx, today, 500).await?;
         if due.is_empty() {
             return Ok(0);
         }
@@ -221,13 +208,7 @@ impl Routing {
                 Some((_, def)) => recompute(state.chosen(), &crate::app::load(&def, &next, &profiles)),
                 None => state.presence(),
             };
-            sqlx::query("UPDATE routing.agent_state SET profile_day = $2, profile_used = $3, presence = $4 WHERE agent_id = $1")
-                .bind(state.agent_id)
-                .bind(today)
-                .bind(&next.profile_used)
-                .bind(presence.as_str())
-                .execute(&mut *tx)
-                .await?;
+            crate::store::agents::new_day(&mut *tx, &next, today, presence).await?;
             if next.profile_used != state.profile_used {
                 queues.extend(self.agent_queues(&mut tx, Some(state.agent_id)).await?);
             }

@@ -3,9 +3,10 @@
 //! makes, taking the caller's connection or transaction (`impl PgExecutor`). What may happen to
 //! them is decided in `switchboard_domain::routing` (the offer state machine, the requeue after
 //! a decline, ...) before these are called, so a service method reads: load, decide, persist,
-//! emit. The agents' live state and the configuration keep their SQL with their own modules
-//! (`app`, `connections`, `catalog`); reports and gauges (`report`, `metrics`, the queue
-//! statistics) read their own summaries.
+//! emit. Agents' live state (presence, capacity in use) is the third aggregate (`agents`). The
+//! configuration has its own cache and catalog (`config_cache`, `catalog`); reports and gauges
+//! (`report`, `metrics`, the queue statistics) read their own summaries.
 
+pub mod agents;
 pub mod items;
 pub mod offers;
