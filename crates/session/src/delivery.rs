@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{FromRow, PgConnection};
+use sqlx::PgConnection;
 use switchboard_bus::events::{MessageStatusV1, OutboundAcceptedV1, OutboundFailedV1, StatusReceivedV1, WorkstreamUpdatedV1};
 use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
 use switchboard_domain::delivery::{Delivery, DeliveryStatus};
@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::app::{Events, Session};
 use crate::error::{SessionError, parse_id};
 use crate::inbound::classify;
+use crate::store::delivery::{self as store, Pending, Tracked, Waiting};
 
 /// Consumes `status.received.v1`, `outbound.accepted.v1`, `outbound.failed.v1`.
 pub struct DeliveryHandler {
@@ -107,33 +108,6 @@ impl Report {
         })
     }
 }
-
-#[derive(FromRow)]
-struct Tracked {
-    id: Uuid,
-    conversation_id: Uuid,
-    channel_id: Uuid,
-    twilio_sid: Option<String>,
-    status: String,
-    error_code: Option<i32>,
-    error_message: Option<String>,
-    agent_id: Option<Uuid>,
-    traceparent: Option<String>,
-    #[sqlx(skip)]
-    moved: bool,
-}
-
-/// A callback to keep until its SID is reported.
-struct Waiting<'a> {
-    channel_id: Uuid,
-    sid: &'a str,
-    status: &'a str,
-    error_code: Option<i32>,
-    error_message: Option<&'a str>,
-    received_at: OffsetDateTime,
-}
-
-type Pending = (Uuid, String, String, Option<i32>, Option<String>);
 
 /// A report with its id parsed: the channel of a status, the message of the others.
 enum Parsed<'a> {
@@ -252,28 +226,13 @@ impl Session {
         locks.sort_unstable();
         locks.dedup();
         if !locks.is_empty() {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) k")
-                .bind(&locks)
-                .execute(&mut *tx)
-                .await?;
+            store::lock_sids(&mut *tx, &locks).await?;
         }
         // Every message concerned, read and locked: those the sender reported on by id, and
         // those the callbacks name by SID.
         let by_id: Vec<Uuid> = accepted.iter().map(|a| a.0).chain(failed.iter().copied()).collect();
         let (channels, sid_list): (Vec<Uuid>, Vec<&str>) = sids.iter().copied().unzip();
-        let mut messages: Vec<Tracked> = sqlx::query_as(
-            "SELECT m.id, m.conversation_id, m.channel_id, m.twilio_sid, m.status, m.error_code, m.error_message, c.agent_id, m.traceparent \
-             FROM session.messages m JOIN session.conversations c ON c.id = m.conversation_id \
-             WHERE m.id IN (SELECT unnest($1::uuid[]) UNION \
-                            SELECT s.id FROM session.messages s JOIN unnest($2::uuid[], $3::text[]) u(ch, sid) \
-                            ON s.twilio_sid IS NOT NULL AND s.twilio_sid = u.sid AND s.channel_id = u.ch) \
-             ORDER BY m.id FOR UPDATE OF m",
-        )
-        .bind(&by_id)
-        .bind(&channels)
-        .bind(&sid_list)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut messages = store::lock_tracked(&mut *tx, &by_id, &channels, &sid_list).await?;
         // The SIDs the sender reported, on messages that have none yet (or that one): written
         // below with the statuses, in the same UPDATE, and taking the callbacks that waited.
         let mut known: Vec<Uuid> = Vec::new();
@@ -291,15 +250,7 @@ impl Session {
         let mut waiting: Vec<Pending> = Vec::new();
         if !known.is_empty() {
             let (channels, sids): (Vec<Uuid>, Vec<&str>) = accepted.iter().filter(|a| known.contains(&a.0)).map(|a| (a.1, a.2)).unzip();
-            waiting = sqlx::query_as(
-                "DELETE FROM session.pending_statuses p USING unnest($1::uuid[], $2::text[]) u(ch, sid) \
-                 WHERE p.channel_id = u.ch AND p.twilio_sid = u.sid \
-                 RETURNING p.channel_id, p.twilio_sid, p.status, p.error_code, p.error_message",
-            )
-            .bind(&channels)
-            .bind(&sids)
-            .fetch_all(&mut *tx)
-            .await?;
+            waiting = store::take_waiting(&mut *tx, &channels, &sids).await?;
         }
         let mut events = Events::default();
         let mut keep: Vec<Waiting<'_>> = Vec::new();
@@ -365,18 +316,7 @@ impl Session {
             self.note_window_closed(&mut tx, conversation, &mut events).await?;
         }
         if !keep.is_empty() {
-            sqlx::query(
-                "INSERT INTO session.pending_statuses (channel_id, twilio_sid, status, error_code, error_message, received_at) \
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(keep.iter().map(|w| w.channel_id).collect::<Vec<_>>())
-            .bind(keep.iter().map(|w| w.sid).collect::<Vec<_>>())
-            .bind(keep.iter().map(|w| w.status).collect::<Vec<_>>())
-            .bind(keep.iter().map(|w| w.error_code).collect::<Vec<_>>())
-            .bind(keep.iter().map(|w| w.error_message).collect::<Vec<_>>())
-            .bind(keep.iter().map(|w| w.received_at).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
+            store::keep_waiting(&mut *tx, &keep).await?;
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
@@ -389,17 +329,7 @@ impl Session {
         if moved.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE session.messages m SET twilio_sid = u.sid, status = u.status, error_code = u.code, error_message = u.message \
-             FROM unnest($1::uuid[], $5::text[], $2::text[], $3::int4[], $4::text[]) u(id, sid, status, code, message) WHERE m.id = u.id",
-        )
-        .bind(moved.iter().map(|m| m.id).collect::<Vec<_>>())
-        .bind(moved.iter().map(|m| m.status.as_str()).collect::<Vec<_>>())
-        .bind(moved.iter().map(|m| m.error_code).collect::<Vec<_>>())
-        .bind(moved.iter().map(|m| m.error_message.as_deref()).collect::<Vec<_>>())
-        .bind(moved.iter().map(|m| m.twilio_sid.as_deref()).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+        store::write_moved(&mut *conn, &moved).await?;
         Ok(())
     }
 

@@ -21,7 +21,7 @@ use crate::app::{Events, Session};
 use crate::config_cache::NumberForInbound;
 use crate::conversations::{ConversationRow, TransitionInput};
 use crate::error::{SessionError, parse_id};
-use crate::messages::MessageRow;
+use crate::store::{conversations, customers, messages};
 use crate::unroutable::Reason;
 
 /// Consumes `inbound.received.v1`.
@@ -156,12 +156,7 @@ impl Session {
         channels.dedup();
         // Both lists as index conditions (a join on UNNEST was planned as a scan of every
         // message); the result may hold pairs not in the batch, which callers never ask about.
-        let rows: Vec<(Uuid, String)> =
-            sqlx::query_as("SELECT channel_id, twilio_sid FROM session.messages WHERE channel_id = ANY($1) AND twilio_sid = ANY($2)")
-                .bind(channels)
-                .bind(sids)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows = messages::stored_sids(&mut *tx, &channels, &sids).await?;
         Ok(rows.into_iter().map(|(c, s)| (c.to_string(), s)).collect())
     }
 
@@ -220,11 +215,7 @@ impl Session {
         }
         let replied_to = match &message.replied_to {
             Some(r) => {
-                let ours: Option<Uuid> = sqlx::query_scalar("SELECT id FROM session.messages WHERE channel_id = $1 AND twilio_sid = $2")
-                    .bind(channel_id)
-                    .bind(&r.message_sid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let ours = messages::id_by_sid(&mut *tx, channel_id, &r.message_sid).await?;
                 serde_json::json!({ "twilio_sid": r.message_sid, "message_id": ours })
             }
             None => serde_json::Value::Null,
@@ -242,21 +233,17 @@ impl Session {
             "forwarded": message.forwarded,
             "idempotency_token": event.idempotency_token,
         });
-        let stored = sqlx::query_as::<_, MessageRow>(
-            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, twilio_sid, body, media, details, status, created_at, traceparent) \
-             VALUES ($1, $2, $3, 'inbound', 'customer', $4, $5, $6, $7, 'received', $8, $9) RETURNING *",
-        )
-        .bind(Uuid::now_v7())
-        .bind(conversation.id)
-        .bind(channel_id)
-        .bind(&message.message_sid)
-        .bind(&message.body)
-        .bind(serde_json::Value::Array(media))
-        .bind(details)
-        .bind(received_at)
-        .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
-        .fetch_one(&mut *tx)
-        .await?;
+        let inbound = messages::Inbound {
+            conversation_id: conversation.id,
+            channel_id,
+            twilio_sid: &message.message_sid,
+            body: &message.body,
+            media: serde_json::Value::Array(media),
+            details,
+            received_at,
+            traceparent: switchboard_telemetry::propagation::traceparent(&tracing::Span::current()),
+        };
+        let stored = messages::insert_inbound(&mut *tx, inbound).await?;
         tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
         events.push(self.message_event(&stored, conversation.agent_id, conversation.bot_id), now);
         if let (Some(bot), "active") = (conversation.bot_id, conversation.status.as_str()) {
@@ -314,36 +301,20 @@ impl Session {
         let now = self.now();
         // The customer's 24-hour window on the number moves, and their open conversation (if
         // any) is touched and locked, in one statement.
-        let existing = sqlx::query_as::<_, ConversationRow>(
-            "WITH window_moved AS (INSERT INTO session.windows (number_id, customer_id, last_inbound_at) VALUES ($1, $2, $3) \
-               ON CONFLICT (number_id, customer_id) DO UPDATE SET last_inbound_at = GREATEST(session.windows.last_inbound_at, EXCLUDED.last_inbound_at)) \
-             UPDATE session.conversations SET last_customer_message_at = GREATEST(last_customer_message_at, $3), last_activity_at = $4 \
-             WHERE number_id = $1 AND customer_id = $2 AND status <> 'closed' RETURNING *",
-        )
-        .bind(number.id)
-        .bind(customer_id)
-        .bind(received_at)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing = conversations::customer_wrote(&mut *tx, number.id, customer_id, received_at, now).await?;
         Ok(match existing {
             None => {
-                let row = sqlx::query_as::<_, ConversationRow>(
-                    "INSERT INTO session.conversations (id, channel_id, number_id, customer_id, workstream_id, status, status_reason, first_message, \
-                     opened_at, status_changed_at, last_customer_message_at, last_activity_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $8, $9, $8) RETURNING *",
-                )
-                .bind(Uuid::now_v7())
-                .bind(channel_id)
-                .bind(number.id)
-                .bind(customer_id)
-                .bind(number.workstream_id)
-                .bind(StatusReason::AwaitingAgentAssignment.code())
-                .bind(summary(message))
-                .bind(now)
-                .bind(received_at)
-                .fetch_one(&mut *tx)
-                .await?;
+                let first = summary(message);
+                let opened = conversations::Opened {
+                    channel_id,
+                    number_id: number.id,
+                    customer_id,
+                    workstream_id: number.workstream_id,
+                    reason_code: StatusReason::AwaitingAgentAssignment.code(),
+                    first_message: &first,
+                    last_customer_message_at: received_at,
+                };
+                let row = conversations::open(&mut *tx, &opened, now).await?;
                 (row, Opening::New)
             }
             Some(row) if row.status() == ConversationStatus::Waiting => {
@@ -351,12 +322,7 @@ impl Session {
                 let row = self
                     .transition_locked(tx, &row, &TransitionInput::new(Transition::CustomerMessage), events)
                     .await?;
-                let row =
-                    sqlx::query_as::<_, ConversationRow>("UPDATE session.conversations SET first_message = $2 WHERE id = $1 RETURNING *")
-                        .bind(row.id)
-                        .bind(summary(message))
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let row = conversations::set_first_message(&mut *tx, row.id, &summary(message)).await?;
                 (row, Opening::Reopened { previous_agent })
             }
             Some(row) => (row, Opening::Continued),
@@ -367,31 +333,15 @@ impl Session {
         let phone = message.customer.phone().map(|p| p.as_str().to_owned());
         let bsuid = message.customer.bsuid().map(|b| b.as_str().to_owned());
         // One round trip: find by key, phone or BSUID (refreshing what changed), or insert.
-        let id: Uuid = sqlx::query_scalar(
-            "WITH found AS ( \
-               SELECT id FROM session.customers WHERE channel_id = $1 AND (key = $2 OR ($3::text IS NOT NULL AND phone = $3) \
-               OR ($4::text IS NOT NULL AND bsuid = $4)) ORDER BY (key = $2) DESC LIMIT 1 FOR UPDATE), \
-             refreshed AS ( \
-               UPDATE session.customers c SET phone = COALESCE($3, c.phone), bsuid = COALESCE($4, c.bsuid), wa_id = COALESCE($5, c.wa_id), \
-               profile_name = COALESCE($6, c.profile_name), updated_at = now() FROM found WHERE c.id = found.id \
-               AND (c.phone IS DISTINCT FROM COALESCE($3, c.phone) OR c.bsuid IS DISTINCT FROM COALESCE($4, c.bsuid) \
-                    OR c.profile_name IS DISTINCT FROM COALESCE($6, c.profile_name)) RETURNING c.id), \
-             inserted AS ( \
-               INSERT INTO session.customers (id, channel_id, key, phone, bsuid, wa_id, profile_name) \
-               SELECT $7, $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM found) \
-               ON CONFLICT (channel_id, key) DO UPDATE SET profile_name = COALESCE(EXCLUDED.profile_name, session.customers.profile_name) \
-               RETURNING id) \
-             SELECT id FROM found UNION ALL SELECT id FROM inserted LIMIT 1",
-        )
-        .bind(channel_id)
-        .bind(message.customer.key())
-        .bind(&phone)
-        .bind(&bsuid)
-        .bind(&message.wa_id)
-        .bind(&message.profile_name)
-        .bind(Uuid::now_v7())
-        .fetch_one(&mut *tx)
-        .await?;
+        let key = message.customer.key();
+        let found = customers::Found {
+            key: &key,
+            phone: phone.as_deref(),
+            bsuid: bsuid.as_deref(),
+            wa_id: message.wa_id.as_deref(),
+            profile_name: message.profile_name.as_deref(),
+        };
+        let id = customers::find_or_create(&mut *tx, channel_id, &found).await?;
         Ok(id)
     }
 }

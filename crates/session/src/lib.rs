@@ -24,6 +24,7 @@ pub mod messages;
 pub mod metrics;
 pub mod numbers;
 pub mod send_context;
+pub mod store;
 pub mod templates;
 pub mod unroutable;
 pub mod webhook_keys;

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{FromRow, PgConnection};
+use sqlx::PgConnection;
 use switchboard_bus::events::{ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1};
 use switchboard_domain::automated::{self, RenderContext, Trigger};
 use switchboard_domain::policy::{self, Approved, Author, OutboundContent};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::{Events, Session};
@@ -16,31 +15,9 @@ use crate::conversations::ConversationRow;
 use crate::error::SessionError;
 use crate::send_context::CONTEXT_AND_CLIENT_ID;
 pub use crate::send_context::SendContext;
+use crate::store::messages as store;
 
-/// A stored message.
-#[derive(Debug, Clone, FromRow)]
-pub struct MessageRow {
-    pub id: Uuid,
-    pub seq: i64,
-    pub conversation_id: Uuid,
-    pub channel_id: Uuid,
-    pub direction: String,
-    pub author_kind: String,
-    pub author_id: Option<Uuid>,
-    pub twilio_sid: Option<String>,
-    pub body: String,
-    pub media: serde_json::Value,
-    pub details: serde_json::Value,
-    pub status: String,
-    pub error_code: Option<i32>,
-    pub error_message: Option<String>,
-    pub client_message_id: Option<String>,
-    pub created_at: OffsetDateTime,
-    /// The W3C `traceparent` the message was handled in, when it was traced.
-    pub traceparent: Option<String>,
-    /// When the business marked this customer message read (read receipts policy).
-    pub read_at: Option<OffsetDateTime>,
-}
+pub use crate::store::messages::MessageRow;
 
 /// What to send, before the policy decides.
 #[derive(Debug, Clone)]
@@ -137,11 +114,7 @@ impl Session {
         // Sends to one conversation go one at a time (the client-id check below, and their
         // order): the row is locked by marking the activity, which a refused or repeated send
         // rolls back with the rest.
-        sqlx::query("UPDATE session.conversations SET last_activity_at = $2 WHERE id = $1")
-            .bind(request.conversation_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        crate::store::conversations::touch(&mut *tx, request.conversation_id, now).await?;
         let ctx = sqlx::query_as::<_, SendContext>(CONTEXT_AND_CLIENT_ID)
             .bind(request.conversation_id)
             .bind(request.client_message_id.as_deref())
@@ -150,10 +123,7 @@ impl Session {
             .ok_or(SessionError::NotFound("conversation"))?;
         if let Some(existing) = ctx.sent_with_client_id {
             // The same request again: its first answer, whatever happened since.
-            return Ok(sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE id = $1")
-                .bind(existing)
-                .fetch_one(&mut *tx)
-                .await?);
+            return store::get(&mut *tx, existing).await?.ok_or(SessionError::NotFound("message"));
         }
         ctx.still_open()?;
         let mut file = None;
@@ -276,23 +246,18 @@ impl Session {
             ),
             Approved::Text { .. } => (serde_json::json!([]), serde_json::json!({})),
         };
-        let message = sqlx::query_as::<_, MessageRow>(
-            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, author_id, body, media, details, status, client_message_id, created_at, traceparent) \
-             VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, $8, 'pending', $9, $10, $11) RETURNING *",
-        )
-        .bind(Uuid::now_v7())
-        .bind(ctx.conversation_id)
-        .bind(ctx.channel_id)
-        .bind(author_kind)
-        .bind(sending.author_id)
-        .bind(approved.transcript_text())
-        .bind(media)
-        .bind(details)
-        .bind(sending.client_message_id)
-        .bind(now)
-        .bind(switchboard_telemetry::propagation::traceparent(&tracing::Span::current()))
-        .fetch_one(&mut *tx)
-        .await?;
+        let outbound = store::Outbound {
+            conversation_id: ctx.conversation_id,
+            channel_id: ctx.channel_id,
+            author_kind,
+            author_id: sending.author_id,
+            body: approved.transcript_text(),
+            media,
+            details,
+            client_message_id: sending.client_message_id,
+            traceparent: switchboard_telemetry::propagation::traceparent(&tracing::Span::current()),
+        };
+        let message = store::insert_outbound(&mut *tx, outbound, now).await?;
         events.push(
             OutboundSendV1 {
                 message_id: message.id.to_string(),
@@ -372,9 +337,7 @@ impl Session {
         render: RenderContext,
     ) -> Result<AutomatedOutcome, SessionError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query_as::<_, ConversationRow>("SELECT * FROM session.conversations WHERE id = $1 FOR UPDATE")
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
+        let row = crate::store::conversations::lock(&mut *tx, conversation_id)
             .await?
             .ok_or(SessionError::NotFound("conversation"))?;
         let render = RenderContext {
@@ -438,10 +401,7 @@ impl Session {
                     .await?;
             }
         }
-        sqlx::query("UPDATE session.conversations SET survey_sent = true WHERE id = $1")
-            .bind(c.id)
-            .execute(&mut *tx)
-            .await?;
+        crate::store::conversations::survey_sent(&mut *tx, c.id).await?;
         Ok(())
     }
 
@@ -454,39 +414,18 @@ impl Session {
         events: &mut Events,
     ) -> Result<MessageRow, SessionError> {
         let now = self.now();
-        let note = sqlx::query_as::<_, MessageRow>(
-            "INSERT INTO session.messages (id, conversation_id, channel_id, direction, author_kind, body, status, created_at) \
-             VALUES ($1, $2, $3, 'note', 'system', $4, 'note', $5) RETURNING *",
-        )
-        .bind(Uuid::now_v7())
-        .bind(c.id)
-        .bind(c.channel_id)
-        .bind(text)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let note = store::insert_note(&mut *tx, c.id, c.channel_id, text, now).await?;
         events.push(self.message_event(&note, c.agent_id, c.bot_id), now);
         Ok(note)
     }
 
     /// Lists a conversation's messages after `after_seq`, oldest first.
     pub async fn list_messages(&self, conversation_id: Uuid, after_seq: i64, limit: i64) -> Result<Vec<MessageRow>, SessionError> {
-        Ok(
-            sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-                .bind(conversation_id)
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(store::page(&self.pool, conversation_id, after_seq, limit).await?)
     }
 
     /// Returns one message.
     pub async fn message(&self, id: Uuid) -> Result<MessageRow, SessionError> {
-        sqlx::query_as::<_, MessageRow>("SELECT * FROM session.messages WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(SessionError::NotFound("message"))
+        store::get(&self.pool, id).await?.ok_or(SessionError::NotFound("message"))
     }
 }

@@ -77,17 +77,8 @@ impl Session {
         let mut tx = self.pool.begin().await?;
         // Closing between now and now + warn: the last customer message between now − 24 h
         // and now − 24 h + warn.
-        let due = sqlx::query_as::<_, ConversationRow>(
-            "SELECT * FROM session.conversations WHERE status IN ('active', 'wrap_up', 'waiting') AND agent_id IS NOT NULL \
-             AND last_customer_message_at > $1 AND last_customer_message_at <= $2 \
-             AND window_warned_for IS DISTINCT FROM last_customer_message_at \
-             ORDER BY last_customer_message_at LIMIT $3 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(now - WINDOW)
-        .bind(now - WINDOW + time::Duration::seconds(i64::try_from(warn).unwrap_or(0)))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        let to = now - WINDOW + time::Duration::seconds(i64::try_from(warn).unwrap_or(0));
+        let due = crate::store::conversations::lock_window_closing(&mut *tx, now - WINDOW, to, limit).await?;
         let mut events = Events::default();
         for c in &due {
             let Some(last) = c.last_customer_message_at else { continue };
@@ -102,10 +93,7 @@ impl Session {
                 },
                 now,
             );
-            sqlx::query("UPDATE session.conversations SET window_warned_for = last_customer_message_at WHERE id = $1")
-                .bind(c.id)
-                .execute(&mut *tx)
-                .await?;
+            crate::store::conversations::window_warned(&mut *tx, c.id).await?;
         }
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
@@ -120,11 +108,7 @@ impl Session {
         conversation_id: Uuid,
         events: &mut Events,
     ) -> Result<(), SessionError> {
-        let Some(c) = sqlx::query_as::<_, ConversationRow>("SELECT * FROM session.conversations WHERE id = $1")
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(c) = crate::store::conversations::get(&mut *tx, conversation_id).await? else {
             return Ok(());
         };
         let templates = self.fitting_templates(tx, &c).await?;
@@ -160,16 +144,7 @@ impl Session {
             return Ok(());
         };
         // Once per window: several messages failing together send it once.
-        let first = sqlx::query(
-            "UPDATE session.conversations SET window_template_sent_for = $2 WHERE id = $1 \
-             AND window_template_sent_for IS DISTINCT FROM $2",
-        )
-        .bind(c.id)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let first = crate::store::conversations::window_template_first(&mut *tx, c.id, last).await?;
         if !first {
             return Ok(());
         }
