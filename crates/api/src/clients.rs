@@ -5,9 +5,9 @@ use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_telemetry::propagation::TracedChannel;
 
-/// The session client.
+/// session's gRPC client, traced (each call carries the caller's trace context).
 pub type SessionClient = SessionServiceClient<TracedChannel>;
 /// The ingress webhook-journal client.
 pub type JournalClient = WebhookJournalClient<TracedChannel>;
-/// The routing client.
+/// routing's gRPC client, traced (each call carries the caller's trace context).
 pub type RoutingClient = RoutingServiceClient<TracedChannel>;

@@ -36,7 +36,7 @@ pub struct Inner {
     pub hub: Hub,
     /// Agents' open streams, reported to routing (presence follows them).
     pub connections: crate::stream::presence::Connections,
-    /// Settings.
+    /// The `[api]` configuration it was started with.
     pub settings: ApiSettings,
     /// Request limits per key and per client address.
     pub limits: crate::limits::Limits,

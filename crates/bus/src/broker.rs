@@ -58,7 +58,7 @@ impl Broker {
         &self.inner.config
     }
 
-    /// Returns the topology.
+    /// The exchanges and queues this broker declared, and how names and shards are made.
     pub fn topology(&self) -> &Topology {
         &self.inner.topology
     }

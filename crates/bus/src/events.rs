@@ -274,7 +274,7 @@ pub enum OutboundContent {
         url: String,
         /// MIME type.
         content_type: String,
-        /// Caption.
+        /// Text shown under the media; none: the media alone.
         caption: Option<String>,
     },
     /// `ContentSid` + `ContentVariables`.
@@ -536,7 +536,7 @@ pub struct BotTurnV1 {
     pub number: String,
     /// Workstream.
     pub workstream_id: Option<String>,
-    /// Customer.
+    /// Who the bot is talking to (phone and BSUID as WhatsApp shows them).
     pub customer: BotCustomer,
     /// The conversation's language.
     pub language: String,

@@ -55,7 +55,7 @@ impl PublishError {
 pub struct Outgoing<'a> {
     /// Target exchange; `None` is the events exchange.
     pub exchange: Option<&'a str>,
-    /// Routing key.
+    /// Routing key: the event type and version (`conversation.opened.v1`), and the shard where one applies.
     pub routing_key: &'a str,
     /// Body (JSON).
     pub payload: &'a [u8],

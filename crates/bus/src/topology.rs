@@ -105,7 +105,7 @@ impl Topology {
         }
     }
 
-    /// Returns the namespace.
+    /// The prefix of every exchange and queue name (tests each get their own).
     pub fn namespace(&self) -> &str {
         &self.ns
     }

@@ -31,7 +31,7 @@ pub enum Service {
 /// `switchboard serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The service.
+    /// Which service to run in this process.
     service: Service,
     /// A TOML file layered over the service's defaults (the environment still wins).
     #[arg(long, env = "SWITCHBOARD_CONFIG")]

@@ -30,7 +30,7 @@ pub struct DirectorySettings {
 /// What a service knows about a channel.
 #[derive(Debug)]
 pub struct ResolvedChannel {
-    /// The channel id.
+    /// The channel, as the webhook URL names it.
     pub channel_id: ChannelId,
     /// The Twilio Account SID webhooks must carry.
     pub account_sid: String,

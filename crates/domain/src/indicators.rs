@@ -65,7 +65,7 @@ pub struct ActivityFacts {
     pub window_open: bool,
     /// When the last typing indicator for this conversation was sent, if any.
     pub last_typing_at: Option<OffsetDateTime>,
-    /// Now.
+    /// The time the decision is made at (the service clock).
     pub now: OffsetDateTime,
 }
 

@@ -109,7 +109,7 @@ pub enum Approved {
         url: String,
         /// MIME type.
         content_type: String,
-        /// Caption.
+        /// Text shown under the media; none: the media alone.
         caption: Option<String>,
     },
     /// `ContentSid` + `ContentVariables`.
@@ -175,7 +175,7 @@ pub enum PolicyDenial {
     MediaTooLarge {
         /// Its size.
         size: u64,
-        /// The limit.
+        /// The number's cap for this media type, within WhatsApp's own limit.
         limit: u64,
     },
     /// WhatsApp ignores captions on non-image media; we refuse instead of losing the text.
@@ -199,7 +199,7 @@ pub enum PolicyDenial {
     /// The template has no text in that language.
     #[error("template {template:?} has no text in {language}")]
     TemplateLanguageMissing {
-        /// Template.
+        /// The template's name.
         template: String,
         /// Language asked for.
         language: String,
@@ -207,9 +207,9 @@ pub enum PolicyDenial {
     /// Not approved by WhatsApp in that language.
     #[error("template {template:?} is {status} in {language}, not approved by WhatsApp")]
     TemplateNotApproved {
-        /// Template.
+        /// The template's name.
         template: String,
-        /// Language.
+        /// The language asked for (as WhatsApp names it: `en`, `pt_BR`).
         language: String,
         /// Its status.
         status: &'static str,
@@ -217,7 +217,7 @@ pub enum PolicyDenial {
     /// A type WhatsApp delivers only inside the 24-hour window (list pickers), outside it.
     #[error("template {template:?} is a {kind}, which WhatsApp delivers only inside the customer's 24-hour window")]
     TemplateSessionOnly {
-        /// Template.
+        /// The template's name.
         template: String,
         /// Its Content type.
         kind: &'static str,
@@ -225,9 +225,9 @@ pub enum PolicyDenial {
     /// Approved text without a Content SID cannot be sent (Body matching was removed by Twilio).
     #[error("template {template:?} in {language} has no Twilio Content SID; sync templates or add the HX… SID")]
     TemplateWithoutContentSid {
-        /// Template.
+        /// The template's name.
         template: String,
-        /// Language.
+        /// The language asked for (as WhatsApp names it: `en`, `pt_BR`).
         language: String,
     },
     /// Placeholders without values.

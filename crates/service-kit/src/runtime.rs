@@ -27,7 +27,7 @@ use crate::Health;
 #[derive(Debug, thiserror::Error)]
 #[error("{service}'s {server} server failed: {reason}")]
 pub struct ServerFailed {
-    /// The service.
+    /// The service that stopped (its name in logs and metrics).
     pub service: &'static str,
     /// Which of its servers.
     pub server: &'static str,

@@ -28,7 +28,7 @@ pub struct Session {
     pub twilio: TwilioClient,
     /// Where agents' uploaded files are kept.
     pub files: crate::files::store::FileStore,
-    /// Settings.
+    /// The `[session]` configuration it was started with.
     pub settings: SessionSettings,
     /// Configuration read on the message path, kept in process ([`crate::config_cache`]).
     pub config: Arc<crate::config_cache::ConfigCache>,

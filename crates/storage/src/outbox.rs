@@ -156,7 +156,7 @@ impl Outbox {
         }
     }
 
-    /// Returns the schema.
+    /// The schema whose `outbox` table this relays (one per service).
     pub fn schema(&self) -> &'static str {
         self.schema
     }

@@ -75,7 +75,7 @@ pub struct CustomerMessage {
     pub to: String,
     /// Text.
     pub body: String,
-    /// Profile name.
+    /// The WhatsApp profile name Twilio passes on (`ProfileName`); none: not shared.
     pub profile_name: Option<String>,
     /// Files.
     pub media: Vec<CustomerMedia>,

@@ -13,7 +13,7 @@ pub struct CreateMessage {
     pub from: String,
     /// Text (or caption).
     pub body: Option<String>,
-    /// Media URLs.
+    /// Public URLs Twilio fetches the media from before sending (at most one for WhatsApp).
     pub media_urls: Vec<String>,
     /// Template SID.
     pub content_sid: Option<String>,
@@ -93,7 +93,7 @@ pub struct MessagePage {
 pub struct ErrorBody {
     /// Twilio error code (e.g. 21211).
     pub code: Option<u32>,
-    /// Message.
+    /// Twilio's own explanation of the error.
     pub message: String,
     /// Link to the error's documentation.
     pub more_info: Option<String>,

@@ -63,7 +63,7 @@ impl PageQuery {
 /// A page of items.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
-    /// The items.
+    /// This page's items, in the list's order.
     pub items: Vec<T>,
     /// Pass as `page_token` for the next page; `null` on the last page.
     pub next_page_token: Option<String>,

@@ -39,7 +39,7 @@ pub struct Needs<'a> {
     pub units: i32,
     /// Capacity profiles the item consumes.
     pub profiles: &'a [Uuid],
-    /// Skills.
+    /// Skills an agent needs to be offered it (and at what level).
     pub skills: &'a [SkillRequirement],
     /// Presences the workstream accepts.
     pub allowed: &'a [Presence],

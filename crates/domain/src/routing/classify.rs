@@ -39,7 +39,7 @@ impl Outputs {
 /// A rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
-    /// Name.
+    /// Shown in the routing diagnostics as the rule that fired.
     pub name: String,
     /// All must hold.
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct Rule {
 /// An ordered list of rules, first match wins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ruleset {
-    /// Name.
+    /// Shown in the routing diagnostics with the rule that fired.
     pub name: String,
     /// Rules in order.
     pub rules: Vec<Rule>,

@@ -38,7 +38,7 @@ impl Day {
 /// of the day).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeeklySlot {
-    /// Day.
+    /// The day the slot opens on.
     pub day: Day,
     /// `HH:MM`.
     pub start: String,

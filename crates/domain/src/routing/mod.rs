@@ -97,7 +97,7 @@ pub enum WrapUpCapacity {
     Never,
     /// Released after this many minutes (Dynamics allows 30 s to 60 min).
     Minutes {
-        /// Minutes.
+        /// How long the capacity stays held after wrap-up starts.
         minutes: u32,
     },
 }
@@ -151,7 +151,7 @@ pub struct LimitRule {
 /// "Waiting time in queue exceeds".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitRule {
-    /// Seconds.
+    /// How long an item may wait in the queue before the rule fires.
     pub seconds: u64,
     /// What then (assign anyway is not allowed here).
     pub action: OverflowAction,

@@ -21,7 +21,7 @@ pub struct Load {
     pub capacity_units: i32,
     /// Units held (can exceed capacity after a pick or a supervisor assignment).
     pub used_units: i32,
-    /// Profiles.
+    /// The capacity profiles the agent has, each with its limit and use.
     pub profiles: Vec<ProfileLoad>,
 }
 

@@ -23,7 +23,7 @@ pub struct SplitTarget {
 /// A route-to-queue rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteRule {
-    /// Name.
+    /// Shown in the routing diagnostics as the rule that matched.
     pub name: String,
     /// All must hold.
     #[serde(default)]

@@ -25,7 +25,7 @@ pub enum FileStore {
     Postgres,
     /// An object store, under `prefix`.
     Object {
-        /// The store.
+        /// Where the bytes go when they do not stay in PostgreSQL (S3 or a directory).
         store: Arc<dyn ObjectStore>,
         /// Where in it.
         prefix: Path,
