@@ -95,6 +95,8 @@ pub struct State {
     pub mirrored: HashMap<String, String>,
     /// How long a Webhooks API Rule change takes to go live.
     pub webhooks_propagation: std::time::Duration,
+    /// Rule changes fail at the end of their propagation (and change nothing).
+    pub webhooks_fail_changes: bool,
 }
 
 /// The lock around the state.

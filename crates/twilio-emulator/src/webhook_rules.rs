@@ -16,8 +16,8 @@ pub struct WebhooksConfig {
     pub shared_keys: BTreeMap<String, (Option<String>, String)>,
     pub settings: BTreeMap<String, Setting>,
     pub rules: BTreeMap<String, LiveRule>,
-    /// Id → (the Rule it changes, when the change is live).
-    pub operations: BTreeMap<String, (String, Instant)>,
+    /// Id → (the Rule it changes, when it ends, whether it fails).
+    pub operations: BTreeMap<String, (String, Instant, bool)>,
 }
 
 /// A Rule as asked for, and the Settings that apply now.

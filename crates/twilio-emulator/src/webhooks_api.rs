@@ -1,7 +1,8 @@
 //! Twilio's Webhooks configuration API (`/v1/Webhooks/…`, public beta): SharedKeys, Settings,
 //! Rules and Operations, per account. A Rule change is not live at once: it takes effect after
 //! the emulator's propagation delay (`PUT /emulator/webhooks/propagation`, default 0; Twilio says
-//! 30–60 s), and until then the old Settings apply and its Operation is `RUNNING`. When a webhook
+//! 30–60 s), and until then the old Settings apply and its Operation is `RUNNING`; changes can be
+//! made to fail instead (the Operation ends `FAILED` and the Rule stays as it was). When a webhook
 //! goes out, its URL picks a Rule as Twilio's evaluation order does (exact matches longest
 //! first, then prefixes longest first, then the default), and the live Setting signs it with its
 //! SharedKey and sets its connection, which takes precedence over the URL's `#…` overrides.
@@ -39,16 +40,26 @@ fn new_id(kind: &str) -> String {
     format!("webhooks_{kind}_{}", &hex[..26])
 }
 
+/// How Rule changes go: live after `delay`, or failed then.
+#[derive(Debug, Clone, Copy)]
+struct Changes {
+    delay: Duration,
+    fail: bool,
+}
+
 /// Runs `f` on the caller's configuration, or answers 401.
-fn with_config(em: &Emulator, headers: &HeaderMap, f: impl FnOnce(&mut WebhooksConfig, Duration) -> Response) -> Response {
+fn with_config(em: &Emulator, headers: &HeaderMap, f: impl FnOnce(&mut WebhooksConfig, Changes) -> Response) -> Response {
     let account = match authenticated_account(em, headers) {
         Ok(account) => account,
         Err(response) => return *response,
     };
     let mut state = em.lock();
-    let propagation = state.webhooks_propagation;
+    let changes = Changes {
+        delay: state.webhooks_propagation,
+        fail: state.webhooks_fail_changes,
+    };
     match state.accounts.get_mut(&account) {
-        Some(a) => f(&mut a.webhooks, propagation),
+        Some(a) => f(&mut a.webhooks, changes),
         None => problem(StatusCode::UNAUTHORIZED, 20003, "Authenticate"),
     }
 }
@@ -160,23 +171,28 @@ fn check_references(config: &WebhooksConfig, settings: &[SettingReference]) -> R
     }
 }
 
-fn operation_view(id: &str, rule: &str, live_at: Instant, now: Instant) -> Operation {
+fn operation_view(id: &str, rule: &str, ends_at: Instant, fails: bool, now: Instant) -> Operation {
+    let status = match (now >= ends_at, fails) {
+        (false, _) => "RUNNING",
+        (true, false) => "COMPLETED",
+        (true, true) => "FAILED",
+    };
     Operation {
         id: id.to_owned(),
-        status: if now >= live_at { "COMPLETED" } else { "RUNNING" }.into(),
+        status: status.into(),
         status_url: Some(format!("/v1/Webhooks/Operations/{id}")),
-        error: None,
+        error: (status == "FAILED").then(|| serde_json::json!({ "code": 59300, "message": "The Rule change could not be propagated" })),
         resource_id: Some(rule.to_owned()),
     }
 }
 
 /// Answers a Rule change: 202 with its Operation and the Rule as asked for.
-fn accepted(config: &mut WebhooksConfig, rule_id: &str, effective_at: Instant) -> Response {
+fn accepted(config: &mut WebhooksConfig, rule: Rule, ends_at: Instant, fails: bool) -> Response {
     let op = new_id("operation");
-    config.operations.insert(op.clone(), (rule_id.to_owned(), effective_at));
+    config.operations.insert(op.clone(), (rule.id.clone(), ends_at, fails));
     let change = RuleChange {
-        operation: operation_view(&op, rule_id, effective_at, Instant::now()),
-        rule: config.rules.get(rule_id).map(|r| r.rule.clone()),
+        operation: operation_view(&op, &rule.id, ends_at, fails, Instant::now()),
+        rule: Some(rule),
     };
     let mut response = (StatusCode::ACCEPTED, Json(change)).into_response();
     if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/Webhooks/Operations/{op}")) {
@@ -190,7 +206,7 @@ pub(crate) async fn create_rule(State(em): State<Emulator>, headers: HeaderMap, 
         Ok(r) => r,
         Err(r) => return *r,
     };
-    with_config(&em, &headers, |config, propagation| {
+    with_config(&em, &headers, |config, changes| {
         if let Err(r) = check_references(config, &rule.settings) {
             return *r;
         }
@@ -216,15 +232,17 @@ pub(crate) async fn create_rule(State(em): State<Emulator>, headers: HeaderMap, 
         }
         rule.id = new_id("rule");
         let now = Instant::now();
-        let id = rule.id.clone();
-        let mut live = LiveRule {
-            rule,
-            live: None,
-            effective_at: now + propagation,
-        };
-        live.settle(now);
-        config.rules.insert(id.clone(), live);
-        accepted(config, &id, now + propagation)
+        let answer = rule.clone();
+        if !changes.fail {
+            let mut live = LiveRule {
+                rule,
+                live: None,
+                effective_at: now + changes.delay,
+            };
+            live.settle(now);
+            config.rules.insert(answer.id.clone(), live);
+        }
+        accepted(config, answer, now + changes.delay, changes.fail)
     })
 }
 
@@ -238,7 +256,7 @@ pub(crate) async fn patch_rule(State(em): State<Emulator>, headers: HeaderMap, P
         Ok(p) => p,
         Err(r) => return *r,
     };
-    with_config(&em, &headers, |config, propagation| {
+    with_config(&em, &headers, |config, changes| {
         let Some(settings) = patch.settings else {
             return problem(StatusCode::BAD_REQUEST, 20001, "nothing to change");
         };
@@ -249,12 +267,16 @@ pub(crate) async fn patch_rule(State(em): State<Emulator>, headers: HeaderMap, P
         let Some(rule) = config.rules.get_mut(&id) else {
             return problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
         };
-        // What was live stays live until the change propagates.
+        // What was live stays live until the change propagates (for good, when it fails).
         rule.settle(now);
-        rule.rule.settings = settings;
-        rule.effective_at = now + propagation;
-        rule.settle(now);
-        accepted(config, &id, now + propagation)
+        let mut answer = rule.rule.clone();
+        answer.settings.clone_from(&settings);
+        if !changes.fail {
+            rule.rule.settings = settings;
+            rule.effective_at = now + changes.delay;
+            rule.settle(now);
+        }
+        accepted(config, answer, now + changes.delay, changes.fail)
     })
 }
 
@@ -268,7 +290,7 @@ pub(crate) async fn list_rules(State(em): State<Emulator>, headers: HeaderMap) -
 
 pub(crate) async fn get_operation(State(em): State<Emulator>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     with_config(&em, &headers, |config, _| match config.operations.get(&id) {
-        Some((rule, at)) => Json(operation_view(&id, rule, *at, Instant::now())).into_response(),
+        Some((rule, at, fails)) => Json(operation_view(&id, rule, *at, *fails, Instant::now())).into_response(),
         None => problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     })
 }
@@ -276,11 +298,15 @@ pub(crate) async fn get_operation(State(em): State<Emulator>, headers: HeaderMap
 #[derive(Debug, Deserialize)]
 pub(crate) struct Propagation {
     ms: u64,
+    #[serde(default)]
+    fail: bool,
 }
 
-/// `PUT /emulator/webhooks/propagation` `{"ms": …}`: how long Rule changes take to go live.
+/// `PUT /emulator/webhooks/propagation` `{"ms": …, "fail": false}`: how long Rule changes take
+/// to go live, and whether they fail instead.
 pub(crate) async fn put_propagation(State(em): State<Emulator>, Json(p): Json<Propagation>) -> StatusCode {
     em.set_webhooks_propagation(Duration::from_millis(p.ms));
+    em.fail_webhook_changes(p.fail);
     StatusCode::NO_CONTENT
 }
 
@@ -307,6 +333,12 @@ impl Emulator {
             .get(account_sid)
             .map(|a| a.webhooks.settings.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Rule changes accepted from now on fail at the end of their propagation, changing nothing
+    /// (`false`: they go live).
+    pub fn fail_webhook_changes(&self, fail: bool) {
+        self.lock().webhooks_fail_changes = fail;
     }
 
     /// Rule changes go live `delay` after they are accepted.

@@ -298,3 +298,38 @@ async fn switchboard_sets_up_and_rotates_shared_key_signing_through_twilios_webh
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_rotation_twilio_fails_to_propagate_keeps_the_old_key_and_removes_the_new_one() {
+    let w = World::start().await;
+    let signing = format!("/channels/{}/webhook-signing", w.channel_id);
+    let first = w.admin.post(&signing, &json!({})).await.unwrap();
+    let one = first["key"].as_str().unwrap().to_owned();
+    let setting = first["setting_id"].as_str().unwrap().to_owned();
+
+    // Twilio accepts the Rule change, then fails it: the Rule keeps the old Setting.
+    w.emulator().fail_webhook_changes(true);
+    let failed = w.admin.post(&signing, &json!({ "algorithm": "HMAC_SHA1" })).await.unwrap();
+    assert_eq!(failed["key"], one.as_str(), "still signing with the old key: {failed}");
+    assert_eq!(failed["setting_id"], setting.as_str());
+    assert_eq!(failed["operation_status"], "FAILED", "{failed}");
+    assert!(failed["retiring_key"].is_null(), "{failed}");
+    assert!(failed["last_error"].as_str().unwrap_or_default().contains("failed"), "{failed}");
+    // The new key and Setting are gone, here and at Twilio.
+    assert_eq!(held_keys(&w).await, vec![one.clone()]);
+    let at_twilio: Vec<String> = w.emulator().webhooks_shared_keys(ACCOUNT).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(at_twilio, vec![one.clone()]);
+    assert_eq!(w.emulator().webhooks_settings(ACCOUNT), vec![setting]);
+    // Webhooks still verify, signed with the old key.
+    let still = customer(&w, "after a failed rotation").await;
+    assert_eq!(still["webhook_status"], 200, "{still}");
+    let sid = still["message_sid"].as_str().unwrap();
+    assert_eq!(python_agrees(&w, sid, &secret_of(&w, &one)).await, "valid HMAC_SHA256");
+
+    // Once Twilio's changes go through again, the rotation does too.
+    w.emulator().fail_webhook_changes(false);
+    let rotated = w.admin.post(&signing, &json!({})).await.unwrap();
+    assert_ne!(rotated["key"], one.as_str());
+    assert!(rotated["last_error"].is_null(), "{rotated}");
+    w.stop().await;
+}
