@@ -310,6 +310,18 @@ pub fn auto_close_after(status: ConversationStatus, waiting_inactivity: Duration
     }
 }
 
+/// A stored conversation status that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown stored conversation status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl TryFrom<String> for ConversationStatus {
+    type Error = UnknownStatus;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).ok_or(UnknownStatus(raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ConversationStatus as S;

@@ -175,7 +175,7 @@ pub fn conversation(v: &ConversationView, now: OffsetDateTime) -> pb::Conversati
             bsuid: v.customer_bsuid.clone().unwrap_or_default(),
             profile_name: v.customer_profile_name.clone().unwrap_or_default(),
         }),
-        status: c.status.clone(),
+        status: c.status.as_str().into(),
         status_reason: reason_name(c.status_reason),
         agent_id: c.agent_id.map(|a| a.to_string()).unwrap_or_default(),
         queue_id: c.queue_id.map(|q| q.to_string()).unwrap_or_default(),

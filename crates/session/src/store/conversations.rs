@@ -19,7 +19,10 @@ pub struct ConversationRow {
     pub number_id: Uuid,
     pub customer_id: Uuid,
     pub workstream_id: Option<Uuid>,
-    pub status: String,
+    /// A stored value that is none of the five statuses (the column's CHECK keeps them out)
+    /// fails the read, rather than passing for another status.
+    #[sqlx(try_from = "String")]
+    pub status: ConversationStatus,
     pub status_reason: i32,
     pub agent_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
@@ -39,14 +42,9 @@ pub struct ConversationRow {
 }
 
 impl ConversationRow {
-    /// Returns the typed status. The column's CHECK admits only the five statuses, so the
-    /// fallback cannot be reached from a stored row; were it ever, the row is logged and treated
-    /// as closed, the state in which nothing more can be sent or assigned.
+    /// Returns the status.
     pub fn status(&self) -> ConversationStatus {
-        ConversationStatus::parse(&self.status).unwrap_or_else(|| {
-            tracing::error!(conversation_id = %self.id, status = %self.status, "conversation with an unknown status, treated as closed");
-            ConversationStatus::Closed
-        })
+        self.status
     }
 
     /// Returns the attributes as a string map.
