@@ -182,7 +182,8 @@ impl Routing {
                 {
                     Ok(()) => {
                         released += 1;
-                        self.notify_as(item.conversation_id, "agent_disconnected", &agent_name, "").await;
+                        self.notify_as(item.conversation_id.uuid(), "agent_disconnected", &agent_name, "")
+                            .await;
                     }
                     // Closed, ended or released meanwhile: nothing to give back.
                     Err(RoutingError::Precondition(_) | RoutingError::NotFound(_)) => {}

@@ -70,7 +70,7 @@ impl Routing {
         if !awaits_assignment(item) {
             return Ok(None);
         }
-        let Some(now_in_session) = self.session_view(item.conversation_id).await? else {
+        let Some(now_in_session) = self.session_view(item.conversation_id.uuid()).await? else {
             return Ok(None);
         };
         if now_in_session.status != Some(ConversationStatus::Active) || now_in_session.agent_id != Some(agent) {
@@ -139,7 +139,7 @@ impl Routing {
         if item.state != ItemState::Assigned {
             return Ok(None);
         }
-        let Some(now_in_session) = self.session_view(item.conversation_id).await? else {
+        let Some(now_in_session) = self.session_view(item.conversation_id.uuid()).await? else {
             return Ok(None);
         };
         if now_in_session.status != Some(ConversationStatus::Open) {

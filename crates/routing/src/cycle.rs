@@ -201,7 +201,7 @@ impl Routing {
                 last.queue_priority,
                 last.priority,
                 last.last_customer_message_at,
-                last.conversation_id,
+                last.conversation_id.uuid(),
             ));
             let full_page = i64::try_from(page.len()).unwrap_or(0) >= batch;
 
@@ -315,7 +315,7 @@ impl Routing {
                 let timeout = time::Duration::seconds(i64::from(ws.offer_timeout_secs));
                 offers.push(Offer {
                     id: Uuid::now_v7(),
-                    conversation_id: item.conversation_id,
+                    conversation_id: item.conversation_id.uuid(),
                     agent_id,
                     queue_id: Some(queue_id),
                     workstream_id: Some(ws_id),

@@ -98,7 +98,7 @@ impl Routing {
         let offer = self.lock_offer(&mut tx, offer_id).await?;
         check_accept(&offer.facts(), agent_id, self.now()).map_err(refused)?;
         let item = self
-            .lock_item(&mut tx, offer.conversation_id)
+            .lock_item(&mut tx, offer.conversation_id.uuid())
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
         let names = self.names_in(&mut tx, Some(agent_id), item.queue_id).await?;
@@ -126,8 +126,14 @@ impl Routing {
         offers::set_state(&mut *tx, offer_id, OfferState::Accepted).await?;
         let before = place(&item);
         let item = items::accepted(&mut *tx, item.conversation_id, now).await?;
-        self.track_to(&mut tx, item.conversation_id, Some(before), Some(place(&item)), Cause::Routed)
-            .await?;
+        self.track_to(
+            &mut tx,
+            item.conversation_id.uuid(),
+            Some(before),
+            Some(place(&item)),
+            Cause::Routed,
+        )
+        .await?;
         events.push(
             OfferClosedV1 {
                 offer_id: offer_id.to_string(),
@@ -165,8 +171,9 @@ impl Routing {
         let offer = self.lock_offer(&mut tx, offer_id).await?;
         check_end(&offer.facts(), end).map_err(refused)?;
         let outcome = end.outcome();
+        let agent = offer.agent_id.uuid();
         let item = self
-            .lock_item(&mut tx, offer.conversation_id)
+            .lock_item(&mut tx, offer.conversation_id.uuid())
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
         let mut events = EventBatch::default();
@@ -176,8 +183,8 @@ impl Routing {
         // `on_status_changed`); the item is marked here, in its one write.
         let holds = item.holds_capacity();
         let offered = item.clone();
-        let next = requeue(end, offer.agent_id, item.declines(), item.total_declines);
-        let item = items::offer_ended(&mut *tx, item.conversation_id, offer.agent_id, &next, holds, now).await?;
+        let next = requeue(end, agent, item.declines(), item.total_declines);
+        let item = items::offer_ended(&mut *tx, item.conversation_id, agent, &next, holds, now).await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
         let after = match item.workstream_id {
             Some(ws) => self
@@ -218,7 +225,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if let Some(presence) = after {
-            self.set_presence(offer.agent_id, presence).await?;
+            self.set_presence(agent, presence).await?;
         }
         crate::metrics::offer_outcome(outcome);
         if let Some(queue) = item.queue_id {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgExecutor};
+use switchboard_domain::ids::ConversationId;
 use switchboard_domain::routing::SkillRequirement;
 use switchboard_domain::routing::offer::{ItemState, Requeue};
 use time::OffsetDateTime;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 /// A work item row.
 #[derive(Debug, Clone, FromRow)]
 pub struct ItemRow {
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     pub workstream_id: Option<Uuid>,
     pub number_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
@@ -124,7 +125,7 @@ pub(crate) struct Origin {
 /// priority (the defaults for a new one).
 pub(crate) async fn upsert<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
+    conversation: impl Into<Uuid>,
     origin: &Origin,
     item: &NewItem<'_>,
     now: OffsetDateTime,
@@ -142,7 +143,7 @@ pub(crate) async fn upsert<'c>(
          affinity_agent_id = CASE WHEN $16 THEN $14 ELSE routing.work_items.affinity_agent_id END, \
          queue_priority = COALESCE($15, routing.work_items.queue_priority)",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(item.workstream_id)
     .bind(origin.number_id)
     .bind(item.queue_id)
@@ -164,48 +165,53 @@ pub(crate) async fn upsert<'c>(
 }
 
 /// The item of `conversation`.
-pub async fn get<'c>(db: impl PgExecutor<'c>, conversation: Uuid) -> Result<Option<ItemRow>, sqlx::Error> {
+pub async fn get<'c>(db: impl PgExecutor<'c>, conversation: impl Into<Uuid>) -> Result<Option<ItemRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM routing.work_items WHERE conversation_id = $1")
-        .bind(conversation)
+        .bind(conversation.into())
         .fetch_optional(db)
         .await
 }
 
 /// Locks and returns the item of `conversation`.
-pub async fn lock<'c>(db: impl PgExecutor<'c>, conversation: Uuid) -> Result<Option<ItemRow>, sqlx::Error> {
+pub async fn lock<'c>(db: impl PgExecutor<'c>, conversation: impl Into<Uuid>) -> Result<Option<ItemRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM routing.work_items WHERE conversation_id = $1 FOR UPDATE")
-        .bind(conversation)
+        .bind(conversation.into())
         .fetch_optional(db)
         .await
 }
 
 /// Deletes the item of `conversation` (closed, or ended by routing).
-pub async fn delete<'c>(db: impl PgExecutor<'c>, conversation: Uuid) -> Result<(), sqlx::Error> {
+pub async fn delete<'c>(db: impl PgExecutor<'c>, conversation: impl Into<Uuid>) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM routing.work_items WHERE conversation_id = $1")
-        .bind(conversation)
+        .bind(conversation.into())
         .execute(db)
         .await?;
     Ok(())
 }
 
 /// The offered item's agent accepted: assigned to them.
-pub async fn accepted<'c>(db: impl PgExecutor<'c>, conversation: Uuid, now: OffsetDateTime) -> Result<ItemRow, sqlx::Error> {
+pub async fn accepted<'c>(db: impl PgExecutor<'c>, conversation: impl Into<Uuid>, now: OffsetDateTime) -> Result<ItemRow, sqlx::Error> {
     sqlx::query_as(
         "UPDATE routing.work_items SET state = 'assigned', offer_id = NULL, updated_at = $2 WHERE conversation_id = $1 RETURNING *",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(now)
     .fetch_one(db)
     .await
 }
 
 /// Given to `agent` directly (a pick, a supervisor), holding their capacity.
-pub async fn taken_by<'c>(db: impl PgExecutor<'c>, conversation: Uuid, agent: Uuid, now: OffsetDateTime) -> Result<ItemRow, sqlx::Error> {
+pub async fn taken_by<'c>(
+    db: impl PgExecutor<'c>,
+    conversation: impl Into<Uuid>,
+    agent: Uuid,
+    now: OffsetDateTime,
+) -> Result<ItemRow, sqlx::Error> {
     sqlx::query_as(
         "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, updated_at = $3 \
          WHERE conversation_id = $1 RETURNING *",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(agent)
     .bind(now)
     .fetch_one(db)
@@ -217,7 +223,7 @@ pub async fn taken_by<'c>(db: impl PgExecutor<'c>, conversation: Uuid, agent: Uu
 /// capacity the offer held is given back in the same transaction.
 pub async fn offer_ended<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
+    conversation: impl Into<Uuid>,
     agent: Uuid,
     next: &Requeue,
     freed: bool,
@@ -229,7 +235,7 @@ pub async fn offer_ended<'c>(
          capacity_held = capacity_held AND NOT $9, release_at = CASE WHEN $9 THEN NULL ELSE release_at END \
          WHERE conversation_id = $1 RETURNING *",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(next.state.as_str())
     .bind(serde_json::json!(next.declines))
     .bind(next.total_declines)
@@ -245,7 +251,7 @@ pub async fn offer_ended<'c>(
 /// Transferred: queued afresh in `queue` (at its priority), for `pinned` if given.
 pub async fn transferred<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
+    conversation: impl Into<Uuid>,
     queue: Uuid,
     queue_priority: i32,
     pinned: Option<Uuid>,
@@ -256,7 +262,7 @@ pub async fn transferred<'c>(
          affinity_agent_id = NULL, declines = '{}'::jsonb, total_declines = 0, enqueued_at = $4, updated_at = $4, queue_priority = $5 \
          WHERE conversation_id = $1 RETURNING *",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(queue)
     .bind(pinned)
     .bind(now)
@@ -266,21 +272,26 @@ pub async fn transferred<'c>(
 }
 
 /// The capacity the item held was given back.
-pub async fn capacity_released<'c>(db: impl PgExecutor<'c>, conversation: Uuid) -> Result<(), sqlx::Error> {
+pub async fn capacity_released<'c>(db: impl PgExecutor<'c>, conversation: impl Into<Uuid>) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE routing.work_items SET capacity_held = false, release_at = NULL, updated_at = now() WHERE conversation_id = $1")
-        .bind(conversation)
+        .bind(conversation.into())
         .execute(db)
         .await?;
     Ok(())
 }
 
 /// Waiting on the customer; `freed`: its capacity is given back now.
-pub async fn waiting<'c>(db: impl PgExecutor<'c>, conversation: Uuid, freed: bool, now: OffsetDateTime) -> Result<(), sqlx::Error> {
+pub async fn waiting<'c>(
+    db: impl PgExecutor<'c>,
+    conversation: impl Into<Uuid>,
+    freed: bool,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE routing.work_items SET state = 'waiting', updated_at = $2, capacity_held = capacity_held AND NOT $3, \
          release_at = CASE WHEN $3 THEN NULL ELSE release_at END WHERE conversation_id = $1",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(now)
     .bind(freed)
     .execute(db)
@@ -292,7 +303,7 @@ pub async fn waiting<'c>(db: impl PgExecutor<'c>, conversation: Uuid, freed: boo
 /// holds is to be given back.
 pub async fn wrap_up<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
+    conversation: impl Into<Uuid>,
     freed: bool,
     release_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
@@ -302,7 +313,7 @@ pub async fn wrap_up<'c>(
          release_at = CASE WHEN $3 THEN NULL WHEN $4::timestamptz IS NOT NULL AND capacity_held THEN $4 ELSE release_at END \
          WHERE conversation_id = $1",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(now)
     .bind(freed)
     .bind(release_at)
@@ -312,11 +323,16 @@ pub async fn wrap_up<'c>(
 }
 
 /// Assigned to `agent` again, holding their capacity (a waiting conversation revived).
-pub async fn revived<'c>(db: impl PgExecutor<'c>, conversation: Uuid, agent: Uuid, now: OffsetDateTime) -> Result<(), sqlx::Error> {
+pub async fn revived<'c>(
+    db: impl PgExecutor<'c>,
+    conversation: impl Into<Uuid>,
+    agent: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, capacity_held = true, updated_at = $3 WHERE conversation_id = $1",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(agent)
     .bind(now)
     .execute(db)
@@ -327,7 +343,7 @@ pub async fn revived<'c>(db: impl PgExecutor<'c>, conversation: Uuid, agent: Uui
 /// Assigned to `agent` as session has it (routing's own write was lost), holding their capacity.
 pub async fn adopted_assignment<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
+    conversation: impl Into<Uuid>,
     agent: Uuid,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
@@ -335,7 +351,7 @@ pub async fn adopted_assignment<'c>(
         "UPDATE routing.work_items SET state = 'assigned', agent_id = $2, offer_id = NULL, capacity_held = true, release_at = NULL, \
          updated_at = $3 WHERE conversation_id = $1",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(agent)
     .bind(now)
     .execute(db)
@@ -347,7 +363,7 @@ pub async fn adopted_assignment<'c>(
 /// its queue priority when the queue has none.
 pub async fn adopted_release<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
+    conversation: impl Into<Uuid>,
     queue: Option<Uuid>,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
@@ -356,7 +372,7 @@ pub async fn adopted_release<'c>(
          queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $3), queue_priority) \
          WHERE conversation_id = $1",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(now)
     .bind(queue)
     .execute(db)
@@ -365,13 +381,18 @@ pub async fn adopted_release<'c>(
 }
 
 /// Moved to `queue` by an overflow rule, keeping its state, at that queue's priority.
-pub async fn overflowed_to<'c>(db: impl PgExecutor<'c>, conversation: Uuid, queue: Uuid, now: OffsetDateTime) -> Result<(), sqlx::Error> {
+pub async fn overflowed_to<'c>(
+    db: impl PgExecutor<'c>,
+    conversation: impl Into<Uuid>,
+    queue: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE routing.work_items SET queue_id = $2, enqueued_at = $3, updated_at = $3, \
          queue_priority = COALESCE((SELECT (definition->>'priority')::int FROM routing.config WHERE kind = 'queue' AND id = $2), 1) \
          WHERE conversation_id = $1",
     )
-    .bind(conversation)
+    .bind(conversation.into())
     .bind(queue)
     .bind(now)
     .execute(db)
@@ -380,9 +401,9 @@ pub async fn overflowed_to<'c>(db: impl PgExecutor<'c>, conversation: Uuid, queu
 }
 
 /// A bot handed the conversation over.
-pub async fn escalated_from_bot<'c>(db: impl PgExecutor<'c>, conversation: Uuid) -> Result<(), sqlx::Error> {
+pub async fn escalated_from_bot<'c>(db: impl PgExecutor<'c>, conversation: impl Into<Uuid>) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE routing.work_items SET escalated_from_bot = true WHERE conversation_id = $1")
-        .bind(conversation)
+        .bind(conversation.into())
         .execute(db)
         .await?;
     Ok(())

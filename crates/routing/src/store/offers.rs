@@ -3,18 +3,19 @@
 //! (`switchboard_domain::routing::offer` decides which end is allowed).
 
 use sqlx::PgExecutor;
+use switchboard_domain::ids::{AgentId, ConversationId, OfferId, QueueId, WorkstreamId};
 use switchboard_domain::routing::offer::{OfferFacts, OfferState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// An offer row.
+/// An offer row, its ids typed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OfferRow {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    pub agent_id: Uuid,
-    pub queue_id: Option<Uuid>,
-    pub workstream_id: Option<Uuid>,
+    pub id: OfferId,
+    pub conversation_id: ConversationId,
+    pub agent_id: AgentId,
+    pub queue_id: Option<QueueId>,
+    pub workstream_id: Option<WorkstreamId>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     #[sqlx(try_from = "String")]
@@ -25,7 +26,7 @@ impl OfferRow {
     /// What the state machine needs to know of it.
     pub fn facts(&self) -> OfferFacts {
         OfferFacts {
-            agent: self.agent_id,
+            agent: self.agent_id.uuid(),
             state: self.state,
             expires_at: self.expires_at,
         }
