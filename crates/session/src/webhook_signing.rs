@@ -116,7 +116,7 @@ impl Session {
                 pending.operation_status.as_deref().unwrap_or("RUNNING"),
             )));
         }
-        let held = self.webhook_keys(channel).await?.len() as i64;
+        let held = i64::try_from(self.webhook_keys(channel).await?.len()).unwrap_or(i64::MAX);
         if held >= crate::webhook_keys::MAX_KEYS {
             return Err(SessionError::Precondition(format!(
                 "the channel holds {held} webhook keys, the most it may: remove one it no longer needs first"
