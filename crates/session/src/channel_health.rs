@@ -63,9 +63,8 @@ impl Session {
     /// WhatsApp senders and it is not one of them. When Twilio cannot be asked (unreachable,
     /// or it refuses the credentials, which the channel's own health reports), the number is
     /// saved unchecked and the periodic health check looks again.
-    pub(crate) async fn check_sender(&self, channel: Uuid, phone: &str) -> Result<(), SessionError> {
-        let credentials = self.credentials(channel).await?;
-        let senders = match self.twilio.whatsapp_senders(&credentials).await {
+    pub(crate) async fn check_sender(&self, channel: Uuid, credentials: &Credentials, phone: &str) -> Result<(), SessionError> {
+        let senders = match self.twilio.whatsapp_senders(credentials).await {
             Ok(senders) => senders,
             Err(error) => {
                 tracing::warn!(channel_id = %channel, error = %error, "cannot read the account's WhatsApp senders; the number is saved unchecked");
