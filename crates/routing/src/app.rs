@@ -144,7 +144,7 @@ impl Routing {
     /// Gives the agent back the capacity `item` holds, if it holds any; returns whether it did.
     /// The caller marks the item (`capacity_held = false, release_at = NULL`) in its own write.
     pub async fn free_capacity(&self, tx: &mut PgConnection, item: &ItemRow, events: &mut EventBatch) -> Result<bool, RoutingError> {
-        let Some(agent) = item.agent_id.filter(|_| item.holds_capacity()) else {
+        let Some(agent) = item.agent().filter(|_| item.holds_capacity()) else {
             return Ok(false);
         };
         self.change_capacity(tx, agent, item.units, &item.profiles, -1, Touch::Released, events)

@@ -81,7 +81,7 @@ impl Routing {
             return Ok(Escalated::Routed(item));
         }
         let ws_id = item
-            .workstream_id
+            .workstream()
             .ok_or_else(|| RoutingError::Precondition("the conversation has no workstream".into()))?;
         let (_, ws) = self
             .config

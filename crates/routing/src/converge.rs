@@ -78,7 +78,7 @@ impl Routing {
         }
         let now = self.now();
         if let Some(offer) = item.offer_id {
-            let state = if item.agent_id == Some(agent) {
+            let state = if item.agent() == Some(agent) {
                 OfferState::Accepted
             } else {
                 OfferState::Cancelled
@@ -88,7 +88,7 @@ impl Routing {
                     OfferClosedV1 {
                         offer_id: offer.to_string(),
                         conversation_id: item.conversation_id.to_string(),
-                        agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                        agent_id: item.agent().map(|a| a.to_string()).unwrap_or_default(),
                         state: state.as_str().into(),
                     },
                     now,
@@ -97,9 +97,9 @@ impl Routing {
             }
         }
         let mut freed = None;
-        if !(item.capacity_held && item.agent_id == Some(agent)) {
+        if !(item.capacity_held && item.agent() == Some(agent)) {
             if item.capacity_held {
-                freed = item.agent_id;
+                freed = item.agent();
             }
             self.release(tx, item, events).await?;
             self.change_capacity(tx, agent, item.units, &item.profiles, 1, Touch::Assigned, events)
@@ -110,7 +110,7 @@ impl Routing {
             ConversationAssignedV1 {
                 conversation_id: item.conversation_id.to_string(),
                 agent_id: agent.to_string(),
-                queue_id: item.queue_id.map(|q| q.to_string()),
+                queue_id: item.queue().map(|q| q.to_string()),
                 how: transition.to_owned(),
             },
             now,
@@ -145,7 +145,7 @@ impl Routing {
         if now_in_session.status != Some(ConversationStatus::Open) {
             return Ok(None); // a late event: the conversation was taken again since
         }
-        let queue = now_in_session.queue_id.or(item.queue_id);
+        let queue = now_in_session.queue_id.or(item.queue());
         self.release(tx, item, events).await?;
         let now = self.now();
         items::adopted_release(&mut *tx, item.conversation_id, queue, now).await?;

@@ -78,7 +78,7 @@ fn offer_span(item: &ItemRow, agent_id: Uuid, waited: time::Duration) -> tracing
         otel.name = "offer",
         conversation_id = %item.conversation_id,
         agent_id = %agent_id,
-        queue_id = ?item.queue_id,
+        queue_id = ?item.queue(),
         routing.wait_ms = waited.whole_milliseconds(),
         switchboard.service = "routing",
     );
@@ -208,7 +208,7 @@ impl Routing {
             // Load what this page needs that earlier pages did not.
             let new_queues: Vec<Uuid> = page
                 .iter()
-                .filter_map(|i| i.queue_id)
+                .filter_map(|i| i.queue())
                 .filter(|q| !queue_defs.contains_key(q))
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -228,7 +228,7 @@ impl Routing {
             }
             let new_ws: Vec<Uuid> = page
                 .iter()
-                .filter_map(|i| i.workstream_id)
+                .filter_map(|i| i.workstream())
                 .filter(|w| !workstreams.contains_key(w))
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -239,7 +239,7 @@ impl Routing {
             let wanted: Vec<Uuid> = page
                 .iter()
                 .flat_map(|i| {
-                    i.queue_id
+                    i.queue()
                         .and_then(|q| members.get(&q))
                         .into_iter()
                         .flatten()
@@ -255,7 +255,7 @@ impl Routing {
 
             for item in &page {
                 considered += 1;
-                let (Some(ws_id), Some(queue_id)) = (item.workstream_id, item.queue_id) else {
+                let (Some(ws_id), Some(queue_id)) = (item.workstream(), item.queue()) else {
                     continue;
                 };
                 let (Some(ws), Some(queue)) = (workstreams.get(&ws_id), queue_defs.get(&queue_id)) else {

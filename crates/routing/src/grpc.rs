@@ -47,11 +47,11 @@ fn item(i: &ItemRow) -> pb::WorkItem {
     let s = |v: Option<Uuid>| v.map(|x| x.to_string()).unwrap_or_default();
     pb::WorkItem {
         conversation_id: i.conversation_id.to_string(),
-        workstream_id: s(i.workstream_id),
-        queue_id: s(i.queue_id),
+        workstream_id: s(i.workstream()),
+        queue_id: s(i.queue()),
         state: i.state.as_str().into(),
         priority: i.priority,
-        agent_id: s(i.agent_id),
+        agent_id: s(i.agent()),
         offer_id: s(i.offer_id),
         enqueued_at: Some(ts(i.enqueued_at)),
         last_customer_message_at: Some(ts(i.last_customer_message_at)),

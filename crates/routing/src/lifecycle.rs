@@ -65,7 +65,7 @@ impl Routing {
         let to = |state: ItemState, agent: Option<Uuid>| {
             Some(Some(Place {
                 stage: Stage::of(state.as_str()),
-                queue: item.queue_id,
+                queue: item.queue(),
                 agent,
             }))
         };
@@ -79,25 +79,25 @@ impl Routing {
                         OfferClosedV1 {
                             offer_id: offer.to_string(),
                             conversation_id: e.conversation_id.clone(),
-                            agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                            agent_id: item.agent().map(|a| a.to_string()).unwrap_or_default(),
                             state: "cancelled".into(),
                         },
                         now,
                     );
                 }
                 items::delete(&mut *tx, conversation_id).await?;
-                cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+                cycle_queues.extend(self.agent_queues(&mut tx, item.agent()).await?);
                 Some(None)
             }
             ("waiting", _) => {
                 // Async channels: closing the session without ending releases capacity at once.
                 give_back = holds;
                 items::waiting(&mut *tx, conversation_id, give_back, now).await?;
-                cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
-                to(ItemState::Waiting, item.agent_id)
+                cycle_queues.extend(self.agent_queues(&mut tx, item.agent()).await?);
+                to(ItemState::Waiting, item.agent())
             }
             ("wrap_up", _) => {
-                let block = match item.workstream_id {
+                let block = match item.workstream() {
                     Some(w) => self
                         .config
                         .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
@@ -114,10 +114,10 @@ impl Routing {
                 };
                 give_back = free;
                 if free {
-                    cycle_queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+                    cycle_queues.extend(self.agent_queues(&mut tx, item.agent()).await?);
                 }
                 items::wrap_up(&mut *tx, conversation_id, free, release_at, now).await?;
-                to(ItemState::WrapUp, item.agent_id)
+                to(ItemState::WrapUp, item.agent())
             }
             ("open", "release_to_queue") => {
                 // The agent released it to its queue, or a transfer's routing write was lost (a
@@ -139,12 +139,7 @@ impl Routing {
                 }
             }
             ("active", "revive") if item.state == ItemState::Waiting => {
-                let agent = e
-                    .agent_id
-                    .as_deref()
-                    .map(|a| parse_id(a, "agent_id"))
-                    .transpose()?
-                    .or(item.agent_id);
+                let agent = e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()?.or(item.agent());
                 if let Some(agent) = agent {
                     self.change_capacity(&mut tx, agent, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
                         .await?;
@@ -231,7 +226,7 @@ impl Routing {
         let profiles = self.config.profiles(&mut tx).await?;
         for item in &due {
             self.release(&mut tx, item, &mut events).await?;
-            queues.extend(self.agent_queues(&mut tx, item.agent_id).await?);
+            queues.extend(self.agent_queues(&mut tx, item.agent()).await?);
             // Dynamics resets presence when a timed wrap-up block ends (not for end-of-day
             // profiles): a Busy or Do-not-disturb chosen for the wrap-up no longer holds, and
             // presence follows capacity again. Away and Offline mean the agent has left; they stay.
@@ -239,7 +234,7 @@ impl Routing {
                 .profiles
                 .iter()
                 .any(|p| profiles.get(p).is_some_and(|d| d.reset == ResetFrequency::Daily));
-            if let (false, Some(agent)) = (daily, item.agent_id)
+            if let (false, Some(agent)) = (daily, item.agent())
                 && let Some(state) = crate::app::lock_agent(&mut tx, agent).await?
                 && matches!(state.chosen(), Presence::Busy | Presence::BusyDnd)
             {

@@ -20,8 +20,8 @@ const MAX_PERIOD: time::Duration = time::Duration::days(366);
 pub fn place(item: &ItemRow) -> Place {
     Place {
         stage: Stage::of(item.state.as_str()),
-        queue: item.queue_id,
-        agent: item.agent_id,
+        queue: item.queue(),
+        agent: item.agent(),
     }
 }
 

@@ -69,8 +69,8 @@ impl Routing {
             conversation_id: item.conversation_id.to_string(),
             transition: transition.into(),
             agent_id: agent.map(|a| a.to_string()).unwrap_or_default(),
-            queue_id: item.queue_id.map(|q| q.to_string()).unwrap_or_default(),
-            workstream_id: item.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
+            queue_id: item.queue().map(|q| q.to_string()).unwrap_or_default(),
+            workstream_id: item.workstream().map(|w| w.to_string()).unwrap_or_default(),
             agent_name: names.0,
             queue_name: names.1,
             note: note.into(),
@@ -101,7 +101,7 @@ impl Routing {
             .lock_item(&mut tx, offer.conversation_id.uuid())
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
-        let names = self.names_in(&mut tx, Some(agent_id), item.queue_id).await?;
+        let names = self.names_in(&mut tx, Some(agent_id), item.queue()).await?;
         let mut events = EventBatch::default();
         let now = self.now();
         if let Err(error) = self.session_transition(&item, "accept", Some(agent_id), names, "").await {
@@ -147,7 +147,7 @@ impl Routing {
             ConversationAssignedV1 {
                 conversation_id: item.conversation_id.to_string(),
                 agent_id: agent_id.to_string(),
-                queue_id: item.queue_id.map(|q| q.to_string()),
+                queue_id: item.queue().map(|q| q.to_string()),
                 how: "accept".into(),
             },
             now,
@@ -186,7 +186,7 @@ impl Routing {
         let next = requeue(end, agent, item.declines(), item.total_declines);
         let item = items::offer_ended(&mut *tx, item.conversation_id, agent, &next, holds, now).await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
-        let after = match item.workstream_id {
+        let after = match item.workstream() {
             Some(ws) => self
                 .config
                 .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, ws)
@@ -228,7 +228,7 @@ impl Routing {
             self.set_presence(agent, presence).await?;
         }
         crate::metrics::offer_outcome(outcome);
-        if let Some(queue) = item.queue_id {
+        if let Some(queue) = item.queue() {
             self.request_cycle(Some(&[queue]));
         }
         Ok(item)
@@ -278,7 +278,7 @@ impl Routing {
             .lock_item(&mut tx, conversation_id)
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
-        let ws = match item.workstream_id {
+        let ws = match item.workstream() {
             Some(w) => self
                 .config
                 .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, w)
@@ -307,7 +307,7 @@ impl Routing {
                         OfferClosedV1 {
                             offer_id: offer.to_string(),
                             conversation_id: conversation_id.to_string(),
-                            agent_id: item.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+                            agent_id: item.agent().map(|a| a.to_string()).unwrap_or_default(),
                             state: OfferState::Cancelled.as_str().into(),
                         },
                         now,
@@ -321,10 +321,10 @@ impl Routing {
                 )));
             }
         }
-        if how == "pick" && !self.member(&mut tx, item.queue_id, agent_id).await? {
+        if how == "pick" && !self.member(&mut tx, item.queue(), agent_id).await? {
             return Err(RoutingError::Denied("only members of the conversation's queue can pick it".into()));
         }
-        let names = self.names_in(&mut tx, Some(agent_id), item.queue_id).await?;
+        let names = self.names_in(&mut tx, Some(agent_id), item.queue()).await?;
         self.session_transition(&item, how, Some(agent_id), names, "").await?;
         self.change_capacity(&mut tx, agent_id, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
             .await?;
@@ -336,7 +336,7 @@ impl Routing {
             ConversationAssignedV1 {
                 conversation_id: conversation_id.to_string(),
                 agent_id: agent_id.to_string(),
-                queue_id: item.queue_id.map(|q| q.to_string()),
+                queue_id: item.queue().map(|q| q.to_string()),
                 how: how.into(),
             },
             now,
@@ -378,7 +378,7 @@ impl Routing {
         }
         let before = place(&item);
         let target_queue = queue_id
-            .or(item.queue_id)
+            .or(item.queue())
             .ok_or(RoutingError::Invalid("queue_id is required".into()))?;
         let queue = self
             .config
@@ -399,7 +399,7 @@ impl Routing {
         // Session records the target queue, so that if this transaction is lost after session
         // commits, its status event re-queues the item there (`converge`).
         let moved = ItemRow {
-            queue_id: Some(target_queue),
+            queue_id: Some(target_queue.into()),
             ..item.clone()
         };
         // Active and Waiting conversations both belong to an agent in session: both go back to
@@ -408,7 +408,7 @@ impl Routing {
             conversation_id: moved.conversation_id.to_string(),
             transition: "release_to_queue".into(),
             queue_id: target_queue.to_string(),
-            workstream_id: moved.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
+            workstream_id: moved.workstream().map(|w| w.to_string()).unwrap_or_default(),
             queue_name: names.1.clone(),
             note: text,
             transfer: true,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgExecutor};
-use switchboard_domain::ids::ConversationId;
+use switchboard_domain::ids::{AgentId, ConversationId, QueueId, WorkstreamId};
 use switchboard_domain::routing::SkillRequirement;
 use switchboard_domain::routing::offer::{ItemState, Requeue};
 use time::OffsetDateTime;
@@ -16,9 +16,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct ItemRow {
     pub conversation_id: ConversationId,
-    pub workstream_id: Option<Uuid>,
+    pub workstream_id: Option<WorkstreamId>,
     pub number_id: Option<Uuid>,
-    pub queue_id: Option<Uuid>,
+    pub queue_id: Option<QueueId>,
     #[sqlx(try_from = "String")]
     pub state: ItemState,
     pub priority: i32,
@@ -28,7 +28,7 @@ pub struct ItemRow {
     pub facts: serde_json::Value,
     pub affinity_agent_id: Option<Uuid>,
     pub pinned_agent_id: Option<Uuid>,
-    pub agent_id: Option<Uuid>,
+    pub agent_id: Option<AgentId>,
     pub offer_id: Option<Uuid>,
     pub capacity_held: bool,
     pub release_at: Option<OffsetDateTime>,
@@ -48,6 +48,21 @@ impl ItemRow {
     /// Skills the item needs.
     pub fn skills(&self) -> Vec<SkillRequirement> {
         serde_json::from_value(self.skills.clone()).unwrap_or_default()
+    }
+
+    /// The item's agent, as a raw id.
+    pub fn agent(&self) -> Option<Uuid> {
+        self.agent_id.map(AgentId::uuid)
+    }
+
+    /// The item's queue, as a raw id.
+    pub fn queue(&self) -> Option<Uuid> {
+        self.queue_id.map(QueueId::uuid)
+    }
+
+    /// The item's workstream, as a raw id.
+    pub fn workstream(&self) -> Option<Uuid> {
+        self.workstream_id.map(WorkstreamId::uuid)
     }
 
     /// Whether the item holds capacity of an agent (what `Routing::free_capacity` gives back).
