@@ -356,7 +356,7 @@ pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(response: reqw
     serde_json::from_slice(&bytes).map_err(|e| TwilioError::Decode(e.to_string()))
 }
 
-async fn api_error(response: reqwest::Response) -> TwilioError {
+pub(crate) async fn api_error(response: reqwest::Response) -> TwilioError {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()

@@ -72,11 +72,13 @@ pub struct ServiceWebhooks {
     pub status_callback: String,
 }
 
+/// A page of a Messaging API list (v1 Services, their ChannelSenders, v2 Senders): the items
+/// under the list's own name, and `meta.next_page_url`.
 #[derive(Debug, Deserialize)]
 #[serde(bound(deserialize = "T: serde::de::DeserializeOwned"))]
 struct Page<T> {
-    #[serde(default = "Vec::new", alias = "senders")]
-    services: Vec<T>,
+    #[serde(default = "Vec::new", alias = "services", alias = "senders")]
+    items: Vec<T>,
     #[serde(default)]
     meta: PageMeta,
 }
@@ -86,7 +88,9 @@ const MAX_PAGES: usize = 20;
 const SERVICES: &str = "/v1/Services";
 
 impl TwilioClient {
-    async fn pages<T: serde::de::DeserializeOwned>(
+    /// Reads every page of a list on the Messaging host, from `first`, following
+    /// `next_page_url` (only on that host: credentials go nowhere else).
+    pub(crate) async fn messaging_pages<T: serde::de::DeserializeOwned>(
         &self,
         creds: &Credentials,
         first: String,
@@ -97,7 +101,7 @@ impl TwilioClient {
         let mut all = Vec::new();
         for _ in 0..MAX_PAGES {
             let page: Page<T> = self.get_json(creds, &url, template).await?;
-            all.extend(page.services);
+            all.extend(page.items);
             match page.meta.next_page_url {
                 Some(next) if next.starts_with(&base) => url = next,
                 Some(next) if !next.is_empty() => return Err(TwilioError::ForeignHost(next)),
@@ -110,7 +114,7 @@ impl TwilioClient {
     /// Lists the account's Messaging Services.
     pub async fn messaging_services(&self, creds: &Credentials) -> Result<Vec<MessagingService>, TwilioError> {
         let first = format!("{}{SERVICES}?PageSize=100", self.messaging_base());
-        self.pages(creds, first, SERVICES).await
+        self.messaging_pages(creds, first, SERVICES).await
     }
 
     /// Lists the WhatsApp (and other channel) senders of service `sid`.
@@ -119,7 +123,7 @@ impl TwilioClient {
             return Err(TwilioError::Decode(format!("{sid:?} is not a Messaging Service SID")));
         }
         let first = format!("{}{SERVICES}/{sid}/ChannelSenders?PageSize=100", self.messaging_base());
-        self.pages(creds, first, "/v1/Services/{Sid}/ChannelSenders").await
+        self.messaging_pages(creds, first, "/v1/Services/{Sid}/ChannelSenders").await
     }
 
     /// Sets service `sid`'s inbound, fallback and status callback URLs (POST); returns the
@@ -176,9 +180,9 @@ mod tests {
     fn both_list_shapes_parse_into_a_page() {
         let services: Page<MessagingService> =
             serde_json::from_str(r#"{"services":[{"sid":"MG1"}],"meta":{"key":"services","next_page_url":null}}"#).unwrap();
-        assert_eq!(services.services.len(), 1);
+        assert_eq!(services.items.len(), 1);
         let senders: Page<ChannelSender> =
             serde_json::from_str(r#"{"senders":[{"sid":"XE1","sender":"whatsapp:+14155550100"}],"meta":{"key":"senders"}}"#).unwrap();
-        assert_eq!(senders.services[0].phone(), Some("+14155550100"));
+        assert_eq!(senders.items[0].phone(), Some("+14155550100"));
     }
 }

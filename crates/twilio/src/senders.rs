@@ -6,7 +6,6 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Credentials, TwilioClient, TwilioError};
-use crate::content::PageMeta;
 
 /// A sender's webhook configuration (`messaging.v2.channels_sender.webhook`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,35 +47,14 @@ impl Sender {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct SenderPage {
-    #[serde(default)]
-    senders: Vec<Sender>,
-    #[serde(default)]
-    meta: PageMeta,
-}
-
-/// The most pages read (a guard against a pagination loop).
-const MAX_PAGES: usize = 20;
 const LIST: &str = "/v2/Channels/Senders";
 const ONE: &str = "/v2/Channels/Senders/{Sid}";
 
 impl TwilioClient {
     /// Lists the account's WhatsApp senders.
     pub async fn whatsapp_senders(&self, creds: &Credentials) -> Result<Vec<Sender>, TwilioError> {
-        let base = self.messaging_base();
-        let mut url = format!("{base}{LIST}?Channel=whatsapp&PageSize=200");
-        let mut all = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let page: SenderPage = self.get_json(creds, &url, LIST).await?;
-            all.extend(page.senders);
-            match page.meta.next_page_url {
-                Some(next) if next.starts_with(base) => url = next,
-                Some(next) if !next.is_empty() => return Err(TwilioError::ForeignHost(next)),
-                _ => break,
-            }
-        }
-        Ok(all)
+        let first = format!("{}{LIST}?Channel=whatsapp&PageSize=200", self.messaging_base());
+        self.messaging_pages(creds, first, LIST).await
     }
 
     /// Sets the webhook URLs of sender `sid`; returns the sender as Twilio now has it.

@@ -306,14 +306,14 @@ fn checked_id(id: &str) -> Result<&str, TwilioError> {
 }
 
 impl TwilioClient {
-    async fn webhooks_call<T: serde::de::DeserializeOwned>(
+    async fn webhooks_send(
         &self,
         creds: &Credentials,
         method: reqwest::Method,
         path: &str,
         template: &'static str,
         body: Option<serde_json::Value>,
-    ) -> Result<T, TwilioError> {
+    ) -> Result<reqwest::Response, TwilioError> {
         let url = format!("{}{path}", self.webhooks_base());
         let mut request = self
             .http()
@@ -325,14 +325,32 @@ impl TwilioClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = self
-            .send(request, template)
+        self.send(request, template)
             .await
-            .map_err(|e| TwilioError::Network(crate::client::redact(&e)))?;
-        if method == reqwest::Method::DELETE && response.status().is_success() {
-            return serde_json::from_value(serde_json::Value::Null).map_err(|e| TwilioError::Decode(e.to_string()));
-        }
+            .map_err(|e| TwilioError::Network(crate::client::redact(&e)))
+    }
+
+    /// Sends a request to the Webhooks API and decodes its JSON answer.
+    async fn webhooks_call<T: serde::de::DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        method: reqwest::Method,
+        path: &str,
+        template: &'static str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, TwilioError> {
+        let response = self.webhooks_send(creds, method, path, template, body).await?;
         crate::client::json_or_error(response).await
+    }
+
+    /// Deletes a Webhooks API resource (Twilio answers 204 with no body).
+    async fn webhooks_delete(&self, creds: &Credentials, path: &str, template: &'static str) -> Result<(), TwilioError> {
+        let response = self.webhooks_send(creds, reqwest::Method::DELETE, path, template, None).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(crate::client::api_error(response).await)
+        }
     }
 
     /// Creates a SharedKey; its secret is in this answer only.
@@ -348,8 +366,7 @@ impl TwilioClient {
     /// Deletes a SharedKey (Twilio refuses while a Setting names it).
     pub async fn delete_shared_key(&self, creds: &Credentials, id: &str) -> Result<(), TwilioError> {
         let path = format!("{SHARED_KEYS}/{}", checked_id(id)?);
-        self.webhooks_call(creds, reqwest::Method::DELETE, &path, "/v1/Webhooks/SharedKeys/{id}", None)
-            .await
+        self.webhooks_delete(creds, &path, "/v1/Webhooks/SharedKeys/{id}").await
     }
 
     /// Creates a Setting (Settings are immutable: a change is a new Setting).
@@ -362,8 +379,7 @@ impl TwilioClient {
     /// Deletes a Setting (Twilio refuses while a Rule applies it).
     pub async fn delete_setting(&self, creds: &Credentials, id: &str) -> Result<(), TwilioError> {
         let path = format!("{SETTINGS}/{}", checked_id(id)?);
-        self.webhooks_call(creds, reqwest::Method::DELETE, &path, "/v1/Webhooks/Settings/{id}", None)
-            .await
+        self.webhooks_delete(creds, &path, "/v1/Webhooks/Settings/{id}").await
     }
 
     /// Lists the account's Rules.
