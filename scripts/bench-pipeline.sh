@@ -8,7 +8,9 @@
 #
 # It runs its own PostgreSQL cluster (15/bench on port 5433, pg_stat_statements loaded) so the
 # shared cluster the tests use is left alone, and a fresh database in it for every run. It uses
-# the machine's RabbitMQ. Release build.
+# the machine's RabbitMQ. Release build. BENCH_PG_PARAMS is appended to the services' database
+# URL (e.g. "?sslmode=disable": sqlx's default "prefer" negotiates TLS with Debian's cluster,
+# loopback included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-100}
@@ -20,9 +22,11 @@ source scripts/bench-db.sh
 VERSION=$BENCH_PG_VERSION
 PG=$BENCH_PG
 bench_db_fresh sb_pipeline
-export DATABASE_URL="$PG/sb_pipeline"
+export DATABASE_URL="$PG/sb_pipeline${BENCH_PG_PARAMS:-}"
 
-cargo build --release -q --locked -p switchboard-cli
+# Built without DATABASE_URL: sqlx's macros read it, so a build under another URL would
+# rebuild the workspace.
+env -u DATABASE_URL cargo build --release -q --locked -p switchboard-cli
 BIN=target/release/switchboard
 OUT=${OUT_DIR:-target/bench-pipeline}
 mkdir -p "$OUT"
@@ -41,11 +45,11 @@ postmaster=$(head -n1 "/var/lib/postgresql/$VERSION/bench/postmaster.pid")
 beam=$(pgrep -f beam.smp | head -n1)
 # CPU ticks of a process and its children (PostgreSQL backends are children of the postmaster).
 ticks() {
-    local total=0 pid
+    local total=0 pid t
     for pid in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-        if [[ -r /proc/$pid/stat ]]; then
-            total=$((total + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat")))
-        fi
+        # A process may exit between listing and reading: it then counts nothing.
+        t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || true)
+        total=$((total + ${t:-0}))
     done
     echo "$total"
 }
