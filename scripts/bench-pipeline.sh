@@ -24,8 +24,8 @@ PG=$BENCH_PG
 bench_db_fresh sb_pipeline
 export DATABASE_URL="$PG/sb_pipeline${BENCH_PG_PARAMS:-}"
 
-# Built without DATABASE_URL: sqlx's macros read it, so a build under another URL would
-# rebuild the workspace.
+# Built without DATABASE_URL, as an ordinary build is: under the run's URL the workspace was
+# seen to rebuild (sqlx's macros take that variable from the environment).
 env -u DATABASE_URL cargo build --release -q --locked -p switchboard-cli
 BIN=target/release/switchboard
 OUT=${OUT_DIR:-target/bench-pipeline}
