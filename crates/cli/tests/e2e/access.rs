@@ -330,7 +330,9 @@ async fn an_open_stream_ends_within_seconds_of_its_key_being_revoked_and_streams
 #[tokio::test]
 async fn wrong_keys_lock_an_address_out_and_a_key_over_its_rate_gets_429() {
     let w = World::start_with(json!({
-        "api": { "limits": { "key_requests_per_second": 1.0, "key_burst": 40.0, "failed_auth_per_minute": 5.0 } }
+        // One token per 100 s: however slow the machine, the 50 requests below cannot earn
+        // back the ten past the burst (at 1 per second a slow debug run refilled them).
+        "api": { "limits": { "key_requests_per_second": 0.01, "key_burst": 40.0, "failed_auth_per_minute": 5.0 } }
     }))
     .await;
     let api = w.stack.urls.api.clone();
