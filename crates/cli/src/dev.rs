@@ -94,6 +94,7 @@ async fn run_inner(args: DevArgs) -> anyhow::Result<()> {
         amqp_url: None,
         bus: None,
         public_base_url: None,
+        fallback_ingress: false,
         admin_api_key: Some(admin_key.clone()),
         config_file: args.config.clone(),
         overrides: serde_json::Value::Null,

@@ -99,6 +99,9 @@ pub struct StackOptions {
     pub bus: Option<BusConfig>,
     /// Forces the public base URL Twilio calls; otherwise `SWITCHBOARD_PUBLIC_BASE_URL` or ingress's address.
     pub public_base_url: Option<String>,
+    /// Also run a second ingress, on its own port, given out as every channel's fallback URL
+    /// (`[session.webhooks] fallback_base_url`), as a deployment runs one in another zone.
+    pub fallback_ingress: bool,
     /// The bootstrap admin key.
     pub admin_api_key: Option<String>,
     /// An optional TOML file layered over the defaults.
@@ -113,6 +116,8 @@ pub struct Urls {
     pub api: String,
     pub ingress: String,
     pub public_base_url: String,
+    /// The fallback ingress, when one runs (its address is also its public base URL).
+    pub fallback_ingress: Option<String>,
     pub session_grpc: String,
     /// Session's ChannelDirectory (decrypted tokens), on its own port.
     pub session_directory: String,
@@ -172,6 +177,10 @@ impl Stack {
         let (routing_http_l, _) = bind(h, p.routing_http, "routing health").await?;
         let (sender_http_l, _) = bind(h, p.sender_http, "sender health").await?;
         let (bots_http_l, _) = bind(h, p.bots_http, "bots health").await?;
+        let fallback_listener = match opts.fallback_ingress {
+            true => Some(bind(h, 0, "fallback ingress").await?),
+            false => None,
+        };
         let emulator_listeners = if opts.emulator {
             let (em_l, em) = bind(h, p.emulator, "Twilio emulator").await?;
             let (cdn_l, cdn) = bind(h, p.emulator_cdn, "Twilio emulator media").await?;
@@ -216,6 +225,9 @@ impl Stack {
             // vouch for one before: the save-time sender check would refuse every new number.
             forced["session"]["channel_health"] = json!({ "twilio_messaging_base": http(*em), "check_senders_on_save": false });
             forced["session"]["webhook_signing"] = json!({ "twilio_webhooks_base": http(*em) });
+        }
+        if let Some((_, addr)) = &fallback_listener {
+            forced["session"]["webhooks"]["fallback_base_url"] = json!(http(*addr));
         }
         for (key, value) in [
             ("database_url", opts.database_url.as_ref()),
@@ -313,6 +325,21 @@ impl Stack {
                 shutdown.clone(),
             )),
         ));
+        let fallback_listener_addr = fallback_listener.as_ref().map(|(_, addr)| *addr);
+        if let Some((listener, addr)) = fallback_listener {
+            let mut config = ingress_config.clone();
+            config.public_base_url = http(addr);
+            tasks.push((
+                "fallback ingress",
+                tokio::spawn(switchboard_ingress::run_with_clock(
+                    config,
+                    clock.clone(),
+                    listener,
+                    None,
+                    shutdown.clone(),
+                )),
+            ));
+        }
         tasks.push((
             "ingress",
             tokio::spawn(switchboard_ingress::run_with_clock(
@@ -336,6 +363,7 @@ impl Stack {
             api: http(api),
             ingress: http(ingress),
             public_base_url,
+            fallback_ingress: fallback_listener_addr.map(http),
             session_grpc: http(session_grpc),
             session_directory: http(session_directory),
             routing_grpc: http(routing_grpc),

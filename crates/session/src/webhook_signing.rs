@@ -6,45 +6,29 @@
 //! 2. Twilio creates a Setting that signs with it (the algorithm asked for) and carries the
 //!    timeouts and retries of the URLs' connection overrides, 5xx retried included;
 //! 3. the channel's prefix Rule (`{public_base_url}/v1/twilio/{channel}/`) is created, or
-//!    pointed at the new Setting. Twilio propagates a Rule change asynchronously: its Operation
-//!    is kept, and until it completes the previous Setting still signs, so its key stays.
+//!    pointed at the new Setting, and so is the fallback ingress's (`{fallback_base_url}/…`,
+//!    when one is configured: Twilio matches Rules by URL, so the fallback URLs need their own).
+//!    Twilio propagates a Rule change asynchronously: each Operation is kept, and until both
+//!    completed the previous Setting may still sign, so its key stays.
 //!
-//! [`Session::settle_webhook_signing`] follows the Operation (the periodic health check and
-//! `POST /channels/{id}/health-check` call it): once completed, the replaced Setting and
-//! SharedKey are deleted at Twilio and the old key here; if Twilio abandons the change, the new
-//! Setting and key are removed instead and the old ones stay in use. One change at a time per
-//! channel: a rotation asked for while one propagates is refused.
+//! [`Session::settle_webhook_signing`] follows the Operations (the periodic health check and
+//! `POST /channels/{id}/health-check` call it): once both completed, the replaced Setting and
+//! SharedKey are deleted at Twilio and the old key here. If Twilio abandons both changes, the
+//! new Setting and key are removed instead and the old ones stay in use; if it abandons only
+//! one, that Rule is asked again (the other already signs with the new key, so there is no way
+//! back), and the old key stays until it is live. A fallback Rule missing (a fallback ingress
+//! configured after signing was set up, or a change Twilio refused) is made by the next settle.
+//! One change at a time per channel: a rotation asked for while one propagates is refused.
 
-use sqlx::PgConnection;
 use switchboard_twilio::shared_key::Algorithm;
-use switchboard_twilio::webhooks_config::{ConnectionSetting, NewSetting, Rule, RuleChange, SettingReference, SignatureSetting};
+use switchboard_twilio::webhooks_config::{ConnectionSetting, NewSetting, Operation, Rule, RuleChange, SettingReference, SignatureSetting};
 use switchboard_twilio::{Credentials, TwilioError};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::Session;
 use crate::error::SessionError;
-
-/// A channel's signing set-up, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct WebhookSigning {
-    pub channel_id: Uuid,
-    pub rule_id: String,
-    pub prefix: String,
-    pub setting_id: String,
-    /// The key the Rule's Setting signs with (once its change is live).
-    pub key_sid: String,
-    pub algorithm: String,
-    /// The Rule change Twilio is propagating, if any.
-    pub operation_id: Option<String>,
-    pub operation_status: Option<String>,
-    /// What the change replaces, kept until it is live.
-    pub retiring_setting_id: Option<String>,
-    pub retiring_key_sid: Option<String>,
-    /// Why the last change did not take.
-    pub last_error: Option<String>,
-    pub updated_at: OffsetDateTime,
-}
+use crate::store::webhook_signing as store;
+pub use crate::store::webhook_signing::WebhookSigning;
 
 fn twilio_failure(step: &str, e: &TwilioError) -> SessionError {
     match e {
@@ -68,27 +52,57 @@ fn gone_is_fine(result: Result<(), TwilioError>) -> Result<(), TwilioError> {
     }
 }
 
+/// Where one Rule's change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// No change of this Rule in flight.
+    None,
+    Running,
+    Completed,
+    Abandoned,
+}
+
+impl Change {
+    fn of(operation: Option<&Operation>) -> Self {
+        match operation {
+            None => Self::None,
+            Some(op) if op.completed() => Self::Completed,
+            Some(op) if op.abandoned() => Self::Abandoned,
+            Some(_) => Self::Running,
+        }
+    }
+}
+
+/// The id a Rule change names its Rule by.
+fn rule_id(change: &RuleChange) -> String {
+    change
+        .rule
+        .as_ref()
+        .map_or_else(|| change.operation.resource_id.clone().unwrap_or_default(), |r| r.id.clone())
+}
+
 impl Session {
     /// The channel's prefix: every webhook URL Switchboard gives out for it starts with it.
     fn signing_prefix(&self, channel: Uuid) -> String {
         format!("{}/v1/twilio/{channel}/", self.public_base_url.trim_end_matches('/'))
     }
 
-    async fn signing_row(&self, conn: &mut PgConnection, channel: Uuid) -> Result<Option<WebhookSigning>, SessionError> {
-        Ok(sqlx::query_as(
-            "SELECT channel_id, rule_id, prefix, setting_id, key_sid, algorithm, operation_id, operation_status, \
-                 retiring_setting_id, retiring_key_sid, last_error, updated_at FROM session.webhook_signing WHERE channel_id = $1",
-        )
-        .bind(channel)
-        .fetch_optional(conn)
-        .await?)
+    /// The prefix of the channel's fallback URLs, when a fallback ingress is configured.
+    fn fallback_signing_prefix(&self, channel: Uuid) -> Option<String> {
+        let base = self.settings.webhooks.fallback_base_url.trim_end_matches('/');
+        (!base.is_empty()).then(|| format!("{base}/v1/twilio/{channel}/"))
+    }
+
+    /// Whether the fallback URLs lack a Rule pointed at the set-up's Setting.
+    fn fallback_unpointed(&self, row: &WebhookSigning) -> bool {
+        let expected = self.fallback_signing_prefix(row.channel_id);
+        expected.is_some() && (row.fallback_rule_id.is_none() || row.fallback_prefix != expected)
     }
 
     /// The channel's signing set-up, if it has one.
     pub async fn webhook_signing(&self, channel: Uuid) -> Result<Option<WebhookSigning>, SessionError> {
         self.channel(channel).await?;
-        let mut conn = self.pool.acquire().await?;
-        self.signing_row(&mut conn, channel).await
+        Ok(store::load(&self.pool, channel).await?)
     }
 
     /// Has Twilio sign channel `channel`'s webhooks with a new SharedKey and `algorithm`: sets
@@ -105,15 +119,21 @@ impl Session {
             .bind(channel)
             .execute(&mut *guard)
             .await?;
-        let current = match self.signing_row(&mut guard, channel).await? {
-            Some(row) if row.operation_id.is_some() => Some(self.settle(&creds, row).await?),
+        let current = match store::load(&mut *guard, channel).await? {
+            Some(row) if row.pending() => Some(self.settle(&creds, row).await?),
             other => other,
         };
-        if let Some(pending) = current.as_ref().filter(|r| r.operation_id.is_some()) {
+        if let Some(pending) = current.as_ref().filter(|r| r.pending()) {
+            let (id, status) = match &pending.operation_id {
+                Some(id) => (id, &pending.operation_status),
+                None => (
+                    pending.fallback_operation_id.as_ref().unwrap_or(&pending.rule_id),
+                    &pending.fallback_operation_status,
+                ),
+            };
             return Err(SessionError::Precondition(format!(
-                "Twilio is still propagating the previous change (operation {}, {}); try again once it completes",
-                pending.operation_id.as_deref().unwrap_or_default(),
-                pending.operation_status.as_deref().unwrap_or("RUNNING"),
+                "Twilio is still propagating the previous change (operation {id}, {}); try again once it completes",
+                status.as_deref().unwrap_or("RUNNING"),
             )));
         }
         let held = i64::try_from(self.webhook_keys(channel).await?.len()).unwrap_or(i64::MAX);
@@ -154,21 +174,19 @@ impl Session {
                 return Err(twilio_failure("create a Webhook Setting", &e));
             }
         };
-        // 3. The Rule for the channel's URLs, pointed at it.
+        // 3. The Rules for the channel's URLs, pointed at it.
         let prefix = self.signing_prefix(channel);
-        let change = match self.point_rule(&creds, current.as_ref(), &prefix, &friendly, &setting.id).await {
+        let existing = current.as_ref().map(|c| c.rule_id.clone());
+        let change = match self.point_rule(&creds, existing, &prefix, &friendly, &setting.id).await {
             Ok(change) => change,
             Err(e) => {
                 self.undo_key(channel, &creds, Some(&setting.id), &key.id).await;
                 return Err(e);
             }
         };
-        let row = WebhookSigning {
+        let mut row = WebhookSigning {
             channel_id: channel,
-            rule_id: change
-                .rule
-                .as_ref()
-                .map_or_else(|| change.operation.resource_id.clone().unwrap_or_default(), |r| r.id.clone()),
+            rule_id: rule_id(&change),
             prefix,
             setting_id: setting.id,
             key_sid: key.id,
@@ -179,27 +197,34 @@ impl Session {
             retiring_key_sid: current.as_ref().map(|c| c.key_sid.clone()),
             last_error: None,
             updated_at: self.now(),
+            fallback_rule_id: current.as_ref().and_then(|c| c.fallback_rule_id.clone()),
+            fallback_prefix: current.as_ref().and_then(|c| c.fallback_prefix.clone()),
+            fallback_operation_id: None,
+            fallback_operation_status: None,
         };
-        self.save_signing(&mut guard, &row).await?;
+        // The channel's Rule change is accepted, so there is no going back from here: a fallback
+        // Rule Twilio refuses now is made by a later settle, and the old key stays until then.
+        self.point_fallback(&creds, &mut row).await;
+        store::save(&mut *guard, &row).await?;
         guard.commit().await?;
         tracing::info!(channel_id = %channel, key_sid = %row.key_sid, rule_id = %row.rule_id, operation_id = ?row.operation_id,
-            "shared-key signing set up at Twilio; the change propagates");
+            fallback_rule_id = ?row.fallback_rule_id, "shared-key signing set up at Twilio; the change propagates");
         // Twilio may have completed it already.
         self.settle(&creds, row).await
     }
 
-    /// Creates the channel's Rule, or points the existing one (ours, or one made by hand for the
-    /// same prefix) at `setting`.
+    /// Creates the Rule for `prefix`, or points the existing one (`existing`, else one found by
+    /// its prefix: ours, or one made by hand) at `setting`.
     async fn point_rule(
         &self,
         creds: &Credentials,
-        current: Option<&WebhookSigning>,
+        existing: Option<String>,
         prefix: &str,
         friendly: &str,
         setting: &str,
     ) -> Result<RuleChange, SessionError> {
-        let existing = match current {
-            Some(row) => Some(row.rule_id.clone()),
+        let existing = match existing {
+            Some(id) => Some(id),
             None => {
                 let rules = self
                     .twilio
@@ -225,29 +250,41 @@ impl Session {
         result.map_err(|e| twilio_failure("apply the Webhook Rule", &e))
     }
 
-    async fn save_signing(&self, conn: &mut PgConnection, row: &WebhookSigning) -> Result<(), SessionError> {
-        sqlx::query(
-            "INSERT INTO session.webhook_signing (channel_id, rule_id, prefix, setting_id, key_sid, algorithm, operation_id, \
-             operation_status, retiring_setting_id, retiring_key_sid, last_error, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (channel_id) DO UPDATE SET rule_id = $2, prefix = $3, setting_id = $4, key_sid = $5, algorithm = $6, \
-             operation_id = $7, operation_status = $8, retiring_setting_id = $9, retiring_key_sid = $10, last_error = $11, \
-             updated_at = $12",
-        )
-        .bind(row.channel_id)
-        .bind(&row.rule_id)
-        .bind(&row.prefix)
-        .bind(&row.setting_id)
-        .bind(&row.key_sid)
-        .bind(&row.algorithm)
-        .bind(&row.operation_id)
-        .bind(&row.operation_status)
-        .bind(&row.retiring_setting_id)
-        .bind(&row.retiring_key_sid)
-        .bind(&row.last_error)
-        .bind(row.updated_at)
-        .execute(conn)
-        .await?;
+    /// Points the fallback ingress's Rule (if one is configured) at `row`'s Setting, recording
+    /// the change in `row`; a failure is recorded as the row's last error, for a later settle.
+    async fn point_fallback(&self, creds: &Credentials, row: &mut WebhookSigning) {
+        let Some(prefix) = self.fallback_signing_prefix(row.channel_id) else {
+            return;
+        };
+        let existing = row
+            .fallback_rule_id
+            .take()
+            .filter(|_| row.fallback_prefix.as_deref() == Some(prefix.as_str()));
+        let friendly = format!("switchboard channel {} (fallback)", row.channel_id);
+        match self.point_rule(creds, existing, &prefix, &friendly, &row.setting_id).await {
+            Ok(change) => {
+                row.fallback_rule_id = Some(rule_id(&change));
+                row.fallback_operation_id = Some(change.operation.id);
+                row.fallback_operation_status = Some(change.operation.status);
+            }
+            Err(e) => {
+                tracing::warn!(channel_id = %row.channel_id, error = %e, "could not point the fallback URLs' Webhook Rule; will try again");
+                row.fallback_operation_id = None;
+                row.last_error = Some(format!("the fallback URLs' Rule: {e}"));
+            }
+        }
+        row.fallback_prefix = Some(prefix);
+    }
+
+    /// Points the channel's own Rule at `row`'s Setting again (Twilio abandoned its change while
+    /// the fallback Rule's went live).
+    async fn repoint_rule(&self, creds: &Credentials, row: &mut WebhookSigning) -> Result<(), SessionError> {
+        let friendly = format!("switchboard channel {}", row.channel_id);
+        // Found by prefix: a Rule whose creation was abandoned does not exist.
+        let change = self.point_rule(creds, None, &row.prefix, &friendly, &row.setting_id).await?;
+        row.rule_id = rule_id(&change);
+        row.operation_id = Some(change.operation.id);
+        row.operation_status = Some(change.operation.status);
         Ok(())
     }
 
@@ -279,12 +316,10 @@ impl Session {
 
     /// Follows channel `channel`'s pending change at Twilio and finishes it (see the module).
     pub async fn settle_webhook_signing(&self, channel: Uuid) -> Result<Option<WebhookSigning>, SessionError> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(row) = self.signing_row(&mut conn, channel).await? else {
+        let Some(row) = store::load(&self.pool, channel).await? else {
             return Ok(None);
         };
-        drop(conn);
-        if row.operation_id.is_none() && row.retiring_key_sid.is_none() {
+        if !row.pending() && row.retiring_key_sid.is_none() && !self.fallback_unpointed(&row) {
             return Ok(Some(row));
         }
         let resolved = self.resolve_channel(channel).await?;
@@ -299,7 +334,7 @@ impl Session {
             return Ok(Some(row));
         }
         // Read again under the lock: a set-up may have just finished.
-        let Some(row) = self.signing_row(&mut guard, channel).await? else {
+        let Some(row) = store::load(&mut *guard, channel).await? else {
             return Ok(None);
         };
         let settled = self.settle(&creds, row).await?;
@@ -307,69 +342,110 @@ impl Session {
         Ok(Some(settled))
     }
 
+    /// Reads the Operation `id`, if there is one.
+    async fn operation(&self, creds: &Credentials, id: Option<&str>) -> Result<Option<Operation>, SessionError> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let operation = self
+            .twilio
+            .webhook_operation(creds, id)
+            .await
+            .map_err(|e| twilio_failure("read the Rule change's operation", &e))?;
+        Ok(Some(operation))
+    }
+
     async fn settle(&self, creds: &Credentials, mut row: WebhookSigning) -> Result<WebhookSigning, SessionError> {
-        if let Some(op) = row.operation_id.clone() {
-            let operation = self
-                .twilio
-                .webhook_operation(creds, &op)
-                .await
-                .map_err(|e| twilio_failure("read the Rule change's operation", &e))?;
-            if operation.abandoned() {
-                // The Rule still applies what it did: the new Setting and key never signed.
-                tracing::warn!(channel_id = %row.channel_id, operation_id = %op, status = %operation.status,
-                    "Twilio abandoned the Webhook Rule change; keeping the previous signing");
-                self.undo_key(row.channel_id, creds, Some(&row.setting_id), &row.key_sid).await;
-                let error = format!(
-                    "Twilio {} the change ({op}): {}",
-                    operation.status.to_lowercase(),
-                    operation.error.map(|e| e.to_string()).unwrap_or_default()
-                );
-                let mut conn = self.pool.acquire().await?;
-                match (row.retiring_setting_id.take(), row.retiring_key_sid.take()) {
-                    (Some(setting), Some(key)) => {
-                        row.setting_id = setting;
-                        row.key_sid = key;
-                    }
-                    _ => {
-                        sqlx::query("DELETE FROM session.webhook_signing WHERE channel_id = $1")
-                            .bind(row.channel_id)
-                            .execute(&mut *conn)
-                            .await?;
-                        return Err(SessionError::Precondition(error));
-                    }
-                }
-                row.operation_id = None;
-                row.operation_status = Some(operation.status);
+        let own = self.operation(creds, row.operation_id.as_deref()).await?;
+        let fallback = self.operation(creds, row.fallback_operation_id.as_deref()).await?;
+        if let Some(op) = &own {
+            row.operation_status = Some(op.status.clone());
+        }
+        if let Some(op) = &fallback {
+            row.fallback_operation_status = Some(op.status.clone());
+        }
+        let (own_change, fallback_change) = (Change::of(own.as_ref()), Change::of(fallback.as_ref()));
+        let channel = row.channel_id;
+        match (own_change, fallback_change) {
+            (Change::Running, _) | (_, Change::Running) => {}
+            (Change::Abandoned, Change::Completed) => {
+                // The fallback URLs sign with the new key already: only forward from here.
+                let error = abandoned_text(&row.operation_id, own.as_ref());
+                tracing::warn!(channel_id = %channel, error = %error, "Twilio abandoned the channel Rule's change; asking again");
+                // The fallback's completed Operation is kept, so the next settle knows again
+                // that there is no going back; so is the abandoned one when asking fails.
                 row.last_error = Some(error);
-                row.updated_at = self.now();
-                self.save_signing(&mut conn, &row).await?;
-                return Ok(row);
+                if let Err(e) = self.repoint_rule(creds, &mut row).await {
+                    row.last_error = Some(format!("the channel's Rule: {e}"));
+                }
             }
-            row.operation_status = Some(operation.status.clone());
-            if operation.completed() {
+            (Change::Abandoned, _) => return self.abandon(creds, row, own.as_ref()).await,
+            (_, Change::Abandoned) => {
+                let error = abandoned_text(&row.fallback_operation_id, fallback.as_ref());
+                tracing::warn!(channel_id = %channel, error = %error, "Twilio abandoned the fallback Rule's change; asking again");
+                // The channel Rule's completed Operation is kept until the fallback's is live.
+                self.point_fallback(creds, &mut row).await;
+                row.last_error = Some(row.last_error.take().unwrap_or(error));
+            }
+            _ => {
+                // Every Rule's change is live (or none was made).
                 row.operation_id = None;
+                row.fallback_operation_id = None;
+                if self.fallback_unpointed(&row) {
+                    self.point_fallback(creds, &mut row).await;
+                }
             }
         }
-        if row.operation_id.is_none() && row.retiring_key_sid.is_some() {
+        if !row.pending() && !self.fallback_unpointed(&row) && row.retiring_key_sid.is_some() {
             // Live everywhere: what it replaced signs nothing any more.
             let (setting, key) = (row.retiring_setting_id.clone(), row.retiring_key_sid.clone());
             if self.forget_at_twilio(creds, setting.as_deref(), key.as_deref()).await {
                 if let Some(key) = key.as_deref() {
-                    match self.remove_webhook_key(row.channel_id, key).await {
+                    match self.remove_webhook_key(channel, key).await {
                         Ok(()) | Err(SessionError::NotFound(_)) => {}
                         Err(e) => return Err(e),
                     }
-                    tracing::info!(channel_id = %row.channel_id, key_sid = key, "the replaced webhook key is retired");
+                    tracing::info!(channel_id = %channel, key_sid = key, "the replaced webhook key is retired");
                 }
                 row.retiring_setting_id = None;
                 row.retiring_key_sid = None;
             }
         }
         row.updated_at = self.now();
-        let mut conn = self.pool.acquire().await?;
-        self.save_signing(&mut conn, &row).await?;
+        store::save(&self.pool, &row).await?;
         Ok(row)
     }
+
+    /// Twilio abandoned the channel Rule's change (and the fallback's, if any): the Rules still
+    /// apply what they did, so the new Setting and key never signed and go; the old ones stay.
+    async fn abandon(&self, creds: &Credentials, mut row: WebhookSigning, op: Option<&Operation>) -> Result<WebhookSigning, SessionError> {
+        let error = abandoned_text(&row.operation_id, op);
+        tracing::warn!(channel_id = %row.channel_id, error = %error, "Twilio abandoned the Webhook Rule change; keeping the previous signing");
+        self.undo_key(row.channel_id, creds, Some(&row.setting_id), &row.key_sid).await;
+        match (row.retiring_setting_id.take(), row.retiring_key_sid.take()) {
+            (Some(setting), Some(key)) => {
+                row.setting_id = setting;
+                row.key_sid = key;
+            }
+            _ => {
+                store::delete(&self.pool, row.channel_id).await?;
+                return Err(SessionError::Precondition(error));
+            }
+        }
+        row.operation_id = None;
+        row.fallback_operation_id = None;
+        row.last_error = Some(error);
+        row.updated_at = self.now();
+        store::save(&self.pool, &row).await?;
+        Ok(row)
+    }
+}
+
+/// What to tell an admin about an abandoned change.
+fn abandoned_text(id: &Option<String>, op: Option<&Operation>) -> String {
+    let status = op.map_or_else(|| "abandoned".to_owned(), |o| o.status.to_lowercase());
+    let detail = op.and_then(|o| o.error.as_ref()).map(ToString::to_string).unwrap_or_default();
+    format!("Twilio {status} the change ({}): {detail}", id.as_deref().unwrap_or_default())
 }
 
 #[cfg(test)]

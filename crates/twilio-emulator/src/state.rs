@@ -95,8 +95,9 @@ pub struct State {
     pub mirrored: HashMap<String, String>,
     /// How long a Webhooks API Rule change takes to go live.
     pub webhooks_propagation: std::time::Duration,
-    /// Rule changes fail at the end of their propagation (and change nothing).
-    pub webhooks_fail_changes: bool,
+    /// Rule changes fail at the end of their propagation (and change nothing): those of the
+    /// Rules whose prefix (or exact URL) starts with this (`""`: every Rule's).
+    pub webhooks_fail_changes: Option<String>,
 }
 
 /// The lock around the state.

@@ -40,11 +40,18 @@ fn new_id(kind: &str) -> String {
     format!("webhooks_{kind}_{}", &hex[..26])
 }
 
-/// How Rule changes go: live after `delay`, or failed then.
-#[derive(Debug, Clone, Copy)]
+/// How Rule changes go: live after `delay`, or failed then (those of the Rules under `fail`).
+#[derive(Debug, Clone)]
 struct Changes {
     delay: Duration,
-    fail: bool,
+    fail: Option<String>,
+}
+
+impl Changes {
+    fn fails(&self, rule: &Rule) -> bool {
+        let url = rule.prefix.as_deref().or(rule.value.as_deref()).unwrap_or_default();
+        self.fail.as_deref().is_some_and(|under| url.starts_with(under))
+    }
 }
 
 /// Runs `f` on the caller's configuration, or answers 401.
@@ -56,7 +63,7 @@ fn with_config(em: &Emulator, headers: &HeaderMap, f: impl FnOnce(&mut WebhooksC
     let mut state = em.lock();
     let changes = Changes {
         delay: state.webhooks_propagation,
-        fail: state.webhooks_fail_changes,
+        fail: state.webhooks_fail_changes.clone(),
     };
     match state.accounts.get_mut(&account) {
         Some(a) => f(&mut a.webhooks, changes),
@@ -233,7 +240,8 @@ pub(crate) async fn create_rule(State(em): State<Emulator>, headers: HeaderMap, 
         rule.id = new_id("rule");
         let now = Instant::now();
         let answer = rule.clone();
-        if !changes.fail {
+        let fails = changes.fails(&rule);
+        if !fails {
             let mut live = LiveRule {
                 rule,
                 live: None,
@@ -242,7 +250,7 @@ pub(crate) async fn create_rule(State(em): State<Emulator>, headers: HeaderMap, 
             live.settle(now);
             config.rules.insert(answer.id.clone(), live);
         }
-        accepted(config, answer, now + changes.delay, changes.fail)
+        accepted(config, answer, now + changes.delay, fails)
     })
 }
 
@@ -271,12 +279,13 @@ pub(crate) async fn patch_rule(State(em): State<Emulator>, headers: HeaderMap, P
         rule.settle(now);
         let mut answer = rule.rule.clone();
         answer.settings.clone_from(&settings);
-        if !changes.fail {
+        let fails = changes.fails(&rule.rule);
+        if !fails {
             rule.rule.settings = settings;
             rule.effective_at = now + changes.delay;
             rule.settle(now);
         }
-        accepted(config, answer, now + changes.delay, changes.fail)
+        accepted(config, answer, now + changes.delay, fails)
     })
 }
 
@@ -300,13 +309,16 @@ pub(crate) struct Propagation {
     ms: u64,
     #[serde(default)]
     fail: bool,
+    #[serde(default)]
+    only_under: Option<String>,
 }
 
-/// `PUT /emulator/webhooks/propagation` `{"ms": …, "fail": false}`: how long Rule changes take
-/// to go live, and whether they fail instead.
+/// `PUT /emulator/webhooks/propagation` `{"ms": …, "fail": false, "only_under": null}`: how
+/// long Rule changes take to go live, and whether they fail instead (only those of the Rules
+/// whose URL prefix starts with `only_under`, when given).
 pub(crate) async fn put_propagation(State(em): State<Emulator>, Json(p): Json<Propagation>) -> StatusCode {
     em.set_webhooks_propagation(Duration::from_millis(p.ms));
-    em.fail_webhook_changes(p.fail);
+    em.lock().webhooks_fail_changes = p.fail.then(|| p.only_under.unwrap_or_default());
     StatusCode::NO_CONTENT
 }
 
@@ -338,7 +350,36 @@ impl Emulator {
     /// Rule changes accepted from now on fail at the end of their propagation, changing nothing
     /// (`false`: they go live).
     pub fn fail_webhook_changes(&self, fail: bool) {
-        self.lock().webhooks_fail_changes = fail;
+        self.lock().webhooks_fail_changes = fail.then(String::new);
+    }
+
+    /// Like [`Emulator::fail_webhook_changes`], for the Rules whose URL prefix starts with
+    /// `under` only (`None`: changes go live).
+    pub fn fail_webhook_changes_under(&self, under: Option<&str>) {
+        self.lock().webhooks_fail_changes = under.map(str::to_owned);
+    }
+
+    /// Account `account_sid`'s Rules: (prefix or exact URL, the ids of the Settings live for it
+    /// now), by prefix.
+    pub fn webhooks_rules(&self, account_sid: &str) -> Vec<(String, Vec<String>)> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let Some(account) = state.accounts.get_mut(account_sid) else {
+            return Vec::new();
+        };
+        let mut rules: Vec<(String, Vec<String>)> = account
+            .webhooks
+            .rules
+            .values_mut()
+            .map(|r| {
+                r.settle(now);
+                let url = r.rule.prefix.clone().or_else(|| r.rule.value.clone()).unwrap_or_default();
+                let live = r.live.iter().flatten().map(|s| s.setting_id.clone()).collect();
+                (url, live)
+            })
+            .collect();
+        rules.sort();
+        rules
     }
 
     /// Rule changes go live `delay` after they are accepted.

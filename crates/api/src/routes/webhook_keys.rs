@@ -125,6 +125,15 @@ pub struct WebhookSigning {
     /// Why the last change did not take, if it did not.
     pub last_error: Option<String>,
     pub updated_at: Option<String>,
+    /// The fallback ingress's Rule (when `[session.webhooks] fallback_base_url` is set): Twilio
+    /// matches Rules by URL, so the fallback URLs need their own, pointed at the same Setting.
+    /// A change is live only once both Rules' changes are.
+    pub fallback_rule_id: Option<String>,
+    /// The URL prefix the fallback Rule matches.
+    pub fallback_prefix: Option<String>,
+    /// The fallback Rule's change Twilio is propagating.
+    pub fallback_operation_id: Option<String>,
+    pub fallback_operation_status: Option<String>,
 }
 
 impl From<spb::WebhookSigning> for WebhookSigning {
@@ -142,6 +151,10 @@ impl From<spb::WebhookSigning> for WebhookSigning {
             retiring_key: non_empty(s.retiring_key),
             last_error: non_empty(s.last_error),
             updated_at: crate::views::timestamp(s.updated_at.as_ref()),
+            fallback_rule_id: non_empty(s.fallback_rule_id),
+            fallback_prefix: non_empty(s.fallback_prefix),
+            fallback_operation_id: non_empty(s.fallback_operation_id),
+            fallback_operation_status: non_empty(s.fallback_operation_status),
         }
     }
 }

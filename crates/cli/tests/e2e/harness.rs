@@ -52,13 +52,15 @@ impl World {
     pub async fn start_on(extra: Value, bus: TestBus, amqp_urls: std::collections::BTreeMap<String, String>) -> Self {
         let mut overrides = json!({ "session": { "auto_close_interval_secs": 1 } });
         if let (Some(all), Some(extra)) = (overrides.as_object_mut(), extra.as_object()) {
-            for (service, settings) in extra {
+            for (service, settings) in extra.iter().filter(|(key, _)| key.as_str() != "fallback_ingress") {
                 let entry = all.entry(service.clone()).or_insert_with(|| json!({}));
                 if let (Some(entry), Some(settings)) = (entry.as_object_mut(), settings.as_object()) {
                     entry.extend(settings.clone());
                 }
             }
         }
+        // `{"fallback_ingress": true}` runs a second ingress as every channel's fallback URL.
+        let fallback_ingress = extra.get("fallback_ingress").and_then(Value::as_bool).unwrap_or(false);
         switchboard_cli::install_crypto();
         let db = TestDb::new().await;
         // Every service logs in as a role limited to its own schema, as in production.
@@ -78,6 +80,7 @@ impl World {
             amqp_url: Some(bus.url().to_owned()),
             bus: Some(bus.config.clone()),
             public_base_url: None,
+            fallback_ingress,
             admin_api_key: Some(ADMIN_KEY.into()),
             config_file: None,
             overrides,

@@ -4,7 +4,7 @@
 //! RequestValidator agrees with every signature ingress accepted.
 
 use serde_json::{Value, json};
-use switchboard_twilio_emulator::SharedKeySetup;
+use switchboard_twilio_emulator::{AccountSetup, NumberSetup, SharedKeySetup};
 
 use crate::harness::*;
 
@@ -23,6 +23,11 @@ fn signer(key: &str, secret: &str, algorithm: &str) -> Option<SharedKeySetup> {
 
 /// Asks twilio-python whether the journaled webhook `sid` carries a valid signature for `secret`.
 async fn python_agrees(w: &World, sid: &str, secret: &str) -> String {
+    python_agrees_at(w, &w.stack.urls.public_base_url, sid, secret).await
+}
+
+/// Like [`python_agrees`], for a webhook Twilio sent to the ingress at `base`.
+async fn python_agrees_at(w: &World, base: &str, sid: &str, secret: &str) -> String {
     // The journal is written after the answer, in batches: wait for the row.
     let (kind, params, headers): (String, Value, Value) = switchboard_test_support::wait_for(WAIT, "the journaled webhook", || async {
         sqlx::query_as("SELECT kind, params, headers FROM ingress.webhook_journal WHERE message_sid = $1 ORDER BY received_at LIMIT 1")
@@ -42,7 +47,7 @@ async fn python_agrees(w: &World, sid: &str, secret: &str) -> String {
             .unwrap_or(Value::Null)
     };
     let request = json!({
-        "url": format!("{}/v1/twilio/{}/{kind}", w.stack.urls.public_base_url, w.channel_id),
+        "url": format!("{base}/v1/twilio/{}/{kind}", w.channel_id),
         "params": params,
         "signature": header("x-twilio-signature"),
         "settings": header("x-twilio-webhooks-signature-settings"),
@@ -331,5 +336,145 @@ async fn a_rotation_twilio_fails_to_propagate_keeps_the_old_key_and_removes_the_
     let rotated = w.admin.post(&signing, &json!({})).await.unwrap();
     assert_ne!(rotated["key"], one.as_str());
     assert!(rotated["last_error"].is_null(), "{rotated}");
+    w.stop().await;
+}
+
+fn business_number(inbound_url: &str, fallback_url: &str) -> AccountSetup {
+    AccountSetup {
+        account_sid: ACCOUNT.into(),
+        auth_token: TOKEN.into(),
+        numbers: vec![NumberSetup {
+            phone: BUSINESS.into(),
+            inbound_url: inbound_url.into(),
+            fallback_url: Some(fallback_url.into()),
+        }],
+        sandbox_join_code: None,
+        templates: None,
+    }
+}
+
+/// The fallback ingress's URLs have another base, so Twilio matches them by a Rule of their own:
+/// Switchboard points it at the same Setting, a webhook Twilio sends to the fallback URL is signed
+/// with the channel's key, and a rotation is live (the old key retired) only once both Rules'
+/// changes are. When Twilio fails only the fallback Rule's change, the channel's Rule already
+/// signs with the new key: the fallback Rule is asked again, and the old key verifies meanwhile.
+#[tokio::test]
+async fn the_fallback_urls_get_a_rule_of_their_own_and_a_rotation_waits_for_both_rules() {
+    let w = World::start_with(json!({ "fallback_ingress": true })).await;
+    let fallback = w.stack.urls.fallback_ingress.clone().expect("a fallback ingress");
+    let channel = w.admin.get(&format!("/channels/{}", w.channel_id)).await.unwrap();
+    let (inbound_url, fallback_url) = (
+        channel["inbound_url"].as_str().unwrap().to_owned(),
+        channel["fallback_url"].as_str().unwrap().to_owned(),
+    );
+    assert!(
+        fallback_url.starts_with(&format!("{fallback}/v1/twilio/{}/inbound#", w.channel_id)),
+        "{channel}"
+    );
+    let prefix = format!("{}/v1/twilio/{}/", w.stack.urls.public_base_url, w.channel_id);
+    let fallback_prefix = format!("{fallback}/v1/twilio/{}/", w.channel_id);
+    let rules_on = |setting: &str| {
+        let mut rules = vec![
+            (prefix.clone(), vec![setting.to_owned()]),
+            (fallback_prefix.clone(), vec![setting.to_owned()]),
+        ];
+        rules.sort();
+        rules
+    };
+    // The number's primary URL stops answering at "Twilio" (what Switchboard configured is
+    // marked as mirrored first, so the development mirror leaves the change alone).
+    w.emulator().mirror_account(business_number(&inbound_url, &fallback_url));
+    w.emulator().setup_account(business_number(
+        &format!("http://127.0.0.1:9/v1/twilio/{}/inbound", w.channel_id),
+        &fallback_url,
+    ));
+    let via_fallback = |body: &'static str| {
+        let w = &w;
+        async move {
+            let sent = customer(w, body).await;
+            assert_eq!(sent["webhook_fallback"], true, "{sent}");
+            assert_eq!(sent["webhook_status"], 200, "the fallback ingress took it: {sent}");
+            sent["message_sid"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let signing = format!("/channels/{}/webhook-signing", w.channel_id);
+    let first = w.admin.post(&signing, &json!({})).await.unwrap();
+    assert_eq!(first["fallback_prefix"], fallback_prefix.as_str(), "{first}");
+    assert!(first["fallback_rule_id"].is_string(), "{first}");
+    assert!(
+        first["operation_id"].is_null() && first["fallback_operation_id"].is_null(),
+        "both live at once: {first}"
+    );
+    let (one, setting_one) = (
+        first["key"].as_str().unwrap().to_owned(),
+        first["setting_id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), rules_on(&setting_one));
+    let sid = via_fallback("through the fallback ingress, signed").await;
+    let secret_one = secret_of(&w, &one);
+    assert_eq!(python_agrees_at(&w, &fallback, &sid, &secret_one).await, "valid HMAC_SHA256");
+
+    // Twilio fails the fallback Rule's change only.
+    w.emulator().fail_webhook_changes_under(Some(&fallback));
+    let second = w.admin.post(&signing, &json!({ "algorithm": "HMAC_SHA1" })).await.unwrap();
+    let (two, setting_two) = (
+        second["key"].as_str().unwrap().to_owned(),
+        second["setting_id"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(two, one);
+    assert_eq!(second["fallback_operation_status"], "FAILED", "{second}");
+    assert_eq!(second["retiring_key"], one.as_str(), "the old key stays: {second}");
+    assert!(second["last_error"].as_str().unwrap_or_default().contains("failed"), "{second}");
+    let mut mixed = vec![
+        (prefix.clone(), vec![setting_two.clone()]),
+        (fallback_prefix.clone(), vec![setting_one.clone()]),
+    ];
+    mixed.sort();
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), mixed);
+    assert_eq!(held_keys(&w).await, [one.clone(), two.clone()]);
+    let busy = w.admin.post(&signing, &json!({})).await.unwrap_err();
+    assert!(busy.to_string().contains("still propagating"), "{busy}");
+    let sid = via_fallback("while the fallback Rule lags").await;
+    assert_eq!(python_agrees_at(&w, &fallback, &sid, &secret_one).await, "valid HMAC_SHA256");
+
+    // Once Twilio takes changes again, the health check asks again and then retires the old key.
+    w.emulator().fail_webhook_changes_under(None);
+    let check = format!("/channels/{}/health-check", w.channel_id);
+    switchboard_test_support::wait_until(WAIT, "the rotation settled on both Rules", || async {
+        w.admin.post(&check, &json!({})).await.unwrap();
+        w.admin.get(&signing).await.unwrap()["retiring_key"].is_null()
+    })
+    .await;
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), rules_on(&setting_two));
+    assert_eq!(held_keys(&w).await, vec![two.clone()]);
+    assert_eq!(w.emulator().webhooks_settings(ACCOUNT), vec![setting_two.clone()]);
+    let sid = via_fallback("after the rotation").await;
+    assert_eq!(python_agrees_at(&w, &fallback, &sid, &secret_of(&w, &two)).await, "valid HMAC_SHA1");
+
+    // The other way round: Twilio fails the channel Rule's change only. The fallback Rule
+    // signs with the new key already, so the channel's Rule is asked again, not undone.
+    w.emulator().fail_webhook_changes_under(Some(&prefix));
+    let third = w.admin.post(&signing, &json!({})).await.unwrap();
+    let (three, setting_three) = (
+        third["key"].as_str().unwrap().to_owned(),
+        third["setting_id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(third["operation_status"], "FAILED", "{third}");
+    assert_eq!(third["retiring_key"], two.as_str(), "{third}");
+    let mut mixed = vec![
+        (prefix.clone(), vec![setting_two.clone()]),
+        (fallback_prefix.clone(), vec![setting_three.clone()]),
+    ];
+    mixed.sort();
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), mixed);
+    w.emulator().fail_webhook_changes_under(None);
+    switchboard_test_support::wait_until(WAIT, "the third change settled on both Rules", || async {
+        w.admin.post(&check, &json!({})).await.unwrap();
+        w.admin.get(&signing).await.unwrap()["retiring_key"].is_null()
+    })
+    .await;
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), rules_on(&setting_three));
+    assert_eq!(held_keys(&w).await, vec![three]);
     w.stop().await;
 }

@@ -42,6 +42,10 @@ fn signing(row: Option<WebhookSigning>) -> pb::WebhookSigning {
         retiring_key: row.retiring_key_sid.unwrap_or_default(),
         last_error: row.last_error.unwrap_or_default(),
         updated_at: Some(timestamp(row.updated_at)),
+        fallback_rule_id: row.fallback_rule_id.unwrap_or_default(),
+        fallback_prefix: row.fallback_prefix.unwrap_or_default(),
+        fallback_operation_id: row.fallback_operation_id.unwrap_or_default(),
+        fallback_operation_status: row.fallback_operation_status.unwrap_or_default(),
     }
 }
 

@@ -9,3 +9,4 @@ pub mod conversations;
 pub mod customers;
 pub mod delivery;
 pub mod messages;
+pub mod webhook_signing;
