@@ -3,6 +3,7 @@
 //! times), so the wire format only changes on purpose.
 
 use serde::{Deserialize, Serialize};
+use switchboard_domain::message::{AuthorKind, Direction};
 use time::OffsetDateTime;
 
 use crate::envelope::Event;
@@ -164,9 +165,9 @@ pub struct ConversationMessageV1 {
     /// Global order.
     pub seq: i64,
     /// inbound, outbound, note.
-    pub direction: String,
+    pub direction: Direction,
     /// customer, agent, bot, automated, system.
-    pub author_kind: String,
+    pub author_kind: AuthorKind,
     /// Text.
     pub body: String,
     /// Delivery status.

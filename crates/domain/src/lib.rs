@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod health;
 pub mod ids;
 pub mod indicators;
+pub mod message;
 pub mod netguard;
 pub mod policy;
 pub mod routing;

@@ -212,7 +212,7 @@ impl Session {
         sending: &Sending<'_>,
         events: &mut Events,
     ) -> Result<MessageRow, SessionError> {
-        let author_kind = sending.author.as_str();
+        let author_kind = switchboard_domain::message::AuthorKind::from(sending.author);
         let now = self.now();
         crate::metrics::queued(
             match approved {
@@ -220,7 +220,7 @@ impl Session {
                 Approved::Media { .. } => "media",
                 _ => "template",
             },
-            author_kind,
+            author_kind.as_str(),
         );
         let (media, details) = match approved {
             Approved::Media { url, content_type, .. } => {
@@ -281,8 +281,8 @@ impl Session {
             conversation_id: m.conversation_id.to_string(),
             message_id: m.id.to_string(),
             seq: m.seq,
-            direction: m.direction.clone(),
-            author_kind: m.author_kind.clone(),
+            direction: m.direction,
+            author_kind: m.author_kind,
             body: m.body.clone(),
             status: m.status.clone(),
             agent_id: agent_id.map(|a| a.to_string()),

@@ -19,7 +19,9 @@ pub struct SendContext {
     pub conversation_id: Uuid,
     pub channel_id: Uuid,
     pub number_id: Uuid,
-    pub status: String,
+    /// Read as the conversation's row is: an unknown stored status fails the read.
+    #[sqlx(try_from = "String")]
+    pub status: switchboard_domain::conversation::ConversationStatus,
     pub agent_id: Option<Uuid>,
     pub bot_id: Option<Uuid>,
     pub number_phone: String,
@@ -65,7 +67,7 @@ impl SendContext {
     /// Refuses anything new for a closed conversation or one whose number was deleted (sends
     /// and uploads alike).
     pub(crate) fn still_open(&self) -> Result<(), SessionError> {
-        if self.status == "closed" {
+        if self.status == switchboard_domain::conversation::ConversationStatus::Closed {
             return Err(SessionError::Precondition("the conversation is closed".into()));
         }
         if self.number_deleted {

@@ -28,7 +28,7 @@ use crate::error::SessionError;
 pub struct FileRow {
     pub id: Uuid,
     pub conversation_id: Uuid,
-    pub author_kind: String,
+    pub author_kind: switchboard_domain::message::AuthorKind,
     pub author_id: Option<Uuid>,
     pub file_name: String,
     pub content_type: String,

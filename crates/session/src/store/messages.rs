@@ -2,6 +2,7 @@
 //! conversation, by Twilio SID. Delivery reports' batch statements are in `store::delivery`.
 
 use sqlx::{FromRow, PgExecutor};
+use switchboard_domain::message::{AuthorKind, Direction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,8 +13,8 @@ pub struct MessageRow {
     pub seq: i64,
     pub conversation_id: Uuid,
     pub channel_id: Uuid,
-    pub direction: String,
-    pub author_kind: String,
+    pub direction: Direction,
+    pub author_kind: AuthorKind,
     pub author_id: Option<Uuid>,
     pub twilio_sid: Option<String>,
     pub body: String,
@@ -73,7 +74,7 @@ pub async fn insert_note<'c>(
 pub struct Outbound<'a> {
     pub conversation_id: Uuid,
     pub channel_id: Uuid,
-    pub author_kind: &'a str,
+    pub author_kind: AuthorKind,
     pub author_id: Option<Uuid>,
     pub body: &'a str,
     pub media: serde_json::Value,
