@@ -18,6 +18,7 @@ pub mod message;
 pub mod netguard;
 pub mod policy;
 pub mod routing;
+mod sql_text;
 pub mod template;
 pub mod window;
 

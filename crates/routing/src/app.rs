@@ -63,7 +63,7 @@ pub fn load(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Capa
 
 /// Locks and returns an agent's state row (`None`: no such agent, or deleted).
 pub async fn lock_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<Option<AgentStateRow>, RoutingError> {
-    Ok(crate::store::agents::lock(&mut *conn, agent_id).await?)
+    Ok(crate::store::agents::lock(&mut *conn, agent_id.into()).await?)
 }
 
 /// Adds the `agent.presence.v1` event for `state`'s agent, now showing `presence`, if that
@@ -74,7 +74,7 @@ pub fn push_presence_change(events: &mut EventBatch, state: &AgentStateRow, pres
             AgentPresenceV1 {
                 agent_id: state.agent_id.to_string(),
                 presence: presence.as_str().into(),
-                chosen: state.chosen_presence.clone(),
+                chosen: state.chosen_presence.as_str().into(),
             },
             now,
         );

@@ -166,7 +166,7 @@ impl Routing {
                 )
                 .await?;
                 // Its capacity day starts today (end-of-day profiles reset when it changes).
-                crate::store::agents::create(&mut *tx, id, def.default_presence, self.now().date()).await?;
+                crate::store::agents::create(&mut *tx, id.into(), def.default_presence, self.now().date()).await?;
                 cycle.extend(
                     sqlx::query_scalar::<_, Uuid>("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")
                         .bind(id)
@@ -323,7 +323,7 @@ impl Routing {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                crate::store::agents::delete(&mut *tx, id).await?;
+                crate::store::agents::delete(&mut *tx, id.into()).await?;
                 sqlx::query("UPDATE routing.config SET definition = jsonb_set(definition, '{members}', (definition->'members') - $1) WHERE kind = 'queue' AND definition->'members' ? $1")
                     .bind(id.to_string())
                     .execute(&mut *tx)

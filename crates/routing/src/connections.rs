@@ -102,18 +102,14 @@ impl Routing {
                     .definition::<AgentDef>(&mut tx, Kind::Agent, agent_id)
                     .await?
                     .map_or(Presence::Available, |(_, d)| d.default_presence);
-                let before = state
-                    .chosen_before_disconnect
-                    .as_deref()
-                    .and_then(Presence::parse)
-                    .unwrap_or(default);
+                let before = state.chosen_before_disconnect.unwrap_or(default);
                 let chosen = chosen_on_return(before, default, (now - since).whole_seconds());
                 self.choose_presence(&mut tx, &state, chosen, &mut events).await?;
                 cycle_queues = self.agent_queues(&mut tx, Some(agent_id)).await?;
             }
             (false, None) if removed > 0 => {
                 // The last stream dropped: Offline at once, and nothing stays offered to them.
-                agents::disconnected(&mut *tx, agent_id, now).await?;
+                agents::disconnected(&mut *tx, agent_id.into(), now).await?;
                 push_presence_change(&mut events, &state, Presence::Offline, now);
                 withdraw = crate::store::offers::pending_ids_of(&mut *tx, agent_id).await?;
                 tracing::info!(%agent_id, offers = withdraw.len(), "agent disconnected");
@@ -137,14 +133,14 @@ impl Routing {
         chosen: Presence,
         events: &mut EventBatch,
     ) -> Result<(), RoutingError> {
-        let presence = match self.config.definition::<AgentDef>(tx, Kind::Agent, state.agent_id).await? {
+        let presence = match self.config.definition::<AgentDef>(tx, Kind::Agent, state.agent_id.uuid()).await? {
             Some((_, def)) => recompute(chosen, &load(&def, state, &*self.config.profiles(tx).await?)),
             None => chosen,
         };
         let now = self.now();
         agents::chose_connected(&mut *tx, state.agent_id, chosen, presence, now).await?;
         let mut next = state.clone();
-        next.chosen_presence = chosen.as_str().into();
+        next.chosen_presence = chosen;
         if presence != state.presence() || next.chosen_presence != state.chosen_presence {
             events.push(
                 switchboard_bus::events::AgentPresenceV1 {
@@ -168,11 +164,11 @@ impl Routing {
             let mut conn = self.pool.acquire().await?;
             let agent_name = self
                 .config
-                .definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id)
+                .definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id.uuid())
                 .await?
                 .map(|(n, _)| n)
                 .unwrap_or_default();
-            let items = crate::store::items::assigned_to(&mut *conn, agent_id).await?;
+            let items = crate::store::items::assigned_to(&mut *conn, agent_id.uuid()).await?;
             drop(conn);
             for item in items {
                 let note = format!("{agent_name} was disconnected for more than {} minutes", RESTORE_WINDOW_SECS / 60);

@@ -93,7 +93,7 @@ fn nanos(t: Option<OffsetDateTime>) -> i64 {
 fn candidate(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, CapacityProfileDef>) -> Candidate {
     let used = state.profile_used();
     Candidate {
-        agent_id: state.agent_id,
+        agent_id: state.agent_id.uuid(),
         presence: state.presence(),
         free_units: def.capacity_units - state.used_units,
         profile_free: def
@@ -310,7 +310,7 @@ impl Routing {
                     let presence = recompute(ctx.state.chosen(), &load(&ctx.def, &ctx.state, &profiles));
                     ctx.candidate.presence = presence;
                     ctx.changed = true;
-                    ctx.state.presence = presence.as_str().into();
+                    ctx.state.presence = presence;
                 }
                 let timeout = time::Duration::seconds(i64::from(ws.offer_timeout_secs));
                 offers.push(Offer {
@@ -366,13 +366,16 @@ impl Routing {
         if ids.is_empty() {
             return Ok(());
         }
-        let states = crate::store::agents::read_many(&mut *tx, ids).await?;
+        let typed: Vec<switchboard_domain::ids::AgentId> = ids.iter().copied().map(Into::into).collect();
+        let states = crate::store::agents::read_many(&mut *tx, &typed).await?;
         let defs = self.config.definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
         for state in states {
-            let Some((_, def)) = defs.get(&state.agent_id) else { continue };
+            let Some((_, def)) = defs.get(&state.agent_id.uuid()) else {
+                continue;
+            };
             let candidate = candidate(def, &state, profiles);
             into.insert(
-                state.agent_id,
+                state.agent_id.uuid(),
                 AgentCtx {
                     def: def.clone(),
                     read: state.clone(),
@@ -425,8 +428,8 @@ impl Routing {
                 events.push(
                     AgentPresenceV1 {
                         agent_id: a.state.agent_id.to_string(),
-                        presence: a.state.presence.clone(),
-                        chosen: a.state.chosen_presence.clone(),
+                        presence: a.state.presence.as_str().into(),
+                        chosen: a.state.chosen_presence.as_str().into(),
                     },
                     now,
                 );

@@ -77,7 +77,7 @@ fn offer(o: &OfferRow) -> pb::Offer {
 impl RoutingGrpc {
     async fn status(&self, agent_id: Uuid) -> Result<pb::AgentStatus, RoutingError> {
         let mut conn = self.routing.pool.acquire().await?;
-        let state = crate::store::agents::get(&mut *conn, agent_id)
+        let state = crate::store::agents::get(&mut *conn, agent_id.into())
             .await?
             .ok_or(RoutingError::NotFound("agent"))?;
         let defs = self
@@ -90,8 +90,8 @@ impl RoutingGrpc {
         Ok(pb::AgentStatus {
             agent_id: agent_id.to_string(),
             name,
-            presence: state.presence.clone(),
-            chosen_presence: state.chosen_presence.clone(),
+            presence: state.presence.as_str().into(),
+            chosen_presence: state.chosen_presence.as_str().into(),
             capacity_units: def.capacity_units,
             used_units: state.used_units,
             active_items: state.active_items,
@@ -172,7 +172,7 @@ impl RoutingService for RoutingGrpc {
         let ids = crate::store::agents::ids(&self.routing.pool).await.map_err(RoutingError::from)?;
         let mut agents = Vec::with_capacity(ids.len());
         for id in ids {
-            agents.push(self.status(id).await?);
+            agents.push(self.status(id.uuid()).await?);
         }
         Ok(Response::new(pb::ListAgentStatusesResponse { agents }))
     }

@@ -21,7 +21,7 @@ impl Routing {
     pub async fn set_presence(&self, agent_id: Uuid, presence: Presence) -> Result<(), RoutingError> {
         let mut tx = self.pool.begin().await?;
         // A choice made by hand (through the API, without a stream) ends a disconnect.
-        if !crate::store::agents::chose(&mut *tx, agent_id, presence, self.now()).await? {
+        if !crate::store::agents::chose(&mut *tx, agent_id.into(), presence, self.now()).await? {
             return Err(RoutingError::NotFound("agent"));
         }
         let mut events = EventBatch::default();
@@ -199,13 +199,17 @@ impl Routing {
             let mut used = state.profile_used();
             used.retain(|p, _| profiles.get(p).is_none_or(|d| d.reset != ResetFrequency::Daily));
             next.profile_used = serde_json::json!(used);
-            let presence = match self.config.definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
+            let presence = match self
+                .config
+                .definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id.uuid())
+                .await?
+            {
                 Some((_, def)) => recompute(state.chosen(), &crate::app::load(&def, &next, &profiles)),
                 None => state.presence(),
             };
             crate::store::agents::new_day(&mut *tx, &next, today, presence).await?;
             if next.profile_used != state.profile_used {
-                queues.extend(self.agent_queues(&mut tx, Some(state.agent_id)).await?);
+                queues.extend(self.agent_queues(&mut tx, Some(state.agent_id.uuid())).await?);
             }
             crate::app::push_presence_change(&mut events, state, presence, self.now());
         }

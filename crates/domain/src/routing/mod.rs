@@ -62,6 +62,9 @@ impl Presence {
     }
 }
 
+crate::sql_text::sql_text!(Presence, |text| Presence::parse(text)
+    .ok_or_else(|| format!("presence {text:?} is unknown")));
+
 /// How a queue picks among eligible agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgExecutor};
+use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -12,9 +13,11 @@ use uuid::Uuid;
 /// An agent's live state.
 #[derive(Debug, Clone, FromRow)]
 pub struct AgentStateRow {
-    pub agent_id: Uuid,
-    pub presence: String,
-    pub chosen_presence: String,
+    pub agent_id: AgentId,
+    /// Read as a [`Presence`]: a stored value outside the set fails the read (the column's
+    /// CHECK keeps them out) rather than passing for offline.
+    pub presence: Presence,
+    pub chosen_presence: Presence,
     pub used_units: i32,
     pub profile_used: serde_json::Value,
     pub active_items: i32,
@@ -23,7 +26,7 @@ pub struct AgentStateRow {
     /// When the agent's last stream dropped (None while connected, or never connected).
     pub disconnected_at: Option<OffsetDateTime>,
     /// What they had chosen before it dropped.
-    pub chosen_before_disconnect: Option<String>,
+    pub chosen_before_disconnect: Option<Presence>,
 }
 
 impl AgentStateRow {
@@ -34,12 +37,12 @@ impl AgentStateRow {
 
     /// Current presence.
     pub fn presence(&self) -> Presence {
-        Presence::parse(&self.presence).unwrap_or(Presence::Offline)
+        self.presence
     }
 
     /// Presence last chosen.
     pub fn chosen(&self) -> Presence {
-        Presence::parse(&self.chosen_presence).unwrap_or(Presence::Offline)
+        self.chosen_presence
     }
 }
 
@@ -53,7 +56,7 @@ pub enum Touch {
 }
 
 /// A new agent's state: `presence` chosen, its capacity day starting on `day`.
-pub async fn create<'c>(db: impl PgExecutor<'c>, agent: Uuid, presence: Presence, day: Date) -> Result<(), sqlx::Error> {
+pub async fn create<'c>(db: impl PgExecutor<'c>, agent: AgentId, presence: Presence, day: Date) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO routing.agent_state (agent_id, presence, chosen_presence, profile_day) VALUES ($1, $2, $2, $3) ON CONFLICT (agent_id) DO NOTHING",
     )
@@ -66,7 +69,7 @@ pub async fn create<'c>(db: impl PgExecutor<'c>, agent: Uuid, presence: Presence
 }
 
 /// Deletes an agent's state (the agent was deleted).
-pub async fn delete<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<(), sqlx::Error> {
+pub async fn delete<'c>(db: impl PgExecutor<'c>, agent: AgentId) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM routing.agent_state WHERE agent_id = $1")
         .bind(agent)
         .execute(db)
@@ -75,7 +78,7 @@ pub async fn delete<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<(), sqlx
 }
 
 /// An agent's state.
-pub async fn get<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<Option<AgentStateRow>, sqlx::Error> {
+pub async fn get<'c>(db: impl PgExecutor<'c>, agent: AgentId) -> Result<Option<AgentStateRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM routing.agent_state WHERE agent_id = $1")
         .bind(agent)
         .fetch_optional(db)
@@ -83,7 +86,7 @@ pub async fn get<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<Option<Agen
 }
 
 /// Locks and returns an agent's state.
-pub async fn lock<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<Option<AgentStateRow>, sqlx::Error> {
+pub async fn lock<'c>(db: impl PgExecutor<'c>, agent: AgentId) -> Result<Option<AgentStateRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM routing.agent_state WHERE agent_id = $1 FOR UPDATE")
         .bind(agent)
         .fetch_optional(db)
@@ -91,7 +94,7 @@ pub async fn lock<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<Option<Age
 }
 
 /// The states of `agents`, unlocked (the cycle writes them back only if unchanged).
-pub async fn read_many<'c>(db: impl PgExecutor<'c>, agents: &[Uuid]) -> Result<Vec<AgentStateRow>, sqlx::Error> {
+pub async fn read_many<'c>(db: impl PgExecutor<'c>, agents: &[AgentId]) -> Result<Vec<AgentStateRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM routing.agent_state WHERE agent_id = ANY($1)")
         .bind(agents)
         .fetch_all(db)
@@ -99,7 +102,7 @@ pub async fn read_many<'c>(db: impl PgExecutor<'c>, agents: &[Uuid]) -> Result<V
 }
 
 /// Every agent's id.
-pub async fn ids<'c>(db: impl PgExecutor<'c>) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn ids<'c>(db: impl PgExecutor<'c>) -> Result<Vec<AgentId>, sqlx::Error> {
     sqlx::query_scalar("SELECT agent_id FROM routing.agent_state ORDER BY agent_id")
         .fetch_all(db)
         .await
@@ -152,20 +155,20 @@ pub async fn write_cycle_loads<'c>(
     .bind(next(|s| s.used_units))
     .bind(next(|s| s.active_items))
     .bind(changed.iter().map(|(n, _)| n.profile_used.clone()).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(n, _)| n.presence.clone()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(n, _)| n.presence.as_str()).collect::<Vec<_>>())
     .bind(now)
     .bind(read(|s| s.used_units))
     .bind(read(|s| s.active_items))
     .bind(changed.iter().map(|(_, r)| r.profile_used.clone()).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, r)| r.presence.clone()).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, r)| r.chosen_presence.clone()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, r)| r.presence.as_str()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, r)| r.chosen_presence.as_str()).collect::<Vec<_>>())
     .execute(db)
     .await?
     .rows_affected())
 }
 
 /// The agent chose `presence` by hand (which ends a disconnect); false: no such agent.
-pub async fn chose<'c>(db: impl PgExecutor<'c>, agent: Uuid, presence: Presence, now: OffsetDateTime) -> Result<bool, sqlx::Error> {
+pub async fn chose<'c>(db: impl PgExecutor<'c>, agent: AgentId, presence: Presence, now: OffsetDateTime) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
         "UPDATE routing.agent_state SET presence = $2, chosen_presence = $2, presence_changed_at = $3, \
          disconnected_at = NULL, chosen_before_disconnect = NULL, disconnect_handled = false WHERE agent_id = $1",
@@ -181,7 +184,7 @@ pub async fn chose<'c>(db: impl PgExecutor<'c>, agent: Uuid, presence: Presence,
 /// The agent chose `chosen` (with a stream), and shows `presence`; a disconnect ends.
 pub async fn chose_connected<'c>(
     db: impl PgExecutor<'c>,
-    agent: Uuid,
+    agent: AgentId,
     chosen: Presence,
     presence: Presence,
     now: OffsetDateTime,
@@ -201,7 +204,7 @@ pub async fn chose_connected<'c>(
 }
 
 /// The agent's last stream dropped: Offline now, their choice kept to restore.
-pub async fn disconnected<'c>(db: impl PgExecutor<'c>, agent: Uuid, now: OffsetDateTime) -> Result<(), sqlx::Error> {
+pub async fn disconnected<'c>(db: impl PgExecutor<'c>, agent: AgentId, now: OffsetDateTime) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE routing.agent_state SET chosen_before_disconnect = chosen_presence, chosen_presence = 'offline', \
          presence = 'offline', presence_changed_at = CASE WHEN presence <> 'offline' THEN $2 ELSE presence_changed_at END, \
@@ -215,7 +218,7 @@ pub async fn disconnected<'c>(db: impl PgExecutor<'c>, agent: Uuid, now: OffsetD
 }
 
 /// Up to `limit` agents disconnected since `before` or earlier whose work is not yet released.
-pub async fn disconnected_since<'c>(db: impl PgExecutor<'c>, before: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn disconnected_since<'c>(db: impl PgExecutor<'c>, before: OffsetDateTime, limit: i64) -> Result<Vec<AgentId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT agent_id FROM routing.agent_state WHERE disconnected_at <= $1 AND NOT disconnect_handled ORDER BY disconnected_at LIMIT $2",
     )
@@ -226,7 +229,7 @@ pub async fn disconnected_since<'c>(db: impl PgExecutor<'c>, before: OffsetDateT
 }
 
 /// A disconnected agent's work was released (only if they are still away).
-pub async fn disconnect_handled<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<(), sqlx::Error> {
+pub async fn disconnect_handled<'c>(db: impl PgExecutor<'c>, agent: AgentId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE routing.agent_state SET disconnect_handled = true WHERE agent_id = $1 AND disconnected_at IS NOT NULL")
         .bind(agent)
         .execute(db)
