@@ -110,9 +110,9 @@ impl Session {
                     return Err(SessionError::invalid("agent_id (or bot_id) is required to accept, pick or assign"));
                 }
             },
-            Transition::Revive => (input.agent_id.or(c.agent_id), None),
+            Transition::Revive => (input.agent_id.or(c.agent_id.map(Into::into)), None),
             Transition::ReleaseToQueue => (None, None),
-            _ => (c.agent_id, c.bot_id),
+            _ => (c.agent_id.map(Into::into), c.bot_id.map(Into::into)),
         };
         let moved = store::Moved {
             to,
@@ -125,7 +125,7 @@ impl Session {
         };
         let updated = store::moved(&mut *tx, c.id, &moved, now).await?;
         if let (Transition::Accept, Some(bot)) = (input.transition, updated.bot_id) {
-            self.push_bot_turn(tx, &updated, bot, None, events).await?;
+            self.push_bot_turn(tx, &updated, bot.into(), None, events).await?;
         }
         if let Some(note) = input.note.as_deref().filter(|n| !n.trim().is_empty()) {
             self.insert_note(tx, &updated, note, events).await?;

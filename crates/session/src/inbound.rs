@@ -234,7 +234,7 @@ impl Session {
             "idempotency_token": event.idempotency_token,
         });
         let inbound = messages::Inbound {
-            conversation_id: conversation.id,
+            conversation_id: conversation.id.into(),
             channel_id,
             twilio_sid: &message.message_sid,
             body: &message.body,
@@ -245,9 +245,12 @@ impl Session {
         };
         let stored = messages::insert_inbound(&mut *tx, inbound).await?;
         tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
-        events.push(self.message_event(&stored, conversation.agent_id, conversation.bot_id), now);
+        events.push(
+            self.message_event(&stored, conversation.agent_id.map(Into::into), conversation.bot_id.map(Into::into)),
+            now,
+        );
         if let (Some(bot), "active") = (conversation.bot_id, conversation.status.as_str()) {
-            self.push_bot_turn(tx, &conversation, bot, Some(stored.id), events).await?;
+            self.push_bot_turn(tx, &conversation, bot.into(), Some(stored.id), events).await?;
         }
         for note in notes {
             self.insert_note(tx, &conversation, &note, events).await?;
@@ -263,7 +266,10 @@ impl Session {
                 conversation_id: conversation.id.to_string(),
                 channel_id: channel_id.to_string(),
                 number_id: number.id.to_string(),
-                workstream_id: conversation.workstream_id.or(number.workstream_id).map(|w| w.to_string()),
+                workstream_id: conversation
+                    .workstream_id
+                    .or(number.workstream_id.map(Into::into))
+                    .map(|w| w.to_string()),
                 customer_id: customer_id.to_string(),
                 customer_phone: message.customer.phone().map(|p| p.as_str().to_owned()),
                 customer_bsuid: message.customer.bsuid().map(|b| b.as_str().to_owned()),
@@ -318,7 +324,7 @@ impl Session {
                 (row, Opening::New)
             }
             Some(row) if row.status() == ConversationStatus::Waiting => {
-                let previous_agent = row.agent_id;
+                let previous_agent = row.agent_id.map(Into::into);
                 let row = self
                     .transition_locked(tx, &row, &TransitionInput::new(Transition::CustomerMessage), events)
                     .await?;

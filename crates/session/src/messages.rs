@@ -415,7 +415,7 @@ impl Session {
     ) -> Result<MessageRow, SessionError> {
         let now = self.now();
         let note = store::insert_note(&mut *tx, c.id, c.channel_id, text, now).await?;
-        events.push(self.message_event(&note, c.agent_id, c.bot_id), now);
+        events.push(self.message_event(&note, c.agent_id.map(Into::into), c.bot_id.map(Into::into)), now);
         Ok(note)
     }
 

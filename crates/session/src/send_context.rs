@@ -130,9 +130,13 @@ pub(crate) const CONTEXT_AND_CLIENT_ID: &str = concat!(
 );
 
 impl Session {
-    pub(crate) async fn send_context(&self, conn: &mut PgConnection, conversation_id: Uuid) -> Result<SendContext, SessionError> {
+    pub(crate) async fn send_context(
+        &self,
+        conn: &mut PgConnection,
+        conversation_id: impl Into<switchboard_domain::ids::ConversationId>,
+    ) -> Result<SendContext, SessionError> {
         sqlx::query_as::<_, SendContext>(CONTEXT)
-            .bind(conversation_id)
+            .bind(conversation_id.into())
             .fetch_optional(&mut *conn)
             .await?
             .ok_or(SessionError::NotFound("conversation"))

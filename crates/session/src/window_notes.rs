@@ -31,7 +31,7 @@ impl Session {
         customer: Option<&str>,
     ) -> Result<Vec<String>, SessionError> {
         let workstream_language: Option<String> = match c.workstream_id {
-            Some(ws) => self.config.workstream_language(tx, ws).await?,
+            Some(ws) => self.config.workstream_language(tx, ws.into()).await?,
             None => None,
         };
         Ok(automated::preferred_languages(

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgExecutor, QueryBuilder};
 use switchboard_domain::conversation::{self, ConversationStatus};
+use switchboard_domain::ids::{AgentId, BotId, ChannelId, ConversationId, CustomerId, NumberId, QueueId, WorkstreamId};
 use switchboard_domain::window::ServiceWindow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,19 +15,19 @@ use uuid::Uuid;
 /// A conversation row.
 #[derive(Debug, Clone, FromRow)]
 pub struct ConversationRow {
-    pub id: Uuid,
-    pub channel_id: Uuid,
-    pub number_id: Uuid,
-    pub customer_id: Uuid,
-    pub workstream_id: Option<Uuid>,
+    pub id: ConversationId,
+    pub channel_id: ChannelId,
+    pub number_id: NumberId,
+    pub customer_id: CustomerId,
+    pub workstream_id: Option<WorkstreamId>,
     /// A stored value that is none of the five statuses (the column's CHECK keeps them out)
     /// fails the read, rather than passing for another status.
     #[sqlx(try_from = "String")]
     pub status: ConversationStatus,
     pub status_reason: i32,
-    pub agent_id: Option<Uuid>,
-    pub queue_id: Option<Uuid>,
-    pub bot_id: Option<Uuid>,
+    pub agent_id: Option<AgentId>,
+    pub queue_id: Option<QueueId>,
+    pub bot_id: Option<BotId>,
     pub first_message: String,
     pub attributes: serde_json::Value,
     pub opened_at: OffsetDateTime,
@@ -180,7 +181,12 @@ pub struct Moved {
 }
 
 /// Writes a lifecycle move; returns the row as it is now.
-pub async fn moved<'c>(db: impl PgExecutor<'c>, id: Uuid, m: &Moved, now: OffsetDateTime) -> Result<ConversationRow, sqlx::Error> {
+pub async fn moved<'c>(
+    db: impl PgExecutor<'c>,
+    id: ConversationId,
+    m: &Moved,
+    now: OffsetDateTime,
+) -> Result<ConversationRow, sqlx::Error> {
     sqlx::query_as(
         "UPDATE session.conversations SET status = $2, status_reason = $3, agent_id = $4, bot_id = $5, \
          queue_id = COALESCE($6, queue_id), workstream_id = COALESCE($7, workstream_id), status_changed_at = $8, \
@@ -251,7 +257,7 @@ pub async fn lock_idle<'c>(
 }
 
 /// The post-conversation survey went (or was explained in a note).
-pub async fn survey_sent<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn survey_sent<'c>(db: impl PgExecutor<'c>, id: ConversationId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE session.conversations SET survey_sent = true WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -281,7 +287,7 @@ pub async fn lock_window_closing<'c>(
 }
 
 /// The agent was warned that the window of the customer's last message closes.
-pub async fn window_warned<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn window_warned<'c>(db: impl PgExecutor<'c>, id: ConversationId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE session.conversations SET window_warned_for = last_customer_message_at WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -291,7 +297,7 @@ pub async fn window_warned<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<(), 
 
 /// Records that the window template goes for the window of the customer message at `last`;
 /// false when it already went for that one.
-pub async fn window_template_first<'c>(db: impl PgExecutor<'c>, id: Uuid, last: OffsetDateTime) -> Result<bool, sqlx::Error> {
+pub async fn window_template_first<'c>(db: impl PgExecutor<'c>, id: ConversationId, last: OffsetDateTime) -> Result<bool, sqlx::Error> {
     let written = sqlx::query(
         "UPDATE session.conversations SET window_template_sent_for = $2 WHERE id = $1 \
          AND window_template_sent_for IS DISTINCT FROM $2",
@@ -358,7 +364,7 @@ pub async fn open<'c>(db: impl PgExecutor<'c>, o: &Opened<'_>, now: OffsetDateTi
 }
 
 /// The message that (re)opened the conversation, as its summary.
-pub async fn set_first_message<'c>(db: impl PgExecutor<'c>, id: Uuid, text: &str) -> Result<ConversationRow, sqlx::Error> {
+pub async fn set_first_message<'c>(db: impl PgExecutor<'c>, id: ConversationId, text: &str) -> Result<ConversationRow, sqlx::Error> {
     sqlx::query_as("UPDATE session.conversations SET first_message = $2 WHERE id = $1 RETURNING *")
         .bind(id)
         .bind(text)

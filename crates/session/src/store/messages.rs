@@ -2,6 +2,7 @@
 //! conversation, by Twilio SID. Delivery reports' batch statements are in `store::delivery`.
 
 use sqlx::{FromRow, PgExecutor};
+use switchboard_domain::ids::{ChannelId, ConversationId};
 use switchboard_domain::message::{AuthorKind, Direction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -52,8 +53,8 @@ pub async fn page<'c>(db: impl PgExecutor<'c>, conversation: Uuid, after_seq: i6
 /// Stores a system note in a conversation's transcript.
 pub async fn insert_note<'c>(
     db: impl PgExecutor<'c>,
-    conversation: Uuid,
-    channel: Uuid,
+    conversation: ConversationId,
+    channel: ChannelId,
     text: &str,
     now: OffsetDateTime,
 ) -> Result<MessageRow, sqlx::Error> {
