@@ -244,8 +244,8 @@ impl Routing {
                         .into_iter()
                         .flatten()
                         .copied()
-                        .chain(i.affinity_agent_id)
-                        .chain(i.pinned_agent_id)
+                        .chain(i.affinity_agent_id.map(Uuid::from))
+                        .chain(i.pinned_agent_id.map(Uuid::from))
                 })
                 .filter(|a| !agents.contains_key(a))
                 .collect::<HashSet<_>>()
@@ -264,7 +264,10 @@ impl Routing {
                 if ws.mode == DistributionMode::Pick {
                     continue;
                 }
-                let pinned = item.pinned_agent_id.or(item.affinity_agent_id.filter(|_| ws.agent_affinity));
+                let pinned = item
+                    .pinned_agent_id
+                    .or(item.affinity_agent_id.filter(|_| ws.agent_affinity))
+                    .map(Uuid::from);
                 let pool: Vec<Uuid> = members.get(&queue_id).into_iter().flatten().copied().chain(pinned).collect();
                 let candidates: Vec<Candidate> = pool
                     .iter()

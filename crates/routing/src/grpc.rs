@@ -52,7 +52,7 @@ fn item(i: &ItemRow) -> pb::WorkItem {
         state: i.state.as_str().into(),
         priority: i.priority,
         agent_id: s(i.agent()),
-        offer_id: s(i.offer_id),
+        offer_id: s(i.offer_id.map(Uuid::from)),
         enqueued_at: Some(ts(i.enqueued_at)),
         last_customer_message_at: Some(ts(i.last_customer_message_at)),
         total_declines: i.total_declines,

@@ -253,7 +253,7 @@ impl Session {
         tx: &mut PgConnection,
         c: &ConversationRow,
         bot_id: Uuid,
-        only: Option<Uuid>,
+        only: Option<switchboard_domain::ids::MessageId>,
         events: &mut Events,
     ) -> Result<(), SessionError> {
         let messages = sqlx::query_as::<_, MessageRow>(

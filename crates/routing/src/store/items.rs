@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::{FromRow, PgExecutor};
-use switchboard_domain::ids::{AgentId, ConversationId, QueueId, WorkstreamId};
+use switchboard_domain::ids::{AgentId, ConversationId, NumberId, OfferId, QueueId, WorkstreamId};
 use switchboard_domain::routing::SkillRequirement;
 use switchboard_domain::routing::offer::{ItemState, Requeue};
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub struct ItemRow {
     pub conversation_id: ConversationId,
     pub workstream_id: Option<WorkstreamId>,
-    pub number_id: Option<Uuid>,
+    pub number_id: Option<NumberId>,
     pub queue_id: Option<QueueId>,
     #[sqlx(try_from = "String")]
     pub state: ItemState,
@@ -26,10 +26,10 @@ pub struct ItemRow {
     pub profiles: Vec<Uuid>,
     pub skills: serde_json::Value,
     pub facts: serde_json::Value,
-    pub affinity_agent_id: Option<Uuid>,
-    pub pinned_agent_id: Option<Uuid>,
+    pub affinity_agent_id: Option<AgentId>,
+    pub pinned_agent_id: Option<AgentId>,
     pub agent_id: Option<AgentId>,
-    pub offer_id: Option<Uuid>,
+    pub offer_id: Option<OfferId>,
     pub capacity_held: bool,
     pub release_at: Option<OffsetDateTime>,
     pub enqueued_at: OffsetDateTime,

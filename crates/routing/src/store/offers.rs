@@ -52,9 +52,9 @@ pub async fn lock<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<OfferR
 }
 
 /// Ends offer `id` in `state` (the caller holds its lock and checked the move).
-pub async fn set_state<'c>(db: impl PgExecutor<'c>, id: Uuid, state: OfferState) -> Result<(), sqlx::Error> {
+pub async fn set_state<'c>(db: impl PgExecutor<'c>, id: impl Into<OfferId>, state: OfferState) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1")
-        .bind(id)
+        .bind(id.into())
         .bind(state.as_str())
         .execute(db)
         .await?;
@@ -62,9 +62,9 @@ pub async fn set_state<'c>(db: impl PgExecutor<'c>, id: Uuid, state: OfferState)
 }
 
 /// Ends offer `id` in `state` if it is still pending; returns whether it was.
-pub async fn end_if_pending<'c>(db: impl PgExecutor<'c>, id: Uuid, state: OfferState) -> Result<bool, sqlx::Error> {
+pub async fn end_if_pending<'c>(db: impl PgExecutor<'c>, id: impl Into<OfferId>, state: OfferState) -> Result<bool, sqlx::Error> {
     let ended = sqlx::query("UPDATE routing.offers SET state = $2 WHERE id = $1 AND state = 'pending'")
-        .bind(id)
+        .bind(id.into())
         .bind(state.as_str())
         .execute(db)
         .await?;

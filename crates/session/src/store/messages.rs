@@ -2,7 +2,7 @@
 //! conversation, by Twilio SID. Delivery reports' batch statements are in `store::delivery`.
 
 use sqlx::{FromRow, PgExecutor};
-use switchboard_domain::ids::{ChannelId, ConversationId};
+use switchboard_domain::ids::{ChannelId, ConversationId, MessageId};
 use switchboard_domain::message::{AuthorKind, Direction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -10,10 +10,10 @@ use uuid::Uuid;
 /// A stored message.
 #[derive(Debug, Clone, FromRow)]
 pub struct MessageRow {
-    pub id: Uuid,
+    pub id: MessageId,
     pub seq: i64,
-    pub conversation_id: Uuid,
-    pub channel_id: Uuid,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
     pub direction: Direction,
     pub author_kind: AuthorKind,
     pub author_id: Option<Uuid>,
