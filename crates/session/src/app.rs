@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 use switchboard_domain::Clock;
+use switchboard_domain::ids::ChannelId;
 use switchboard_storage::outbox::Outbox;
 use switchboard_twilio::TwilioClient;
 use time::OffsetDateTime;
@@ -41,22 +42,23 @@ impl Session {
     }
 
     /// Returns the inbound webhook URL of a channel, with the connection overrides.
-    pub fn inbound_url(&self, channel_id: uuid::Uuid) -> String {
-        self.webhook_url(&self.public_base_url, channel_id, "inbound")
+    pub fn inbound_url(&self, channel_id: impl Into<ChannelId>) -> String {
+        self.webhook_url(&self.public_base_url, channel_id.into(), "inbound")
     }
 
     /// Returns the fallback inbound URL of a channel (a second ingress), if one is configured.
-    pub fn fallback_url(&self, channel_id: uuid::Uuid) -> Option<String> {
+    pub fn fallback_url(&self, channel_id: impl Into<ChannelId>) -> Option<String> {
         let base = self.settings.webhooks.fallback_base_url.trim_end_matches('/');
+        let channel_id = channel_id.into();
         (!base.is_empty()).then(|| self.webhook_url(base, channel_id, "inbound"))
     }
 
     /// Returns the status-callback URL of a channel, with the connection overrides.
-    pub fn status_url(&self, channel_id: uuid::Uuid) -> String {
-        self.webhook_url(&self.public_base_url, channel_id, "status")
+    pub fn status_url(&self, channel_id: impl Into<ChannelId>) -> String {
+        self.webhook_url(&self.public_base_url, channel_id.into(), "status")
     }
 
-    fn webhook_url(&self, base: &str, channel_id: uuid::Uuid, kind: &str) -> String {
+    fn webhook_url(&self, base: &str, channel_id: ChannelId, kind: &str) -> String {
         let overrides = self.settings.webhooks.overrides.trim();
         if overrides.is_empty() {
             format!("{base}/v1/twilio/{channel_id}/{kind}")

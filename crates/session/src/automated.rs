@@ -99,7 +99,7 @@ impl Session {
         self.channel(setting.channel_id).await?;
         if let Some(number) = setting.number_id {
             let n = self.number(number).await?;
-            if n.channel_id != setting.channel_id {
+            if n.channel_id != setting.channel_id.into() {
                 return Err(SessionError::invalid("number_id belongs to another channel"));
             }
         }

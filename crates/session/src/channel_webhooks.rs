@@ -146,7 +146,7 @@ impl Session {
                         other_senders: phones.iter().filter(|p| !ours.contains(p.as_str())).cloned().collect(),
                     });
                 let mut number = NumberWebhooks {
-                    number_id: n.id,
+                    number_id: n.id.into(),
                     phone: n.phone.clone(),
                     active: n.active,
                     sender,

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use switchboard_domain::health::{CallbackFacts, CredentialCheck, Health, assess};
+use switchboard_domain::ids::ChannelId;
 use switchboard_twilio::Credentials;
 
 use crate::app::Session;
@@ -16,7 +17,7 @@ use crate::error::SessionError;
 /// What admins see of a channel (no token).
 #[derive(Debug, Clone, FromRow)]
 pub struct Channel {
-    pub id: Uuid,
+    pub id: ChannelId,
     pub name: String,
     pub account_sid: String,
     pub sandbox: bool,

@@ -8,6 +8,7 @@ use switchboard_bus::events::OutboundCancelledV1;
 use switchboard_domain::PhoneNumber;
 use switchboard_domain::attachment::AttachmentSettings;
 use switchboard_domain::conversation::Transition;
+use switchboard_domain::ids::{ChannelId, NumberId};
 use switchboard_domain::template::Language;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -81,8 +82,8 @@ impl NumberSettings {
 /// A number.
 #[derive(Debug, Clone, FromRow)]
 pub struct Number {
-    pub id: Uuid,
-    pub channel_id: Uuid,
+    pub id: NumberId,
+    pub channel_id: ChannelId,
     pub phone: String,
     pub display_name: String,
     pub active: bool,

@@ -6,7 +6,6 @@ use switchboard_domain::template::Template;
 use switchboard_proto::common::v1::{Attribute, PageInfo, PageRequest};
 use switchboard_proto::session::v1 as pb;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::channels::{Channel, sandbox_notes};
 use crate::conversations::{ConversationView, reason_name};
@@ -29,7 +28,7 @@ pub fn page(request: Option<&PageRequest>) -> (i64, String) {
 }
 
 /// Returns the page info for `items` of which the last id is the next token (when full).
-pub fn page_info(count: usize, limit: i64, last: Option<Uuid>) -> Option<PageInfo> {
+pub fn page_info(count: usize, limit: i64, last: Option<impl std::fmt::Display>) -> Option<PageInfo> {
     let full = i64::try_from(count).unwrap_or(i64::MAX) >= limit;
     Some(PageInfo {
         next_page_token: if full {
