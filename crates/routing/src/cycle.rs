@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use switchboard_bus::events::{AgentPresenceV1, OfferCreatedV1};
+use switchboard_domain::ids::{AgentId, ConversationId, OfferId, QueueId, WorkstreamId};
 use switchboard_domain::routing::assign::{Candidate, Needs, choose};
 use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind, QueueDef, WorkstreamDef};
 use switchboard_domain::routing::presence::recompute;
@@ -53,11 +54,11 @@ struct AgentCtx {
 const MAX_RESTARTS: usize = 20;
 
 struct Offer {
-    id: Uuid,
-    conversation_id: Uuid,
-    agent_id: Uuid,
-    queue_id: Option<Uuid>,
-    workstream_id: Option<Uuid>,
+    id: OfferId,
+    conversation_id: ConversationId,
+    agent_id: AgentId,
+    queue_id: Option<QueueId>,
+    workstream_id: Option<WorkstreamId>,
     expires_at: OffsetDateTime,
     /// The span the offer is recorded in, in its item's trace; it ends when the cycle commits.
     span: tracing::Span,
@@ -67,7 +68,7 @@ struct Offer {
 
 /// The span of one offer, a child of the trace its work item was queued in: the cycle runs on
 /// its own, and this puts each offer (and the events it sends) in its conversation's trace.
-fn offer_span(item: &ItemRow, agent_id: Uuid, waited: time::Duration) -> tracing::Span {
+fn offer_span(item: &ItemRow, agent_id: AgentId, waited: time::Duration) -> tracing::Span {
     use switchboard_telemetry::propagation::{extract_traceparent, set_parent};
     let Some(traceparent) = &item.traceparent else {
         return tracing::Span::none();
@@ -179,12 +180,12 @@ impl Routing {
             .execute(&mut *tx)
             .await?;
         let profiles = self.config.profiles(&mut tx).await?;
-        let mut queue_defs: HashMap<Uuid, QueueDef> = HashMap::new();
-        let mut members: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut queue_defs: HashMap<QueueId, QueueDef> = HashMap::new();
+        let mut members: HashMap<QueueId, Vec<AgentId>> = HashMap::new();
         // Each member's round-robin turn in each queue.
-        let mut turns: HashMap<(Uuid, Uuid), i64> = HashMap::new();
-        let mut workstreams: HashMap<Uuid, WorkstreamDef> = HashMap::new();
-        let mut agents: HashMap<Uuid, AgentCtx> = HashMap::new();
+        let mut turns: HashMap<(QueueId, AgentId), i64> = HashMap::new();
+        let mut workstreams: HashMap<WorkstreamId, WorkstreamDef> = HashMap::new();
+        let mut agents: HashMap<AgentId, AgentCtx> = HashMap::new();
         let mut offers: Vec<Offer> = Vec::new();
         let mut considered = 0;
         let mut cursor: Option<(bool, i32, i32, OffsetDateTime, Uuid)> = None;
@@ -208,15 +209,16 @@ impl Routing {
             // Load what this page needs that earlier pages did not.
             let new_queues: Vec<Uuid> = page
                 .iter()
-                .filter_map(|i| i.queue())
+                .filter_map(|i| i.queue_id)
                 .filter(|q| !queue_defs.contains_key(q))
+                .map(Uuid::from)
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
             for (id, (_, def)) in self.config.definitions::<QueueDef>(&mut tx, Kind::Queue, &new_queues).await? {
-                queue_defs.insert(id, def);
+                queue_defs.insert(id.into(), def);
             }
-            let rows: Vec<(Uuid, Uuid, OffsetDateTime)> = sqlx::query_as(
+            let rows: Vec<(QueueId, AgentId, OffsetDateTime)> = sqlx::query_as(
                 "SELECT queue_id, agent_id, COALESCE(last_assigned_at, joined_at) FROM routing.queue_members WHERE queue_id = ANY($1) ORDER BY joined_at",
             )
             .bind(&new_queues)
@@ -228,24 +230,25 @@ impl Routing {
             }
             let new_ws: Vec<Uuid> = page
                 .iter()
-                .filter_map(|i| i.workstream())
+                .filter_map(|i| i.workstream_id)
                 .filter(|w| !workstreams.contains_key(w))
+                .map(Uuid::from)
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
             for (id, (_, def)) in self.config.definitions::<WorkstreamDef>(&mut tx, Kind::Workstream, &new_ws).await? {
-                workstreams.insert(id, def);
+                workstreams.insert(id.into(), def);
             }
-            let wanted: Vec<Uuid> = page
+            let wanted: Vec<AgentId> = page
                 .iter()
                 .flat_map(|i| {
-                    i.queue()
+                    i.queue_id
                         .and_then(|q| members.get(&q))
                         .into_iter()
                         .flatten()
                         .copied()
-                        .chain(i.affinity_agent_id.map(Uuid::from))
-                        .chain(i.pinned_agent_id.map(Uuid::from))
+                        .chain(i.affinity_agent_id)
+                        .chain(i.pinned_agent_id)
                 })
                 .filter(|a| !agents.contains_key(a))
                 .collect::<HashSet<_>>()
@@ -255,7 +258,7 @@ impl Routing {
 
             for item in &page {
                 considered += 1;
-                let (Some(ws_id), Some(queue_id)) = (item.workstream(), item.queue()) else {
+                let (Some(ws_id), Some(queue_id)) = (item.workstream_id, item.queue_id) else {
                     continue;
                 };
                 let (Some(ws), Some(queue)) = (workstreams.get(&ws_id), queue_defs.get(&queue_id)) else {
@@ -264,11 +267,8 @@ impl Routing {
                 if ws.mode == DistributionMode::Pick {
                     continue;
                 }
-                let pinned = item
-                    .pinned_agent_id
-                    .or(item.affinity_agent_id.filter(|_| ws.agent_affinity))
-                    .map(Uuid::from);
-                let pool: Vec<Uuid> = members.get(&queue_id).into_iter().flatten().copied().chain(pinned).collect();
+                let pinned = item.pinned_agent_id.or(item.affinity_agent_id.filter(|_| ws.agent_affinity));
+                let pool: Vec<AgentId> = members.get(&queue_id).into_iter().flatten().copied().chain(pinned).collect();
                 let candidates: Vec<Candidate> = pool
                     .iter()
                     .filter_map(|a| {
@@ -288,13 +288,14 @@ impl Routing {
                     matching: ws.matching,
                     declined: &declines,
                     max_declines: ws.max_declines,
-                    affinity: pinned,
+                    affinity: pinned.map(AgentId::uuid),
                     cooling: &cooling,
                 };
                 let Some(index) = choose(&needs, &candidates, queue.assignment) else {
                     continue;
                 };
-                let agent_id = candidates[index].agent_id;
+                // The domain's candidates carry plain UUIDs; back to a typed id here.
+                let agent_id = AgentId::from(candidates[index].agent_id);
                 turns.insert((queue_id, agent_id), nanos(Some(now)));
                 if let Some(ctx) = agents.get_mut(&agent_id) {
                     ctx.candidate.free_units -= item.units;
@@ -317,8 +318,8 @@ impl Routing {
                 }
                 let timeout = time::Duration::seconds(i64::from(ws.offer_timeout_secs));
                 offers.push(Offer {
-                    id: Uuid::now_v7(),
-                    conversation_id: item.conversation_id.uuid(),
+                    id: OfferId::generate(),
+                    conversation_id: item.conversation_id,
                     agent_id,
                     queue_id: Some(queue_id),
                     workstream_id: Some(ws_id),
@@ -352,7 +353,11 @@ impl Routing {
         // behalf. Should this fail, the offer stays pending and is accepted, declined or
         // expires as any other.
         for offer in offers.iter().filter(|o| o.auto_accept) {
-            if let Err(error) = self.accept_offer(offer.id, offer.agent_id).instrument(offer.span.clone()).await {
+            if let Err(error) = self
+                .accept_offer(offer.id.uuid(), offer.agent_id.uuid())
+                .instrument(offer.span.clone())
+                .await
+            {
                 tracing::warn!(offer_id = %offer.id, error = %error, "auto-accept failed; the offer stays pending");
             }
         }
@@ -362,23 +367,23 @@ impl Routing {
     async fn load_agents(
         &self,
         tx: &mut sqlx::PgConnection,
-        ids: &[Uuid],
+        ids: &[AgentId],
         profiles: &HashMap<Uuid, CapacityProfileDef>,
-        into: &mut HashMap<Uuid, AgentCtx>,
+        into: &mut HashMap<AgentId, AgentCtx>,
     ) -> Result<(), RoutingError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let typed: Vec<switchboard_domain::ids::AgentId> = ids.iter().copied().map(Into::into).collect();
-        let states = crate::store::agents::read_many(&mut *tx, &typed).await?;
-        let defs = self.config.definitions::<AgentDef>(tx, Kind::Agent, ids).await?;
+        let states = crate::store::agents::read_many(&mut *tx, ids).await?;
+        let plain: Vec<Uuid> = ids.iter().copied().map(Uuid::from).collect();
+        let defs = self.config.definitions::<AgentDef>(tx, Kind::Agent, &plain).await?;
         for state in states {
             let Some((_, def)) = defs.get(&state.agent_id.uuid()) else {
                 continue;
             };
             let candidate = candidate(def, &state, profiles);
             into.insert(
-                state.agent_id.uuid(),
+                state.agent_id,
                 AgentCtx {
                     def: def.clone(),
                     read: state.clone(),
@@ -396,15 +401,16 @@ impl Routing {
         &self,
         tx: &mut sqlx::PgConnection,
         offers: &[Offer],
-        agents: &HashMap<Uuid, AgentCtx>,
+        agents: &HashMap<AgentId, AgentCtx>,
         now: OffsetDateTime,
         events: &mut EventBatch,
     ) -> Result<(), RoutingError> {
-        let ids: Vec<Uuid> = offers.iter().map(|o| o.id).collect();
-        let conversations: Vec<Uuid> = offers.iter().map(|o| o.conversation_id).collect();
-        let agent_ids: Vec<Uuid> = offers.iter().map(|o| o.agent_id).collect();
-        let queues: Vec<Option<Uuid>> = offers.iter().map(|o| o.queue_id).collect();
-        let workstreams: Vec<Option<Uuid>> = offers.iter().map(|o| o.workstream_id).collect();
+        // The store takes the columns as plain UUID arrays.
+        let ids: Vec<Uuid> = offers.iter().map(|o| o.id.uuid()).collect();
+        let conversations: Vec<Uuid> = offers.iter().map(|o| o.conversation_id.uuid()).collect();
+        let agent_ids: Vec<Uuid> = offers.iter().map(|o| o.agent_id.uuid()).collect();
+        let queues: Vec<Option<Uuid>> = offers.iter().map(|o| o.queue_id.map(Uuid::from)).collect();
+        let workstreams: Vec<Option<Uuid>> = offers.iter().map(|o| o.workstream_id.map(Uuid::from)).collect();
         let expiries: Vec<OffsetDateTime> = offers.iter().map(|o| o.expires_at).collect();
         let new = crate::store::offers::NewOffers {
             ids: &ids,
@@ -464,7 +470,7 @@ impl Routing {
     async fn write_agents(
         &self,
         tx: &mut sqlx::PgConnection,
-        agents: &HashMap<Uuid, AgentCtx>,
+        agents: &HashMap<AgentId, AgentCtx>,
         now: OffsetDateTime,
     ) -> Result<bool, RoutingError> {
         let mut changed: Vec<&AgentCtx> = agents.values().filter(|a| a.changed).collect();
