@@ -105,7 +105,7 @@ async fn main() {
     // Pure decisions: the same shape in memory (100 candidates per queue).
     let mut candidates: Vec<Candidate> = (0..100)
         .map(|i| Candidate {
-            agent_id: Uuid::from_u128(i),
+            agent_id: Uuid::from_u128(i).into(),
             presence: Presence::Available,
             free_units: 5,
             profile_free: BTreeMap::new(),

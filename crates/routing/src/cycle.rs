@@ -94,7 +94,7 @@ fn nanos(t: Option<OffsetDateTime>) -> i64 {
 fn candidate(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, CapacityProfileDef>) -> Candidate {
     let used = state.profile_used();
     Candidate {
-        agent_id: state.agent_id.uuid(),
+        agent_id: state.agent_id,
         presence: state.presence(),
         free_units: def.capacity_units - state.used_units,
         profile_free: def
@@ -288,14 +288,13 @@ impl Routing {
                     matching: ws.matching,
                     declined: &declines,
                     max_declines: ws.max_declines,
-                    affinity: pinned.map(AgentId::uuid),
+                    affinity: pinned,
                     cooling: &cooling,
                 };
                 let Some(index) = choose(&needs, &candidates, queue.assignment) else {
                     continue;
                 };
-                // The domain's candidates carry plain UUIDs; back to a typed id here.
-                let agent_id = AgentId::from(candidates[index].agent_id);
+                let agent_id = candidates[index].agent_id;
                 turns.insert((queue_id, agent_id), nanos(Some(now)));
                 if let Some(ctx) = agents.get_mut(&agent_id) {
                     ctx.candidate.free_units -= item.units;

@@ -96,7 +96,7 @@ impl Routing {
     pub async fn accept_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let offer = self.lock_offer(&mut tx, offer_id).await?;
-        check_accept(&offer.facts(), agent_id, self.now()).map_err(refused)?;
+        check_accept(&offer.facts(), agent_id.into(), self.now()).map_err(refused)?;
         let item = self
             .lock_item(&mut tx, offer.conversation_id.uuid())
             .await?
@@ -161,7 +161,7 @@ impl Routing {
 
     /// An agent declines an offer.
     pub async fn decline_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
-        self.end_offer(offer_id, OfferEnd::Declined(agent_id)).await
+        self.end_offer(offer_id, OfferEnd::Declined(agent_id.into())).await
     }
 
     /// Ends a pending offer without an accept: the item goes back to its queue. A decline or an
@@ -183,7 +183,7 @@ impl Routing {
         // `on_status_changed`); the item is marked here, in its one write.
         let holds = item.holds_capacity();
         let offered = item.clone();
-        let next = requeue(end, agent, item.declines(), item.total_declines);
+        let next = requeue(end, agent.into(), item.declines(), item.total_declines);
         let item = items::offer_ended(&mut *tx, item.conversation_id, agent, &next, holds, now).await?;
         // The workstream may put an agent who missed or declined an offer in another presence.
         let after = match item.workstream() {
@@ -442,7 +442,7 @@ impl Routing {
     pub async fn declines(&self, conversation_id: Uuid) -> Result<BTreeMap<Uuid, u32>, RoutingError> {
         Ok(items::get(&self.pool, conversation_id)
             .await?
-            .map(|i| i.declines())
+            .map(|i| i.declines().into_iter().map(|(agent, n)| (agent.uuid(), n)).collect())
             .unwrap_or_default())
     }
 }

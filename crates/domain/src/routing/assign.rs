@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use crate::ids::AgentId;
+
 use super::{AssignmentMethod, Presence, SkillMatching, SkillRequirement};
 
 /// An agent as the assignment sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     /// Agent.
-    pub agent_id: Uuid,
+    pub agent_id: AgentId,
     /// Current presence.
     pub presence: Presence,
     /// Free capacity units (may be negative).
@@ -46,13 +48,13 @@ pub struct Needs<'a> {
     /// Skill matching.
     pub matching: SkillMatching,
     /// Declines per agent so far.
-    pub declined: &'a BTreeMap<Uuid, u32>,
+    pub declined: &'a BTreeMap<AgentId, u32>,
     /// Declines after which an agent is no longer offered this item.
     pub max_declines: u32,
     /// The agent to keep (agent affinity), if any.
-    pub affinity: Option<Uuid>,
+    pub affinity: Option<AgentId>,
     /// Agents who declined or missed this item within the workstream's cool-down.
-    pub cooling: &'a [Uuid],
+    pub cooling: &'a [AgentId],
 }
 
 /// (missing skills, extra skills): (0, 0) exact, (0, n) over-qualified, (m, _) under-qualified.
@@ -117,7 +119,7 @@ mod tests {
 
     fn agent(n: u128, free: i32, last_assigned: i64) -> Candidate {
         Candidate {
-            agent_id: Uuid::from_u128(n),
+            agent_id: AgentId::from(Uuid::from_u128(n)),
             presence: Presence::Available,
             free_units: free,
             profile_free: BTreeMap::new(),
@@ -144,7 +146,7 @@ mod tests {
         assert_eq!(pick(&n, &[one, two], AssignmentMethod::RoundRobin), Some(2));
     }
 
-    fn needs<'a>(skills: &'a [SkillRequirement], declined: &'a BTreeMap<Uuid, u32>, matching: SkillMatching) -> Needs<'a> {
+    fn needs<'a>(skills: &'a [SkillRequirement], declined: &'a BTreeMap<AgentId, u32>, matching: SkillMatching) -> Needs<'a> {
         Needs {
             units: 1,
             profiles: &[],
@@ -159,7 +161,7 @@ mod tests {
     }
 
     fn pick(n: &Needs<'_>, c: &[Candidate], m: AssignmentMethod) -> Option<u128> {
-        choose(n, c, m).map(|i| c[i].agent_id.as_u128())
+        choose(n, c, m).map(|i| c[i].agent_id.uuid().as_u128())
     }
 
     #[test]
@@ -200,7 +202,7 @@ mod tests {
     #[test]
     fn capacity_presence_profiles_and_declines_exclude() {
         let mut declined = BTreeMap::new();
-        declined.insert(Uuid::from_u128(1), 3);
+        declined.insert(AgentId::from(Uuid::from_u128(1)), 3);
         let n = needs(&[], &declined, SkillMatching::Exact);
         let mut away = agent(2, 5, 0);
         away.presence = Presence::Away;
@@ -271,7 +273,7 @@ mod tests {
     #[test]
     fn affinity_wins_regardless_of_capacity_unless_declined_or_offline() {
         let none = BTreeMap::new();
-        let previous = Uuid::from_u128(9);
+        let previous = AgentId::from(Uuid::from_u128(9));
         let n = Needs {
             affinity: Some(previous),
             cooling: &[],
@@ -290,9 +292,9 @@ mod tests {
     #[test]
     fn an_agent_cooling_down_after_a_decline_is_passed_over_even_with_affinity() {
         let none = BTreeMap::new();
-        let cooling = [Uuid::from_u128(9)];
+        let cooling = [AgentId::from(Uuid::from_u128(9))];
         let n = Needs {
-            affinity: Some(Uuid::from_u128(9)),
+            affinity: Some(AgentId::from(Uuid::from_u128(9))),
             cooling: &cooling,
             ..needs(&[], &none, SkillMatching::Exact)
         };

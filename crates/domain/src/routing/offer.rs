@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::ids::AgentId;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// After this many declines in total an item is no longer offered; it waits to be picked.
 pub const MAX_TOTAL_DECLINES: i32 = 100;
@@ -136,7 +136,7 @@ impl fmt::Display for ItemState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OfferEnd {
     /// The agent declined it.
-    Declined(Uuid),
+    Declined(AgentId),
     /// Nobody answered in time (a "missed" offer).
     Expired,
     /// Taken back: the agent disconnected.
@@ -173,7 +173,7 @@ impl OfferEnd {
 #[derive(Debug, Clone, Copy)]
 pub struct OfferFacts {
     /// The agent it was made to.
-    pub agent: Uuid,
+    pub agent: AgentId,
     pub state: OfferState,
     pub expires_at: OffsetDateTime,
 }
@@ -191,7 +191,7 @@ pub enum OfferRefusal {
 }
 
 /// May `agent` accept the offer at `now`?
-pub fn check_accept(offer: &OfferFacts, agent: Uuid, now: OffsetDateTime) -> Result<(), OfferRefusal> {
+pub fn check_accept(offer: &OfferFacts, agent: AgentId, now: OffsetDateTime) -> Result<(), OfferRefusal> {
     if offer.agent != agent {
         return Err(OfferRefusal::OtherAgent);
     }
@@ -223,7 +223,7 @@ pub fn check_end(offer: &OfferFacts, end: OfferEnd) -> Result<(), OfferRefusal> 
 pub struct Requeue {
     pub state: ItemState,
     /// Declines per agent, this one counted.
-    pub declines: BTreeMap<Uuid, u32>,
+    pub declines: BTreeMap<AgentId, u32>,
     pub total_declines: i32,
     /// Whether this end counted against the agent.
     pub counted: bool,
@@ -231,7 +231,7 @@ pub struct Requeue {
 
 /// The item after `end` of an offer made to `agent`: back in its queue, or pick-only once
 /// [`MAX_TOTAL_DECLINES`] declines and misses have added up.
-pub fn requeue(end: OfferEnd, agent: Uuid, mut declines: BTreeMap<Uuid, u32>, total_declines: i32) -> Requeue {
+pub fn requeue(end: OfferEnd, agent: AgentId, mut declines: BTreeMap<AgentId, u32>, total_declines: i32) -> Requeue {
     let counted = end.counts();
     if counted {
         *declines.entry(agent).or_insert(0) += 1;
@@ -253,9 +253,13 @@ pub fn requeue(end: OfferEnd, agent: Uuid, mut declines: BTreeMap<Uuid, u32>, to
 mod tests {
     use super::*;
 
+    fn agent(n: u128) -> AgentId {
+        AgentId::from(uuid::Uuid::from_u128(n))
+    }
+
     fn offer(state: OfferState) -> OfferFacts {
         OfferFacts {
-            agent: Uuid::from_u128(1),
+            agent: agent(1),
             state,
             expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(60),
         }
@@ -263,7 +267,7 @@ mod tests {
 
     #[test]
     fn only_the_offered_agent_accepts_a_pending_offer_before_its_deadline() {
-        let (ana, bo) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (ana, bo) = (agent(1), agent(2));
         let before = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(59);
         let at_deadline = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(60);
         assert_eq!(check_accept(&offer(OfferState::Pending), ana, before), Ok(()));
@@ -284,7 +288,7 @@ mod tests {
 
     #[test]
     fn only_the_offered_agent_declines_and_only_a_pending_offer_ends() {
-        let (ana, bo) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (ana, bo) = (agent(1), agent(2));
         assert_eq!(check_end(&offer(OfferState::Pending), OfferEnd::Declined(ana)), Ok(()));
         assert_eq!(
             check_end(&offer(OfferState::Pending), OfferEnd::Declined(bo)),
@@ -299,7 +303,7 @@ mod tests {
 
     #[test]
     fn declines_and_misses_count_withdrawals_do_not_and_enough_of_them_make_an_item_pick_only() {
-        let ana = Uuid::from_u128(1);
+        let ana = agent(1);
         let declined = requeue(OfferEnd::Declined(ana), ana, BTreeMap::new(), 0);
         assert_eq!(declined.state, ItemState::Queued);
         assert_eq!(

@@ -71,16 +71,16 @@ impl ItemRow {
     }
 
     /// Declines per agent.
-    pub fn declines(&self) -> BTreeMap<Uuid, u32> {
+    pub fn declines(&self) -> BTreeMap<AgentId, u32> {
         serde_json::from_value(self.declines.clone()).unwrap_or_default()
     }
 
     /// The agents still in the cool-down of `cooldown_secs` after declining or missing it.
-    pub fn cooling(&self, now: OffsetDateTime, cooldown_secs: u32) -> Vec<Uuid> {
+    pub fn cooling(&self, now: OffsetDateTime, cooldown_secs: u32) -> Vec<AgentId> {
         if cooldown_secs == 0 {
             return Vec::new();
         }
-        let at: BTreeMap<Uuid, i64> = serde_json::from_value(self.declined_at.clone()).unwrap_or_default();
+        let at: BTreeMap<AgentId, i64> = serde_json::from_value(self.declined_at.clone()).unwrap_or_default();
         let since = now.unix_timestamp() - i64::from(cooldown_secs);
         at.into_iter().filter(|(_, t)| *t > since).map(|(a, _)| a).collect()
     }

@@ -26,7 +26,7 @@ impl OfferRow {
     /// What the state machine needs to know of it.
     pub fn facts(&self) -> OfferFacts {
         OfferFacts {
-            agent: self.agent_id.uuid(),
+            agent: self.agent_id,
             state: self.state,
             expires_at: self.expires_at,
         }
