@@ -153,7 +153,7 @@ impl Routing {
     }
 
     /// Locks and returns a work item.
-    pub async fn lock_item(&self, tx: &mut PgConnection, conversation_id: Uuid) -> Result<Option<ItemRow>, RoutingError> {
+    pub async fn lock_item(&self, tx: &mut PgConnection, conversation_id: impl Into<Uuid>) -> Result<Option<ItemRow>, RoutingError> {
         Ok(crate::store::items::lock(&mut *tx, conversation_id).await?)
     }
 }

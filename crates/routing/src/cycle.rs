@@ -352,11 +352,7 @@ impl Routing {
         // behalf. Should this fail, the offer stays pending and is accepted, declined or
         // expires as any other.
         for offer in offers.iter().filter(|o| o.auto_accept) {
-            if let Err(error) = self
-                .accept_offer(offer.id.uuid(), offer.agent_id.uuid())
-                .instrument(offer.span.clone())
-                .await
-            {
+            if let Err(error) = self.accept_offer(offer.id, offer.agent_id).instrument(offer.span.clone()).await {
                 tracing::warn!(offer_id = %offer.id, error = %error, "auto-accept failed; the offer stays pending");
             }
         }

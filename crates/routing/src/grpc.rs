@@ -191,7 +191,7 @@ impl RoutingService for RoutingGrpc {
         let r = request.get_ref();
         let i = self
             .routing
-            .accept_offer(parse_id(&r.offer_id, "offer_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .accept_offer(parse_id(&r.offer_id, "offer_id")?.into(), parse_id(&r.agent_id, "agent_id")?.into())
             .await?;
         Ok(Response::new(item(&i)))
     }
@@ -200,7 +200,7 @@ impl RoutingService for RoutingGrpc {
         let r = request.get_ref();
         let i = self
             .routing
-            .decline_offer(parse_id(&r.offer_id, "offer_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .decline_offer(parse_id(&r.offer_id, "offer_id")?.into(), parse_id(&r.agent_id, "agent_id")?.into())
             .await?;
         Ok(Response::new(item(&i)))
     }
@@ -220,7 +220,10 @@ impl RoutingService for RoutingGrpc {
         let r = request.get_ref();
         let i = self
             .routing
-            .pick(parse_id(&r.conversation_id, "conversation_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .pick(
+                parse_id(&r.conversation_id, "conversation_id")?.into(),
+                parse_id(&r.agent_id, "agent_id")?.into(),
+            )
             .await?;
         Ok(Response::new(item(&i)))
     }
@@ -229,7 +232,10 @@ impl RoutingService for RoutingGrpc {
         let r = request.get_ref();
         let i = self
             .routing
-            .assign_by_supervisor(parse_id(&r.conversation_id, "conversation_id")?, parse_id(&r.agent_id, "agent_id")?)
+            .assign_by_supervisor(
+                parse_id(&r.conversation_id, "conversation_id")?.into(),
+                parse_id(&r.agent_id, "agent_id")?.into(),
+            )
             .await?;
         Ok(Response::new(item(&i)))
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use switchboard_bus::events::{ConversationAssignedV1, OfferClosedV1, OfferExpiredV1};
+use switchboard_domain::ids::{AgentId, ConversationId, OfferId};
 use switchboard_domain::routing::DistributionMode;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, WorkstreamDef};
 pub use switchboard_domain::routing::offer::OfferEnd;
@@ -88,23 +89,23 @@ impl Routing {
             .map_err(RoutingError::from_session)
     }
 
-    async fn lock_offer(&self, tx: &mut sqlx::PgConnection, offer_id: Uuid) -> Result<OfferRow, RoutingError> {
+    async fn lock_offer(&self, tx: &mut sqlx::PgConnection, offer_id: OfferId) -> Result<OfferRow, RoutingError> {
         offers::lock(&mut *tx, offer_id).await?.ok_or(RoutingError::NotFound("offer"))
     }
 
     /// An agent accepts an offer: the conversation becomes Active with them.
-    pub async fn accept_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+    pub async fn accept_offer(&self, offer_id: OfferId, agent_id: AgentId) -> Result<ItemRow, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let offer = self.lock_offer(&mut tx, offer_id).await?;
-        check_accept(&offer.facts(), agent_id.into(), self.now()).map_err(refused)?;
+        check_accept(&offer.facts(), agent_id, self.now()).map_err(refused)?;
         let item = self
             .lock_item(&mut tx, offer.conversation_id.uuid())
             .await?
             .ok_or(RoutingError::NotFound("work item"))?;
-        let names = self.names_in(&mut tx, Some(agent_id), item.queue()).await?;
+        let names = self.names_in(&mut tx, Some(agent_id.uuid()), item.queue()).await?;
         let mut events = EventBatch::default();
         let now = self.now();
-        if let Err(error) = self.session_transition(&item, "accept", Some(agent_id), names, "").await {
+        if let Err(error) = self.session_transition(&item, "accept", Some(agent_id.uuid()), names, "").await {
             if matches!(error, RoutingError::Precondition(_) | RoutingError::NotFound(_)) {
                 // The conversation moved on (closed by the customer's inactivity, a supervisor, …).
                 offers::set_state(&mut *tx, offer_id, OfferState::Cancelled).await?;
@@ -160,13 +161,13 @@ impl Routing {
     }
 
     /// An agent declines an offer.
-    pub async fn decline_offer(&self, offer_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
-        self.end_offer(offer_id, OfferEnd::Declined(agent_id.into())).await
+    pub async fn decline_offer(&self, offer_id: OfferId, agent_id: AgentId) -> Result<ItemRow, RoutingError> {
+        self.end_offer(offer_id, OfferEnd::Declined(agent_id)).await
     }
 
     /// Ends a pending offer without an accept: the item goes back to its queue. A decline or an
     /// expiry counts against the agent; a withdrawal (they disconnected) does not.
-    pub async fn end_offer(&self, offer_id: Uuid, end: OfferEnd) -> Result<ItemRow, RoutingError> {
+    pub async fn end_offer(&self, offer_id: OfferId, end: OfferEnd) -> Result<ItemRow, RoutingError> {
         let mut tx = self.pool.begin().await?;
         let offer = self.lock_offer(&mut tx, offer_id).await?;
         check_end(&offer.facts(), end).map_err(refused)?;
@@ -238,7 +239,7 @@ impl Routing {
     /// to their queues. One accepted or ended meanwhile is left as it is.
     pub(crate) async fn withdraw_offers(&self, offers: Vec<Uuid>) -> Result<(), RoutingError> {
         for offer in offers {
-            match self.end_offer(offer, OfferEnd::Withdrawn).await {
+            match self.end_offer(offer.into(), OfferEnd::Withdrawn).await {
                 Ok(_) | Err(RoutingError::Precondition(_)) => {}
                 Err(error) => return Err(error),
             }
@@ -251,7 +252,7 @@ impl Routing {
         let due = offers::expired(&self.pool, self.now(), 200).await?;
         let mut expired = 0;
         for id in due {
-            match self.end_offer(id, OfferEnd::Expired).await {
+            match self.end_offer(id.into(), OfferEnd::Expired).await {
                 Ok(_) => expired += 1,
                 Err(RoutingError::Precondition(_)) => {} // accepted or declined meanwhile
                 Err(error) => return Err(error),
@@ -272,7 +273,9 @@ impl Routing {
 
     /// Gives a queued item to an agent directly (pick or supervisor assignment): capacity is taken
     /// even beyond the agent's limit.
-    async fn take(&self, conversation_id: Uuid, agent_id: Uuid, how: &'static str) -> Result<ItemRow, RoutingError> {
+    async fn take(&self, conversation_id: ConversationId, agent_id: AgentId, how: &'static str) -> Result<ItemRow, RoutingError> {
+        // Typed where it is called; the body speaks the store's plain UUIDs.
+        let (conversation_id, agent_id) = (conversation_id.uuid(), agent_id.uuid());
         let mut tx = self.pool.begin().await?;
         let item = self
             .lock_item(&mut tx, conversation_id)
@@ -348,12 +351,12 @@ impl Routing {
     }
 
     /// An agent picks a conversation from the open list.
-    pub async fn pick(&self, conversation_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+    pub async fn pick(&self, conversation_id: ConversationId, agent_id: AgentId) -> Result<ItemRow, RoutingError> {
         self.take(conversation_id, agent_id, "pick").await
     }
 
     /// A supervisor assigns a waiting conversation to an agent (capacity and presence overridden).
-    pub async fn assign_by_supervisor(&self, conversation_id: Uuid, agent_id: Uuid) -> Result<ItemRow, RoutingError> {
+    pub async fn assign_by_supervisor(&self, conversation_id: ConversationId, agent_id: AgentId) -> Result<ItemRow, RoutingError> {
         self.take(conversation_id, agent_id, "supervisor_assign").await
     }
 

@@ -44,9 +44,9 @@ pub struct NewOffers<'a> {
 }
 
 /// Locks and returns offer `id`.
-pub async fn lock<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<OfferRow>, sqlx::Error> {
+pub async fn lock<'c>(db: impl PgExecutor<'c>, id: impl Into<OfferId>) -> Result<Option<OfferRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM routing.offers WHERE id = $1 FOR UPDATE")
-        .bind(id)
+        .bind(id.into())
         .fetch_optional(db)
         .await
 }
