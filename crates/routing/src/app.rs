@@ -8,6 +8,7 @@ use std::sync::Arc;
 use sqlx::{PgConnection, PgPool};
 use switchboard_bus::events::AgentPresenceV1;
 use switchboard_domain::Clock;
+use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
 use switchboard_domain::routing::config::{AgentDef, CapacityProfileDef, Kind, ResetFrequency};
 use switchboard_domain::routing::presence::{Load, ProfileLoad, recompute};
@@ -62,8 +63,8 @@ pub fn load(def: &AgentDef, state: &AgentStateRow, profiles: &HashMap<Uuid, Capa
 }
 
 /// Locks and returns an agent's state row (`None`: no such agent, or deleted).
-pub async fn lock_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<Option<AgentStateRow>, RoutingError> {
-    Ok(crate::store::agents::lock(&mut *conn, agent_id.into()).await?)
+pub async fn lock_agent(conn: &mut PgConnection, agent_id: AgentId) -> Result<Option<AgentStateRow>, RoutingError> {
+    Ok(crate::store::agents::lock(&mut *conn, agent_id).await?)
 }
 
 /// Adds the `agent.presence.v1` event for `state`'s agent, now showing `presence`, if that
@@ -99,7 +100,7 @@ impl Routing {
     pub async fn change_capacity(
         &self,
         tx: &mut PgConnection,
-        agent_id: Uuid,
+        agent_id: AgentId,
         units: i32,
         profiles: &[Uuid],
         sign: i32,
@@ -147,7 +148,7 @@ impl Routing {
         let Some(agent) = item.agent().filter(|_| item.holds_capacity()) else {
             return Ok(false);
         };
-        self.change_capacity(tx, agent, item.units, &item.profiles, -1, Touch::Released, events)
+        self.change_capacity(tx, agent.into(), item.units, &item.profiles, -1, Touch::Released, events)
             .await?;
         Ok(true)
     }

@@ -55,9 +55,9 @@ impl ConfigCache {
         &self,
         conn: &mut PgConnection,
         kind: Kind,
-        id: Uuid,
+        id: impl Into<Uuid>,
     ) -> Result<Option<(String, T)>, RoutingError> {
-        self.row(conn, kind, id).await?.map(|row| typed(&row)).transpose()
+        self.row(conn, kind, id.into()).await?.map(|row| typed(&row)).transpose()
     }
 
     /// One object's name (none when there is no such object).
@@ -144,7 +144,8 @@ impl ConfigCache {
 
     /// The queues agent `agent` is a member of. Memberships change only in the transactions that
     /// change a queue's or an agent's definition, so the `routing.config` trigger covers them.
-    pub async fn agent_queues(&self, conn: &mut PgConnection, agent: Uuid) -> Result<Arc<Vec<Uuid>>, RoutingError> {
+    pub async fn agent_queues(&self, conn: &mut PgConnection, agent: impl Into<Uuid>) -> Result<Arc<Vec<Uuid>>, RoutingError> {
+        let agent: Uuid = agent.into();
         self.memberships
             .get_or_load(agent, || async {
                 let queues: Vec<Uuid> = sqlx::query_scalar("SELECT queue_id FROM routing.queue_members WHERE agent_id = $1")

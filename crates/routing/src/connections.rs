@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
 use switchboard_domain::routing::config::{AgentDef, Kind};
 use switchboard_domain::routing::presence::{RESTORE_WINDOW_SECS, chosen_on_return, recompute};
@@ -48,7 +49,7 @@ impl Routing {
             by_agent.entry(*agent).or_default().closed.push(*connection);
         }
         for (agent, changes) in by_agent {
-            self.apply_connections(agent, &changes).await?;
+            self.apply_connections(agent.into(), &changes).await?;
         }
         Ok(())
     }
@@ -64,7 +65,7 @@ impl Routing {
         Ok(stale.len())
     }
 
-    async fn apply_connections(&self, agent_id: Uuid, changes: &Changes) -> Result<(), RoutingError> {
+    async fn apply_connections(&self, agent_id: AgentId, changes: &Changes) -> Result<(), RoutingError> {
         let now = self.now();
         let mut tx = self.pool.begin().await?;
         // The agent's row serialises every change to their connections.
@@ -105,11 +106,11 @@ impl Routing {
                 let before = state.chosen_before_disconnect.unwrap_or(default);
                 let chosen = chosen_on_return(before, default, (now - since).whole_seconds());
                 self.choose_presence(&mut tx, &state, chosen, &mut events).await?;
-                cycle_queues = self.agent_queues(&mut tx, Some(agent_id)).await?;
+                cycle_queues = self.agent_queues(&mut tx, Some(agent_id.uuid())).await?;
             }
             (false, None) if removed > 0 => {
                 // The last stream dropped: Offline at once, and nothing stays offered to them.
-                agents::disconnected(&mut *tx, agent_id.into(), now).await?;
+                agents::disconnected(&mut *tx, agent_id, now).await?;
                 push_presence_change(&mut events, &state, Presence::Offline, now);
                 withdraw = crate::store::offers::pending_ids_of(&mut *tx, agent_id).await?;
                 tracing::info!(%agent_id, offers = withdraw.len(), "agent disconnected");

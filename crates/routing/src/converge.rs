@@ -102,7 +102,7 @@ impl Routing {
                 freed = item.agent();
             }
             self.release(tx, item, events).await?;
-            self.change_capacity(tx, agent, item.units, &item.profiles, 1, Touch::Assigned, events)
+            self.change_capacity(tx, agent.into(), item.units, &item.profiles, 1, Touch::Assigned, events)
                 .await?;
         }
         items::adopted_assignment(&mut *tx, item.conversation_id, agent, now).await?;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef};
 use switchboard_domain::routing::hours::{Openness, OperatingHours};
@@ -75,17 +76,17 @@ fn offer(o: &OfferRow) -> pb::Offer {
 }
 
 impl RoutingGrpc {
-    async fn status(&self, agent_id: Uuid) -> Result<pb::AgentStatus, RoutingError> {
+    async fn status(&self, agent_id: AgentId) -> Result<pb::AgentStatus, RoutingError> {
         let mut conn = self.routing.pool.acquire().await?;
-        let state = crate::store::agents::get(&mut *conn, agent_id.into())
+        let state = crate::store::agents::get(&mut *conn, agent_id)
             .await?
             .ok_or(RoutingError::NotFound("agent"))?;
         let defs = self
             .routing
             .config
-            .definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id])
+            .definitions::<AgentDef>(&mut conn, Kind::Agent, &[agent_id.uuid()])
             .await?;
-        let (name, def) = defs.get(&agent_id).cloned().ok_or(RoutingError::NotFound("agent"))?;
+        let (name, def) = defs.get(&agent_id.uuid()).cloned().ok_or(RoutingError::NotFound("agent"))?;
         let queues = self.routing.config.agent_queues(&mut conn, agent_id).await?;
         Ok(pb::AgentStatus {
             agent_id: agent_id.to_string(),
@@ -147,8 +148,8 @@ impl RoutingService for RoutingGrpc {
                 r.presence
             ))
         })?;
-        self.routing.set_presence(agent, presence).await?;
-        Ok(Response::new(self.status(agent).await?))
+        self.routing.set_presence(agent.into(), presence).await?;
+        Ok(Response::new(self.status(agent.into()).await?))
     }
 
     async fn agent_connections(&self, request: Request<pb::AgentConnectionsRequest>) -> Reply<Empty> {
@@ -164,7 +165,7 @@ impl RoutingService for RoutingGrpc {
 
     async fn get_agent_status(&self, request: Request<pb::AgentRef>) -> Reply<pb::AgentStatus> {
         Ok(Response::new(
-            self.status(parse_id(&request.get_ref().agent_id, "agent_id")?).await?,
+            self.status(parse_id(&request.get_ref().agent_id, "agent_id")?.into()).await?,
         ))
     }
 
@@ -172,7 +173,7 @@ impl RoutingService for RoutingGrpc {
         let ids = crate::store::agents::ids(&self.routing.pool).await.map_err(RoutingError::from)?;
         let mut agents = Vec::with_capacity(ids.len());
         for id in ids {
-            agents.push(self.status(id.uuid()).await?);
+            agents.push(self.status(id).await?);
         }
         Ok(Response::new(pb::ListAgentStatusesResponse { agents }))
     }

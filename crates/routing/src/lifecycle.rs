@@ -3,6 +3,7 @@
 //! and waiting-time overflow.
 
 use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
+use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
 use switchboard_domain::routing::offer::{ItemState, OfferState};
 use switchboard_domain::routing::presence::recompute;
@@ -18,10 +19,10 @@ use crate::store::{items, offers};
 
 impl Routing {
     /// An agent sets their presence.
-    pub async fn set_presence(&self, agent_id: Uuid, presence: Presence) -> Result<(), RoutingError> {
+    pub async fn set_presence(&self, agent_id: AgentId, presence: Presence) -> Result<(), RoutingError> {
         let mut tx = self.pool.begin().await?;
         // A choice made by hand (through the API, without a stream) ends a disconnect.
-        if !crate::store::agents::chose(&mut *tx, agent_id.into(), presence, self.now()).await? {
+        if !crate::store::agents::chose(&mut *tx, agent_id, presence, self.now()).await? {
             return Err(RoutingError::NotFound("agent"));
         }
         let mut events = EventBatch::default();
@@ -34,7 +35,7 @@ impl Routing {
             self.now(),
         );
         self.emit(&mut tx, &events).await?;
-        let queues = self.agent_queues(&mut tx, Some(agent_id)).await?;
+        let queues = self.agent_queues(&mut tx, Some(agent_id.uuid())).await?;
         tx.commit().await?;
         if !queues.is_empty() {
             self.request_cycle(Some(&queues));
@@ -141,7 +142,7 @@ impl Routing {
             ("active", "revive") if item.state == ItemState::Waiting => {
                 let agent = e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()?.or(item.agent());
                 if let Some(agent) = agent {
-                    self.change_capacity(&mut tx, agent, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
+                    self.change_capacity(&mut tx, agent.into(), item.units, &item.profiles, 1, Touch::Assigned, &mut events)
                         .await?;
                     items::revived(&mut *tx, conversation_id, agent, now).await?;
                     to(ItemState::Assigned, Some(agent))
@@ -239,7 +240,7 @@ impl Routing {
                 .iter()
                 .any(|p| profiles.get(p).is_some_and(|d| d.reset == ResetFrequency::Daily));
             if let (false, Some(agent)) = (daily, item.agent())
-                && let Some(state) = crate::app::lock_agent(&mut tx, agent).await?
+                && let Some(state) = crate::app::lock_agent(&mut tx, agent.into()).await?
                 && matches!(state.chosen(), Presence::Busy | Presence::BusyDnd)
             {
                 self.choose_presence(&mut tx, &state, Presence::Available, &mut events).await?;

@@ -226,7 +226,7 @@ impl Routing {
         self.emit(&mut tx, &events).await?;
         tx.commit().await?;
         if let Some(presence) = after {
-            self.set_presence(agent, presence).await?;
+            self.set_presence(agent.into(), presence).await?;
         }
         crate::metrics::offer_outcome(outcome);
         if let Some(queue) = item.queue() {
@@ -329,8 +329,16 @@ impl Routing {
         }
         let names = self.names_in(&mut tx, Some(agent_id), item.queue()).await?;
         self.session_transition(&item, how, Some(agent_id), names, "").await?;
-        self.change_capacity(&mut tx, agent_id, item.units, &item.profiles, 1, Touch::Assigned, &mut events)
-            .await?;
+        self.change_capacity(
+            &mut tx,
+            agent_id.into(),
+            item.units,
+            &item.profiles,
+            1,
+            Touch::Assigned,
+            &mut events,
+        )
+        .await?;
         let before = place(&item);
         let item = items::taken_by(&mut *tx, conversation_id, agent_id, now).await?;
         self.track_to(&mut tx, conversation_id, Some(before), Some(place(&item)), Cause::Routed)

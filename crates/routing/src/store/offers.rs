@@ -81,9 +81,9 @@ pub async fn expired<'c>(db: impl PgExecutor<'c>, now: OffsetDateTime, limit: i6
 }
 
 /// The ids of agent `agent`'s pending offers.
-pub async fn pending_ids_of<'c>(db: impl PgExecutor<'c>, agent: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn pending_ids_of<'c>(db: impl PgExecutor<'c>, agent: impl Into<AgentId>) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar("SELECT id FROM routing.offers WHERE agent_id = $1 AND state = 'pending'")
-        .bind(agent)
+        .bind(agent.into())
         .fetch_all(db)
         .await
 }
