@@ -26,7 +26,9 @@ pub struct ActivityOutcome {
 
 #[derive(sqlx::FromRow)]
 struct Facts {
-    status: String,
+    /// An unknown stored status fails the read.
+    #[sqlx(try_from = "String")]
+    status: ConversationStatus,
     agent_id: Option<Uuid>,
     channel_id: Uuid,
     queue_id: Option<Uuid>,
@@ -59,7 +61,7 @@ impl Session {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(SessionError::NotFound("conversation"))?;
-        let holds = f.agent_id == Some(agent) && ConversationStatus::parse(&f.status).is_some_and(ConversationStatus::agent_may_work);
+        let holds = f.agent_id == Some(agent) && f.status.agent_may_work();
         if !holds {
             return Err(SessionError::Precondition(
                 "only the agent working the conversation can do this".into(),
