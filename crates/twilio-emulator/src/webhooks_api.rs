@@ -359,6 +359,21 @@ impl Emulator {
         self.lock().webhooks_fail_changes = under.map(str::to_owned);
     }
 
+    /// Removes account `account_sid`'s Rule for `url` (its prefix or exact URL), as someone
+    /// deleting it in Twilio's console would; returns whether there was one.
+    pub fn remove_webhook_rule(&self, account_sid: &str, url: &str) -> bool {
+        let mut state = self.lock();
+        let Some(account) = state.accounts.get_mut(account_sid) else {
+            return false;
+        };
+        let before = account.webhooks.rules.len();
+        account
+            .webhooks
+            .rules
+            .retain(|_, r| r.rule.prefix.as_deref().or(r.rule.value.as_deref()) != Some(url));
+        account.webhooks.rules.len() < before
+    }
+
     /// Account `account_sid`'s Rules: (prefix or exact URL, the ids of the Settings live for it
     /// now), by prefix.
     pub fn webhooks_rules(&self, account_sid: &str) -> Vec<(String, Vec<String>)> {

@@ -478,3 +478,44 @@ async fn the_fallback_urls_get_a_rule_of_their_own_and_a_rotation_waits_for_both
     assert_eq!(held_keys(&w).await, vec![three]);
     w.stop().await;
 }
+
+/// A channel whose signing was set up before its fallback Rule existed (a deployment upgraded
+/// from a release without it, or a fallback ingress added later): the next health check makes
+/// the fallback Rule, pointed at the Setting in use, and changes nothing else.
+#[tokio::test]
+async fn a_missing_fallback_rule_is_made_by_the_next_health_check() {
+    let w = World::start_with(json!({ "fallback_ingress": true })).await;
+    let fallback = w.stack.urls.fallback_ingress.clone().expect("a fallback ingress");
+    let signing = format!("/channels/{}/webhook-signing", w.channel_id);
+    let first = w.admin.post(&signing, &json!({})).await.unwrap();
+    let (key, setting) = (
+        first["key"].as_str().unwrap().to_owned(),
+        first["setting_id"].as_str().unwrap().to_owned(),
+    );
+    let prefix = format!("{}/v1/twilio/{}/", w.stack.urls.public_base_url, w.channel_id);
+    let fallback_prefix = format!("{fallback}/v1/twilio/{}/", w.channel_id);
+    // As an older release left it: no fallback Rule, here or at Twilio.
+    assert!(w.emulator().remove_webhook_rule(ACCOUNT, &fallback_prefix));
+    sqlx::query("UPDATE session.webhook_signing SET fallback_rule_id = NULL, fallback_prefix = NULL WHERE channel_id = $1::uuid")
+        .bind(&w.channel_id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), vec![(prefix.clone(), vec![setting.clone()])]);
+
+    let check = format!("/channels/{}/health-check", w.channel_id);
+    let repaired = switchboard_test_support::wait_for(WAIT, "the fallback Rule made and live", || async {
+        w.admin.post(&check, &json!({})).await.unwrap();
+        let s = w.admin.get(&signing).await.unwrap();
+        (s["fallback_prefix"] == fallback_prefix.as_str() && s["fallback_operation_id"].is_null()).then_some(s)
+    })
+    .await;
+    assert_eq!(repaired["key"], key.as_str(), "the same key: {repaired}");
+    assert_eq!(repaired["setting_id"], setting.as_str(), "{repaired}");
+    assert!(repaired["retiring_key"].is_null(), "{repaired}");
+    let mut rules = vec![(prefix, vec![setting.clone()]), (fallback_prefix, vec![setting])];
+    rules.sort();
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), rules);
+    assert_eq!(held_keys(&w).await, vec![key]);
+    w.stop().await;
+}
