@@ -177,9 +177,10 @@ impl Stack {
         let (routing_http_l, _) = bind(h, p.routing_http, "routing health").await?;
         let (sender_http_l, _) = bind(h, p.sender_http, "sender health").await?;
         let (bots_http_l, _) = bind(h, p.bots_http, "bots health").await?;
-        let fallback_listener = match opts.fallback_ingress {
-            true => Some(bind(h, 0, "fallback ingress").await?),
-            false => None,
+        let fallback_listener = if opts.fallback_ingress {
+            Some(bind(h, 0, "fallback ingress").await?)
+        } else {
+            None
         };
         let emulator_listeners = if opts.emulator {
             let (em_l, em) = bind(h, p.emulator, "Twilio emulator").await?;
