@@ -17,7 +17,7 @@ use crate::messages::MessageRow;
 /// A bot, as admins see it.
 #[derive(Debug, Clone, FromRow)]
 pub struct Bot {
-    pub id: Uuid,
+    pub id: switchboard_domain::ids::BotId,
     pub name: String,
     pub endpoint: String,
     pub timeout_ms: i32,

@@ -159,7 +159,7 @@ impl Session {
                     }
                 };
                 let stored = self.template(&mut tx, id).await?;
-                if stored.number_id != ctx.number_id {
+                if stored.number_id != ctx.number_id.into() {
                     return Err(SessionError::NotFound("template"));
                 }
                 let language = language

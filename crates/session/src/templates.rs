@@ -13,8 +13,8 @@ use crate::error::SessionError;
 /// A stored template.
 #[derive(Debug, Clone)]
 pub struct StoredTemplate {
-    pub id: Uuid,
-    pub number_id: Uuid,
+    pub id: switchboard_domain::ids::TemplateId,
+    pub number_id: switchboard_domain::ids::NumberId,
     pub template: Template,
     /// Per language, the Content type's own fields (buttons, list items, media), as Twilio
     /// has them; synced templates only.
@@ -138,8 +138,8 @@ impl Session {
         write_localizations(&mut tx, id, &template).await?;
         tx.commit().await?;
         Ok(StoredTemplate {
-            id,
-            number_id,
+            id: id.into(),
+            number_id: number_id.into(),
             template,
             contents: BTreeMap::new(),
         })
@@ -160,8 +160,8 @@ impl Session {
         write_localizations(&mut tx, id, &template).await?;
         tx.commit().await?;
         Ok(StoredTemplate {
-            id,
-            number_id,
+            id: id.into(),
+            number_id: number_id.into(),
             template,
             contents: BTreeMap::new(),
         })
@@ -194,8 +194,8 @@ impl Session {
         .fetch_all(&mut *conn)
         .await?;
         Ok(StoredTemplate {
-            id,
-            number_id,
+            id: id.into(),
+            number_id: number_id.into(),
             template: assemble(name, &default_language, rows.iter()),
             contents: contents(rows.iter()),
         })
@@ -228,8 +228,8 @@ impl Session {
         Ok(heads
             .into_iter()
             .map(|(id, name, lang)| StoredTemplate {
-                id,
-                number_id,
+                id: id.into(),
+                number_id: number_id.into(),
                 template: assemble(name, &lang, rows.iter().filter(|r| r.0 == id)),
                 contents: contents(rows.iter().filter(|r| r.0 == id)),
             })

@@ -26,8 +26,8 @@ use crate::error::SessionError;
 /// An uploaded file's record (its bytes are read with [`Session::file_bytes`]).
 #[derive(Debug, Clone, FromRow)]
 pub struct FileRow {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
+    pub id: switchboard_domain::ids::FileId,
+    pub conversation_id: switchboard_domain::ids::ConversationId,
     pub author_kind: switchboard_domain::message::AuthorKind,
     pub author_id: Option<Uuid>,
     pub file_name: String,
@@ -173,7 +173,7 @@ impl Session {
         caption: Option<String>,
     ) -> Result<(OutboundContent, FileRow), SessionError> {
         let file = self.file(&mut *conn, file_id).await?;
-        if file.conversation_id != conversation_id {
+        if file.conversation_id != conversation_id.into() {
             return Err(SessionError::NotFound("file"));
         }
         let content = OutboundContent::Media {
@@ -189,7 +189,7 @@ impl Session {
     pub fn file_url(&self, file: &FileRow) -> Result<String, SessionError> {
         let ttl = i64::try_from(self.settings.files.url_ttl_secs).unwrap_or(3600);
         let expires = self.now().unix_timestamp() + ttl;
-        let (key_id, signature) = self.cipher.sign_url(&signed_message(file.id, expires));
+        let (key_id, signature) = self.cipher.sign_url(&signed_message(file.id.uuid(), expires));
         let mut url = url::Url::parse(&self.public_base_url)
             .map_err(|e| SessionError::Internal(anyhow::anyhow!("public_base_url is not a URL: {e}")))?;
         url.path_segments_mut()
@@ -231,7 +231,9 @@ impl Session {
 
     /// The bytes of `file`, in chunks.
     pub async fn file_bytes(&self, file: &FileRow) -> Result<Bytes, SessionError> {
-        self.files.read(&self.pool, file.id, file.object_key.as_deref(), file.size()).await
+        self.files
+            .read(&self.pool, file.id.uuid(), file.object_key.as_deref(), file.size())
+            .await
     }
 
     /// Deletes files older than `retention_days`, a batch at a time; returns how many went.
