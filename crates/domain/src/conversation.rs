@@ -322,6 +322,8 @@ impl TryFrom<String> for ConversationStatus {
     }
 }
 
+crate::sql_text::sql_text!(ConversationStatus, |text| ConversationStatus::try_from(text.to_owned()));
+
 #[cfg(test)]
 mod tests {
     use super::ConversationStatus as S;

@@ -1,6 +1,8 @@
 //! Closed sets stored as Postgres `text`: with the `sqlx` feature, [`sql_text!`] binds an enum
 //! as its name and decodes it with its parser, so a stored value outside the set fails the read
-//! instead of passing for another.
+//! instead of passing for another. Every closed set the services store goes through it
+//! (conversation status, offer and item states, message direction and author kind, presence), so
+//! a row field is simply typed as the enum.
 
 /// Implements sqlx's `Type`, `Encode` and `Decode` for `$name` as `text`, through its
 /// `as_str(self) -> &'static str` and `$parse: |&str| -> Result<Self, impl Display>`.

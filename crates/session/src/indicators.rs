@@ -27,7 +27,6 @@ pub struct ActivityOutcome {
 #[derive(sqlx::FromRow)]
 struct Facts {
     /// An unknown stored status fails the read.
-    #[sqlx(try_from = "String")]
     status: ConversationStatus,
     agent_id: Option<Uuid>,
     channel_id: Uuid,

@@ -20,7 +20,6 @@ pub struct SendContext {
     pub channel_id: Uuid,
     pub number_id: Uuid,
     /// Read as the conversation's row is: an unknown stored status fails the read.
-    #[sqlx(try_from = "String")]
     pub status: switchboard_domain::conversation::ConversationStatus,
     pub agent_id: Option<Uuid>,
     pub bot_id: Option<Uuid>,

@@ -62,6 +62,8 @@ impl TryFrom<String> for OfferState {
     }
 }
 
+crate::sql_text::sql_text!(OfferState, |text| OfferState::try_from(text.to_owned()));
+
 impl fmt::Display for OfferState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -125,6 +127,8 @@ impl TryFrom<String> for ItemState {
         Self::parse(&raw).ok_or(UnknownState(raw))
     }
 }
+
+crate::sql_text::sql_text!(ItemState, |text| ItemState::try_from(text.to_owned()));
 
 impl fmt::Display for ItemState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -19,7 +19,6 @@ pub struct ItemRow {
     pub workstream_id: Option<WorkstreamId>,
     pub number_id: Option<NumberId>,
     pub queue_id: Option<QueueId>,
-    #[sqlx(try_from = "String")]
     pub state: ItemState,
     pub priority: i32,
     pub units: i32,

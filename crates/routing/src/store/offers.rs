@@ -18,7 +18,6 @@ pub struct OfferRow {
     pub workstream_id: Option<WorkstreamId>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
-    #[sqlx(try_from = "String")]
     pub state: OfferState,
 }
 

@@ -22,7 +22,6 @@ pub struct ConversationRow {
     pub workstream_id: Option<WorkstreamId>,
     /// A stored value that is none of the five statuses (the column's CHECK keeps them out)
     /// fails the read, rather than passing for another status.
-    #[sqlx(try_from = "String")]
     pub status: ConversationStatus,
     pub status_reason: i32,
     pub agent_id: Option<AgentId>,
