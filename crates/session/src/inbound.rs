@@ -245,10 +245,7 @@ impl Session {
         };
         let stored = messages::insert_inbound(&mut *tx, inbound).await?;
         tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
-        events.push(
-            self.message_event(&stored, conversation.agent_id.map(Into::into), conversation.bot_id.map(Into::into)),
-            now,
-        );
+        events.push(self.message_event(&stored, conversation.agent_id, conversation.bot_id), now);
         if let (Some(bot), "active") = (conversation.bot_id, conversation.status.as_str()) {
             self.push_bot_turn(tx, &conversation, bot.into(), Some(stored.id), events).await?;
         }

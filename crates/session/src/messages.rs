@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::PgConnection;
 use switchboard_bus::events::{ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1};
 use switchboard_domain::automated::{self, RenderContext, Trigger};
+use switchboard_domain::ids::{AgentId, BotId};
 use switchboard_domain::policy::{self, Approved, Author, OutboundContent};
 use uuid::Uuid;
 
@@ -276,7 +277,7 @@ impl Session {
         Ok(message)
     }
 
-    pub(crate) fn message_event(&self, m: &MessageRow, agent_id: Option<Uuid>, bot_id: Option<Uuid>) -> ConversationMessageV1 {
+    pub(crate) fn message_event(&self, m: &MessageRow, agent_id: Option<AgentId>, bot_id: Option<BotId>) -> ConversationMessageV1 {
         ConversationMessageV1 {
             conversation_id: m.conversation_id.to_string(),
             message_id: m.id.to_string(),
@@ -415,7 +416,7 @@ impl Session {
     ) -> Result<MessageRow, SessionError> {
         let now = self.now();
         let note = store::insert_note(&mut *tx, c.id, c.channel_id, text, now).await?;
-        events.push(self.message_event(&note, c.agent_id.map(Into::into), c.bot_id.map(Into::into)), now);
+        events.push(self.message_event(&note, c.agent_id, c.bot_id), now);
         Ok(note)
     }
 

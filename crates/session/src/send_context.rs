@@ -21,8 +21,8 @@ pub struct SendContext {
     pub number_id: Uuid,
     /// Read as the conversation's row is: an unknown stored status fails the read.
     pub status: switchboard_domain::conversation::ConversationStatus,
-    pub agent_id: Option<Uuid>,
-    pub bot_id: Option<Uuid>,
+    pub agent_id: Option<switchboard_domain::ids::AgentId>,
+    pub bot_id: Option<switchboard_domain::ids::BotId>,
     pub number_phone: String,
     pub default_language: String,
     pub customer_attachments: bool,

@@ -479,7 +479,7 @@ impl SessionService for SessionGrpc {
         let list = self.session.list_conversations(&filter).await?;
         let now = self.session.now();
         ok(pb::ListConversationsResponse {
-            page: convert::page_info(list.len(), limit, list.last().map(|c| c.row.id.uuid())),
+            page: convert::page_info(list.len(), limit, list.last().map(|c| c.row.id)),
             conversations: list.iter().map(|c| convert::conversation(c, now)).collect(),
         })
     }
