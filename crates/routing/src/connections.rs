@@ -134,7 +134,7 @@ impl Routing {
         chosen: Presence,
         events: &mut EventBatch,
     ) -> Result<(), RoutingError> {
-        let presence = match self.config.definition::<AgentDef>(tx, Kind::Agent, state.agent_id.uuid()).await? {
+        let presence = match self.config.definition::<AgentDef>(tx, Kind::Agent, state.agent_id).await? {
             Some((_, def)) => recompute(chosen, &load(&def, state, &*self.config.profiles(tx).await?)),
             None => chosen,
         };
@@ -165,7 +165,7 @@ impl Routing {
             let mut conn = self.pool.acquire().await?;
             let agent_name = self
                 .config
-                .definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id.uuid())
+                .definition::<serde_json::Value>(&mut conn, Kind::Agent, agent_id)
                 .await?
                 .map(|(n, _)| n)
                 .unwrap_or_default();

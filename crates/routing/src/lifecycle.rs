@@ -200,11 +200,7 @@ impl Routing {
             let mut used = state.profile_used();
             used.retain(|p, _| profiles.get(p).is_none_or(|d| d.reset != ResetFrequency::Daily));
             next.profile_used = serde_json::json!(used);
-            let presence = match self
-                .config
-                .definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id.uuid())
-                .await?
-            {
+            let presence = match self.config.definition::<AgentDef>(&mut tx, Kind::Agent, state.agent_id).await? {
                 Some((_, def)) => recompute(state.chosen(), &crate::app::load(&def, &next, &profiles)),
                 None => state.presence(),
             };
