@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_bus::events::BotTurnV1;
 use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
+use switchboard_domain::ids::{ConversationId, QueueId};
 use switchboard_proto::common::v1::Attribute;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
@@ -26,7 +27,7 @@ pub struct TurnHandler {
     allow_loopback: bool,
     retry_base: Duration,
     /// One turn at a time per conversation on this replica, so replies keep their order.
-    locks: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    locks: moka::sync::Cache<ConversationId, Arc<tokio::sync::Mutex<()>>>,
 }
 
 fn retry(error: impl std::fmt::Display) -> HandleError {
@@ -46,15 +47,13 @@ impl TurnHandler {
     }
 
     async fn turn(&self, turn: &BotTurnV1) -> Result<(), HandleError> {
-        let lock = self
-            .locks
-            .get_with(turn.conversation_id.clone(), || Arc::new(tokio::sync::Mutex::new(())));
+        let lock = self.locks.get_with(turn.conversation_id, || Arc::new(tokio::sync::Mutex::new(())));
         let _guard = lock.lock().await;
         let mut session = self.clients.session.clone();
         // A turn that arrives after the bot let go of the conversation is dropped.
         let conversation = match session
             .get_conversation(spb::GetByIdRequest {
-                id: turn.conversation_id.clone(),
+                id: turn.conversation_id.to_string(),
             })
             .await
         {
@@ -62,7 +61,7 @@ impl TurnHandler {
             Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::NotFound => return Ok(()),
             Err(status) => return Err(retry(status.message())),
         };
-        if conversation.bot_id != turn.bot_id || conversation.status != "active" {
+        if conversation.bot_id != turn.bot_id.to_string() || conversation.status != "active" {
             tracing::debug!(conversation_id = %turn.conversation_id, "turn for a conversation the bot no longer has");
             return Ok(());
         }
@@ -71,7 +70,7 @@ impl TurnHandler {
             .directory
             .clone()
             .resolve_bot(spb::ResolveBotRequest {
-                bot_id: turn.bot_id.clone(),
+                bot_id: turn.bot_id.to_string(),
             })
             .await;
         let (bot, secret) = match resolved {
@@ -110,7 +109,7 @@ impl TurnHandler {
     /// Calls the bot up to `max_attempts` times.
     async fn call(&self, turn: &BotTurnV1, bot: &spb::Bot, secret: &SecretString) -> Result<BotResponse, String> {
         crate::guard::check_literal(&bot.endpoint, self.allow_loopback)?;
-        let request = BotRequest::try_from(turn).map_err(|e| e.to_string())?;
+        let request = BotRequest::from(turn);
         let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         let attempts = bot.max_attempts.max(1);
         let mut last = String::new();
@@ -126,7 +125,7 @@ impl TurnHandler {
                 .timeout(Duration::from_millis(u64::from(bot.timeout_ms.max(100))))
                 .header("content-type", "application/json")
                 .header(signature::HEADER, signature::sign(secret.expose_secret().as_bytes(), now, &body))
-                .header(signature::TURN_HEADER, &turn.turn_id)
+                .header(signature::TURN_HEADER, turn.turn_id.to_string())
                 .headers(trace_headers)
                 .body(body.clone())
                 .send()
@@ -172,7 +171,7 @@ impl TurnHandler {
         if !response.context.is_empty() {
             session
                 .set_conversation_attributes(spb::SetAttributesRequest {
-                    conversation_id: turn.conversation_id.clone(),
+                    conversation_id: turn.conversation_id.to_string(),
                     attributes: attributes(&response.context),
                 })
                 .await
@@ -202,7 +201,7 @@ impl TurnHandler {
                 }
                 let ended = session
                     .transition_conversation(spb::TransitionRequest {
-                        conversation_id: turn.conversation_id.clone(),
+                        conversation_id: turn.conversation_id.to_string(),
                         transition: "bot_end".into(),
                         ..Default::default()
                     })
@@ -225,9 +224,9 @@ impl TurnHandler {
             .session
             .clone()
             .send_message(spb::SendMessageRequest {
-                conversation_id: turn.conversation_id.clone(),
+                conversation_id: turn.conversation_id.to_string(),
                 author_kind: "bot".into(),
-                author_id: turn.bot_id.clone(),
+                author_id: turn.bot_id.to_string(),
                 content: Some(content),
                 client_message_id: client_message_id.into(),
             })
@@ -252,7 +251,7 @@ impl TurnHandler {
             .session
             .clone()
             .add_note(spb::AddNoteRequest {
-                conversation_id: turn.conversation_id.clone(),
+                conversation_id: turn.conversation_id.to_string(),
                 text: text.into(),
             })
             .await
@@ -260,7 +259,7 @@ impl TurnHandler {
             .map_err(|s| retry(s.message()))
     }
 
-    async fn escalate(&self, turn: &BotTurnV1, note: &str, queue_id: Option<String>) -> Result<(), HandleError> {
+    async fn escalate(&self, turn: &BotTurnV1, note: &str, queue_id: Option<QueueId>) -> Result<(), HandleError> {
         self.escalate_with(turn, note, turn.context.clone(), queue_id, String::new()).await
     }
 
@@ -269,7 +268,7 @@ impl TurnHandler {
         turn: &BotTurnV1,
         note: &str,
         context: std::collections::BTreeMap<String, String>,
-        queue_id: Option<String>,
+        queue_id: Option<QueueId>,
         skills_json: String,
     ) -> Result<(), HandleError> {
         let escalated = self
@@ -277,9 +276,9 @@ impl TurnHandler {
             .routing
             .clone()
             .escalate_from_bot(rpb::EscalateRequest {
-                conversation_id: turn.conversation_id.clone(),
+                conversation_id: turn.conversation_id.to_string(),
                 context: attributes(&context),
-                queue_id: queue_id.unwrap_or_default(),
+                queue_id: queue_id.map(|q| q.to_string()).unwrap_or_default(),
                 skills_json,
                 note: note.into(),
             })

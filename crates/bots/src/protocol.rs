@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use switchboard_bus::events::{BotCustomer, BotMessage, BotTurnV1};
-use switchboard_domain::ids::{BotId, ChannelId, ConversationId, TurnId, WorkstreamId};
+use switchboard_domain::ids::{BotId, ChannelId, ConversationId, QueueId, TurnId, WorkstreamId};
 
 /// The request body of one turn.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,34 +34,23 @@ pub struct ConversationInfo {
     pub window_expires_at: Option<time::OffsetDateTime>,
 }
 
-/// A turn whose event named something by text that is not an id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the turn's {0} is not an id")]
-pub struct BadTurn(&'static str);
-
-fn id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, BadTurn> {
-    raw.parse().map_err(|_| BadTurn(what))
-}
-
-impl TryFrom<&BotTurnV1> for BotRequest {
-    type Error = BadTurn;
-
-    fn try_from(t: &BotTurnV1) -> Result<Self, BadTurn> {
-        Ok(Self {
-            turn_id: id(&t.turn_id, "turn_id")?,
-            bot_id: id(&t.bot_id, "bot_id")?,
+impl From<&BotTurnV1> for BotRequest {
+    fn from(t: &BotTurnV1) -> Self {
+        Self {
+            turn_id: t.turn_id,
+            bot_id: t.bot_id,
             conversation: ConversationInfo {
-                id: id(&t.conversation_id, "conversation_id")?,
-                channel_id: id(&t.channel_id, "channel_id")?,
+                id: t.conversation_id,
+                channel_id: t.channel_id,
                 number: t.number.clone(),
-                workstream_id: t.workstream_id.as_deref().map(|w| id(w, "workstream_id")).transpose()?,
+                workstream_id: t.workstream_id,
                 language: t.language.clone(),
                 window_expires_at: t.window_expires_at,
             },
             customer: t.customer.clone(),
             messages: t.messages.clone(),
             context: t.context.clone(),
-        })
+        }
     }
 }
 
@@ -126,7 +115,7 @@ pub enum Action {
     Escalate {
         /// A queue to use instead of the route-to-queue rules.
         #[serde(default)]
-        queue_id: Option<String>,
+        queue_id: Option<QueueId>,
         /// Skills to require, `[{"skill_id": "…", "min_rating": 5}]`.
         #[serde(default)]
         skills: Vec<serde_json::Value>,

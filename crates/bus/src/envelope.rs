@@ -13,7 +13,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync {
     /// Returns the aggregate whose events must stay in order (a conversation, a message, an
     /// agent). The outbox relays publish the events of one key in order and different keys in
     /// parallel.
-    fn order_key(&self) -> &str;
+    fn order_key(&self) -> String;
 }
 
 /// The JSON envelope: a unique id (consumers dedupe on it), when it happened, the schema

@@ -3,7 +3,13 @@
 //! times), so the wire format only changes on purpose.
 
 use serde::{Deserialize, Serialize};
+use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::ids::{
+    AgentId, BotId, ChannelId, ConversationId, CustomerId, MessageId, NumberId, OfferId, QueueId, TurnId, WorkstreamId,
+};
 use switchboard_domain::message::{AuthorKind, Direction};
+use switchboard_domain::routing::Presence;
+use switchboard_domain::routing::offer::OfferState;
 use time::OffsetDateTime;
 
 use crate::envelope::Event;
@@ -13,7 +19,7 @@ use crate::envelope::Event;
 #[serde(tag = "type", rename = "inbound.received.v1")]
 pub struct InboundReceivedV1 {
     /// The Twilio account channel it came in on.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Twilio's MessageSid.
     pub message_sid: String,
     /// The ordering key (channel and customer); its hash picked the shard.
@@ -34,8 +40,8 @@ impl Event for InboundReceivedV1 {
         format!("inbound.received.v1.{}", self.shard)
     }
 
-    fn order_key(&self) -> &str {
-        &self.ordering_key
+    fn order_key(&self) -> String {
+        self.ordering_key.clone()
     }
 }
 
@@ -44,7 +50,7 @@ impl Event for InboundReceivedV1 {
 #[serde(tag = "type", rename = "status.received.v1")]
 pub struct StatusReceivedV1 {
     /// The Twilio account channel it came in on.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Our outbound message's Twilio SID.
     pub message_sid: String,
     /// `MessageStatus`.
@@ -63,8 +69,8 @@ impl Event for StatusReceivedV1 {
         "status.received.v1".into()
     }
 
-    fn order_key(&self) -> &str {
-        &self.message_sid
+    fn order_key(&self) -> String {
+        self.message_sid.clone()
     }
 }
 
@@ -76,8 +82,8 @@ macro_rules! fixed_key {
                 $key.into()
             }
 
-            fn order_key(&self) -> &str {
-                &self.$order
+            fn order_key(&self) -> String {
+                self.$order.to_string()
             }
         }
     };
@@ -89,15 +95,15 @@ macro_rules! fixed_key {
 #[serde(tag = "type", rename = "conversation.opened.v1")]
 pub struct ConversationOpenedV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Twilio account channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// WhatsApp number.
-    pub number_id: String,
+    pub number_id: NumberId,
     /// The number's workstream, if set.
-    pub workstream_id: Option<String>,
+    pub workstream_id: Option<WorkstreamId>,
     /// Customer record.
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// Customer phone (E.164), when shared.
     pub customer_phone: Option<String>,
     /// The customer's WhatsApp BSUID (`CC.…`), when Twilio sent one (always, for customers known
@@ -119,7 +125,7 @@ pub struct ConversationOpenedV1 {
     /// Reopened from Waiting (the previous agent may get it back by affinity).
     pub reopened: bool,
     /// The agent it had, when reopened.
-    pub previous_agent_id: Option<String>,
+    pub previous_agent_id: Option<AgentId>,
     /// When the customer last wrote (FIFO age for async channels).
     #[serde(with = "time::serde::rfc3339")]
     pub last_customer_message_at: OffsetDateTime,
@@ -131,23 +137,23 @@ fixed_key!(ConversationOpenedV1, "conversation.opened.v1", conversation_id);
 #[serde(tag = "type", rename = "conversation.status_changed.v1")]
 pub struct ConversationStatusChangedV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// WhatsApp number.
-    pub number_id: String,
+    pub number_id: NumberId,
     /// Workstream.
-    pub workstream_id: Option<String>,
+    pub workstream_id: Option<WorkstreamId>,
     /// Status before.
-    pub from: String,
+    pub from: ConversationStatus,
     /// Status after.
-    pub to: String,
+    pub to: ConversationStatus,
     /// What happened (accept, end, close_session, auto_close, …).
     pub transition: String,
     /// The status-change reason.
     pub reason: String,
     /// The agent (current, or last when closed).
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     /// The queue.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<QueueId>,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -159,9 +165,9 @@ fixed_key!(ConversationStatusChangedV1, "conversation.status_changed.v1", conver
 #[serde(tag = "type", rename = "conversation.message.v1")]
 pub struct ConversationMessageV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Message.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Global order.
     pub seq: i64,
     /// inbound, outbound, note.
@@ -173,9 +179,9 @@ pub struct ConversationMessageV1 {
     /// Delivery status.
     pub status: String,
     /// The conversation's agent, for routing the event to them.
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     /// The conversation's bot, when a bot has it.
-    pub bot_id: Option<String>,
+    pub bot_id: Option<BotId>,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -187,9 +193,9 @@ fixed_key!(ConversationMessageV1, "conversation.message.v1", conversation_id);
 #[serde(tag = "type", rename = "message.status.v1")]
 pub struct MessageStatusV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Message.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// New status.
     pub status: String,
     /// Twilio error code (failures).
@@ -197,7 +203,7 @@ pub struct MessageStatusV1 {
     /// Human explanation (failures).
     pub error_message: Option<String>,
     /// The conversation's agent.
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
 }
 fixed_key!(MessageStatusV1, "message.status.v1", conversation_id);
 
@@ -207,11 +213,11 @@ fixed_key!(MessageStatusV1, "message.status.v1", conversation_id);
 #[serde(tag = "type", rename = "conversation.window_closing.v1")]
 pub struct ConversationWindowClosingV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// The conversation's agent.
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     /// Its queue.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<QueueId>,
     /// When the window closes.
     #[serde(with = "time::serde::rfc3339")]
     pub closes_at: OffsetDateTime,
@@ -226,13 +232,13 @@ fixed_key!(ConversationWindowClosingV1, "conversation.window_closing.v1", conver
 #[serde(tag = "type", rename = "conversation.typing.v1")]
 pub struct ConversationTypingV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// The agent typing.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// Its queue.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<QueueId>,
     /// Twilio account channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The customer's message Twilio's typing indicator names (it also marks it read); none:
     /// the customer is not shown (policy `never`, or the window closed).
     pub indicator_message_sid: Option<String>,
@@ -245,13 +251,13 @@ fixed_key!(ConversationTypingV1, "conversation.typing.v1", conversation_id);
 #[serde(tag = "type", rename = "conversation.read.v1")]
 pub struct ConversationReadV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// The agent who read them.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// Its queue.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<QueueId>,
     /// Twilio account channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The latest customer message read (those before it are read too).
     pub indicator_message_sid: Option<String>,
     /// When.
@@ -292,13 +298,13 @@ pub enum OutboundContent {
 #[serde(tag = "type", rename = "outbound.send.v1")]
 pub struct OutboundSendV1 {
     /// Our message id (the sender's idempotency key).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Twilio account channel (credentials).
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Sending number.
-    pub number_id: String,
+    pub number_id: NumberId,
     /// `From` (`whatsapp:+…`).
     pub from: String,
     /// `To` (`whatsapp:…`).
@@ -317,7 +323,7 @@ fixed_key!(OutboundSendV1, "outbound.send.v1", message_id);
 #[serde(tag = "type", rename = "outbound.cancelled.v1")]
 pub struct OutboundCancelledV1 {
     /// Our message id.
-    pub message_id: String,
+    pub message_id: MessageId,
 }
 fixed_key!(OutboundCancelledV1, "outbound.cancelled.v1", message_id);
 
@@ -326,9 +332,9 @@ fixed_key!(OutboundCancelledV1, "outbound.cancelled.v1", message_id);
 #[serde(tag = "type", rename = "outbound.accepted.v1")]
 pub struct OutboundAcceptedV1 {
     /// Our message id.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Twilio account channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Twilio's SID.
     pub twilio_sid: String,
     /// Twilio's initial status (queued, accepted).
@@ -341,9 +347,9 @@ fixed_key!(OutboundAcceptedV1, "outbound.accepted.v1", message_id);
 #[serde(tag = "type", rename = "outbound.failed.v1")]
 pub struct OutboundFailedV1 {
     /// Our message id.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Twilio account channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Twilio error code.
     pub error_code: Option<u32>,
     /// Human explanation.
@@ -356,11 +362,11 @@ fixed_key!(OutboundFailedV1, "outbound.failed.v1", message_id);
 #[serde(tag = "type", rename = "workstream.updated.v1")]
 pub struct WorkstreamUpdatedV1 {
     /// Workstream.
-    pub workstream_id: String,
+    pub workstream_id: WorkstreamId,
     /// "Auto-close after inactivity" for Waiting conversations, seconds.
     pub waiting_auto_close_secs: i64,
     /// The bot in front of its agents, if any.
-    pub bot_id: Option<String>,
+    pub bot_id: Option<BotId>,
     /// Idle time after which a bot-only conversation closes, seconds.
     pub bot_inactivity_secs: i64,
     /// The workstream was deleted.
@@ -406,15 +412,15 @@ fixed_key!(WorkstreamUpdatedV1, "workstream.updated.v1", workstream_id);
 #[serde(tag = "type", rename = "sender.command.sync_templates.v1")]
 pub struct SyncTemplatesV1 {
     /// The channel to sync; every channel when absent.
-    pub channel_id: Option<String>,
+    pub channel_id: Option<ChannelId>,
 }
 impl Event for SyncTemplatesV1 {
     fn routing_key(&self) -> String {
         "sender.command.sync_templates.v1".into()
     }
 
-    fn order_key(&self) -> &str {
-        self.channel_id.as_deref().unwrap_or("")
+    fn order_key(&self) -> String {
+        self.channel_id.map(|id| id.to_string()).unwrap_or_default()
     }
 }
 
@@ -423,15 +429,15 @@ impl Event for SyncTemplatesV1 {
 #[serde(tag = "type", rename = "offer.created.v1")]
 pub struct OfferCreatedV1 {
     /// Offer.
-    pub offer_id: String,
+    pub offer_id: OfferId,
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Agent.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// Queue.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<QueueId>,
     /// Workstream.
-    pub workstream_id: Option<String>,
+    pub workstream_id: Option<WorkstreamId>,
     /// When it expires (counts as a decline).
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -443,13 +449,13 @@ fixed_key!(OfferCreatedV1, "offer.created.v1", conversation_id);
 #[serde(tag = "type", rename = "offer.closed.v1")]
 pub struct OfferClosedV1 {
     /// Offer.
-    pub offer_id: String,
+    pub offer_id: OfferId,
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Agent.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// accepted, declined, cancelled (an expiry is `offer.expired.v1`).
-    pub state: String,
+    pub state: OfferState,
 }
 fixed_key!(OfferClosedV1, "offer.closed.v1", conversation_id);
 
@@ -458,11 +464,11 @@ fixed_key!(OfferClosedV1, "offer.closed.v1", conversation_id);
 #[serde(tag = "type", rename = "offer.expired.v1")]
 pub struct OfferExpiredV1 {
     /// Offer.
-    pub offer_id: String,
+    pub offer_id: OfferId,
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Agent the offer was made to.
-    pub agent_id: String,
+    pub agent_id: AgentId,
 }
 fixed_key!(OfferExpiredV1, "offer.expired.v1", conversation_id);
 
@@ -471,11 +477,11 @@ fixed_key!(OfferExpiredV1, "offer.expired.v1", conversation_id);
 #[serde(tag = "type", rename = "conversation.assigned.v1")]
 pub struct ConversationAssignedV1 {
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Agent.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// Queue.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<QueueId>,
     /// accept, pick or supervisor_assign.
     pub how: String,
 }
@@ -486,11 +492,11 @@ fixed_key!(ConversationAssignedV1, "conversation.assigned.v1", conversation_id);
 #[serde(tag = "type", rename = "agent.presence.v1")]
 pub struct AgentPresenceV1 {
     /// Agent.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// What they show now.
-    pub presence: String,
+    pub presence: Presence,
     /// What they last chose.
-    pub chosen: String,
+    pub chosen: Presence,
 }
 fixed_key!(AgentPresenceV1, "agent.presence.v1", agent_id);
 
@@ -502,7 +508,7 @@ mod tests {
     #[test]
     fn envelopes_carry_the_tag_and_round_trip() {
         let event = InboundReceivedV1 {
-            channel_id: "c".into(),
+            channel_id: ChannelId::generate(),
             message_sid: "SM1".into(),
             ordering_key: "c|+1".into(),
             shard: 3,
@@ -526,17 +532,17 @@ mod tests {
 #[serde(tag = "type", rename = "bot.turn.v1")]
 pub struct BotTurnV1 {
     /// Unique per turn; bots may use it to recognise a repeated call.
-    pub turn_id: String,
+    pub turn_id: TurnId,
     /// The bot.
-    pub bot_id: String,
+    pub bot_id: BotId,
     /// Conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Business number (E.164).
     pub number: String,
     /// Workstream.
-    pub workstream_id: Option<String>,
+    pub workstream_id: Option<WorkstreamId>,
     /// Who the bot is talking to (phone and BSUID as WhatsApp shows them).
     pub customer: BotCustomer,
     /// The conversation's language.
@@ -555,7 +561,7 @@ fixed_key!(BotTurnV1, "bot.turn.v1", conversation_id);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BotCustomer {
     /// Customer id.
-    pub id: String,
+    pub id: CustomerId,
     /// E.164, when known.
     pub phone: Option<String>,
     /// WhatsApp business-scoped user id (`CC.…`), when known: the only id of a customer who
@@ -570,7 +576,7 @@ pub struct BotCustomer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BotMessage {
     /// Message id.
-    pub id: String,
+    pub id: MessageId,
     /// Text (may be empty for media or location).
     pub body: String,
     /// Content types of attached files (the files stay with Switchboard).

@@ -232,7 +232,7 @@ impl Webhooks {
         let webhook = &verified.insert((webhook, received_at)).0;
         let event = Outgoing::build(
             r.kind,
-            &channel.channel_id.to_string(),
+            channel.channel_id,
             webhook,
             received_at,
             r.idempotency_token.map(str::to_owned),
@@ -267,7 +267,11 @@ impl Webhooks {
             .iter()
             .find(|(name, _)| name == "i-twilio-idempotency-token")
             .map(|(_, v)| v.clone());
-        let event = Outgoing::build(kind, &entry.channel_id, &webhook, entry.received_at, token, self.topology.shards())?;
+        let channel_id: ChannelId = entry
+            .channel_id
+            .parse()
+            .map_err(|_| Refusal::Malformed(format!("channel id {:?} is not a UUID", entry.channel_id)))?;
+        let event = Outgoing::build(kind, channel_id, &webhook, entry.received_at, token, self.topology.shards())?;
         self.publish(event).await
     }
 
@@ -298,7 +302,7 @@ enum Outgoing {
 impl Outgoing {
     fn build(
         kind: Kind,
-        channel_id: &str,
+        channel_id: ChannelId,
         webhook: &Webhook<Verified>,
         received_at: OffsetDateTime,
         idempotency_token: Option<String>,
@@ -311,7 +315,7 @@ impl Outgoing {
                 let ordering_key = format!("{channel_id}|{}", message.customer.key());
                 let shard = switchboard_bus::shard_for(&ordering_key, shards);
                 let event = InboundReceivedV1 {
-                    channel_id: channel_id.to_owned(),
+                    channel_id,
                     message_sid: message.message_sid,
                     ordering_key,
                     shard,
@@ -325,7 +329,7 @@ impl Outgoing {
                 let status = webhook.status().map_err(|e| Refusal::Malformed(e.to_string()))?;
                 tracing::Span::current().record("message_sid", status.message_sid.as_str());
                 let event = StatusReceivedV1 {
-                    channel_id: channel_id.to_owned(),
+                    channel_id,
                     message_sid: status.message_sid,
                     status: status.status,
                     error_code: status.error_code,

@@ -73,9 +73,9 @@ pub fn push_presence_change(events: &mut EventBatch, state: &AgentStateRow, pres
     if presence != state.presence() {
         events.push(
             AgentPresenceV1 {
-                agent_id: state.agent_id.to_string(),
-                presence: presence.as_str().into(),
-                chosen: state.chosen_presence.as_str().into(),
+                agent_id: state.agent_id,
+                presence,
+                chosen: state.chosen_presence,
             },
             now,
         );

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use switchboard_bus::events::ConversationOpenedV1;
 use switchboard_domain::routing::SkillRequirement;
 use switchboard_domain::routing::config::{Kind, WorkstreamDef};
 use switchboard_domain::routing::offer::ItemState;
@@ -13,6 +12,7 @@ use uuid::Uuid;
 
 use crate::app::{ItemRow, Routing};
 use crate::error::RoutingError;
+use crate::intake::Arrival;
 use crate::store::items::NewItem;
 
 /// Where an escalated conversation went.
@@ -43,7 +43,7 @@ impl Routing {
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         conversation_id: Uuid,
-        e: &ConversationOpenedV1,
+        arrival: &Arrival,
         ws_id: Uuid,
         bot: Uuid,
     ) -> Result<(), RoutingError> {
@@ -61,9 +61,13 @@ impl Routing {
             Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::FailedPrecondition => {}
             Err(status) => return Err(RoutingError::from_session(status)),
         }
-        let facts = crate::intake::facts(e);
-        self.upsert_item(&mut tx, conversation_id, e, &NewItem::new(ItemState::Bot, Some(ws_id), &facts))
-            .await?;
+        self.upsert_item(
+            &mut tx,
+            conversation_id,
+            arrival,
+            &NewItem::new(ItemState::Bot, Some(ws_id), &arrival.facts),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(%conversation_id, %bot, "conversation handed to its bot");
         Ok(())
@@ -111,26 +115,19 @@ impl Routing {
         }
         let mut facts: BTreeMap<String, String> = serde_json::from_value(item.facts.clone()).unwrap_or_default();
         facts.extend(escalation.context.clone());
-        let opened = ConversationOpenedV1 {
-            conversation_id: conversation_id.to_string(),
-            channel_id: facts.get("channel_id").cloned().unwrap_or_default(),
-            number_id: item.number_id.map(|n| n.to_string()).unwrap_or_default(),
-            workstream_id: Some(ws_id.to_string()),
-            customer_id: String::new(),
-            customer_phone: facts.get("customer.phone").cloned(),
-            customer_bsuid: facts.get("customer.bsuid").cloned(),
-            profile_name: facts.get("customer.profile_name").cloned(),
-            language: facts.get("language").cloned().unwrap_or_default(),
-            first_message: facts.get("first_message").cloned().unwrap_or_default(),
-            button_payload: facts.get("button.payload").cloned(),
-            attributes: facts,
+        // Bots take only new conversations, so it arrives again as a new one, with the bot's
+        // context among its facts.
+        facts.insert("reopened".into(), false.to_string());
+        let arrival = Arrival {
+            facts,
+            number_id: item.number_id,
             reopened: false,
-            previous_agent_id: None,
+            previous_agent: None,
             last_customer_message_at: item.last_customer_message_at,
         };
         crate::store::items::escalated_from_bot(&mut *tx, conversation_id).await?;
         tracing::info!(%conversation_id, context = escalation.context.len(), "bot escalated the conversation");
-        self.route_opened(tx, conversation_id, &opened, (ws_id, &ws), escalation.queue_id, escalation.skills)
+        self.route_opened(tx, conversation_id, &arrival, (ws_id, &ws), escalation.queue_id, escalation.skills)
             .await?;
         let routed = crate::store::items::get(&self.pool, conversation_id).await?;
         // No item left: routing closed it (no agents, or an overflow rule ended it).

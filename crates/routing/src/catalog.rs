@@ -106,9 +106,9 @@ impl Routing {
                 self.exists(&mut tx, Kind::CapacityProfile, &profiles).await?;
                 events.push(
                     WorkstreamUpdatedV1 {
-                        workstream_id: id.to_string(),
+                        workstream_id: id.into(),
                         waiting_auto_close_secs: def.waiting_auto_close_secs,
-                        bot_id: def.bot_id.map(|b| b.to_string()),
+                        bot_id: def.bot_id.map(Into::into),
                         bot_inactivity_secs: def.bot_inactivity_secs,
                         deleted: false,
                         default_language: Some(def.default_language.clone()),
@@ -340,7 +340,7 @@ impl Routing {
             }
             Kind::Workstream => events.push(
                 WorkstreamUpdatedV1 {
-                    workstream_id: id.to_string(),
+                    workstream_id: id.into(),
                     waiting_auto_close_secs: 0,
                     bot_id: None,
                     bot_inactivity_secs: 0,

@@ -145,9 +145,9 @@ impl Routing {
         if presence != state.presence() || next.chosen_presence != state.chosen_presence {
             events.push(
                 switchboard_bus::events::AgentPresenceV1 {
-                    agent_id: state.agent_id.to_string(),
-                    presence: presence.as_str().into(),
-                    chosen: chosen.as_str().into(),
+                    agent_id: state.agent_id,
+                    presence,
+                    chosen,
                 },
                 now,
             );

@@ -84,15 +84,17 @@ impl Routing {
                 OfferState::Cancelled
             };
             if offers::end_if_pending(&mut *tx, offer, state).await? {
-                events.push(
-                    OfferClosedV1 {
-                        offer_id: offer.to_string(),
-                        conversation_id: item.conversation_id.to_string(),
-                        agent_id: item.agent().map(|a| a.to_string()).unwrap_or_default(),
-                        state: state.as_str().into(),
-                    },
-                    now,
-                );
+                if let Some(agent) = item.agent_id {
+                    events.push(
+                        OfferClosedV1 {
+                            offer_id: offer,
+                            conversation_id: item.conversation_id,
+                            agent_id: agent,
+                            state,
+                        },
+                        now,
+                    );
+                }
                 crate::metrics::offer_outcome(state.as_str());
             }
         }
@@ -108,9 +110,9 @@ impl Routing {
         items::adopted_assignment(&mut *tx, item.conversation_id, agent, now).await?;
         events.push(
             ConversationAssignedV1 {
-                conversation_id: item.conversation_id.to_string(),
-                agent_id: agent.to_string(),
-                queue_id: item.queue().map(|q| q.to_string()),
+                conversation_id: item.conversation_id,
+                agent_id: agent.into(),
+                queue_id: item.queue().map(Into::into),
                 how: transition.to_owned(),
             },
             now,

@@ -431,9 +431,9 @@ impl Routing {
             if a.read.presence != a.state.presence {
                 events.push(
                     AgentPresenceV1 {
-                        agent_id: a.state.agent_id.to_string(),
-                        presence: a.state.presence.as_str().into(),
-                        chosen: a.state.chosen_presence.as_str().into(),
+                        agent_id: a.state.agent_id,
+                        presence: a.state.presence,
+                        chosen: a.state.chosen_presence,
                     },
                     now,
                 );
@@ -444,11 +444,11 @@ impl Routing {
             o.span.in_scope(|| {
                 events.push(
                     OfferCreatedV1 {
-                        offer_id: o.id.to_string(),
-                        conversation_id: o.conversation_id.to_string(),
-                        agent_id: o.agent_id.to_string(),
-                        queue_id: o.queue_id.map(|q| q.to_string()),
-                        workstream_id: o.workstream_id.map(|w| w.to_string()),
+                        offer_id: o.id,
+                        conversation_id: o.conversation_id,
+                        agent_id: o.agent_id,
+                        queue_id: o.queue_id,
+                        workstream_id: o.workstream_id,
                         expires_at: o.expires_at,
                     },
                     now,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use switchboard_bus::events::ConversationOpenedV1;
+use switchboard_domain::ids::{AgentId, NumberId, WorkstreamId};
 use switchboard_domain::routing::classify::classify;
 use switchboard_domain::routing::config::{Kind, QueueDef, WorkstreamDef};
 use switchboard_domain::routing::hours::{Openness, OperatingHours};
@@ -13,10 +14,11 @@ use switchboard_domain::routing::report::{Cause, Place, Stage};
 use switchboard_domain::routing::route::route;
 use switchboard_domain::routing::{DistributionMode, OverflowAction};
 use switchboard_proto::session::v1::{SendAutomatedMessageRequest, TransitionRequest};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::Routing;
-use crate::error::{RoutingError, parse_id};
+use crate::error::RoutingError;
 use crate::report::place;
 use crate::store::items::{self, NewItem, Placement};
 
@@ -52,11 +54,35 @@ impl QueueNow {
     }
 }
 
+/// What routing takes from a conversation entering Open: `conversation.opened.v1`, or a bot's
+/// escalation, which brings the item's facts and the bot's context instead.
+pub(crate) struct Arrival {
+    /// What classification and route-to-queue rules see.
+    pub facts: BTreeMap<String, String>,
+    pub number_id: Option<NumberId>,
+    pub reopened: bool,
+    /// The agent it had, when reopened (affinity may give it back).
+    pub previous_agent: Option<AgentId>,
+    pub last_customer_message_at: OffsetDateTime,
+}
+
+impl Arrival {
+    pub(crate) fn of(e: &ConversationOpenedV1) -> Self {
+        Self {
+            facts: facts(e),
+            number_id: Some(e.number_id),
+            reopened: e.reopened,
+            previous_agent: e.previous_agent_id,
+            last_customer_message_at: e.last_customer_message_at,
+        }
+    }
+}
+
 /// Facts classification and route-to-queue rules see.
 pub fn facts(e: &ConversationOpenedV1) -> BTreeMap<String, String> {
     let mut facts = e.attributes.clone();
-    facts.insert("channel_id".into(), e.channel_id.clone());
-    facts.insert("number_id".into(), e.number_id.clone());
+    facts.insert("channel_id".into(), e.channel_id.to_string());
+    facts.insert("number_id".into(), e.number_id.to_string());
     facts.insert("language".into(), e.language.clone());
     facts.insert("first_message".into(), e.first_message.clone());
     facts.insert("reopened".into(), e.reopened.to_string());
@@ -110,7 +136,8 @@ impl Routing {
 
     /// Routes a conversation that entered Open.
     pub async fn on_opened(&self, e: &ConversationOpenedV1) -> Result<(), RoutingError> {
-        let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
+        let conversation_id = e.conversation_id.uuid();
+        let arrival = Arrival::of(e);
         let mut tx = self.pool.begin().await?;
         let existing = self.lock_item(&mut tx, conversation_id).await?;
         if existing.as_ref().is_some_and(|i| {
@@ -122,7 +149,7 @@ impl Routing {
             return Ok(()); // already routed: a redelivered event
         }
         let was_unrouted = existing.as_ref().is_some_and(|i| i.state == ItemState::Unrouted);
-        let workstream = match e.workstream_id.as_deref().map(|w| parse_id(w, "workstream_id")).transpose()? {
+        let workstream = match e.workstream_id.map(WorkstreamId::uuid) {
             Some(id) => self
                 .config
                 .definition::<WorkstreamDef>(&mut tx, Kind::Workstream, id)
@@ -138,7 +165,7 @@ impl Routing {
             self.upsert_item(
                 &mut tx,
                 conversation_id,
-                e,
+                &arrival,
                 &NewItem::new(ItemState::Unrouted, None, &BTreeMap::new()),
             )
             .await?;
@@ -150,9 +177,10 @@ impl Routing {
         };
         // A bot answers new conversations first (Dynamics §3.1); a reopened one goes to people.
         if let (Some(bot), false) = (ws.bot_id, e.reopened) {
-            return self.hand_to_bot(tx, conversation_id, e, ws_id, bot).await;
+            return self.hand_to_bot(tx, conversation_id, &arrival, ws_id, bot).await;
         }
-        self.route_opened(tx, conversation_id, e, (ws_id, &ws), None, Vec::new()).await
+        self.route_opened(tx, conversation_id, &arrival, (ws_id, &ws), None, Vec::new())
+            .await
     }
 
     /// Classifies, routes to a queue (or `queue_hint`), applies overflow and queues the item.
@@ -160,12 +188,12 @@ impl Routing {
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         conversation_id: Uuid,
-        e: &ConversationOpenedV1,
+        arrival: &Arrival,
         (ws_id, ws): (Uuid, &WorkstreamDef),
         queue_hint: Option<Uuid>,
         extra_skills: Vec<switchboard_domain::routing::SkillRequirement>,
     ) -> Result<(), RoutingError> {
-        let mut classification = classify(&ws.classification, facts(e));
+        let mut classification = classify(&ws.classification, arrival.facts.clone());
         classification.skills.extend(extra_skills);
         let mut profiles = classification.profiles.clone();
         if let Some(p) = ws.capacity_profile_id
@@ -249,12 +277,10 @@ impl Routing {
             tracing::info!(%conversation_id, transition, "conversation closed by routing");
             return Ok(());
         }
-        let affinity = e
-            .previous_agent_id
-            .as_deref()
-            .filter(|_| e.reopened && ws.agent_affinity)
-            .map(|a| parse_id(a, "previous_agent_id"))
-            .transpose()?;
+        let affinity = arrival
+            .previous_agent
+            .filter(|_| arrival.reopened && ws.agent_affinity)
+            .map(AgentId::uuid);
         let queued = NewItem {
             queue_id: Some(queue_id),
             priority: classification.priority,
@@ -267,7 +293,7 @@ impl Routing {
             }),
             ..NewItem::new(ItemState::Queued, Some(ws_id), &classification.facts)
         };
-        self.upsert_item(&mut tx, conversation_id, e, &queued).await?;
+        self.upsert_item(&mut tx, conversation_id, arrival, &queued).await?;
         // The item is where the upsert put it: queued in `queue_id`, with no agent.
         let queued = Place {
             stage: Stage::Waiting,
@@ -288,12 +314,12 @@ impl Routing {
         &self,
         tx: &mut sqlx::PgConnection,
         conversation_id: Uuid,
-        e: &ConversationOpenedV1,
+        arrival: &Arrival,
         item: &NewItem<'_>,
     ) -> Result<(), RoutingError> {
         let origin = items::Origin {
-            number_id: parse_id(&e.number_id, "number_id").ok(),
-            last_customer_message_at: e.last_customer_message_at,
+            number_id: arrival.number_id.map(NumberId::uuid),
+            last_customer_message_at: arrival.last_customer_message_at,
             traceparent: switchboard_telemetry::propagation::traceparent(&tracing::Span::current()),
         };
         items::upsert(&mut *tx, conversation_id, &origin, item, self.now()).await?;

@@ -3,6 +3,7 @@
 //! and waiting-time overflow.
 
 use switchboard_bus::events::{AgentPresenceV1, ConversationStatusChangedV1, OfferClosedV1};
+use switchboard_domain::conversation::ConversationStatus;
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::config::{AgentDef, Kind, QueueDef, ResetFrequency, WorkstreamDef};
 use switchboard_domain::routing::offer::{ItemState, OfferState};
@@ -13,7 +14,7 @@ use switchboard_storage::outbox::EventBatch;
 use uuid::Uuid;
 
 use crate::app::{Routing, Touch};
-use crate::error::{RoutingError, parse_id};
+use crate::error::RoutingError;
 use crate::report::place;
 use crate::store::{items, offers};
 
@@ -28,9 +29,9 @@ impl Routing {
         let mut events = EventBatch::default();
         events.push(
             AgentPresenceV1 {
-                agent_id: agent_id.to_string(),
-                presence: presence.as_str().into(),
-                chosen: presence.as_str().into(),
+                agent_id,
+                presence,
+                chosen: presence,
             },
             self.now(),
         );
@@ -45,10 +46,10 @@ impl Routing {
 
     /// Follows a conversation's lifecycle as session reports it.
     pub async fn on_status_changed(&self, e: &ConversationStatusChangedV1) -> Result<(), RoutingError> {
-        let conversation_id = parse_id(&e.conversation_id, "conversation_id")?;
+        let conversation_id = e.conversation_id.uuid();
         let mut tx = self.pool.begin().await?;
         let Some(item) = self.lock_item(&mut tx, conversation_id).await? else {
-            if e.to == "wrap_up" {
+            if e.to == ConversationStatus::WrapUp {
                 self.late_wrap_up(conversation_id, e.at).await?;
             }
             return Ok(());
@@ -76,15 +77,17 @@ impl Routing {
                 give_back = holds;
                 if let Some(offer) = item.offer_id {
                     offers::end_if_pending(&mut *tx, offer, OfferState::Cancelled).await?;
-                    events.push(
-                        OfferClosedV1 {
-                            offer_id: offer.to_string(),
-                            conversation_id: e.conversation_id.clone(),
-                            agent_id: item.agent().map(|a| a.to_string()).unwrap_or_default(),
-                            state: "cancelled".into(),
-                        },
-                        now,
-                    );
+                    if let Some(agent) = item.agent_id {
+                        events.push(
+                            OfferClosedV1 {
+                                offer_id: offer,
+                                conversation_id: e.conversation_id,
+                                agent_id: agent,
+                                state: OfferState::Cancelled,
+                            },
+                            now,
+                        );
+                    }
                 }
                 items::delete(&mut *tx, conversation_id).await?;
                 cycle_queues.extend(self.agent_queues(&mut tx, item.agent()).await?);
@@ -129,7 +132,7 @@ impl Routing {
                 None
             }
             ("active", "accept" | "pick" | "supervisor_assign") => {
-                match e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()? {
+                match e.agent_id.map(AgentId::uuid) {
                     Some(agent) if crate::converge::awaits_assignment(&item) => {
                         let freed = self.adopt_assignment(&mut tx, &item, agent, &e.transition, &mut events).await?;
                         cycle_queues.extend(self.agent_queues(&mut tx, freed).await?);
@@ -140,7 +143,7 @@ impl Routing {
                 }
             }
             ("active", "revive") if item.state == ItemState::Waiting => {
-                let agent = e.agent_id.as_deref().map(|a| parse_id(a, "agent_id")).transpose()?.or(item.agent());
+                let agent = e.agent_id.map(AgentId::uuid).or(item.agent());
                 if let Some(agent) = agent {
                     self.change_capacity(&mut tx, agent.into(), item.units, &item.profiles, 1, Touch::Assigned, &mut events)
                         .await?;

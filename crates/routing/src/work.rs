@@ -112,10 +112,10 @@ impl Routing {
                 self.release(&mut tx, &item, &mut events).await?;
                 events.push(
                     OfferClosedV1 {
-                        offer_id: offer_id.to_string(),
-                        conversation_id: item.conversation_id.to_string(),
-                        agent_id: agent_id.to_string(),
-                        state: OfferState::Cancelled.as_str().into(),
+                        offer_id,
+                        conversation_id: item.conversation_id,
+                        agent_id,
+                        state: OfferState::Cancelled,
                     },
                     now,
                 );
@@ -137,18 +137,18 @@ impl Routing {
         .await?;
         events.push(
             OfferClosedV1 {
-                offer_id: offer_id.to_string(),
-                conversation_id: item.conversation_id.to_string(),
-                agent_id: agent_id.to_string(),
-                state: OfferState::Accepted.as_str().into(),
+                offer_id,
+                conversation_id: item.conversation_id,
+                agent_id,
+                state: OfferState::Accepted,
             },
             now,
         );
         events.push(
             ConversationAssignedV1 {
-                conversation_id: item.conversation_id.to_string(),
-                agent_id: agent_id.to_string(),
-                queue_id: item.queue().map(|q| q.to_string()),
+                conversation_id: item.conversation_id,
+                agent_id,
+                queue_id: item.queue().map(Into::into),
                 how: "accept".into(),
             },
             now,
@@ -199,7 +199,7 @@ impl Routing {
                 }),
             None => None,
         };
-        let (offer_id, conversation_id, agent_id) = (offer_id.to_string(), item.conversation_id.to_string(), offer.agent_id.to_string());
+        let (offer_id, conversation_id, agent_id) = (offer_id, item.conversation_id, offer.agent_id);
         if end == OfferEnd::Expired {
             events.push(
                 OfferExpiredV1 {
@@ -215,7 +215,7 @@ impl Routing {
                     offer_id,
                     conversation_id,
                     agent_id,
-                    state: outcome.into(),
+                    state: end.state(),
                 },
                 now,
             );
@@ -306,15 +306,17 @@ impl Routing {
             ("supervisor_assign", ItemState::Offered) => {
                 if let Some(offer) = item.offer_id {
                     offers::set_state(&mut *tx, offer, OfferState::Cancelled).await?;
-                    events.push(
-                        OfferClosedV1 {
-                            offer_id: offer.to_string(),
-                            conversation_id: conversation_id.to_string(),
-                            agent_id: item.agent().map(|a| a.to_string()).unwrap_or_default(),
-                            state: OfferState::Cancelled.as_str().into(),
-                        },
-                        now,
-                    );
+                    if let Some(agent) = item.agent_id {
+                        events.push(
+                            OfferClosedV1 {
+                                offer_id: offer,
+                                conversation_id: conversation_id.into(),
+                                agent_id: agent,
+                                state: OfferState::Cancelled,
+                            },
+                            now,
+                        );
+                    }
                 }
                 self.release(&mut tx, &item, &mut events).await?;
             }
@@ -345,9 +347,9 @@ impl Routing {
             .await?;
         events.push(
             ConversationAssignedV1 {
-                conversation_id: conversation_id.to_string(),
-                agent_id: agent_id.to_string(),
-                queue_id: item.queue().map(|q| q.to_string()),
+                conversation_id: conversation_id.into(),
+                agent_id: agent_id.into(),
+                queue_id: item.queue().map(Into::into),
                 how: how.into(),
             },
             now,

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchboard_domain::ids::{ChannelId, ConversationId, MessageId, NumberId};
 
 use secrecy::SecretString;
 use switchboard_bus::events::{OutboundContent, OutboundSendV1};
@@ -51,13 +52,11 @@ async fn main() {
     });
 
     // Session's channel directory (faked: this measures sender, not session) and the numbers.
-    let channel_id = uuid::Uuid::now_v7().to_string();
+    let channel_id = ChannelId::generate();
     let directory = FakeDirectory::new();
-    directory.put(&channel_id, FakeChannel::active(ACCOUNT, TOKEN));
+    directory.put(&channel_id.to_string(), FakeChannel::active(ACCOUNT, TOKEN));
     let directory_url = directory.serve().await;
-    let numbers: Vec<(String, String)> = (0..NUMBERS)
-        .map(|i| (uuid::Uuid::now_v7().to_string(), format!("+1415560{i:04}")))
-        .collect();
+    let numbers: Vec<(NumberId, String)> = (0..NUMBERS).map(|i| (NumberId::generate(), format!("+1415560{i:04}"))).collect();
     emulator.setup_account(AccountSetup {
         account_sid: ACCOUNT.into(),
         auth_token: TOKEN.into(),
@@ -152,10 +151,10 @@ async fn main() {
     for i in 0..messages {
         let (number_id, phone) = &numbers[i % NUMBERS];
         let event = OutboundSendV1 {
-            message_id: uuid::Uuid::now_v7().to_string(),
-            conversation_id: uuid::Uuid::now_v7().to_string(),
-            channel_id: channel_id.clone(),
-            number_id: number_id.clone(),
+            message_id: MessageId::generate(),
+            conversation_id: ConversationId::generate(),
+            channel_id,
+            number_id: *number_id,
             from: format!("whatsapp:{phone}"),
             to: "whatsapp:+5511999990000".into(),
             content: OutboundContent::Text {

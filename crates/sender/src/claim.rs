@@ -83,8 +83,8 @@ impl Claims {
     pub(crate) async fn claim(&self, id: Uuid, event: &OutboundSendV1) -> Result<Claim, HandleError> {
         let row: Option<(String, i32, bool, OffsetDateTime, f64)> = sqlx::query_as(CLAIM)
             .bind(id)
-            .bind(Uuid::parse_str(&event.channel_id).ok())
-            .bind(Uuid::parse_str(&event.number_id).ok())
+            .bind(event.channel_id)
+            .bind(event.number_id)
             .bind(self.lease.as_secs_f64())
             .fetch_optional(&self.pool)
             .await

@@ -40,13 +40,6 @@ impl CredentialStore {
         })
     }
 
-    /// The credentials of channel `raw`, named as an event names it: text that is not an id
-    /// names no channel, as gone as a deleted one.
-    pub async fn get_named(&self, raw: &str) -> Result<Credentials, CredentialsError> {
-        let channel_id: ChannelId = raw.parse().map_err(|_| CredentialsError::Gone)?;
-        self.get(channel_id).await
-    }
-
     /// Returns the credentials of `channel_id`.
     pub async fn get(&self, channel_id: ChannelId) -> Result<Credentials, CredentialsError> {
         match self.directory.resolve(channel_id).await {

@@ -13,6 +13,7 @@ use opentelemetry::metrics::Counter;
 use sqlx::PgPool;
 use switchboard_bus::events::{OutboundAcceptedV1, OutboundCancelledV1, OutboundContent, OutboundFailedV1, OutboundSendV1};
 use switchboard_bus::{Envelope, Event, HandleError, Handler, Incoming};
+use switchboard_domain::ids::ChannelId;
 use switchboard_storage::outbox::{Outbox, OutboxRecord};
 use switchboard_twilio::messages::CreateMessage;
 use switchboard_twilio::{Credentials, TwilioClient, TwilioError};
@@ -64,8 +65,8 @@ impl App {
     }
 
     /// Returns the credentials of a channel (template sync).
-    pub async fn credentials_for(&self, channel_id: &str) -> Result<Credentials, CredentialsError> {
-        self.credentials.get_named(channel_id).await
+    pub async fn credentials_for(&self, channel_id: ChannelId) -> Result<Credentials, CredentialsError> {
+        self.credentials.get(channel_id).await
     }
 }
 
@@ -79,10 +80,6 @@ impl SendHandler {
     pub fn new(app: Arc<App>) -> Self {
         Self { app }
     }
-}
-
-fn message_id(raw: &str) -> Result<Uuid, HandleError> {
-    Uuid::parse_str(raw).map_err(|_| HandleError::Reject(anyhow::anyhow!("message_id is not a UUID")))
 }
 
 impl Handler for SendHandler {
@@ -130,7 +127,7 @@ fn request(event: &OutboundSendV1) -> CreateMessage {
 
 impl App {
     async fn send(&self, event: &OutboundSendV1, attempt: u32) -> Result<(), HandleError> {
-        let id = message_id(&event.message_id)?;
+        let id = event.message_id.uuid();
         // One round trip claims the send under a lease (crate::claim). A send Twilio already
         // accepted, or one cancelled or failed for good, is never sent again; one another copy
         // holds waits.
@@ -142,7 +139,7 @@ impl App {
             Claim::Held(wait) => return Err(HandleError::Defer(wait)),
             Claim::Go { fence, reconcile, since } => (fence, reconcile, since),
         };
-        let credentials = match self.credentials.get_named(&event.channel_id).await {
+        let credentials = match self.credentials.get(event.channel_id).await {
             Ok(c) => c,
             Err(CredentialsError::Gone) => {
                 return self
@@ -185,7 +182,10 @@ impl App {
             self.settings.default_rate_per_second
         };
         let max_wait = Duration::from_millis(self.settings.max_rate_wait_ms);
-        match self.limiter.reserve(&event.number_id, &credentials.account_sid, rate, max_wait) {
+        match self
+            .limiter
+            .reserve(&event.number_id.to_string(), &credentials.account_sid, rate, max_wait)
+        {
             Ok(at) => tokio::time::sleep_until(at).await,
             Err(wait) => {
                 self.claims.release(id, fence, Sent::No).await?;
@@ -285,8 +285,8 @@ impl App {
 
     async fn accepted(&self, id: Uuid, event: &OutboundSendV1, sid: &str, status: &str) -> Result<(), HandleError> {
         let accepted = OutboundAcceptedV1 {
-            message_id: event.message_id.clone(),
-            channel_id: event.channel_id.clone(),
+            message_id: event.message_id,
+            channel_id: event.channel_id,
             twilio_sid: sid.into(),
             status: status.into(),
         };
@@ -309,8 +309,8 @@ impl App {
     async fn fail(&self, id: Uuid, fence: i32, event: &OutboundSendV1, code: Option<u32>, text: &str) -> Result<(), HandleError> {
         tracing::warn!(message_id = %id, error_code = ?code, reason = text, "send failed permanently");
         let failed = OutboundFailedV1 {
-            message_id: event.message_id.clone(),
-            channel_id: event.channel_id.clone(),
+            message_id: event.message_id,
+            channel_id: event.channel_id,
             error_code: code,
             error_message: text.into(),
         };
@@ -330,7 +330,7 @@ impl App {
     }
 
     async fn cancel(&self, event: &OutboundCancelledV1) -> Result<(), HandleError> {
-        let id = message_id(&event.message_id)?;
+        let id = event.message_id.uuid();
         sqlx::query(
             "INSERT INTO sender.deliveries (message_id, status) VALUES ($1, 'cancelled') \
              ON CONFLICT (message_id) DO UPDATE SET status = 'cancelled', updated_at = now() WHERE sender.deliveries.twilio_sid IS NULL",

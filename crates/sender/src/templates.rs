@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use switchboard_bus::events::SyncTemplatesV1;
 use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
+use switchboard_domain::ids::ChannelId;
 use switchboard_proto::common::v1::PageRequest;
 use switchboard_proto::session::v1::session_service_client::SessionServiceClient;
 use switchboard_proto::session::v1::{ListChannelsRequest, SyncTemplatesRequest, SyncedTemplate};
@@ -39,7 +40,7 @@ impl TemplateSync {
     }
 
     /// Syncs one channel; returns (created, updated).
-    pub async fn sync_channel(&self, channel_id: &str) -> anyhow::Result<(u32, u32)> {
+    pub async fn sync_channel(&self, channel_id: ChannelId) -> anyhow::Result<(u32, u32)> {
         let credentials = self.app.credentials_for(channel_id).await?;
         let mut templates = Vec::new();
         let mut next: Option<String> = None;
@@ -70,13 +71,13 @@ impl TemplateSync {
             .session
             .clone()
             .sync_templates(SyncTemplatesRequest {
-                channel_id: channel_id.to_owned(),
+                channel_id: channel_id.to_string(),
                 templates,
             })
             .await?
             .into_inner();
         tracing::info!(
-            channel_id,
+            %channel_id,
             fetched,
             created = response.created,
             updated = response.updated,
@@ -101,7 +102,11 @@ impl TemplateSync {
                 .await?
                 .into_inner();
             for channel in &page.channels {
-                if let Err(error) = self.sync_channel(&channel.id).await {
+                let Ok(channel_id) = channel.id.parse() else {
+                    tracing::warn!(channel_id = %channel.id, "session listed a channel whose id is not a UUID; skipped");
+                    continue;
+                };
+                if let Err(error) = self.sync_channel(channel_id).await {
                     tracing::warn!(channel_id = %channel.id, error = %format!("{error:#}"), "template sync failed");
                 }
             }
@@ -126,7 +131,7 @@ impl Handler for TemplateSync {
         for incoming in batch {
             let envelope: Envelope<SyncTemplatesV1> = incoming.json()?;
             let result = match &envelope.payload.channel_id {
-                Some(channel) => self.sync_channel(channel).await.map(|_| ()),
+                Some(channel) => self.sync_channel(*channel).await.map(|_| ()),
                 None => self.sync_all().await,
             };
             result.map_err(HandleError::Retry)?;

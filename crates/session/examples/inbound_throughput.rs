@@ -131,7 +131,7 @@ async fn main() {
         let sid = format!("SM{i:032x}");
         let ordering_key = format!("{}|{from}", channel.id);
         let event = InboundReceivedV1 {
-            channel_id: channel.id.clone(),
+            channel_id: channel.id.parse().expect("session answers a channel id"),
             message_sid: sid.clone(),
             shard: switchboard_bus::shard_for(&ordering_key, 8),
             ordering_key,

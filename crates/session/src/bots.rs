@@ -274,14 +274,14 @@ impl Session {
             .await?;
         let ctx = self.send_context(tx, c.id).await?;
         let turn = BotTurnV1 {
-            turn_id: Uuid::now_v7().to_string(),
-            bot_id: bot_id.to_string(),
-            conversation_id: c.id.to_string(),
-            channel_id: c.channel_id.to_string(),
+            turn_id: switchboard_domain::ids::TurnId::generate(),
+            bot_id: bot_id.into(),
+            conversation_id: c.id,
+            channel_id: c.channel_id,
             number: ctx.number_phone.clone(),
-            workstream_id: c.workstream_id.map(|w| w.to_string()),
+            workstream_id: c.workstream_id,
             customer: BotCustomer {
-                id: c.customer_id.to_string(),
+                id: c.customer_id,
                 phone: customer.0,
                 bsuid: ctx.customer_bsuid.clone(),
                 name: customer.1,
@@ -315,7 +315,7 @@ fn bot_message(m: &MessageRow) -> BotMessage {
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     BotMessage {
-        id: m.id.to_string(),
+        id: m.id,
         body: m.body.clone(),
         media_types,
         location,

@@ -132,15 +132,15 @@ impl Session {
         }
         events.push(
             ConversationStatusChangedV1 {
-                conversation_id: c.id.to_string(),
-                number_id: c.number_id.to_string(),
-                workstream_id: updated.workstream_id.map(|w| w.to_string()),
-                from: from.as_str().into(),
-                to: to.as_str().into(),
+                conversation_id: c.id,
+                number_id: c.number_id,
+                workstream_id: updated.workstream_id,
+                from,
+                to,
                 transition: input.transition.name().into(),
                 reason: reason_name(reason.code()),
-                agent_id: updated.agent_id.or(c.agent_id).map(|a| a.to_string()),
-                queue_id: updated.queue_id.map(|q| q.to_string()),
+                agent_id: updated.agent_id.or(c.agent_id),
+                queue_id: updated.queue_id,
                 at: now,
             },
             now,

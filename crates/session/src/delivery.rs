@@ -19,12 +19,13 @@ use sqlx::PgConnection;
 use switchboard_bus::events::{MessageStatusV1, OutboundAcceptedV1, OutboundFailedV1, StatusReceivedV1, WorkstreamUpdatedV1};
 use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
 use switchboard_domain::delivery::{Delivery, DeliveryStatus};
+use switchboard_domain::ids::MessageId;
 use switchboard_domain::indicators::ReadReceipts;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::{Events, Session};
-use crate::error::{SessionError, parse_id};
+use crate::error::SessionError;
 use crate::inbound::classify;
 use crate::store::delivery::{self as store, Pending, Tracked, Waiting};
 
@@ -92,7 +93,7 @@ pub fn lane(incoming: &Incoming) -> u64 {
     let key = match Report::parse(incoming) {
         Ok(Report::Status(e)) => format!("{}|{}", e.channel_id, e.message_sid),
         Ok(Report::Accepted(e)) => format!("{}|{}", e.channel_id, e.twilio_sid),
-        Ok(Report::Failed(e)) => e.message_id,
+        Ok(Report::Failed(e)) => e.message_id.to_string(),
         Err(_) => String::new(),
     };
     switchboard_bus::key_hash(&key)
@@ -140,12 +141,12 @@ impl Tracked {
         self.error_message.clone_from(&error_message);
         self.moved = true;
         Some(MessageStatusV1 {
-            conversation_id: self.conversation_id.to_string(),
-            message_id: self.id.to_string(),
+            conversation_id: self.conversation_id.into(),
+            message_id: self.id.into(),
             status: self.status.clone(),
             error_code: delivery.error_code,
             error_message,
-            agent_id: self.agent_id.map(|a| a.to_string()),
+            agent_id: self.agent_id.map(Into::into),
         })
     }
 }
@@ -153,10 +154,10 @@ impl Tracked {
 /// Records each status a message moved to in that message's own trace (the agent's or bot's
 /// reply it was sent in), linked to the callback's trace: so the reply's trace ends with its
 /// delivery and read, though Twilio's callbacks carry no trace context.
-fn trace_moves(started: std::time::SystemTime, moves: &[(String, String)], messages: &[Tracked]) {
+fn trace_moves(started: std::time::SystemTime, moves: &[(MessageId, String)], messages: &[Tracked]) {
     use opentelemetry::KeyValue;
     for (id, status) in moves {
-        let Some(message) = Uuid::parse_str(id).ok().and_then(|id| messages.iter().find(|m| m.id == id)) else {
+        let Some(message) = messages.iter().find(|m| m.id == id.uuid()) else {
             continue;
         };
         let Some(traceparent) = message.traceparent.as_deref() else {
@@ -164,7 +165,7 @@ fn trace_moves(started: std::time::SystemTime, moves: &[(String, String)], messa
         };
         let mut attributes = vec![
             KeyValue::new(switchboard_telemetry::semconv::SWITCHBOARD_SERVICE, "session"),
-            KeyValue::new("message_id", id.clone()),
+            KeyValue::new("message_id", id.to_string()),
             KeyValue::new(switchboard_telemetry::semconv::CONVERSATION_ID, message.conversation_id.to_string()),
             KeyValue::new("message.status", status.clone()),
         ];
@@ -194,7 +195,6 @@ impl Session {
     /// Applies a batch of delivery reports in one transaction (see the module documentation).
     pub async fn apply_reports(&self, reports: &[Report]) -> Result<(), SessionError> {
         let started = std::time::SystemTime::now();
-        // Ids first: a bad one refuses the batch before anything is written.
         let mut parsed = Vec::with_capacity(reports.len());
         let mut sids: Vec<(Uuid, &str)> = Vec::new();
         let mut accepted: Vec<(Uuid, Uuid, &str)> = Vec::new();
@@ -202,12 +202,12 @@ impl Session {
         for report in reports {
             parsed.push(match report {
                 Report::Status(e) => {
-                    let channel = parse_id(&e.channel_id, "channel_id")?;
+                    let channel = e.channel_id.uuid();
                     sids.push((channel, &e.message_sid));
                     Parsed::Status(channel, e)
                 }
                 Report::Accepted(e) => {
-                    let (channel, message) = (parse_id(&e.channel_id, "channel_id")?, parse_id(&e.message_id, "message_id")?);
+                    let (channel, message) = (e.channel_id.uuid(), e.message_id.uuid());
                     sids.push((channel, &e.twilio_sid));
                     if !accepted.iter().any(|(m, _, _)| *m == message) {
                         accepted.push((message, channel, &e.twilio_sid));
@@ -215,7 +215,7 @@ impl Session {
                     Parsed::Accepted(message, e)
                 }
                 Report::Failed(e) => {
-                    let message = parse_id(&e.message_id, "message_id")?;
+                    let message = e.message_id.uuid();
                     failed.push(message);
                     Parsed::Failed(message, e)
                 }
@@ -254,12 +254,12 @@ impl Session {
         }
         let mut events = Events::default();
         let mut keep: Vec<Waiting<'_>> = Vec::new();
-        let mut moves: Vec<(String, String)> = Vec::new();
+        let mut moves: Vec<(MessageId, String)> = Vec::new();
         let now = self.now();
         for report in &parsed {
             let mut emit = |event: Option<MessageStatusV1>| {
                 if let Some(event) = event {
-                    moves.push((event.message_id.clone(), event.status.clone()));
+                    moves.push((event.message_id, event.status.clone()));
                     events.push(event, now);
                 }
             };
@@ -335,7 +335,7 @@ impl Session {
 
     /// Stores the workstream settings routing published.
     pub async fn apply_workstream(&self, event: &WorkstreamUpdatedV1) -> Result<(), SessionError> {
-        let id = parse_id(&event.workstream_id, "workstream_id")?;
+        let id = event.workstream_id;
         if event.deleted {
             sqlx::query("DELETE FROM session.workstreams WHERE id = $1")
                 .bind(id)
@@ -344,7 +344,7 @@ impl Session {
             self.config.invalidation.invalidate();
             return Ok(());
         }
-        let bot = event.bot_id.as_deref().map(|b| parse_id(b, "bot_id")).transpose()?;
+        let bot = event.bot_id;
         sqlx::query(
             "INSERT INTO session.workstreams (id, waiting_auto_close_secs, bot_id, bot_inactivity_secs, updated_at, default_language, \
              open_auto_close_secs, active_auto_close_secs, wrap_up_auto_close_secs, context_variables, read_receipts, window_template) \

@@ -12,6 +12,7 @@ use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
 use switchboard_domain::attachment::{AttachmentSettings, InboundDecision, InboundFile, decide_inbound};
 use switchboard_domain::automated::{RenderContext, Trigger};
 use switchboard_domain::conversation::{ConversationStatus, StatusReason, Transition};
+use switchboard_domain::ids::ChannelId;
 use switchboard_twilio::InboundMessage;
 use switchboard_twilio::webhook::make_storable;
 use tracing::Instrument as _;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::app::{Events, Session};
 use crate::config_cache::NumberForInbound;
 use crate::conversations::{ConversationRow, TransitionInput};
-use crate::error::{SessionError, parse_id};
+use crate::error::SessionError;
 use crate::store::{conversations, customers, messages};
 use crate::unroutable::Reason;
 
@@ -65,18 +66,18 @@ impl Handler for InboundHandler {
         let mut tx = session.pool.begin().await.map_err(|e| classify(e.into()))?;
         let mut events = Events::default();
         let mut seen = session.known_sids(&mut tx, &parsed).await.map_err(classify)?;
-        let mut numbers: HashMap<(String, String), Result<Arc<NumberForInbound>, Reason>> = HashMap::new();
+        let mut numbers: HashMap<(ChannelId, String), Result<Arc<NumberForInbound>, Reason>> = HashMap::new();
         for ((event, message), span) in parsed.iter().zip(&spans) {
-            if !seen.insert((event.channel_id.clone(), message.message_sid.clone())) {
+            if !seen.insert((event.channel_id, message.message_sid.clone())) {
                 tracing::debug!(message_sid = %message.message_sid, "duplicate inbound message ignored");
                 continue;
             }
-            let key = (event.channel_id.clone(), message.to.as_str().to_owned());
+            let key = (event.channel_id, message.to.as_str().to_owned());
             let number = match numbers.get(&key) {
                 Some(n) => n.clone(),
                 None => {
                     let n = session
-                        .number_for_inbound(&mut tx, &event.channel_id, message)
+                        .number_for_inbound(&mut tx, event.channel_id, message)
                         .await
                         .map_err(classify)?;
                     numbers.insert(key, n.clone());
@@ -145,11 +146,11 @@ impl Session {
         &self,
         tx: &mut PgConnection,
         batch: &[(InboundReceivedV1, InboundMessage)],
-    ) -> Result<HashSet<(String, String)>, SessionError> {
+    ) -> Result<HashSet<(ChannelId, String)>, SessionError> {
         let mut channels = Vec::with_capacity(batch.len());
         let mut sids = Vec::with_capacity(batch.len());
         for (event, message) in batch {
-            channels.push(parse_id(&event.channel_id, "channel_id")?);
+            channels.push(event.channel_id);
             sids.push(message.message_sid.clone());
         }
         channels.sort_unstable();
@@ -157,18 +158,17 @@ impl Session {
         // Both lists as index conditions (a join on UNNEST was planned as a scan of every
         // message); the result may hold pairs not in the batch, which callers never ask about.
         let rows = messages::stored_sids(&mut *tx, &channels, &sids).await?;
-        Ok(rows.into_iter().map(|(c, s)| (c.to_string(), s)).collect())
+        Ok(rows.into_iter().collect())
     }
 
     /// Returns the live number a message was sent to, or why it cannot be taken.
     pub(crate) async fn number_for_inbound(
         &self,
         tx: &mut PgConnection,
-        channel_id: &str,
+        channel_id: ChannelId,
         message: &InboundMessage,
     ) -> Result<Result<Arc<NumberForInbound>, Reason>, SessionError> {
-        let channel_id = parse_id(channel_id, "channel_id")?;
-        let number = self.config.inbound_number(tx, channel_id, message.to.as_str()).await?;
+        let number = self.config.inbound_number(tx, channel_id.uuid(), message.to.as_str()).await?;
         Ok(match number {
             None => Err(Reason::UnknownNumber),
             Some(number) if !number.live => Err(Reason::InactiveNumber),
@@ -185,7 +185,7 @@ impl Session {
         number: &NumberForInbound,
         events: &mut Events,
     ) -> Result<(), SessionError> {
-        let channel_id = parse_id(&event.channel_id, "channel_id")?;
+        let channel_id = event.channel_id.uuid();
         let received_at = event.received_at;
         let now = self.now();
         let customer_id = self.upsert_customer(tx, channel_id, message).await?;
@@ -260,14 +260,11 @@ impl Session {
         crate::metrics::opened(matches!(opened, Opening::Reopened { .. }));
         events.push(
             ConversationOpenedV1 {
-                conversation_id: conversation.id.to_string(),
-                channel_id: channel_id.to_string(),
-                number_id: number.id.to_string(),
-                workstream_id: conversation
-                    .workstream_id
-                    .or(number.workstream_id.map(Into::into))
-                    .map(|w| w.to_string()),
-                customer_id: customer_id.to_string(),
+                conversation_id: conversation.id,
+                channel_id: channel_id.into(),
+                number_id: number.id.into(),
+                workstream_id: conversation.workstream_id.or(number.workstream_id.map(Into::into)),
+                customer_id: customer_id.into(),
                 customer_phone: message.customer.phone().map(|p| p.as_str().to_owned()),
                 customer_bsuid: message.customer.bsuid().map(|b| b.as_str().to_owned()),
                 profile_name: message.profile_name.clone(),
@@ -276,7 +273,7 @@ impl Session {
                 button_payload: message.button.as_ref().and_then(|b| b.payload.clone()),
                 attributes: conversation.attributes(),
                 reopened: matches!(opened, Opening::Reopened { .. }),
-                previous_agent_id: previous_agent.map(|a| a.to_string()),
+                previous_agent_id: previous_agent.map(Into::into),
                 last_customer_message_at: received_at,
             },
             now,

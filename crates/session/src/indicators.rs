@@ -103,10 +103,10 @@ impl Session {
         if decision.announce_typing {
             events.push(
                 ConversationTypingV1 {
-                    conversation_id: id.to_string(),
-                    agent_id: agent.to_string(),
-                    queue_id: f.queue_id.map(|q| q.to_string()),
-                    channel_id: f.channel_id.to_string(),
+                    conversation_id: id.into(),
+                    agent_id: agent.into(),
+                    queue_id: f.queue_id.map(Into::into),
+                    channel_id: f.channel_id.into(),
                     indicator_message_sid: indicator.clone(),
                 },
                 now,
@@ -115,10 +115,10 @@ impl Session {
         if decision.mark_read {
             events.push(
                 ConversationReadV1 {
-                    conversation_id: id.to_string(),
-                    agent_id: agent.to_string(),
-                    queue_id: f.queue_id.map(|q| q.to_string()),
-                    channel_id: f.channel_id.to_string(),
+                    conversation_id: id.into(),
+                    agent_id: agent.into(),
+                    queue_id: f.queue_id.map(Into::into),
+                    channel_id: f.channel_id.into(),
                     // A typing event already carries the indicator: one Twilio call, not two.
                     indicator_message_sid: indicator.clone().filter(|_| !decision.announce_typing),
                     read_at: now,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::PgConnection;
 use switchboard_bus::events::{ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1};
 use switchboard_domain::automated::{self, RenderContext, Trigger};
-use switchboard_domain::ids::{AgentId, BotId};
+use switchboard_domain::ids::{AgentId, BotId, ClientMessageId};
 use switchboard_domain::policy::{self, Approved, Author, OutboundContent};
 use uuid::Uuid;
 
@@ -69,7 +69,7 @@ pub struct SendRequest {
     pub author: Author,
     pub author_id: Option<Uuid>,
     pub content: SendContent,
-    pub client_message_id: Option<String>,
+    pub client_message_id: Option<ClientMessageId>,
 }
 
 /// What happened to an automated message.
@@ -109,7 +109,7 @@ impl Session {
             SendContent::Media { url, .. } => Some(url.as_str()),
             _ => None,
         };
-        policy::check_lengths(request.client_message_id.as_deref(), media_url).map_err(SessionError::Invalid)?;
+        policy::check_lengths(request.client_message_id.as_ref().map(ClientMessageId::as_str), media_url).map_err(SessionError::Invalid)?;
         let now = self.now();
         let mut tx = self.pool.begin().await?;
         // Sends to one conversation go one at a time (the client-id check below, and their
@@ -118,7 +118,7 @@ impl Session {
         crate::store::conversations::touch(&mut *tx, request.conversation_id, now).await?;
         let ctx = sqlx::query_as::<_, SendContext>(CONTEXT_AND_CLIENT_ID)
             .bind(request.conversation_id)
-            .bind(request.client_message_id.as_deref())
+            .bind(request.client_message_id.as_ref().map(ClientMessageId::as_str))
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(SessionError::NotFound("conversation"))?;
@@ -193,7 +193,7 @@ impl Session {
                 &Sending {
                     author: request.author,
                     author_id: request.author_id,
-                    client_message_id: request.client_message_id.as_deref(),
+                    client_message_id: request.client_message_id.as_ref().map(ClientMessageId::as_str),
                     file: file.as_ref(),
                 },
                 &mut events,
@@ -261,10 +261,10 @@ impl Session {
         let message = store::insert_outbound(&mut *tx, outbound, now).await?;
         events.push(
             OutboundSendV1 {
-                message_id: message.id.to_string(),
-                conversation_id: ctx.conversation_id.to_string(),
-                channel_id: ctx.channel_id.to_string(),
-                number_id: ctx.number_id.to_string(),
+                message_id: message.id,
+                conversation_id: ctx.conversation_id.into(),
+                channel_id: ctx.channel_id.into(),
+                number_id: ctx.number_id.into(),
                 from: format!("whatsapp:{}", ctx.number_phone),
                 to: ctx.reply_to()?,
                 content: wire_content(approved),
@@ -279,15 +279,15 @@ impl Session {
 
     pub(crate) fn message_event(&self, m: &MessageRow, agent_id: Option<AgentId>, bot_id: Option<BotId>) -> ConversationMessageV1 {
         ConversationMessageV1 {
-            conversation_id: m.conversation_id.to_string(),
-            message_id: m.id.to_string(),
+            conversation_id: m.conversation_id,
+            message_id: m.id,
             seq: m.seq,
             direction: m.direction,
             author_kind: m.author_kind,
             body: m.body.clone(),
             status: m.status.clone(),
-            agent_id: agent_id.map(|a| a.to_string()),
-            bot_id: bot_id.map(|b| b.to_string()),
+            agent_id,
+            bot_id,
             at: m.created_at,
         }
     }

@@ -278,11 +278,11 @@ impl Session {
         {
             events.push(
                 switchboard_bus::events::ConversationOpenedV1 {
-                    conversation_id: c.id.to_string(),
-                    channel_id: c.channel_id.to_string(),
-                    number_id: number.id.to_string(),
-                    workstream_id: number.settings.workstream_id.map(|w| w.to_string()),
-                    customer_id: c.customer_id.to_string(),
+                    conversation_id: c.id,
+                    channel_id: c.channel_id,
+                    number_id: number.id,
+                    workstream_id: number.settings.workstream_id.map(Into::into),
+                    customer_id: c.customer_id,
                     customer_phone: phone.clone(),
                     customer_bsuid: bsuid.clone(),
                     profile_name: profile_name.clone(),
@@ -343,7 +343,7 @@ impl Session {
         for message_id in &failed {
             events.push(
                 OutboundCancelledV1 {
-                    message_id: message_id.to_string(),
+                    message_id: (*message_id).into(),
                 },
                 now,
             );

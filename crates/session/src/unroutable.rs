@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::Session;
-use crate::error::{SessionError, parse_id};
+use crate::error::SessionError;
 
 /// Why no number takes a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl Session {
         message: &InboundMessage,
         reason: Reason,
     ) -> Result<(), SessionError> {
-        let channel_id = parse_id(&event.channel_id, "channel_id")?;
+        let channel_id = event.channel_id.uuid();
         let params: serde_json::Map<String, serde_json::Value> = event
             .params
             .iter()

@@ -85,9 +85,9 @@ impl Session {
             let templates = self.fitting_templates(&mut tx, c).await?;
             events.push(
                 ConversationWindowClosingV1 {
-                    conversation_id: c.id.to_string(),
-                    agent_id: c.agent_id.map(|a| a.to_string()),
-                    queue_id: c.queue_id.map(|q| q.to_string()),
+                    conversation_id: c.id,
+                    agent_id: c.agent_id,
+                    queue_id: c.queue_id,
                     closes_at: last + WINDOW,
                     templates,
                 },

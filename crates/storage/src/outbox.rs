@@ -58,7 +58,7 @@ impl OutboxRecord {
             routing_key: envelope.payload.routing_key(),
             payload: envelope.to_bytes(),
             headers: switchboard_telemetry::propagation::current_context_map(),
-            part: part_of(envelope.payload.order_key()),
+            part: part_of(&envelope.payload.order_key()),
         }
     }
 }

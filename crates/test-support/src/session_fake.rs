@@ -12,6 +12,7 @@
 //! UNIMPLEMENTED.
 
 use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use switchboard_bus::events::{ConversationOpenedV1, ConversationStatusChangedV1};
@@ -19,25 +20,25 @@ use switchboard_bus::{Envelope, Publisher};
 use switchboard_domain::Clock;
 use switchboard_domain::automated::trigger_for;
 use switchboard_domain::conversation::{ConversationStatus, StatusReason, Transition, apply};
+use switchboard_domain::ids::{AgentId, BotId, ChannelId, ConversationId, CustomerId, NumberId, QueueId, WorkstreamId};
 use switchboard_proto::common::v1::PageInfo;
 use switchboard_proto::session::v1 as pb;
 use switchboard_proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 /// One conversation as the fake keeps it.
 #[derive(Debug, Clone)]
 struct Conversation {
-    id: Uuid,
-    customer_id: Uuid,
+    id: ConversationId,
+    customer_id: CustomerId,
     phone: String,
     status: ConversationStatus,
     reason: StatusReason,
-    agent_id: Option<String>,
-    bot_id: Option<String>,
-    queue_id: Option<String>,
-    workstream_id: Option<String>,
+    agent_id: Option<AgentId>,
+    bot_id: Option<BotId>,
+    queue_id: Option<QueueId>,
+    workstream_id: Option<WorkstreamId>,
     first_message: String,
     transfer_pending: bool,
     transfer_count: u32,
@@ -57,9 +58,9 @@ pub struct Automated {
 #[derive(Default)]
 struct State {
     conversations: Vec<Conversation>,
-    automated: HashMap<Uuid, Vec<Automated>>,
+    automated: HashMap<ConversationId, Vec<Automated>>,
     templates: HashMap<String, Vec<pb::SyncedTemplate>>,
-    workstream_id: Option<String>,
+    workstream_id: Option<WorkstreamId>,
 }
 
 /// The fake session; clones share their state.
@@ -68,16 +69,17 @@ pub struct FakeSession {
     state: Arc<Mutex<State>>,
     publisher: Publisher,
     clock: Arc<dyn Clock>,
-    channel_id: String,
-    number_id: String,
+    channel_id: ChannelId,
+    number_id: NumberId,
 }
 
-fn parse(raw: &str, what: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(raw).map_err(|_| Status::invalid_argument(format!("{what} must be a UUID")))
+fn parse<T: FromStr>(raw: &str, what: &str) -> Result<T, Status> {
+    raw.parse().map_err(|_| Status::invalid_argument(format!("{what} must be a UUID")))
 }
 
-fn non_empty(raw: &str) -> Option<String> {
-    (!raw.is_empty()).then(|| raw.to_owned())
+/// An optional id of a request: empty is none.
+fn non_empty<T: FromStr>(raw: &str, what: &str) -> Result<Option<T>, Status> {
+    (!raw.is_empty()).then(|| parse(raw, what)).transpose()
 }
 
 impl FakeSession {
@@ -88,24 +90,24 @@ impl FakeSession {
             state: Arc::default(),
             publisher,
             clock,
-            channel_id: Uuid::now_v7().to_string(),
-            number_id: Uuid::now_v7().to_string(),
+            channel_id: ChannelId::generate(),
+            number_id: NumberId::generate(),
         }
     }
 
     /// The channel every conversation is on.
-    pub fn channel_id(&self) -> &str {
-        &self.channel_id
+    pub fn channel_id(&self) -> ChannelId {
+        self.channel_id
     }
 
     /// The number every conversation is on.
-    pub fn number_id(&self) -> &str {
-        &self.number_id
+    pub fn number_id(&self) -> NumberId {
+        self.number_id
     }
 
     /// Points the number at `workstream_id`: conversations opened from now on carry it.
-    pub async fn set_workstream(&self, workstream_id: &str) {
-        self.state.lock().await.workstream_id = non_empty(workstream_id);
+    pub async fn set_workstream(&self, workstream_id: WorkstreamId) {
+        self.state.lock().await.workstream_id = Some(workstream_id);
     }
 
     /// Serves the fake on a local port until the test ends; returns its URL.
@@ -123,9 +125,9 @@ impl FakeSession {
     /// The customer `phone` writes `body`, as session stores an inbound message: a live
     /// conversation continues (no event), a Waiting one is reopened, otherwise a new one opens.
     /// Returns the conversation's id once its event (if any) is confirmed by the broker.
-    pub async fn customer_writes(&self, phone: &str, body: &str) -> Uuid {
+    pub async fn customer_writes(&self, phone: &str, body: &str) -> ConversationId {
         let mut state = self.state.lock().await;
-        let workstream_id = state.workstream_id.clone();
+        let workstream_id = state.workstream_id;
         let live = state
             .conversations
             .iter_mut()
@@ -133,7 +135,7 @@ impl FakeSession {
         let (conversation, reopened, previous_agent) = match live {
             Some(c) if c.status == ConversationStatus::Waiting => {
                 let (status, reason) = apply(c.status, Transition::CustomerMessage).expect("Waiting reopens");
-                let previous = c.agent_id.clone();
+                let previous = c.agent_id;
                 (c.status, c.reason, c.agent_id) = (status, reason, None);
                 (c.clone(), true, previous)
             }
@@ -143,9 +145,9 @@ impl FakeSession {
                     .conversations
                     .iter()
                     .find(|c| c.phone == phone)
-                    .map_or_else(Uuid::now_v7, |c| c.customer_id);
+                    .map_or_else(CustomerId::generate, |c| c.customer_id);
                 let c = Conversation {
-                    id: Uuid::now_v7(),
+                    id: ConversationId::generate(),
                     customer_id,
                     phone: phone.to_owned(),
                     status: ConversationStatus::Open,
@@ -164,11 +166,11 @@ impl FakeSession {
         };
         let now = self.clock.now();
         let event = ConversationOpenedV1 {
-            conversation_id: conversation.id.to_string(),
-            channel_id: self.channel_id.clone(),
-            number_id: self.number_id.clone(),
-            workstream_id: conversation.workstream_id.clone(),
-            customer_id: conversation.customer_id.to_string(),
+            conversation_id: conversation.id,
+            channel_id: self.channel_id,
+            number_id: self.number_id,
+            workstream_id: conversation.workstream_id,
+            customer_id: conversation.customer_id,
             customer_phone: Some(phone.to_owned()),
             customer_bsuid: None,
             profile_name: None,
@@ -185,9 +187,8 @@ impl FakeSession {
     }
 
     /// The automated messages asked for on `conversation`, in order.
-    pub async fn automated(&self, conversation: &str) -> Vec<Automated> {
-        let id = Uuid::parse_str(conversation).unwrap_or_default();
-        self.state.lock().await.automated.get(&id).cloned().unwrap_or_default()
+    pub async fn automated(&self, conversation: ConversationId) -> Vec<Automated> {
+        self.state.lock().await.automated.get(&conversation).cloned().unwrap_or_default()
     }
 
     /// The templates last synced for `channel_id`.
@@ -205,9 +206,9 @@ impl FakeSession {
     fn view(&self, c: &Conversation) -> pb::Conversation {
         pb::Conversation {
             id: c.id.to_string(),
-            channel_id: self.channel_id.clone(),
-            number_id: self.number_id.clone(),
-            workstream_id: c.workstream_id.clone().unwrap_or_default(),
+            channel_id: self.channel_id.to_string(),
+            number_id: self.number_id.to_string(),
+            workstream_id: c.workstream_id.map(|id| id.to_string()).unwrap_or_default(),
             customer: Some(pb::Customer {
                 id: c.customer_id.to_string(),
                 phone: c.phone.clone(),
@@ -215,10 +216,10 @@ impl FakeSession {
             }),
             status: c.status.as_str().into(),
             status_reason: c.reason.name(),
-            agent_id: c.agent_id.clone().unwrap_or_default(),
-            queue_id: c.queue_id.clone().unwrap_or_default(),
+            agent_id: c.agent_id.map(|id| id.to_string()).unwrap_or_default(),
+            queue_id: c.queue_id.map(|id| id.to_string()).unwrap_or_default(),
             first_message: c.first_message.clone(),
-            bot_id: c.bot_id.clone().unwrap_or_default(),
+            bot_id: c.bot_id.map(|id| id.to_string()).unwrap_or_default(),
             transfer_count: c.transfer_count,
             window_open: true,
             ..Default::default()
@@ -232,7 +233,11 @@ impl FakeSession {
         state: &mut State,
         request: &pb::TransitionRequest,
     ) -> Result<(pb::Conversation, ConversationStatusChangedV1), Status> {
-        let id = parse(&request.conversation_id, "conversation_id")?;
+        let id: ConversationId = parse(&request.conversation_id, "conversation_id")?;
+        let requested_agent: Option<AgentId> = non_empty(&request.agent_id, "agent_id")?;
+        let requested_bot: Option<BotId> = non_empty(&request.bot_id, "bot_id")?;
+        let requested_queue: Option<QueueId> = non_empty(&request.queue_id, "queue_id")?;
+        let requested_workstream: Option<WorkstreamId> = non_empty(&request.workstream_id, "workstream_id")?;
         let transition = Transition::requested(&request.transition)
             .ok_or_else(|| Status::invalid_argument(format!("unknown transition {:?}", request.transition)))?;
         let c = state
@@ -242,42 +247,40 @@ impl FakeSession {
             .ok_or_else(|| Status::not_found("conversation not found"))?;
         let from = c.status;
         let (to, reason) = apply(from, transition).map_err(|e| Status::failed_precondition(e.to_string()))?;
-        let previous_agent = c.agent_id.clone();
+        let previous_agent = c.agent_id;
         let (agent, bot) = match transition {
-            Transition::Accept | Transition::Pick | Transition::SupervisorAssign => {
-                match (non_empty(&request.agent_id), non_empty(&request.bot_id)) {
-                    (Some(agent), _) => (Some(agent), None),
-                    (None, Some(bot)) => (None, Some(bot)),
-                    (None, None) => {
-                        return Err(Status::invalid_argument(
-                            "agent_id (or bot_id) is required to accept, pick or assign",
-                        ));
-                    }
+            Transition::Accept | Transition::Pick | Transition::SupervisorAssign => match (requested_agent, requested_bot) {
+                (Some(agent), _) => (Some(agent), None),
+                (None, Some(bot)) => (None, Some(bot)),
+                (None, None) => {
+                    return Err(Status::invalid_argument(
+                        "agent_id (or bot_id) is required to accept, pick or assign",
+                    ));
                 }
-            }
-            Transition::Revive => (non_empty(&request.agent_id).or(c.agent_id.clone()), None),
+            },
+            Transition::Revive => (requested_agent.or(c.agent_id), None),
             Transition::ReleaseToQueue => (None, None),
-            _ => (c.agent_id.clone(), c.bot_id.clone()),
+            _ => (c.agent_id, c.bot_id),
         };
         let transfer = request.transfer && transition == Transition::ReleaseToQueue;
         let trigger = trigger_for(transition, to, agent.is_some(), c.transfer_pending);
         (c.status, c.reason, c.agent_id, c.bot_id) = (to, reason, agent, bot);
-        c.queue_id = non_empty(&request.queue_id).or(c.queue_id.take());
-        c.workstream_id = non_empty(&request.workstream_id).or(c.workstream_id.take());
+        c.queue_id = requested_queue.or(c.queue_id);
+        c.workstream_id = requested_workstream.or(c.workstream_id);
         if transfer {
             c.transfer_count += 1;
         }
         c.transfer_pending = transfer || (to != ConversationStatus::Active && c.transfer_pending);
         let event = ConversationStatusChangedV1 {
-            conversation_id: c.id.to_string(),
-            number_id: self.number_id.clone(),
-            workstream_id: c.workstream_id.clone(),
-            from: from.as_str().into(),
-            to: to.as_str().into(),
+            conversation_id: c.id,
+            number_id: self.number_id,
+            workstream_id: c.workstream_id,
+            from,
+            to,
             transition: transition.name().into(),
             reason: reason.name(),
-            agent_id: c.agent_id.clone().or(previous_agent),
-            queue_id: c.queue_id.clone(),
+            agent_id: c.agent_id.or(previous_agent),
+            queue_id: c.queue_id,
             at: self.clock.now(),
         };
         let view = self.view(c);
@@ -331,14 +334,14 @@ impl SessionService for FakeSession {
         Ok(Response::new(pb::SendAutomatedMessageResponse {
             sent: true,
             reason: String::new(),
-            message_id: Uuid::now_v7().to_string(),
+            message_id: switchboard_domain::ids::MessageId::generate().to_string(),
         }))
     }
 
     async fn list_channels(&self, _: Request<pb::ListChannelsRequest>) -> Result<Response<pb::ListChannelsResponse>, Status> {
         Ok(Response::new(pb::ListChannelsResponse {
             channels: vec![pb::Channel {
-                id: self.channel_id.clone(),
+                id: self.channel_id.to_string(),
                 name: "fake".into(),
                 active: true,
                 ..Default::default()
@@ -383,23 +386,22 @@ mod tests {
         let publisher = bus.publisher();
         publisher.connect().await.expect("broker up");
         let fake = FakeSession::new(publisher, Arc::new(switchboard_domain::SystemClock));
-        fake.set_workstream("ws-1").await;
+        let workstream = WorkstreamId::generate();
+        fake.set_workstream(workstream).await;
+        let ana = AgentId::generate();
         let mut client = SessionServiceClient::connect(fake.serve().await).await.expect("the fake serves");
 
-        let id = fake.customer_writes("+5511900000001", "hello").await.to_string();
+        let id = fake.customer_writes("+5511900000001", "hello").await;
         let opened: Envelope<ConversationOpenedV1> = tap.expect(WAIT, "opened", |e: &ConversationOpenedV1| e.conversation_id == id).await;
+        assert_eq!((opened.payload.workstream_id, opened.payload.reopened), (Some(workstream), false));
         assert_eq!(
-            (opened.payload.workstream_id.as_deref(), opened.payload.reopened),
-            (Some("ws-1"), false)
-        );
-        assert_eq!(
-            fake.customer_writes("+5511900000001", "more").await.to_string(),
+            fake.customer_writes("+5511900000001", "more").await,
             id,
             "a live conversation continues"
         );
 
         let transition = |name: &str, agent: &str| pb::TransitionRequest {
-            conversation_id: id.clone(),
+            conversation_id: id.to_string(),
             transition: name.into(),
             agent_id: agent.into(),
             ..Default::default()
@@ -407,17 +409,19 @@ mod tests {
         let refused = client.transition_conversation(transition("accept", "")).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "accept needs an agent");
         let active = client
-            .transition_conversation(transition("accept", "ana"))
+            .transition_conversation(transition("accept", &ana.to_string()))
             .await
             .expect("accept")
             .into_inner();
-        assert_eq!((active.status.as_str(), active.agent_id.as_str()), ("active", "ana"));
+        assert_eq!((active.status.as_str(), active.agent_id), ("active", ana.to_string()));
         let changed: Envelope<ConversationStatusChangedV1> = tap
-            .expect(WAIT, "status changed", |e: &ConversationStatusChangedV1| e.to == "active")
+            .expect(WAIT, "status changed", |e: &ConversationStatusChangedV1| {
+                e.to == ConversationStatus::Active
+            })
             .await;
         assert_eq!(
-            (changed.payload.from.as_str(), changed.payload.reason.as_str()),
-            ("open", "in_conversation")
+            (changed.payload.from, changed.payload.reason.as_str()),
+            (ConversationStatus::Open, "in_conversation")
         );
         let wrong = client.transition_conversation(transition("revive", "")).await.unwrap_err();
         assert_eq!(wrong.code(), tonic::Code::FailedPrecondition, "only Waiting revives");
@@ -426,15 +430,11 @@ mod tests {
             .transition_conversation(transition("close_session", ""))
             .await
             .expect("close");
-        assert_eq!(
-            fake.customer_writes("+5511900000001", "back").await.to_string(),
-            id,
-            "a reopen keeps the id"
-        );
+        assert_eq!(fake.customer_writes("+5511900000001", "back").await, id, "a reopen keeps the id");
         let reopened: Envelope<ConversationOpenedV1> = tap.expect(WAIT, "reopened", |e: &ConversationOpenedV1| e.reopened).await;
-        assert_eq!(reopened.payload.previous_agent_id.as_deref(), Some("ana"));
+        assert_eq!(reopened.payload.previous_agent_id, Some(ana));
         assert_eq!(
-            fake.automated(&id).await[0].trigger,
+            fake.automated(id).await[0].trigger,
             "agent_joined",
             "session's automated message on accept"
         );

@@ -135,9 +135,7 @@ async fn sync_templates(_: AdminCaller, State(s): State<AppState>, Path(id): Pat
     let channel = ChannelId::from(parse_id(&id, "channel id")?);
     // Refuse unknown channels now rather than after the command is queued.
     s.session().get_channel(spb::GetByIdRequest { id: id.clone() }).await.api()?;
-    let event = Envelope::new(SyncTemplatesV1 {
-        channel_id: Some(id.clone()),
-    });
+    let event = Envelope::new(SyncTemplatesV1 { channel_id: Some(channel) });
     s.publisher.publish_event(&event, true).await.map_err(|e| {
         ApiError::new(
             switchboard_service_kit::ErrorCode::Unavailable,

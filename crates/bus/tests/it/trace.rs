@@ -31,9 +31,9 @@ impl Event for Probe {
         "it.trace.v1".into()
     }
 
-    fn order_key(&self) -> &str {
+    fn order_key(&self) -> String {
         let Self::Traced { channel_id } = self;
-        channel_id
+        channel_id.clone()
     }
 }
 

@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 pub const MAX_TOTAL_DECLINES: i32 = 100;
 
 /// An offer's state, as stored in `routing.offers.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OfferState {
     /// Made, waiting for the agent.
     Pending,

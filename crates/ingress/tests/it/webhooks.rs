@@ -80,7 +80,7 @@ async fn valid_webhooks_of_every_kind_are_published_once_to_the_customers_shard(
         let (got_shard, event) = matching[0];
         assert_eq!(*got_shard, shard, "{message_sid} on the customer's shard");
         assert_eq!(event.ordering_key, key);
-        assert_eq!(event.channel_id, CHANNEL);
+        assert_eq!(event.channel_id.to_string(), CHANNEL);
         assert_eq!(event.idempotency_token.as_deref(), Some("803c29b1-163f-4e1a-a6c6-d74f62efab06"));
         assert_eq!(event.params.len(), params.len(), "the verified form travels whole");
     }

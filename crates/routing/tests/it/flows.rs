@@ -1,5 +1,6 @@
 use serde_json::json;
 use switchboard_bus::events::{OfferClosedV1, OfferExpiredV1};
+use switchboard_domain::routing::offer::OfferState;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_test_support::{wait_for, wait_until};
 
@@ -91,11 +92,13 @@ async fn a_declined_or_expired_offer_moves_to_the_next_agent_and_max_declines_ex
     h.clock.advance(time::Duration::seconds(31));
     wait_until(WAIT, "expired", || async { h.offers(&b).await.iter().all(|o| o.id != second.id) }).await;
     tap.expect::<OfferClosedV1>(WAIT, "offer.closed.v1 (declined)", |e| {
-        e.offer_id == first.id && e.state == "declined"
+        e.offer_id.to_string() == first.id && e.state == OfferState::Declined
     })
     .await;
-    tap.expect::<OfferExpiredV1>(WAIT, "offer.expired.v1", |e| e.offer_id == second.id && e.agent_id == b)
-        .await;
+    tap.expect::<OfferExpiredV1>(WAIT, "offer.expired.v1", |e| {
+        e.offer_id.to_string() == second.id && e.agent_id.to_string() == b
+    })
+    .await;
     let item = wait_for(WAIT, "re-queued", || async {
         h.item(&conversation).await.filter(|i| i.state == "queued")
     })

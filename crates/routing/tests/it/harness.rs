@@ -128,7 +128,7 @@ impl Harness {
 
     /// Points the number at a workstream.
     pub async fn feed(&self, workstream_id: &str) {
-        self.fake.set_workstream(workstream_id).await;
+        self.fake.set_workstream(workstream_id.parse().expect("a workstream id")).await;
     }
 
     /// A customer writes; returns the conversation id (a reopen keeps its id).
@@ -138,7 +138,12 @@ impl Harness {
 
     /// The triggers of the automated messages routing asked session to send on `conversation`.
     pub async fn automated(&self, conversation: &str) -> Vec<String> {
-        self.fake.automated(conversation).await.into_iter().map(|a| a.trigger).collect()
+        self.fake
+            .automated(conversation.parse().expect("a conversation id"))
+            .await
+            .into_iter()
+            .map(|a| a.trigger)
+            .collect()
     }
 
     /// `agent` accepts `offer`.

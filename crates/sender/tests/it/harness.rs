@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use switchboard_bus::events::{OutboundContent, OutboundSendV1};
 use switchboard_bus::{Envelope, QueueSpec};
 use switchboard_domain::ManualClock;
+use switchboard_domain::ids::{ChannelId, ConversationId, MessageId, NumberId};
 use switchboard_sender::Config;
 use switchboard_sender::config::SenderSettings;
 use switchboard_test_support::fakes::{FakeChannel, FakeDirectory};
@@ -41,8 +42,8 @@ pub struct Harness {
     pub emulator: Emulator,
     /// Session as sender sees it: the channel directory, and template sync's session calls.
     pub session: FakeSession,
-    pub channel_id: String,
-    pub numbers: Vec<(String, String)>,
+    pub channel_id: ChannelId,
+    pub numbers: Vec<(NumberId, String)>,
     /// The rate configured on every number (0: default).
     pub rate: f64,
     pub callbacks: Arc<Mutex<Vec<Callback>>>,
@@ -138,11 +139,11 @@ impl Harness {
         publisher.connect().await.unwrap();
         let session = FakeSession::new(publisher, Arc::new(clock.clone()));
         let session_url = session.serve().await;
-        let channel_id = session.channel_id().to_owned();
+        let channel_id = session.channel_id();
         let directory = FakeDirectory::new();
-        directory.put(&channel_id, FakeChannel::active(ACCOUNT, TOKEN));
+        directory.put(&channel_id.to_string(), FakeChannel::active(ACCOUNT, TOKEN));
         let directory_url = directory.serve().await;
-        let created: Vec<(String, String)> = phones.into_iter().map(|phone| (uuid::Uuid::now_v7().to_string(), phone)).collect();
+        let created: Vec<(NumberId, String)> = phones.into_iter().map(|phone| (NumberId::generate(), phone)).collect();
 
         let sender_config = Config {
             database_url: SecretString::from(db.url.clone()),
@@ -204,10 +205,10 @@ impl Harness {
     pub fn send_event(&self, number: usize, to: &str, content: OutboundContent) -> OutboundSendV1 {
         let (number_id, phone) = &self.numbers[number];
         OutboundSendV1 {
-            message_id: uuid::Uuid::now_v7().to_string(),
-            conversation_id: uuid::Uuid::now_v7().to_string(),
-            channel_id: self.channel_id.clone(),
-            number_id: number_id.clone(),
+            message_id: MessageId::generate(),
+            conversation_id: ConversationId::generate(),
+            channel_id: self.channel_id,
+            number_id: *number_id,
             from: format!("whatsapp:{phone}"),
             to: format!("whatsapp:{to}"),
             content,
@@ -226,13 +227,14 @@ impl Harness {
     }
 
     /// Waits for the next outbound result event for `message_id`.
-    pub async fn result_for(&mut self, message_id: &str) -> (String, serde_json::Value) {
+    pub async fn result_for(&mut self, message_id: MessageId) -> (String, serde_json::Value) {
         self.result_within(message_id, WAIT).await
     }
 
     /// Like [`Harness::result_for`], waiting up to `wait` for each event.
-    pub async fn result_within(&mut self, message_id: &str, wait: Duration) -> (String, serde_json::Value) {
-        if let Some(result) = self.results.remove(message_id) {
+    pub async fn result_within(&mut self, message_id: MessageId, wait: Duration) -> (String, serde_json::Value) {
+        let message_id = message_id.to_string();
+        if let Some(result) = self.results.remove(&message_id) {
             return result;
         }
         loop {

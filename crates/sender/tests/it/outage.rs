@@ -31,7 +31,7 @@ async fn a_thirty_second_twilio_outage_delays_every_reply_and_each_arrives_exact
         h.publish(e).await;
     }
     for e in &events {
-        let (key, event) = h.result_within(&e.message_id, Duration::from_secs(90)).await;
+        let (key, event) = h.result_within(e.message_id, Duration::from_secs(90)).await;
         assert_eq!(key, "outbound.accepted.v1", "{event}");
     }
     assert!(started.elapsed() >= outage, "nothing was accepted while Twilio was down");
@@ -61,7 +61,7 @@ async fn a_send_that_fails_on_every_attempt_is_reported_failed_not_left_pending(
     });
     let event = h.send_event(0, "+5511900000008", text("never gets through"));
     h.publish(&event).await;
-    let (key, failed) = h.result_for(&event.message_id).await;
+    let (key, failed) = h.result_for(event.message_id).await;
     assert_eq!(key, "outbound.failed.v1", "{failed}");
     assert!(
         failed["error_message"]
@@ -70,8 +70,8 @@ async fn a_send_that_fails_on_every_attempt_is_reported_failed_not_left_pending(
             .contains("gave up after 3 attempts"),
         "the reason names the exhausted retries: {failed}"
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM sender.deliveries WHERE message_id = $1::uuid")
-        .bind(&event.message_id)
+    let status: String = sqlx::query_scalar("SELECT status FROM sender.deliveries WHERE message_id = $1")
+        .bind(event.message_id)
         .fetch_one(&h.db.pool)
         .await
         .unwrap();

@@ -12,7 +12,7 @@ async fn a_text_inside_the_window_and_an_approved_template_go_round_trip_with_si
     h.customer_writes(0, "+5511900000001").await;
     let text_event = h.send_event(0, "+5511900000001", text("Hello from Acme"));
     h.publish(&text_event).await;
-    let (key, accepted) = h.result_for(&text_event.message_id).await;
+    let (key, accepted) = h.result_for(text_event.message_id).await;
     assert_eq!(key, "outbound.accepted.v1");
     let sid = accepted["twilio_sid"].as_str().unwrap().to_owned();
     assert!(sid.starts_with("SM") && sid.len() == 34);
@@ -32,7 +32,7 @@ async fn a_text_inside_the_window_and_an_approved_template_go_round_trip_with_si
         },
     );
     h.publish(&template).await;
-    let (key, accepted) = h.result_for(&template.message_id).await;
+    let (key, accepted) = h.result_for(template.message_id).await;
     assert_eq!(key, "outbound.accepted.v1", "approved templates go outside the window too");
     let template_sid = accepted["twilio_sid"].as_str().unwrap().to_owned();
     wait_until(WAIT, "read callbacks for both", || async {
@@ -63,7 +63,7 @@ async fn free_form_outside_the_window_fails_with_63016_in_its_callback_and_bad_r
     let mut h = Harness::start(1, 0.0, 16).await;
     let event = h.send_event(0, "+5511900000002", text("are you there?"));
     h.publish(&event).await;
-    let (key, accepted) = h.result_for(&event.message_id).await;
+    let (key, accepted) = h.result_for(event.message_id).await;
     assert_eq!(key, "outbound.accepted.v1", "Twilio accepts, then WhatsApp refuses");
     let sid = accepted["twilio_sid"].as_str().unwrap().to_owned();
     let failure = wait_for(WAIT, "undelivered callback", || async {
@@ -80,7 +80,7 @@ async fn free_form_outside_the_window_fails_with_63016_in_its_callback_and_bad_r
 
     let invalid = h.send_event(0, "14155550000", text("bad recipient"));
     h.publish(&invalid).await;
-    let (key, failed) = h.result_for(&invalid.message_id).await;
+    let (key, failed) = h.result_for(invalid.message_id).await;
     assert_eq!(key, "outbound.failed.v1");
     assert_eq!(failed["error_code"], 21211);
     assert!(failed["error_message"].as_str().unwrap().contains("To"), "{failed}");
@@ -93,7 +93,7 @@ async fn free_form_outside_the_window_fails_with_63016_in_its_callback_and_bad_r
         },
     );
     h.publish(&unknown_template).await;
-    assert_eq!(h.result_for(&unknown_template.message_id).await.1["error_code"], 21655);
+    assert_eq!(h.result_for(unknown_template.message_id).await.1["error_code"], 21655);
     h.stop().await;
 }
 
@@ -120,7 +120,7 @@ async fn a_429_storm_is_ridden_out_with_backoff_and_nothing_is_sent_twice() {
         h.publish(e).await;
     }
     for e in &events {
-        assert_eq!(h.result_for(&e.message_id).await.0, "outbound.accepted.v1");
+        assert_eq!(h.result_for(e.message_id).await.0, "outbound.accepted.v1");
     }
     let sent = h.emulator.sent();
     let mut per_body: HashMap<String, usize> = HashMap::new();
@@ -149,7 +149,7 @@ async fn each_number_keeps_to_its_rate_in_every_second() {
         h.publish(e).await;
     }
     for e in &events {
-        assert_eq!(h.result_for(&e.message_id).await.0, "outbound.accepted.v1");
+        assert_eq!(h.result_for(e.message_id).await.0, "outbound.accepted.v1");
     }
     let stats = h.emulator.stats();
     assert_eq!(stats.sent, 60, "{stats:?}");
@@ -165,22 +165,22 @@ async fn a_redelivered_send_whose_sid_was_recorded_is_not_sent_again() {
     h.customer_writes(0, "+5511900000005").await;
     let event = h.send_event(0, "+5511900000005", text("only once"));
     h.publish(&event).await;
-    assert_eq!(h.result_for(&event.message_id).await.0, "outbound.accepted.v1");
+    assert_eq!(h.result_for(event.message_id).await.0, "outbound.accepted.v1");
     // The broker redelivers it (a crash after the SID was recorded, before the ack).
     h.publish(&event).await;
     // A message whose SID was recorded by an earlier attempt that crashed before its ack.
     let crashed = h.send_event(0, "+5511900000005", text("recorded before the crash"));
     sqlx::query("INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, twilio_sid, attempts) VALUES ($1::uuid, $2::uuid, $3::uuid, 'accepted', 'SM00000000000000000000000000000abc', 1)")
-        .bind(&crashed.message_id)
-        .bind(&h.channel_id)
-        .bind(&h.numbers[0].0)
+        .bind(crashed.message_id)
+        .bind(h.channel_id)
+        .bind(h.numbers[0].0)
         .execute(&h.db.pool)
         .await
         .unwrap();
     h.publish(&crashed).await;
     let marker = h.send_event(0, "+5511900000005", text("marker"));
     h.publish(&marker).await;
-    assert_eq!(h.result_for(&marker.message_id).await.0, "outbound.accepted.v1");
+    assert_eq!(h.result_for(marker.message_id).await.0, "outbound.accepted.v1");
     let bodies: Vec<String> = h.emulator.sent().into_iter().filter_map(|m| m.body).collect();
     assert_eq!(bodies.iter().filter(|b| *b == "only once").count(), 1);
     assert!(!bodies.contains(&"recorded before the crash".to_owned()));
@@ -194,7 +194,7 @@ async fn template_sync_brings_content_sids_and_real_approval_statuses() {
         .publisher()
         .publish_event(
             &switchboard_bus::Envelope::new(switchboard_bus::events::SyncTemplatesV1 {
-                channel_id: Some(h.channel_id.clone()),
+                channel_id: Some(h.channel_id),
             }),
             true,
         )
@@ -202,7 +202,7 @@ async fn template_sync_brings_content_sids_and_real_approval_statuses() {
         .unwrap();
     // What sender hands session: every content of the account, one entry per language.
     let templates = wait_for(WAIT, "synced templates", || async {
-        let synced = h.session.synced_templates(&h.channel_id).await;
+        let synced = h.session.synced_templates(&h.channel_id.to_string()).await;
         (synced.len() >= 9).then_some(synced)
     })
     .await;

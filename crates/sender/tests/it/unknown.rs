@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
+use switchboard_domain::ids::MessageId;
 use switchboard_twilio_emulator::Fault;
 
 use crate::harness::{ACCOUNT, Harness, TOKEN, text};
 
-async fn recorded(h: &Harness, message_id: &str) -> (String, Option<String>) {
-    sqlx::query_as("SELECT status, twilio_sid FROM sender.deliveries WHERE message_id = $1::uuid")
+async fn recorded(h: &Harness, message_id: MessageId) -> (String, Option<String>) {
+    sqlx::query_as("SELECT status, twilio_sid FROM sender.deliveries WHERE message_id = $1")
         .bind(message_id)
         .fetch_one(&h.db.pool)
         .await
@@ -32,12 +33,12 @@ async fn a_send_whose_answer_was_lost_is_found_in_twilios_list_and_not_sent_agai
     h.emulator.inject(Fault::LoseResponse { count: 1 });
     let event = h.send_event(0, "+5511900000011", text("accepted, answer lost"));
     h.publish(&event).await;
-    let (key, accepted) = h.result_for(&event.message_id).await;
+    let (key, accepted) = h.result_for(event.message_id).await;
     assert_eq!(key, "outbound.accepted.v1", "{accepted}");
     let sent = copies(&h, "accepted, answer lost");
     assert_eq!(sent.len(), 1, "Twilio got it once");
     assert_eq!(accepted["twilio_sid"], sent[0].as_str(), "the SID found in the list is recorded");
-    assert_eq!(recorded(&h, &event.message_id).await, ("accepted".into(), Some(sent[0].clone())));
+    assert_eq!(recorded(&h, event.message_id).await, ("accepted".into(), Some(sent[0].clone())));
     h.stop().await;
 }
 
@@ -66,15 +67,15 @@ async fn a_send_left_unknown_by_a_crash_is_reconciled_before_any_resend() {
         "INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, attempts, lease_until) \
          VALUES ($1::uuid, $2::uuid, $3::uuid, 'unknown', 1, now() - interval '1 second')",
     )
-    .bind(&event.message_id)
-    .bind(&h.channel_id)
-    .bind(&h.numbers[0].0)
+    .bind(event.message_id)
+    .bind(h.channel_id)
+    .bind(h.numbers[0].0)
     .execute(&h.db.pool)
     .await
     .unwrap();
     // The broker redelivers the send.
     h.publish(&event).await;
-    let (key, accepted) = h.result_for(&event.message_id).await;
+    let (key, accepted) = h.result_for(event.message_id).await;
     assert_eq!(key, "outbound.accepted.v1", "{accepted}");
     assert_eq!(accepted["twilio_sid"], created["sid"]);
     assert_eq!(copies(&h, "sent before the crash").len(), 1, "not sent again");
@@ -85,14 +86,14 @@ async fn a_send_left_unknown_by_a_crash_is_reconciled_before_any_resend() {
         "INSERT INTO sender.deliveries (message_id, channel_id, number_id, status, attempts, lease_until) \
          VALUES ($1::uuid, $2::uuid, $3::uuid, 'unknown', 1, NULL)",
     )
-    .bind(&never.message_id)
-    .bind(&h.channel_id)
-    .bind(&h.numbers[0].0)
+    .bind(never.message_id)
+    .bind(h.channel_id)
+    .bind(h.numbers[0].0)
     .execute(&h.db.pool)
     .await
     .unwrap();
     h.publish(&never).await;
-    assert_eq!(h.result_for(&never.message_id).await.0, "outbound.accepted.v1");
+    assert_eq!(h.result_for(never.message_id).await.0, "outbound.accepted.v1");
     assert_eq!(copies(&h, "died before the call").len(), 1);
     h.stop().await;
 }
@@ -106,18 +107,18 @@ async fn two_copies_of_one_send_in_flight_at_once_reach_twilio_once() {
     let event = h.send_event(0, "+5511900000013", text("one of two copies"));
     h.publish(&event).await;
     h.publish(&event).await;
-    assert_eq!(h.result_for(&event.message_id).await.0, "outbound.accepted.v1");
+    assert_eq!(h.result_for(event.message_id).await.0, "outbound.accepted.v1");
     // Both copies are settled once the row is accepted and no copy is left in the queue.
     let queue = h.bus.topology().queue("sender.outbound");
     switchboard_test_support::wait_until(Duration::from_secs(20), "both copies settled", || async {
-        h.bus.queue_counts(&queue).await.is_some_and(|(ready, _)| ready == 0) && recorded(&h, &event.message_id).await.0 == "accepted"
+        h.bus.queue_counts(&queue).await.is_some_and(|(ready, _)| ready == 0) && recorded(&h, event.message_id).await.0 == "accepted"
     })
     .await;
     let marker = h.send_event(0, "+5511900000013", text("marker"));
     h.publish(&marker).await;
-    assert_eq!(h.result_for(&marker.message_id).await.0, "outbound.accepted.v1");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM sender.deliveries WHERE message_id = $1::uuid")
-        .bind(&event.message_id)
+    assert_eq!(h.result_for(marker.message_id).await.0, "outbound.accepted.v1");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM sender.deliveries WHERE message_id = $1")
+        .bind(event.message_id)
         .fetch_one(&h.db.pool)
         .await
         .unwrap();

@@ -530,7 +530,7 @@ impl SessionService for SessionGrpc {
                 author: Author::parse(&r.author_kind).map_err(SessionError::Invalid)?,
                 author_id: optional_id(&r.author_id, "author_id")?,
                 content,
-                client_message_id: (!r.client_message_id.is_empty()).then_some(r.client_message_id),
+                client_message_id: (!r.client_message_id.is_empty()).then(|| r.client_message_id.into()),
             })
             .await?;
         ok(convert::message(&message))

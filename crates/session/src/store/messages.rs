@@ -2,7 +2,7 @@
 //! conversation, by Twilio SID. Delivery reports' batch statements are in `store::delivery`.
 
 use sqlx::{FromRow, PgExecutor};
-use switchboard_domain::ids::{ChannelId, ConversationId, MessageId};
+use switchboard_domain::ids::{ChannelId, ClientMessageId, ConversationId, MessageId};
 use switchboard_domain::message::{AuthorKind, Direction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ pub struct MessageRow {
     pub status: String,
     pub error_code: Option<i32>,
     pub error_message: Option<String>,
-    pub client_message_id: Option<String>,
+    pub client_message_id: Option<ClientMessageId>,
     pub created_at: OffsetDateTime,
     /// The W3C `traceparent` the message was handled in, when it was traced.
     pub traceparent: Option<String>,
@@ -140,7 +140,11 @@ pub async fn insert_inbound<'c>(db: impl PgExecutor<'c>, m: Inbound<'_>) -> Resu
 /// The (channel, SID) pairs among `channels` × `sids` already stored (both lists as index
 /// conditions: a join on UNNEST was planned as a scan of every message; the answer may hold
 /// pairs the caller did not ask about).
-pub async fn stored_sids<'c>(db: impl PgExecutor<'c>, channels: &[Uuid], sids: &[String]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+pub async fn stored_sids<'c>(
+    db: impl PgExecutor<'c>,
+    channels: &[ChannelId],
+    sids: &[String],
+) -> Result<Vec<(ChannelId, String)>, sqlx::Error> {
     sqlx::query_as("SELECT channel_id, twilio_sid FROM session.messages WHERE channel_id = ANY($1) AND twilio_sid = ANY($2)")
         .bind(channels)
         .bind(sids)

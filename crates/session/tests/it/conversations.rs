@@ -352,7 +352,7 @@ async fn context_variables_a_workstream_declares_type_check_what_bots_set() {
     let (channel, number) = h.channel_and_number().await;
     let workstream = uuid::Uuid::now_v7().to_string();
     h.publish(switchboard_bus::events::WorkstreamUpdatedV1 {
-        workstream_id: workstream.clone(),
+        workstream_id: workstream.parse().expect("a workstream id"),
         waiting_auto_close_secs: 86_400,
         bot_id: None,
         bot_inactivity_secs: 1_800,

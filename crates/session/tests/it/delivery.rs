@@ -32,7 +32,7 @@ async fn conversation_with_reply(h: &Harness, channel_id: &str, from: &str, n: u
 
 fn status(channel_id: &str, sid: &str, s: &str, code: Option<u32>) -> StatusReceivedV1 {
     StatusReceivedV1 {
-        channel_id: channel_id.into(),
+        channel_id: channel_id.parse().expect("a channel id"),
         message_sid: sid.into(),
         status: s.into(),
         error_code: code,
@@ -53,8 +53,8 @@ async fn callbacks_in_the_order_read_sent_delivered_leave_the_message_read() {
     let (conversation, message) = conversation_with_reply(&h, &channel_id, "+5511900000010", 1).await;
     let twilio_sid = "SMfeedfeedfeedfeedfeedfeedfeedfeed";
     h.publish(OutboundAcceptedV1 {
-        message_id: message.clone(),
-        channel_id: channel_id.clone(),
+        message_id: message.parse().expect("a message id"),
+        channel_id: channel_id.parse().expect("a channel id"),
         twilio_sid: twilio_sid.into(),
         status: "queued".into(),
     })
@@ -125,8 +125,8 @@ async fn a_callback_before_the_sid_is_known_is_applied_when_it_arrives_and_failu
     })
     .await;
     h.publish(OutboundAcceptedV1 {
-        message_id: message.clone(),
-        channel_id: channel_id.clone(),
+        message_id: message.parse().expect("a message id"),
+        channel_id: channel_id.parse().expect("a channel id"),
         twilio_sid: twilio_sid.into(),
         status: "queued".into(),
     })
@@ -229,8 +229,8 @@ async fn a_burst_of_reports_in_any_order_and_batching_ends_each_message_where_it
     }
     let sid_of = |n: usize| format!("SM{n:032x}");
     let accepted = |n: usize| OutboundAcceptedV1 {
-        message_id: messages[n].1.clone(),
-        channel_id: channel_id.clone(),
+        message_id: messages[n].1.parse().expect("a message id"),
+        channel_id: channel_id.parse().expect("a channel id"),
         twilio_sid: sid_of(n),
         status: "queued".into(),
     };
@@ -272,15 +272,17 @@ async fn a_burst_of_reports_in_any_order_and_batching_ends_each_message_where_it
         }
     }
     let failed = OutboundFailedV1 {
-        message_id: messages[2].1.clone(),
-        channel_id: channel_id.clone(),
+        message_id: messages[2].1.parse().expect("a message id"),
+        channel_id: channel_id.parse().expect("a channel id"),
         error_code: Some(63016),
         error_message: "outside the window".into(),
     };
     spawn(Envelope::new(failed).to_bytes(), "outbound.failed.v1".into());
     // One with a malformed channel is refused alone.
-    let bad = status("not-a-channel", &sid_of(0), "read", None);
-    spawn(Envelope::new(bad).to_bytes(), "status.received.v1".into());
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&Envelope::new(status(&channel_id, &sid_of(0), "read", None)).to_bytes()).unwrap();
+    bad["event"]["channel_id"] = "not-a-channel".into();
+    spawn(serde_json::to_vec(&bad).unwrap(), "status.received.v1".into());
     set.join_all().await;
 
     let expected = ["read", "read", "failed", "undelivered", "sent"];

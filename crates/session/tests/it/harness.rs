@@ -291,7 +291,7 @@ pub fn inbound_event_on(shards: u16, channel_id: &str, sid: &str, from: &str, bo
     params.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let ordering_key = format!("{channel_id}|{from}");
     InboundReceivedV1 {
-        channel_id: channel_id.into(),
+        channel_id: channel_id.parse().expect("a channel id"),
         message_sid: sid.into(),
         shard: switchboard_bus::shard_for(&ordering_key, shards),
         ordering_key,

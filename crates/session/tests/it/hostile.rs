@@ -14,7 +14,7 @@ fn event(channel_id: &str, params: Vec<(String, String)>, shards: u16) -> Inboun
     let message = Webhook::<Verified>::trusted(params.clone()).inbound().unwrap();
     let ordering_key = format!("{channel_id}|{}", message.customer.key());
     InboundReceivedV1 {
-        channel_id: channel_id.into(),
+        channel_id: channel_id.parse().expect("a channel id"),
         message_sid: message.message_sid,
         shard: switchboard_bus::shard_for(&ordering_key, shards),
         ordering_key,
