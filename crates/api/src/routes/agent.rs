@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use switchboard_domain::ids::ApiKeyId;
+use switchboard_domain::ids::{ApiKeyId, QueueId};
 use switchboard_proto::routing::v1 as rpb;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,7 +35,8 @@ pub struct Me {
     /// Agent keys: the agent, with presence and load.
     pub agent: Option<AgentStatus>,
     /// Supervisor keys: the queues watched (empty: all).
-    pub queue_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub queue_ids: Vec<QueueId>,
 }
 
 #[utoipa::path(get, path = "/me", tag = "agent", responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
@@ -54,7 +55,7 @@ async fn me(caller: Caller, State(s): State<AppState>) -> ApiResult<Json<Me>> {
         key_id: caller.key_id.into(),
         role: caller.role,
         agent,
-        queue_ids: caller.queue_ids.iter().map(ToString::to_string).collect(),
+        queue_ids: caller.queue_ids.iter().copied().map(QueueId::from).collect(),
     }))
 }
 

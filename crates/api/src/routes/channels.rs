@@ -3,7 +3,7 @@
 use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use switchboard_domain::ids::ChannelId;
+use switchboard_domain::ids::{ChannelId, TemplateId};
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -259,7 +259,8 @@ pub struct Survey {
     pub message: String,
     /// Approved template used outside the window.
     #[serde(default)]
-    pub template_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub template_id: Option<TemplateId>,
 }
 
 #[utoipa::path(put, path = "/numbers/{id}/survey", tag = "admin", request_body = Survey, responses((status = 200, body = Number)))]
@@ -278,7 +279,7 @@ async fn set_survey(
     settings.survey_enabled = survey.enabled;
     settings.survey_url = survey.url;
     settings.survey_message = survey.message;
-    settings.survey_template_id = survey.template_id.unwrap_or_default();
+    settings.survey_template_id = survey.template_id.map(|t| t.to_string()).unwrap_or_default();
     let number = session
         .update_number(spb::UpdateNumberRequest {
             id,

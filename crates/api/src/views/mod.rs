@@ -2,7 +2,7 @@
 //! Timestamps are RFC 3339 strings; absent values are `null`, never empty strings.
 
 use serde::{Deserialize, Serialize};
-use switchboard_domain::ids::{ChannelId, NumberId};
+use switchboard_domain::ids::{ChannelId, NumberId, TemplateId, WorkstreamId};
 use switchboard_proto::common::v1 as cpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -138,7 +138,8 @@ pub struct NumberSettings {
     /// Largest file, bytes (WhatsApp: 16 MB).
     pub max_attachment_bytes: u64,
     /// Workstream its conversations enter.
-    pub workstream_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub workstream_id: Option<WorkstreamId>,
     /// Messages per second Twilio may be sent from this number.
     pub send_rate_per_second: f64,
     /// Send the survey link when a conversation is closed.
@@ -148,23 +149,26 @@ pub struct NumberSettings {
     /// Survey invitation text, inside the 24-hour window.
     pub survey_message: Option<String>,
     /// Approved template for the survey outside the window.
-    pub survey_template_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub survey_template_id: Option<TemplateId>,
 }
 
-impl From<spb::NumberSettings> for NumberSettings {
-    fn from(s: spb::NumberSettings) -> Self {
-        Self {
+impl TryFrom<spb::NumberSettings> for NumberSettings {
+    type Error = ApiError;
+
+    fn try_from(s: spb::NumberSettings) -> Result<Self, ApiError> {
+        Ok(Self {
             default_language: s.default_language,
             customer_attachments: s.customer_attachments,
             agent_attachments: s.agent_attachments,
             max_attachment_bytes: s.max_attachment_bytes,
-            workstream_id: non_empty(s.workstream_id),
+            workstream_id: wire_opt(&s.workstream_id, "workstream id")?,
             send_rate_per_second: s.send_rate_per_second,
             survey_enabled: s.survey_enabled,
             survey_url: non_empty(s.survey_url),
             survey_message: non_empty(s.survey_message),
-            survey_template_id: non_empty(s.survey_template_id),
-        }
+            survey_template_id: wire_opt(&s.survey_template_id, "template id")?,
+        })
     }
 }
 
@@ -175,12 +179,12 @@ impl From<NumberSettings> for spb::NumberSettings {
             customer_attachments: s.customer_attachments,
             agent_attachments: s.agent_attachments,
             max_attachment_bytes: s.max_attachment_bytes,
-            workstream_id: s.workstream_id.unwrap_or_default(),
+            workstream_id: s.workstream_id.map(|w| w.to_string()).unwrap_or_default(),
             send_rate_per_second: s.send_rate_per_second,
             survey_enabled: s.survey_enabled,
             survey_url: s.survey_url.unwrap_or_default(),
             survey_message: s.survey_message.unwrap_or_default(),
-            survey_template_id: s.survey_template_id.unwrap_or_default(),
+            survey_template_id: s.survey_template_id.map(|t| t.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -209,7 +213,7 @@ impl TryFrom<spb::Number> for Number {
             phone: n.phone,
             display_name: n.display_name,
             active: n.active,
-            settings: n.settings.map(Into::into).unwrap_or_default(),
+            settings: n.settings.map(TryInto::try_into).transpose()?.unwrap_or_default(),
         })
     }
 }

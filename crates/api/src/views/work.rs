@@ -3,9 +3,11 @@
 
 use serde::Serialize;
 use switchboard_domain::ids::{AgentId, BotId, ChannelId, ConversationId, FileId, MessageId, NumberId, OfferId, QueueId, WorkstreamId};
+use switchboard_domain::message::{AuthorKind, Direction};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::{non_empty, timestamp, wire, wire_opt};
 use crate::error::ApiError;
@@ -99,12 +101,15 @@ pub struct Message {
     pub conversation_id: ConversationId,
     /// Order within the conversation.
     pub seq: i64,
-    /// inbound, outbound.
-    pub direction: String,
-    /// customer, agent, bot, system.
-    pub author_kind: String,
-    /// The agent or the bot (by `author_kind`), so text.
-    pub author_id: Option<String>,
+    /// inbound, outbound, note.
+    #[schema(value_type = String)]
+    pub direction: Direction,
+    /// customer, agent, bot, automated, system.
+    #[schema(value_type = String)]
+    pub author_kind: AuthorKind,
+    /// The agent or the bot, by `author_kind`.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub author_id: Option<Uuid>,
     pub body: String,
     pub media: Vec<Media>,
     /// received, pending, queued, sent, delivered, read, failed, undelivered.
@@ -153,9 +158,9 @@ impl TryFrom<spb::Message> for Message {
             id,
             conversation_id,
             seq: m.seq,
-            direction: m.direction,
-            author_kind: m.author_kind,
-            author_id: non_empty(m.author_id),
+            direction: Direction::parse(&m.direction).map_err(ApiError::internal)?,
+            author_kind: AuthorKind::parse(&m.author_kind).map_err(ApiError::internal)?,
+            author_id: wire_opt(&m.author_id, "author id")?,
             body: m.body,
             media,
             status: m.status,
