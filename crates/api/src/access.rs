@@ -5,6 +5,8 @@
 //! nothing leaks.
 
 use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::routing::offer::OfferState;
+use switchboard_proto::closed_sets::read;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 
@@ -44,8 +46,8 @@ pub fn decide(caller: &Caller, conversation: &spb::Conversation, intent: Intent)
             let Ok(me) = caller.agent() else {
                 return Decision::Deny;
             };
-            // An unknown stored status grants nothing.
-            let status = ConversationStatus::parse(&conversation.status);
+            // An unknown status grants nothing.
+            let status: Option<ConversationStatus> = read(conversation.status_code, &conversation.status).ok();
             let mine = conversation.agent_id == me.to_string();
             let granted = status.is_some_and(|s| match intent {
                 Intent::Read => s.agent_may_read(),
@@ -91,7 +93,7 @@ async fn offered_to(s: &AppState, agent: &str, conversation: &str) -> ApiResult<
     Ok(offers
         .offers
         .iter()
-        .any(|o| o.conversation_id == conversation && o.state == "pending"))
+        .any(|o| o.conversation_id == conversation && read(o.state_code, &o.state) == Ok(OfferState::Pending)))
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::message::AuthorKind;
+use switchboard_proto::closed_sets::{code, read};
 
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_bus::events::BotTurnV1;
@@ -61,7 +64,8 @@ impl TurnHandler {
             Err(status) if switchboard_service_kit::ErrorCode::of(&status) == switchboard_service_kit::ErrorCode::NotFound => return Ok(()),
             Err(status) => return Err(retry(status.message())),
         };
-        if conversation.bot_id != turn.bot_id.to_string() || conversation.status != "active" {
+        let active = read(conversation.status_code, &conversation.status) == Ok(ConversationStatus::Active);
+        if conversation.bot_id != turn.bot_id.to_string() || !active {
             tracing::debug!(conversation_id = %turn.conversation_id, "turn for a conversation the bot no longer has");
             return Ok(());
         }
@@ -225,7 +229,8 @@ impl TurnHandler {
             .clone()
             .send_message(spb::SendMessageRequest {
                 conversation_id: turn.conversation_id.to_string(),
-                author_kind: "bot".into(),
+                author_kind: AuthorKind::Bot.as_str().into(),
+                author_kind_code: code(AuthorKind::Bot),
                 author_id: turn.bot_id.to_string(),
                 content: Some(content),
                 client_message_id: client_message_id.into(),

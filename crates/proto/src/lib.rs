@@ -35,6 +35,7 @@ pub mod ingress {
     }
 }
 
+pub mod closed_sets;
 mod redact;
 pub mod time;
 

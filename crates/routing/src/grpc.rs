@@ -1,6 +1,8 @@
 //! The `routing.v1.RoutingService` server: decode, call the application, encode.
 
 use std::sync::Arc;
+use switchboard_domain::routing::offer::ItemState;
+use switchboard_proto::closed_sets::{code, read};
 
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
@@ -51,6 +53,7 @@ fn item(i: &ItemRow) -> pb::WorkItem {
         workstream_id: s(i.workstream()),
         queue_id: s(i.queue()),
         state: i.state.as_str().into(),
+        state_code: code(i.state),
         priority: i.priority,
         agent_id: s(i.agent()),
         offer_id: s(i.offer_id.map(Uuid::from)),
@@ -72,6 +75,7 @@ fn offer(o: &OfferRow) -> pb::Offer {
         created_at: Some(ts(o.created_at)),
         expires_at: Some(ts(o.expires_at)),
         state: o.state.as_str().into(),
+        state_code: code(o.state),
     }
 }
 
@@ -93,6 +97,8 @@ impl RoutingGrpc {
             name,
             presence: state.presence.as_str().into(),
             chosen_presence: state.chosen_presence.as_str().into(),
+            presence_code: code(state.presence),
+            chosen_presence_code: code(state.chosen_presence),
             capacity_units: def.capacity_units,
             used_units: state.used_units,
             active_items: state.active_items,
@@ -142,7 +148,7 @@ impl RoutingService for RoutingGrpc {
     async fn set_presence(&self, request: Request<pb::SetPresenceRequest>) -> Reply<pb::AgentStatus> {
         let r = request.get_ref();
         let agent = parse_id(&r.agent_id, "agent_id")?;
-        let presence = Presence::parse(&r.presence).ok_or_else(|| {
+        let presence: Presence = read(r.presence_code, &r.presence).map_err(|_| {
             RoutingError::Invalid(format!(
                 "unknown presence {:?}; one of available, busy, busy_dnd, away, offline",
                 r.presence
@@ -314,7 +320,16 @@ impl RoutingService for RoutingGrpc {
         let queue = optional_id(&r.queue_id, "queue_id")?;
         let limit = i64::from(r.page.as_ref().map_or(100, |p| p.page_size).clamp(1, 500));
         let after = optional_id(r.page.as_ref().map_or("", |p| p.page_token.as_str()), "page_token")?;
-        let rows = crate::store::items::page(&self.routing.pool, queue, &r.states, after, limit)
+        let states: Vec<String> = if r.state_codes.is_empty() {
+            r.states.clone()
+        } else {
+            r.state_codes
+                .iter()
+                .map(|c| read::<ItemState>(*c, "").map(|s| s.as_str().to_owned()))
+                .collect::<Result<_, _>>()
+                .map_err(RoutingError::Invalid)?
+        };
+        let rows = crate::store::items::page(&self.routing.pool, queue, &states, after, limit)
             .await
             .map_err(RoutingError::from)?;
         let next = if i64::try_from(rows.len()).unwrap_or(0) >= limit {

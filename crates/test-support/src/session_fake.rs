@@ -215,6 +215,7 @@ impl FakeSession {
                 ..Default::default()
             }),
             status: c.status.as_str().into(),
+            status_code: switchboard_proto::closed_sets::code(c.status),
             status_reason: c.reason.name(),
             agent_id: c.agent_id.map(|id| id.to_string()).unwrap_or_default(),
             queue_id: c.queue_id.map(|id| id.to_string()).unwrap_or_default(),

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::ids::{ApiKeyId, QueueId};
+use switchboard_domain::routing::Presence;
+use switchboard_proto::closed_sets::{code, read};
 use switchboard_proto::routing::v1 as rpb;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -74,6 +76,8 @@ async fn set_presence(caller: Caller, State(s): State<AppState>, Json(p): Json<P
         .routing()
         .set_presence(rpb::SetPresenceRequest {
             agent_id: me.to_string(),
+            // Text routing does not know keeps code 0, so routing answers what is wrong with it.
+            presence_code: Presence::parse(&p.presence).map_or(0, code),
             presence: p.presence,
         })
         .await
@@ -173,7 +177,9 @@ async fn transfer_targets(caller: Caller, State(s): State<AppState>) -> ApiResul
             .collect(),
         agents: agents
             .into_iter()
-            .filter(|a| matches!(a.presence.as_str(), "available" | "busy") && Some(&a.agent_id) != me.as_ref())
+            .filter(|a| {
+                matches!(read(a.presence_code, &a.presence), Ok(Presence::Available | Presence::Busy)) && Some(&a.agent_id) != me.as_ref()
+            })
             .map(|a| TargetAgent {
                 id: a.agent_id,
                 name: a.name,

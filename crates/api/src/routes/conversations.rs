@@ -9,6 +9,8 @@ use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::conversation::ConversationStatus;
 use switchboard_domain::ids::{AgentId, ClientMessageId, CustomerId, FileId, NumberId, QueueId, TemplateRef};
+use switchboard_domain::message::AuthorKind;
+use switchboard_proto::closed_sets::{code, read};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -97,14 +99,21 @@ async fn list_conversations(
         page_size: f.page_size,
         page_token: f.page_token,
     };
-    let statuses = f
+    let statuses: Vec<String> = f
         .status
         .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    // Typed when every one is known; otherwise session answers which is not.
+    let status_codes = statuses
+        .iter()
+        .map(|s| ConversationStatus::parse(s).map(code))
+        .collect::<Option<Vec<_>>>()
         .unwrap_or_default();
     let r = s
         .session()
         .list_conversations(spb::ListConversationsRequest {
             statuses,
+            status_codes,
             number_id: f.number_id.map(|n| n.to_string()).unwrap_or_default(),
             agent_id,
             queue_id,
@@ -262,7 +271,8 @@ async fn send_message(
         .session()
         .send_message(spb::SendMessageRequest {
             conversation_id: id,
-            author_kind: "agent".into(),
+            author_kind: AuthorKind::Agent.as_str().into(),
+            author_kind_code: code(AuthorKind::Agent),
             author_id: me.to_string(),
             content: Some(content),
             client_message_id: r.client_message_id.into(),
@@ -416,7 +426,7 @@ async fn release(
     Json(body): Json<Note>,
 ) -> ApiResult<Json<Conversation>> {
     let current = conversation(&s, &caller, &id, Intent::Read).await?;
-    let status = ConversationStatus::parse(&current.status);
+    let status: Option<ConversationStatus> = read(current.status_code, &current.status).ok();
     if !matches!(status, Some(ConversationStatus::Active | ConversationStatus::Waiting)) {
         return Err(ApiError::new(
             switchboard_service_kit::ErrorCode::FailedPrecondition,

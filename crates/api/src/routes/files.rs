@@ -10,6 +10,8 @@ use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::attachment::WHATSAPP_MAX_MEDIA_BYTES;
 use switchboard_domain::ids::ConversationId;
+use switchboard_domain::message::AuthorKind;
+use switchboard_proto::closed_sets::code;
 use switchboard_proto::session::v1 as spb;
 use switchboard_service_kit::ErrorCode;
 use utoipa::{IntoParams, ToSchema};
@@ -110,7 +112,8 @@ async fn upload(
     let bytes = read_capped(body, WHATSAPP_MAX_MEDIA_BYTES).await?;
     let first = spb::UploadFileChunk {
         conversation_id: id,
-        author_kind: "agent".into(),
+        author_kind: AuthorKind::Agent.as_str().into(),
+        author_kind_code: code(AuthorKind::Agent),
         author_id: me.to_string(),
         file_name: q.name,
         content_type,

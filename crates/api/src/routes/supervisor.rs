@@ -2,6 +2,8 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use switchboard_domain::routing::offer::ItemState;
+use switchboard_proto::closed_sets::code;
 use switchboard_proto::common::v1 as cpb;
 use switchboard_proto::routing::v1 as rpb;
 use utoipa::IntoParams;
@@ -78,14 +80,20 @@ async fn queue_items(
         page_size: f.page_size,
         page_token: f.page_token,
     };
+    let states: Vec<String> = f
+        .state
+        .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
     let r = s
         .routing()
         .list_work_items(rpb::ListWorkItemsRequest {
             queue_id: id,
-            states: f
-                .state
-                .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+            state_codes: states
+                .iter()
+                .map(|s| ItemState::parse(s).map(code))
+                .collect::<Option<Vec<_>>>()
                 .unwrap_or_default(),
+            states,
             page: Some(page.to_pb()),
         })
         .await

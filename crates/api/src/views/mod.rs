@@ -24,6 +24,12 @@ pub(crate) fn wire<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Api
         .map_err(|_| ApiError::internal(format!("a service answered a malformed {what}: {raw:?}")))
 }
 
+/// A closed set a service answered with (its typed field, or its text from an older replica).
+/// A value outside the set is the service's fault, answered 500.
+pub(crate) fn closed<T: switchboard_proto::closed_sets::WireEnum>(code: i32, text: &str, what: &str) -> Result<T, ApiError> {
+    switchboard_proto::closed_sets::read(code, text).map_err(|e| ApiError::internal(format!("a service answered a malformed {what}: {e}")))
+}
+
 /// Like [`wire`], for an id that may be absent (empty).
 pub(crate) fn wire_opt<T: std::str::FromStr>(raw: &str, what: &str) -> Result<Option<T>, ApiError> {
     if raw.is_empty() { Ok(None) } else { wire(raw, what).map(Some) }

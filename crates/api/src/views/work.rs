@@ -2,20 +2,25 @@
 //! gRPC messages; ids are typed, and a malformed one from a service is answered 500.
 
 use serde::Serialize;
-use switchboard_domain::ids::{AgentId, BotId, ChannelId, ConversationId, FileId, MessageId, NumberId, OfferId, QueueId, WorkstreamId};
+use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::ids::{
+    AgentId, BotId, ChannelId, ConversationId, CustomerId, FileId, MessageId, NumberId, OfferId, QueueId, WorkstreamId,
+};
 use switchboard_domain::message::{AuthorKind, Direction};
+use switchboard_domain::routing::Presence;
+use switchboard_domain::routing::offer::{ItemState, OfferState};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{non_empty, timestamp, wire, wire_opt};
+use super::{closed, non_empty, timestamp, wire, wire_opt};
 use crate::error::ApiError;
 
 /// The customer of a conversation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Customer {
-    pub id: String,
+    pub id: CustomerId,
     pub phone: Option<String>,
     /// WhatsApp business-scoped user id, for customers known by username.
     pub bsuid: Option<String>,
@@ -31,7 +36,8 @@ pub struct Conversation {
     pub workstream_id: Option<WorkstreamId>,
     pub customer: Option<Customer>,
     /// open, active, waiting, wrap_up, closed.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ConversationStatus,
     pub status_reason: Option<String>,
     pub agent_id: Option<AgentId>,
     /// The bot handling it, while a bot does.
@@ -62,13 +68,18 @@ impl TryFrom<spb::Conversation> for Conversation {
             channel_id: wire(&c.channel_id, "channel id")?,
             number_id: wire(&c.number_id, "number id")?,
             workstream_id: wire_opt(&c.workstream_id, "workstream id")?,
-            customer: c.customer.map(|u| Customer {
-                id: u.id,
-                phone: non_empty(u.phone),
-                bsuid: non_empty(u.bsuid),
-                profile_name: non_empty(u.profile_name),
-            }),
-            status: c.status,
+            customer: c
+                .customer
+                .map(|u| -> Result<Customer, ApiError> {
+                    Ok(Customer {
+                        id: wire(&u.id, "customer id")?,
+                        phone: non_empty(u.phone),
+                        bsuid: non_empty(u.bsuid),
+                        profile_name: non_empty(u.profile_name),
+                    })
+                })
+                .transpose()?,
+            status: closed(c.status_code, &c.status, "conversation status")?,
             status_reason: non_empty(c.status_reason),
             agent_id: wire_opt(&c.agent_id, "agent id")?,
             bot_id: wire_opt(&c.bot_id, "bot id")?,
@@ -132,7 +143,8 @@ impl TryFrom<spb::Message> for Message {
     type Error = ApiError;
 
     fn try_from(m: spb::Message) -> Result<Self, ApiError> {
-        let inbound = m.direction == "inbound";
+        let direction: Direction = closed(m.direction_code, &m.direction, "message direction")?;
+        let inbound = direction == Direction::Inbound;
         let (id, conversation_id): (MessageId, ConversationId) = (wire(&m.id, "message id")?, wire(&m.conversation_id, "conversation id")?);
         let media = m
             .media
@@ -158,8 +170,8 @@ impl TryFrom<spb::Message> for Message {
             id,
             conversation_id,
             seq: m.seq,
-            direction: Direction::parse(&m.direction).map_err(ApiError::internal)?,
-            author_kind: AuthorKind::parse(&m.author_kind).map_err(ApiError::internal)?,
+            direction,
+            author_kind: closed(m.author_kind_code, &m.author_kind, "author kind")?,
             author_id: wire_opt(&m.author_id, "author id")?,
             body: m.body,
             media,
@@ -185,7 +197,8 @@ pub struct Offer {
     /// Accept before this, or it goes to the next agent.
     pub expires_at: Option<String>,
     /// pending, accepted, declined, expired, cancelled.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: OfferState,
 }
 
 impl TryFrom<rpb::Offer> for Offer {
@@ -200,7 +213,7 @@ impl TryFrom<rpb::Offer> for Offer {
             agent_id: wire(&o.agent_id, "agent id")?,
             queue_id: wire_opt(&o.queue_id, "queue id")?,
             workstream_id: wire_opt(&o.workstream_id, "workstream id")?,
-            state: o.state,
+            state: closed(o.state_code, &o.state, "offer state")?,
         })
     }
 }
@@ -212,7 +225,8 @@ pub struct WorkItem {
     pub workstream_id: Option<WorkstreamId>,
     pub queue_id: Option<QueueId>,
     /// unrouted, queued, offered, assigned, wrap_up, waiting, bot, pick_only.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: ItemState,
     pub priority: i32,
     pub agent_id: Option<AgentId>,
     pub offer_id: Option<OfferId>,
@@ -237,7 +251,7 @@ impl TryFrom<rpb::WorkItem> for WorkItem {
             conversation_id: wire(&w.conversation_id, "conversation id")?,
             workstream_id: wire_opt(&w.workstream_id, "workstream id")?,
             queue_id: wire_opt(&w.queue_id, "queue id")?,
-            state: w.state,
+            state: closed(w.state_code, &w.state, "work item state")?,
             priority: w.priority,
             agent_id: wire_opt(&w.agent_id, "agent id")?,
             offer_id: wire_opt(&w.offer_id, "offer id")?,
@@ -253,9 +267,11 @@ pub struct AgentStatus {
     pub agent_id: AgentId,
     pub name: String,
     /// What the agent shows now: available, busy, busy_dnd, away, offline.
-    pub presence: String,
+    #[schema(value_type = String)]
+    pub presence: Presence,
     /// What the agent last chose.
-    pub chosen_presence: String,
+    #[schema(value_type = String)]
+    pub chosen_presence: Presence,
     pub capacity_units: i32,
     pub used_units: i32,
     pub active_items: i32,
@@ -269,8 +285,8 @@ impl TryFrom<rpb::AgentStatus> for AgentStatus {
         Ok(Self {
             agent_id: wire(&a.agent_id, "agent id")?,
             name: a.name,
-            presence: a.presence,
-            chosen_presence: a.chosen_presence,
+            presence: closed(a.presence_code, &a.presence, "presence")?,
+            chosen_presence: closed(a.chosen_presence_code, &a.chosen_presence, "presence")?,
             capacity_units: a.capacity_units,
             used_units: a.used_units,
             active_items: a.active_items,

@@ -26,6 +26,9 @@ pub enum OfferState {
 }
 
 impl OfferState {
+    /// Every state.
+    pub const ALL: [OfferState; 5] = [Self::Pending, Self::Accepted, Self::Declined, Self::Expired, Self::Cancelled];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,7 +75,8 @@ impl fmt::Display for OfferState {
 }
 
 /// A work item's state, as stored in `routing.work_items.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ItemState {
     /// Not classified into a queue yet, or no queue takes it.
     Unrouted,
@@ -92,6 +96,18 @@ pub enum ItemState {
 }
 
 impl ItemState {
+    /// Every state.
+    pub const ALL: [ItemState; 8] = [
+        Self::Unrouted,
+        Self::Queued,
+        Self::Offered,
+        Self::Assigned,
+        Self::WrapUp,
+        Self::Waiting,
+        Self::Bot,
+        Self::PickOnly,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -105,6 +105,7 @@ async fn the_end_of_a_timed_wrap_up_block_resets_a_busy_presence_chosen_for_it()
         .set_presence(rpb::SetPresenceRequest {
             agent_id: ana.clone(),
             presence: "busy_dnd".into(),
+            presence_code: rpb::Presence::BusyDnd as i32,
         })
         .await
         .unwrap();

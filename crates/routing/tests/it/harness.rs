@@ -230,7 +230,9 @@ impl Harness {
             routing
                 .set_presence(rpb::SetPresenceRequest {
                     agent_id: agent.clone(),
-                    presence: "busy".into(),
+                    // Typed only: routing reads the code when it is set.
+                    presence_code: rpb::Presence::Busy as i32,
+                    ..Default::default()
                 })
                 .await
                 .unwrap();

@@ -67,7 +67,9 @@ async fn declines_cool_down_change_presence_and_auto_accept_takes_the_offer() {
     h.routing()
         .set_presence(rpb::SetPresenceRequest {
             agent_id: decliner.clone(),
+            // Text only, as a sender from before the typed field sends it.
             presence: "available".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -111,6 +113,7 @@ async fn an_item_kept_for_its_agent_goes_before_older_items() {
     let presence = |p: &str| rpb::SetPresenceRequest {
         agent_id: ana.clone(),
         presence: p.into(),
+        ..Default::default()
     };
     h.routing().set_presence(presence("offline")).await.unwrap();
 

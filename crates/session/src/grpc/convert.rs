@@ -1,6 +1,7 @@
 //! Conversions between session models and `session.v1` messages.
 
 use std::collections::BTreeMap;
+use switchboard_proto::closed_sets::code;
 
 use switchboard_domain::template::Template;
 use switchboard_proto::common::v1::{Attribute, PageInfo, PageRequest};
@@ -175,6 +176,7 @@ pub fn conversation(v: &ConversationView, now: OffsetDateTime) -> pb::Conversati
             profile_name: v.customer_profile_name.clone().unwrap_or_default(),
         }),
         status: c.status.as_str().into(),
+        status_code: code(c.status),
         status_reason: reason_name(c.status_reason),
         agent_id: c.agent_id.map(|a| a.to_string()).unwrap_or_default(),
         queue_id: c.queue_id.map(|q| q.to_string()).unwrap_or_default(),
@@ -225,6 +227,8 @@ pub fn message(m: &MessageRow) -> pb::Message {
         seq: m.seq,
         direction: m.direction.as_str().into(),
         author_kind: m.author_kind.as_str().into(),
+        direction_code: code(m.direction),
+        author_kind_code: code(m.author_kind),
         author_id: m.author_id.map(|a| a.to_string()).unwrap_or_default(),
         body: m.body.clone(),
         media,

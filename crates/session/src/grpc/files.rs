@@ -27,7 +27,7 @@ pub async fn upload(session: &Session, mut chunks: Streaming<pb::UploadFileChunk
         .ok_or_else(|| SessionError::invalid("an upload needs at least one chunk naming the file"))?;
     let upload = Upload {
         conversation_id: parse_id(&first.conversation_id, "conversation_id")?,
-        author: switchboard_domain::policy::Author::parse(&first.author_kind).map_err(SessionError::Invalid)?,
+        author: switchboard_proto::closed_sets::read_author(first.author_kind_code, &first.author_kind).map_err(SessionError::Invalid)?,
         author_id: optional_id(&first.author_id, "author_id")?,
         file_name: first.file_name,
         content_type: first.content_type,

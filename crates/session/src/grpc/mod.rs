@@ -8,11 +8,12 @@ mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use switchboard_domain::conversation::ConversationStatus;
+use switchboard_proto::closed_sets::{read, read_author};
 
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::automated::RenderContext;
 use switchboard_domain::indicators::AgentActivity;
-use switchboard_domain::policy::Author;
 use switchboard_proto::common::v1::Empty;
 use switchboard_proto::session::v1 as pb;
 use switchboard_proto::session::v1::channel_directory_server::ChannelDirectory;
@@ -462,13 +463,23 @@ impl SessionService for SessionGrpc {
     async fn list_conversations(&self, request: Request<pb::ListConversationsRequest>) -> Reply<pb::ListConversationsResponse> {
         let r = request.get_ref();
         let (limit, token) = convert::page(r.page.as_ref());
-        for status in &r.statuses {
-            if switchboard_domain::conversation::ConversationStatus::parse(status).is_none() {
-                return Err(SessionError::invalid(format!("unknown status {status:?}")).into());
+        // The typed statuses when the caller sent them, else the text (each checked).
+        let statuses = if r.status_codes.is_empty() {
+            for status in &r.statuses {
+                if ConversationStatus::parse(status).is_none() {
+                    return Err(SessionError::invalid(format!("unknown status {status:?}")).into());
+                }
             }
-        }
+            r.statuses.clone()
+        } else {
+            r.status_codes
+                .iter()
+                .map(|c| read::<ConversationStatus>(*c, "").map(|s| s.as_str().to_owned()))
+                .collect::<Result<_, _>>()
+                .map_err(SessionError::Invalid)?
+        };
         let filter = ConversationFilter {
-            statuses: r.statuses.clone(),
+            statuses,
             number_id: optional_id(&r.number_id, "number_id")?,
             agent_id: optional_id(&r.agent_id, "agent_id")?,
             queue_id: optional_id(&r.queue_id, "queue_id")?,
@@ -527,7 +538,7 @@ impl SessionService for SessionGrpc {
             .session
             .send_message(SendRequest {
                 conversation_id: parse_id(&r.conversation_id, "conversation_id")?,
-                author: Author::parse(&r.author_kind).map_err(SessionError::Invalid)?,
+                author: read_author(r.author_kind_code, &r.author_kind).map_err(SessionError::Invalid)?,
                 author_id: optional_id(&r.author_id, "author_id")?,
                 content,
                 client_message_id: (!r.client_message_id.is_empty()).then(|| r.client_message_id.into()),
