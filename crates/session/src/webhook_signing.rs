@@ -17,7 +17,10 @@
 //! new Setting and key are removed instead and the old ones stay in use; if it abandons only
 //! one, that Rule is asked again (the other already signs with the new key, so there is no way
 //! back), and the old key stays until it is live. A fallback Rule missing (a fallback ingress
-//! configured after signing was set up, or a change Twilio refused) is made by the next settle.
+//! configured after signing was set up, or a change Twilio refused) is made by the next settle,
+//! and a fallback Rule for URLs no longer configured (the fallback base changed or was removed)
+//! is deleted at Twilio by it, before any new one is made and before a Setting it may apply is
+//! retired.
 //! One change at a time per channel: a rotation asked for while one propagates is refused.
 
 use switchboard_twilio::shared_key::Algorithm;
@@ -97,6 +100,13 @@ impl Session {
     fn fallback_unpointed(&self, row: &WebhookSigning) -> bool {
         let expected = self.fallback_signing_prefix(row.channel_id);
         expected.is_some() && (row.fallback_rule_id.is_none() || row.fallback_prefix != expected)
+    }
+
+    /// Whether the set-up holds a Rule for fallback URLs no longer configured (the fallback base
+    /// changed or was removed): it is deleted at Twilio, so it neither lingers there nor keeps
+    /// the Setting it applies from being retired.
+    fn fallback_stale(&self, row: &WebhookSigning) -> bool {
+        row.fallback_rule_id.is_some() && row.fallback_prefix != self.fallback_signing_prefix(row.channel_id)
     }
 
     /// The channel's signing set-up, if it has one.
@@ -253,6 +263,9 @@ impl Session {
     /// Points the fallback ingress's Rule (if one is configured) at `row`'s Setting, recording
     /// the change in `row`; a failure is recorded as the row's last error, for a later settle.
     async fn point_fallback(&self, creds: &Credentials, row: &mut WebhookSigning) {
+        if self.fallback_stale(row) && !self.forget_fallback_rule(creds, row).await {
+            return; // the next settle tries again
+        }
         let Some(prefix) = self.fallback_signing_prefix(row.channel_id) else {
             return;
         };
@@ -274,6 +287,33 @@ impl Session {
             }
         }
         row.fallback_prefix = Some(prefix);
+    }
+
+    /// Deletes the Rule of fallback URLs no longer configured, recording it in `row`; returns
+    /// whether it is gone (a failure is recorded as the row's last error, for a later settle).
+    async fn forget_fallback_rule(&self, creds: &Credentials, row: &mut WebhookSigning) -> bool {
+        let Some(rule) = row.fallback_rule_id.clone() else {
+            return true;
+        };
+        match gone_is_fine(self.twilio.delete_rule(creds, &rule).await) {
+            Ok(()) => {
+                tracing::info!(channel_id = %row.channel_id, rule_id = rule, prefix = ?row.fallback_prefix,
+                    "deleted the Webhook Rule of fallback URLs no longer configured");
+                row.fallback_rule_id = None;
+                row.fallback_prefix = None;
+                row.fallback_operation_id = None;
+                row.fallback_operation_status = None;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(channel_id = %row.channel_id, rule_id = rule, error = %e, "could not delete the old fallback URLs' Webhook Rule; will try again");
+                row.last_error = Some(format!(
+                    "the old fallback URLs' Rule: {}",
+                    twilio_failure("delete the Webhook Rule", &e)
+                ));
+                false
+            }
+        }
     }
 
     /// Points the channel's own Rule at `row`'s Setting again (Twilio abandoned its change while
@@ -319,7 +359,7 @@ impl Session {
         let Some(row) = store::load(&self.pool, channel).await? else {
             return Ok(None);
         };
-        if !row.pending() && row.retiring_key_sid.is_none() && !self.fallback_unpointed(&row) {
+        if !row.pending() && row.retiring_key_sid.is_none() && !self.fallback_unpointed(&row) && !self.fallback_stale(&row) {
             return Ok(Some(row));
         }
         let resolved = self.resolve_channel(channel).await?;
@@ -391,12 +431,12 @@ impl Session {
                 // Every Rule's change is live (or none was made).
                 row.operation_id = None;
                 row.fallback_operation_id = None;
-                if self.fallback_unpointed(&row) {
+                if self.fallback_unpointed(&row) || self.fallback_stale(&row) {
                     self.point_fallback(creds, &mut row).await;
                 }
             }
         }
-        if !row.pending() && !self.fallback_unpointed(&row) && row.retiring_key_sid.is_some() {
+        if !row.pending() && !self.fallback_unpointed(&row) && !self.fallback_stale(&row) && row.retiring_key_sid.is_some() {
             // Live everywhere: what it replaced signs nothing any more.
             let (setting, key) = (row.retiring_setting_id.clone(), row.retiring_key_sid.clone());
             if self.forget_at_twilio(creds, setting.as_deref(), key.as_deref()).await {

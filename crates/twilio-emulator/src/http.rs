@@ -54,7 +54,10 @@ pub fn router(emulator: Emulator) -> Router {
             "/v1/Webhooks/Rules",
             post(crate::webhooks_api::create_rule).get(crate::webhooks_api::list_rules),
         )
-        .route("/v1/Webhooks/Rules/{id}", patch(crate::webhooks_api::patch_rule))
+        .route(
+            "/v1/Webhooks/Rules/{id}",
+            patch(crate::webhooks_api::patch_rule).delete(crate::webhooks_api::delete_rule),
+        )
         .route("/v1/Webhooks/Operations/{id}", get(crate::webhooks_api::get_operation))
         .route("/emulator/webhooks/propagation", put(crate::webhooks_api::put_propagation))
         .route("/emulator/indicators", get(crate::indicators::get_indicators))

@@ -289,6 +289,13 @@ pub(crate) async fn patch_rule(State(em): State<Emulator>, headers: HeaderMap, P
     })
 }
 
+pub(crate) async fn delete_rule(State(em): State<Emulator>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    with_config(&em, &headers, |config, _| match config.rules.remove(&id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => problem(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    })
+}
+
 pub(crate) async fn list_rules(State(em): State<Emulator>, headers: HeaderMap) -> Response {
     with_config(&em, &headers, |config, _| {
         let rules: Vec<Rule> = config.rules.values().map(|r| r.rule.clone()).collect();
@@ -372,6 +379,28 @@ impl Emulator {
             .rules
             .retain(|_, r| r.rule.prefix.as_deref().or(r.rule.value.as_deref()) != Some(url));
         account.webhooks.rules.len() < before
+    }
+
+    /// Gives account `account_sid` a live PREFIX_MATCH Rule for `prefix` applying `setting`, as
+    /// an earlier configuration (or someone in Twilio's console) would have made it; returns its
+    /// id.
+    pub fn add_webhook_rule(&self, account_sid: &str, prefix: &str, setting: &str) -> Option<String> {
+        let mut state = self.lock();
+        let account = state.accounts.get_mut(account_sid)?;
+        let settings = vec![SettingReference {
+            setting_id: setting.to_owned(),
+            percentage: 100,
+        }];
+        let mut rule = Rule::prefix("added by a test", prefix, setting);
+        rule.id = new_id("rule");
+        let id = rule.id.clone();
+        let live = LiveRule {
+            rule,
+            live: Some(settings),
+            effective_at: Instant::now(),
+        };
+        account.webhooks.rules.insert(id.clone(), live);
+        Some(id)
     }
 
     /// Account `account_sid`'s Rules: (prefix or exact URL, the ids of the Settings live for it

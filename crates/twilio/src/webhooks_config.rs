@@ -382,6 +382,13 @@ impl TwilioClient {
         self.webhooks_delete(creds, &path, "/v1/Webhooks/Settings/{id}").await
     }
 
+    /// Deletes a Rule: webhooks to its URLs then go out with no Setting (the default Rule's, if
+    /// any).
+    pub async fn delete_rule(&self, creds: &Credentials, id: &str) -> Result<(), TwilioError> {
+        let path = format!("{RULES}/{}", checked_id(id)?);
+        self.webhooks_delete(creds, &path, "/v1/Webhooks/Rules/{id}").await
+    }
+
     /// Lists the account's Rules.
     pub async fn webhook_rules(&self, creds: &Credentials) -> Result<Vec<Rule>, TwilioError> {
         let mut all = Vec::new();

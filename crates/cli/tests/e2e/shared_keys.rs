@@ -519,3 +519,45 @@ async fn a_missing_fallback_rule_is_made_by_the_next_health_check() {
     assert_eq!(held_keys(&w).await, vec![key]);
     w.stop().await;
 }
+
+#[tokio::test]
+async fn the_rule_of_fallback_urls_no_longer_configured_is_deleted_at_twilio() {
+    // No fallback ingress now; an earlier configuration had one, and its Rule is still at
+    // Twilio and in the set-up.
+    let w = World::start().await;
+    let signing = format!("/channels/{}/webhook-signing", w.channel_id);
+    let first = w.admin.post(&signing, &json!({})).await.unwrap();
+    let setting = first["setting_id"].as_str().unwrap().to_owned();
+    let prefix = format!("{}/v1/twilio/{}/", w.stack.urls.public_base_url, w.channel_id);
+    let old_prefix = format!("https://fallback.old.example/v1/twilio/{}/", w.channel_id);
+    let old_rule = w
+        .emulator()
+        .add_webhook_rule(ACCOUNT, &old_prefix, &setting)
+        .expect("the account exists");
+    sqlx::query("UPDATE session.webhook_signing SET fallback_rule_id = $2, fallback_prefix = $3 WHERE channel_id = $1::uuid")
+        .bind(&w.channel_id)
+        .bind(&old_rule)
+        .bind(&old_prefix)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let mut both = vec![(prefix.clone(), vec![setting.clone()]), (old_prefix, vec![setting.clone()])];
+    both.sort();
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), both);
+
+    let check = format!("/channels/{}/health-check", w.channel_id);
+    let settled = switchboard_test_support::wait_for(WAIT, "the old fallback Rule deleted", || async {
+        w.admin.post(&check, &json!({})).await.unwrap();
+        let s = w.admin.get(&signing).await.unwrap();
+        s["fallback_rule_id"].is_null().then_some(s)
+    })
+    .await;
+    assert!(settled["fallback_prefix"].is_null(), "{settled}");
+    assert_eq!(
+        settled["setting_id"],
+        setting.as_str(),
+        "the channel's own signing is untouched: {settled}"
+    );
+    assert_eq!(w.emulator().webhooks_rules(ACCOUNT), vec![(prefix, vec![setting])]);
+    w.stop().await;
+}
