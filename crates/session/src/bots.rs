@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgConnection};
 use switchboard_bus::events::{BotCustomer, BotMessage, BotTurnV1};
+use switchboard_domain::ids::ConversationId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -227,7 +228,7 @@ impl Session {
     }
 
     /// Adds an internal note to a conversation.
-    pub async fn add_note(&self, conversation_id: Uuid, text: &str) -> Result<MessageRow, SessionError> {
+    pub async fn add_note(&self, conversation_id: ConversationId, text: &str) -> Result<MessageRow, SessionError> {
         let text = text.trim();
         if text.is_empty() || text.chars().count() > 4_000 {
             return Err(SessionError::invalid("a note has 1 to 4000 characters"));

@@ -3,6 +3,7 @@
 //! outbox in the same transaction.
 
 use std::collections::BTreeMap;
+use switchboard_domain::ids::ConversationId;
 
 use sqlx::PgConnection;
 use switchboard_bus::events::ConversationStatusChangedV1;
@@ -61,7 +62,7 @@ pub fn reason_name(code: i32) -> String {
 
 impl Session {
     /// Returns a conversation view.
-    pub async fn conversation(&self, id: Uuid) -> Result<ConversationView, SessionError> {
+    pub async fn conversation(&self, id: ConversationId) -> Result<ConversationView, SessionError> {
         store::view(&self.pool, id).await?.ok_or(SessionError::NotFound("conversation"))
     }
 
@@ -71,7 +72,7 @@ impl Session {
     }
 
     /// Applies a lifecycle transition.
-    pub async fn transition(&self, id: Uuid, input: TransitionInput) -> Result<ConversationView, SessionError> {
+    pub async fn transition(&self, id: ConversationId, input: TransitionInput) -> Result<ConversationView, SessionError> {
         if matches!(
             input.transition,
             Transition::CustomerMessage | Transition::AutoClose | Transition::ChannelDeleted
@@ -161,7 +162,11 @@ impl Session {
     }
 
     /// Merges attributes into a conversation (context variables: name ≤ 100, value ≤ 4,000).
-    pub async fn set_attributes(&self, id: Uuid, attributes: &BTreeMap<String, String>) -> Result<ConversationView, SessionError> {
+    pub async fn set_attributes(
+        &self,
+        id: ConversationId,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<ConversationView, SessionError> {
         for (k, v) in attributes {
             if !switchboard_domain::automated::is_variable_name(k) || v.chars().count() > 4_000 {
                 return Err(SessionError::invalid(format!(

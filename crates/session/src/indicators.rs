@@ -6,6 +6,7 @@
 use switchboard_bus::events::{ConversationReadV1, ConversationTypingV1};
 use switchboard_domain::ServiceWindow;
 use switchboard_domain::conversation::ConversationStatus;
+use switchboard_domain::ids::{AgentId, ConversationId};
 use switchboard_domain::indicators::{ActivityFacts, AgentActivity, Indicator, ReadReceipts, TYPING_REFRESH, decide};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,7 +42,12 @@ struct Facts {
 impl Session {
     /// Records that `agent` opened conversation `id` or is typing in it, and sends what the
     /// workstream's read-receipt policy calls for.
-    pub async fn record_agent_activity(&self, id: Uuid, agent: Uuid, activity: AgentActivity) -> Result<ActivityOutcome, SessionError> {
+    pub async fn record_agent_activity(
+        &self,
+        id: ConversationId,
+        agent: AgentId,
+        activity: AgentActivity,
+    ) -> Result<ActivityOutcome, SessionError> {
         let mut tx = self.pool.begin().await?;
         // No lock on the conversation row: the writes below are conditional, so two concurrent
         // calls cannot both send, and inbound batches never wait on an agent's typing.
@@ -60,7 +66,7 @@ impl Session {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(SessionError::NotFound("conversation"))?;
-        let holds = f.agent_id == Some(agent) && f.status.agent_may_work();
+        let holds = f.agent_id == Some(agent.uuid()) && f.status.agent_may_work();
         if !holds {
             return Err(SessionError::Precondition(
                 "only the agent working the conversation can do this".into(),
@@ -81,7 +87,7 @@ impl Session {
                 now,
             },
         );
-        if decision.announce_typing && !self.claim_typing(&mut tx, id, now).await? {
+        if decision.announce_typing && !self.claim_typing(&mut tx, id.uuid(), now).await? {
             // Another call announced it meanwhile.
             decision = Indicator::default();
         }
@@ -103,8 +109,8 @@ impl Session {
         if decision.announce_typing {
             events.push(
                 ConversationTypingV1 {
-                    conversation_id: id.into(),
-                    agent_id: agent.into(),
+                    conversation_id: id,
+                    agent_id: agent,
                     queue_id: f.queue_id.map(Into::into),
                     channel_id: f.channel_id.into(),
                     indicator_message_sid: indicator.clone(),
@@ -115,8 +121,8 @@ impl Session {
         if decision.mark_read {
             events.push(
                 ConversationReadV1 {
-                    conversation_id: id.into(),
-                    agent_id: agent.into(),
+                    conversation_id: id,
+                    agent_id: agent,
                     queue_id: f.queue_id.map(Into::into),
                     channel_id: f.channel_id.into(),
                     // A typing event already carries the indicator: one Twilio call, not two.

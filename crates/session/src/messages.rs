@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::PgConnection;
 use switchboard_bus::events::{ConversationMessageV1, OutboundContent as WireContent, OutboundSendV1};
 use switchboard_domain::automated::{self, RenderContext, Trigger};
-use switchboard_domain::ids::{AgentId, BotId, ClientMessageId};
+use switchboard_domain::ids::{AgentId, BotId, ClientMessageId, ConversationId, MessageId};
 use switchboard_domain::policy::{self, Approved, Author, OutboundContent};
 use uuid::Uuid;
 
@@ -124,7 +124,9 @@ impl Session {
             .ok_or(SessionError::NotFound("conversation"))?;
         if let Some(existing) = ctx.sent_with_client_id {
             // The same request again: its first answer, whatever happened since.
-            return store::get(&mut *tx, existing).await?.ok_or(SessionError::NotFound("message"));
+            return store::get(&mut *tx, existing.into())
+                .await?
+                .ok_or(SessionError::NotFound("message"));
         }
         ctx.still_open()?;
         let mut file = None;
@@ -421,12 +423,17 @@ impl Session {
     }
 
     /// Lists a conversation's messages after `after_seq`, oldest first.
-    pub async fn list_messages(&self, conversation_id: Uuid, after_seq: i64, limit: i64) -> Result<Vec<MessageRow>, SessionError> {
+    pub async fn list_messages(
+        &self,
+        conversation_id: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, SessionError> {
         Ok(store::page(&self.pool, conversation_id, after_seq, limit).await?)
     }
 
     /// Returns one message.
-    pub async fn message(&self, id: Uuid) -> Result<MessageRow, SessionError> {
+    pub async fn message(&self, id: MessageId) -> Result<MessageRow, SessionError> {
         store::get(&self.pool, id).await?.ok_or(SessionError::NotFound("message"))
     }
 }

@@ -18,7 +18,7 @@ use super::files::ChunkStream;
 
 /// Opens the media stream of message `message_id`, item `index` (of `conversation`, when given).
 pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, conversation: Option<Uuid>) -> Result<ChunkStream, SessionError> {
-    let message = session.message(message_id).await?;
+    let message = session.message(message_id.into()).await?;
     if conversation.is_some_and(|c| c != message.conversation_id.uuid()) {
         return Err(SessionError::NotFound("message"));
     }

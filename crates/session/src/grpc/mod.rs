@@ -184,7 +184,7 @@ impl SessionService for SessionGrpc {
         let r = request.get_ref();
         let note = self
             .session
-            .add_note(parse_id(&r.conversation_id, "conversation_id")?, &r.text)
+            .add_note(parse_id(&r.conversation_id, "conversation_id")?.into(), &r.text)
             .await?;
         ok(convert::message(&note))
     }
@@ -199,8 +199,8 @@ impl SessionService for SessionGrpc {
         let outcome = self
             .session
             .record_agent_activity(
-                parse_id(&r.conversation_id, "conversation_id")?,
-                parse_id(&r.agent_id, "agent_id")?,
+                parse_id(&r.conversation_id, "conversation_id")?.into(),
+                parse_id(&r.agent_id, "agent_id")?.into(),
                 activity,
             )
             .await?;
@@ -456,7 +456,7 @@ impl SessionService for SessionGrpc {
     }
 
     async fn get_conversation(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Conversation> {
-        let view = self.session.conversation(parse_id(&request.get_ref().id, "id")?).await?;
+        let view = self.session.conversation(parse_id(&request.get_ref().id, "id")?.into()).await?;
         ok(convert::conversation(&view, self.session.now()))
     }
 
@@ -500,7 +500,7 @@ impl SessionService for SessionGrpc {
         let limit = i64::from(if r.limit == 0 { 100 } else { r.limit.min(1_000) });
         let messages = self
             .session
-            .list_messages(parse_id(&r.conversation_id, "conversation_id")?, r.after_seq, limit)
+            .list_messages(parse_id(&r.conversation_id, "conversation_id")?.into(), r.after_seq, limit)
             .await?;
         ok(pb::ListMessagesResponse {
             messages: messages.iter().map(convert::message).collect(),
@@ -562,7 +562,7 @@ impl SessionService for SessionGrpc {
         };
         let view = self
             .session
-            .transition(parse_id(&r.conversation_id, "conversation_id")?, input)
+            .transition(parse_id(&r.conversation_id, "conversation_id")?.into(), input)
             .await?;
         ok(convert::conversation(&view, self.session.now()))
     }
@@ -572,7 +572,7 @@ impl SessionService for SessionGrpc {
         let attributes: BTreeMap<String, String> = r.attributes.into_iter().map(|a| (a.key, a.value)).collect();
         let view = self
             .session
-            .set_attributes(parse_id(&r.conversation_id, "conversation_id")?, &attributes)
+            .set_attributes(parse_id(&r.conversation_id, "conversation_id")?.into(), &attributes)
             .await?;
         ok(convert::conversation(&view, self.session.now()))
     }

@@ -104,12 +104,12 @@ pub struct ConversationFilter {
 }
 
 /// One conversation's view.
-pub async fn view<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<ConversationView>, sqlx::Error> {
+pub async fn view<'c>(db: impl PgExecutor<'c>, id: ConversationId) -> Result<Option<ConversationView>, sqlx::Error> {
     sqlx::query_as(VIEW_ONE).bind(id).fetch_optional(db).await
 }
 
 /// One conversation's view, its row locked.
-pub async fn lock_view<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<ConversationView>, sqlx::Error> {
+pub async fn lock_view<'c>(db: impl PgExecutor<'c>, id: ConversationId) -> Result<Option<ConversationView>, sqlx::Error> {
     sqlx::query_as(VIEW_LOCKED).bind(id).fetch_optional(db).await
 }
 
@@ -208,7 +208,7 @@ pub async fn moved<'c>(
 }
 
 /// The context variables the conversation's workstream declares (name → kind), if it has one.
-pub async fn declared_variables<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<serde_json::Value>, sqlx::Error> {
+pub async fn declared_variables<'c>(db: impl PgExecutor<'c>, id: ConversationId) -> Result<Option<serde_json::Value>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT w.context_variables FROM session.conversations c JOIN session.workstreams w ON w.id = c.workstream_id WHERE c.id = $1",
     )
@@ -218,7 +218,11 @@ pub async fn declared_variables<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result
 }
 
 /// Merges `attributes` into the conversation's; false: no such conversation.
-pub async fn merge_attributes<'c>(db: impl PgExecutor<'c>, id: Uuid, attributes: &BTreeMap<String, String>) -> Result<bool, sqlx::Error> {
+pub async fn merge_attributes<'c>(
+    db: impl PgExecutor<'c>,
+    id: ConversationId,
+    attributes: &BTreeMap<String, String>,
+) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query("UPDATE session.conversations SET attributes = attributes || $2::jsonb WHERE id = $1")
         .bind(id)
         .bind(serde_json::json!(attributes))

@@ -33,7 +33,7 @@ pub struct MessageRow {
 }
 
 /// One message.
-pub async fn get<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<MessageRow>, sqlx::Error> {
+pub async fn get<'c>(db: impl PgExecutor<'c>, id: MessageId) -> Result<Option<MessageRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM session.messages WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
@@ -41,7 +41,12 @@ pub async fn get<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<Message
 }
 
 /// Up to `limit` of a conversation's messages after `after_seq`, oldest first.
-pub async fn page<'c>(db: impl PgExecutor<'c>, conversation: Uuid, after_seq: i64, limit: i64) -> Result<Vec<MessageRow>, sqlx::Error> {
+pub async fn page<'c>(
+    db: impl PgExecutor<'c>,
+    conversation: ConversationId,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM session.messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
         .bind(conversation)
         .bind(after_seq)
