@@ -71,7 +71,7 @@ impl Session {
 
     /// Lists the effective messages of every trigger for a channel or one of its numbers.
     pub async fn list_automated(&self, channel_id: Uuid, number_id: Option<Uuid>) -> Result<Vec<(Setting, &'static str)>, SessionError> {
-        self.channel(channel_id).await?;
+        self.channel(channel_id.into()).await?;
         let mut conn = self.pool.acquire().await?;
         let mut out = Vec::new();
         for trigger in Trigger::ALL {
@@ -96,7 +96,7 @@ impl Session {
 
     /// Creates or replaces a setting.
     pub async fn set_automated(&self, setting: &Setting) -> Result<(), SessionError> {
-        self.channel(setting.channel_id).await?;
+        self.channel(setting.channel_id.into()).await?;
         if let Some(number) = setting.number_id {
             let n = self.number(number).await?;
             if n.channel_id != setting.channel_id.into() {

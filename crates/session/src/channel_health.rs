@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use switchboard_domain::ids::ChannelId;
 
 use switchboard_domain::health::{CallbackFacts, CredentialCheck, Health, assess};
 use switchboard_twilio::{Credentials, TwilioError};
@@ -55,7 +56,7 @@ impl Session {
     }
 
     pub(crate) async fn credentials(&self, channel: Uuid) -> Result<Credentials, SessionError> {
-        let resolved = self.resolve_channel(channel).await?;
+        let resolved = self.resolve_channel(channel.into()).await?;
         Ok(Credentials::account(&resolved.channel.account_sid, resolved.auth_token))
     }
 
@@ -84,14 +85,15 @@ impl Session {
 
     /// Checks one channel and stores the verdict; finishes a shared-key rotation Twilio has
     /// made live by then (`webhook_signing`).
-    pub async fn check_channel_health(&self, channel: Uuid) -> Result<Health, SessionError> {
+    pub async fn check_channel_health(&self, channel: ChannelId) -> Result<Health, SessionError> {
         if let Err(e) = Box::pin(self.settle_webhook_signing(channel)).await {
             tracing::warn!(channel_id = %channel, error = %e, "could not follow the channel's webhook signing change at Twilio");
         }
         let resolved = self.resolve_channel(channel).await?;
         let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
         let check = self.twilio_verdict(&credentials).await;
-        self.judge_channel(channel, &credentials, resolved.channel.sandbox, check).await
+        self.judge_channel(channel.uuid(), &credentials, resolved.channel.sandbox, check)
+            .await
     }
 
     /// Judges a channel whose credentials Twilio answered `check` to (its senders, its status
@@ -160,7 +162,7 @@ impl Session {
             .fetch_all(&self.pool)
             .await?;
         for id in channels {
-            if let Err(error) = self.check_channel_health(id).await {
+            if let Err(error) = self.check_channel_health(id.into()).await {
                 tracing::warn!(channel_id = %id, error = %error, "channel health check failed");
             }
         }

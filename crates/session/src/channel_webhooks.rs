@@ -8,6 +8,7 @@
 //! other numbers is left as it is and reported: its URLs would move them too).
 
 use std::collections::BTreeSet;
+use switchboard_domain::ids::ChannelId;
 
 use switchboard_twilio::Credentials;
 use switchboard_twilio::messaging_services::{MessagingService, ServiceWebhooks};
@@ -161,20 +162,20 @@ impl Session {
     }
 
     /// Compares each number's webhook URLs at Twilio with the ones Switchboard gives out.
-    pub async fn webhook_report(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
-        let credentials = self.credentials(channel).await?;
+    pub async fn webhook_report(&self, channel: ChannelId) -> Result<Vec<NumberWebhooks>, SessionError> {
+        let credentials = self.credentials(channel.uuid()).await?;
         let at = self.read_webhooks_at_twilio(&credentials).await.map_err(|e| twilio_failure(&e))?;
-        self.report_from(channel, &at).await
+        self.report_from(channel.uuid(), &at).await
     }
 
     /// Sets the expected URLs on every sender of the channel whose own URLs differ, and on
     /// every Messaging Service that overrides them, differs, and holds only this channel's
     /// numbers; returns the report as Twilio then has it. A number with no sender at Twilio, or
     /// held by a service shared with other numbers, is left (and reported).
-    pub async fn configure_webhooks(&self, channel: Uuid) -> Result<Vec<NumberWebhooks>, SessionError> {
-        let credentials = self.credentials(channel).await?;
+    pub async fn configure_webhooks(&self, channel: ChannelId) -> Result<Vec<NumberWebhooks>, SessionError> {
+        let credentials = self.credentials(channel.uuid()).await?;
         let at = self.read_webhooks_at_twilio(&credentials).await.map_err(|e| twilio_failure(&e))?;
-        let report = self.report_from(channel, &at).await?;
+        let report = self.report_from(channel.uuid(), &at).await?;
         let mut services_done = BTreeSet::new();
         let mut changed = false;
         for number in &report {
@@ -212,6 +213,6 @@ impl Session {
             return Ok(report);
         }
         let at = self.read_webhooks_at_twilio(&credentials).await.map_err(|e| twilio_failure(&e))?;
-        self.report_from(channel, &at).await
+        self.report_from(channel.uuid(), &at).await
     }
 }

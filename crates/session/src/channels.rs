@@ -144,7 +144,7 @@ impl Session {
     }
 
     /// Returns a live channel.
-    pub async fn channel(&self, id: Uuid) -> Result<Channel, SessionError> {
+    pub async fn channel(&self, id: ChannelId) -> Result<Channel, SessionError> {
         sqlx::query_as::<_, Channel>(
             "SELECT id, name, account_sid, sandbox, sandbox_join_code, active, created_at, health, health_reason, health_checked_at FROM session.channels WHERE id = $1 AND deleted_at IS NULL",
         )
@@ -167,7 +167,7 @@ impl Session {
     }
 
     /// Returns a channel with its decrypted token.
-    pub async fn resolve_channel(&self, id: Uuid) -> Result<Resolved, SessionError> {
+    pub async fn resolve_channel(&self, id: ChannelId) -> Result<Resolved, SessionError> {
         let row: Option<(String, Vec<u8>, bool)> = sqlx::query_as(
             "SELECT auth_token_key_id, auth_token_ciphertext, auth_token_bound FROM session.channels WHERE id = $1 AND deleted_at IS NULL",
         )
@@ -177,17 +177,17 @@ impl Session {
         let (key_id, sealed, bound) = row.ok_or(SessionError::NotFound("channel"))?;
         let auth_token = self
             .cipher
-            .open(&key_id, &sealed, Owner::Channel(id), bound)
+            .open(&key_id, &sealed, Owner::Channel(id.uuid()), bound)
             .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
         Ok(Resolved {
             channel: self.channel(id).await?,
             auth_token,
-            webhook_keys: self.webhook_key_secrets(id).await?,
+            webhook_keys: self.webhook_key_secrets(id.uuid()).await?,
         })
     }
 
     /// Applies `update` to a channel.
-    pub async fn update_channel(&self, id: Uuid, update: ChannelUpdate) -> Result<Channel, SessionError> {
+    pub async fn update_channel(&self, id: ChannelId, update: ChannelUpdate) -> Result<Channel, SessionError> {
         if let Some(name) = &update.name {
             check_name(name)?;
         }
@@ -207,7 +207,7 @@ impl Session {
                 }
                 Some(
                     self.cipher
-                        .seal(token.expose_secret(), Owner::Channel(id))
+                        .seal(token.expose_secret(), Owner::Channel(id.uuid()))
                         .map_err(|e| anyhow::anyhow!(e))?,
                 )
             }
@@ -237,7 +237,7 @@ impl Session {
             // The verdict on the old token no longer holds: judge the channel again at once,
             // without asking Twilio a second time about the token it just accepted.
             match self
-                .judge_channel(id, &credentials, updated.sandbox, CredentialCheck::Accepted)
+                .judge_channel(id.uuid(), &credentials, updated.sandbox, CredentialCheck::Accepted)
                 .await
             {
                 Ok(_) => return self.channel(id).await,
@@ -272,7 +272,7 @@ impl Session {
     }
 
     /// Deletes a channel that has no numbers left.
-    pub async fn delete_channel(&self, id: Uuid) -> Result<(), SessionError> {
+    pub async fn delete_channel(&self, id: ChannelId) -> Result<(), SessionError> {
         let mut tx = self.pool.begin().await?;
         let numbers: i64 = sqlx::query_scalar("SELECT count(*) FROM session.numbers WHERE channel_id = $1 AND deleted_at IS NULL")
             .bind(id)

@@ -125,14 +125,14 @@ impl Session {
         settings.validate()?;
         if self.settings.channel_health.check_senders_on_save && !skip_sender_check {
             // Resolved once: its sandbox flag, and the credentials to ask Twilio with.
-            let resolved = self.resolve_channel(channel_id).await?;
+            let resolved = self.resolve_channel(channel_id.into()).await?;
             // The sandbox's number is Twilio's shared one, never a sender of the account.
             if !resolved.channel.sandbox {
                 let credentials = switchboard_twilio::Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
                 self.check_sender(channel_id, &credentials, phone.as_str()).await?;
             }
         } else {
-            self.channel(channel_id).await?;
+            self.channel(channel_id.into()).await?;
         }
         let sql = format!(
             "INSERT INTO session.numbers (id, channel_id, phone, display_name, default_language, customer_attachments, agent_attachments, \

@@ -239,7 +239,7 @@ impl Session {
     /// Applies templates fetched from Twilio to every live number of a channel: a known Content
     /// SID or (name, language) is updated, anything else is created. Returns (created, updated).
     pub async fn sync_templates(&self, channel_id: Uuid, synced: &[SyncedTemplate]) -> Result<(u32, u32), SessionError> {
-        self.channel(channel_id).await?;
+        self.channel(channel_id.into()).await?;
         let mut tx = self.pool.begin().await?;
         let numbers: Vec<Uuid> =
             sqlx::query_scalar("SELECT id FROM session.numbers WHERE channel_id = $1 AND deleted_at IS NULL FOR UPDATE")

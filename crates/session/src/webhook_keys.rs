@@ -5,6 +5,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgConnection;
+use switchboard_domain::ids::ChannelId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -41,7 +42,7 @@ fn check_secret(secret: &str) -> Result<(), SessionError> {
 
 impl Session {
     /// Adds a shared key to channel `channel`.
-    pub async fn add_webhook_key(&self, channel: Uuid, key: &str, secret: &SecretString) -> Result<WebhookKey, SessionError> {
+    pub async fn add_webhook_key(&self, channel: ChannelId, key: &str, secret: &SecretString) -> Result<WebhookKey, SessionError> {
         check_key(key)?;
         check_secret(secret.expose_secret())?;
         let mut tx = self.pool.begin().await?;
@@ -84,7 +85,7 @@ impl Session {
     }
 
     /// Lists a channel's keys, oldest first.
-    pub async fn webhook_keys(&self, channel: Uuid) -> Result<Vec<WebhookKey>, SessionError> {
+    pub async fn webhook_keys(&self, channel: ChannelId) -> Result<Vec<WebhookKey>, SessionError> {
         self.channel(channel).await?;
         Ok(
             sqlx::query_as("SELECT key_sid, created_at FROM session.webhook_keys WHERE channel_id = $1 ORDER BY created_at, key_sid")
@@ -96,7 +97,7 @@ impl Session {
 
     /// Removes a key: webhooks signed with it are refused from then on. The key Twilio signs
     /// with under Switchboard's own set-up (`webhook_signing`) is refused: rotate instead.
-    pub async fn delete_webhook_key(&self, channel: Uuid, key: &str) -> Result<(), SessionError> {
+    pub async fn delete_webhook_key(&self, channel: ChannelId, key: &str) -> Result<(), SessionError> {
         let in_use: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM session.webhook_signing WHERE channel_id = $1 AND key_sid = $2)")
                 .bind(channel)
@@ -108,7 +109,7 @@ impl Session {
                 "Twilio signs this channel's webhooks with {key} (webhook-signing): rotate to a new key instead"
             )));
         }
-        self.remove_webhook_key(channel, key).await
+        self.remove_webhook_key(channel.uuid(), key).await
     }
 
     /// Removes a key, in use or not.

@@ -23,6 +23,7 @@
 //! retired.
 //! One change at a time per channel: a rotation asked for while one propagates is refused.
 
+use switchboard_domain::ids::ChannelId;
 use switchboard_twilio::shared_key::Algorithm;
 use switchboard_twilio::webhooks_config::{ConnectionSetting, NewSetting, Operation, Rule, RuleChange, SettingReference, SignatureSetting};
 use switchboard_twilio::{Credentials, TwilioError};
@@ -110,14 +111,14 @@ impl Session {
     }
 
     /// The channel's signing set-up, if it has one.
-    pub async fn webhook_signing(&self, channel: Uuid) -> Result<Option<WebhookSigning>, SessionError> {
+    pub async fn webhook_signing(&self, channel: ChannelId) -> Result<Option<WebhookSigning>, SessionError> {
         self.channel(channel).await?;
-        Ok(store::load(&self.pool, channel).await?)
+        Ok(store::load(&self.pool, channel.uuid()).await?)
     }
 
     /// Has Twilio sign channel `channel`'s webhooks with a new SharedKey and `algorithm`: sets
     /// signing up the first time, rotates to a new key afterwards.
-    pub async fn set_up_webhook_signing(&self, channel: Uuid, algorithm: &str) -> Result<WebhookSigning, SessionError> {
+    pub async fn set_up_webhook_signing(&self, channel: ChannelId, algorithm: &str) -> Result<WebhookSigning, SessionError> {
         let algorithm = Algorithm::parse(algorithm)
             .ok_or_else(|| SessionError::invalid("algorithm is HMAC_SHA256 or HMAC_SHA1"))?
             .as_str();
@@ -129,7 +130,7 @@ impl Session {
             .bind(channel)
             .execute(&mut *guard)
             .await?;
-        let current = match store::load(&mut *guard, channel).await? {
+        let current = match store::load(&mut *guard, channel.uuid()).await? {
             Some(row) if row.pending() => Some(self.settle(&creds, row).await?),
             other => other,
         };
@@ -180,22 +181,22 @@ impl Session {
         let setting = match self.twilio.create_setting(&creds, &new_setting).await {
             Ok(setting) => setting,
             Err(e) => {
-                self.undo_key(channel, &creds, None, &key.id).await;
+                self.undo_key(channel.uuid(), &creds, None, &key.id).await;
                 return Err(twilio_failure("create a Webhook Setting", &e));
             }
         };
         // 3. The Rules for the channel's URLs, pointed at it.
-        let prefix = self.signing_prefix(channel);
+        let prefix = self.signing_prefix(channel.uuid());
         let existing = current.as_ref().map(|c| c.rule_id.clone());
         let change = match self.point_rule(&creds, existing, &prefix, &friendly, &setting.id).await {
             Ok(change) => change,
             Err(e) => {
-                self.undo_key(channel, &creds, Some(&setting.id), &key.id).await;
+                self.undo_key(channel.uuid(), &creds, Some(&setting.id), &key.id).await;
                 return Err(e);
             }
         };
         let mut row = WebhookSigning {
-            channel_id: channel,
+            channel_id: channel.uuid(),
             rule_id: rule_id(&change),
             prefix,
             setting_id: setting.id,
@@ -355,8 +356,8 @@ impl Session {
     }
 
     /// Follows channel `channel`'s pending change at Twilio and finishes it (see the module).
-    pub async fn settle_webhook_signing(&self, channel: Uuid) -> Result<Option<WebhookSigning>, SessionError> {
-        let Some(row) = store::load(&self.pool, channel).await? else {
+    pub async fn settle_webhook_signing(&self, channel: ChannelId) -> Result<Option<WebhookSigning>, SessionError> {
+        let Some(row) = store::load(&self.pool, channel.uuid()).await? else {
             return Ok(None);
         };
         if !row.pending() && row.retiring_key_sid.is_none() && !self.fallback_unpointed(&row) && !self.fallback_stale(&row) {
@@ -374,7 +375,7 @@ impl Session {
             return Ok(Some(row));
         }
         // Read again under the lock: a set-up may have just finished.
-        let Some(row) = store::load(&mut *guard, channel).await? else {
+        let Some(row) = store::load(&mut *guard, channel.uuid()).await? else {
             return Ok(None);
         };
         let settled = self.settle(&creds, row).await?;

@@ -39,7 +39,7 @@ pub async fn stream(session: Arc<Session>, message_id: Uuid, index: u32, convers
         .and_then(|v| v.as_str())
         .ok_or(SessionError::NotFound("media"))?
         .to_owned();
-    let resolved = session.resolve_channel(message.channel_id.uuid()).await?;
+    let resolved = session.resolve_channel(message.channel_id).await?;
     let credentials = Credentials::account(&resolved.channel.account_sid, resolved.auth_token);
     let response = session.twilio.fetch_media(&credentials, &url).await.map_err(|e| match e {
         switchboard_twilio::TwilioError::ForeignHost(host) => {

@@ -61,7 +61,7 @@ fn ok<T>(value: T) -> Reply<T> {
 impl ChannelDirectory for SessionGrpc {
     async fn resolve_channel(&self, request: Request<pb::ResolveChannelRequest>) -> Reply<pb::ResolveChannelResponse> {
         let id = parse_id(&request.get_ref().channel_id, "channel_id")?;
-        let resolved = self.session.resolve_channel(id).await?;
+        let resolved = self.session.resolve_channel(id.into()).await?;
         ok(pb::ResolveChannelResponse {
             channel_id: resolved.channel.id.to_string(),
             account_sid: resolved.channel.account_sid,
@@ -111,7 +111,7 @@ impl SessionService for SessionGrpc {
     }
 
     async fn get_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Channel> {
-        let channel = self.session.channel(parse_id(&request.get_ref().id, "id")?).await?;
+        let channel = self.session.channel(parse_id(&request.get_ref().id, "id")?.into()).await?;
         ok(self.channel_pb(&channel))
     }
 
@@ -134,12 +134,12 @@ impl SessionService for SessionGrpc {
             active: r.active,
             skip_credential_check: r.skip_credential_check,
         };
-        let channel = self.session.update_channel(parse_id(&r.id, "id")?, update).await?;
+        let channel = self.session.update_channel(parse_id(&r.id, "id")?.into(), update).await?;
         ok(self.channel_pb(&channel))
     }
 
     async fn delete_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<Empty> {
-        self.session.delete_channel(parse_id(&request.get_ref().id, "id")?).await?;
+        self.session.delete_channel(parse_id(&request.get_ref().id, "id")?.into()).await?;
         ok(Empty {})
     }
 
@@ -166,17 +166,20 @@ impl SessionService for SessionGrpc {
 
     async fn check_channel(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::Channel> {
         let id = parse_id(&request.get_ref().id, "id")?;
-        self.session.check_channel_health(id).await?;
-        ok(self.channel_pb(&self.session.channel(id).await?))
+        self.session.check_channel_health(id.into()).await?;
+        ok(self.channel_pb(&self.session.channel(id.into()).await?))
     }
 
     async fn channel_webhooks(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::ChannelWebhooksResponse> {
-        let report = self.session.webhook_report(parse_id(&request.get_ref().id, "id")?).await?;
+        let report = self.session.webhook_report(parse_id(&request.get_ref().id, "id")?.into()).await?;
         ok(convert::webhooks(&report))
     }
 
     async fn configure_channel_webhooks(&self, request: Request<pb::GetByIdRequest>) -> Reply<pb::ChannelWebhooksResponse> {
-        let report = self.session.configure_webhooks(parse_id(&request.get_ref().id, "id")?).await?;
+        let report = self
+            .session
+            .configure_webhooks(parse_id(&request.get_ref().id, "id")?.into())
+            .await?;
         ok(convert::webhooks(&report))
     }
 

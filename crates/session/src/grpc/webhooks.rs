@@ -11,19 +11,23 @@ use crate::webhook_signing::WebhookSigning;
 
 pub async fn add_key(session: &Session, r: pb::AddWebhookKeyRequest) -> Result<pb::WebhookKey, SessionError> {
     let channel = parse_id(&r.channel_id, "channel_id")?;
-    let key = session.add_webhook_key(channel, &r.key, &SecretString::from(r.secret)).await?;
+    let key = session
+        .add_webhook_key(channel.into(), &r.key, &SecretString::from(r.secret))
+        .await?;
     Ok(webhook_key(&key))
 }
 
 pub async fn list_keys(session: &Session, r: &pb::GetByIdRequest) -> Result<pb::ListWebhookKeysResponse, SessionError> {
-    let keys = session.webhook_keys(parse_id(&r.id, "id")?).await?;
+    let keys = session.webhook_keys(parse_id(&r.id, "id")?.into()).await?;
     Ok(pb::ListWebhookKeysResponse {
         keys: keys.iter().map(webhook_key).collect(),
     })
 }
 
 pub async fn delete_key(session: &Session, r: &pb::DeleteWebhookKeyRequest) -> Result<(), SessionError> {
-    session.delete_webhook_key(parse_id(&r.channel_id, "channel_id")?, &r.key).await
+    session
+        .delete_webhook_key(parse_id(&r.channel_id, "channel_id")?.into(), &r.key)
+        .await
 }
 
 fn signing(row: Option<WebhookSigning>) -> pb::WebhookSigning {
@@ -52,11 +56,11 @@ fn signing(row: Option<WebhookSigning>) -> pb::WebhookSigning {
 pub async fn set_up_signing(session: &Session, r: &pb::SetUpWebhookSigningRequest) -> Result<pb::WebhookSigning, SessionError> {
     let algorithm = if r.algorithm.is_empty() { "HMAC_SHA256" } else { &r.algorithm };
     let row = session
-        .set_up_webhook_signing(parse_id(&r.channel_id, "channel_id")?, algorithm)
+        .set_up_webhook_signing(parse_id(&r.channel_id, "channel_id")?.into(), algorithm)
         .await?;
     Ok(signing(Some(row)))
 }
 
 pub async fn get_signing(session: &Session, r: &pb::GetByIdRequest) -> Result<pb::WebhookSigning, SessionError> {
-    Ok(signing(session.webhook_signing(parse_id(&r.id, "id")?).await?))
+    Ok(signing(session.webhook_signing(parse_id(&r.id, "id")?.into()).await?))
 }
