@@ -43,6 +43,16 @@ pub fn read<T: WireEnum>(code: i32, text: &str) -> Result<T, String> {
     }
 }
 
+/// Reads a repeated closed set (a filter) as a sender of either version sent it: the typed
+/// list when it is not empty, else the text list. Every value must be known.
+pub fn read_list<T: WireEnum>(codes: &[i32], texts: &[String]) -> Result<Vec<T>, String> {
+    if codes.is_empty() {
+        texts.iter().map(|t| T::parse_text(t)).collect()
+    } else {
+        codes.iter().map(|c| read(*c, "")).collect()
+    }
+}
+
 macro_rules! wire_enum {
     ($dom:ident, $pbm:ident :: $pb:ident, |$text:ident| $parse:expr, { $($d:ident => $p:ident),+ $(,)? }) => {
         impl From<d::$dom> for $pbm::$pb {
@@ -182,6 +192,21 @@ mod tests {
         for state in d::ItemState::ALL {
             assert_eq!(read::<d::ItemState>(code(state), ""), Ok(state));
         }
+    }
+
+    #[test]
+    fn a_filter_is_read_from_its_codes_or_else_its_text() {
+        let waiting = code(d::ConversationStatus::Waiting);
+        assert_eq!(
+            read_list::<d::ConversationStatus>(&[waiting], &["open".into()]),
+            Ok(vec![d::ConversationStatus::Waiting])
+        );
+        assert_eq!(
+            read_list::<d::ConversationStatus>(&[], &["open".into()]),
+            Ok(vec![d::ConversationStatus::Open])
+        );
+        assert!(read_list::<d::ConversationStatus>(&[], &["opened".into()]).is_err());
+        assert!(read_list::<d::ItemState>(&[0], &[]).is_err(), "an unspecified code is no state");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use switchboard_domain::routing::offer::ItemState;
-use switchboard_proto::closed_sets::{code, read};
+use switchboard_proto::closed_sets::{code, read, read_list};
 
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
@@ -320,15 +320,11 @@ impl RoutingService for RoutingGrpc {
         let queue = optional_id(&r.queue_id, "queue_id")?;
         let limit = i64::from(r.page.as_ref().map_or(100, |p| p.page_size).clamp(1, 500));
         let after = optional_id(r.page.as_ref().map_or("", |p| p.page_token.as_str()), "page_token")?;
-        let states: Vec<String> = if r.state_codes.is_empty() {
-            r.states.clone()
-        } else {
-            r.state_codes
-                .iter()
-                .map(|c| read::<ItemState>(*c, "").map(|s| s.as_str().to_owned()))
-                .collect::<Result<_, _>>()
-                .map_err(RoutingError::Invalid)?
-        };
+        let states: Vec<String> = read_list::<ItemState>(&r.state_codes, &r.states)
+            .map_err(RoutingError::Invalid)?
+            .into_iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
         let rows = crate::store::items::page(&self.routing.pool, queue, &states, after, limit)
             .await
             .map_err(RoutingError::from)?;

@@ -9,7 +9,7 @@ mod webhooks;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use switchboard_domain::conversation::ConversationStatus;
-use switchboard_proto::closed_sets::{read, read_author};
+use switchboard_proto::closed_sets::{read_author, read_list};
 
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::automated::RenderContext;
@@ -467,20 +467,11 @@ impl SessionService for SessionGrpc {
         let r = request.get_ref();
         let (limit, token) = convert::page(r.page.as_ref());
         // The typed statuses when the caller sent them, else the text (each checked).
-        let statuses = if r.status_codes.is_empty() {
-            for status in &r.statuses {
-                if ConversationStatus::parse(status).is_none() {
-                    return Err(SessionError::invalid(format!("unknown status {status:?}")).into());
-                }
-            }
-            r.statuses.clone()
-        } else {
-            r.status_codes
-                .iter()
-                .map(|c| read::<ConversationStatus>(*c, "").map(|s| s.as_str().to_owned()))
-                .collect::<Result<_, _>>()
-                .map_err(SessionError::Invalid)?
-        };
+        let statuses = read_list::<ConversationStatus>(&r.status_codes, &r.statuses)
+            .map_err(SessionError::Invalid)?
+            .into_iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
         let filter = ConversationFilter {
             statuses,
             number_id: optional_id(&r.number_id, "number_id")?,
