@@ -7,8 +7,8 @@
 //!
 //! Ids are positions, not a sequence, so writers need no lock between them: a row's id is its
 //! writing transaction's id shifted left by [`POSITION_BITS`], plus its place in the batch. Readers
-//! read only below the horizon, the oldest transaction still running
-//! (`pg_snapshot_xmin(pg_current_snapshot())`, shifted the same way): every row below it is
+//! read only below the horizon, the oldest transaction still running in this database
+//! (from `pg_current_snapshot()`, shifted the same way; see [`HORIZON`]): every row below it is
 //! committed or never will be, and every row still to come lands above it. So a reader that
 //! follows "id > last seen" never skips a row that commits late, which a sequence cannot promise
 //! (an id taken by a transaction that commits after a larger id became visible).
@@ -37,8 +37,18 @@ pub const CHANNEL: &str = "api_stream";
 pub const POSITION_BITS: u32 = 19;
 /// The SQL of the position of the current transaction's first row (add its place, from 1).
 pub const POSITION: &str = "(pg_current_xact_id()::text::int8 << 19)";
-/// The SQL of the horizon: positions below it are final.
-const HORIZON: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::int8 << 19)";
+/// The SQL of the horizon: positions below it are final. It is the oldest transaction still
+/// running *in this database* (or the snapshot's xmax when there is none): transaction ids are
+/// shared by the whole cluster, so a plain `pg_snapshot_xmin` held every stream back behind any
+/// long write in another database of the cluster (another application's, or another test's).
+/// An id counts as another database's only when `pg_stat_activity` shows its backend there
+/// (matched on the low 32 bits, as `backend_xid` is an `xid`); one it cannot place (the backend
+/// just ended, a subtransaction, a role whose activity is hidden) still holds the horizon.
+const HORIZON: &str = "((SELECT least(max(snap.xmax), coalesce(min(x::text::int8) FILTER (WHERE (x::text::int8 % 4294967296) NOT IN \
+       (SELECT a.backend_xid::text::int8 FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL \
+        AND a.datname IS DISTINCT FROM current_database())), max(snap.xmax))) \
+     FROM (SELECT pg_current_snapshot() AS s, pg_snapshot_xmax(pg_current_snapshot())::text::int8 AS xmax) snap \
+     LEFT JOIN LATERAL pg_snapshot_xip(snap.s) AS x ON true) << 19)";
 
 /// One event as clients receive it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -42,3 +42,19 @@ async fn a_stream_row_committed_after_newer_rows_is_delivered_first_not_skipped(
     ana_stream.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_write_held_open_in_another_database_does_not_hold_the_stream_back() {
+    let w = World::start().await;
+    let mut ana_stream = Stream::open(&w.stack.urls.api, &w.ana.key, None).await;
+    // Transaction ids are the whole cluster's: a write of another database (another
+    // application sharing the server), open for longer than the test waits.
+    let other = sqlx::PgPool::connect(&switchboard_test_support::database_url()).await.unwrap();
+    let mut elsewhere = other.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *elsewhere).await.unwrap();
+
+    w.customer_writes("+5511988880002", json!({ "body": "hello" })).await;
+    ana_stream.expect("offer.created.v1", |d| d["agent_id"] == w.ana.id.as_str()).await;
+    elsewhere.rollback().await.unwrap();
+    w.stop().await;
+}
