@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::conversation::ConversationStatus;
-use switchboard_domain::message::AuthorKind;
-use switchboard_proto::closed_sets::{code, read};
 
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_bus::events::BotTurnV1;
 use switchboard_bus::{Envelope, HandleError, Handler, Incoming};
+use switchboard_domain::conversation::ConversationStatus;
 use switchboard_domain::ids::{ConversationId, QueueId};
+use switchboard_domain::message::AuthorKind;
+use switchboard_proto::closed_sets::{code, read};
 use switchboard_proto::common::v1::Attribute;
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;

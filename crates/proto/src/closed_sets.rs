@@ -22,6 +22,9 @@ pub trait WireEnum: Sized + Copy {
     /// The proto enum's number, for the typed field.
     fn code(self) -> i32;
 
+    /// The older text field's value (the stored name).
+    fn name(self) -> &'static str;
+
     /// Parses the older text field.
     fn parse_text(text: &str) -> Result<Self, String>;
 
@@ -44,13 +47,31 @@ pub fn read<T: WireEnum>(code: i32, text: &str) -> Result<T, String> {
 }
 
 /// Reads a repeated closed set (a filter) as a sender of either version sent it: the typed
-/// list when it is not empty, else the text list. Every value must be known.
-pub fn read_list<T: WireEnum>(codes: &[i32], texts: &[String]) -> Result<Vec<T>, String> {
-    if codes.is_empty() {
-        texts.iter().map(|t| T::parse_text(t)).collect()
+/// list when it is not empty, else the text list. Every value must be known; the answer is
+/// their stored names, as the stores filter on them.
+pub fn read_filter<T: WireEnum>(codes: &[i32], texts: &[String]) -> Result<Vec<String>, String> {
+    let values: Vec<T> = if codes.is_empty() {
+        texts.iter().map(|t| T::parse_text(t)).collect::<Result<_, _>>()?
     } else {
-        codes.iter().map(|c| read(*c, "")).collect()
-    }
+        codes.iter().map(|c| read(*c, "")).collect::<Result<_, _>>()?
+    };
+    Ok(values.into_iter().map(|v| v.name().to_owned()).collect())
+}
+
+/// The code of a value a sender has as text, for the typed field beside it: 0 (unspecified)
+/// when the text names no value, so the receiver reads the text and says what is wrong with it.
+pub fn code_of<T: WireEnum>(text: &str) -> i32 {
+    T::parse_text(text).map_or(0, code)
+}
+
+/// The codes of a filter a sender has as text: all of them, or none when one is unknown (the
+/// receiver then reads the texts and refuses that one).
+pub fn codes_of<T: WireEnum>(texts: &[String]) -> Vec<i32> {
+    texts
+        .iter()
+        .map(|t| T::parse_text(t).ok().map(code))
+        .collect::<Option<_>>()
+        .unwrap_or_default()
 }
 
 macro_rules! wire_enum {
@@ -66,6 +87,10 @@ macro_rules! wire_enum {
         impl WireEnum for d::$dom {
             fn code(self) -> i32 {
                 $pbm::$pb::from(self) as i32
+            }
+
+            fn name(self) -> &'static str {
+                self.as_str()
             }
 
             fn parse_text($text: &str) -> Result<Self, String> {
@@ -198,15 +223,26 @@ mod tests {
     fn a_filter_is_read_from_its_codes_or_else_its_text() {
         let waiting = code(d::ConversationStatus::Waiting);
         assert_eq!(
-            read_list::<d::ConversationStatus>(&[waiting], &["open".into()]),
-            Ok(vec![d::ConversationStatus::Waiting])
+            read_filter::<d::ConversationStatus>(&[waiting], &["open".into()]),
+            Ok(vec!["waiting".to_owned()])
         );
         assert_eq!(
-            read_list::<d::ConversationStatus>(&[], &["open".into()]),
-            Ok(vec![d::ConversationStatus::Open])
+            read_filter::<d::ConversationStatus>(&[], &["open".into()]),
+            Ok(vec!["open".to_owned()])
         );
-        assert!(read_list::<d::ConversationStatus>(&[], &["opened".into()]).is_err());
-        assert!(read_list::<d::ItemState>(&[0], &[]).is_err(), "an unspecified code is no state");
+        assert!(read_filter::<d::ConversationStatus>(&[], &["opened".into()]).is_err());
+        assert!(read_filter::<d::ItemState>(&[0], &[]).is_err(), "an unspecified code is no state");
+        let texts = ["wrap_up".to_owned(), "closed".to_owned()];
+        assert_eq!(
+            codes_of::<d::ConversationStatus>(&texts),
+            vec![code(d::ConversationStatus::WrapUp), code(d::ConversationStatus::Closed)]
+        );
+        assert!(
+            codes_of::<d::ConversationStatus>(&["closed".into(), "gone".into()]).is_empty(),
+            "one unknown: none typed"
+        );
+        assert_eq!(code_of::<d::Presence>("busy_dnd"), code(d::Presence::BusyDnd));
+        assert_eq!(code_of::<d::Presence>("asleep"), 0);
     }
 
     #[test]

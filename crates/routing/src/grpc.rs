@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use switchboard_domain::routing::offer::ItemState;
-use switchboard_proto::closed_sets::{code, read, read_list};
+use switchboard_proto::closed_sets::{code, read, read_filter};
 
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::routing::Presence;
@@ -320,11 +320,7 @@ impl RoutingService for RoutingGrpc {
         let queue = optional_id(&r.queue_id, "queue_id")?;
         let limit = i64::from(r.page.as_ref().map_or(100, |p| p.page_size).clamp(1, 500));
         let after = optional_id(r.page.as_ref().map_or("", |p| p.page_token.as_str()), "page_token")?;
-        let states: Vec<String> = read_list::<ItemState>(&r.state_codes, &r.states)
-            .map_err(RoutingError::Invalid)?
-            .into_iter()
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        let states = read_filter::<ItemState>(&r.state_codes, &r.states).map_err(RoutingError::Invalid)?;
         let rows = crate::store::items::page(&self.routing.pool, queue, &states, after, limit)
             .await
             .map_err(RoutingError::from)?;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::ids::{ApiKeyId, QueueId};
 use switchboard_domain::routing::Presence;
-use switchboard_proto::closed_sets::{code, read};
+use switchboard_proto::closed_sets::{code_of, read};
 use switchboard_proto::routing::v1 as rpb;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -77,7 +77,7 @@ async fn set_presence(caller: Caller, State(s): State<AppState>, Json(p): Json<P
         .set_presence(rpb::SetPresenceRequest {
             agent_id: me.to_string(),
             // Text routing does not know keeps code 0, so routing answers what is wrong with it.
-            presence_code: Presence::parse(&p.presence).map_or(0, code),
+            presence_code: code_of::<Presence>(&p.presence),
             presence: p.presence,
         })
         .await

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::conversation::ConversationStatus;
 use switchboard_domain::ids::{AgentId, ClientMessageId, CustomerId, FileId, NumberId, QueueId, TemplateRef};
 use switchboard_domain::message::AuthorKind;
-use switchboard_proto::closed_sets::{code, read};
+use switchboard_proto::closed_sets::{code, codes_of, read};
 use switchboard_proto::routing::v1 as rpb;
 use switchboard_proto::session::v1 as spb;
 use utoipa::{IntoParams, ToSchema};
@@ -23,7 +23,7 @@ use crate::auth::{Caller, Role, SupervisorCaller};
 use crate::error::{ApiError, ApiResult, parse_id};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use crate::views::{Conversation, Message, Page, PageQuery, WorkItem};
+use crate::views::{Conversation, Message, Page, PageQuery, WorkItem, comma_list};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -99,16 +99,8 @@ async fn list_conversations(
         page_size: f.page_size,
         page_token: f.page_token,
     };
-    let statuses: Vec<String> = f
-        .status
-        .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default();
-    // Typed when every one is known; otherwise session answers which is not.
-    let status_codes = statuses
-        .iter()
-        .map(|s| ConversationStatus::parse(s).map(code))
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default();
+    let statuses = comma_list(f.status);
+    let status_codes = codes_of::<ConversationStatus>(&statuses);
     let r = s
         .session()
         .list_conversations(spb::ListConversationsRequest {

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use switchboard_domain::routing::offer::ItemState;
-use switchboard_proto::closed_sets::code;
+use switchboard_proto::closed_sets::codes_of;
 use switchboard_proto::common::v1 as cpb;
 use switchboard_proto::routing::v1 as rpb;
 use utoipa::IntoParams;
@@ -15,7 +15,7 @@ use crate::auth::SupervisorCaller;
 use crate::error::{ApiError, ApiResult, parse_id};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
-use crate::views::{AgentStatus, Page, PageQuery, QueueStat, WorkItem};
+use crate::views::{AgentStatus, Page, PageQuery, QueueStat, WorkItem, comma_list};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -80,19 +80,12 @@ async fn queue_items(
         page_size: f.page_size,
         page_token: f.page_token,
     };
-    let states: Vec<String> = f
-        .state
-        .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default();
+    let states = comma_list(f.state);
     let r = s
         .routing()
         .list_work_items(rpb::ListWorkItemsRequest {
             queue_id: id,
-            state_codes: states
-                .iter()
-                .map(|s| ItemState::parse(s).map(code))
-                .collect::<Option<Vec<_>>>()
-                .unwrap_or_default(),
+            state_codes: codes_of::<ItemState>(&states),
             states,
             page: Some(page.to_pb()),
         })

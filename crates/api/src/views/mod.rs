@@ -24,6 +24,14 @@ pub(crate) fn wire<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Api
         .map_err(|_| ApiError::internal(format!("a service answered a malformed {what}: {raw:?}")))
 }
 
+/// The values of a comma-separated query parameter (`status=open,active`), trimmed; none when
+/// it is absent.
+pub(crate) fn comma_list(param: Option<String>) -> Vec<String> {
+    param
+        .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default()
+}
+
 /// A closed set a service answered with (its typed field, or its text from an older replica).
 /// A value outside the set is the service's fault, answered 500.
 pub(crate) fn closed<T: switchboard_proto::closed_sets::WireEnum>(code: i32, text: &str, what: &str) -> Result<T, ApiError> {

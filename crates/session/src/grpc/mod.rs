@@ -9,7 +9,7 @@ mod webhooks;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use switchboard_domain::conversation::ConversationStatus;
-use switchboard_proto::closed_sets::{read_author, read_list};
+use switchboard_proto::closed_sets::{read_author, read_filter};
 
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_domain::automated::RenderContext;
@@ -467,11 +467,7 @@ impl SessionService for SessionGrpc {
         let r = request.get_ref();
         let (limit, token) = convert::page(r.page.as_ref());
         // The typed statuses when the caller sent them, else the text (each checked).
-        let statuses = read_list::<ConversationStatus>(&r.status_codes, &r.statuses)
-            .map_err(SessionError::Invalid)?
-            .into_iter()
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        let statuses = read_filter::<ConversationStatus>(&r.status_codes, &r.statuses).map_err(SessionError::Invalid)?;
         let filter = ConversationFilter {
             statuses,
             number_id: optional_id(&r.number_id, "number_id")?,
